@@ -1,0 +1,80 @@
+import { join } from 'node:path';
+import { ExitCode, LabError } from '../errors.js';
+import { applyRules, configureNamespaces, createNamespaces, setSysctls, startWorkloads } from '../kernel/apply.js';
+import { listNamespaces } from '../kernel/netns.js';
+import { preflight } from '../kernel/preflight.js';
+import { planLab, type Plan } from '../plan/plan.js';
+import { labDir, readState, writeState, type LabState } from '../state/store.js';
+import { loadTopology } from '../topology/load.js';
+import { down } from './down.js';
+
+export interface UpOptions {
+  overrides?: Record<string, string>;
+  /** Called as each stage finishes, for progress output. */
+  onStage?: (stage: string, ms: number) => void;
+}
+
+export interface UpResult {
+  lab: string;
+  plan: Plan;
+  state: LabState;
+  timings: Record<string, number>;
+}
+
+/**
+ * Build a lab: validate, plan, then apply to the kernel stage by stage.
+ * If any stage fails, everything created so far is removed before the error is raised.
+ */
+export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpResult> {
+  const overrides = opts.overrides ?? {};
+  const { topology, path } = loadTopology(topologyRef, overrides);
+  preflight();
+  const plan = planLab(topology);
+  const lab = topology.lab;
+
+  const existing = await listNamespaces();
+  const clash = plan.namespaces.filter((n) => existing.includes(n.ns)).map((n) => n.ns);
+  if (readState(lab) || clash.length > 0) {
+    throw new LabError(
+      `lab "${lab}" is already up${clash.length ? ` (namespaces ${clash.join(', ')})` : ''}: run "lab down ${lab}" first, or pick another name with --name`,
+      ExitCode.labState,
+    );
+  }
+
+  // Record intent first: a crash after this point leaves a state file `down` can follow.
+  const state: LabState = {
+    lab,
+    topologyPath: path,
+    overrides,
+    createdAt: new Date().toISOString(),
+    phase: 'creating',
+    namespaces: plan.namespaces.map((n) => n.ns),
+    processes: [],
+    files: [],
+  };
+  writeState(state);
+
+  const timings: Record<string, number> = {};
+  const stage = async (name: string, work: () => Promise<unknown>) => {
+    const t0 = performance.now();
+    await work();
+    timings[name] = Math.round(performance.now() - t0);
+    opts.onStage?.(name, timings[name]!);
+  };
+  try {
+    await stage('namespaces', () => createNamespaces(plan));
+    await stage('links', () => configureNamespaces(plan));
+    await stage('sysctls', () => setSysctls(plan));
+    await stage('kube-proxy rules', () => applyRules(plan));
+    await stage('workloads', async () => {
+      state.processes = await startWorkloads(plan, join(labDir(lab), 'pods'));
+    });
+  } catch (err) {
+    writeState(state);
+    await down(lab).catch(() => undefined);
+    throw err;
+  }
+  state.phase = 'up';
+  writeState(state);
+  return { lab, plan, state, timings };
+}

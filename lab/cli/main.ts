@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerDown } from './down.js';
+import { exitWithError } from './output.js';
+import { registerUp } from './up.js';
+
+const program = new Command()
+  .name('lab')
+  .description('kube-packet-lab: Kubernetes Service packet paths, built for real in Linux network namespaces')
+  .version('0.1.0')
+  .exitOverride()
+  .showHelpAfterError('(run lab --help for usage)');
+
+registerUp(program);
+registerDown(program);
+
+program.parseAsync(process.argv).catch(exitWithError);

@@ -1,0 +1,49 @@
+import { CommanderError } from 'commander';
+import { ExitCode, LabError } from '../errors.js';
+import { log } from '../log.js';
+
+/** Human output goes to stdout; colour only on a terminal, and never when NO_COLOR is set. */
+export const useColour = () => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+const paint = (code: string) => (text: string) => (useColour() ? `\u001b[${code}m${text}\u001b[0m` : text);
+export const green = paint('32');
+export const red = paint('31');
+export const yellow = paint('33');
+export const dim = paint('2');
+export const bold = paint('1');
+
+export function say(text = ''): void {
+  process.stdout.write(`${text}\n`);
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Progress for long steps, on stderr so stdout stays clean for reports and --json. */
+export function progress(text: string): void {
+  if (process.stderr.isTTY) process.stderr.write(`\r\u001b[2K${text}`);
+}
+export function progressDone(): void {
+  if (process.stderr.isTTY) process.stderr.write('\r\u001b[2K');
+}
+
+/** The one error funnel: a clear message and a documented exit code, never a stack trace. */
+export function exitWithError(err: unknown): never {
+  progressDone();
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : ExitCode.badInput);
+  if (err instanceof LabError) {
+    process.stderr.write(`lab: ${err.message}\n`);
+    log.debug({ err, details: err.details }, 'failed');
+    process.exit(err.exitCode);
+  }
+  process.stderr.write(`lab: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+  log.error({ err }, 'unexpected error');
+  process.exit(ExitCode.commandFailed);
+}
+
+/** Parse repeated --set key=value options. */
+export function collectSet(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const i = value.indexOf('=');
+  if (i <= 0) throw new LabError(`--set ${value}: expected key=value, e.g. services.web.externalTrafficPolicy=Local`, ExitCode.badInput);
+  return { ...previous, [value.slice(0, i)]: value.slice(i + 1) };
+}

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if the pid is gone. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: split after its closing ")".
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function processCmdline(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stop processes the lab started, by pid: SIGTERM, wait up to `graceMs`, then SIGKILL.
+ * The caller has already checked each pid is ours (start time or command line).
+ */
+export async function stopProcesses(pids: number[], graceMs = 1500): Promise<void> {
+  const live = pids.filter(isAlive);
+  for (const pid of live) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
+  }
+  const deadline = Date.now() + graceMs;
+  let waiting = live.filter(isAlive);
+  while (waiting.length > 0 && Date.now() < deadline) {
+    await sleep(10);
+    waiting = waiting.filter(isAlive);
+  }
+  for (const pid of waiting) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}

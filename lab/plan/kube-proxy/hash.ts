@@ -1,0 +1,38 @@
+import { createHash } from 'node:crypto';
+
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** RFC 4648 base32 with the standard alphabet, as Go's base32.StdEncoding writes it. */
+export function base32(bytes: Uint8Array): string {
+  let out = '';
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(buffer >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    buffer &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += BASE32[(buffer << (5 - bits)) & 31];
+  while (out.length % 8 !== 0) out += '=';
+  return out;
+}
+
+/** kube-proxy's chain suffix: base32(sha256(servicePortName + protocol))[:16]. */
+export function portProtoHash(servicePortName: string, protocol: string): string {
+  return base32(createHash('sha256').update(servicePortName + protocol.toLowerCase()).digest()).slice(0, 16);
+}
+
+/** The endpoint chain suffix: the endpoint "ip:port" is hashed in too. */
+export function endpointHash(servicePortName: string, protocol: string, endpoint: string): string {
+  return base32(createHash('sha256').update(servicePortName + protocol.toLowerCase() + endpoint).digest()).slice(0, 16);
+}
+
+export const serviceChain = (spn: string, proto: string) => `KUBE-SVC-${portProtoHash(spn, proto)}`;
+export const serviceLocalChain = (spn: string, proto: string) => `KUBE-SVL-${portProtoHash(spn, proto)}`;
+export const externalChain = (spn: string, proto: string) => `KUBE-EXT-${portProtoHash(spn, proto)}`;
+export const firewallChain = (spn: string, proto: string) => `KUBE-FW-${portProtoHash(spn, proto)}`;
+export const endpointChain = (spn: string, proto: string, endpoint: string) => `KUBE-SEP-${endpointHash(spn, proto, endpoint)}`;

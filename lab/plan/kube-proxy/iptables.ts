@@ -1,0 +1,200 @@
+import type { Topology } from '../../topology/schema.js';
+import { servicePorts, type Endpoint, type ServicePortView } from '../endpoints.js';
+import { endpointChain, externalChain, serviceChain, serviceLocalChain } from './hash.js';
+import { renderRestore, type Rule, type Table } from './rules.js';
+
+/** kube-proxy's defaults: --iptables-masquerade-bit=14, ClientIP affinity timeout 3 hours. */
+export const MASQ_MARK = '0x4000';
+export const AFFINITY_SECONDS = 10800;
+
+const comment = (text: string) => ['-m', 'comment', '--comment', text];
+const tcp = ['-m', 'tcp', '-p', 'tcp'];
+
+/** kube-proxy prints probabilities with %0.10f. */
+export function probability(index: number, count: number): string {
+  return (1 / (count - index)).toFixed(10);
+}
+
+export interface NodeRuleset {
+  node: string;
+  nat: Table;
+  filter: Table;
+}
+
+/**
+ * The jumps from the built-in chains into kube-proxy's own. kube-proxy ensures these
+ * once (iptables -I) rather than in each sync; the lab writes them in the first restore.
+ */
+export function baseJumps(): { nat: Rule[]; filter: Rule[] } {
+  const NEW = ['-m', 'conntrack', '--ctstate', 'NEW'];
+  return {
+    nat: [
+      { chain: 'PREROUTING', args: [...comment('kubernetes service portals'), '-j', 'KUBE-SERVICES'] },
+      { chain: 'OUTPUT', args: [...comment('kubernetes service portals'), '-j', 'KUBE-SERVICES'] },
+      { chain: 'POSTROUTING', args: [...comment('kubernetes postrouting rules'), '-j', 'KUBE-POSTROUTING'] },
+    ],
+    filter: [
+      { chain: 'INPUT', args: [...NEW, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL'] },
+      { chain: 'INPUT', args: [...comment('kubernetes health check service ports'), '-j', 'KUBE-NODEPORTS'] },
+      { chain: 'INPUT', args: [...NEW, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES'] },
+      { chain: 'FORWARD', args: [...NEW, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL'] },
+      { chain: 'FORWARD', args: [...comment('kubernetes forwarding rules'), '-j', 'KUBE-FORWARD'] },
+      { chain: 'FORWARD', args: [...NEW, ...comment('kubernetes service portals'), '-j', 'KUBE-SERVICES'] },
+      { chain: 'FORWARD', args: [...NEW, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES'] },
+      { chain: 'OUTPUT', args: [...NEW, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL'] },
+      { chain: 'OUTPUT', args: [...NEW, ...comment('kubernetes service portals'), '-j', 'KUBE-SERVICES'] },
+    ],
+  };
+}
+
+/**
+ * What kube-proxy's iptables proxier writes on one node for the given topology, in its order:
+ * filter chains then nat chains; per service the KUBE-SERVICES and KUBE-NODEPORTS entries,
+ * the masquerade rule, KUBE-EXT, the endpoint jumps, the KUBE-SEP chains; the
+ * "must be the last rule" jump to KUBE-NODEPORTS at the end. Pure.
+ */
+export function kubeProxyRules(t: Topology, nodeName: string): NodeRuleset {
+  const nat: Table = { name: 'nat', chains: ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ'], rules: [] };
+  const filter: Table = {
+    name: 'filter',
+    chains: ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-NODEPORTS', 'KUBE-PROXY-FIREWALL'],
+    rules: [],
+  };
+  const w = writer(nat, filter);
+
+  w.nat('KUBE-POSTROUTING', '-m', 'mark', '!', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'RETURN');
+  w.nat('KUBE-POSTROUTING', '-j', 'MARK', '--xor-mark', MASQ_MARK);
+  w.nat('KUBE-POSTROUTING', ...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully');
+  w.nat('KUBE-MARK-MASQ', '-j', 'MARK', '--or-mark', MASQ_MARK);
+
+  for (const sp of servicePorts(t)) writeServicePort(sp, nodeName, t.cluster.podCIDR, w);
+
+  w.nat(
+    'KUBE-SERVICES',
+    ...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'),
+    '-m', 'addrtype', '--dst-type', 'LOCAL',
+    '-j', 'KUBE-NODEPORTS',
+  );
+  w.filter('KUBE-FORWARD', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP');
+  w.filter('KUBE-FORWARD', ...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'ACCEPT');
+  w.filter('KUBE-FORWARD', ...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT');
+  return { node: nodeName, nat, filter };
+}
+
+type Writer = ReturnType<typeof writer>;
+function writer(nat: Table, filter: Table) {
+  return {
+    nat: (chain: string, ...args: string[]) => void nat.rules.push({ chain, args }),
+    filter: (chain: string, ...args: string[]) => void filter.rules.push({ chain, args }),
+    natChain: (chain: string) => void nat.chains.push(chain),
+  };
+}
+
+function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: string, w: Writer): void {
+  const { service, port, name: spn } = sp;
+  const svcChain = serviceChain(spn, sp.protocol);
+  const svlChain = serviceLocalChain(spn, sp.protocol);
+  const extChain = externalChain(spn, sp.protocol);
+  const local = sp.endpoints.filter((e) => e.node === nodeName);
+  const external = service.type !== 'ClusterIP';
+  const externalLocal = external && service.externalTrafficPolicy === 'Local';
+  const internalLocal = service.internalTrafficPolicy === 'Local';
+  const clusterDst = [...tcp, '-d', service.clusterIP, '--dport', String(port.port)];
+  const nodePort = external ? port.nodePort : undefined;
+
+  if (sp.endpoints.length === 0) {
+    // No ready endpoint anywhere: reject in the filter table, no NAT chains at all.
+    w.filter('KUBE-SERVICES', ...comment(`${spn} has no endpoints`), ...clusterDst, '-j', 'REJECT');
+    for (const lb of service.loadBalancerIPs) {
+      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no endpoints`), ...tcp, '-d', lb, '--dport', String(port.port), '-j', 'REJECT');
+    }
+    if (nodePort !== undefined) {
+      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no endpoints`), '-m', 'addrtype', '--dst-type', 'LOCAL', ...tcp, '--dport', String(nodePort), '-j', 'REJECT');
+    }
+    return;
+  }
+
+  // Which chains this service port needs (kube-proxy: UsesClusterEndpoints / UsesLocalEndpoints).
+  const usesSVC = !internalLocal || (external && !externalLocal) || externalLocal;
+  const usesSVL = internalLocal || externalLocal;
+  const internalChain = internalLocal ? svlChain : svcChain;
+  if (external) w.natChain(extChain);
+  if (usesSVC) w.natChain(svcChain);
+  if (usesSVL) w.natChain(svlChain);
+  const sepChains = sp.endpoints.map((e) => endpointChain(spn, sp.protocol, e.address));
+  sepChains.forEach((c) => w.natChain(c));
+
+  // Entry points: ClusterIP, load balancer IPs, the NodePort.
+  if (internalLocal && local.length === 0) {
+    w.filter('KUBE-SERVICES', ...comment(`${spn} has no local endpoints`), ...clusterDst, '-j', 'DROP');
+  } else {
+    w.nat('KUBE-SERVICES', ...comment(`${spn} cluster IP`), ...clusterDst, '-j', internalChain);
+  }
+  for (const lb of service.loadBalancerIPs) {
+    w.nat('KUBE-SERVICES', ...comment(`${spn} loadbalancer IP`), ...tcp, '-d', lb, '--dport', String(port.port), '-j', extChain);
+  }
+  if (nodePort !== undefined) w.nat('KUBE-NODEPORTS', ...comment(spn), ...tcp, '--dport', String(nodePort), '-j', extChain);
+  if (externalLocal && local.length === 0) {
+    for (const lb of service.loadBalancerIPs) {
+      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no local endpoints`), ...tcp, '-d', lb, '--dport', String(port.port), '-j', 'DROP');
+    }
+    if (nodePort !== undefined) {
+      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no local endpoints`), '-m', 'addrtype', '--dst-type', 'LOCAL', ...tcp, '--dport', String(nodePort), '-j', 'DROP');
+    }
+  }
+
+  // Off-cluster sources reaching the ClusterIP get masqueraded (kube-proxy's --cluster-cidr detector).
+  w.nat(internalChain, ...comment(`${spn} cluster IP`), ...clusterDst, '!', '-s', clusterCIDR, '-j', 'KUBE-MARK-MASQ');
+
+  if (external && !externalLocal) {
+    w.nat(extChain, ...comment(`masquerade traffic for ${spn} external destinations`), '-j', 'KUBE-MARK-MASQ');
+    w.nat(extChain, '-j', svcChain);
+  } else if (externalLocal) {
+    w.nat(extChain, ...comment(`pod traffic for ${spn} external destinations`), '-s', clusterCIDR, '-j', svcChain);
+    w.nat(extChain, ...comment(`masquerade LOCAL traffic for ${spn} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', 'KUBE-MARK-MASQ');
+    w.nat(extChain, ...comment(`route LOCAL traffic for ${spn} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', svcChain);
+    if (local.length > 0) w.nat(extChain, '-j', svlChain);
+  }
+
+  const affinity = service.sessionAffinity === 'ClientIP';
+  if (usesSVC) writeEndpointJumps(svcChain, spn, sp, sp.endpoints, affinity, w);
+  if (usesSVL) writeEndpointJumps(svlChain, spn, sp, local, affinity, w);
+
+  sp.endpoints.forEach((e, i) => {
+    const chain = sepChains[i]!;
+    w.nat(chain, ...comment(spn), '-s', e.ip, '-j', 'KUBE-MARK-MASQ');
+    const recentSet = affinity ? ['-m', 'recent', '--name', chain, '--set'] : [];
+    w.nat(chain, ...comment(spn), ...recentSet, ...tcp, '-j', 'DNAT', '--to-destination', e.address);
+  });
+}
+
+function writeEndpointJumps(chain: string, spn: string, sp: ServicePortView, endpoints: Endpoint[], affinity: boolean, w: Writer): void {
+  const sepOf = (e: Endpoint) => endpointChain(spn, sp.protocol, e.address);
+  if (affinity) {
+    for (const e of endpoints) {
+      w.nat(chain, ...comment(`${spn} -> ${e.address}`), '-m', 'recent', '--name', sepOf(e), '--rcheck', '--seconds', String(AFFINITY_SECONDS), '--reap', '-j', sepOf(e));
+    }
+  }
+  endpoints.forEach((e, i) => {
+    const stat = i < endpoints.length - 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', probability(i, endpoints.length)] : [];
+    w.nat(chain, ...comment(`${spn} -> ${e.address}`), ...stat, '-j', sepOf(e));
+  });
+}
+
+/**
+ * The first restore on a fresh node: kube-proxy's tables plus the jumps into them from the
+ * built-in chains (kube-proxy prepends those with iptables -I; the result in iptables-save is the same).
+ * Applied with iptables-restore --noflush, as kube-proxy applies every sync.
+ */
+export function initialRestore(rules: NodeRuleset): string {
+  const jumps = baseJumps();
+  return renderRestore([
+    { ...rules.filter, rules: [...jumps.filter, ...rules.filter.rules] },
+    { ...rules.nat, rules: [...jumps.nat, ...rules.nat.rules] },
+  ]);
+}
+
+/** A resync after endpoints change: kube-proxy's own chains (declaring them flushes them), stale ones deleted. */
+export function resyncRestore(rules: NodeRuleset, staleNatChains: string[] = []): string {
+  return renderRestore([rules.filter, { ...rules.nat, deleteChains: staleNatChains }]);
+}

@@ -1,0 +1,186 @@
+import type { InputProblem } from '../errors.js';
+import { cidrContains, cidrsOverlap, firstHost, isNetworkOrBroadcast, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js';
+import type { YamlFile } from '../util/yaml-file.js';
+import { interfaceNames } from './names.js';
+import type { Topology } from './schema.js';
+
+export const NODE_PORT_RANGE = { min: 30000, max: 32767 } as const;
+const IFNAMSIZ = 15; // the kernel refuses longer interface names
+
+/**
+ * Checks that need the whole file: names and addresses that must be unique,
+ * addresses inside their subnets, references that must resolve. Returns every
+ * problem at once so a user fixes the file in one go.
+ */
+export function checkTopology(t: Topology, file: YamlFile): InputProblem[] {
+  const problems: InputProblem[] = [];
+  const at = (path: PropertyKey[], message: string) => problems.push(file.problem(path, message));
+
+  const cidrAt = (path: PropertyKey[], text: string): Cidr | undefined => {
+    const c = parseCidr(text);
+    if (!c) at(path, `${text} is not a valid network (host bits set, or a part over 255)`);
+    return c;
+  };
+  const ipAt = (path: PropertyKey[], text: string): number | undefined => {
+    const a = parseIPv4(text);
+    if (a === undefined) at(path, `${text} is not a valid IPv4 address`);
+    return a;
+  };
+
+  // Names: every host becomes a namespace <lab>-<name>, so they share one space.
+  const hostNames = new Map<string, string>();
+  const claimName = (path: PropertyKey[], name: string) => {
+    const prior = hostNames.get(name);
+    if (prior) at(path, `name "${name}" is already used by ${prior}`);
+    else hostNames.set(name, path.join('.'));
+  };
+  t.routers.forEach((r, i) => claimName(['routers', i, 'name'], r.name));
+  t.nodes.forEach((n, i) => claimName(['nodes', i, 'name'], n.name));
+  t.clients.forEach((c, i) => claimName(['clients', i, 'name'], c.name));
+  t.pods.forEach((p, i) => claimName(['pods', i, 'name'], p.name));
+
+  // Addresses: one owner each.
+  const owners = new Map<string, string>();
+  const claimAddress = (path: PropertyKey[], address: string) => {
+    const prior = owners.get(address);
+    if (prior) at(path, `address ${address} is already used by ${prior}`);
+    else owners.set(address, path.map(String).join('.'));
+  };
+
+  const podRange = cidrAt(['cluster', 'podCIDR'], t.cluster.podCIDR);
+  const serviceRange = cidrAt(['cluster', 'serviceCIDR'], t.cluster.serviceCIDR);
+  if (podRange && serviceRange && cidrsOverlap(podRange, serviceRange)) {
+    at(['cluster', 'serviceCIDR'], `${t.cluster.serviceCIDR} overlaps cluster.podCIDR ${t.cluster.podCIDR}`);
+  }
+
+  const networks = new Map<string, Cidr | undefined>();
+  t.networks.forEach((n, i) => {
+    if (networks.has(n.name)) at(['networks', i, 'name'], `network "${n.name}" is defined twice`);
+    const c = cidrAt(['networks', i, 'subnet'], n.subnet);
+    networks.set(n.name, c);
+    if (!c) return;
+    for (const [other, oc] of networks) {
+      if (other !== n.name && oc && cidrsOverlap(c, oc)) at(['networks', i, 'subnet'], `${n.subnet} overlaps network "${other}"`);
+    }
+    if (podRange && cidrsOverlap(c, podRange)) at(['networks', i, 'subnet'], `${n.subnet} overlaps cluster.podCIDR`);
+    if (serviceRange && cidrsOverlap(c, serviceRange)) at(['networks', i, 'subnet'], `${n.subnet} overlaps cluster.serviceCIDR`);
+  });
+
+  const onNetwork = (path: PropertyKey[], network: string, address: string) => {
+    if (!networks.has(network)) {
+      at([...path, 'network'], `no network named "${network}" (known: ${[...networks.keys()].join(', ')})`);
+      return;
+    }
+    const subnet = networks.get(network);
+    const a = ipAt([...path, 'address'], address);
+    if (a === undefined || !subnet) return;
+    if (!cidrContains(subnet, a)) at([...path, 'address'], `${address} is not inside network "${network}" (${subnet.text})`);
+    else if (isNetworkOrBroadcast(subnet, a)) at([...path, 'address'], `${address} is the network or broadcast address of ${subnet.text}`);
+    claimAddress([...path, 'address'], address);
+  };
+
+  t.routers.forEach((r, i) => {
+    const seen = new Set<string>();
+    r.interfaces.forEach((iface, j) => {
+      if (seen.has(iface.network)) at(['routers', i, 'interfaces', j, 'network'], `router already has an interface on "${iface.network}"`);
+      seen.add(iface.network);
+      onNetwork(['routers', i, 'interfaces', j], iface.network, iface.address);
+    });
+    r.routes.forEach((route, j) => {
+      const to = route.to.includes('/') ? parseCidr(route.to) : parseIPv4(route.to);
+      if (to === undefined) at(['routers', i, 'routes', j, 'to'], `${route.to} is not a valid address or network`);
+      const hops = Array.isArray(route.via) ? route.via : [route.via];
+      hops.forEach((hop) => {
+        const h = parseIPv4(hop);
+        const reachable = h !== undefined && r.interfaces.some((iface) => {
+          const s = networks.get(iface.network);
+          return s !== undefined && cidrContains(s, h);
+        });
+        if (!reachable) at(['routers', i, 'routes', j, 'via'], `next hop ${hop} is not on any network of router "${r.name}"`);
+      });
+    });
+  });
+
+  // Each L2 network lives as a bridge inside the router that serves it.
+  t.networks.forEach((n, i) => {
+    const servers = t.routers.filter((r) => r.interfaces.some((iface) => iface.network === n.name));
+    if (servers.length === 0) at(['networks', i, 'name'], `no router has an interface on network "${n.name}"; a router holds each network's segment`);
+    if (servers.length > 1) at(['networks', i, 'name'], `network "${n.name}" is served by several routers (${servers.map((r) => r.name).join(', ')}); the lab supports one`);
+  });
+
+  const podCidrs = new Map<string, Cidr>();
+  t.nodes.forEach((n, i) => {
+    onNetwork(['nodes', i], n.network, n.address);
+    const c = cidrAt(['nodes', i, 'podCIDR'], n.podCIDR);
+    if (!c) return;
+    if (podRange && !(cidrContains(podRange, c.network) && c.prefix >= podRange.prefix)) {
+      at(['nodes', i, 'podCIDR'], `${n.podCIDR} is not inside cluster.podCIDR ${t.cluster.podCIDR}`);
+    }
+    for (const [other, oc] of podCidrs) {
+      if (cidrsOverlap(c, oc)) at(['nodes', i, 'podCIDR'], `${n.podCIDR} overlaps the podCIDR of node "${other}"`);
+    }
+    podCidrs.set(n.name, c);
+    claimAddress(['nodes', i, 'podCIDR'], firstHost(c));
+  });
+
+  t.clients.forEach((c, i) => onNetwork(['clients', i], c.network, c.address));
+
+  t.pods.forEach((p, i) => {
+    const node = t.nodes.find((n) => n.name === p.node);
+    if (!node) {
+      at(['pods', i, 'node'], `no node named "${p.node}" (known: ${t.nodes.map((n) => n.name).join(', ')})`);
+      return;
+    }
+    const a = ipAt(['pods', i, 'address'], p.address);
+    const c = podCidrs.get(node.name);
+    if (a === undefined || !c) return;
+    if (!cidrContains(c, a)) at(['pods', i, 'address'], `${p.address} is not inside the podCIDR of node "${node.name}" (${c.text})`);
+    else if (isNetworkOrBroadcast(c, a)) at(['pods', i, 'address'], `${p.address} is the network or broadcast address of ${c.text}`);
+    else if (p.address === firstHost(c)) at(['pods', i, 'address'], `${p.address} belongs to ${node.name}'s bridge ${node.bridge}`);
+    else claimAddress(['pods', i, 'address'], p.address);
+  });
+
+  const serviceKeys = new Set<string>();
+  const nodePorts = new Map<number, string>();
+  t.services.forEach((s, i) => {
+    const key = `${s.namespace}/${s.name}`;
+    if (serviceKeys.has(key)) at(['services', i, 'name'], `service ${key} is defined twice`);
+    serviceKeys.add(key);
+    const ip = ipAt(['services', i, 'clusterIP'], s.clusterIP);
+    if (ip !== undefined && serviceRange && !cidrContains(serviceRange, ip)) {
+      at(['services', i, 'clusterIP'], `${s.clusterIP} is not inside cluster.serviceCIDR ${t.cluster.serviceCIDR}`);
+    }
+    if (ip !== undefined) claimAddress(['services', i, 'clusterIP'], s.clusterIP);
+    if (s.loadBalancerIPs.length > 0 && s.type !== 'LoadBalancer') {
+      at(['services', i, 'loadBalancerIPs'], `only a service of type LoadBalancer has load balancer IPs (this one is ${s.type})`);
+    }
+    s.loadBalancerIPs.forEach((lb, j) => {
+      if (ipAt(['services', i, 'loadBalancerIPs', j], lb) !== undefined) claimAddress(['services', i, 'loadBalancerIPs', j], lb);
+    });
+    const portNames = new Set<string>();
+    s.ports.forEach((p, j) => {
+      if (s.ports.length > 1 && !p.name) at(['services', i, 'ports', j, 'name'], 'a service with several ports must name each one');
+      if (portNames.has(p.name)) at(['services', i, 'ports', j, 'name'], `port name "${p.name}" is used twice`);
+      portNames.add(p.name);
+      if (p.nodePort === undefined) {
+        if (s.type !== 'ClusterIP') at(['services', i, 'ports', j, 'nodePort'], `is required for type ${s.type} (the lab does not pick one at random)`);
+        return;
+      }
+      if (s.type === 'ClusterIP') at(['services', i, 'ports', j, 'nodePort'], 'a ClusterIP service has no nodePort');
+      if (p.nodePort < NODE_PORT_RANGE.min || p.nodePort > NODE_PORT_RANGE.max) {
+        at(['services', i, 'ports', j, 'nodePort'], `${p.nodePort} is outside the NodePort range ${NODE_PORT_RANGE.min}-${NODE_PORT_RANGE.max}`);
+      }
+      const prior = nodePorts.get(p.nodePort);
+      if (prior) at(['services', i, 'ports', j, 'nodePort'], `${p.nodePort} is already used by ${prior}`);
+      nodePorts.set(p.nodePort, key);
+    });
+  });
+
+  // Interface names the lab will create must fit the kernel's limit.
+  for (const { path, ifname } of interfaceNames(t)) {
+    if (ifname.length > IFNAMSIZ) {
+      at(path, `the interface name "${ifname}" derived from it is ${ifname.length} characters; the kernel allows ${IFNAMSIZ}`);
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,117 @@
+import { z } from 'zod';
+
+/**
+ * The topology file format. Every object is strict: an unknown key is an error,
+ * because a typo ("adress") silently ignored would build a different lab.
+ */
+
+const name = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]*$/, 'must start with a letter and use only a-z, 0-9 and "-"')
+  .max(30, 'must be at most 30 characters');
+
+const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address like 10.240.0.4');
+const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be an IPv4 CIDR like 10.244.0.0/24');
+const port = z.number().int().min(1).max(65535);
+const labels = z.record(z.string(), z.string());
+
+export const networkSchema = z.strictObject({
+  name,
+  subnet: cidr,
+});
+
+export const routeSchema = z.strictObject({
+  to: z.union([cidr, ipv4]),
+  /** One next hop, or several for equal-cost multipath (a load balancer spreading flows over nodes). */
+  via: z.union([ipv4, z.array(ipv4).min(1)]),
+});
+
+export const interfaceSchema = z.strictObject({
+  network: name,
+  address: ipv4,
+});
+
+export const routerSchema = z.strictObject({
+  name,
+  interfaces: z.array(interfaceSchema).min(1),
+  routes: z.array(routeSchema).default([]),
+  /** Spread flows over ECMP next hops by ports too (fib_multipath_hash_policy=1), as a cloud load balancer does. */
+  hashPorts: z.boolean().default(false),
+});
+
+export const nodeSchema = z.strictObject({
+  name,
+  network: name,
+  address: ipv4,
+  podCIDR: cidr,
+  bridge: z.string().default('cbr0'),
+});
+
+export const clientSchema = z.strictObject({
+  name,
+  network: name,
+  address: ipv4,
+});
+
+export const podSchema = z.strictObject({
+  name,
+  node: name,
+  address: ipv4,
+  labels: labels.default({}),
+  /** false: the pod runs but fails its readiness probe, so it is not an endpoint. */
+  ready: z.boolean().default(true),
+});
+
+export const servicePortSchema = z.strictObject({
+  name: z.string().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?)?$/, 'must be a DNS label or empty').default(''),
+  protocol: z.literal('TCP').default('TCP'),
+  port,
+  targetPort: port,
+  nodePort: z.number().int().optional(),
+});
+
+export const serviceSchema = z.strictObject({
+  name,
+  namespace: name.default('default'),
+  type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']),
+  clusterIP: ipv4,
+  selector: labels,
+  ports: z.array(servicePortSchema).min(1),
+  externalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
+  internalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
+  sessionAffinity: z.enum(['None', 'ClientIP']).default('None'),
+  /** status.loadBalancer.ingress[].ip, for type LoadBalancer. */
+  loadBalancerIPs: z.array(ipv4).default([]),
+});
+
+export const clusterSchema = z.strictObject({
+  /** The cluster-wide pod range: kube-proxy's --cluster-cidr. */
+  podCIDR: cidr,
+  serviceCIDR: cidr,
+  /** cluster DNS domain, for service names such as web.default.svc.cluster.local */
+  domain: z.string().default('cluster.local'),
+});
+
+export const topologySchema = z.strictObject({
+  lab: name,
+  description: z.string().default(''),
+  cluster: clusterSchema,
+  networks: z.array(networkSchema).min(1),
+  routers: z.array(routerSchema).default([]),
+  nodes: z.array(nodeSchema).min(1),
+  clients: z.array(clientSchema).default([]),
+  pods: z.array(podSchema).default([]),
+  services: z.array(serviceSchema).default([]),
+  /** The walkthrough file, relative to this file. */
+  walkthrough: z.string().optional(),
+});
+
+export type TopologyInput = z.input<typeof topologySchema>;
+export type Topology = z.output<typeof topologySchema>;
+export type Network = z.output<typeof networkSchema>;
+export type Router = z.output<typeof routerSchema>;
+export type Node = z.output<typeof nodeSchema>;
+export type Client = z.output<typeof clientSchema>;
+export type Pod = z.output<typeof podSchema>;
+export type Service = z.output<typeof serviceSchema>;
+export type ServicePort = z.output<typeof servicePortSchema>;
