@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerDown } from './down.js';
 import { exitWithError } from './output.js';
 import { registerUp } from './up.js';
+import { registerVerify } from './verify.js';
 
 const program = new Command()
   .name('lab')
@@ -13,5 +14,9 @@ const program = new Command()
 
 registerUp(program);
 registerDown(program);
+registerVerify(program);
+
+// Let 'exit' handlers (which stop captures) run when interrupted.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
 
 program.parseAsync(process.argv).catch(exitWithError);

@@ -59,12 +59,13 @@ function startWorkload(w: WorkloadPlan, logPath: string): Promise<ProcessRecord>
       }
       reject(new LabError(`workload of pod ${w.pod} did not start: ${why} (see ${logPath})`, ExitCode.commandFailed, { command: ['ip', ...args].join(' ') }));
     };
-    child.on('exit', (code) => fail(`exited with ${code}`));
+    const onEarlyExit = (code: number | null) => fail(`exited with ${code}`);
+    child.on('exit', onEarlyExit);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       if (!out.includes('\n')) return;
       clearTimeout(timer);
-      child.removeAllListeners('exit');
+      child.off('exit', onEarlyExit);
       child.stdout!.destroy();
       child.unref();
       const pid = child.pid!;

@@ -21,10 +21,12 @@ export function processCmdline(pid: number): string[] {
   }
 }
 
+/** Running, and not a zombie waiting for a (possibly slow) reaper: /proc/<pid>/stat field 3. */
 export function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }

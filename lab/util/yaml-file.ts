@@ -31,7 +31,8 @@ export class YamlFile {
         doc.errors.map((e) => ({
           file: displayPath,
           field: '',
-          line: e.linePos?.[0]?.line,
+          // linePos is only filled in with prettyErrors; locate from the offset ourselves.
+          line: e.linePos?.[0]?.line ?? lines.linePos(e.pos[0]).line,
           message: `YAML syntax: ${e.message.split('\n')[0]}`,
         })),
       );
@@ -66,7 +67,8 @@ export class YamlFile {
 
   /** Parse with a zod schema, turning every issue into a located problem. */
   validate<S extends z.ZodType>(schema: S): z.output<S> {
-    const result = schema.safeParse(this.doc.toJS());
+    // reportInput: zod 4 drops issue.input otherwise, and describeIssue needs it to tell "missing" from "wrong type".
+    const result = schema.safeParse(this.doc.toJS(), { reportInput: true });
     if (result.success) return result.data;
     const problems: InputProblem[] = [];
     for (const issue of result.error.issues) {

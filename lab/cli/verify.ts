@@ -1,0 +1,22 @@
+import type { Command } from 'commander';
+import { verify } from '../api/verify.js';
+import { ExitCode } from '../errors.js';
+import { renderReport } from '../verify/report.js';
+import { resolveLabName } from './lab-name.js';
+import { printJson, progress, progressDone, say } from './output.js';
+
+export function registerVerify(program: Command): void {
+  program
+    .command('verify')
+    .description('send real traffic, capture it at every hop and check each documented step (exit 0 all pass, 1 a step failed)')
+    .argument('<lab>', 'a lab that is up (e.g. nodeport)')
+    .option('--out <dir>', 'folder for the pcaps and report (default lab-runs/<lab>/<time>)')
+    .option('--json', 'machine-readable output')
+    .action(async (labArg: string, opts: { out?: string; json?: boolean }) => {
+      const result = await verify(resolveLabName(labArg), { outDir: opts.out, onProgress: (t) => progress(`verify: ${t}`) });
+      progressDone();
+      if (opts.json) printJson(result);
+      else say(renderReport(result));
+      if (result.failed > 0) process.exitCode = ExitCode.checkFailed;
+    });
+}

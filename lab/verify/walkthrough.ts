@@ -1,0 +1,153 @@
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { InputError, type InputProblem } from '../errors.js';
+import type { Topology } from '../topology/schema.js';
+import { displayPath } from '../topology/load.js';
+import { YamlFile } from '../util/yaml-file.js';
+
+/**
+ * A walkthrough is data beside its topology: the traffic to send, where to watch,
+ * and for each documented step what the wire (or conntrack, or the pod) must show.
+ * The verify engine has no per-scenario code.
+ *
+ * Address patterns: "10.240.0.4:32000", "10.240.0.4:*", "10.240.0.4", or a flow variable:
+ *   $client  the source the request was sent from (ip:port)
+ *   $target  where it was sent (ip:port)
+ *   $pod     the endpoint that answered (podIP:targetPort)
+ *   $snat    the source the pod saw (after any SNAT; equals $client when there is none)
+ * with ".ip" for the address alone ($snat.ip) and ":*" for any port ($snat.ip:*).
+ */
+
+const pattern = z.string().min(1);
+const observation = z.string().regex(/^[a-z][a-z0-9-]*:[a-zA-Z0-9_.-]+$/, 'must be host:interface, e.g. node1:eth0');
+
+const packetExpectation = z.strictObject({ src: pattern, dst: pattern, flags: z.string().optional() });
+
+export const stepSchema = z.strictObject({
+  step: z.string(),
+  title: z.string(),
+  /** An observation point (host:ifname), or a host for conntrack/route/rule/answer checks. */
+  at: z.string().optional(),
+  /** Where the seed document simplifies or errs, and what the wire shows instead. */
+  note: z.string().optional(),
+  /** Steps that do not apply on this path, shown as such. */
+  skip: z.string().optional(),
+  expect: z
+    .strictObject({
+      /** A packet of this flow, seen at `at`. */
+      packet: packetExpectation.optional(),
+      /** No packet of this flow at `at`. */
+      noPacket: z.literal(true).optional(),
+      /** The connection-tracking entry on node `at`: original and reply tuples. */
+      conntrack: z.strictObject({ original: packetExpectation, reply: packetExpectation }).optional(),
+      /** What the pod reported as the client address it saw. */
+      answer: z.strictObject({ client: pattern }).optional(),
+      /** An address that appears on no captured packet at all, for any flow. */
+      never: z.string().optional(),
+      /** The route node `at` uses toward an address: its outgoing interface. */
+      route: z.strictObject({ to: pattern, dev: z.string() }).optional(),
+      /** kube-proxy's DNAT rule toward this endpoint on node `at` counted this connection. */
+      dnatRule: z.strictObject({ to: pattern }).optional(),
+      /** The request got no answer (dropped or refused), as this path expects. */
+      noAnswer: z.literal(true).optional(),
+      /** Over all requests of this traffic, each endpoint's share lies within [min, max]. */
+      share: z.strictObject({ min: z.number().min(0).max(1), max: z.number().min(0).max(1), endpoints: z.array(z.string()).min(1) }).optional(),
+      /** Every request of this traffic reached one and the same endpoint. */
+      sameEndpoint: z.literal(true).optional(),
+    })
+    .optional(),
+});
+
+export const trafficSchema = z.strictObject({
+  from: z.string(),
+  /** host:port, or a service DNS name:port resolved inside the sender's namespace. */
+  to: z.string(),
+  /** Send at least this many requests (distribution checks want many). */
+  requests: z.number().int().min(1).max(1000).default(1),
+  /** Keep sending, up to this many, until every path of this traffic found its flow. */
+  maxRequests: z.number().int().min(1).max(1000).default(40),
+  /** Seconds curl waits for an answer; a dropped request costs this much. */
+  timeout: z.number().min(0.1).max(10).default(1),
+});
+
+export const pathSchema = z.strictObject({
+  name: z.string(),
+  summary: z.string().default(''),
+  traffic: trafficSchema.optional(),
+  /** The pod whose answer selects this path's flow; omit with `outcome: no-answer`. */
+  endpoint: z.string().optional(),
+  outcome: z.enum(['answered', 'no-answer']).default('answered'),
+  steps: z.array(stepSchema).min(1),
+});
+
+export const walkthroughSchema = z.strictObject({
+  title: z.string(),
+  seed: z.string().default(''),
+  traffic: trafficSchema,
+  /** Where tcpdump listens: host:ifname. */
+  observe: z.array(observation).min(1),
+  paths: z.array(pathSchema).min(1),
+});
+
+export type Walkthrough = z.output<typeof walkthroughSchema>;
+export type WalkthroughPath = z.output<typeof pathSchema>;
+export type Step = z.output<typeof stepSchema>;
+export type Traffic = z.output<typeof trafficSchema>;
+
+export interface LoadedWalkthrough {
+  walkthrough: Walkthrough;
+  path: string;
+}
+
+/** Load the walkthrough named by a topology, and check its references against the topology. */
+export function loadWalkthrough(t: Topology, topologyPath: string): LoadedWalkthrough {
+  if (!t.walkthrough) {
+    throw new InputError([{ file: displayPath(topologyPath), field: 'walkthrough', message: 'this topology names no walkthrough file, so there is nothing to verify' }]);
+  }
+  const path = resolve(dirname(topologyPath), t.walkthrough);
+  const file = YamlFile.read(path, displayPath(path));
+  const walkthrough = file.validate(walkthroughSchema);
+  const problems = checkWalkthrough(walkthrough, t, file);
+  if (problems.length > 0) throw new InputError(problems);
+  return { walkthrough, path };
+}
+
+function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputProblem[] {
+  const problems: InputProblem[] = [];
+  const hosts = new Set([...t.nodes, ...t.clients, ...t.pods, ...t.routers].map((h) => h.name));
+  const pods = new Set(t.pods.map((p) => p.name));
+  const nodes = new Set(t.nodes.map((n) => n.name));
+  const senders = new Set([...t.clients, ...t.pods].map((h) => h.name));
+  const checkTraffic = (tr: Traffic, path: PropertyKey[]) => {
+    if (!senders.has(tr.from)) problems.push(file.problem([...path, 'from'], `"${tr.from}" is not a client or pod of this topology`));
+    if (tr.requests > tr.maxRequests) problems.push(file.problem([...path, 'requests'], 'is larger than maxRequests'));
+  };
+  checkTraffic(w.traffic, ['traffic']);
+  w.observe.forEach((o, i) => {
+    const host = o.split(':')[0]!;
+    if (!hosts.has(host)) problems.push(file.problem(['observe', i], `no host named "${host}" in the topology`));
+  });
+  w.paths.forEach((p, i) => {
+    if (p.traffic) checkTraffic(p.traffic, ['paths', i, 'traffic']);
+    if (p.outcome === 'answered' && !p.endpoint) problems.push(file.problem(['paths', i, 'endpoint'], 'is required for a path whose outcome is "answered"'));
+    if (p.endpoint && !pods.has(p.endpoint)) problems.push(file.problem(['paths', i, 'endpoint'], `no pod named "${p.endpoint}"`));
+    p.steps.forEach((s, j) => {
+      const e = s.expect;
+      const here = ['paths', i, 'steps', j];
+      if (!e) {
+        if (!s.skip) problems.push(file.problem(here, 'a step needs `expect` or `skip`'));
+        return;
+      }
+      const kinds = Object.keys(e).filter((k) => (e as Record<string, unknown>)[k] !== undefined);
+      if (kinds.length !== 1) problems.push(file.problem([...here, 'expect'], `must hold exactly one check (has ${kinds.join(', ') || 'none'})`));
+      const needsPoint = e.packet || e.noPacket;
+      const needsNode = e.conntrack || e.route || e.dnatRule;
+      if (needsPoint && !w.observe.includes(s.at ?? '')) problems.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not one of the observation points in \`observe\``));
+      if (needsNode && !nodes.has(s.at ?? '')) problems.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not a node of this topology`));
+      e.share?.endpoints.forEach((ep, k) => {
+        if (!pods.has(ep)) problems.push(file.problem([...here, 'expect', 'share', 'endpoints', k], `no pod named "${ep}"`));
+      });
+    });
+  });
+  return problems;
+}
