@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { destination, pino, type Logger } from 'pino';
 
 /**
  * Structured logs go to stderr so stdout stays for the human report or --json.
@@ -6,5 +6,5 @@ import { pino, type Logger } from 'pino';
  */
 export const log: Logger = pino(
   { level: process.env.LAB_LOG_LEVEL ?? 'warn', base: undefined },
-  pino.destination(2),
+  destination(2),
 );

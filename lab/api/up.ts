@@ -60,6 +60,8 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     await work();
     timings[name] = Math.round(performance.now() - t0);
     opts.onStage?.(name, timings[name]!);
+    // Fault injection for the crash-recovery tests: die hard, as a killed `up` would.
+    if (process.env.LAB_CRASH_AFTER === name) process.kill(process.pid, 'SIGKILL');
   };
   try {
     await stage('namespaces', () => createNamespaces(plan));

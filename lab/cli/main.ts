@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerDocker } from './docker.js';
 import { registerDown } from './down.js';
+import { registerInspect } from './inspect.js';
 import { exitWithError } from './output.js';
 import { registerUp } from './up.js';
 import { registerVerify } from './verify.js';
@@ -9,12 +11,15 @@ const program = new Command()
   .name('lab')
   .description('kube-packet-lab: Kubernetes Service packet paths, built for real in Linux network namespaces')
   .version('0.1.0')
+  .enablePositionalOptions()
   .exitOverride()
   .showHelpAfterError('(run lab --help for usage)');
 
 registerUp(program);
 registerDown(program);
 registerVerify(program);
+registerInspect(program);
+registerDocker(program);
 
 // Let 'exit' handlers (which stop captures) run when interrupted.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));

@@ -1,7 +1,7 @@
 import type { InputProblem } from '../errors.js';
 import { cidrContains, cidrsOverlap, firstHost, isNetworkOrBroadcast, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js';
 import type { YamlFile } from '../util/yaml-file.js';
-import { interfaceNames } from './names.js';
+import { HOST_IFNAME, interfaceNames, podVethName } from './names.js';
 import type { Topology } from './schema.js';
 
 export const NODE_PORT_RANGE = { min: 30000, max: 32767 } as const;
@@ -182,5 +182,16 @@ export function checkTopology(t: Topology, file: YamlFile): InputProblem[] {
       at(path, `the interface name "${ifname}" derived from it is ${ifname.length} characters; the kernel allows ${IFNAMSIZ}`);
     }
   }
+
+  // A node's bridge is created next to the node's eth0, lo and its pods' veths, by a line of an
+  // ip batch: it must be one word and must not take a name the lab already uses there.
+  t.nodes.forEach((n, i) => {
+    const taken = new Set(['lo', HOST_IFNAME, ...t.pods.filter((p) => p.node === n.name).map((p) => podVethName(p.name))]);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(n.bridge)) {
+      at(['nodes', i, 'bridge'], `"${n.bridge}" is not a usable interface name (letters, digits, "_", "." and "-")`);
+    } else if (taken.has(n.bridge)) {
+      at(['nodes', i, 'bridge'], `"${n.bridge}" is already an interface the lab creates on node "${n.name}"`);
+    }
+  });
   return problems;
 }

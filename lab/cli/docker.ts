@@ -1,0 +1,133 @@
+import type { Command } from 'commander';
+import { CONTAINER_NAME, DEFAULT_IMAGE } from '../docker/engine.js';
+import { dockerDown, dockerShell, dockerStatus, dockerUp, dockerVerify } from '../docker/runner.js';
+import { bold, dim, green, printJson, progress, progressDone, say, yellow } from './output.js';
+
+/** One progress line, cut to the terminal's width so it can be redrawn in place. */
+function showProgress(text: string): void {
+  const width = (process.stderr.columns ?? 100) - 1;
+  const line = text.replace(/\s+/g, ' ').trim();
+  progress(line.length > width ? `${line.slice(0, width - 1)}…` : line);
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/**
+ * The inner command already printed its own message; hand its code on unchanged.
+ * exitCode (not exit()) lets stdout drain first.
+ */
+function passExitCode(code: number): void {
+  if (code !== 0) process.exitCode = code;
+}
+
+export function registerDocker(program: Command): void {
+  const docker = program
+    .command('docker')
+    .description('run the lab inside one Docker container (needs a Docker engine, not root on the host)');
+
+  docker
+    .command('up')
+    .description('build the lab image if missing, start the lab container, run "lab up <scenario>" in it')
+    .argument('<scenario>', 'scenario name (topologies/<name>.yaml) or a topology file in this project')
+    .argument('[labArgs...]', 'after --: more arguments for lab up, e.g. -- --name np2')
+    .option('--rebuild', 'build the image even if it exists')
+    .option('--no-cache', 'with --rebuild: ignore cached layers')
+    .option('--image <tag>', 'image tag to build and run', DEFAULT_IMAGE)
+    .option('--base <image>', 'BASE build argument: a Debian bookworm image (default $LAB_DOCKER_BASE, else node:20-bookworm-slim)')
+    .option('--build-network <mode>', 'network for the build\'s RUN steps (apt, npm)', 'host')
+    .option('--privileged', 'run the container privileged instead of with NET_ADMIN + SYS_ADMIN and unconfined profiles')
+    .action(
+      async (
+        scenario: string,
+        labArgs: string[],
+        opts: { rebuild?: boolean; cache: boolean; image: string; base?: string; buildNetwork: string; privileged?: boolean },
+      ) => {
+        const result = await dockerUp(scenario, {
+          image: opts.image,
+          ...(opts.base ? { base: opts.base } : {}),
+          rebuild: opts.rebuild ?? false,
+          noCache: !opts.cache,
+          buildNetwork: opts.buildNetwork,
+          privileged: opts.privileged ?? false,
+          labArgs,
+          onProgress: (text) => {
+            showProgress(text);
+            if (text.startsWith('docker: lab up')) progressDone();
+          },
+        });
+        progressDone();
+        const c = result.container;
+        if (result.built) say(dim(`image ${result.image} built in ${seconds(result.buildMs ?? 0)}`));
+        say(
+          dim(
+            `container ${c.name} (${c.id.slice(0, 12)}) ${result.created ? `started in ${seconds(result.startMs)}` : 'reused'}` +
+              `${c.privileged ? ', privileged' : ''}; lab up took ${seconds(result.upMs)}`,
+          ),
+        );
+        if (result.code === 0) say(dim(`next: lab docker verify ${scenario}; lab docker shell node1; lab docker down`));
+        passExitCode(result.code);
+      },
+    );
+
+  docker
+    .command('verify')
+    .description('run "lab verify <scenario>" in the lab container; exits with its code (0 pass, 1 fail)')
+    .argument('<scenario>', 'scenario name or topology file, as for lab docker up')
+    .argument('[labArgs...]', 'after --: more arguments for lab verify')
+    .action(async (scenario: string, labArgs: string[]) => {
+      passExitCode(await dockerVerify(scenario, labArgs));
+    });
+
+  docker
+    .command('shell')
+    .description('a shell in the lab container, or inside one of its namespaces (ip netns exec <lab>-<node> bash)')
+    .argument('[node]', 'node, pod or client name (e.g. node1), or a full namespace name (nodeport-node1)')
+    .option('--lab <name>', 'which lab, when more than one is up')
+    .option('-c, --command <command>', 'run this command with bash -c instead of an interactive shell')
+    .action(async (node: string | undefined, opts: { lab?: string; command?: string }) => {
+      passExitCode(
+        await dockerShell(node, { ...(opts.lab ? { lab: opts.lab } : {}), ...(opts.command !== undefined ? { command: opts.command } : {}) }),
+      );
+    });
+
+  docker
+    .command('down')
+    .description('run "lab down" in the lab container, then remove the container (found by its label, from any directory)')
+    .option('--rmi', 'remove the container\'s image too')
+    .action(async (opts: { rmi?: boolean }) => {
+      const result = await dockerDown({ removeImage: opts.rmi ?? false });
+      if (result.absent) {
+        say(`no lab container (label kube-packet-lab=1): nothing to remove`);
+        return;
+      }
+      const c = result.container!;
+      if (result.labDownCode !== undefined && result.labDownCode !== 0) {
+        process.stderr.write(`lab: "lab down" in the container exited ${result.labDownCode}; the container is removed anyway\n`);
+      }
+      say(`${green('down')} container ${c.name} (${c.id.slice(0, 12)}) removed${result.removedImage ? `, image ${result.removedImage} removed` : ''}`);
+    });
+
+  docker
+    .command('status')
+    .description('the Docker engine, the lab image and container, and the labs up inside it')
+    .option('--image <tag>', 'image tag to report on when no container exists', DEFAULT_IMAGE)
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { image: string; json?: boolean }) => {
+      const s = await dockerStatus({ image: opts.image });
+      if (opts.json) return printJson(s);
+      say(`${bold('engine')}    Docker ${s.engine.version} (API ${s.engine.apiVersion}) on ${s.engine.endpoint}`);
+      say(
+        `${bold('image')}     ${s.image.tag}: ${
+          s.image.info ? `${s.image.info.id.slice(7, 19)}, built ${s.image.info.created}, ${Math.round(s.image.info.sizeBytes / 1e6)} MB` : yellow('not built')
+        }`,
+      );
+      if (!s.container) {
+        say(`${bold('container')} ${yellow('none')} (lab docker up <scenario> starts ${CONTAINER_NAME})`);
+        return;
+      }
+      const c = s.container;
+      say(`${bold('container')} ${c.name} ${c.id.slice(0, 12)}: ${c.state === 'running' ? green(c.status) : yellow(c.status)}${c.privileged ? ', privileged' : ''}`);
+      say(`${bold('labs')}      ${c.labs.length ? c.labs.join(', ') : 'none'}`);
+      if (c.namespaces.length) say(dim(`  namespaces: ${c.namespaces.join(' ')}`));
+    });
+}

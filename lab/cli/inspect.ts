@@ -1,0 +1,70 @@
+import type { Command } from 'commander';
+import { conntrack, execIn, rules, status } from '../api/inspect.js';
+import { ExitCode, LabError } from '../errors.js';
+import { preflight } from '../kernel/preflight.js';
+import { resolveLabName } from './lab-name.js';
+import { bold, dim, green, printJson, red, say } from './output.js';
+
+export function registerInspect(program: Command): void {
+  program
+    .command('status')
+    .description('labs on this machine: namespaces, addresses, workloads')
+    .argument('[lab]', 'one lab only')
+    .option('--json', 'machine-readable output')
+    .action(async (labArg: string | undefined, opts: { json?: boolean }) => {
+      preflight(['ip']);
+      const labs = await status(labArg ? resolveLabName(labArg) : undefined);
+      if (opts.json) return printJson(labs);
+      if (labs.length === 0) return say(labArg ? `lab ${labArg} is not up` : 'no labs are up');
+      for (const l of labs) {
+        say(`${bold(l.lab)} ${l.phase === 'up' ? green('up') : red(l.phase)} since ${l.createdAt} ${dim(l.topology)}`);
+        for (const n of l.namespaces) {
+          say(`  ${n.ns.padEnd(24)} ${n.present ? n.addresses.map((a) => `${a.ifname} ${a.cidr}`).join(', ') : red('missing')}`);
+        }
+        for (const w of l.workloads) say(`  workload ${w.pod} pid ${w.pid} ports ${w.ports.join(',')} ${w.running ? green('running') : red('stopped')}`);
+      }
+    });
+
+  program
+    .command('rules')
+    .description("a node's iptables rules as kube-proxy wrote them (iptables-save)")
+    .argument('<lab>')
+    .argument('<node>')
+    .option('-t, --table <table>', 'nat or filter', 'nat')
+    .option('-c, --counters', 'show packet and byte counters')
+    .action(async (labArg: string, node: string, opts: { table: string; counters?: boolean }) => {
+      preflight(['ip', 'iptables-save']);
+      if (!['nat', 'filter'].includes(opts.table)) throw new LabError(`--table ${opts.table}: expected nat or filter`, ExitCode.badInput);
+      say(await rules(resolveLabName(labArg), node, opts.table, opts.counters));
+    });
+
+  program
+    .command('conntrack')
+    .description("a node's connection-tracking table: each connection's original and reply tuple")
+    .argument('<lab>')
+    .argument('<node>')
+    .option('--json', 'machine-readable output')
+    .action(async (labArg: string, node: string, opts: { json?: boolean }) => {
+      preflight(['ip', 'conntrack']);
+      const entries = await conntrack(resolveLabName(labArg), node);
+      if (opts.json) return printJson(entries);
+      if (entries.length === 0) return say('no tracked TCP connections');
+      for (const e of entries) {
+        say(`${e.state.padEnd(12)} orig ${e.original.src}:${e.original.sport} > ${e.original.dst}:${e.original.dport}   reply ${e.reply.src}:${e.reply.sport} > ${e.reply.dst}:${e.reply.dport}`);
+      }
+    });
+
+  program
+    .command('exec')
+    .description("run a command inside a host's namespace, e.g. lab exec nodeport node1 -- ip route")
+    .argument('<lab>')
+    .argument('<host>')
+    .argument('<command...>')
+    .passThroughOptions()
+    .action(async (labArg: string, host: string, command: string[]) => {
+      preflight(['ip']);
+      const argv = command[0] === '--' ? command.slice(1) : command;
+      if (argv.length === 0) throw new LabError('lab exec: no command given (e.g. lab exec nodeport node1 -- ip route)', ExitCode.badInput);
+      process.exitCode = await execIn(resolveLabName(labArg), host, argv);
+    });
+}

@@ -1,0 +1,117 @@
+import type Docker from 'dockerode';
+import { ExitCode, LabError } from '../errors.js';
+import { CONTAINER_NAME, LABEL, LABEL_FILTER, LABEL_IMAGE, LABEL_PRIVILEGED, WORKDIR, statusOf } from './engine.js';
+
+export interface LabContainer {
+  id: string;
+  name: string;
+  image: string;
+  imageId: string;
+  state: string;
+  status: string;
+  privileged: boolean;
+  created: string;
+}
+
+/**
+ * The lab container, found by its label (so any directory, any checkout finds it).
+ * There is at most one; if several exist (made by hand), the running one wins.
+ */
+export async function findLabContainer(docker: Docker): Promise<LabContainer | undefined> {
+  const all = await docker.listContainers({ all: true, filters: { label: [LABEL_FILTER] } });
+  const c = all.find((x) => x.State === 'running') ?? all[0];
+  if (!c) return undefined;
+  return {
+    id: c.Id,
+    name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+    image: c.Labels[LABEL_IMAGE] ?? c.Image,
+    imageId: c.ImageID,
+    state: c.State,
+    status: c.Status,
+    privileged: c.Labels[LABEL_PRIVILEGED] === '1',
+    created: new Date(c.Created * 1000).toISOString(),
+  };
+}
+
+export interface StartOptions {
+  image: string;
+  /** --privileged instead of the least-privilege set below. */
+  privileged?: boolean;
+}
+
+/**
+ * Least privilege that lets the lab build namespaces inside the container:
+ * - NET_ADMIN: links, addresses, routes, bridges, iptables rules, net.* sysctls;
+ * - SYS_ADMIN: `ip netns add` bind-mounts namespace files under /run/netns, and
+ *   `ip netns exec` / setns() enter them;
+ * - seccomp=unconfined: the default profile blocks some of the namespace and mount
+ *   calls `ip netns` makes;
+ * - apparmor=unconfined: docker-default denies mount(), which `ip netns add` needs;
+ * - systempaths=unconfined: /proc/sys is read-only by default, and every namespace
+ *   the lab makes needs its own sysctls (ip_forward, bridge-nf-call-iptables);
+ * - NetworkMode none: the lab's traffic stays between namespaces inside the container,
+ *   so the container gets no interface toward the host at all.
+ */
+export function hostConfig(privileged: boolean): Docker.HostConfig {
+  const common: Docker.HostConfig = { NetworkMode: 'none', Init: true };
+  if (privileged) return { ...common, Privileged: true };
+  return {
+    ...common,
+    CapAdd: ['NET_ADMIN', 'SYS_ADMIN'],
+    SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined', 'systempaths=unconfined'],
+  };
+}
+
+/** Create and start the one long-running lab container. */
+export async function startLabContainer(docker: Docker, opts: StartOptions): Promise<LabContainer> {
+  const privileged = opts.privileged ?? false;
+  let container: Docker.Container;
+  try {
+    container = await docker.createContainer({
+      name: CONTAINER_NAME,
+      Hostname: CONTAINER_NAME,
+      Image: opts.image,
+      Cmd: ['sleep', 'infinity'],
+      WorkingDir: WORKDIR,
+      Labels: { [LABEL]: '1', [LABEL_IMAGE]: opts.image, [LABEL_PRIVILEGED]: privileged ? '1' : '0' },
+      HostConfig: hostConfig(privileged),
+    });
+  } catch (err) {
+    if (statusOf(err) === 409) {
+      throw new LabError(
+        `a container named ${CONTAINER_NAME} exists but was not made by the lab (no ${LABEL_FILTER} label): remove or rename it first`,
+        ExitCode.labState,
+      );
+    }
+    throw err;
+  }
+  try {
+    await container.start();
+  } catch (err) {
+    await container.remove({ force: true }).catch(() => undefined);
+    const message = err instanceof Error ? err.message : String(err);
+    const hint = privileged ? ' (this engine may not allow --privileged: try without it)' : '';
+    throw new LabError(`cannot start the lab container${hint}: ${message.split('\n')[0]}`, ExitCode.environment);
+  }
+  const found = await findLabContainer(docker);
+  if (!found) throw new LabError('the lab container vanished right after it started', ExitCode.commandFailed);
+  return found;
+}
+
+/** Start a stopped lab container again (its namespaces are gone: `lab up` rebuilds them). */
+export async function ensureRunning(docker: Docker, c: LabContainer): Promise<void> {
+  if (c.state === 'running') return;
+  try {
+    await docker.getContainer(c.id).start();
+  } catch (err) {
+    if (statusOf(err) !== 304) throw err; // 304: already started
+  }
+}
+
+export async function removeLabContainer(docker: Docker, c: LabContainer): Promise<void> {
+  try {
+    await docker.getContainer(c.id).remove({ force: true, v: true });
+  } catch (err) {
+    if (statusOf(err) !== 404) throw err;
+  }
+}

@@ -1,0 +1,18 @@
+/** The Docker path: build the lab image, run one labelled container, run `lab` inside it. */
+export { CONTAINER_NAME, DEFAULT_IMAGE, LABEL, LABEL_FILTER, WORKDIR, connectDocker } from './engine.js';
+export { findLabContainer, hostConfig, type LabContainer } from './container.js';
+export { buildImage, inspectImage, removeImage } from './image.js';
+export { execCapture, execInteractive, execStream } from './exec.js';
+export {
+  containerNamespaces,
+  dockerDown,
+  dockerLab,
+  dockerShell,
+  dockerStatus,
+  dockerUp,
+  dockerVerify,
+  type DockerDownResult,
+  type DockerStatus,
+  type DockerUpOptions,
+  type DockerUpResult,
+} from './runner.js';

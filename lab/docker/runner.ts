@@ -1,0 +1,258 @@
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute, relative, resolve } from 'node:path';
+import type Docker from 'dockerode';
+import { ExitCode, LabError } from '../errors.js';
+import { PROJECT_ROOT } from '../util/project.js';
+import { ensureRunning, findLabContainer, removeLabContainer, startLabContainer, type LabContainer } from './container.js';
+import { DEFAULT_IMAGE, LAB_CLI_IN_CONTAINER, WORKDIR, connectDocker, dockerEndpoint } from './engine.js';
+import { execCapture, execInteractive, execStream, type ExecOptions } from './exec.js';
+import { buildImage, inspectImage, removeImage, type ImageInfo } from './image.js';
+
+/**
+ * The Docker path, as a programmatic API: one long-running container (labelled
+ * kube-packet-lab=1) in which the ordinary `lab` commands run. The CLI in
+ * lab/cli/docker.ts is a thin layer over these functions.
+ */
+
+export interface DockerUpOptions {
+  /** Image tag to build and run (default kube-packet-lab:latest, or $LAB_DOCKER_IMAGE). */
+  image?: string;
+  /** BASE build argument (default $LAB_DOCKER_BASE, else the Dockerfile's own). */
+  base?: string;
+  /** Build even if the image exists. */
+  rebuild?: boolean;
+  noCache?: boolean;
+  /** Network for the build's RUN steps (default host). */
+  buildNetwork?: string;
+  privileged?: boolean;
+  /** Extra arguments for `lab up` inside, e.g. ['--name', 'np2']. */
+  labArgs?: string[];
+  /** Progress lines (image build steps, container start). */
+  onProgress?: (text: string) => void;
+  /** Where the inner `lab up` writes (default this process's stdout/stderr). */
+  output?: Pick<ExecOptions, 'stdout' | 'stderr'>;
+}
+
+export interface DockerUpResult {
+  /** Exit code of `lab up` inside the container. */
+  code: number;
+  image: string;
+  built: boolean;
+  buildMs?: number;
+  container: LabContainer;
+  /** The container was made by this call (false: an existing one was reused). */
+  created: boolean;
+  startMs: number;
+  upMs: number;
+}
+
+/** Environment forwarded to the `lab` commands inside. */
+function innerEnv(): string[] {
+  return ['LAB_LOG_LEVEL', 'NO_COLOR'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+}
+
+/**
+ * A scenario is a name (topologies/<name>.yaml in the image) or a path. A path on the
+ * host means something inside the image only when it lies in this project: map it there.
+ */
+export function scenarioInContainer(scenario: string): string {
+  const looksLikePath = scenario.includes('/') || /\.ya?ml$/.test(scenario);
+  if (!looksLikePath) return scenario;
+  const abs = resolve(scenario);
+  if (!existsSync(abs) || !statSync(abs).isFile()) return scenario; // a path inside the container
+  const rel = relative(PROJECT_ROOT, abs);
+  if (rel.startsWith('..') || isAbsolute(rel)) {
+    throw new LabError(
+      `${scenario} is outside the project: the lab image holds only ${PROJECT_ROOT}/topologies (put the file there and run lab docker up --rebuild)`,
+      ExitCode.badInput,
+    );
+  }
+  return `${WORKDIR}/${rel}`;
+}
+
+async function requireContainer(docker: Docker): Promise<LabContainer> {
+  const c = await findLabContainer(docker);
+  if (!c) throw new LabError('no lab container: run "lab docker up <scenario>" first', ExitCode.labState);
+  if (c.state !== 'running') {
+    throw new LabError(`the lab container ${c.name} is ${c.state}: run "lab docker down", then "lab docker up <scenario>"`, ExitCode.labState);
+  }
+  return c;
+}
+
+/** Build the image if needed, start (or reuse) the lab container, run `lab up` in it. */
+export async function dockerUp(scenario: string, opts: DockerUpOptions = {}): Promise<DockerUpResult> {
+  const docker = await connectDocker();
+  const image = opts.image ?? DEFAULT_IMAGE;
+  const base = opts.base ?? process.env.LAB_DOCKER_BASE;
+  const inner = scenarioInContainer(scenario);
+  const existing = await findLabContainer(docker);
+  if (existing && opts.rebuild) {
+    throw new LabError(
+      `the lab container ${existing.name} is already running image ${existing.image}: run "lab docker down" before --rebuild`,
+      ExitCode.labState,
+    );
+  }
+  if (existing && (opts.privileged ?? false) !== existing.privileged) {
+    throw new LabError(
+      `the lab container ${existing.name} already runs ${existing.privileged ? 'with' : 'without'} --privileged: run "lab docker down" first to change that`,
+      ExitCode.labState,
+    );
+  }
+
+  let built = false;
+  let buildMs: number | undefined;
+  if (!existing && (opts.rebuild || !(await inspectImage(docker, image)))) {
+    opts.onProgress?.(`docker: building image ${image}${base ? ` from ${base}` : ''}`);
+    const result = await buildImage(docker, {
+      tag: image,
+      ...(base ? { base } : {}),
+      ...(opts.buildNetwork ? { networkMode: opts.buildNetwork } : {}),
+      noCache: opts.noCache ?? false,
+      onProgress: (line) => opts.onProgress?.(`docker build: ${line}`),
+    });
+    built = true;
+    buildMs = result.ms;
+  }
+
+  const t0 = performance.now();
+  let container: LabContainer;
+  let created = false;
+  if (existing) {
+    opts.onProgress?.(`docker: reusing container ${existing.name} (${existing.id.slice(0, 12)})`);
+    await ensureRunning(docker, existing);
+    container = { ...existing, state: 'running' };
+  } else {
+    opts.onProgress?.(`docker: starting container from ${image}${opts.privileged ? ' (privileged)' : ''}`);
+    container = await startLabContainer(docker, { image, privileged: opts.privileged ?? false });
+    created = true;
+  }
+  const startMs = Math.round(performance.now() - t0);
+
+  opts.onProgress?.(`docker: lab up ${scenario}`);
+  const t1 = performance.now();
+  const code = await execStream(docker.getContainer(container.id), [...LAB_CLI_IN_CONTAINER, 'up', inner, ...(opts.labArgs ?? [])], {
+    env: innerEnv(),
+    ...opts.output,
+  });
+  const upMs = Math.round(performance.now() - t1);
+  return { code, image, built, ...(buildMs !== undefined ? { buildMs } : {}), container, created, startMs, upMs };
+}
+
+/** Run any `lab` command inside the container; returns its exit code. */
+export async function dockerLab(args: string[], output?: Pick<ExecOptions, 'stdout' | 'stderr'>): Promise<number> {
+  const docker = await connectDocker();
+  const c = await requireContainer(docker);
+  return execStream(docker.getContainer(c.id), [...LAB_CLI_IN_CONTAINER, ...args], { env: innerEnv(), ...output });
+}
+
+/** `lab verify <scenario>` inside the container: 0 pass, 1 fail, as the inner command says. */
+export function dockerVerify(scenario: string, labArgs: string[] = [], output?: Pick<ExecOptions, 'stdout' | 'stderr'>): Promise<number> {
+  return dockerLab(['verify', scenarioInContainer(scenario), ...labArgs], output);
+}
+
+/** Namespaces inside the lab container (`ip netns list` there). */
+export async function containerNamespaces(docker: Docker, c: LabContainer): Promise<string[]> {
+  if (c.state !== 'running') return [];
+  const { code, stdout } = await execCapture(docker.getContainer(c.id), ['ip', 'netns', 'list']);
+  if (code !== 0) return [];
+  return stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter(Boolean)
+    .sort();
+}
+
+/** Which namespace `lab docker shell <node>` means: an exact name, or <lab>-<node>. */
+export function pickNamespace(namespaces: string[], target: string, lab?: string): string {
+  if (lab) {
+    const ns = `${lab}-${target}`;
+    if (namespaces.includes(ns)) return ns;
+    throw new LabError(`no namespace ${ns} in the lab container (it has: ${namespaces.join(', ') || 'none'})`, ExitCode.labState);
+  }
+  if (namespaces.includes(target)) return target;
+  const matches = namespaces.filter((ns) => ns.endsWith(`-${target}`));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) {
+    throw new LabError(`"${target}" is in several labs (${matches.join(', ')}): pick one with --lab`, ExitCode.badInput);
+  }
+  throw new LabError(`no namespace for "${target}" in the lab container (it has: ${namespaces.join(', ') || 'none'})`, ExitCode.labState);
+}
+
+export interface DockerShellOptions {
+  /** Lab name, when more than one lab is up. */
+  lab?: string;
+  /** Run this command (with bash -c) instead of an interactive shell. */
+  command?: string;
+}
+
+/**
+ * A shell in the container, or in one of the lab's namespaces there
+ * (`ip netns exec <lab>-<node> bash`). Returns the shell's exit code.
+ */
+export async function dockerShell(node?: string, opts: DockerShellOptions = {}): Promise<number> {
+  const docker = await connectDocker();
+  const c = await requireContainer(docker);
+  const shell = ['bash', ...(opts.command !== undefined ? ['-c', opts.command] : [])];
+  let cmd = shell;
+  if (node) {
+    const ns = pickNamespace(await containerNamespaces(docker, c), node, opts.lab);
+    cmd = ['ip', 'netns', 'exec', ns, ...shell];
+  }
+  return execInteractive(docker.getContainer(c.id), cmd, { workdir: WORKDIR });
+}
+
+export interface DockerDownResult {
+  /** No lab container existed. */
+  absent: boolean;
+  container?: LabContainer;
+  /** Exit code of `lab down` inside (absent when the container was not running). */
+  labDownCode?: number;
+  removedImage?: string;
+}
+
+/** `lab down` inside, then remove the container (and with removeImage, its image). */
+export async function dockerDown(
+  opts: { removeImage?: boolean; output?: Pick<ExecOptions, 'stdout' | 'stderr'> } = {},
+): Promise<DockerDownResult> {
+  const docker = await connectDocker();
+  const c = await findLabContainer(docker);
+  if (!c) return { absent: true };
+  let labDownCode: number | undefined;
+  if (c.state === 'running') {
+    labDownCode = await execStream(docker.getContainer(c.id), [...LAB_CLI_IN_CONTAINER, 'down'], { env: innerEnv(), ...opts.output });
+  }
+  // Removing the container ends every process and namespace in it, whatever `lab down` said.
+  await removeLabContainer(docker, c);
+  const result: DockerDownResult = { absent: false, container: c, ...(labDownCode !== undefined ? { labDownCode } : {}) };
+  if (opts.removeImage && (await removeImage(docker, c.image))) result.removedImage = c.image;
+  return result;
+}
+
+export interface DockerStatus {
+  engine: { endpoint: string; version: string; apiVersion: string };
+  image: { tag: string; info?: ImageInfo };
+  container?: LabContainer & { namespaces: string[]; labs: string[] };
+}
+
+/** Engine, image and container, and the labs and namespaces up inside. */
+export async function dockerStatus(opts: { image?: string } = {}): Promise<DockerStatus> {
+  const docker = await connectDocker();
+  const version = await docker.version();
+  const c = await findLabContainer(docker);
+  const tag = opts.image ?? c?.image ?? DEFAULT_IMAGE;
+  const info = await inspectImage(docker, tag);
+  const status: DockerStatus = {
+    engine: { endpoint: dockerEndpoint().description, version: version.Version, apiVersion: version.ApiVersion },
+    image: { tag, ...(info ? { info } : {}) },
+  };
+  if (c) {
+    const namespaces = await containerNamespaces(docker, c);
+    let labs: string[] = [];
+    if (c.state === 'running') {
+      const { stdout } = await execCapture(docker.getContainer(c.id), ['ls', '-1', '/run/kube-packet-lab']);
+      labs = stdout.split('\n').filter(Boolean).sort();
+    }
+    status.container = { ...c, namespaces, labs };
+  }
+  return status;
+}

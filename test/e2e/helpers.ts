@@ -1,0 +1,72 @@
+import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+export const CLI = join(ROOT, 'dist', 'lab', 'cli', 'main.js');
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** Integration tests need root; in CI a missing root is a failure, not a skip. */
+export function requireRoot(): boolean {
+  if (!isRoot && process.env.CI) throw new Error('integration tests must run as root in CI');
+  return isRoot;
+}
+
+export interface CliResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the compiled CLI the way a user does. */
+export async function lab(args: string[], opts: { env?: Record<string, string>; timeout?: number } = {}): Promise<CliResult> {
+  const r = await execa(process.execPath, [CLI, ...args], { reject: false, env: opts.env, timeout: opts.timeout ?? 60_000, cwd: ROOT });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+export async function sh(file: string, args: string[]): Promise<string> {
+  return String((await execa(file, args, { reject: false })).stdout);
+}
+
+export async function namespaces(): Promise<string[]> {
+  return (await sh('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0]!).filter(Boolean).sort();
+}
+
+/** Processes whose command line carries the workload marker, or tcpdump's name. */
+export async function labProcesses(): Promise<string[]> {
+  const out = await sh('ps', ['-eo', 'pid,args']);
+  return out.split('\n').filter((l) => l.includes('--kube-packet-lab-workload') || /\btcpdump\b/.test(l));
+}
+
+const sysctl = (path: string) => {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return 'absent';
+  }
+};
+
+/**
+ * The host's own network state: links, addresses, routes, policy rules, iptables
+ * (counters and timestamps stripped) and the forwarding sysctls. A lab must leave it identical.
+ */
+export async function hostSnapshot(): Promise<Record<string, string>> {
+  const strip = (s: string) =>
+    s
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .map((l) => l.replace(/\[\d+:\d+\]/g, '[]'))
+      .join('\n');
+  return {
+    links: await sh('ip', ['-o', 'link', 'show']),
+    addresses: await sh('ip', ['-o', 'addr', 'show']),
+    routes: await sh('ip', ['route', 'show', 'table', 'all']),
+    rules: await sh('ip', ['rule', 'show']),
+    iptables: strip(await sh('iptables-save', [])),
+    ip_forward: sysctl('/proc/sys/net/ipv4/ip_forward'),
+    all_forwarding: sysctl('/proc/sys/net/ipv4/conf/all/forwarding'),
+    bridge_nf: sysctl('/proc/sys/net/bridge/bridge-nf-call-iptables'),
+    send_redirects: sysctl('/proc/sys/net/ipv4/conf/all/send_redirects'),
+    multipath_hash: sysctl('/proc/sys/net/ipv4/fib_multipath_hash_policy'),
+  };
+}
