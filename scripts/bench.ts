@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/**
+ * Benchmark: how long a user waits for `lab up`, `lab verify` and `lab down`.
+ * Runs the compiled CLI as a user would (a fresh node process each time) and prints
+ * min / median / max over several rounds. Root only; uses its own lab name.
+ *
+ *   sudo node dist/scripts/bench.js [scenario] [rounds]
+ */
+import { $ } from 'zx';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../lab/util/project.js';
+
+const scenario = process.argv[2] ?? 'nodeport';
+const rounds = Number(process.argv[3] ?? 10);
+const lab = `bench-${process.pid % 10000}`;
+const cli = join(PROJECT_ROOT, 'dist', 'lab', 'cli', 'main.js');
+$.verbose = false;
+
+async function timed(args: string[]): Promise<number> {
+  const t0 = performance.now();
+  await $`node ${cli} ${args}`;
+  return performance.now() - t0;
+}
+
+const stats = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const fmt = (x: number) => `${Math.round(x)} ms`;
+  return `min ${fmt(s[0]!)}, median ${fmt(s[Math.floor(s.length / 2)]!)}, max ${fmt(s[s.length - 1]!)}`;
+};
+
+const up: number[] = [];
+const verify: number[] = [];
+const down: number[] = [];
+try {
+  for (let i = 0; i < rounds; i++) {
+    up.push(await timed(['up', scenario, '--name', lab]));
+    verify.push(await timed(['verify', lab, '--out', `/tmp/${lab}-run`]));
+    down.push(await timed(['down', lab]));
+  }
+} finally {
+  await $`node ${cli} down ${lab}`.nothrow();
+  await $`rm -rf /tmp/${lab}-run`.nothrow();
+}
+const cycle = up.map((u, i) => u + down[i]!);
+console.log(`kube-packet-lab benchmark: ${scenario}, ${rounds} rounds, ${(await $`nproc`).stdout.trim()} cores, node ${process.version}`);
+console.log(`  lab up          ${stats(up)}`);
+console.log(`  lab verify      ${stats(verify)}`);
+console.log(`  lab down        ${stats(down)}`);
+console.log(`  up + down       ${stats(cycle)}`);
