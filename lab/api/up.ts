@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
-import { applyRules, configureNamespaces, createNamespaces, setSysctls, startWorkloads } from '../kernel/apply.js';
+import { applyRules, configureNamespaces, createNamespaces, foreignNamespaceFiles, setSysctls, startWorkloads, writeNamespaceFiles } from '../kernel/apply.js';
 import { listNamespaces } from '../kernel/netns.js';
 import { preflight } from '../kernel/preflight.js';
 import { planLab, type Plan } from '../plan/plan.js';
@@ -41,6 +41,11 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     );
   }
 
+  const foreign = foreignNamespaceFiles(plan);
+  if (foreign.length > 0) {
+    throw new LabError(`${foreign.join(', ')} already exist${foreign.length === 1 ? 's' : ''}: the lab would write and later remove these; remove them first if nothing else uses them`, ExitCode.labState);
+  }
+
   // Record intent first: a crash after this point leaves a state file `down` can follow.
   const state: LabState = {
     lab,
@@ -50,7 +55,8 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     phase: 'creating',
     namespaces: plan.namespaces.map((n) => n.ns),
     processes: [],
-    files: [],
+    // Recorded before they exist, like the namespaces: `down` removes them even after a crash.
+    files: plan.files.map((f) => f.dir),
   };
   writeState(state);
 
@@ -68,6 +74,7 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     await stage('links', () => configureNamespaces(plan));
     await stage('sysctls', () => setSysctls(plan));
     await stage('kube-proxy rules', () => applyRules(plan));
+    if (plan.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(plan));
     await stage('workloads', async () => {
       state.processes = await startWorkloads(plan, join(labDir(lab), 'pods'));
     });

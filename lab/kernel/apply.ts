@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
 import type { Plan, WorkloadPlan } from '../plan/plan.js';
 import { WORKLOAD_MARKER } from '../workload/marker.js';
-import { WORKLOAD_SCRIPT } from '../util/project.js';
+import { DNS_WORKLOAD_SCRIPT, WORKLOAD_SCRIPT } from '../util/project.js';
 import { run, runIn } from './exec.js';
 import { processStartTime } from './processes.js';
 import type { ProcessRecord } from '../state/store.js';
@@ -34,6 +34,29 @@ export async function applyRules(plan: Plan): Promise<void> {
   await Promise.all(plan.iptables.map((r) => runIn(r.ns, 'iptables-restore', ['--noflush'], { input: r.payload })));
 }
 
+/**
+ * Files `ip netns exec` bind-mounts into a namespace (each pod's resolv.conf), each in a folder
+ * named after one of this lab's namespaces. `up` records the folders in the state first and
+ * has already refused folders holding anything else (see foreignNamespaceFiles).
+ */
+export function writeNamespaceFiles(plan: Plan): void {
+  for (const f of plan.files) {
+    mkdirSync(f.dir, { recursive: true });
+    writeFileSync(f.path, f.content);
+  }
+}
+
+/** Anything already in the folders the lab would create and later remove: not ours to delete. */
+export function foreignNamespaceFiles(plan: Plan): string[] {
+  return plan.files.flatMap((f) => {
+    try {
+      return readdirSync(f.dir).map((name) => `${f.dir}/${name}`);
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** Start each pod's workload inside its namespace; resolve once it says it is listening. */
 export async function startWorkloads(plan: Plan, logDir: string): Promise<ProcessRecord[]> {
   mkdirSync(logDir, { recursive: true });
@@ -41,7 +64,8 @@ export async function startWorkloads(plan: Plan, logDir: string): Promise<Proces
 }
 
 function startWorkload(w: WorkloadPlan, logPath: string): Promise<ProcessRecord> {
-  const args = ['netns', 'exec', w.ns, process.execPath, WORKLOAD_SCRIPT, WORKLOAD_MARKER, '--pod', w.pod, '--node', w.node, '--ip', w.ip, '--ports', w.ports.join(',')];
+  const script = w.kind === 'dns' ? DNS_WORKLOAD_SCRIPT : WORKLOAD_SCRIPT;
+  const args = ['netns', 'exec', w.ns, process.execPath, script, WORKLOAD_MARKER, '--pod', w.pod, '--node', w.node, '--ip', w.ip, '--ports', w.ports.join(','), ...w.extraArgs];
   // `ip netns exec` execs the workload, so the pid we get is the workload's own.
   // stderr goes to a log file the learner can read; stdout carries only the ready line.
   const logFd = openSync(logPath, 'a');

@@ -15,7 +15,8 @@ export interface ServicePortView {
   port: ServicePort;
   /** kube-proxy's ServicePortName: "namespace/name:portName" (no ":" for an unnamed port). */
   name: string;
-  protocol: 'tcp';
+  /** Lower case, as kube-proxy hashes it and as iptables names the match module. */
+  protocol: 'tcp' | 'udp';
   endpoints: Endpoint[];
 }
 
@@ -38,7 +39,7 @@ export function servicePorts(t: Topology): ServicePortView[] {
       service,
       port,
       name: servicePortName(service, port),
-      protocol: 'tcp' as const,
+      protocol: port.protocol === 'UDP' ? ('udp' as const) : ('tcp' as const),
       endpoints: t.pods
         .filter((pod) => pod.ready && selects(service, pod))
         .map((pod) => ({ pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: `${pod.address}:${port.targetPort}` }))

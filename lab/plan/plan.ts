@@ -1,5 +1,6 @@
 import type { Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
+import { clusterDnsRecords, netnsEtcDir, podResolvConf } from './dns.js';
 import { podPorts } from './endpoints.js';
 import { initialRestore, kubeProxyRules } from './kube-proxy/iptables.js';
 import { planNetwork, type NetworkPlan } from './network.js';
@@ -10,6 +11,18 @@ export interface WorkloadPlan {
   ns: string;
   ip: string;
   ports: number[];
+  /** Which program: the HTTP server that reports what it saw, or the cluster DNS server. */
+  kind: 'http' | 'dns';
+  /** Arguments for that program beyond pod/node/ip/ports (the DNS server's zone). */
+  extraArgs: string[];
+}
+
+/** A file the lab writes outside its state folder, e.g. a pod's /etc/netns/<ns>/resolv.conf. */
+export interface FilePlan {
+  /** The folder the lab creates for it and removes at down. */
+  dir: string;
+  path: string;
+  content: string;
 }
 
 export interface Plan extends NetworkPlan {
@@ -17,14 +30,25 @@ export interface Plan extends NetworkPlan {
   /** One iptables-restore payload per node namespace. */
   iptables: { ns: string; node: string; payload: string }[];
   workloads: WorkloadPlan[];
+  /** Each pod's resolv.conf when the cluster has DNS (cluster.dns), as kubelet writes it. */
+  files: FilePlan[];
 }
 
 /** Pure: everything `up` will do, computed before anything is touched. */
 export function planLab(t: Topology): Plan {
   const network = planNetwork(t);
   const iptables = t.nodes.map((n) => ({ ns: namespaceName(t.lab, n.name), node: n.name, payload: initialRestore(kubeProxyRules(t, n.name)) }));
+  const records = clusterDnsRecords(t);
+  const dnsArgs = ['--domain', t.cluster.domain, '--records', Object.entries(records).map(([name, ip]) => `${name}=${ip}`).join(',')];
   const workloads = t.pods
-    .map((p) => ({ pod: p.name, node: p.node, ns: namespaceName(t.lab, p.name), ip: p.address, ports: podPorts(t, p) }))
+    .map((p): WorkloadPlan => ({ pod: p.name, node: p.node, ns: namespaceName(t.lab, p.name), ip: p.address, ports: podPorts(t, p), kind: p.workload, extraArgs: p.workload === 'dns' ? dnsArgs : [] }))
     .filter((w) => w.ports.length > 0);
-  return { ...network, lab: t.lab, iptables, workloads };
+  const clusterDNS = t.cluster.dns;
+  const files: FilePlan[] = clusterDNS
+    ? t.pods.map((p) => {
+        const dir = netnsEtcDir(namespaceName(t.lab, p.name));
+        return { dir, path: `${dir}/resolv.conf`, content: podResolvConf(clusterDNS, t.cluster.domain) };
+      })
+    : [];
+  return { ...network, lab: t.lab, iptables, workloads, files };
 }

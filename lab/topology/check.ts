@@ -2,7 +2,9 @@ import type { InputProblem } from '../errors.js';
 import { cidrContains, cidrsOverlap, firstHost, isNetworkOrBroadcast, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js';
 import type { YamlFile } from '../util/yaml-file.js';
 import { HOST_IFNAME, interfaceNames, podVethName } from './names.js';
-import type { Topology } from './schema.js';
+import type { Pod, Service, Topology } from './schema.js';
+
+const selectsPod = (s: Service, p: Pod) => Object.keys(s.selector).length > 0 && Object.entries(s.selector).every(([k, v]) => p.labels[k] === v);
 
 export const NODE_PORT_RANGE = { min: 30000, max: 32767 } as const;
 const IFNAMSIZ = 15; // the kernel refuses longer interface names
@@ -141,7 +143,7 @@ export function checkTopology(t: Topology, file: YamlFile): InputProblem[] {
   });
 
   const serviceKeys = new Set<string>();
-  const nodePorts = new Map<number, string>();
+  const nodePorts = new Map<string, string>();
   t.services.forEach((s, i) => {
     const key = `${s.namespace}/${s.name}`;
     if (serviceKeys.has(key)) at(['services', i, 'name'], `service ${key} is defined twice`);
@@ -170,10 +172,26 @@ export function checkTopology(t: Topology, file: YamlFile): InputProblem[] {
       if (p.nodePort < NODE_PORT_RANGE.min || p.nodePort > NODE_PORT_RANGE.max) {
         at(['services', i, 'ports', j, 'nodePort'], `${p.nodePort} is outside the NodePort range ${NODE_PORT_RANGE.min}-${NODE_PORT_RANGE.max}`);
       }
-      const prior = nodePorts.get(p.nodePort);
+      // A node port is taken per protocol: 53/UDP and 53/TCP may share a number.
+      const portKey = `${p.nodePort}/${p.protocol}`;
+      const prior = nodePorts.get(portKey);
       if (prior) at(['services', i, 'ports', j, 'nodePort'], `${p.nodePort} is already used by ${prior}`);
-      nodePorts.set(p.nodePort, key);
+      nodePorts.set(portKey, key);
     });
+  });
+
+  // kubelet's clusterDNS names a Service IP; the lab needs a service there, served by a DNS pod.
+  if (t.cluster.dns !== undefined) {
+    const dnsService = t.services.find((s) => s.clusterIP === t.cluster.dns);
+    if (!dnsService) {
+      at(['cluster', 'dns'], `${t.cluster.dns} is not the clusterIP of any service (it should be the cluster DNS service, like kube-dns)`);
+    } else if (!t.pods.some((p) => p.workload === 'dns' && selectsPod(dnsService, p))) {
+      at(['cluster', 'dns'], `service ${dnsService.namespace}/${dnsService.name} at ${t.cluster.dns} selects no pod with workload: dns`);
+    }
+  }
+  t.pods.forEach((p, i) => {
+    if (p.workload !== 'dns') return;
+    if (!t.services.some((s) => selectsPod(s, p))) at(['pods', i, 'workload'], 'a dns pod needs a service that selects it (its targetPorts are where it listens)');
   });
 
   // Interface names the lab will create must fit the kernel's limit.

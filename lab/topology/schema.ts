@@ -60,11 +60,13 @@ export const podSchema = z.strictObject({
   labels: labels.default({}),
   /** false: the pod runs but fails its readiness probe, so it is not an endpoint. */
   ready: z.boolean().default(true),
+  /** The program the pod runs: an HTTP server that reports who it saw, or a cluster DNS server. */
+  workload: z.enum(['http', 'dns']).default('http'),
 });
 
 export const servicePortSchema = z.strictObject({
   name: z.string().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?)?$/, 'must be a DNS label or empty').default(''),
-  protocol: z.literal('TCP').default('TCP'),
+  protocol: z.enum(['TCP', 'UDP']).default('TCP'),
   port,
   targetPort: port,
   nodePort: z.number().int().optional(),
@@ -90,6 +92,8 @@ export const clusterSchema = z.strictObject({
   serviceCIDR: cidr,
   /** cluster DNS domain, for service names such as web.default.svc.cluster.local */
   domain: z.string().default('cluster.local'),
+  /** kubelet's clusterDNS: when set, every pod gets a resolv.conf naming this service IP. */
+  dns: ipv4.optional(),
 });
 
 export const topologySchema = z.strictObject({

@@ -8,7 +8,8 @@ export const MASQ_MARK = '0x4000';
 export const AFFINITY_SECONDS = 10800;
 
 const comment = (text: string) => ['-m', 'comment', '--comment', text];
-const tcp = ['-m', 'tcp', '-p', 'tcp'];
+/** kube-proxy's protocol match: "-m tcp -p tcp" or "-m udp -p udp". */
+const protoMatch = (protocol: string) => ['-m', protocol, '-p', protocol];
 
 /** kube-proxy prints probabilities with %0.10f. */
 export function probability(index: number, count: number): string {
@@ -92,6 +93,7 @@ function writer(nat: Table, filter: Table) {
 
 function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: string, w: Writer): void {
   const { service, port, name: spn } = sp;
+  const proto = protoMatch(sp.protocol);
   const svcChain = serviceChain(spn, sp.protocol);
   const svlChain = serviceLocalChain(spn, sp.protocol);
   const extChain = externalChain(spn, sp.protocol);
@@ -99,17 +101,17 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   const external = service.type !== 'ClusterIP';
   const externalLocal = external && service.externalTrafficPolicy === 'Local';
   const internalLocal = service.internalTrafficPolicy === 'Local';
-  const clusterDst = [...tcp, '-d', service.clusterIP, '--dport', String(port.port)];
+  const clusterDst = [...proto, '-d', service.clusterIP, '--dport', String(port.port)];
   const nodePort = external ? port.nodePort : undefined;
 
   if (sp.endpoints.length === 0) {
     // No ready endpoint anywhere: reject in the filter table, no NAT chains at all.
     w.filter('KUBE-SERVICES', ...comment(`${spn} has no endpoints`), ...clusterDst, '-j', 'REJECT');
     for (const lb of service.loadBalancerIPs) {
-      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no endpoints`), ...tcp, '-d', lb, '--dport', String(port.port), '-j', 'REJECT');
+      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no endpoints`), ...proto, '-d', lb, '--dport', String(port.port), '-j', 'REJECT');
     }
     if (nodePort !== undefined) {
-      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no endpoints`), '-m', 'addrtype', '--dst-type', 'LOCAL', ...tcp, '--dport', String(nodePort), '-j', 'REJECT');
+      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no endpoints`), '-m', 'addrtype', '--dst-type', 'LOCAL', ...proto, '--dport', String(nodePort), '-j', 'REJECT');
     }
     return;
   }
@@ -131,15 +133,15 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
     w.nat('KUBE-SERVICES', ...comment(`${spn} cluster IP`), ...clusterDst, '-j', internalChain);
   }
   for (const lb of service.loadBalancerIPs) {
-    w.nat('KUBE-SERVICES', ...comment(`${spn} loadbalancer IP`), ...tcp, '-d', lb, '--dport', String(port.port), '-j', extChain);
+    w.nat('KUBE-SERVICES', ...comment(`${spn} loadbalancer IP`), ...proto, '-d', lb, '--dport', String(port.port), '-j', extChain);
   }
-  if (nodePort !== undefined) w.nat('KUBE-NODEPORTS', ...comment(spn), ...tcp, '--dport', String(nodePort), '-j', extChain);
+  if (nodePort !== undefined) w.nat('KUBE-NODEPORTS', ...comment(spn), ...proto, '--dport', String(nodePort), '-j', extChain);
   if (externalLocal && local.length === 0) {
     for (const lb of service.loadBalancerIPs) {
-      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no local endpoints`), ...tcp, '-d', lb, '--dport', String(port.port), '-j', 'DROP');
+      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no local endpoints`), ...proto, '-d', lb, '--dport', String(port.port), '-j', 'DROP');
     }
     if (nodePort !== undefined) {
-      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no local endpoints`), '-m', 'addrtype', '--dst-type', 'LOCAL', ...tcp, '--dport', String(nodePort), '-j', 'DROP');
+      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no local endpoints`), '-m', 'addrtype', '--dst-type', 'LOCAL', ...proto, '--dport', String(nodePort), '-j', 'DROP');
     }
   }
 
@@ -164,7 +166,7 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
     const chain = sepChains[i]!;
     w.nat(chain, ...comment(spn), '-s', e.ip, '-j', 'KUBE-MARK-MASQ');
     const recentSet = affinity ? ['-m', 'recent', '--name', chain, '--set'] : [];
-    w.nat(chain, ...comment(spn), ...recentSet, ...tcp, '-j', 'DNAT', '--to-destination', e.address);
+    w.nat(chain, ...comment(spn), ...recentSet, ...proto, '-j', 'DNAT', '--to-destination', e.address);
   });
 }
 
