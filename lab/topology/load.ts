@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { PROJECT_ROOT } from '../util/project.js';
-import { YamlFile } from '../util/yaml-file.js';
+import { fieldName, YamlFile } from '../util/yaml-file.js';
 import { checkTopology } from './check.js';
 import { topologySchema, type Topology } from './schema.js';
 
@@ -59,7 +59,7 @@ export function applyOverrides(file: YamlFile, overrides: Record<string, string>
     for (const part of parts) {
       if (Array.isArray(here)) {
         const index = here.findIndex((item) => item && typeof item === 'object' && (item as { name?: unknown }).name === part);
-        if (index < 0) throw new InputError([{ file: `--set ${key}`, field: path.join('.'), message: `no item named "${part}" here` }]);
+        if (index < 0) throw new InputError([{ file: `--set ${key}`, field: fieldName(path), message: `no item named "${part}" here` }]);
         path.push(index);
         here = here[index];
       } else {

@@ -125,7 +125,6 @@ export function parseRuleLine(table: string, line: string): ParsedRule {
     if (w.startsWith('-')) {
       const values: string[] = [];
       while (i + 1 < words.length && !words[i + 1]!.startsWith('-') && words[i + 1] !== '!') values.push(words[++i]!);
-      // A "!" may stand between an option and its value in some iptables versions.
       options.set(w, values.join(' '));
       if (negateNext) negated.add(w);
       negateNext = false;
