@@ -120,7 +120,7 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
     for (const p of g.paths) {
       const flow = mine.find((f) => (p.outcome === 'no-answer' ? !f.answer : f.answer?.pod === p.endpoint));
       const steps: StepResult[] = [];
-      for (const s of p.steps) steps.push(await checkStep(s, flow, mine, evidence, t));
+      for (const s of p.steps) steps.push(await checkStep(s, flow, mine, evidence));
       paths.push({ name: p.name, summary: p.summary, endpoint: p.endpoint, flow, steps });
     }
   }
@@ -142,7 +142,7 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
   writeFileSync(join(runDir, 'report.json'), `${JSON.stringify(result, null, 2)}\n`);
   return result;
 
-  async function checkStep(s: Step, flow: Flow | undefined, groupFlows: Flow[], ev: Evidence, topo: Topology): Promise<StepResult> {
+  async function checkStep(s: Step, flow: Flow | undefined, groupFlows: Flow[], ev: Evidence): Promise<StepResult> {
     const base = { step: s.step, title: s.title, at: s.at ?? '', note: s.note };
     if (s.skip || !s.expect) return { ...base, expected: s.skip ?? 'does not apply', seen: '', status: 'n/a' };
     const e = s.expect;
@@ -167,7 +167,7 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
       return verdict(pods.size === 1 && !pods.has('(no answer)'), `all ${groupFlows.length} requests reach one pod`, [...pods].join(', '));
     }
 
-    if (!flow) return verdict(false, describeExpectation(s, undefined), 'no request of this path was seen (see flows in report.json)');
+    if (!flow) return verdict(false, describeExpectation(s), 'no request of this path was seen (see flows in report.json)');
     const vars = flowVariables(flow);
     const pat = (x: string) => resolvePattern(x, vars);
 
@@ -226,12 +226,11 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
       const sentThere = ev.flows.filter((f) => f.conntrack?.node === s.at && flowVariables(f).pod === key).length;
       return verdict(after !== undefined && after - before >= 1, `DNAT --to-destination ${key} counts this connection`, after === undefined ? 'no such rule' : `counter +${after - before} (${sentThere} connections of this run went there)`);
     }
-    void topo;
     return verdict(false, 'unknown check', '');
   }
 }
 
-function describeExpectation(s: Step, _flow: Flow | undefined): string {
+function describeExpectation(s: Step): string {
   const e = s.expect;
   if (!e) return '';
   if (e.packet) return `${e.packet.src} > ${e.packet.dst}`;
