@@ -88,11 +88,12 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
     for (const [key, g] of groups) {
       const sender = [...t.clients, ...t.pods].find((h) => h.name === g.traffic.from)!;
       const mine: Flow[] = [];
-      const satisfied = () =>
-        mine.length >= g.traffic.requests &&
-        g.paths.every((p) => mine.some((f) => (p.outcome === 'no-answer' ? !f.answer : f.answer?.pod === p.endpoint)));
+      const satisfied = () => mine.length >= g.traffic.requests && g.paths.every((p) => mine.some((f) => flowFitsPath(f, p)));
+      // A path tied to the node that translated it needs each flow located as it goes.
+      const locate = g.paths.some((p) => p.via);
       while (mine.length < g.traffic.maxRequests && !satisfied()) {
         const flow = await sendRequest(ns(sender.name), g.traffic, key, all.length, port++, sender.address);
+        if (locate) locateFlow(flow, new Map(await Promise.all(t.nodes.map(async (n) => [n.name, await readConntrack(ns(n.name))] as const))));
         mine.push(flow);
         all.push(flow);
         onProgress?.(`request ${all.length}: ${flow.answer ? `answered by ${flow.answer.pod}` : `no answer (${flow.error})`}`);
@@ -102,15 +103,7 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
   });
 
   const conntrack = new Map(await Promise.all(t.nodes.map(async (n) => [n.name, await readConntrack(ns(n.name))] as const)));
-  for (const flow of flows) {
-    for (const [node, entries] of conntrack) {
-      const entry = entries.find((e) => `${e.original.src}:${e.original.sport}` === flow.client && `${e.original.dst}:${e.original.dport}` === flow.target);
-      if (entry) {
-        flow.conntrack = { node, entry };
-        break;
-      }
-    }
-  }
+  for (const flow of flows) locateFlow(flow, conntrack);
   const dnatAfter = new Map(await Promise.all(nodesWithRuleChecks.map(async (n) => [n, await dnatCounters(ns(n))] as const)));
   const evidence: Evidence = { packets, conntrack, dnatBefore, dnatAfter, flows };
 
@@ -118,7 +111,7 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
   for (const [key, g] of groups) {
     const mine = flows.filter((f) => f.group === key);
     for (const p of g.paths) {
-      const flow = mine.find((f) => (p.outcome === 'no-answer' ? !f.answer : f.answer?.pod === p.endpoint));
+      const flow = mine.find((f) => flowFitsPath(f, p));
       const steps: StepResult[] = [];
       for (const s of p.steps) steps.push(await checkStep(s, flow, mine, evidence));
       paths.push({ name: p.name, summary: p.summary, endpoint: p.endpoint, flow, steps });
@@ -224,9 +217,27 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
       const before = ev.dnatBefore.get(s.at!)?.get(key) ?? 0;
       const after = ev.dnatAfter.get(s.at!)?.get(key);
       const sentThere = ev.flows.filter((f) => f.conntrack?.node === s.at && flowVariables(f).pod === key).length;
-      return verdict(after !== undefined && after - before >= 1, `DNAT --to-destination ${key} counts this connection`, after === undefined ? 'no such rule' : `counter +${after - before} (${sentThere} connections of this run went there)`);
+      const seen = after === undefined ? 'no such rule' : `counter +${after - before}${sentThere > 0 ? ` (${sentThere} connection${sentThere === 1 ? '' : 's'} of this run went there)` : ''}`;
+      return verdict(after !== undefined && after - before >= 1, `DNAT --to-destination ${key} counts this connection`, seen);
     }
     return verdict(false, 'unknown check', '');
+  }
+}
+
+/** The flow a path describes: its outcome or answering pod, and the node that translated it (via). */
+function flowFitsPath(f: Flow, p: WalkthroughPath): boolean {
+  const outcome = p.outcome === 'no-answer' ? !f.answer : f.answer?.pod === p.endpoint;
+  return outcome && (!p.via || f.conntrack?.node === p.via);
+}
+
+/** Find the node whose conntrack table holds a flow, by its original tuple. */
+function locateFlow(flow: Flow, tables: Map<string, ConntrackEntry[]>): void {
+  for (const [node, entries] of tables) {
+    const entry = entries.find((e) => `${e.original.src}:${e.original.sport}` === flow.client && `${e.original.dst}:${e.original.dport}` === flow.target);
+    if (entry) {
+      flow.conntrack = { node, entry };
+      return;
+    }
   }
 }
 

@@ -77,6 +77,11 @@ export const pathSchema = z.strictObject({
   /** The pod whose answer selects this path's flow; omit with `outcome: no-answer`. */
   endpoint: z.string().optional(),
   outcome: z.enum(['answered', 'no-answer']).default('answered'),
+  /**
+   * The node whose conntrack holds this path's connection (the one that translated it), for
+   * traffic that may enter the cluster at several nodes (an ECMP load balancer).
+   */
+  via: z.string().optional(),
   steps: z.array(stepSchema).min(1),
 });
 
@@ -131,6 +136,7 @@ function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputPro
     if (p.traffic) checkTraffic(p.traffic, ['paths', i, 'traffic']);
     if (p.outcome === 'answered' && !p.endpoint) problems.push(file.problem(['paths', i, 'endpoint'], 'is required for a path whose outcome is "answered"'));
     if (p.endpoint && !pods.has(p.endpoint)) problems.push(file.problem(['paths', i, 'endpoint'], `no pod named "${p.endpoint}"`));
+    if (p.via && !nodes.has(p.via)) problems.push(file.problem(['paths', i, 'via'], `"${p.via}" is not a node of this topology`));
     p.steps.forEach((s, j) => {
       const e = s.expect;
       const here = ['paths', i, 'steps', j];
