@@ -6,6 +6,7 @@ import { registerInspect } from './inspect.js';
 import { exitWithError } from './output.js';
 import { registerUp } from './up.js';
 import { registerVerify } from './verify.js';
+import { registerWorkshop } from './workshop.js';
 
 const program = new Command()
   .name('lab')
@@ -20,6 +21,7 @@ registerDown(program);
 registerVerify(program);
 registerInspect(program);
 registerDocker(program);
+registerWorkshop(program);
 
 // Let 'exit' handlers (which stop captures) run when interrupted.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));

@@ -1,0 +1,145 @@
+import { status } from '../api/inspect.js';
+import { runningLab } from '../api/running.js';
+import { runIn } from '../kernel/exec.js';
+import { planLab } from '../plan/plan.js';
+import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
+import { readState } from '../state/store.js';
+import { namespaceName } from '../topology/names.js';
+import type { Flow } from '../verify/flows.js';
+import { sendRequest } from '../verify/traffic.js';
+import { loadWalkthrough } from '../verify/walkthrough.js';
+import { hasWorkshop, loadWorkshop, scenarioOf } from './load.js';
+
+/**
+ * The instructor's check of an attendee's lab: is everything the workshop relies on there?
+ * Namespaces, running workloads, kube-proxy's rules on every node as planned, and an answer
+ * through the scenario's entry point. Reads only, plus a few requests of its own.
+ */
+
+export interface HealthItem {
+  name: string;
+  /** null: not checked (an earlier failure makes it meaningless). */
+  ok: boolean | null;
+  detail: string;
+}
+
+export interface HealthReport {
+  lab: string;
+  scenario?: string;
+  healthy: boolean;
+  checks: HealthItem[];
+}
+
+const ENTRY_REQUESTS = 8;
+/** Source ports of the check's own requests: inside the range the workshop treats as the lab's own. */
+const CHECK_PORT_BASE = 30000;
+
+/** A rule's identity for comparing plan and kernel: the parts iptables-save prints as written. */
+export function ruleSignature(r: ParsedRule): string {
+  const o = (k: string) => r.options.get(k) ?? '';
+  return [r.table, r.chain, o('--comment'), o('--dport'), o('-d').replace(/\/32$/, ''), o('-j'), o('--to-destination')].join('|');
+}
+
+/** Planned rules that the live table lacks (as a multiset: a rule planned twice must be there twice). Pure. */
+export function missingRules(planned: ParsedRule[], live: ParsedRule[]): ParsedRule[] {
+  const have = new Map<string, number>();
+  for (const r of live) have.set(ruleSignature(r), (have.get(ruleSignature(r)) ?? 0) + 1);
+  const missing: ParsedRule[] = [];
+  for (const r of planned) {
+    const key = ruleSignature(r);
+    const n = have.get(key) ?? 0;
+    if (n > 0) have.set(key, n - 1);
+    else missing.push(r);
+  }
+  return missing;
+}
+
+export async function checkHealth(lab: string): Promise<HealthReport> {
+  const checks: HealthItem[] = [];
+  const report = (scenario?: string): HealthReport => ({ lab, scenario, healthy: checks.every((c) => c.ok !== false), checks });
+
+  const state = readState(lab);
+  if (!state || state.phase !== 'up') {
+    checks.push({ name: 'lab is up', ok: false, detail: state ? `lab ${lab} did not finish coming up` : `lab ${lab} is not up` });
+    for (const name of ['namespaces present', 'workloads running', 'kube-proxy rules', 'entry point answers']) checks.push({ name, ok: null, detail: 'not checked' });
+    return report();
+  }
+  const running = runningLab(lab);
+  const scenario = scenarioOf(running.path);
+  checks.push({ name: 'lab is up', ok: true, detail: `since ${state.createdAt}, from ${scenario}` });
+
+  const [st] = await status(lab);
+  const namespaces = st?.namespaces ?? [];
+  const missingNs = namespaces.filter((n) => !n.present).map((n) => n.ns);
+  checks.push({
+    name: 'namespaces present',
+    ok: missingNs.length === 0,
+    detail: missingNs.length ? `missing: ${missingNs.join(', ')}` : `${namespaces.length} of ${namespaces.length}`,
+  });
+
+  const workloads = st?.workloads ?? [];
+  const stopped = workloads.filter((w) => !w.running);
+  checks.push({
+    name: 'workloads running',
+    ok: stopped.length === 0,
+    detail: stopped.length ? `stopped: ${stopped.map((w) => w.pod).join(', ')}` : workloads.map((w) => `${w.pod} (pid ${w.pid})`).join(', ') || 'none',
+  });
+
+  const plan = planLab(running.topology);
+  const present = new Set(namespaces.filter((n) => n.present).map((n) => n.ns));
+  for (const node of plan.iptables) {
+    const name = `kube-proxy rules on ${node.node}`;
+    if (!present.has(node.ns)) {
+      checks.push({ name, ok: false, detail: `namespace ${node.ns} is missing` });
+      continue;
+    }
+    const planned = parseSave(node.payload).rules;
+    const { stdout } = await runIn(node.ns, 'iptables-save', [], { allowFailure: true });
+    const missing = missingRules(planned, parseSave(stdout).rules);
+    checks.push({
+      name,
+      ok: missing.length === 0,
+      detail: missing.length
+        ? `${missing.length} of ${planned.length} missing, first: -t ${missing[0]!.table} ${missing[0]!.text}`
+        : `all ${planned.length} present`,
+    });
+  }
+
+  const entry = entryPoint(running.topology, running.path);
+  if (!entry) {
+    checks.push({ name: 'entry point answers', ok: null, detail: 'no workshop entry or walkthrough traffic to send' });
+    return report(scenario);
+  }
+  const sender = [...running.topology.clients, ...running.topology.pods].find((h) => h.name === entry.from);
+  const name = `${entry.from} -> ${entry.to} answers`;
+  if (!sender || !present.has(namespaceName(lab, sender.name))) {
+    checks.push({ name, ok: false, detail: `no namespace for ${entry.from}` });
+    return report(scenario);
+  }
+  const traffic = { from: entry.from, to: entry.to, requests: 1, maxRequests: 1, timeout: 1 };
+  const base = CHECK_PORT_BASE + Math.floor(Math.random() * 2000);
+  const flows: Flow[] = await Promise.all(
+    Array.from({ length: ENTRY_REQUESTS }, (_, i) => sendRequest(namespaceName(lab, sender.name), traffic, 'check', i, base + i, sender.address)),
+  );
+  const answered = flows.filter((f) => f.answer);
+  const byPod = new Map<string, number>();
+  for (const f of answered) byPod.set(f.answer!.pod, (byPod.get(f.answer!.pod) ?? 0) + 1);
+  const pods = [...byPod].map(([p, n]) => `${p} ${n}`).join(', ');
+  const failure = flows.find((f) => !f.answer)?.error;
+  checks.push({
+    name,
+    ok: answered.length === flows.length,
+    detail: `${answered.length} of ${flows.length} answered${pods ? ` (${pods})` : ''}${failure ? `; failed: ${failure}` : ''}`,
+  });
+  return report(scenario);
+}
+
+/** Where to knock: the workshop's `entry`, else the walkthrough's traffic. */
+function entryPoint(t: Parameters<typeof loadWorkshop>[0], topologyPath: string): { from: string; to: string } | undefined {
+  if (hasWorkshop(topologyPath)) {
+    const { workshop } = loadWorkshop(t, topologyPath);
+    if (workshop.entry) return workshop.entry;
+  }
+  if (t.walkthrough) return loadWalkthrough(t, topologyPath).walkthrough.traffic;
+  return undefined;
+}

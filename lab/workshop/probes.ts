@@ -1,0 +1,228 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { withCaptures } from '../capture/tcpdump.js';
+import { describePacket } from '../capture/pcap.js';
+import { parseConntrack, type ConntrackEntry } from '../kernel/conntrack.js';
+import { runIn } from '../kernel/exec.js';
+import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
+import type { Topology } from '../topology/schema.js';
+import { namespaceName } from '../topology/names.js';
+import { packetInFlow, type Flow } from '../verify/flows.js';
+import { sendRequest } from '../verify/traffic.js';
+import type { Traffic } from '../verify/walkthrough.js';
+import { parseAddress } from './answers.js';
+import type { Check } from './schema.js';
+
+/**
+ * Reading the answer to a step's question from the live lab, at the moment the learner answers.
+ * Every probe only reads (iptables-save, conntrack -L, ip route get) or sends its own requests.
+ */
+
+export type ProbeResult =
+  /** Any of these is right (several when the lab cannot tell which connection the learner means). */
+  | { values: string[]; evidence?: string }
+  /** The lab cannot say yet, e.g. no connection to look at: not counted against the learner. */
+  | { unavailable: string };
+
+export interface LiveLab {
+  lab: string;
+  topology: Topology;
+}
+
+/**
+ * Source ports of the lab's own requests (the workshop's from 10000, `lab verify`'s from 20000).
+ * A learner's curl uses the kernel's ephemeral ports (32768 and up), so "your last request"
+ * leaves these out.
+ */
+export const LAB_PORTS = { from: 10000, to: 32767 } as const;
+const WORKSHOP_PORT_BASE = 10000;
+const WORKSHOP_PORT_SPAN = 10000;
+
+const MAX_REQUESTS = 24;
+
+export async function probe(check: Check, live: LiveLab): Promise<ProbeResult> {
+  if (check.value !== undefined) return { values: Array.isArray(check.value) ? check.value : [check.value] };
+  if (check.conntrack) return probeConntrack(check.conntrack, live);
+  if (check.rule) return probeRule(check.rule, live);
+  if (check.request) return probeRequest(check.request, live);
+  if (check.capture) return probeCapture(check.capture, live);
+  if (check.route) return probeRoute(check.route, live);
+  return { unavailable: 'this step has no check' };
+}
+
+/** Does "10.240.0.4:32000" / "10.240.0.4" match this ip and port? */
+function addressMatches(pattern: string | undefined, ip: string, port: number): boolean {
+  if (!pattern) return true;
+  const a = parseAddress(pattern);
+  return a !== undefined && a.ip === ip && (a.port === undefined || a.port === port);
+}
+
+const CONNTRACK_STATES = ['established', 'time_wait', 'close', 'close_wait', 'fin_wait', 'last_ack', 'syn_sent', 'syn_recv'];
+/** The kernel's defaults, used if the namespace's own values cannot be read. */
+const DEFAULT_TIMEOUTS: Record<string, number> = { established: 432000, time_wait: 120, close: 10, close_wait: 60, fin_wait: 120, last_ack: 30, syn_sent: 120, syn_recv: 60 };
+
+async function conntrackTimeouts(ns: string): Promise<Record<string, number>> {
+  const files = CONNTRACK_STATES.map((s) => `/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_${s}`);
+  const { stdout, exitCode } = await runIn(ns, 'cat', files, { allowFailure: true });
+  const values = stdout.split('\n').map(Number);
+  if (exitCode !== 0 || values.length !== CONNTRACK_STATES.length || values.some((v) => !Number.isFinite(v))) return DEFAULT_TIMEOUTS;
+  return Object.fromEntries(CONNTRACK_STATES.map((s, i) => [s, values[i]!]));
+}
+
+/**
+ * Seconds since the entry last saw a packet: every packet resets its timer to the state's
+ * timeout, so idle = timeout - remaining. The remaining seconds are `conntrack -L`'s third column.
+ */
+export function idleSeconds(e: ConntrackEntry, timeouts: Record<string, number>): number {
+  const remaining = Number(e.text.split(/\s+/)[2]);
+  const full = timeouts[e.state.toLowerCase()] ?? DEFAULT_TIMEOUTS[e.state.toLowerCase()];
+  if (!Number.isFinite(remaining) || full === undefined) return Number.POSITIVE_INFINITY;
+  return Math.max(0, full - remaining);
+}
+
+/**
+ * The learner's most recent connection among the entries: least idle; the timer counts in
+ * whole seconds, so entries within a second of it are all "the last one".
+ */
+export function mostRecent(entries: ConntrackEntry[], timeouts: Record<string, number>): ConntrackEntry[] {
+  const ranked = entries.map((e) => ({ e, idle: idleSeconds(e, timeouts) })).filter((x) => Number.isFinite(x.idle));
+  if (ranked.length === 0) return [];
+  const least = Math.min(...ranked.map((x) => x.idle));
+  return ranked.filter((x) => x.idle <= least + 1).map((x) => x.e);
+}
+
+export function conntrackField(e: ConntrackEntry, field: 'original.src' | 'original.dst' | 'reply.src' | 'reply.dst'): string {
+  const [side, end] = field.split('.') as ['original' | 'reply', 'src' | 'dst'];
+  const t = e[side];
+  return end === 'src' ? `${t.src}:${t.sport}` : `${t.dst}:${t.dport}`;
+}
+
+async function probeConntrack(c: NonNullable<Check['conntrack']>, live: LiveLab): Promise<ProbeResult> {
+  const ns = namespaceName(live.lab, c.node);
+  const [{ stdout }, timeouts] = await Promise.all([runIn(ns, 'conntrack', ['-L', '-p', 'tcp'], { allowFailure: true }), conntrackTimeouts(ns)]);
+  const mine = parseConntrack(stdout).filter(
+    (e) =>
+      addressMatches(c.original.src, e.original.src, e.original.sport) &&
+      addressMatches(c.original.dst, e.original.dst, e.original.dport) &&
+      !(e.original.sport >= LAB_PORTS.from && e.original.sport <= LAB_PORTS.to),
+  );
+  const last = mostRecent(mine, timeouts);
+  if (last.length === 0) {
+    const what = [c.original.src && `from ${c.original.src}`, c.original.dst && `to ${c.original.dst}`].filter(Boolean).join(' ');
+    return {
+      unavailable: `${c.node}'s connection-tracking table holds no connection ${what} (an entry goes ${timeouts.time_wait ?? 120} s after its connection closes): run the command above, then answer`,
+    };
+  }
+  return { values: [...new Set(last.map((e) => conntrackField(e, c.field)))], evidence: last.map((e) => e.text).join('\n') };
+}
+
+/** "KUBE-SVC-*" → a whole-string pattern. */
+export function globMatches(glob: string | undefined, value: string | undefined): boolean {
+  if (glob === undefined) return true;
+  if (value === undefined) return false;
+  const re = new RegExp(`^${glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return re.test(value);
+}
+
+/** The rules that match a rule check, in iptables-save order. Pure. */
+export function matchingRules(rules: ParsedRule[], c: { table: string; chain: string; comment?: string; jump?: string }): ParsedRule[] {
+  return rules.filter((r) => r.table === c.table && globMatches(c.chain, r.chain) && globMatches(c.comment, r.options.get('--comment')) && globMatches(c.jump, r.options.get('-j')));
+}
+
+export function ruleField(r: ParsedRule, field: string): string | undefined {
+  if (field === 'chain') return r.chain;
+  const v = r.options.get(field);
+  return v === undefined ? undefined : v.replace(/\/32$/, '');
+}
+
+async function probeRule(c: NonNullable<Check['rule']>, live: LiveLab): Promise<ProbeResult> {
+  const ns = namespaceName(live.lab, c.node);
+  const { stdout } = await runIn(ns, 'iptables-save', ['-t', c.table]);
+  const hits = matchingRules(parseSave(stdout).rules, c);
+  if (c.field === 'count') return { values: [String(hits.length)], evidence: hits.map((r) => r.text).join('\n') };
+  const what = [`chain ${c.chain}`, c.comment && `comment "${c.comment}"`, c.jump && `-j ${c.jump}`].filter(Boolean).join(', ');
+  const r = hits[c.nth - 1];
+  if (!r) {
+    return { unavailable: `${c.node}'s ${c.table} table has ${hits.length ? `only ${hits.length}` : 'no'} rule${hits.length === 1 ? '' : 's'} matching ${what}: kube-proxy's rules look damaged (an instructor can run lab workshop ${live.lab} --check)` };
+  }
+  const value = ruleField(r, c.field);
+  if (value === undefined) return { unavailable: `the rule has no ${c.field}: ${r.text}` };
+  return { values: [value], evidence: r.text };
+}
+
+let nextPort = WORKSHOP_PORT_BASE + Math.floor(Math.random() * WORKSHOP_PORT_SPAN);
+const workshopPort = () => {
+  const p = nextPort;
+  nextPort = nextPort + 1 >= WORKSHOP_PORT_BASE + WORKSHOP_PORT_SPAN ? WORKSHOP_PORT_BASE : nextPort + 1;
+  return p;
+};
+
+interface TrafficCheck {
+  from: string;
+  to: string;
+  endpoint?: string;
+}
+
+/** Send requests one by one until one is answered by the endpoint (any pod, without one). */
+async function requestsUntilEndpoint(c: TrafficCheck, live: LiveLab): Promise<{ hit?: Flow; flows: Flow[] }> {
+  const sender = [...live.topology.clients, ...live.topology.pods].find((h) => h.name === c.from)!;
+  const traffic: Traffic = { from: c.from, to: c.to, requests: 1, maxRequests: 1, timeout: 1 };
+  const ns = namespaceName(live.lab, sender.name);
+  const flows: Flow[] = [];
+  for (let i = 0; i < MAX_REQUESTS; i++) {
+    const flow = await sendRequest(ns, traffic, 'workshop', i, workshopPort(), sender.address);
+    flows.push(flow);
+    if (flow.answer && (!c.endpoint || flow.answer.pod === c.endpoint)) return { hit: flow, flows };
+  }
+  return { flows };
+}
+
+function noHit(c: TrafficCheck, flows: Flow[]): ProbeResult {
+  const answered = flows.filter((f) => f.answer).map((f) => f.answer!.pod);
+  const seen = answered.length ? `answers came from ${[...new Set(answered)].join(', ')}` : `no answer at all (${flows[0]?.error ?? 'none sent'})`;
+  return { unavailable: `the lab sent ${flows.length} requests from ${c.from} to ${c.to} and none was answered by ${c.endpoint ?? 'a pod'}: ${seen}. The lab may be damaged (lab workshop --check)` };
+}
+
+async function probeRequest(c: NonNullable<Check['request']>, live: LiveLab): Promise<ProbeResult> {
+  const { hit, flows } = await requestsUntilEndpoint(c, live);
+  if (!hit) return noHit(c, flows);
+  const a = hit.answer!;
+  const value = c.field === 'client' ? a.client : c.field === 'pod' ? a.pod : c.field === 'node' ? a.node : `${a.podIP}:${a.port}`;
+  return { values: [value], evidence: JSON.stringify(a) };
+}
+
+async function probeCapture(c: NonNullable<Check['capture']>, live: LiveLab): Promise<ProbeResult> {
+  const [host, ifname] = c.at.split(':') as [string, string];
+  const point = { id: c.at, host, ifname, ns: namespaceName(live.lab, host) };
+  const dir = mkdtempSync(join(tmpdir(), 'lab-workshop-'));
+  try {
+    const { result, packets } = await withCaptures([point], dir, () => requestsUntilEndpoint(c, live));
+    if (!result.hit) return noHit(c, result.flows);
+    const flow = result.hit;
+    const here = (packets.get(c.at) ?? []).filter((p) => packetInFlow(p, flow));
+    const pkt = here.find((p) => p.flags === c.flags);
+    if (!pkt) {
+      return { unavailable: `a capture on ${c.at} saw ${here.length ? `${here.length} packets of the connection, none with flags [${c.flags}]` : 'no packet of the connection'}; the lab may be damaged (lab workshop --check)` };
+    }
+    const value = c.field === 'src' ? `${pkt.src}:${pkt.sport}` : `${pkt.dst}:${pkt.dport}`;
+    return { values: [value], evidence: `${c.at}: ${describePacket(pkt)}` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function probeRoute(c: NonNullable<Check['route']>, live: LiveLab): Promise<ProbeResult> {
+  const ns = namespaceName(live.lab, c.node);
+  const { stdout } = await runIn(ns, 'ip', ['-j', 'route', 'get', c.to], { allowFailure: true });
+  let route: { dev?: string; gateway?: string } | undefined;
+  try {
+    route = (JSON.parse(stdout) as { dev?: string; gateway?: string }[])[0];
+  } catch {
+    route = undefined;
+  }
+  if (!route) return { unavailable: `${c.node} has no route to ${c.to}: the lab may be damaged (lab workshop --check)` };
+  const value = c.field === 'dev' ? route.dev : route.gateway;
+  if (!value) return { unavailable: `${c.node} reaches ${c.to} without a next hop (it is on a directly connected network)` };
+  return { values: [value], evidence: `${c.to} ${route.gateway ? `via ${route.gateway} ` : ''}dev ${route.dev}` };
+}

@@ -1,0 +1,112 @@
+import { execa, type ResultPromise } from 'execa';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../util/project.js';
+import { lookCommand, type Look } from './schema.js';
+import { fill, splitCommand } from './text.js';
+
+/**
+ * `run` at the workshop prompt: run a step's `lab …` commands for the learner, exactly as
+ * they would type them (the same compiled CLI), output straight to the terminal.
+ * A `background` command (a capture) is started first and stopped after the others ran.
+ * Children never read stdin, so answers piped into the workshop stay for the workshop.
+ */
+
+const CLI = join(PROJECT_ROOT, 'dist', 'lab', 'cli', 'main.js');
+const TIMEOUT_MS = 30_000;
+const READY_MS = 5_000;
+const DRAIN_MS = 2_000;
+
+export interface RunOutput {
+  write(text: string): void;
+  dim?: (s: string) => string;
+}
+
+export async function runLooks(looks: Look[], lab: string, out: RunOutput): Promise<void> {
+  const dim = out.dim ?? ((s: string) => s);
+  const background: { cmd: string; child: ResultPromise }[] = [];
+  try {
+    for (const l of looks.map(lookCommand)) {
+      const cmd = fill(l.cmd, lab);
+      const argv = splitCommand(cmd);
+      if (!l.run || !argv || argv[0] !== 'lab') {
+        out.write(dim(`  (run this one yourself: ${cmd})\n`));
+        continue;
+      }
+      out.write(dim(`  $ ${cmd}\n`));
+      if (l.background) {
+        const child = execa(process.execPath, [CLI, ...argv.slice(1)], { stdin: 'ignore', stdout: 'inherit', stderr: 'pipe', reject: false, timeout: TIMEOUT_MS });
+        background.push({ cmd, child });
+        await untilListening(child);
+      } else {
+        await execa(process.execPath, [CLI, ...argv.slice(1)], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit', reject: false, timeout: TIMEOUT_MS });
+      }
+    }
+  } finally {
+    for (const b of background) await stop(b.child);
+  }
+}
+
+/** Forward a capture's stderr, and resolve once it says "listening on" (or exits, or 5 s pass). */
+function untilListening(child: ResultPromise): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = '';
+    const timer = setTimeout(resolve, READY_MS);
+    child.stderr?.on('data', (d: Buffer) => {
+      process.stderr.write(d);
+      seen += d.toString();
+      if (seen.includes('listening on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void child.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Give a capture a moment to see the last packets and exit by itself (-c), then interrupt it and what it started. */
+async function stop(child: ResultPromise): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const exited = await Promise.race([child.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), DRAIN_MS)))]);
+  clearTimeout(timer);
+  if (exited || child.pid === undefined) return;
+  // `lab exec` runs tcpdump as its own child: interrupt tcpdump (by pid) and let `lab exec`
+  // see it end and exit by itself; interrupt `lab exec` only if it started nothing, or hangs.
+  const kids = descendants(child.pid);
+  for (const pid of kids.reverse()) {
+    try {
+      process.kill(pid, 'SIGINT');
+    } catch {
+      /* already gone */
+    }
+  }
+  if (kids.length === 0) child.kill('SIGINT');
+  const done = await Promise.race([child.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), DRAIN_MS)))]);
+  clearTimeout(timer);
+  if (!done) child.kill('SIGKILL');
+  await child;
+}
+
+/** The processes a process started, and theirs, from /proc/<pid>/task/<tid>/children. */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    let kids: number[] = [];
+    try {
+      kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      kids = [];
+    }
+    for (const k of kids) out.push(k, ...descendants(k));
+  }
+  return out;
+}
