@@ -119,15 +119,21 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   // Which chains this service port needs (kube-proxy: UsesClusterEndpoints / UsesLocalEndpoints).
   const usesSVC = !internalLocal || (external && !externalLocal) || externalLocal;
   const usesSVL = internalLocal || externalLocal;
+  // kube-proxy creates a policy chain only when it has endpoints to list: no local endpoint, no KUBE-SVL.
+  const hasSVL = usesSVL && local.length > 0;
   const internalChain = internalLocal ? svlChain : svcChain;
+  const hasInternalEndpoints = !internalLocal || local.length > 0;
   if (external) w.natChain(extChain);
   if (usesSVC) w.natChain(svcChain);
-  if (usesSVL) w.natChain(svlChain);
-  const sepChains = sp.endpoints.map((e) => endpointChain(spn, sp.protocol, e.address));
+  if (hasSVL) w.natChain(svlChain);
+  // Endpoint chains for the endpoints this node can reach: all of them, or only local ones when
+  // nothing uses KUBE-SVC (a ClusterIP service with internalTrafficPolicy Local).
+  const reachable = usesSVC ? sp.endpoints : local;
+  const sepChains = reachable.map((e) => endpointChain(spn, sp.protocol, e.address));
   sepChains.forEach((c) => w.natChain(c));
 
   // Entry points: ClusterIP, load balancer IPs, the NodePort.
-  if (internalLocal && local.length === 0) {
+  if (!hasInternalEndpoints) {
     w.filter('KUBE-SERVICES', ...comment(`${spn} has no local endpoints`), ...clusterDst, '-j', 'DROP');
   } else {
     w.nat('KUBE-SERVICES', ...comment(`${spn} cluster IP`), ...clusterDst, '-j', internalChain);
@@ -146,7 +152,7 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   }
 
   // Off-cluster sources reaching the ClusterIP get masqueraded (kube-proxy's --cluster-cidr detector).
-  w.nat(internalChain, ...comment(`${spn} cluster IP`), ...clusterDst, '!', '-s', clusterCIDR, '-j', 'KUBE-MARK-MASQ');
+  if (hasInternalEndpoints) w.nat(internalChain, ...comment(`${spn} cluster IP`), ...clusterDst, '!', '-s', clusterCIDR, '-j', 'KUBE-MARK-MASQ');
 
   if (external && !externalLocal) {
     w.nat(extChain, ...comment(`masquerade traffic for ${spn} external destinations`), '-j', 'KUBE-MARK-MASQ');
@@ -160,9 +166,9 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
 
   const affinity = service.sessionAffinity === 'ClientIP';
   if (usesSVC) writeEndpointJumps(svcChain, spn, sp, sp.endpoints, affinity, w);
-  if (usesSVL) writeEndpointJumps(svlChain, spn, sp, local, affinity, w);
+  if (hasSVL) writeEndpointJumps(svlChain, spn, sp, local, affinity, w);
 
-  sp.endpoints.forEach((e, i) => {
+  reachable.forEach((e, i) => {
     const chain = sepChains[i]!;
     w.nat(chain, ...comment(spn), '-s', e.ip, '-j', 'KUBE-MARK-MASQ');
     const recentSet = affinity ? ['-m', 'recent', '--name', chain, '--set'] : [];
