@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
-import { applyRules, configureNamespaces, createNamespaces, foreignNamespaceFiles, setSysctls, startWorkloads, writeNamespaceFiles } from '../kernel/apply.js';
+import { applyRules, configureNamespaces, createNamespaces, foreignNamespaceFiles, setSysctls, startWorkloads, waitForLinks, writeNamespaceFiles } from '../kernel/apply.js';
 import { listNamespaces } from '../kernel/netns.js';
 import { preflight } from '../kernel/preflight.js';
 import { planLab, type Plan } from '../plan/plan.js';
@@ -78,6 +78,8 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     await stage('workloads', async () => {
       state.processes = await startWorkloads(plan, join(labDir(lab), 'pods'));
     });
+    // A veth drops packets until the kernel has processed its carrier (see waitForLinks).
+    await stage('links ready', () => waitForLinks(plan));
   } catch (err) {
     writeState(state);
     await down(lab).catch(() => undefined);

@@ -29,6 +29,45 @@ export async function setSysctls(plan: Plan): Promise<void> {
   );
 }
 
+interface IpLinkJson {
+  ifname: string;
+  flags?: string[];
+  operstate?: string;
+  linkinfo?: { info_kind?: string };
+}
+
+/**
+ * Wait until every veth the plan touched is operationally up, or `timeoutMs` passes; returns
+ * the links still down (normally none). A veth transmits only once the kernel has handled its
+ * carrier-on event (linkwatch), which can lag `link set up` of its peer by up to a second;
+ * until then it drops what it is given, so the first SYN or SYN-ACK of a connection is lost
+ * and the connection takes a one-second retransmission to open.
+ */
+export async function waitForLinks(plan: Pick<Plan, 'namespaces'>, timeoutMs = 3000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  let pending = plan.namespaces.map((n) => n.ns);
+  let down: string[] = [];
+  for (;;) {
+    const results = await Promise.all(
+      pending.map(async (ns) => {
+        const { stdout } = await run('ip', ['-n', ns, '-j', '-d', 'link', 'show'], { allowFailure: true });
+        let links: IpLinkJson[] = [];
+        try {
+          links = JSON.parse(stdout || '[]') as IpLinkJson[];
+        } catch {
+          links = [];
+        }
+        const notUp = links.filter((l) => l.linkinfo?.info_kind === 'veth' && l.flags?.includes('UP') && l.operstate !== 'UP');
+        return { ns, notUp: notUp.map((l) => `${ns}:${l.ifname}`) };
+      }),
+    );
+    pending = results.filter((r) => r.notUp.length > 0).map((r) => r.ns);
+    down = results.flatMap((r) => r.notUp);
+    if (pending.length === 0 || Date.now() >= deadline) return down;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
 /** kube-proxy's rules: one iptables-restore per node, as kube-proxy applies a sync. */
 export async function applyRules(plan: Plan): Promise<void> {
   await Promise.all(plan.iptables.map((r) => runIn(r.ns, 'iptables-restore', ['--noflush'], { input: r.payload })));
