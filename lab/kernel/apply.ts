@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
+import { RESOLV_CONF_HEADER } from '../plan/dns.js';
 import type { Plan, WorkloadPlan } from '../plan/plan.js';
 import { WORKLOAD_MARKER } from '../workload/marker.js';
 import { DNS_WORKLOAD_SCRIPT, WORKLOAD_SCRIPT } from '../util/project.js';
@@ -85,11 +86,21 @@ export function writeNamespaceFiles(plan: Plan): void {
   }
 }
 
-/** Anything already in the folders the lab would create and later remove: not ours to delete. */
+/**
+ * Anything already in the folders the lab would create and later remove that is not ours to
+ * delete. A resolv.conf carrying the lab's header is ours, left by a lab whose state was lost.
+ */
 export function foreignNamespaceFiles(plan: Plan): string[] {
+  const ours = (path: string) => {
+    try {
+      return path.endsWith('/resolv.conf') && readFileSync(path, 'utf8').startsWith(`${RESOLV_CONF_HEADER}\n`);
+    } catch {
+      return false;
+    }
+  };
   return plan.files.flatMap((f) => {
     try {
-      return readdirSync(f.dir).map((name) => `${f.dir}/${name}`);
+      return readdirSync(f.dir).map((name) => `${f.dir}/${name}`).filter((path) => !ours(path));
     } catch {
       return [];
     }

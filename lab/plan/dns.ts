@@ -12,6 +12,13 @@ export function clusterDnsRecords(t: Topology): Record<string, string> {
 }
 
 /**
+ * The first line of every resolv.conf the lab writes (kubelet writes none; a comment is harmless).
+ * It lets a later `up` recognise a file left behind when the lab's state was lost (a reboot
+ * empties /run, not /etc), and take it over instead of refusing.
+ */
+export const RESOLV_CONF_HEADER = '# kube-packet-lab: cluster DNS for this pod, as kubelet writes it for dnsPolicy ClusterFirst';
+
+/**
  * The resolv.conf kubelet writes into a pod in namespace `podNamespace`: the cluster DNS
  * service as the only nameserver, the namespace-relative search list, and ndots:5, so that
  * "web" and "web.default" resolve too (and a full name with fewer than five dots tries the
@@ -19,7 +26,7 @@ export function clusterDnsRecords(t: Topology): Record<string, string> {
  */
 export function podResolvConf(clusterDNS: string, domain: string, podNamespace = 'default'): string {
   const d = domain.replace(/\.$/, '');
-  return [`nameserver ${clusterDNS}`, `search ${podNamespace}.svc.${d} svc.${d} ${d}`, 'options ndots:5', ''].join('\n');
+  return [RESOLV_CONF_HEADER, `nameserver ${clusterDNS}`, `search ${podNamespace}.svc.${d} svc.${d} ${d}`, 'options ndots:5', ''].join('\n');
 }
 
 /**

@@ -1,7 +1,8 @@
 import { execa } from 'execa';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../lab/kernel/processes.js';
+import { RESOLV_CONF_HEADER } from '../../lab/plan/dns.js';
 import { hostSnapshot, lab, namespaces, requireRoot } from './helpers.js';
 
 const root = requireRoot();
@@ -59,7 +60,7 @@ describe.skipIf(!root)('clusterip lab against the real kernel', () => {
 
     for (const pod of PODS) {
       expect(readFileSync(`/etc/netns/${LAB}-${pod}/resolv.conf`, 'utf8')).toBe(
-        'nameserver 172.31.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n',
+        `${RESOLV_CONF_HEADER}\nnameserver 172.31.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n`,
       );
     }
     // ip netns exec bind-mounts it over /etc/resolv.conf for commands run in the pod.
@@ -158,5 +159,35 @@ describe.skipIf(!root)('clusterip lab against the real kernel', () => {
     for (const pod of PODS) expect(existsSync(`/etc/netns/${LAB}-${pod}`), pod).toBe(false);
     expect(pids.filter(isAlive)).toEqual([]);
     expect(await hostSnapshot()).toEqual(before);
+  });
+});
+
+describe.skipIf(!root)('clusterip: pod resolv.conf files outside the lab state', () => {
+  const NAME = 'cip-files';
+  const dir = (pod: string) => `/etc/netns/${NAME}-${pod}`;
+  afterAll(async () => {
+    await lab(['down', NAME]);
+    for (const pod of PODS) rmSync(dir(pod), { recursive: true, force: true });
+  });
+
+  it('refuses to write over a folder holding files it did not write, and leaves it alone', async () => {
+    mkdirSync(dir('web-1'), { recursive: true });
+    writeFileSync(`${dir('web-1')}/hosts`, '127.0.0.1 someone-elses\n');
+    const up = await lab(['up', LAB, '--name', NAME]);
+    expect(up.exitCode).toBe(5);
+    expect(up.stderr).toContain(`${dir('web-1')}/hosts`);
+    expect(readFileSync(`${dir('web-1')}/hosts`, 'utf8')).toBe('127.0.0.1 someone-elses\n');
+    expect((await namespaces()).filter((n) => n.startsWith(`${NAME}-`))).toEqual([]);
+    rmSync(dir('web-1'), { recursive: true, force: true });
+  });
+
+  it('takes over its own resolv.conf left behind when the state was lost, and removes it at down', async () => {
+    mkdirSync(dir('frontend'), { recursive: true });
+    writeFileSync(`${dir('frontend')}/resolv.conf`, `${RESOLV_CONF_HEADER}\nnameserver 172.31.0.99\n`);
+    const up = await lab(['up', LAB, '--name', NAME]);
+    expect(up.exitCode, up.stderr).toBe(0);
+    expect(readFileSync(`${dir('frontend')}/resolv.conf`, 'utf8')).toContain('nameserver 172.31.0.10\n');
+    expect((await lab(['down', NAME])).exitCode).toBe(0);
+    for (const pod of PODS) expect(existsSync(dir(pod)), pod).toBe(false);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError, type InputProblem } from '../../lab/errors.js';
-import { clusterDnsRecords, netnsEtcDir, podResolvConf } from '../../lab/plan/dns.js';
+import { clusterDnsRecords, netnsEtcDir, podResolvConf, RESOLV_CONF_HEADER } from '../../lab/plan/dns.js';
 import { servicePorts } from '../../lab/plan/endpoints.js';
 import { endpointChain, serviceChain } from '../../lab/plan/kube-proxy/hash.js';
 import { initialRestore, kubeProxyRules } from '../../lab/plan/kube-proxy/iptables.js';
@@ -103,14 +103,14 @@ describe('cluster DNS in the plan', () => {
 
   it('writes the resolv.conf kubelet gives a ClusterFirst pod', () => {
     expect(podResolvConf('172.31.0.10', 'cluster.local')).toBe(
-      'nameserver 172.31.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n',
+      `${RESOLV_CONF_HEADER}\nnameserver 172.31.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n`,
     );
     expect(podResolvConf('10.96.0.10', 'example.org.', 'shop')).toContain('search shop.svc.example.org svc.example.org example.org\n');
   });
 
   it('plans one resolv.conf per pod namespace, in /etc/netns/<ns>/ where ip netns exec finds it', () => {
     expect(plan.files.map((f) => f.path)).toEqual(['frontend', 'web-1', 'web-2', 'coredns'].map((p) => `${netnsEtcDir(`clusterip-${p}`)}/resolv.conf`));
-    expect(plan.files.every((f) => f.path === `${f.dir}/resolv.conf` && f.content.startsWith('nameserver 172.31.0.10\n'))).toBe(true);
+    expect(plan.files.every((f) => f.path === `${f.dir}/resolv.conf` && f.content.includes('\nnameserver 172.31.0.10\n'))).toBe(true);
     expect(netnsEtcDir('clusterip-web-1')).toMatch(/\/clusterip-web-1$/);
   });
 
