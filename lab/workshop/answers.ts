@@ -19,6 +19,8 @@ export interface Verdict {
   message?: string;
   /** The answer is not of the expected form at all (no address, no number): not counted as a try. */
   form?: boolean;
+  /** Which of the acceptable values the answer matched. */
+  matched?: string;
 }
 
 /** Trim, drop surrounding quotes or backticks and a final full stop, collapse spaces, lower case. */
@@ -95,41 +97,46 @@ function podName(text: string, hosts: ReadonlyMap<string, string> | undefined): 
 /** Does the learner's answer match one of the acceptable values the lab found? */
 export function judge(raw: string, expected: readonly string[], ctx: AnswerContext): Verdict {
   if (normaliseAnswer(raw) === '') return { ok: false, message: 'that was empty', form: true };
+  let first: Verdict | undefined;
+  for (const e of expected) {
+    const v = judgeOne(raw, e, ctx);
+    if (v.ok) return { ...v, matched: e };
+    // Keep the most telling miss: one that says why (e.g. right address, port missing).
+    if (!first || (!first.message && v.message)) first = v;
+  }
+  return first ?? { ok: false };
+}
+
+function judgeOne(raw: string, expected: string, ctx: AnswerContext): Verdict {
   switch (ctx.kind) {
     case 'address':
       return judgeAddress(raw, expected, ctx.port);
     case 'number': {
       const got = parseNumber(raw);
       if (got === undefined) return { ok: false, message: 'a number is expected here (0.5, 50% and 1/2 all work)', form: true };
-      const ok = expected.some((e) => {
-        const want = parseNumber(e);
-        return want !== undefined && Math.abs(got - want) <= 1e-6 * Math.max(1, Math.abs(want));
-      });
-      return { ok };
+      const want = parseNumber(expected);
+      return { ok: want !== undefined && Math.abs(got - want) <= 1e-6 * Math.max(1, Math.abs(want)) };
     }
-    case 'pod': {
-      const got = podName(raw, ctx.hosts);
-      return { ok: expected.some((e) => podName(e, ctx.hosts) === got) };
-    }
+    case 'pod':
+      return { ok: podName(expected, ctx.hosts) === podName(raw, ctx.hosts) };
     case 'name':
-      return { ok: expected.some((e) => normaliseName(e) === normaliseName(raw)) };
+      return { ok: normaliseName(expected) === normaliseName(raw) };
     case 'text':
-      return { ok: expected.some((e) => normaliseText(e) === normaliseText(raw)) };
+      return { ok: normaliseText(expected) === normaliseText(raw) };
   }
 }
 
-function judgeAddress(raw: string, expected: readonly string[], mode: PortMode): Verdict {
+function judgeAddress(raw: string, expected: string, mode: PortMode): Verdict {
   const got = parseAddress(raw);
   if (!got) return { ok: false, message: 'an address is expected here, like 10.240.0.4 or 10.240.0.4:32000', form: true };
-  const wants = expected.map(parseAddress).filter((a): a is Address => a !== undefined);
-  const sameIp = wants.filter((w) => w.ip === got.ip);
-  if (sameIp.length === 0) return { ok: false };
+  const want = parseAddress(expected);
+  if (!want || want.ip !== got.ip) return { ok: false };
   if (mode === 'ignore') return { ok: true };
   if (got.port === undefined) {
-    if (mode === 'required' && sameIp.some((w) => w.port !== undefined)) return { ok: false, message: 'right address; now the port too (address:port)' };
+    if (mode === 'required' && want.port !== undefined) return { ok: false, message: 'right address; now the port too (address:port)' };
     return { ok: true };
   }
-  if (sameIp.some((w) => w.port === undefined || w.port === got.port)) return { ok: true };
+  if (want.port === undefined || want.port === got.port) return { ok: true };
   return { ok: false, message: 'right address, but not that port' };
 }
 

@@ -88,7 +88,8 @@ export function checkWorkshop(w: Workshop, t: Topology, file: YamlFile): InputPr
     }
     const at = [...here, 'check', checkKind(c)];
     if (c.conntrack) {
-      need(nodes.has(c.conntrack.node), [...at, 'node'], `"${c.conntrack.node}" is not a node of this topology`);
+      const list = Array.isArray(c.conntrack.node) ? c.conntrack.node : [c.conntrack.node];
+      list.forEach((n, k) => need(nodes.has(n), Array.isArray(c.conntrack!.node) ? [...at, 'node', k] : [...at, 'node'], `"${n}" is not a node of this topology`));
       need(Boolean(c.conntrack.original.src || c.conntrack.original.dst), [...at, 'original'], 'needs src or dst to tell which connection is meant');
     }
     if (c.rule) need(nodes.has(c.rule.node), [...at, 'node'], `"${c.rule.node}" is not a node of this topology`);

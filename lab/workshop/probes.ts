@@ -82,14 +82,15 @@ export function idleSeconds(e: ConntrackEntry, timeouts: Record<string, number>)
 }
 
 /**
- * The learner's most recent connection among the entries: least idle; the timer counts in
- * whole seconds, so entries within a second of it are all "the last one".
+ * The learner's most recent connection among the entries: the least idle. The timer counts
+ * whole seconds, so connections made within the same second tie, and all of them count as
+ * "the last one" (a newer connection is never more idle than an older one).
  */
-export function mostRecent(entries: ConntrackEntry[], timeouts: Record<string, number>): ConntrackEntry[] {
-  const ranked = entries.map((e) => ({ e, idle: idleSeconds(e, timeouts) })).filter((x) => Number.isFinite(x.idle));
+export function mostRecent<T extends { idle: number }>(items: T[]): T[] {
+  const ranked = items.filter((x) => Number.isFinite(x.idle));
   if (ranked.length === 0) return [];
   const least = Math.min(...ranked.map((x) => x.idle));
-  return ranked.filter((x) => x.idle <= least + 1).map((x) => x.e);
+  return ranked.filter((x) => x.idle === least);
 }
 
 export function conntrackField(e: ConntrackEntry, field: 'original.src' | 'original.dst' | 'reply.src' | 'reply.dst'): string {
@@ -99,22 +100,28 @@ export function conntrackField(e: ConntrackEntry, field: 'original.src' | 'origi
 }
 
 async function probeConntrack(c: NonNullable<Check['conntrack']>, live: LiveLab): Promise<ProbeResult> {
-  const ns = namespaceName(live.lab, c.node);
-  const [{ stdout }, timeouts] = await Promise.all([runIn(ns, 'conntrack', ['-L', '-p', 'tcp'], { allowFailure: true }), conntrackTimeouts(ns)]);
-  const mine = parseConntrack(stdout).filter(
-    (e) =>
+  const nodes = Array.isArray(c.node) ? c.node : [c.node];
+  const tables = await Promise.all(
+    nodes.map(async (node) => {
+      const ns = namespaceName(live.lab, node);
+      const [{ stdout }, timeouts] = await Promise.all([runIn(ns, 'conntrack', ['-L', '-p', 'tcp'], { allowFailure: true }), conntrackTimeouts(ns)]);
+      return parseConntrack(stdout).map((entry) => ({ node, entry, idle: idleSeconds(entry, timeouts), timeWait: timeouts.time_wait ?? 120 }));
+    }),
+  );
+  const mine = tables.flat().filter(
+    ({ entry: e }) =>
       addressMatches(c.original.src, e.original.src, e.original.sport) &&
       addressMatches(c.original.dst, e.original.dst, e.original.dport) &&
       !(e.original.sport >= LAB_PORTS.from && e.original.sport <= LAB_PORTS.to),
   );
-  const last = mostRecent(mine, timeouts);
+  const last = mostRecent(mine);
   if (last.length === 0) {
     const what = [c.original.src && `from ${c.original.src}`, c.original.dst && `to ${c.original.dst}`].filter(Boolean).join(' ');
-    return {
-      unavailable: `${c.node}'s connection-tracking table holds no connection ${what} (an entry goes ${timeouts.time_wait ?? 120} s after its connection closes): run the command above, then answer`,
-    };
+    const where = nodes.length === 1 ? `${nodes[0]}'s connection-tracking table holds` : `the connection-tracking tables of ${nodes.join(', ')} hold`;
+    return { unavailable: `${where} no connection ${what} (an entry goes ${tables.flat()[0]?.timeWait ?? 120} s after its connection closes): run the command above, then answer` };
   }
-  return { values: [...new Set(last.map((e) => conntrackField(e, c.field)))], evidence: last.map((e) => e.text).join('\n') };
+  const values = last.map((x) => (c.field === 'node' ? x.node : conntrackField(x.entry, c.field as Exclude<typeof c.field, 'node'>)));
+  return { values: [...new Set(values)], evidence: last.map((x) => `${x.node}: ${x.entry.text}`).join('\n') };
 }
 
 /** "KUBE-SVC-*" → a whole-string pattern. */
@@ -188,7 +195,7 @@ async function probeRequest(c: NonNullable<Check['request']>, live: LiveLab): Pr
   const { hit, flows } = await requestsUntilEndpoint(c, live);
   if (!hit) return noHit(c, flows);
   const a = hit.answer!;
-  const value = c.field === 'client' ? a.client : c.field === 'pod' ? a.pod : c.field === 'node' ? a.node : `${a.podIP}:${a.port}`;
+  const value = c.field === 'client' ? a.client : c.field === 'pod' ? a.pod : c.field === 'node' ? a.node : c.field === 'target' ? hit.target : `${a.podIP}:${a.port}`;
   return { values: [value], evidence: JSON.stringify(a) };
 }
 

@@ -35,9 +35,11 @@ export const lookSchema = z.union([
 
 /** The connection-tracking entry of the learner's most recent matching connection on a node. */
 const conntrackCheck = z.strictObject({
-  node: hostName,
+  /** A node, or several (a load balancer may hand the connection to any of them): the most recent entry among all. */
+  node: z.union([hostName, z.array(hostName).min(1)]),
   original: z.strictObject({ src: address.optional(), dst: address.optional() }),
-  field: z.enum(['original.src', 'original.dst', 'reply.src', 'reply.dst']),
+  /** A tuple's end as ip:port, or "node": the node whose table holds the entry. */
+  field: z.enum(['original.src', 'original.dst', 'reply.src', 'reply.dst', 'node']),
 });
 
 /** A value read from one of kube-proxy's rules in a node's live iptables-save. */
@@ -61,7 +63,8 @@ const requestCheck = z.strictObject({
   from: hostName,
   to: target,
   endpoint: hostName.optional(),
-  field: z.enum(['client', 'pod', 'podIP', 'node']),
+  /** Of the pod's answer (client: the source it saw; podIP: podIP:port), or target: the address:port curl connected to (after any DNS lookup). */
+  field: z.enum(['client', 'pod', 'podIP', 'node', 'target']),
 });
 
 /** A fresh capture at host:interface while fresh requests are sent: a field of the flow's first packet there. */
@@ -146,7 +149,8 @@ export function checkKind(c: Check): keyof Check {
 export function answerKind(step: WorkshopStep): AnswerKind {
   if (step.kind) return step.kind;
   const c = step.check;
-  if (c.conntrack || c.capture) return 'address';
+  if (c.conntrack) return c.conntrack.field === 'node' ? 'name' : 'address';
+  if (c.capture) return 'address';
   if (c.request) return c.request.field === 'pod' || c.request.field === 'node' ? 'name' : 'address';
   if (c.route) return c.route.field === 'via' ? 'address' : 'name';
   if (c.rule) {

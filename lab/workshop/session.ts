@@ -197,7 +197,7 @@ export async function runSession(o: SessionOptions): Promise<SessionResult> {
       }
       attempts += 1;
       if (v.ok) {
-        say(st.green(`  right`) + `: the lab says ${showExpected(r.values, ctx)}`);
+        say(st.green(`  right`) + `: the lab says ${showExpected([v.matched ?? r.values[0]!], ctx)}`);
         finish('correct', line.trim());
         return 'done';
       }
