@@ -10,7 +10,7 @@ import type { Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import { addressMatches, flowVariables, formatPattern, packetInFlow, resolvePattern, type Flow } from './flows.js';
 import { sendRequest } from './traffic.js';
-import type { Step, Traffic, Walkthrough, WalkthroughPath } from './walkthrough.js';
+import { ANY_ENDPOINT, type Step, type Traffic, type Walkthrough, type WalkthroughPath } from './walkthrough.js';
 
 export type StepStatus = 'pass' | 'fail' | 'n/a';
 
@@ -50,6 +50,9 @@ interface Evidence {
   conntrack: Map<string, ConntrackEntry[]>;
   dnatBefore: Map<string, Map<string, number>>;
   dnatAfter: Map<string, Map<string, number>>;
+  /** Packet counters of every rule on nodes with `rule` checks: "table chain jump" → [packets, comment]. */
+  countersBefore: Map<string, Map<string, RuleCounter>>;
+  countersAfter: Map<string, Map<string, RuleCounter>>;
   flows: Flow[];
 }
 
@@ -79,6 +82,8 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
   }
   const nodesWithRuleChecks = [...new Set(w.paths.flatMap((p) => p.steps.filter((s) => s.expect?.dnatRule).map((s) => s.at!)))];
   const dnatBefore = new Map(await Promise.all(nodesWithRuleChecks.map(async (n) => [n, await dnatCounters(ns(n))] as const)));
+  const nodesWithCounterChecks = [...new Set(w.paths.flatMap((p) => p.steps.filter((s) => s.expect?.rule).map((s) => s.at!)))];
+  const countersBefore = new Map(await Promise.all(nodesWithCounterChecks.map(async (n) => [n, await ruleCounters(ns(n))] as const)));
 
   onProgress?.(`capturing on ${points.length} interfaces`);
   const { result: flows, packets, files } = await withCaptures(points, runDir, async () => {
@@ -105,7 +110,8 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
   const conntrack = new Map(await Promise.all(t.nodes.map(async (n) => [n.name, await readConntrack(ns(n.name))] as const)));
   for (const flow of flows) locateFlow(flow, conntrack);
   const dnatAfter = new Map(await Promise.all(nodesWithRuleChecks.map(async (n) => [n, await dnatCounters(ns(n))] as const)));
-  const evidence: Evidence = { packets, conntrack, dnatBefore, dnatAfter, flows };
+  const countersAfter = new Map(await Promise.all(nodesWithCounterChecks.map(async (n) => [n, await ruleCounters(ns(n))] as const)));
+  const evidence: Evidence = { packets, conntrack, dnatBefore, dnatAfter, countersBefore, countersAfter, flows };
 
   const paths: PathResult[] = [];
   for (const [key, g] of groups) {
@@ -173,7 +179,10 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
       return verdict(Boolean(hit), expected, hit ? describePacket(hit) : here.length ? `not this one; first of ${here.length}: ${describePacket(here[0]!)}` : 'no packet of this connection');
     }
     if (e.noPacket) {
-      const here = (ev.packets.get(s.at!) ?? []).filter((p) => packetInFlow(p, flow));
+      // Any packet from or to the request's own source address and port counts too, so a
+      // request that was never translated (dropped, or translated elsewhere) is still caught.
+      const touchesClient = (p: TcpPacket) => `${p.src}:${p.sport}` === flow.client || `${p.dst}:${p.dport}` === flow.client;
+      const here = (ev.packets.get(s.at!) ?? []).filter((p) => packetInFlow(p, flow) || touchesClient(p));
       return verdict(here.length === 0, 'no packet of this connection', here.length ? describePacket(here[0]!) : `none (of ${(ev.packets.get(s.at!) ?? []).length} captured here)`);
     }
     if (e.conntrack) {
@@ -220,13 +229,66 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
       const seen = after === undefined ? 'no such rule' : `counter +${after - before}${sentThere > 0 ? ` (${sentThere} connection${sentThere === 1 ? '' : 's'} of this run went there)` : ''}`;
       return verdict(after !== undefined && after - before >= 1, `DNAT --to-destination ${key} counts this connection`, seen);
     }
+    if (e.rule) {
+      const key = `${e.rule.table} ${e.rule.chain} ${e.rule.jump}`;
+      const before = ev.countersBefore.get(s.at!)?.get(key);
+      const after = ev.countersAfter.get(s.at!)?.get(key);
+      const expected = `${e.rule.table} ${e.rule.chain} -j ${e.rule.jump} counts packets`;
+      if (!after) return verdict(false, expected, `no such rule on ${s.at}`);
+      const delta = after.packets - (before?.packets ?? 0);
+      return verdict(delta >= 1, expected, `counter +${delta}${after.comment ? ` ("${after.comment}")` : ''}`);
+    }
+    if (e.recent) {
+      const client = pat(e.recent.client);
+      const endpoint = pat(e.recent.endpoint);
+      const want = endpoint ? `${endpoint.ip}:${endpoint.port}` : '';
+      const expected = `recent list of the KUBE-SEP for ${want} holds ${client?.ip}, no other does`;
+      const lists = await recentLists(ns(s.at!));
+      const holding = lists.filter((l) => client && l.sources.includes(client.ip));
+      const ok = holding.length === 1 && holding[0]!.endpoint === want;
+      const seen = holding.length ? holding.map((l) => `${l.chain} (${l.endpoint}) holds ${client?.ip}`).join('; ') : `${client?.ip} in none of ${lists.length} lists`;
+      return verdict(ok, expected, seen);
+    }
     return verdict(false, 'unknown check', '');
   }
 }
 
+interface RuleCounter {
+  packets: number;
+  comment?: string;
+}
+
+/** Packet counters of every rule on a node, keyed "table chain jump" (the first such rule's comment kept). */
+async function ruleCounters(ns: string): Promise<Map<string, RuleCounter>> {
+  const { stdout } = await run('ip', ['netns', 'exec', ns, 'iptables-save', '-c'], { allowFailure: true });
+  const out = new Map<string, RuleCounter>();
+  for (const r of parseSave(stdout).rules) {
+    const key = `${r.table} ${r.chain} ${r.options.get('-j') ?? ''}`;
+    const prior = out.get(key);
+    out.set(key, { packets: (prior?.packets ?? 0) + (r.counters?.packets ?? 0), comment: prior?.comment ?? r.options.get('--comment') });
+  }
+  return out;
+}
+
+/**
+ * sessionAffinity's memory on a node: each KUBE-SEP chain with a "recent --set" rule, the
+ * endpoint it DNATs to, and the source addresses its list (/proc/net/xt_recent/<chain>) holds.
+ */
+async function recentLists(ns: string): Promise<{ chain: string; endpoint: string; sources: string[] }[]> {
+  const { stdout } = await run('ip', ['netns', 'exec', ns, 'iptables-save', '-t', 'nat'], { allowFailure: true });
+  const seps = parseSave(stdout).rules.filter((r) => r.chain.startsWith('KUBE-SEP-') && r.modules.includes('recent') && r.options.get('--to-destination'));
+  return Promise.all(
+    seps.map(async (r) => {
+      const { stdout: list } = await run('ip', ['netns', 'exec', ns, 'cat', `/proc/net/xt_recent/${r.chain}`], { allowFailure: true });
+      const sources = [...list.matchAll(/src=(\S+)/g)].map((m) => m[1]!);
+      return { chain: r.chain, endpoint: r.options.get('--to-destination')!, sources };
+    }),
+  );
+}
+
 /** The flow a path describes: its outcome or answering pod, and the node that translated it (via). */
 function flowFitsPath(f: Flow, p: WalkthroughPath): boolean {
-  const outcome = p.outcome === 'no-answer' ? !f.answer : f.answer?.pod === p.endpoint;
+  const outcome = p.outcome === 'no-answer' ? !f.answer : p.endpoint === ANY_ENDPOINT ? Boolean(f.answer) : f.answer?.pod === p.endpoint;
   return outcome && (!p.via || f.conntrack?.node === p.via);
 }
 

@@ -54,6 +54,16 @@ export const stepSchema = z.strictObject({
       share: z.strictObject({ min: z.number().min(0).max(1), max: z.number().min(0).max(1), endpoints: z.array(z.string()).min(1) }).optional(),
       /** Every request of this traffic reached one and the same endpoint. */
       sameEndpoint: z.literal(true).optional(),
+      /**
+       * A rule of node `at` counted packets during this run: the first rule of that table and
+       * chain jumping to `jump` (e.g. filter KUBE-EXTERNAL-SERVICES DROP), shown with its comment.
+       */
+      rule: z.strictObject({ table: z.enum(['nat', 'filter']), chain: z.string(), jump: z.string() }).optional(),
+      /**
+       * sessionAffinity: on node `at`, the iptables "recent" list of the KUBE-SEP chain that DNATs
+       * to `endpoint` holds `client`'s address, and no other endpoint's list does.
+       */
+      recent: z.strictObject({ client: pattern, endpoint: pattern }).optional(),
     })
     .optional(),
 });
@@ -74,7 +84,11 @@ export const pathSchema = z.strictObject({
   name: z.string(),
   summary: z.string().default(''),
   traffic: trafficSchema.optional(),
-  /** The pod whose answer selects this path's flow; omit with `outcome: no-answer`. */
+  /**
+   * The pod whose answer selects this path's flow; omit with `outcome: no-answer`. `any`: the
+   * first answered request, whichever pod it reached (for choices the lab cannot predict, such
+   * as the pod sessionAffinity sticks to).
+   */
   endpoint: z.string().optional(),
   outcome: z.enum(['answered', 'no-answer']).default('answered'),
   /**
@@ -93,6 +107,9 @@ export const walkthroughSchema = z.strictObject({
   observe: z.array(observation).min(1),
   paths: z.array(pathSchema).min(1),
 });
+
+/** `endpoint: any` on a path: whichever pod answers. */
+export const ANY_ENDPOINT = 'any';
 
 export type Walkthrough = z.output<typeof walkthroughSchema>;
 export type WalkthroughPath = z.output<typeof pathSchema>;
@@ -135,7 +152,7 @@ function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputPro
   w.paths.forEach((p, i) => {
     if (p.traffic) checkTraffic(p.traffic, ['paths', i, 'traffic']);
     if (p.outcome === 'answered' && !p.endpoint) problems.push(file.problem(['paths', i, 'endpoint'], 'is required for a path whose outcome is "answered"'));
-    if (p.endpoint && !pods.has(p.endpoint)) problems.push(file.problem(['paths', i, 'endpoint'], `no pod named "${p.endpoint}"`));
+    if (p.endpoint && p.endpoint !== ANY_ENDPOINT && !pods.has(p.endpoint)) problems.push(file.problem(['paths', i, 'endpoint'], `no pod named "${p.endpoint}"`));
     if (p.via && !nodes.has(p.via)) problems.push(file.problem(['paths', i, 'via'], `"${p.via}" is not a node of this topology`));
     p.steps.forEach((s, j) => {
       const e = s.expect;
@@ -147,7 +164,7 @@ function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputPro
       const kinds = Object.keys(e).filter((k) => (e as Record<string, unknown>)[k] !== undefined);
       if (kinds.length !== 1) problems.push(file.problem([...here, 'expect'], `must hold exactly one check (has ${kinds.join(', ') || 'none'})`));
       const needsPoint = e.packet || e.noPacket;
-      const needsNode = e.conntrack || e.route || e.dnatRule;
+      const needsNode = e.conntrack || e.route || e.dnatRule || e.rule || e.recent;
       if (needsPoint && !w.observe.includes(s.at ?? '')) problems.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not one of the observation points in \`observe\``));
       if (needsNode && !nodes.has(s.at ?? '')) problems.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not a node of this topology`));
       e.share?.endpoints.forEach((ep, k) => {
