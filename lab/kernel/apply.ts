@@ -115,7 +115,7 @@ export async function startWorkloads(plan: Plan, logDir: string): Promise<Proces
 
 function startWorkload(w: WorkloadPlan, logPath: string): Promise<ProcessRecord> {
   const script = w.kind === 'dns' ? DNS_WORKLOAD_SCRIPT : WORKLOAD_SCRIPT;
-  const args = ['netns', 'exec', w.ns, process.execPath, script, WORKLOAD_MARKER, '--pod', w.pod, '--node', w.node, '--ip', w.ip, '--ports', w.ports.join(','), ...w.extraArgs];
+  const args = ['netns', 'exec', w.ns, process.execPath, script, WORKLOAD_MARKER, '--ns', w.ns, '--pod', w.pod, '--node', w.node, '--ip', w.ip, '--ports', w.ports.join(','), ...w.extraArgs];
   // `ip netns exec` execs the workload, so the pid we get is the workload's own.
   // stderr goes to a log file the learner can read; stdout carries only the ready line.
   const logFd = openSync(logPath, 'a');

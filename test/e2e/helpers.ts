@@ -32,10 +32,16 @@ export async function namespaces(): Promise<string[]> {
   return (await sh('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0]!).filter(Boolean).sort();
 }
 
-/** Processes whose command line carries the workload marker, or tcpdump's name. */
-export async function labProcesses(): Promise<string[]> {
+/**
+ * This lab's processes: workloads (their command line names the namespace after --ns) and
+ * captures (their pcap path lies under lab-runs/<lab>/). Other labs running at the same time
+ * are not counted.
+ */
+export async function labProcesses(lab: string): Promise<string[]> {
   const out = await sh('ps', ['-eo', 'pid,args']);
-  return out.split('\n').filter((l) => l.includes('--kube-packet-lab-workload') || /\btcpdump\b/.test(l));
+  return out
+    .split('\n')
+    .filter((l) => (l.includes('--kube-packet-lab-workload') && l.includes(`--ns ${lab}-`)) || (/\btcpdump\b/.test(l) && l.includes(`/lab-runs/${lab}/`)));
 }
 
 const sysctl = (path: string) => {

@@ -48,7 +48,7 @@ describe.skipIf(!root)('lab lifecycle: coexistence, crashes, bad input', () => {
       const d = await lab(['down', 'crash']);
       expect(d.exitCode).toBe(0);
       expect((await namespaces()).filter((n) => n.startsWith('crash-'))).toEqual([]);
-      expect(await labProcesses()).toEqual([]);
+      expect(await labProcesses('crash')).toEqual([]);
     });
   }
 
@@ -59,7 +59,7 @@ describe.skipIf(!root)('lab lifecycle: coexistence, crashes, bad input', () => {
     const d = await lab(['down', 'lost']);
     expect(d.exitCode).toBe(0);
     expect((await namespaces()).filter((n) => n.startsWith('lost-'))).toEqual([]);
-    expect(await labProcesses()).toEqual([]);
+    expect(await labProcesses('lost')).toEqual([]);
   });
 
   it('never deletes a namespace it did not make, even one with its prefix', async () => {

@@ -73,7 +73,7 @@ describe.skipIf(!root)('nodeport lab against the real kernel', () => {
     expect(same.flow?.answer?.client).toMatch(/^10\.244\.0\.1:\d+$/);
     expect(Object.keys(report.captures).sort()).toEqual(['client:eth0', 'node1:cbr0', 'node1:eth0', 'node2:cbr0', 'node2:eth0', 'web-1:eth0', 'web-2:eth0']);
     // Every capture stopped with the command.
-    expect((await labProcesses()).filter((l) => l.includes('tcpdump'))).toEqual([]);
+    expect((await labProcesses('nodeport')).filter((l) => l.includes('tcpdump'))).toEqual([]);
   });
 
   it('fails verify when the kernel disagrees with the walkthrough', async () => {
@@ -92,7 +92,7 @@ describe.skipIf(!root)('nodeport lab against the real kernel', () => {
     const d = await lab(['down', 'nodeport']);
     expect(d.exitCode).toBe(0);
     expect(await namespaces()).toEqual(nsBefore);
-    expect(await labProcesses()).toEqual([]);
+    expect(await labProcesses('nodeport')).toEqual([]);
     expect(await hostSnapshot()).toEqual(before);
     // Idempotent.
     const again = await lab(['down', 'nodeport']);
