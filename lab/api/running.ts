@@ -1,10 +1,13 @@
 import { ExitCode, LabError } from '../errors.js';
+import { applyPodChanges } from '../plan/scale.js';
 import { readState, type LabState } from '../state/store.js';
 import { loadTopology, type LoadedTopology } from '../topology/load.js';
 
 /** A lab that is up: its state and the topology it was built from (with the same overrides). */
 export interface RunningLab extends LoadedTopology {
   state: LabState;
+  /** The topology as its file (and --set overrides) describe it, before run-time pod changes. */
+  fileTopology: LoadedTopology['topology'];
 }
 
 export function runningLab(lab: string): RunningLab {
@@ -15,7 +18,9 @@ export function runningLab(lab: string): RunningLab {
       ExitCode.labState,
     );
   }
-  return { ...loadTopology(state.topologyPath, state.overrides), state };
+  const loaded = loadTopology(state.topologyPath, state.overrides);
+  // The lab as it runs now: the file, plus the pods `lab scale` / `kill` / `revive` changed.
+  return { ...loaded, topology: applyPodChanges(loaded.topology, state.podChanges), fileTopology: loaded.topology, state };
 }
 
 /** The namespace of a host in a running lab, or a clear error naming the hosts there are. */

@@ -4,6 +4,7 @@ import { registerDocker } from './docker.js';
 import { registerDown } from './down.js';
 import { registerInspect } from './inspect.js';
 import { exitWithError } from './output.js';
+import { registerPods } from './pods.js';
 import { registerUp } from './up.js';
 import { registerVerify } from './verify.js';
 import { registerWorkshop } from './workshop.js';
@@ -20,6 +21,7 @@ registerUp(program);
 registerDown(program);
 registerVerify(program);
 registerInspect(program);
+registerPods(program);
 registerDocker(program);
 registerWorkshop(program);
 

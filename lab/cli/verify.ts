@@ -11,9 +11,10 @@ export function registerVerify(program: Command): void {
     .description('send real traffic, capture it at every hop and check each documented step (exit 0 all pass, 1 a step failed)')
     .argument('<lab>', 'a lab that is up (e.g. nodeport)')
     .option('--out <dir>', 'folder for the pcaps and report (default lab-runs/<lab>/<time>)')
+    .option('--walkthrough <name|file>', "check another walkthrough than the topology's own, e.g. nodeport-local-unready after lab kill")
     .option('--json', 'machine-readable output')
-    .action(async (labArg: string, opts: { out?: string; json?: boolean }) => {
-      const result = await verify(resolveLabName(labArg), { outDir: opts.out, onProgress: (t) => progress(`verify: ${t}`) });
+    .action(async (labArg: string, opts: { out?: string; json?: boolean; walkthrough?: string }) => {
+      const result = await verify(resolveLabName(labArg), { outDir: opts.out, walkthrough: opts.walkthrough, onProgress: (t) => progress(`verify: ${t}`) });
       progressDone();
       if (opts.json) printJson(result);
       else say(renderReport(result));

@@ -23,6 +23,15 @@ export interface NetworkPlan {
   createBatch: string[];
   /** Every prefix that belongs to the lab; no namespace gets a route outside these. */
   labPrefixes: string[];
+  /** Each pod's share of createBatch and of its node's batch, so pods can be added to a running lab. */
+  podParts: Record<string, PodPart>;
+}
+
+/** What one pod adds: its veth pair (host batch) and the node-side port lines on the bridge. */
+export interface PodPart {
+  node: string;
+  create: string[];
+  nodeBatch: string[];
 }
 
 const prefixOf = (cidr: string) => cidr.split('/')[1]!;
@@ -116,14 +125,18 @@ export function planNetwork(t: Topology): NetworkPlan {
     routesVia(plan, [subnet], gatewayOn(c.network));
   }
 
+  const podParts: Record<string, PodPart> = {};
   for (const p of t.pods) {
     const node = t.nodes.find((n) => n.name === p.node)!;
+    const createdBefore = createBatch.length;
     const plan = add(p.name, 'pod');
     const veth = podVethName(p.name);
     createBatch.push(`link add name ${HOST_IFNAME} netns ${ns(p.name)} type veth peer name ${veth} netns ${ns(node.name)}`);
     const np = plans.get(node.name)!;
     // hairpin: a pod whose service traffic is balanced back to itself leaves and re-enters one port.
-    np.batch.push(`link set ${veth} master ${node.bridge}`, `link set ${veth} type bridge_slave hairpin on`, `link set ${veth} up`);
+    const nodeBatch = [`link set ${veth} master ${node.bridge}`, `link set ${veth} type bridge_slave hairpin on`, `link set ${veth} up`];
+    np.batch.push(...nodeBatch);
+    podParts[p.name] = { node: node.name, create: createBatch.slice(createdBefore), nodeBatch };
     address(plan, HOST_IFNAME, `${p.address}/${prefixOf(node.podCIDR)}`);
     plan.batch.push(`link set ${HOST_IFNAME} up`);
     routesVia(plan, [node.podCIDR], firstHost(parseCidr(node.podCIDR)!));
@@ -140,7 +153,7 @@ export function planNetwork(t: Topology): NetworkPlan {
     }
   }
 
-  return { namespaces: [...plans.values()], createBatch, labPrefixes };
+  return { namespaces: [...plans.values()], createBatch, labPrefixes, podParts };
 }
 
 /** True when an address or prefix lies inside the lab's own address space. */

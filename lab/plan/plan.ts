@@ -52,3 +52,36 @@ export function planLab(t: Topology): Plan {
     : [];
   return { ...network, lab: t.lab, iptables, workloads, files };
 }
+
+/**
+ * The part of a lab's plan that creates some of its pods, for adding them to a running lab
+ * (`lab scale`, `lab revive`): their namespaces and veth pairs, the bridge-port lines on their
+ * nodes, their workloads and files. Cut from the whole plan, so a pod is built the same way
+ * whether it came with `up` or later. No iptables payload: rules are resynced separately.
+ */
+export function planPods(t: Topology, pods: string[]): Plan {
+  const full = planLab(t);
+  const wanted = new Set(pods);
+  const namespaces = full.namespaces.filter((n) => n.role === 'pod' && wanted.has(n.host));
+  const nodeLines = new Map<string, string[]>();
+  const createBatch: string[] = [];
+  for (const pod of pods) {
+    const part = full.podParts[pod];
+    if (!part) throw new Error(`planPods: no pod named ${pod}`);
+    createBatch.push(...part.create);
+    nodeLines.set(part.node, [...(nodeLines.get(part.node) ?? []), ...part.nodeBatch]);
+  }
+  for (const [node, batch] of nodeLines) {
+    namespaces.push({ ns: namespaceName(t.lab, node), host: node, role: 'node', batch, sysctls: {}, addresses: [] });
+  }
+  const podNs = new Set(namespaces.filter((n) => n.role === 'pod').map((n) => n.ns));
+  return {
+    ...full,
+    namespaces,
+    createBatch,
+    podParts: Object.fromEntries(pods.map((p) => [p, full.podParts[p]!])),
+    iptables: [],
+    workloads: full.workloads.filter((w) => wanted.has(w.pod)),
+    files: full.files.filter((f) => [...podNs].some((ns) => f.dir.endsWith(`/${ns}`))),
+  };
+}

@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PodChanges } from '../plan/scale.js';
 
 /**
  * A lab's record of what it created, in /run (tmpfs: gone at reboot, like the namespaces).
@@ -27,6 +28,8 @@ export interface LabState {
   processes: ProcessRecord[];
   /** Files the lab wrote outside its state folder (per-namespace resolv.conf). */
   files: string[];
+  /** Pods added, removed, killed or revived since `up` (lab scale / kill / revive). */
+  podChanges?: PodChanges;
 }
 
 export const labDir = (lab: string) => join(STATE_ROOT, lab);

@@ -41,8 +41,15 @@ for (const port of args.ports) {
       client: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
       path: req.url,
     };
-    res.writeHead(200, { 'content-type': 'application/json', connection: 'close' });
-    res.end(`${JSON.stringify(answer)}\n`);
+    const send = () => {
+      res.writeHead(200, { 'content-type': 'application/json', connection: 'close' });
+      res.end(`${JSON.stringify(answer)}\n`);
+    };
+    // /?delay=<ms> answers late (at most a minute): a long-lived connection, to watch an
+    // established flow keep its DNAT while the endpoints change under it.
+    const delay = Math.min(Number(new URL(req.url ?? '/', 'http://x').searchParams.get('delay') ?? 0) || 0, 60_000);
+    if (delay > 0) setTimeout(send, delay);
+    else send();
   });
   server.keepAliveTimeout = 0;
   server.listen(port, '0.0.0.0', () => {
