@@ -3,8 +3,18 @@ import { CONTAINER_NAME, DEFAULT_IMAGE } from '../docker/engine.js';
 import { dockerDown, dockerShell, dockerStatus, dockerUp, dockerVerify } from '../docker/runner.js';
 import { bold, dim, green, printJson, progress, progressDone, say, yellow } from './output.js';
 
-/** One progress line, cut to the terminal's width so it can be redrawn in place. */
+/**
+ * One progress line, cut to the terminal's width so it can be redrawn in place. Without a
+ * terminal (CI logs), the milestones are written as plain lines instead: the phases, the
+ * build's steps and its warnings, so a slow build shows where it is.
+ */
 function showProgress(text: string): void {
+  if (!process.stderr.isTTY) {
+    if (/^docker: |^docker build: (Step \d+\/\d+ :|WARNING|installing: |node v)/.test(text)) {
+      process.stderr.write(`${text.length > 160 ? `${text.slice(0, 159)}…` : text}\n`);
+    }
+    return;
+  }
   const width = (process.stderr.columns ?? 100) - 1;
   const line = text.replace(/\s+/g, ' ').trim();
   progress(line.length > width ? `${line.slice(0, width - 1)}…` : line);
@@ -110,10 +120,10 @@ export function registerDocker(program: Command): void {
   docker
     .command('status')
     .description('the Docker engine, the lab image and container, and the labs up inside it')
-    .option('--image <tag>', 'image tag to report on when no container exists', DEFAULT_IMAGE)
+    .option('--image <tag>', `image tag to report on (default: the container's, else ${DEFAULT_IMAGE})`)
     .option('--json', 'machine-readable output')
-    .action(async (opts: { image: string; json?: boolean }) => {
-      const s = await dockerStatus({ image: opts.image });
+    .action(async (opts: { image?: string; json?: boolean }) => {
+      const s = await dockerStatus(opts.image ? { image: opts.image } : {});
       if (opts.json) return printJson(s);
       say(`${bold('engine')}    Docker ${s.engine.version} (API ${s.engine.apiVersion}) on ${s.engine.endpoint}`);
       say(

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { ExitCode, LabError } from '../errors.js';
-import { CONTAINER_NAME, LABEL, LABEL_FILTER, LABEL_IMAGE, LABEL_PRIVILEGED, WORKDIR, statusOf } from './engine.js';
+import { CONTAINER_NAME, LABEL, LABEL_FILTER, LABEL_IMAGE, LABEL_PRIVILEGED, WORKDIR, messageOf, statusOf } from './engine.js';
 
 export interface LabContainer {
   id: string;
@@ -42,15 +42,21 @@ export interface StartOptions {
 /**
  * Least privilege that lets the lab build namespaces inside the container:
  * - NET_ADMIN: links, addresses, routes, bridges, iptables rules, net.* sysctls;
- * - SYS_ADMIN: `ip netns add` bind-mounts namespace files under /run/netns, and
- *   `ip netns exec` / setns() enter them;
- * - seccomp=unconfined: the default profile blocks some of the namespace and mount
- *   calls `ip netns` makes;
- * - apparmor=unconfined: docker-default denies mount(), which `ip netns add` needs;
- * - systempaths=unconfined: /proc/sys is read-only by default, and every namespace
- *   the lab makes needs its own sysctls (ip_forward, bridge-nf-call-iptables);
+ * - SYS_ADMIN: `ip netns add` mounts (--make-shared /run/netns, a bind mount per
+ *   namespace) and `ip netns exec` enters a namespace with setns(); without it,
+ *   `mount --make-shared /run/netns failed: Operation not permitted`;
+ * - apparmor=unconfined: where AppArmor is active, the docker-default profile denies
+ *   mount() even with SYS_ADMIN;
+ * - seccomp=unconfined: Docker's default profile allows mount, unshare and setns once
+ *   SYS_ADMIN is added, but engines and distributions ship their own profiles; unconfined
+ *   keeps the lab independent of which one is in force;
+ * - systempaths=unconfined: /proc/sys is read-only by default, and every namespace the
+ *   lab makes needs its own sysctls (ip_forward, bridge-nf-call-iptables): without it,
+ *   `sysctl: permission denied on key "net.ipv4.ip_forward"`. The docker CLI turns the
+ *   option into empty MaskedPaths and ReadonlyPaths; the API takes only those;
  * - NetworkMode none: the lab's traffic stays between namespaces inside the container,
  *   so the container gets no interface toward the host at all.
+ * Init: a small init as PID 1 reaps the workloads `lab up` leaves behind when its exec ends.
  */
 export function hostConfig(privileged: boolean): Docker.HostConfig {
   const common: Docker.HostConfig = { NetworkMode: 'none', Init: true };
@@ -58,7 +64,9 @@ export function hostConfig(privileged: boolean): Docker.HostConfig {
   return {
     ...common,
     CapAdd: ['NET_ADMIN', 'SYS_ADMIN'],
-    SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined', 'systempaths=unconfined'],
+    SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
+    MaskedPaths: [],
+    ReadonlyPaths: [],
   };
 }
 
@@ -83,15 +91,15 @@ export async function startLabContainer(docker: Docker, opts: StartOptions): Pro
         ExitCode.labState,
       );
     }
-    throw err;
+    throw new LabError(`cannot create the lab container: ${messageOf(err)}`, ExitCode.commandFailed);
   }
   try {
     await container.start();
   } catch (err) {
     await container.remove({ force: true }).catch(() => undefined);
-    const message = err instanceof Error ? err.message : String(err);
+    const message = messageOf(err);
     const hint = privileged ? ' (this engine may not allow --privileged: try without it)' : '';
-    throw new LabError(`cannot start the lab container${hint}: ${message.split('\n')[0]}`, ExitCode.environment);
+    throw new LabError(`cannot start the lab container${hint}: ${message}`, ExitCode.environment);
   }
   const found = await findLabContainer(docker);
   if (!found) throw new LabError('the lab container vanished right after it started', ExitCode.commandFailed);

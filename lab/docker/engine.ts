@@ -82,3 +82,25 @@ export async function connectDocker(): Promise<Docker> {
 
 /** HTTP status of a dockerode error (404 for "no such image/container"). */
 export const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number } | undefined)?.statusCode;
+
+/** The engine's own message, without dockerode's "(HTTP code 500) server error - " prefix. */
+export function messageOf(err: unknown): string {
+  const json = (err as { json?: { message?: string } } | undefined)?.json;
+  const message = json?.message ?? (err instanceof Error ? err.message : String(err));
+  return message.split('\n')[0]!.trim();
+}
+
+/** Any failure as a LabError: ours pass through, the engine's become one line. */
+export function asLabError(err: unknown): LabError {
+  if (err instanceof LabError) return err;
+  return new LabError(`docker: ${messageOf(err)}`, ExitCode.commandFailed, { cause: String(err) });
+}
+
+/** Run Docker work so that whatever fails surfaces as a one-line LabError. */
+export async function withDocker<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw asLabError(err);
+  }
+}

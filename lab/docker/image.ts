@@ -66,10 +66,11 @@ export async function buildImage(docker: Docker, opts: BuildOptions): Promise<Bu
   let id: string | undefined;
   let failure: string | undefined;
   const remember = (text: string) => {
-    for (const line of text.split('\n')) {
+    // eslint-disable-next-line no-control-regex
+    for (const line of text.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '').split('\n')) {
       if (!line.trim()) continue;
       tail.push(line);
-      if (tail.length > 25) tail.shift();
+      if (tail.length > 40) tail.shift();
       opts.onProgress?.(line);
     }
   };
@@ -91,7 +92,7 @@ export async function buildImage(docker: Docker, opts: BuildOptions): Promise<Bu
   if (failure !== undefined || !id) {
     const reason = failure ?? 'the build finished without an image id';
     throw new LabError(
-      `building image ${opts.tag} failed: ${reason.trim()}${tail.length ? `\n${tail.slice(-15).join('\n')}` : ''}`,
+      `building image ${opts.tag} failed: ${reason.trim()}${tail.length ? `\n${tail.slice(-25).join('\n')}` : ''}`,
       ExitCode.commandFailed,
       { tail },
     );

@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import { ExitCode, LabError } from '../errors.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { ensureRunning, findLabContainer, removeLabContainer, startLabContainer, type LabContainer } from './container.js';
-import { DEFAULT_IMAGE, LAB_CLI_IN_CONTAINER, WORKDIR, connectDocker, dockerEndpoint } from './engine.js';
+import { DEFAULT_IMAGE, LAB_CLI_IN_CONTAINER, WORKDIR, connectDocker, dockerEndpoint, withDocker } from './engine.js';
 import { execCapture, execInteractive, execStream, type ExecOptions } from './exec.js';
 import { buildImage, inspectImage, removeImage, type ImageInfo } from './image.js';
 
@@ -80,69 +80,73 @@ async function requireContainer(docker: Docker): Promise<LabContainer> {
 }
 
 /** Build the image if needed, start (or reuse) the lab container, run `lab up` in it. */
-export async function dockerUp(scenario: string, opts: DockerUpOptions = {}): Promise<DockerUpResult> {
-  const docker = await connectDocker();
-  const image = opts.image ?? DEFAULT_IMAGE;
-  const base = opts.base ?? process.env.LAB_DOCKER_BASE;
-  const inner = scenarioInContainer(scenario);
-  const existing = await findLabContainer(docker);
-  if (existing && opts.rebuild) {
-    throw new LabError(
-      `the lab container ${existing.name} is already running image ${existing.image}: run "lab docker down" before --rebuild`,
-      ExitCode.labState,
-    );
-  }
-  if (existing && (opts.privileged ?? false) !== existing.privileged) {
-    throw new LabError(
-      `the lab container ${existing.name} already runs ${existing.privileged ? 'with' : 'without'} --privileged: run "lab docker down" first to change that`,
-      ExitCode.labState,
-    );
-  }
+export function dockerUp(scenario: string, opts: DockerUpOptions = {}): Promise<DockerUpResult> {
+  return withDocker(async () => {
+    const docker = await connectDocker();
+    const image = opts.image ?? DEFAULT_IMAGE;
+    const base = opts.base ?? process.env.LAB_DOCKER_BASE;
+    const inner = scenarioInContainer(scenario);
+    const existing = await findLabContainer(docker);
+    if (existing && opts.rebuild) {
+      throw new LabError(
+        `the lab container ${existing.name} is already running image ${existing.image}: run "lab docker down" before --rebuild`,
+        ExitCode.labState,
+      );
+    }
+    if (existing && (opts.privileged ?? false) !== existing.privileged) {
+      throw new LabError(
+        `the lab container ${existing.name} already runs ${existing.privileged ? 'with' : 'without'} --privileged: run "lab docker down" first to change that`,
+        ExitCode.labState,
+      );
+    }
 
-  let built = false;
-  let buildMs: number | undefined;
-  if (!existing && (opts.rebuild || !(await inspectImage(docker, image)))) {
-    opts.onProgress?.(`docker: building image ${image}${base ? ` from ${base}` : ''}`);
-    const result = await buildImage(docker, {
-      tag: image,
-      ...(base ? { base } : {}),
-      ...(opts.buildNetwork ? { networkMode: opts.buildNetwork } : {}),
-      noCache: opts.noCache ?? false,
-      onProgress: (line) => opts.onProgress?.(`docker build: ${line}`),
+    let built = false;
+    let buildMs: number | undefined;
+    if (!existing && (opts.rebuild || !(await inspectImage(docker, image)))) {
+      opts.onProgress?.(`docker: building image ${image}${base ? ` from ${base}` : ''}`);
+      const result = await buildImage(docker, {
+        tag: image,
+        ...(base ? { base } : {}),
+        ...(opts.buildNetwork ? { networkMode: opts.buildNetwork } : {}),
+        noCache: opts.noCache ?? false,
+        onProgress: (line) => opts.onProgress?.(`docker build: ${line}`),
+      });
+      built = true;
+      buildMs = result.ms;
+    }
+
+    const t0 = performance.now();
+    let container: LabContainer;
+    let created = false;
+    if (existing) {
+      opts.onProgress?.(`docker: reusing container ${existing.name} (${existing.id.slice(0, 12)})`);
+      await ensureRunning(docker, existing);
+      container = { ...existing, state: 'running' };
+    } else {
+      opts.onProgress?.(`docker: starting container from ${image}${opts.privileged ? ' (privileged)' : ''}`);
+      container = await startLabContainer(docker, { image, privileged: opts.privileged ?? false });
+      created = true;
+    }
+    const startMs = Math.round(performance.now() - t0);
+
+    opts.onProgress?.(`docker: lab up ${scenario}`);
+    const t1 = performance.now();
+    const code = await execStream(docker.getContainer(container.id), [...LAB_CLI_IN_CONTAINER, 'up', inner, ...(opts.labArgs ?? [])], {
+      env: innerEnv(),
+      ...opts.output,
     });
-    built = true;
-    buildMs = result.ms;
-  }
-
-  const t0 = performance.now();
-  let container: LabContainer;
-  let created = false;
-  if (existing) {
-    opts.onProgress?.(`docker: reusing container ${existing.name} (${existing.id.slice(0, 12)})`);
-    await ensureRunning(docker, existing);
-    container = { ...existing, state: 'running' };
-  } else {
-    opts.onProgress?.(`docker: starting container from ${image}${opts.privileged ? ' (privileged)' : ''}`);
-    container = await startLabContainer(docker, { image, privileged: opts.privileged ?? false });
-    created = true;
-  }
-  const startMs = Math.round(performance.now() - t0);
-
-  opts.onProgress?.(`docker: lab up ${scenario}`);
-  const t1 = performance.now();
-  const code = await execStream(docker.getContainer(container.id), [...LAB_CLI_IN_CONTAINER, 'up', inner, ...(opts.labArgs ?? [])], {
-    env: innerEnv(),
-    ...opts.output,
+    const upMs = Math.round(performance.now() - t1);
+    return { code, image, built, ...(buildMs !== undefined ? { buildMs } : {}), container, created, startMs, upMs };
   });
-  const upMs = Math.round(performance.now() - t1);
-  return { code, image, built, ...(buildMs !== undefined ? { buildMs } : {}), container, created, startMs, upMs };
 }
 
 /** Run any `lab` command inside the container; returns its exit code. */
-export async function dockerLab(args: string[], output?: Pick<ExecOptions, 'stdout' | 'stderr'>): Promise<number> {
-  const docker = await connectDocker();
-  const c = await requireContainer(docker);
-  return execStream(docker.getContainer(c.id), [...LAB_CLI_IN_CONTAINER, ...args], { env: innerEnv(), ...output });
+export function dockerLab(args: string[], output?: Pick<ExecOptions, 'stdout' | 'stderr'>): Promise<number> {
+  return withDocker(async () => {
+    const docker = await connectDocker();
+    const c = await requireContainer(docker);
+    return execStream(docker.getContainer(c.id), [...LAB_CLI_IN_CONTAINER, ...args], { env: innerEnv(), ...output });
+  });
 }
 
 /** `lab verify <scenario>` inside the container: 0 pass, 1 fail, as the inner command says. */
@@ -189,16 +193,18 @@ export interface DockerShellOptions {
  * A shell in the container, or in one of the lab's namespaces there
  * (`ip netns exec <lab>-<node> bash`). Returns the shell's exit code.
  */
-export async function dockerShell(node?: string, opts: DockerShellOptions = {}): Promise<number> {
-  const docker = await connectDocker();
-  const c = await requireContainer(docker);
-  const shell = ['bash', ...(opts.command !== undefined ? ['-c', opts.command] : [])];
-  let cmd = shell;
-  if (node) {
-    const ns = pickNamespace(await containerNamespaces(docker, c), node, opts.lab);
-    cmd = ['ip', 'netns', 'exec', ns, ...shell];
-  }
-  return execInteractive(docker.getContainer(c.id), cmd, { workdir: WORKDIR });
+export function dockerShell(node?: string, opts: DockerShellOptions = {}): Promise<number> {
+  return withDocker(async () => {
+    const docker = await connectDocker();
+    const c = await requireContainer(docker);
+    const shell = ['bash', ...(opts.command !== undefined ? ['-c', opts.command] : [])];
+    let cmd = shell;
+    if (node) {
+      const ns = pickNamespace(await containerNamespaces(docker, c), node, opts.lab);
+      cmd = ['ip', 'netns', 'exec', ns, ...shell];
+    }
+    return execInteractive(docker.getContainer(c.id), cmd, { workdir: WORKDIR });
+  });
 }
 
 export interface DockerDownResult {
@@ -211,21 +217,23 @@ export interface DockerDownResult {
 }
 
 /** `lab down` inside, then remove the container (and with removeImage, its image). */
-export async function dockerDown(
+export function dockerDown(
   opts: { removeImage?: boolean; output?: Pick<ExecOptions, 'stdout' | 'stderr'> } = {},
 ): Promise<DockerDownResult> {
-  const docker = await connectDocker();
-  const c = await findLabContainer(docker);
-  if (!c) return { absent: true };
-  let labDownCode: number | undefined;
-  if (c.state === 'running') {
-    labDownCode = await execStream(docker.getContainer(c.id), [...LAB_CLI_IN_CONTAINER, 'down'], { env: innerEnv(), ...opts.output });
-  }
-  // Removing the container ends every process and namespace in it, whatever `lab down` said.
-  await removeLabContainer(docker, c);
-  const result: DockerDownResult = { absent: false, container: c, ...(labDownCode !== undefined ? { labDownCode } : {}) };
-  if (opts.removeImage && (await removeImage(docker, c.image))) result.removedImage = c.image;
-  return result;
+  return withDocker(async () => {
+    const docker = await connectDocker();
+    const c = await findLabContainer(docker);
+    if (!c) return { absent: true };
+    let labDownCode: number | undefined;
+    if (c.state === 'running') {
+      labDownCode = await execStream(docker.getContainer(c.id), [...LAB_CLI_IN_CONTAINER, 'down'], { env: innerEnv(), ...opts.output });
+    }
+    // Removing the container ends every process and namespace in it, whatever `lab down` said.
+    await removeLabContainer(docker, c);
+    const result: DockerDownResult = { absent: false, container: c, ...(labDownCode !== undefined ? { labDownCode } : {}) };
+    if (opts.removeImage && (await removeImage(docker, c.image))) result.removedImage = c.image;
+    return result;
+  });
 }
 
 export interface DockerStatus {
@@ -235,24 +243,26 @@ export interface DockerStatus {
 }
 
 /** Engine, image and container, and the labs and namespaces up inside. */
-export async function dockerStatus(opts: { image?: string } = {}): Promise<DockerStatus> {
-  const docker = await connectDocker();
-  const version = await docker.version();
-  const c = await findLabContainer(docker);
-  const tag = opts.image ?? c?.image ?? DEFAULT_IMAGE;
-  const info = await inspectImage(docker, tag);
-  const status: DockerStatus = {
-    engine: { endpoint: dockerEndpoint().description, version: version.Version, apiVersion: version.ApiVersion },
-    image: { tag, ...(info ? { info } : {}) },
-  };
-  if (c) {
-    const namespaces = await containerNamespaces(docker, c);
-    let labs: string[] = [];
-    if (c.state === 'running') {
-      const { stdout } = await execCapture(docker.getContainer(c.id), ['ls', '-1', '/run/kube-packet-lab']);
-      labs = stdout.split('\n').filter(Boolean).sort();
+export function dockerStatus(opts: { image?: string } = {}): Promise<DockerStatus> {
+  return withDocker(async () => {
+    const docker = await connectDocker();
+    const version = await docker.version();
+    const c = await findLabContainer(docker);
+    const tag = opts.image ?? c?.image ?? DEFAULT_IMAGE;
+    const info = await inspectImage(docker, tag);
+    const status: DockerStatus = {
+      engine: { endpoint: dockerEndpoint().description, version: version.Version, apiVersion: version.ApiVersion },
+      image: { tag, ...(info ? { info } : {}) },
+    };
+    if (c) {
+      const namespaces = await containerNamespaces(docker, c);
+      let labs: string[] = [];
+      if (c.state === 'running') {
+        const { stdout } = await execCapture(docker.getContainer(c.id), ['ls', '-1', '/run/kube-packet-lab']);
+        labs = stdout.split('\n').filter(Boolean).sort();
+      }
+      status.container = { ...c, namespaces, labs };
     }
-    status.container = { ...c, namespaces, labs };
-  }
-  return status;
+    return status;
+  });
 }
