@@ -10,11 +10,11 @@ import {
   waitForLinks,
   writeNamespaceFiles,
 } from '../kernel/apply.js';
-import { readConntrack, type ConntrackEntry } from '../kernel/conntrack.js';
+import { deleteUdpEntries, readConntrack, type ConntrackEntry } from '../kernel/conntrack.js';
 import { deleteNamespaces, namespacePids } from '../kernel/netns.js';
 import { preflight } from '../kernel/preflight.js';
 import { isAlive, processCmdline, processStartTime, stopProcesses } from '../kernel/processes.js';
-import { podPorts } from '../plan/endpoints.js';
+import { podPorts, servicePorts } from '../plan/endpoints.js';
 import { planPods } from '../plan/plan.js';
 import {
   emptyChanges,
@@ -55,6 +55,8 @@ export interface EndpointChangeResult {
   changes: { service: string; added: string[]; removed: string[] }[];
   /** One entry per node: the chains its resync created and deleted, and how long the restore took. */
   rules: NodeResync[];
+  /** UDP conntrack entries of removed endpoints deleted on each node, as kube-proxy does (none for TCP). */
+  udpFlushed: { node: string; endpoint: string; entries: number }[];
   /** Milliseconds per stage. */
   timings: Record<string, number>;
   ms: number;
@@ -151,6 +153,7 @@ export async function scale(lab: string, group: string, replicas: number, opts: 
   await stage('rules', async () => {
     rules = await resyncRules(after);
   });
+  const udpFlushed = await flushUdpEndpoints(before, after);
 
   if (plan.remove.length > 0) {
     // Endpoints are gone from every node's rules first; then the pods terminate.
@@ -160,6 +163,7 @@ export async function scale(lab: string, group: string, replicas: number, opts: 
 
   return {
     ...changeResult(lab, before, after, rules, timings, started),
+    udpFlushed,
     group,
     from: plan.from,
     to: plan.to,
@@ -192,6 +196,7 @@ export async function kill(lab: string, podName: string, opts: { keepRunning?: b
   await stage('rules', async () => {
     rules = await resyncRules(after);
   });
+  const udpFlushed = await flushUdpEndpoints(before, after);
 
   const ports = new Set(podPorts(before, pod));
   const existing: KillResult['existing'] = [];
@@ -204,12 +209,14 @@ export async function kill(lab: string, podName: string, opts: { keepRunning?: b
   const explanation = [
     `New connections: every node's KUBE-SVC (and KUBE-SVL) chains no longer list ${addr}, so from now on no new connection is translated to ${pod.name}.`,
     `Existing connections: rules decide only a connection's first packet (conntrack state NEW). Conntrack remembers each connection's translation and applies it to every later packet, so the ${existing.length} ${existing.length === 1 ? 'entry' : 'entries'} above keep their DNAT to ${addr} until the connection ends or the entry expires (TIME_WAIT 120 s, ESTABLISHED up to 5 days); kube-proxy flushes such entries for UDP only.`,
+    ...(udpFlushed.some((f) => f.entries > 0) ? [`UDP: as kube-proxy does, the lab deleted the ${udpFlushed.reduce((n, f) => n + f.entries, 0)} UDP conntrack entries of ${pod.name}'s UDP ports, so the next datagram of those flows is balanced anew.`] : []),
     opts.keepRunning
       ? `The workload still runs (a failed readiness probe): established connections keep being served by ${pod.name}.`
       : `The workload was stopped: ${pod.name}'s kernel closed its connections, and a late packet of an old connection still goes to ${pod.address}, which now answers with a reset.`,
   ];
   return {
     ...changeResult(lab, before, after, rules, timings, started),
+    udpFlushed,
     pod: info(pod),
     stopped: !opts.keepRunning,
     pids: opts.keepRunning ? [] : pids,
@@ -247,10 +254,25 @@ export async function revive(lab: string, podName: string): Promise<ReviveResult
   await stage('rules', async () => {
     rules = await resyncRules(after);
   });
-  return { ...changeResult(lab, before, after, rules, timings, started), pod: info(pod), started: !alive, pid };
+  return { ...changeResult(lab, before, after, rules, timings, started), udpFlushed: [], pod: info(pod), started: !alive, pid };
 }
 
-function changeResult(lab: string, before: Topology, after: Topology, rules: NodeResync[], timings: Record<string, number>, started: number): EndpointChangeResult {
+/** kube-proxy's conntrack cleanup after a sync: entries of UDP endpoints that are gone, on every node. */
+async function flushUdpEndpoints(before: Topology, after: Topology): Promise<EndpointChangeResult['udpFlushed']> {
+  const remaining = new Set(servicePorts(after).filter((sp) => sp.protocol === 'udp').flatMap((sp) => sp.endpoints.map((e) => e.address)));
+  const gone = [...new Set(servicePorts(before).filter((sp) => sp.protocol === 'udp').flatMap((sp) => sp.endpoints.map((e) => e.address)))].filter((a) => !remaining.has(a));
+  const out: EndpointChangeResult['udpFlushed'] = [];
+  for (const endpoint of gone) {
+    const [ip, port] = endpoint.split(':') as [string, string];
+    for (const n of before.nodes) {
+      const entries = await deleteUdpEntries(namespaceName(before.lab, n.name), ip, Number(port));
+      out.push({ node: n.name, endpoint, entries });
+    }
+  }
+  return out;
+}
+
+function changeResult(lab: string, before: Topology, after: Topology, rules: NodeResync[], timings: Record<string, number>, started: number): Omit<EndpointChangeResult, 'udpFlushed'> {
   const endpointsBefore = endpointsView(before);
   const endpointsAfter = endpointsView(after);
   return { lab, endpointsBefore, endpointsAfter, changes: endpointsDiff(endpointsBefore, endpointsAfter), rules, timings, ms: Math.round(performance.now() - started) };

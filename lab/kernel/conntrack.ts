@@ -42,3 +42,14 @@ export async function readConntrack(ns: string): Promise<ConntrackEntry[]> {
   const { stdout } = await runIn(ns, 'conntrack', ['-L', '-p', 'tcp'], { allowFailure: true });
   return parseConntrack(stdout);
 }
+
+/**
+ * Delete the UDP entries whose replies come from one endpoint, as kube-proxy does when a UDP
+ * endpoint goes away (UDP has no connection to end: a stale entry would keep sending a client's
+ * datagrams to the gone endpoint). Returns how many entries were deleted.
+ */
+export async function deleteUdpEntries(ns: string, replySrc: string, replyPort: number): Promise<number> {
+  const { stdout, stderr } = await runIn(ns, 'conntrack', ['-D', '-p', 'udp', '--reply-src', replySrc, '--reply-port-src', String(replyPort)], { allowFailure: true });
+  const m = /(\d+) flow entries have been deleted/.exec(`${stdout}\n${stderr}`);
+  return m ? Number(m[1]) : 0;
+}
