@@ -27,5 +27,10 @@ registerWorkshop(program);
 
 // Let 'exit' handlers (which stop captures) run when interrupted.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+// `lab rules nodeport node1 | head`: a reader that went away is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
 
 program.parseAsync(process.argv).catch(exitWithError);
