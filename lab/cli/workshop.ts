@@ -59,10 +59,10 @@ Examples:
       if (!isUp(target.lab)) {
         if (readState(target.lab)) runningLab(target.lab); // throws: a lab that did not finish coming up
         if (!opts.up) {
-          const upCmd = `lab up ${target.scenarioRef === target.topologyPath ? displayPath(target.topologyPath) : target.scenarioRef}${target.lab !== target.topology.lab ? ` --name ${target.lab}` : ''}`;
+          const upCmd = `lab up ${target.scenarioRef === target.topologyPath ? displayPath(target.topologyPath) : target.scenarioRef}${renamed(target) ? ` --name ${target.lab}` : ''}`;
           throw new LabError(`lab "${target.lab}" is not up: run "${upCmd}" first, or add --up`, ExitCode.labState);
         }
-        const result = await up(target.topologyPath, { overrides: target.lab !== target.topology.lab ? { lab: target.lab } : {}, onStage: (s) => progress(`up: ${s}`) });
+        const result = await up(target.topologyPath, { overrides: renamed(target) ? { lab: target.lab } : {}, onStage: (s) => progress(`up: ${s}`) });
         progressDone();
         say(`${green('up')} lab ${result.lab}`);
       }
@@ -79,6 +79,9 @@ interface Target {
 }
 
 const isUp = (lab: string) => readState(lab)?.phase === 'up';
+
+/** Is the lab named otherwise than its topology file's own `lab:` (brought up with --name)? */
+const renamed = (t: Target) => t.lab !== loadTopology(t.topologyPath).topology.lab;
 
 /** The lab --check looks at: --name, a lab known by that name, or the lab a scenario makes. */
 function checkedLab(arg: string, name: string | undefined): string {

@@ -27,11 +27,12 @@ export interface Verdict {
 export function normaliseAnswer(raw: string): string {
   let s = raw.trim().replace(/\s+/g, ' ');
   for (;;) {
+    const before = s;
+    s = s.replace(/[.!:,;]+$/, '').trim();
     const m = /^(["'`])(.*)\1$/.exec(s);
-    if (!m) break;
-    s = m[2]!.trim();
+    if (m) s = m[2]!.trim();
+    if (s === before) break;
   }
-  s = s.replace(/[.!:,;]+$/, '').trim();
   return s.toLowerCase();
 }
 
