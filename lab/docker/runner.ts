@@ -121,6 +121,10 @@ export function dockerUp(scenario: string, opts: DockerUpOptions = {}): Promise<
     if (existing) {
       opts.onProgress?.(`docker: reusing container ${existing.name} (${existing.id.slice(0, 12)})`);
       await ensureRunning(docker, existing);
+      if (existing.state !== 'running') {
+        // A stopped container lost its namespaces but kept its state files: clear them.
+        await execCapture(docker.getContainer(existing.id), [...LAB_CLI_IN_CONTAINER, 'down']);
+      }
       container = { ...existing, state: 'running' };
     } else {
       opts.onProgress?.(`docker: starting container from ${image}${opts.privileged ? ' (privileged)' : ''}`);

@@ -1,7 +1,9 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDocker, LABEL_FILTER } from '../../lab/docker/index.js';
-import { CLI, hostSnapshot, lab, labProcesses, namespaces, requireRoot } from './helpers.js';
+import { namespaceMarker } from '../../lab/kernel/netns.js';
+import { processStartTime } from '../../lab/kernel/processes.js';
+import { CLI, hostSnapshot, lab, namespaces, requireRoot } from './helpers.js';
 
 /**
  * The Docker path, for real: build the lab image, start the lab container, `lab up` and
@@ -16,7 +18,20 @@ const skip = process.env.LAB_SKIP_DOCKER === '1';
 const root = skip ? false : requireRoot();
 const IMAGE = 'kube-packet-lab:test';
 const BASE = process.env.LAB_DOCKER_BASE ?? 'node:20-bookworm-slim';
-const NODEPORT_NAMESPACES = ['client', 'node1', 'node2', 'router', 'web-1', 'web-2'].map((h) => `nodeport-${h}`);
+/** The lab inside the container gets its own name, so no lab on the host can share its namespaces' names. */
+const LAB = 'dockertest';
+const LAB_NAMESPACES = ['client', 'node1', 'node2', 'router', 'web-1', 'web-2'].map((h) => `${LAB}-${h}`);
+
+/**
+ * The host's namespaces, except those of other labs (their loopback marker names another lab):
+ * other test runs may bring labs up and down on the host meanwhile, and that is not ours to judge.
+ */
+async function hostNamespacesNotOfOtherLabs(otherLabNamespaces: Set<string>): Promise<string[]> {
+  const all = await namespaces();
+  const marks = await Promise.all(all.map(async (ns) => [ns, await namespaceMarker(ns)] as const));
+  for (const [ns, mark] of marks) if (mark && mark !== `kube-packet-lab:${LAB}`) otherLabNamespaces.add(ns);
+  return all.filter((ns) => !otherLabNamespaces.has(ns));
+}
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 async function timed<T>(what: string, work: () => Promise<T>, times: Record<string, string>): Promise<T> {
@@ -45,8 +60,10 @@ async function cleanUp(): Promise<void> {
 describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one container', () => {
   const times: Record<string, string> = {};
   let hostBefore: Record<string, string>;
+  const otherLabs = new Set<string>();
   let namespacesBefore: string[];
-  let processesBefore: string[];
+  /** Every process in the container just before `docker down`: host pid and start time. */
+  let containerProcesses: { pid: number; start: string | undefined }[] = [];
 
   beforeAll(async () => {
     // An engine must answer: without one this fails (set LAB_SKIP_DOCKER=1 to skip instead).
@@ -57,8 +74,7 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
     if (others.length > 0) throw new Error(`a lab container (${LABEL_FILTER}) is already running from ${others[0]!.image}: run lab docker down first`);
     await cleanUp(); // leftovers of an earlier, interrupted run of this test
     hostBefore = await hostSnapshot();
-    namespacesBefore = await namespaces();
-    processesBefore = await labProcesses();
+    namespacesBefore = await hostNamespacesNotOfOtherLabs(otherLabs);
   });
 
   afterAll(async () => {
@@ -70,12 +86,12 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
   it('builds the image and brings nodeport up inside one labelled container', async () => {
     const up = await timed(
       'docker up (build + start + lab up)',
-      () => lab(['docker', 'up', 'nodeport', '--image', IMAGE, '--base', BASE, '--rebuild'], { timeout: 280_000 }),
+      () => lab(['docker', 'up', 'nodeport', '--image', IMAGE, '--base', BASE, '--rebuild', '--', '--name', LAB], { timeout: 280_000 }),
       times,
     );
     expect(up.stderr, up.stderr).not.toMatch(/lab: /);
     expect(up.exitCode).toBe(0);
-    expect(up.stdout).toMatch(/up.* lab nodeport in \d+ ms/);
+    expect(up.stdout).toMatch(/up.* lab dockertest in \d+ ms/);
     const built = /image kube-packet-lab:test built in ([\d.]+ s)/.exec(up.stdout);
     expect(built).not.toBeNull();
     times['image build'] = built![1]!;
@@ -96,20 +112,22 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
     expect(status.exitCode).toBe(0);
     const s = JSON.parse(status.stdout) as { container: { labs: string[]; namespaces: string[]; image: string } };
     expect(s.container.image).toBe(IMAGE);
-    expect(s.container.labs).toEqual(['nodeport']);
-    expect(s.container.namespaces).toEqual(expect.arrayContaining(NODEPORT_NAMESPACES));
+    expect(s.container.labs).toEqual([LAB]);
+    expect(s.container.namespaces).toEqual(expect.arrayContaining(LAB_NAMESPACES));
   }, 300_000);
 
   it('shows the lab namespaces inside the container, and none on the host', async () => {
     const list = await lab(['docker', 'shell', '-c', 'ip netns list']);
     expect(list.exitCode).toBe(0);
-    for (const ns of NODEPORT_NAMESPACES) expect(list.stdout).toContain(ns);
-    expect(await namespaces()).toEqual(namespacesBefore);
+    for (const ns of LAB_NAMESPACES) expect(list.stdout).toContain(ns);
+    // They exist in the container's mount namespace only: the host's list does not gain them.
+    expect(await hostNamespacesNotOfOtherLabs(otherLabs)).toEqual(namespacesBefore);
+    expect((await namespaces()).filter((ns) => ns.startsWith(`${LAB}-`))).toEqual([]);
 
     // Into a node's namespace by its short name: node1 owns the NodePort address.
     const node1 = await lab(['docker', 'shell', 'node1', '-c', 'ip netns identify; ip -br addr show eth0']);
     expect(node1.exitCode).toBe(0);
-    expect(node1.stdout).toContain('nodeport-node1');
+    expect(node1.stdout).toContain(`${LAB}-node1`);
     expect(node1.stdout).toContain('10.240.0.4/24');
 
     // The container itself has no way out: loopback only.
@@ -124,7 +142,7 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
       reject: false,
       timeout: 60_000,
     });
-    expect(piped.stdout).toContain('nodeport-web-2');
+    expect(piped.stdout).toContain(`${LAB}-web-2`);
     expect(piped.exitCode).toBe(4);
     const unknown = await lab(['docker', 'shell', 'node9', '-c', 'true']);
     expect(unknown.exitCode).toBe(5);
@@ -132,25 +150,30 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
   });
 
   it('verifies nodeport inside the container', async () => {
-    const verify = await timed('docker verify', () => lab(['docker', 'verify', 'nodeport'], { timeout: 120_000 }), times);
+    const verify = await timed('docker verify', () => lab(['docker', 'verify', LAB], { timeout: 120_000 }), times);
     expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
-    expect(verify.stdout).toMatch(/verify nodeport: \d+ passed, 0 failed/);
+    expect(verify.stdout).toMatch(/verify dockertest: \d+ passed, 0 failed/);
   });
 
   it('comes down from any directory and leaves the host as it was', async () => {
+    const [c] = await labContainers();
+    const top = (await (await connectDocker()).getContainer(c!.id).top({ ps_args: '-eo pid,args' })) as { Titles: string[]; Processes: string[][] };
+    containerProcesses = top.Processes.map((p) => Number(p[top.Titles.indexOf('PID')])).map((pid) => ({ pid, start: processStartTime(pid) }));
+    expect(containerProcesses.length).toBeGreaterThan(3); // init, sleep and the two workloads at least
     const down = await timed(
       'docker down',
       () => execa(process.execPath, [CLI, 'docker', 'down'], { cwd: '/', reject: false, timeout: 60_000 }),
       times,
     );
     expect(down.exitCode, String(down.stderr)).toBe(0);
-    expect(String(down.stdout)).toMatch(/down.* lab nodeport: 6 namespaces/);
+    expect(String(down.stdout)).toMatch(/down.* lab dockertest: 6 namespaces, 2 processes/);
     expect(String(down.stdout)).toMatch(/container kube-packet-lab \(\w+\) removed/);
     expect(await labContainers()).toEqual([]);
     expect((await lab(['docker', 'down'])).stdout).toMatch(/no lab container/);
 
-    expect(await namespaces()).toEqual(namespacesBefore);
-    expect(await labProcesses()).toEqual(processesBefore);
+    // Every process of the container (workloads, any tcpdump) is gone with it.
+    expect(containerProcesses.filter((p) => p.start !== undefined && processStartTime(p.pid) === p.start)).toEqual([]);
+    expect(await hostNamespacesNotOfOtherLabs(otherLabs)).toEqual(namespacesBefore);
     expect(await hostSnapshot()).toEqual(hostBefore);
   });
 });

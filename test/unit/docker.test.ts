@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { hostConfig } from '../../lab/docker/container.js';
+import { asLabError, engineError, messageOf } from '../../lab/docker/engine.js';
+import { pickNamespace, scenarioInContainer } from '../../lab/docker/runner.js';
+import { ExitCode, LabError } from '../../lab/errors.js';
+import * as preflight from '../../lab/kernel/preflight.js';
+import { PROJECT_ROOT } from '../../lab/util/project.js';
+
+const errno = (code: string) => Object.assign(new Error(`connect ${code} /var/run/docker.sock`), { code });
+
+describe('docker engine errors: one line, exit code 3', () => {
+  it('says what to do for each way the socket fails', () => {
+    const sock = '/var/run/docker.sock';
+    expect(engineError(errno('ECONNREFUSED'), sock).message).toMatch(/^Docker is not running: nothing answers on \/var\/run\/docker.sock/);
+    expect(engineError(errno('EACCES'), sock).message).toMatch(/^permission denied on \/var\/run\/docker.sock: run with sudo, or add your user to the docker group$/);
+    expect(engineError(errno('ETIMEDOUT'), sock).message).toMatch(/did not answer/);
+    for (const code of ['ECONNREFUSED', 'EACCES', 'ENOENT', 'ETIMEDOUT', 'EHOSTUNREACH']) {
+      const e = engineError(errno(code), sock);
+      expect(e.exitCode).toBe(ExitCode.environment);
+      expect(e.message).not.toContain('\n');
+    }
+  });
+
+  it('tells "not installed" from "not running" by whether docker is on the machine', () => {
+    const which = vi.spyOn(preflight, 'which');
+    which.mockReturnValue(undefined);
+    expect(engineError(errno('ENOENT'), '/var/run/docker.sock').message).toMatch(/^Docker is not installed/);
+    which.mockReturnValue('/usr/sbin/dockerd');
+    expect(engineError(errno('ENOENT'), '/var/run/docker.sock').message).toMatch(/^Docker is not running/);
+    which.mockRestore();
+  });
+
+  it("keeps the engine's own message and passes LabErrors through", () => {
+    const apiError = Object.assign(new Error('(HTTP code 500) server error - invalid thing'), { statusCode: 500, json: { message: 'invalid thing' } });
+    expect(messageOf(apiError)).toBe('invalid thing');
+    expect(asLabError(apiError).message).toBe('docker: invalid thing');
+    const ours = new LabError('mine', ExitCode.labState);
+    expect(asLabError(ours)).toBe(ours);
+  });
+});
+
+describe('lab container settings', () => {
+  it('is least privilege by default: two capabilities, no network, writable /proc/sys', () => {
+    const hc = hostConfig(false);
+    expect(hc.Privileged).toBeUndefined();
+    expect(hc.CapAdd).toEqual(['NET_ADMIN', 'SYS_ADMIN']);
+    expect(hc.SecurityOpt).toEqual(['seccomp=unconfined', 'apparmor=unconfined']);
+    expect(hc.MaskedPaths).toEqual([]);
+    expect(hc.ReadonlyPaths).toEqual([]);
+    expect(hc.NetworkMode).toBe('none');
+  });
+
+  it('is privileged only when asked', () => {
+    const hc = hostConfig(true);
+    expect(hc.Privileged).toBe(true);
+    expect(hc.CapAdd).toBeUndefined();
+    expect(hc.NetworkMode).toBe('none');
+  });
+});
+
+describe('lab docker shell <node>', () => {
+  const ns = ['nodeport-client', 'nodeport-node1', 'nodeport-node2', 'np2-node1'];
+  it('takes a full namespace name, or a host name that one lab has', () => {
+    expect(pickNamespace(ns, 'nodeport-node2')).toBe('nodeport-node2');
+    expect(pickNamespace(ns, 'client')).toBe('nodeport-client');
+    expect(pickNamespace(ns, 'node1', 'np2')).toBe('np2-node1');
+  });
+  it('asks for --lab when the name is in two labs, and lists what exists when it is in none', () => {
+    expect(() => pickNamespace(ns, 'node1')).toThrow(/several labs .*--lab/);
+    expect(() => pickNamespace(ns, 'web-9')).toThrow(/it has: nodeport-client/);
+    expect(() => pickNamespace(ns, 'client', 'np2')).toThrow(/no namespace np2-client/);
+  });
+});
+
+describe('scenarios inside the container', () => {
+  it('passes names and container paths on, and maps project files into the image', () => {
+    expect(scenarioInContainer('nodeport')).toBe('nodeport');
+    expect(scenarioInContainer(join(PROJECT_ROOT, 'topologies', 'nodeport.yaml'))).toBe('/opt/kube-packet-lab/topologies/nodeport.yaml');
+    expect(scenarioInContainer('/opt/kube-packet-lab/topologies/nodeport.yaml')).toBe('/opt/kube-packet-lab/topologies/nodeport.yaml');
+  });
+  it('refuses a topology file outside the project: the image does not have it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kpl-docker-'));
+    const file = join(dir, 'mine.yaml');
+    writeFileSync(file, 'lab: mine\n');
+    try {
+      expect(() => scenarioInContainer(file)).toThrow(/outside the project/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
