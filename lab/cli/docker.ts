@@ -33,7 +33,7 @@ function passExitCode(code: number): void {
 export function registerDocker(program: Command): void {
   const docker = program
     .command('docker')
-    .description('run the lab inside one Docker container (needs a Docker engine, not root on the host)');
+    .description('run the lab inside one Docker container (needs a Docker engine; no root beyond access to its socket)');
 
   docker
     .command('up')
