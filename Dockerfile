@@ -29,13 +29,10 @@ RUN missing=(); \
 
 WORKDIR /opt/kube-packet-lab
 
-# Dependencies first: this layer is reused until package*.json change.
-# npm ci installs exactly the lock file; should it refuse (lock file out of sync with
-# package.json), say so loudly and resolve with npm install rather than fail the image.
+# Dependencies first: this layer is reused until package*.json change. npm ci installs
+# exactly what the lock file says, as the README's install does on a host.
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund \
-    || { echo 'WARNING: npm ci refused package-lock.json (out of sync with package.json): falling back to npm install; run npm install in the project to fix the lock file' >&2; \
-         npm install --ignore-scripts --no-audit --no-fund --no-save; }
+RUN npm ci --ignore-scripts --no-audit --no-fund
 
 COPY tsconfig.json ./
 COPY lab ./lab
