@@ -34,6 +34,17 @@ export interface PodPart {
   nodeBatch: string[];
 }
 
+/**
+ * Interface indexes, chosen so that no veth shares its index with its peer. The kernel treats a
+ * carrier change on a device whose index equals its link's index as non-urgent and applies it up
+ * to a second later (linkwatch); until then the veth drops what it is given. Distinct indexes
+ * make the change urgent, so a link carries traffic as soon as both ends are up.
+ */
+const HOST_IFINDEX = 100;
+const ROUTER_PORT_BASE = 1000;
+/** A pod's port on its node's bridge: unique on the node, since pod addresses are. */
+const podPortIndex = (address: string) => 0x1000000 + (parseIPv4(address)! & 0xffffff);
+
 const prefixOf = (cidr: string) => cidr.split('/')[1]!;
 
 /**
@@ -93,10 +104,11 @@ export function planNetwork(t: Topology): NetworkPlan {
     }
   }
 
+  let routerPorts = 0;
   const plugIntoNetwork = (host: string, network: string) => {
     const router = t.routers.find((r) => r.interfaces.some((i) => i.network === network))!;
     const port = routerPortName(host);
-    createBatch.push(`link add name ${HOST_IFNAME} netns ${ns(host)} type veth peer name ${port} netns ${ns(router.name)}`);
+    createBatch.push(`link add name ${HOST_IFNAME} index ${HOST_IFINDEX} netns ${ns(host)} type veth peer name ${port} index ${ROUTER_PORT_BASE + routerPorts++} netns ${ns(router.name)}`);
     const rp = plans.get(router.name)!;
     rp.batch.push(`link set ${port} master ${networkBridgeName(network)}`, `link set ${port} up`);
   };
@@ -131,7 +143,7 @@ export function planNetwork(t: Topology): NetworkPlan {
     const createdBefore = createBatch.length;
     const plan = add(p.name, 'pod');
     const veth = podVethName(p.name);
-    createBatch.push(`link add name ${HOST_IFNAME} netns ${ns(p.name)} type veth peer name ${veth} netns ${ns(node.name)}`);
+    createBatch.push(`link add name ${HOST_IFNAME} index ${HOST_IFINDEX} netns ${ns(p.name)} type veth peer name ${veth} index ${podPortIndex(p.address)} netns ${ns(node.name)}`);
     const np = plans.get(node.name)!;
     // hairpin: a pod whose service traffic is balanced back to itself leaves and re-enters one port.
     const nodeBatch = [`link set ${veth} master ${node.bridge}`, `link set ${veth} type bridge_slave hairpin on`, `link set ${veth} up`];

@@ -57,26 +57,41 @@ describe('planNetwork(nodeport): links stay inside the lab', () => {
   it('every veth pair is born with both ends inside lab namespaces', () => {
     expect(linkAdds).toHaveLength(5); // node1, node2, client to the router; web-1, web-2 to their nodes
     for (const line of linkAdds) {
-      const m = /^link add name (\S+) netns (\S+) type veth peer name (\S+) netns (\S+)$/.exec(line);
+      const m = /^link add name (\S+) index (\d+) netns (\S+) type veth peer name (\S+) index (\d+) netns (\S+)$/.exec(line);
       expect(m, line).not.toBeNull();
-      expect(labNamespaces.has(m![2]!), line).toBe(true);
-      expect(labNamespaces.has(m![4]!), line).toBe(true);
-      expect(m![2]).not.toBe(m![4]);
+      expect(labNamespaces.has(m![3]!), line).toBe(true);
+      expect(labNamespaces.has(m![6]!), line).toBe(true);
+      expect(m![3]).not.toBe(m![6]);
+    }
+  });
+
+  it('never gives a veth the same index as its peer (the kernel would delay its carrier by up to 1 s)', () => {
+    const indexes = new Map<string, Set<string>>();
+    for (const line of linkAdds) {
+      const m = /index (\d+) netns (\S+) type veth peer name \S+ index (\d+) netns (\S+)$/.exec(line)!;
+      expect(m[1], line).not.toBe(m[3]);
+      // and each index is unique inside its namespace
+      for (const [idx, ns] of [[m[1]!, m[2]!], [m[3]!, m[4]!]] as const) {
+        const used = indexes.get(ns) ?? new Set<string>();
+        expect(used.has(idx), `${ns} index ${idx}`).toBe(false);
+        used.add(idx);
+        indexes.set(ns, used);
+      }
     }
   });
 
   it('wires the documented topology', () => {
     expect(linkAdds).toEqual([
-      'link add name eth0 netns nodeport-node1 type veth peer name p-node1 netns nodeport-router',
-      'link add name eth0 netns nodeport-node2 type veth peer name p-node2 netns nodeport-router',
-      'link add name eth0 netns nodeport-client type veth peer name p-client netns nodeport-router',
-      'link add name eth0 netns nodeport-web-1 type veth peer name veth-web-1 netns nodeport-node1',
-      'link add name eth0 netns nodeport-web-2 type veth peer name veth-web-2 netns nodeport-node2',
+      'link add name eth0 index 100 netns nodeport-node1 type veth peer name p-node1 index 1000 netns nodeport-router',
+      'link add name eth0 index 100 netns nodeport-node2 type veth peer name p-node2 index 1001 netns nodeport-router',
+      'link add name eth0 index 100 netns nodeport-client type veth peer name p-client index 1002 netns nodeport-router',
+      `link add name eth0 index 100 netns nodeport-web-1 type veth peer name veth-web-1 index ${0x1000000 + 0xf40003} netns nodeport-node1`,
+      `link add name eth0 index 100 netns nodeport-web-2 type veth peer name veth-web-2 index ${0x1000000 + 0xf40102} netns nodeport-node2`,
     ]);
   });
 
   it('the host-level batch does nothing but add namespaces and veth pairs', () => {
-    for (const line of plan.createBatch) expect(line).toMatch(/^(netns add \S+|link add name \S+ netns \S+ type veth peer name \S+ netns \S+)$/);
+    for (const line of plan.createBatch) expect(line).toMatch(/^(netns add \S+|link add name \S+ index \d+ netns \S+ type veth peer name \S+ index \d+ netns \S+)$/);
   });
 
   it('per-namespace batches never move links or use another namespace', () => {

@@ -146,7 +146,7 @@ describe('planPods: the sub-plan that adds pods to a running lab', () => {
     const t = withScale(nodeport(), planScale(nodeport(), 'web', 3));
     const full = planLab(t);
     const sub = planPods(t, ['web-3']);
-    expect(sub.createBatch).toEqual(['netns add nodeport-web-3', 'link add name eth0 netns nodeport-web-3 type veth peer name veth-web-3 netns nodeport-node1']);
+    expect(sub.createBatch).toEqual(['netns add nodeport-web-3', `link add name eth0 index 100 netns nodeport-web-3 type veth peer name veth-web-3 index ${0x1000000 + 0xf40002} netns nodeport-node1`]);
     expect(sub.createBatch.every((l) => full.createBatch.includes(l))).toBe(true);
     const pod = sub.namespaces.find((n) => n.host === 'web-3')!;
     expect(pod).toEqual(full.namespaces.find((n) => n.host === 'web-3'));
