@@ -34,6 +34,10 @@ if [ "$node_major" -lt 18 ]; then
   exit 3
 fi
 
+if [ "$node_major" -lt 20 ]; then
+  echo "install.sh: note: Node.js $(node --version) runs the lab; the test suite (npm test) needs Node.js 20 or newer" >&2
+fi
+
 # npm dependencies, exactly as locked; `prepare` compiles the TypeScript to dist/.
 echo "==> npm ci"
 npm ci --no-audit --no-fund --loglevel=error
