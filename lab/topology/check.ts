@@ -49,6 +49,14 @@ export function checkTopology(t: Topology, file: YamlFile): InputProblem[] {
     else owners.set(address, path.map(String).join('.'));
   };
 
+  const labRanges = [...t.networks.map((n) => n.subnet), t.cluster.podCIDR, t.cluster.serviceCIDR].map((c) => parseCidr(c)).filter((c): c is Cidr => c !== undefined);
+  const insideLab = (target: string) => {
+    const [addr, len] = target.split('/');
+    const a = parseIPv4(addr!);
+    const prefix = len === undefined ? 32 : Number(len);
+    return a !== undefined && labRanges.some((r) => r.prefix <= prefix && cidrContains(r, a));
+  };
+
   const podRange = cidrAt(['cluster', 'podCIDR'], t.cluster.podCIDR);
   const serviceRange = cidrAt(['cluster', 'serviceCIDR'], t.cluster.serviceCIDR);
   if (podRange && serviceRange && cidrsOverlap(podRange, serviceRange)) {
@@ -91,6 +99,7 @@ export function checkTopology(t: Topology, file: YamlFile): InputProblem[] {
     r.routes.forEach((route, j) => {
       const to = route.to.includes('/') ? parseCidr(route.to) : parseIPv4(route.to);
       if (to === undefined) at(['routers', i, 'routes', j, 'to'], `${route.to} is not a valid address or network`);
+      else if (!insideLab(route.to)) at(['routers', i, 'routes', j, 'to'], `${route.to} lies outside the lab's networks, pod and service ranges: no lab route may lead out of the lab`);
       const hops = Array.isArray(route.via) ? route.via : [route.via];
       hops.forEach((hop) => {
         const h = parseIPv4(hop);
@@ -157,7 +166,10 @@ export function checkTopology(t: Topology, file: YamlFile): InputProblem[] {
       at(['services', i, 'loadBalancerIPs'], `only a service of type LoadBalancer has load balancer IPs (this one is ${s.type})`);
     }
     s.loadBalancerIPs.forEach((lb, j) => {
-      if (ipAt(['services', i, 'loadBalancerIPs', j], lb) !== undefined) claimAddress(['services', i, 'loadBalancerIPs', j], lb);
+      if (ipAt(['services', i, 'loadBalancerIPs', j], lb) === undefined) return;
+      claimAddress(['services', i, 'loadBalancerIPs', j], lb);
+      // Hosts reach the LB IP through routes to the lab's own prefixes; one outside them is unreachable.
+      if (!insideLab(lb)) at(['services', i, 'loadBalancerIPs', j], `${lb} lies outside the lab's networks, pod and service ranges; pick one inside a network (e.g. the nodes' subnet)`);
     });
     const portNames = new Set<string>();
     s.ports.forEach((p, j) => {

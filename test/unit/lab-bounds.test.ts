@@ -1,0 +1,46 @@
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../lab/errors.js';
+import { loadTopology } from '../../lab/topology/load.js';
+
+/** A topology may route nothing, and hold no address, outside the lab's own prefixes. */
+describe('lab bounds', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kpl-bounds-'));
+  const variant = (name: string, from: string, to: string) => {
+    const text = readFileSync('topologies/loadbalancer.yaml', 'utf8');
+    expect(text).toContain(from);
+    const path = join(dir, `${name}.yaml`);
+    writeFileSync(path, text.split(from).join(to));
+    return path;
+  };
+  const problems = (path: string) => {
+    try {
+      loadTopology(path);
+    } catch (err) {
+      expect(err).toBeInstanceOf(InputError);
+      return (err as InputError).problems;
+    }
+    return [];
+  };
+
+  it('accepts the shipped load balancer, whose LB IP lies in the nodes subnet', () => {
+    expect(problems('topologies/loadbalancer.yaml')).toEqual([]);
+  });
+
+  it('refuses an LB IP and a router route outside the lab, naming both fields and lines', () => {
+    const found = problems(variant('outside', '10.240.0.100', '203.0.113.10'));
+    const fields = found.map((p) => p.field).sort();
+    expect(fields).toEqual(['routers[0].routes[2].to', 'services[0].loadBalancerIPs[0]']);
+    for (const p of found) {
+      expect(p.line).toBeGreaterThan(0);
+      expect(p.message).toMatch(/outside the lab/);
+    }
+  });
+
+  it('refuses a router route to the whole internet', () => {
+    const found = problems(variant('default', '{ to: 10.244.0.0/24, via: 10.240.0.4 }', '{ to: 0.0.0.0/0, via: 10.240.0.4 }'));
+    expect(found.map((p) => p.field)).toContain('routers[0].routes[0].to');
+  });
+});
