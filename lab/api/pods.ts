@@ -178,20 +178,11 @@ export async function scale(lab: string, group: string, replicas: number, opts: 
  * established keep their conntrack entries - the result lists them.
  */
 export async function kill(lab: string, podName: string, opts: { keepRunning?: boolean } = {}): Promise<KillResult> {
-  const started = performance.now();
-  const running = runningLab(lab);
-  preflight();
-  const { state } = running;
-  const before = running.topology;
-  const pod = endpointPod(before, podName);
-  const timings: Record<string, number> = {};
-  const stage = stager(timings);
-
+  const { started, state, before, pod, after, timings, stage } = readinessChange(lab, podName, false);
   const pids = ourProcesses(state, [pod.name]);
   if (!opts.keepRunning) await stage('stop workload', () => stopPodProcesses(state, [pod.name]));
   state.podChanges = recordReadiness(state.podChanges ?? emptyChanges(), pod.name, false);
   writeState(state);
-  const after: Topology = { ...before, pods: before.pods.map((p) => (p.name === pod.name ? { ...p, ready: false } : p)) };
   let rules: NodeResync[] = [];
   await stage('rules', async () => {
     rules = await resyncRules(after);
@@ -227,16 +218,7 @@ export async function kill(lab: string, podName: string, opts: { keepRunning?: b
 
 /** The pod recovers: its workload is started again if it was stopped, and it becomes an endpoint again. */
 export async function revive(lab: string, podName: string): Promise<ReviveResult> {
-  const started = performance.now();
-  const running = runningLab(lab);
-  preflight();
-  const { state } = running;
-  const before = running.topology;
-  const pod = endpointPod(before, podName);
-  const after: Topology = { ...before, pods: before.pods.map((p) => (p.name === pod.name ? { ...p, ready: true } : p)) };
-  const timings: Record<string, number> = {};
-  const stage = stager(timings);
-
+  const { started, state, before, pod, after, timings, stage } = readinessChange(lab, podName, true);
   let pid: number | undefined;
   const alive = ourProcesses(state, [pod.name]).length > 0;
   if (!alive) {
@@ -279,6 +261,18 @@ function changeResult(lab: string, before: Topology, after: Topology, rules: Nod
 }
 
 /** A pod of the running lab that backs some Service (it has a workload to kill or revive). */
+/** What kill and revive share: the running lab, the pod, and the topology with its readiness flipped. */
+function readinessChange(lab: string, podName: string, ready: boolean) {
+  const started = performance.now();
+  const running = runningLab(lab);
+  preflight();
+  const before = running.topology;
+  const pod = endpointPod(before, podName);
+  const after: Topology = { ...before, pods: before.pods.map((p) => (p.name === pod.name ? { ...p, ready } : p)) };
+  const timings: Record<string, number> = {};
+  return { started, state: running.state, before, pod, after, timings, stage: stager(timings) };
+}
+
 function endpointPod(t: Topology, name: string): Pod {
   const pod = t.pods.find((p) => p.name === name);
   if (!pod) throw new LabError(`lab "${t.lab}" has no pod "${name}" (pods: ${t.pods.map((p) => p.name).join(', ')})`, ExitCode.badInput);
