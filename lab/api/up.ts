@@ -5,6 +5,7 @@ import { listNamespaces } from '../kernel/netns.js';
 import { preflight } from '../kernel/preflight.js';
 import { planLab, type Plan } from '../plan/plan.js';
 import { labDir, readState, writeState, type LabState } from '../state/store.js';
+import { log } from '../log.js';
 import { loadTopology } from '../topology/load.js';
 import { down } from './down.js';
 
@@ -79,7 +80,10 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
       state.processes = await startWorkloads(plan, join(labDir(lab), 'pods'));
     });
     // A veth drops packets until the kernel has processed its carrier (see waitForLinks).
-    await stage('links ready', () => waitForLinks(plan));
+    await stage('links ready', async () => {
+      const down = await waitForLinks(plan);
+      if (down.length > 0) log.warn({ links: down }, 'links still not up after 3 s; the first packets through them may be lost');
+    });
   } catch (err) {
     writeState(state);
     await down(lab).catch(() => undefined);

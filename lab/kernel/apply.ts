@@ -42,7 +42,9 @@ interface IpLinkJson {
  * the links still down (normally none). A veth transmits only once the kernel has handled its
  * carrier-on event (linkwatch), which can lag `link set up` of its peer by up to a second;
  * until then it drops what it is given, so the first SYN or SYN-ACK of a connection is lost
- * and the connection takes a one-second retransmission to open.
+ * and the connection takes a one-second retransmission to open. The plan gives every veth an
+ * index distinct from its peer's, which makes that event urgent (see lab/plan/network.ts), so
+ * this wait is normally a single look; it stays as the readiness signal.
  */
 export async function waitForLinks(plan: Pick<Plan, 'namespaces'>, timeoutMs = 3000): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
