@@ -81,8 +81,8 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     });
     // A veth drops packets until the kernel has processed its carrier (see waitForLinks).
     await stage('links ready', async () => {
-      const down = await waitForLinks(plan);
-      if (down.length > 0) log.warn({ links: down }, 'links still not up after 3 s; the first packets through them may be lost');
+      const stillDown = await waitForLinks(plan);
+      if (stillDown.length > 0) log.warn({ links: stillDown }, 'links still not up after 3 s; the first packets through them may be lost');
     });
   } catch (err) {
     writeState(state);
