@@ -42,13 +42,27 @@ const STEP = `
 describe('workshop files', () => {
   it('every shipped workshop loads against its topology', () => {
     const names = availableWorkshops();
-    expect(names).toContain('nodeport');
+    expect(names).toEqual(expect.arrayContaining(['nodeport', 'clusterip', 'loadbalancer', 'nodeport-local', 'internal-local', 'affinity']));
     for (const name of names) {
       const t = loadTopology(name);
       const w = loadWorkshop(t.topology, t.path);
       expect(w.scenario).toBe(name);
       expect(w.workshop.steps.length).toBeGreaterThan(3);
       expect(new Set(w.workshop.steps.map((s) => s.id)).size).toBe(w.workshop.steps.length);
+    }
+  });
+
+  it('the traffic-policy workshops ask only live questions, each with a command to look with', () => {
+    for (const name of ['nodeport-local', 'internal-local', 'affinity']) {
+      const t = loadTopology(name);
+      const { workshop } = loadWorkshop(t.topology, t.path);
+      expect(workshop.steps.length, name).toBeGreaterThanOrEqual(5);
+      expect(workshop.steps.length, name).toBeLessThanOrEqual(8);
+      expect(workshop.entry, name).toBeDefined();
+      for (const s of workshop.steps) {
+        expect(s.look.length, `${name}/${s.id}`).toBeGreaterThan(0);
+        expect(s.check.value, `${name}/${s.id}: a fixed answer is not read from the lab`).toBeUndefined();
+      }
     }
   });
 
