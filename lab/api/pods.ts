@@ -32,6 +32,7 @@ import { namespaceName } from '../topology/names.js';
 import type { Pod, Topology } from '../topology/schema.js';
 import { WORKLOAD_MARKER } from '../workload/marker.js';
 import { resyncRules, type NodeResync } from './resync.js';
+import { stager } from './stages.js';
 import { runningLab } from './running.js';
 
 /**
@@ -85,17 +86,6 @@ export interface ReviveResult extends EndpointChangeResult {
   /** The workload had to be started again (it had been stopped by lab kill). */
   started: boolean;
   pid?: number;
-}
-
-type Stage = (name: string, work: () => Promise<unknown>) => Promise<void>;
-
-function stager(timings: Record<string, number>, onStage?: (stage: string, ms: number) => void): Stage {
-  return async (name, work) => {
-    const t0 = performance.now();
-    await work();
-    timings[name] = Math.round(performance.now() - t0);
-    onStage?.(name, timings[name]!);
-  };
 }
 
 const info = (p: Pod): PodInfo => ({ name: p.name, node: p.node, address: p.address });

@@ -8,6 +8,7 @@ import { labDir, readState, writeState, type LabState } from '../state/store.js'
 import { log } from '../log.js';
 import { loadTopology } from '../topology/load.js';
 import { down } from './down.js';
+import { stager } from './stages.js';
 
 export interface UpOptions {
   overrides?: Record<string, string>;
@@ -62,14 +63,11 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
   writeState(state);
 
   const timings: Record<string, number> = {};
-  const stage = async (name: string, work: () => Promise<unknown>) => {
-    const t0 = performance.now();
-    await work();
-    timings[name] = Math.round(performance.now() - t0);
-    opts.onStage?.(name, timings[name]!);
+  const stage = stager(timings, (name, ms) => {
+    opts.onStage?.(name, ms);
     // Fault injection for the crash-recovery tests: die hard, as a killed `up` would.
     if (process.env.LAB_CRASH_AFTER === name) process.kill(process.pid, 'SIGKILL');
-  };
+  });
   try {
     await stage('namespaces', () => createNamespaces(plan));
     await stage('links', () => configureNamespaces(plan));

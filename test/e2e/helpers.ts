@@ -19,8 +19,8 @@ export interface CliResult {
 }
 
 /** Run the compiled CLI the way a user does. */
-export async function lab(args: string[], opts: { env?: Record<string, string>; timeout?: number } = {}): Promise<CliResult> {
-  const r = await execa(process.execPath, [CLI, ...args], { reject: false, env: opts.env, timeout: opts.timeout ?? 60_000, cwd: ROOT });
+export async function lab(args: string[], opts: { env?: Record<string, string>; timeout?: number; input?: string } = {}): Promise<CliResult> {
+  const r = await execa(process.execPath, [CLI, ...args], { reject: false, env: opts.env, timeout: opts.timeout ?? 60_000, cwd: ROOT, input: opts.input });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 

@@ -1,9 +1,8 @@
-import { execa } from 'execa';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, lab, namespaces, requireRoot, ROOT, type CliResult } from './helpers.js';
+import { lab, namespaces, requireRoot, type CliResult } from './helpers.js';
 
 /**
  * The workshops of the traffic-policy scenarios (nodeport-local, internal-local, affinity),
@@ -115,14 +114,7 @@ describe.skipIf(!root)('workshops of the traffic-policy scenarios, against live 
   let dir: string;
   const env = () => ({ LAB_WORKSHOP_DIR: dir, NO_COLOR: '1' });
   const workshop = async (args: string[], input: string[]): Promise<CliResult> => {
-    const r = await execa(process.execPath, [CLI, 'workshop', ...args], {
-      input: input.map((a) => `${a}\n`).join(''),
-      reject: false,
-      env: env(),
-      cwd: ROOT,
-      timeout: 110_000,
-    });
-    return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+    return lab(['workshop', ...args], { input: input.map((a) => `${a}\n`).join(''), env: env(), timeout: 110_000 });
   };
 
   beforeAll(async () => {

@@ -1,9 +1,8 @@
-import { execa } from 'execa';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, lab, namespaces, requireRoot, ROOT, type CliResult } from './helpers.js';
+import { lab, namespaces, requireRoot, type CliResult } from './helpers.js';
 
 const root = requireRoot();
 const LAB = 'ws-test';
@@ -26,14 +25,7 @@ describe.skipIf(!root)('lab workshop against a live nodeport lab', () => {
   const env = () => ({ LAB_WORKSHOP_DIR: dir, NO_COLOR: '1' });
   /** The workshop as a learner runs it, with answers piped in on stdin. */
   const workshop = async (args: string[], answers: string[] = []): Promise<CliResult> => {
-    const r = await execa(process.execPath, [CLI, 'workshop', ...args], {
-      input: answers.map((a) => `${a}\n`).join(''),
-      reject: false,
-      env: env(),
-      cwd: ROOT,
-      timeout: 110_000,
-    });
-    return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+    return lab(['workshop', ...args], { input: answers.map((a) => `${a}\n`).join(''), env: env(), timeout: 110_000 });
   };
   const progress = (): Progress => JSON.parse(readFileSync(join(dir, `${LAB}.json`), 'utf8')) as Progress;
   const curl = async () => JSON.parse((await lab(['exec', LAB, 'client', '--', 'curl', '-s', '10.240.0.4:32000'])).stdout) as { pod: string; client: string };
@@ -256,15 +248,9 @@ describe.skipIf(!root)('every step of the other workshops reads its answer from 
       // The learner's own request, for the steps that ask about "your most recent request".
       expect((await lab(['exec', c.name, c.from, '--', 'curl', '-s', c.to])).exitCode).toBe(0);
       const steps = JSON.parse((await lab(['workshop', c.name, '--list', '--json'], { env: { LAB_WORKSHOP_DIR: dir } })).stdout) as { steps: unknown[] };
-      const r = await execa(process.execPath, [CLI, 'workshop', c.name], {
-        input: 'skip\n'.repeat(steps.steps.length),
-        reject: false,
-        env: { LAB_WORKSHOP_DIR: dir, NO_COLOR: '1' },
-        cwd: ROOT,
-        timeout: 110_000,
-      });
-      expect(r.exitCode, String(r.stderr)).toBe(0);
-      const out = String(r.stdout);
+      const r = await lab(['workshop', c.name], { input: 'skip\n'.repeat(steps.steps.length), env: { LAB_WORKSHOP_DIR: dir, NO_COLOR: '1' }, timeout: 110_000 });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const out = r.stdout;
       expect(out.match(/skipped\. The lab's answer: \S+/g) ?? [], out).toHaveLength(steps.steps.length);
       expect(out).not.toContain('could not read');
       expect(out).toContain(`0 of ${steps.steps.length} answered (0 at the first try), ${steps.steps.length} skipped`);
