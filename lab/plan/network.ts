@@ -45,6 +45,14 @@ const ROUTER_PORT_BASE = 1000;
 /** A pod's port on its node's bridge: unique on the node, since pod addresses are. */
 const podPortIndex = (address: string) => 0x1000000 + (parseIPv4(address)! & 0xffffff);
 
+/**
+ * A fixed MAC for a bridge, from its IPv4 address (02:00 + the four bytes: locally administered).
+ * A bridge without one takes the lowest MAC among its ports and changes it as pods come and go;
+ * pods that cached the old one in ARP then send to a MAC nobody owns until they re-resolve.
+ */
+export const bridgeMac = (address: string) =>
+  ['02', '00', ...address.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+
 const prefixOf = (cidr: string) => cidr.split('/')[1]!;
 
 /**
@@ -98,7 +106,7 @@ export function planNetwork(t: Topology): NetworkPlan {
     if (r.hashPorts) plan.sysctls['net.ipv4.fib_multipath_hash_policy'] = '1';
     for (const iface of r.interfaces) {
       const bridge = networkBridgeName(iface.network);
-      plan.batch.push(`link add ${bridge} type bridge`);
+      plan.batch.push(`link add ${bridge} address ${bridgeMac(iface.address)} type bridge`);
       address(plan, bridge, `${iface.address}/${prefixOf(subnets.get(iface.network)!)}`);
       plan.sysctls[`net.ipv4.conf.${bridge}.send_redirects`] = '0';
     }
@@ -122,7 +130,7 @@ export function planNetwork(t: Topology): NetworkPlan {
     const subnet = subnets.get(n.network)!;
     address(plan, HOST_IFNAME, `${n.address}/${prefixOf(subnet)}`);
     plan.batch.push(`link set ${HOST_IFNAME} up`);
-    plan.batch.push(`link add ${n.bridge} type bridge`);
+    plan.batch.push(`link add ${n.bridge} address ${bridgeMac(firstHost(parseCidr(n.podCIDR)!))} type bridge`);
     address(plan, n.bridge, `${firstHost(parseCidr(n.podCIDR)!)}/${prefixOf(n.podCIDR)}`);
     plan.batch.push(`link set ${n.bridge} up`);
     routesVia(plan, [subnet, n.podCIDR], gatewayOn(n.network));

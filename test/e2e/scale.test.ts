@@ -171,7 +171,11 @@ describe.skipIf(!root)('scale, kill and revive on a running lab', () => {
   });
 
   it('scale web=1 removes web-3 and web-2 (pods, namespaces, processes, KUBE-SEP chains)', async () => {
+    const cbr0Mac = async () => (await lab(['exec', LAB, 'node1', '--', 'cat', '/sys/class/net/cbr0/address'])).stdout.trim();
+    const macBefore = await cbr0Mac();
     const r = await json<ScaleResult>(['scale', LAB, 'web=1']);
+    // Removing web-3's port must not change cbr0's MAC: web-1 has it cached for 10.244.0.1.
+    expect(await cbr0Mac()).toBe(macBefore);
     measured.scaleDown = { ms: r.ms, timings: r.timings, restoreMs: r.rules.map((n) => n.restoreMs) };
     expect(r.removed.map((p) => p.name)).toEqual(['web-3', 'web-2']);
     // web-2 was already no endpoint (killed): only web-3's endpoint disappears now.

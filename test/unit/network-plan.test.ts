@@ -90,6 +90,16 @@ describe('planNetwork(nodeport): links stay inside the lab', () => {
     ]);
   });
 
+  it('creates every bridge with a fixed MAC, so it does not change as ports come and go', () => {
+    const bridges = plan.namespaces.flatMap((n) => n.batch.filter((l) => l.includes('type bridge') && l.startsWith('link add')));
+    expect(bridges).toEqual([
+      'link add br-nodes address 02:00:0a:f0:00:01 type bridge',
+      'link add br-clients address 02:00:0a:f1:00:01 type bridge',
+      'link add cbr0 address 02:00:0a:f4:00:01 type bridge',
+      'link add cbr0 address 02:00:0a:f4:01:01 type bridge',
+    ]);
+  });
+
   it('the host-level batch does nothing but add namespaces and veth pairs', () => {
     for (const line of plan.createBatch) expect(line).toMatch(/^(netns add \S+|link add name \S+ index \d+ netns \S+ type veth peer name \S+ index \d+ netns \S+)$/);
   });
@@ -136,9 +146,9 @@ describe('planNetwork(nodeport): addresses and routes', () => {
       { ifname: 'eth0', cidr: '10.240.0.5/24' },
       { ifname: 'cbr0', cidr: '10.244.1.1/24' },
     ]);
-    expect(n1.batch).toContain('link add cbr0 type bridge');
+    expect(n1.batch).toContain('link add cbr0 address 02:00:0a:f4:00:01 type bridge');
     expect(n1.batch).toContain('addr add 10.244.0.1/24 dev cbr0');
-    expect(n1.batch.indexOf('link add cbr0 type bridge')).toBeLessThan(n1.batch.indexOf('addr add 10.244.0.1/24 dev cbr0'));
+    expect(n1.batch.indexOf('link add cbr0 address 02:00:0a:f4:00:01 type bridge')).toBeLessThan(n1.batch.indexOf('addr add 10.244.0.1/24 dev cbr0'));
     expect(routes(n1)).toEqual(['route add 10.241.0.0/24 via 10.240.0.1', 'route add 10.244.0.0/16 via 10.240.0.1', 'route add 172.31.0.0/16 via 10.240.0.1']);
   });
 
@@ -240,7 +250,7 @@ describe('planNetwork: variations', () => {
       t.nodes[0]!.bridge = 'br-pods';
     });
     const n1 = p.namespaces.find((n) => n.host === 'node1')!;
-    expect(n1.batch).toContain('link add br-pods type bridge');
+    expect(n1.batch).toContain('link add br-pods address 02:00:0a:f4:00:01 type bridge');
     expect(n1.batch).toContain('link set veth-web-1 master br-pods');
     expect(n1.addresses[1]).toEqual({ ifname: 'br-pods', cidr: '10.244.0.1/24' });
   });
