@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { readConntrack, type ConntrackEntry } from '../kernel/conntrack.js';
 import { runIn } from '../kernel/exec.js';
 import { listNamespaces } from '../kernel/netns.js';
-import { isAlive, processStartTime } from '../kernel/processes.js';
+import { isOurs } from '../kernel/processes.js';
 import { listStates } from '../state/store.js';
 import { hostNamespace, runningLab } from './running.js';
 
@@ -44,7 +44,7 @@ export async function status(lab?: string): Promise<LabStatus[]> {
           return { ns, present, addresses };
         }),
       ),
-      workloads: s.processes.map((p) => ({ pod: p.pod, pid: p.pid, ports: p.ports, running: isAlive(p.pid) && processStartTime(p.pid) === p.startTime })),
+      workloads: s.processes.map((p) => ({ pod: p.pod, pid: p.pid, ports: p.ports, running: !p.stopped && isOurs(p) })),
     })),
   );
 }
