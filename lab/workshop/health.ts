@@ -1,4 +1,4 @@
-import { status } from '../api/inspect.js';
+import { status } from '../api/status.js';
 import { runningLab } from '../api/running.js';
 import { runIn } from '../kernel/exec.js';
 import { planLab } from '../plan/plan.js';
