@@ -6,7 +6,7 @@ import type { Plan } from '../plan/plan.js';
 import type { LabStore } from '../state/store.js';
 import { namespaceName } from '../topology/names.js';
 import type { Stage } from './stages.js';
-import { startPodWorkloads, stopPodWorkloads } from './workloads.js';
+import { ensureWorkloadHost, startPodWorkloads, stopPodWorkloads } from './workloads.js';
 
 /**
  * Build what a plan describes, stage by stage: the one provisioning sequence behind `up` (the
@@ -20,11 +20,19 @@ export async function provision(plan: Plan, store: LabStore, stage: Stage): Prom
     plan.files.map((f) => f.dir),
   );
   if (plan.createBatch.length > 0) await stage('namespaces', () => createNamespaces(plan));
-  if (plan.namespaces.length > 0) await stage('links', () => configureNamespaces(plan));
-  if (plan.namespaces.some((n) => Object.keys(n.sysctls).length > 0)) await stage('sysctls', () => setSysctls(plan));
-  if (plan.iptables.length > 0) await stage('kube-proxy rules', () => applyRules(plan));
-  if (plan.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(plan));
-  if (plan.workloads.length > 0) await stage('workloads', () => startPodWorkloads(store, plan.workloads, plan.workloadHome));
+  // The workload process starts (in a namespace that now exists) while the links are configured.
+  const host = plan.workloads.length > 0 ? ensureWorkloadHost(store, plan.workloadHome) : undefined;
+  host?.catch(() => undefined); // its failure is raised where it is awaited
+  try {
+    if (plan.namespaces.length > 0) await stage('links', () => configureNamespaces(plan));
+    if (plan.namespaces.some((n) => Object.keys(n.sysctls).length > 0)) await stage('sysctls', () => setSysctls(plan));
+    if (plan.iptables.length > 0) await stage('kube-proxy rules', () => applyRules(plan));
+    if (plan.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(plan));
+    if (host) await stage('workloads', async () => startPodWorkloads(store, plan.workloads, await host));
+  } catch (err) {
+    await host?.catch(() => undefined); // recorded before the caller cleans up
+    throw err;
+  }
   // A veth drops packets until the kernel has processed its carrier (see waitForLinks).
   if (plan.namespaces.length > 0) {
     await stage('links ready', async () => {

@@ -1,4 +1,4 @@
-import { namespacePids } from '../kernel/netns.js';
+import { namespacesPids } from '../kernel/netns.js';
 import { isOurs, processCmdline, stopProcesses } from '../kernel/processes.js';
 import { controlWorkloads, startWorkloadHost } from '../kernel/workloads.js';
 import type { WorkloadPlan } from '../plan/plan.js';
@@ -14,8 +14,7 @@ import { WORKLOAD_MARKER } from '../workload/marker.js';
 export async function ourProcesses(state: LabState | undefined, namespaces: string[]): Promise<number[]> {
   const pids = new Set<number>();
   for (const p of state ? recordedProcesses(state) : []) if (isOurs(p)) pids.add(p.pid);
-  const inside = await Promise.all(namespaces.map(namespacePids));
-  for (const pid of inside.flat()) if (processCmdline(pid).includes(WORKLOAD_MARKER)) pids.add(pid);
+  for (const pid of namespacesPids(namespaces)) if (processCmdline(pid).includes(WORKLOAD_MARKER)) pids.add(pid);
   return [...pids];
 }
 
@@ -24,16 +23,19 @@ export function runningHost(state: LabState): WorkloadHostRecord | undefined {
   return state.workloadHost && isOurs(state.workloadHost) ? state.workloadHost : undefined;
 }
 
-/** Open these pods' sockets in the lab's workload process, starting it first if it is not running. */
-export async function startPodWorkloads(store: LabStore, workloads: WorkloadPlan[], home: string): Promise<void> {
+/** The lab's workload process: the running one, or a new one started in namespace `home`. */
+export async function ensureWorkloadHost(store: LabStore, home: string): Promise<WorkloadHostRecord> {
+  const running = runningHost(store.state);
+  if (running) return running;
+  const host = { ns: home, ...(await startWorkloadHost(home, labDir(store.lab))) };
+  store.setWorkloadHost(host);
+  return host;
+}
+
+/** Open these pods' sockets in the lab's workload process (each in its own namespace) and record them. */
+export async function startPodWorkloads(store: LabStore, workloads: WorkloadPlan[], host: WorkloadHostRecord): Promise<void> {
   if (workloads.length === 0) return;
-  const dir = labDir(store.lab);
-  let host = runningHost(store.state);
-  if (!host) {
-    host = { ns: home, ...(await startWorkloadHost(home, dir)) };
-    store.setWorkloadHost(host);
-  }
-  await controlWorkloads(dir, { op: 'open', pods: workloads });
+  await controlWorkloads(labDir(store.lab), { op: 'open', pods: workloads });
   store.recordWorkloads(workloads.map((w) => ({ pod: w.pod, ns: w.ns, pid: host.pid, startTime: host.startTime, ports: w.ports })));
 }
 

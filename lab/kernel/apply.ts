@@ -1,4 +1,6 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { log } from '../log.js';
 import { RESOLV_CONF_HEADER } from '../plan/dns.js';
 import type { Plan } from '../plan/plan.js';
@@ -9,9 +11,27 @@ export async function createNamespaces(plan: Plan): Promise<void> {
   await run('ip', ['-batch', '-'], { input: plan.createBatch.join('\n') });
 }
 
-/** Links, addresses and routes: one `ip -n NS -batch -` per namespace, all namespaces at once. */
+/**
+ * Links, addresses and routes: each namespace's lines run by `ip -batch` inside it. One `ip`
+ * per namespace is the floor (a batch line cannot name a namespace), but it need not be one
+ * spawn from Node each: a few host-level batches (one per CPU) run `netns exec <ns> ip -batch
+ * <file>` lines, so `ip` forks them, which costs far less than Node spawning a hundred processes.
+ */
 export async function configureNamespaces(plan: Plan): Promise<void> {
-  await Promise.all(plan.namespaces.map((n) => run('ip', ['-n', n.ns, '-batch', '-'], { input: n.batch.join('\n') })));
+  if (plan.namespaces.length === 0) return;
+  const dir = mkdtempSync(join(tmpdir(), 'kube-packet-lab-batch-'));
+  try {
+    const lines = plan.namespaces.map((n) => {
+      const file = join(dir, `${n.ns}.ip`);
+      writeFileSync(file, `${n.batch.join('\n')}\n`);
+      return `netns exec ${n.ns} ip -batch ${file}`;
+    });
+    const parts = Math.max(1, Math.min(availableParallelism(), 4, lines.length));
+    const chunks = Array.from({ length: parts }, (_, i) => lines.filter((_, j) => j % parts === i));
+    await Promise.all(chunks.map((chunk) => run('ip', ['-batch', '-'], { input: chunk.join('\n') })));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** sysctls, written inside each namespace with one command per namespace that needs any. */
@@ -38,10 +58,14 @@ interface IpLinkJson {
  * and the connection takes a one-second retransmission to open. The plan gives every veth an
  * index distinct from its peer's, which makes that event urgent (see lab/plan/network.ts), so
  * this wait is normally a single look; it stays as the readiness signal.
+ *
+ * One look for all links: every veth pair has one end outside the pods (a pod's peer is its
+ * port on the node's bridge; a node's or client's is a router port), and veth turns the carrier
+ * of both ends on together, so the routers', nodes' and clients' namespaces show every pair.
  */
 export async function waitForLinks(plan: Pick<Plan, 'namespaces'>, timeoutMs = 3000): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
-  let pending = plan.namespaces.map((n) => n.ns);
+  let pending = plan.namespaces.filter((n) => n.role !== 'pod').map((n) => n.ns);
   let down: string[] = [];
   for (;;) {
     const results = await Promise.all(
