@@ -5,6 +5,7 @@ import { log } from '../log.js';
 import { RESOLV_CONF_HEADER } from '../plan/dns.js';
 import type { Plan } from '../plan/plan.js';
 import { run, runIn } from './exec.js';
+import { NETNS_RUN_DIR } from './netns.js';
 
 /** Create namespaces and veth pairs in one host-level batch; every link is born inside a lab namespace. */
 export async function createNamespaces(plan: Plan): Promise<void> {
@@ -12,10 +13,12 @@ export async function createNamespaces(plan: Plan): Promise<void> {
 }
 
 /**
- * Links, addresses and routes: each namespace's lines run by `ip -batch` inside it. One `ip`
- * per namespace is the floor (a batch line cannot name a namespace), but it need not be one
- * spawn from Node each: a few host-level batches (one per CPU) run `netns exec <ns> ip -batch
- * <file>` lines, so `ip` forks them, which costs far less than Node spawning a hundred processes.
+ * Links, addresses and routes: each namespace's lines run by `ip -batch` inside it. A batch line
+ * cannot name a namespace, so it is one `ip` per namespace, started as cheaply as possible:
+ * `nsenter --net` only joins the network namespace, where `ip -n` and `ip netns exec` also
+ * copy the mount namespace (every /run/netns mount: a cost that grows with the lab, so a
+ * thousand pods would take quadratic time), and a few shells (one per CPU) start them instead
+ * of Node spawning each one.
  */
 export async function configureNamespaces(plan: Plan): Promise<void> {
   if (plan.namespaces.length === 0) return;
@@ -24,11 +27,11 @@ export async function configureNamespaces(plan: Plan): Promise<void> {
     const lines = plan.namespaces.map((n) => {
       const file = join(dir, `${n.ns}.ip`);
       writeFileSync(file, `${n.batch.join('\n')}\n`);
-      return `netns exec ${n.ns} ip -batch ${file}`;
+      return `nsenter --net=${NETNS_RUN_DIR}/${n.ns} ip -batch ${file} </dev/null`;
     });
     const parts = Math.max(1, Math.min(availableParallelism(), 4, lines.length));
     const chunks = Array.from({ length: parts }, (_, i) => lines.filter((_, j) => j % parts === i));
-    await Promise.all(chunks.map((chunk) => run('ip', ['-batch', '-'], { input: chunk.join('\n') })));
+    await Promise.all(chunks.map((chunk) => run('sh', ['-e', '-s'], { input: `${chunk.join('\n')}\n` })));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

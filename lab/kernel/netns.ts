@@ -2,7 +2,8 @@ import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { LAB_MARKER_PREFIX, labMarker } from '../topology/names.js';
 import { run } from './exec.js';
 
-const NETNS_RUN_DIR = '/run/netns';
+/** Where `ip netns add` mounts each named namespace. */
+export const NETNS_RUN_DIR = '/run/netns';
 
 /** Every named network namespace on the machine: the files `ip netns add` mounts in /run/netns. */
 export async function listNamespaces(): Promise<string[]> {
