@@ -1,13 +1,12 @@
-import { spawn } from 'node:child_process';
-import { readConntrack, type ConntrackEntry } from '../kernel/conntrack.js';
-import { runIn } from '../kernel/exec.js';
+import type { ConntrackEntry } from '../kernel/conntrack.js';
+import { runAttached } from '../kernel/exec.js';
+import { readConntrack, readRules } from '../kernel/readers.js';
 import { hostNamespace, runningLab } from './running.js';
 
 /** kube-proxy's rules on a node, as iptables-save prints them (nat table by default). */
 export async function rules(lab: string, host: string, table = 'nat', counters = false): Promise<string> {
   const ns = hostNamespace(runningLab(lab), host);
-  const { stdout } = await runIn(ns, 'iptables-save', ['-t', table, ...(counters ? ['-c'] : [])]);
-  return stdout;
+  return readRules(ns, { table, counters, allowFailure: false });
 }
 
 export async function conntrack(lab: string, host: string): Promise<ConntrackEntry[]> {
@@ -17,9 +16,5 @@ export async function conntrack(lab: string, host: string): Promise<ConntrackEnt
 /** Run a command inside a host's namespace, attached to this terminal; resolves to its exit code. */
 export async function execIn(lab: string, host: string, command: string[]): Promise<number> {
   const ns = hostNamespace(runningLab(lab), host);
-  const child = spawn('ip', ['netns', 'exec', ns, ...command], { stdio: 'inherit' });
-  return new Promise((resolve) => {
-    child.on('error', () => resolve(1));
-    child.on('close', (code) => resolve(code ?? 1));
-  });
+  return runAttached('ip', ['netns', 'exec', ns, ...command]);
 }

@@ -1,6 +1,7 @@
 import { ExitCode, LabError } from '../errors.js';
 import { foreignNamespaceFiles } from '../kernel/apply.js';
-import { deleteUdpEntries, readConntrack, type ConntrackEntry } from '../kernel/conntrack.js';
+import { deleteUdpEntries, type ConntrackEntry } from '../kernel/conntrack.js';
+import { readConntrack } from '../kernel/readers.js';
 import { preflight } from '../kernel/preflight.js';
 import { podPorts, servicePorts } from '../plan/endpoints.js';
 import { planPods, planWorkloads } from '../plan/plan.js';

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { CommandError } from '../errors.js';
 import { log } from '../log.js';
 
@@ -54,4 +54,23 @@ export async function run(file: string, args: readonly string[], opts: RunOption
 /** Run a command inside a lab namespace. */
 export function runIn(ns: string, file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   return run('ip', ['netns', 'exec', ns, file, ...args], opts);
+}
+
+/**
+ * Start a long-running command (tcpdump, xtables-monitor, nft monitor) inside a lab namespace
+ * and hand back the child; the caller waits for its readiness line and stops it by pid.
+ */
+export function spawnIn(ns: string, file: string, args: readonly string[], stdio: StdioOptions = ['ignore', 'pipe', 'pipe']): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', ns, file, ...args], { stdio, env: { ...process.env, LC_ALL: 'C' } });
+  log.debug({ cmd: ['ip', 'netns', 'exec', ns, file, ...args].join(' '), pid: child.pid }, 'started');
+  return child;
+}
+
+/** Run a command attached to this terminal (the user's own, as in `lab exec`); resolves to its exit code. */
+export function runAttached(file: string, args: readonly string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { stdio: 'inherit' });
+    child.on('error', () => resolve(1));
+    child.on('close', (code) => resolve(code ?? 1));
+  });
 }
