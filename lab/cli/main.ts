@@ -22,6 +22,7 @@ const verbs: Record<string, () => Promise<Register>> = {
   up: () => import('./up.js').then((m) => m.registerUp),
   down: () => import('./down.js').then((m) => m.registerDown),
   verify: () => import('./verify.js').then((m) => m.registerVerify),
+  trace: () => import('./trace.js').then((m) => m.registerTrace),
   status: inspect,
   rules: inspect,
   conntrack: inspect,

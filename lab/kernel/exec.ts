@@ -74,3 +74,16 @@ export function runAttached(file: string, args: readonly string[]): Promise<numb
     child.on('close', (code) => resolve(code ?? 1));
   });
 }
+
+/** Stop a child by its pid with a signal it can act on, SIGKILL after a grace period; resolves once it has exited. */
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
