@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerDocker } from './docker.js';
 import { registerDown } from './down.js';
+import { registerGraph } from './graph.js';
 import { registerInspect } from './inspect.js';
 import { exitWithError } from './output.js';
 import { registerPods } from './pods.js';
@@ -22,6 +23,7 @@ registerUp(program);
 registerDown(program);
 registerVerify(program);
 registerTrace(program);
+registerGraph(program);
 registerInspect(program);
 registerPods(program);
 registerDocker(program);
