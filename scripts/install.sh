@@ -18,6 +18,7 @@ command -v iptables-restore >/dev/null || need+=(iptables)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v conntrack >/dev/null || need+=(conntrack)
 command -v curl >/dev/null || need+=(curl)
+command -v nsenter >/dev/null || need+=(util-linux)
 command -v nft >/dev/null || need+=(nftables)              # lab trace (nftables mode, and tidying iptables mode)
 command -v chromium >/dev/null || need+=(chromium)          # the test suite opens report.html in a real browser
 command -v sysctl >/dev/null || need+=(procps)
