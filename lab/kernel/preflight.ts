@@ -5,12 +5,20 @@ import { ExitCode, LabError } from '../errors.js';
 /** What the lab runs, and the Debian package that provides it. */
 export const REQUIRED_TOOLS: Record<string, string> = {
   ip: 'iproute2',
+  nsenter: 'util-linux',
   iptables: 'iptables',
   'iptables-restore': 'iptables',
   'iptables-save': 'iptables',
   tcpdump: 'tcpdump',
   conntrack: 'conntrack',
   curl: 'curl',
+};
+
+/** Tools only some verbs need (`lab trace`), named in preflight(tools) by those verbs. */
+const OPTIONAL_TOOLS: Record<string, string> = {
+  'xtables-monitor': 'iptables',
+  nft: 'nftables',
+  stdbuf: 'coreutils',
 };
 
 const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
@@ -31,7 +39,7 @@ export function which(tool: string): string | undefined {
 }
 
 export function missingTools(tools: string[] = Object.keys(REQUIRED_TOOLS)): { tool: string; pkg: string }[] {
-  return tools.filter((t) => !which(t)).map((tool) => ({ tool, pkg: REQUIRED_TOOLS[tool] ?? tool }));
+  return tools.filter((t) => !which(t)).map((tool) => ({ tool, pkg: REQUIRED_TOOLS[tool] ?? OPTIONAL_TOOLS[tool] ?? tool }));
 }
 
 /** Refuse early, before anything is created: root and the tools, or a one-line reason. */
