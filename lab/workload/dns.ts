@@ -9,7 +9,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { createServer, type Socket } from 'node:net';
-import { answerQuery, decodeMessage, RCODE, TYPE, type Zone } from './dns-message.js';
+import { answerQuery, describeExchange, type Zone } from './dns-message.js';
 
 interface Args {
   pod: string;
@@ -36,19 +36,8 @@ function parseArgs(argv: string[]): Args {
 
 const args = parseArgs(process.argv.slice(2));
 
-const nameOf = (table: Record<string, number>, value: number) => Object.entries(table).find(([, v]) => v === value)?.[0];
-
 function logExchange(transport: string, from: string, query: Buffer, response: Buffer | undefined): void {
-  let what = 'unreadable query';
-  try {
-    const q = decodeMessage(query).questions[0];
-    const r = response ? decodeMessage(response) : undefined;
-    const rcode = r ? (nameOf(RCODE, r.rcode) ?? String(r.rcode)) : 'dropped';
-    what = `${q ? `${nameOf(TYPE, q.type) ?? `TYPE${q.type}`} ${q.name}` : 'no question'} -> ${rcode}${r?.answers.length ? ` ${r.answers.map((a) => a.address).join(' ')}` : ''}`;
-  } catch {
-    /* keep the default text */
-  }
-  process.stderr.write(`${new Date().toISOString()} ${transport} from ${from}: ${what}\n`);
+  process.stderr.write(`${new Date().toISOString()} ${transport} from ${from}: ${describeExchange(query, response)}\n`);
 }
 
 let pending = args.ports.length * 2;

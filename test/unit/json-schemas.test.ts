@@ -47,4 +47,14 @@ describe('JSON Schemas shipped in schemas/', () => {
     const workshop = parse(readFileSync(join(TOPOLOGIES_DIR, 'nodeport.workshop.yaml'), 'utf8')) as Record<string, unknown>;
     expect(validator('workshop.schema.json').safeParse({ ...workshop, steps: [] }).success).toBe(false);
   });
+
+  it('the complete example in docs/walkthrough-format.md is a valid walkthrough', () => {
+    const doc = readFileSync(join(PROJECT_ROOT, 'docs', 'walkthrough-format.md'), 'utf8');
+    const examples = [...doc.matchAll(/```yaml\n(# yaml-language-server: \$schema=\.\.\/schemas\/walkthrough\.schema\.json\n[\s\S]*?)```/g)].map((m) => m[1]!).filter((text) => /^title:/m.test(text));
+    expect(examples.length).toBeGreaterThan(0);
+    for (const text of examples) {
+      const result = validator('walkthrough.schema.json').safeParse(parse(text));
+      expect(result.success, JSON.stringify(result.error?.issues)).toBe(true);
+    }
+  });
 });
