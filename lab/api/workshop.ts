@@ -8,7 +8,7 @@ import { probe, type ProbeResult } from '../workshop/probes.js';
 import { newProgress, progressFile, readProgress, resetProgress, score, writeProgress, type Progress, type Score } from '../workshop/progress.js';
 import type { Check } from '../workshop/schema.js';
 import { runningLab } from './running.js';
-import { status } from './inspect.js';
+import { status } from './status.js';
 import { up, type UpOptions } from './up.js';
 
 /**

@@ -6,10 +6,8 @@
  */
 import dnsPacket, { type Answer as WireAnswer, type DecodedPacket, type Question as WireQuestion } from 'dns-packet';
 
-/** The numbers the wire carries, for logs and tests (dns-packet names them as text). */
-export const TYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, ANY: 255 } as const;
-export const CLASS_IN = 1;
-export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+/** The response codes cluster DNS uses (RFC 1035 4.1.1). */
+const RCODE = { NOERROR: 0, FORMERR: 1, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 type Rcode = keyof typeof RCODE;
 
 /** CoreDNS's kubernetes plugin answers with a 5-second TTL by default. */
@@ -106,35 +104,4 @@ export function describeExchange(query: Buffer, response: Buffer | undefined): s
   } catch {
     return 'unreadable query';
   }
-}
-
-/** A message in the wire's numbers (type, class, rcode), decoded by dns-packet: for logs and tests. */
-export interface Message {
-  id: number;
-  response: boolean;
-  opcode: number;
-  authoritative: boolean;
-  recursionDesired: boolean;
-  rcode: number;
-  questions: { name: string; type: number; class: number }[];
-  answers: { name: string; type: number; class: number; ttl: number; address: string }[];
-}
-
-const typeNumber = (t: string) => (TYPE as Record<string, number>)[t] ?? Number(/^UNKNOWN_(\d+)$/.exec(t)?.[1] ?? NaN);
-
-export function decodeMessage(buf: Buffer): Message {
-  const m = dnsPacket.decode(buf);
-  const flags = m.flags ?? 0;
-  return {
-    id: m.id ?? 0,
-    response: m.flag_qr,
-    opcode: (flags & OPCODE_MASK) >> 11,
-    authoritative: m.flag_aa,
-    recursionDesired: m.flag_rd,
-    rcode: flags & 0xf,
-    questions: (m.questions ?? []).map((q) => ({ name: q.name, type: typeNumber(q.type), class: q.class === 'IN' ? CLASS_IN : NaN })),
-    answers: (m.answers ?? [])
-      .filter((a) => a.type === 'A')
-      .map((a) => ({ name: a.name, type: TYPE.A, class: CLASS_IN, ttl: (a as { ttl?: number }).ttl ?? 0, address: String((a as { data?: unknown }).data) })),
-  };
 }

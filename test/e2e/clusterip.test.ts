@@ -5,7 +5,7 @@ import { isAlive } from '../../lab/kernel/processes.js';
 import { RESOLV_CONF_HEADER } from '../../lab/plan/dns.js';
 import { hostSnapshot, lab, namespaces, requireRoot } from './helpers.js';
 import type { VerifyResult as Report } from '../../lab/verify/engine.js';
-import type { LabStatus } from '../../lab/api/inspect.js';
+import type { LabStatus } from '../../lab/api/status.js';
 
 const root = requireRoot();
 const LAB = 'clusterip';

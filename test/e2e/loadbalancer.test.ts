@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../lab/kernel/processes.js';
 import { hostSnapshot, lab, namespaces, requireRoot } from './helpers.js';
 import type { VerifyResult as Report } from '../../lab/verify/engine.js';
-import type { LabStatus } from '../../lab/api/inspect.js';
+import type { LabStatus } from '../../lab/api/status.js';
 
 const root = requireRoot();
 const LAB = 'loadbalancer';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostSnapshot, lab, labProcesses, namespaces, requireRoot } from './helpers.js';
-import type { LabStatus } from '../../lab/api/inspect.js';
+import type { LabStatus } from '../../lab/api/status.js';
 import type { VerifyResult } from '../../lab/verify/engine.js';
 
 const root = requireRoot();

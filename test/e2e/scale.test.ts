@@ -4,7 +4,7 @@ import { lab, labProcesses, namespaces, requireRoot, sh } from './helpers.js';
 import type { EndpointChangeResult, KillResult, ScaleResult } from '../../lab/api/pods.js';
 import type { ProbeResult } from '../../lab/api/probe.js';
 import type { ConntrackEntry } from '../../lab/kernel/conntrack.js';
-import type { LabStatus } from '../../lab/api/inspect.js';
+import type { LabStatus } from '../../lab/api/status.js';
 
 /**
  * Endpoint changes on a running nodeport lab, against the real kernel: scale up and the new pod
@@ -111,14 +111,16 @@ describe.skipIf(!root)('scale, kill and revive on a running lab', () => {
     expect(revived.exitCode, revived.stderr).toBe(0);
     expect(revived.stdout).toMatch(/workload started/);
 
-    // Open slow requests (the pod answers after 2.5 s) until one of them is translated to web-2.
+    // Open slow requests (the pod answers after 6 s) until one of them is translated to web-2. The
+    // answer must still be pending after two CLI calls (conntrack, kill), which take 1.5-2 s each
+    // on a loaded 2-core machine: 2.5 s was not enough there.
     let onWeb2: { port: number; done: Promise<string> } | undefined;
     const pending: Promise<unknown>[] = [];
     let port = 40000 + Math.floor(Math.random() * 10000);
     for (let round = 0; round < 6 && !onWeb2; round++) {
       const batch = Array.from({ length: 6 }, () => {
         const p = port++;
-        const done = execa('ip', ['netns', 'exec', `${LAB}-client`, 'curl', '-sS', '--max-time', '10', '--local-port', String(p), `http://${NODEPORT}/?delay=2500`], { reject: false }).then((r) => String(r.stdout));
+        const done = execa('ip', ['netns', 'exec', `${LAB}-client`, 'curl', '-sS', '--max-time', '15', '--local-port', String(p), `http://${NODEPORT}/?delay=6000`], { reject: false }).then((r) => String(r.stdout));
         pending.push(done);
         return { port: p, done };
       });
