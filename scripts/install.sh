@@ -20,6 +20,7 @@ command -v conntrack >/dev/null || need+=(conntrack)
 command -v curl >/dev/null || need+=(curl)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v nft >/dev/null || need+=(nftables)              # lab trace (nftables mode, and tidying iptables mode)
+command -v chromium >/dev/null || need+=(chromium)          # the test suite opens report.html in a real browser
 command -v sysctl >/dev/null || need+=(procps)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)

@@ -23,6 +23,7 @@ const verbs: Record<string, () => Promise<Register>> = {
   down: () => import('./down.js').then((m) => m.registerDown),
   verify: () => import('./verify.js').then((m) => m.registerVerify),
   trace: () => import('./trace.js').then((m) => m.registerTrace),
+  graph: () => import('./graph.js').then((m) => m.registerGraph),
   status: inspect,
   rules: inspect,
   conntrack: inspect,
