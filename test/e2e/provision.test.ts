@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -89,10 +89,19 @@ describe.skipIf(skip || !root)('provisioning a fresh Debian bookworm (what vagra
     hostBefore = await hostSnapshot();
     namespacesBefore = await namespaces();
 
-    // A copy: npm writes to its cache even when it only reads packages from it.
+    // A copy: npm writes to its cache even when it only reads packages from it. Then the host's
+    // own `npm ci` of the same lock file, into that copy, adds whatever the host's cache lacks
+    // (package metadata as `npm ci` asks for it included), so the copy holds the whole lock.
     const hostCache = (await execa('npm', ['config', 'get', 'cache'])).stdout.trim();
     npmCache = await mkdtemp(join(tmpdir(), 'kube-packet-lab-npm-cache-'));
     await execa('cp', ['-a', join(hostCache, '_cacache'), npmCache]);
+    const lockOnly = await mkdtemp(join(tmpdir(), 'kube-packet-lab-npm-lock-'));
+    try {
+      for (const f of ['package.json', 'package-lock.json']) await copyFile(join(ROOT, f), join(lockOnly, f));
+      await execa('npm', ['ci', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', '--cache', npmCache], { cwd: lockOnly });
+    } finally {
+      await rm(lockOnly, { recursive: true, force: true });
+    }
     await mkdir(join(MIRROR_CACHE, 'debian'), { recursive: true });
 
     container = await docker.createContainer({
@@ -106,7 +115,7 @@ describe.skipIf(skip || !root)('provisioning a fresh Debian bookworm (what vagra
       },
     });
     await container.start();
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     // Removing the container ends everything in it: the lab's workloads, namespaces and rules.
