@@ -102,14 +102,18 @@ export async function scaleBenchmark(rounds: number, outFile: string): Promise<v
       rows.push({ what: 'Mininet', value: 'not installed (apt-get install mininet bridge-utils): skipped' });
     }
 
-    // 2. Pod counts: time and memory as the lab grows.
+    // 2. Pod counts: time and memory as the lab grows. Linear growth shows as a steady cost per added pod.
+    let previous: { pods: number; ms: number } | undefined;
     for (const pods of [10, 100, 200, 1000]) {
       const name = `bench-n${pods}`;
       names.push(name);
       const r = await upDown(topo(name, pods), name);
+      const total = r.up + r.down;
+      const marginal = previous ? `, +${((total - previous.ms) / (pods - previous.pods)).toFixed(1)} ms per pod added since ${previous.pods}` : '';
+      previous = { pods, ms: total };
       rows.push({
         what: `${pods} pods: up, down, RSS of all lab processes`,
-        value: `up ${ms(r.up)}, down ${ms(r.down)} (${((r.up + r.down) / pods).toFixed(1)} ms per pod), ${r.rss.toFixed(0)} MB`,
+        value: `up ${ms(r.up)}, down ${ms(r.down)}${marginal}; ${r.rss.toFixed(0)} MB`,
         ...(pods === 100 ? { target: '< 300 MB', met: r.rss < 300 } : pods === 1000 ? { target: 'works, < 1 GB', met: r.rss < 1024 } : {}),
       });
     }
@@ -152,7 +156,8 @@ export async function scaleBenchmark(rounds: number, outFile: string): Promise<v
   }
 
   const node = process.version;
-  const header = `kube-packet-lab scale benchmark: ${rounds} rounds (medians), ${availableParallelism()} cores, node ${node}, ${new Date().toISOString()}`;
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const header = `kube-packet-lab scale benchmark: ${rounds} rounds (medians), ${availableParallelism()} cores, load average ${load} at the end, node ${node}, ${new Date().toISOString()}`;
   const table = [
     '| what | measured | target | |',
     '|---|---|---|---|',
