@@ -4,6 +4,9 @@ import { runIn } from '../kernel/exec.js';
 import { listNamespaces } from '../kernel/netns.js';
 import { isAlive, processStartTime } from '../kernel/processes.js';
 import { listStates } from '../state/store.js';
+import { NFT_TABLE } from '../plan/kube-proxy/nftables.js';
+import { rulesHeader } from '../plan/kube-proxy/version.js';
+import type { ProxyMode } from '../topology/schema.js';
 import { hostNamespace, runningLab } from './running.js';
 
 export interface LabStatus {
@@ -49,11 +52,20 @@ export async function status(lab?: string): Promise<LabStatus[]> {
   );
 }
 
-/** kube-proxy's rules on a node, as iptables-save prints them (nat table by default). */
-export async function rules(lab: string, host: string, table = 'nat', counters = false): Promise<string> {
-  const ns = hostNamespace(runningLab(lab), host);
-  const { stdout } = await runIn(ns, 'iptables-save', ['-t', table, ...(counters ? ['-c'] : [])]);
-  return stdout;
+/**
+ * kube-proxy's rules on a node under a header naming the kube-proxy version and mode: as
+ * iptables-save prints them (nat table by default), or in nftables mode the kube-proxy table
+ * as nft prints it (`table` does not apply there: one table holds the nat and filter chains).
+ */
+export async function rules(lab: string, host: string, table = 'nat', counters = false): Promise<{ mode: ProxyMode; text: string }> {
+  const running = runningLab(lab);
+  const ns = hostNamespace(running, host);
+  const mode = running.topology.kubeProxy.mode;
+  const { stdout } =
+    mode === 'nftables'
+      ? await runIn(ns, 'nft', ['list', 'table', 'ip', NFT_TABLE])
+      : await runIn(ns, 'iptables-save', ['-t', table, ...(counters ? ['-c'] : [])]);
+  return { mode, text: `${rulesHeader(mode, lab, host)}\n${stdout}` };
 }
 
 export async function conntrack(lab: string, host: string): Promise<ConntrackEntry[]> {

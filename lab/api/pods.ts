@@ -188,7 +188,7 @@ export async function kill(lab: string, podName: string, opts: { keepRunning?: b
   }
   const addr = `${pod.address}:${[...ports].join(',')}`;
   const explanation = [
-    `New connections: every node's KUBE-SVC (and KUBE-SVL) chains no longer list ${addr}, so from now on no new connection is translated to ${pod.name}.`,
+    `New connections: every node's ${after.kubeProxy.mode === 'nftables' ? 'service- (and local-) chains no longer pick' : 'KUBE-SVC (and KUBE-SVL) chains no longer list'} ${addr}, so from now on no new connection is translated to ${pod.name}.`,
     `Existing connections: rules decide only a connection's first packet (conntrack state NEW). Conntrack remembers each connection's translation and applies it to every later packet, so the ${existing.length} ${existing.length === 1 ? 'entry' : 'entries'} above keep their DNAT to ${addr} until the connection ends or the entry expires (TIME_WAIT 120 s, ESTABLISHED up to 5 days); kube-proxy flushes such entries for UDP only.`,
     ...(udpFlushed.some((f) => f.entries > 0) ? [`UDP: as kube-proxy does, the lab deleted the ${udpFlushed.reduce((n, f) => n + f.entries, 0)} UDP conntrack entries of ${pod.name}'s UDP ports, so the next datagram of those flows is balanced anew.`] : []),
     opts.keepRunning

@@ -9,6 +9,7 @@ import { WORKLOAD_MARKER } from '../workload/marker.js';
 import { DNS_WORKLOAD_SCRIPT, WORKLOAD_SCRIPT } from '../util/project.js';
 import { run, runIn } from './exec.js';
 import { processStartTime } from './processes.js';
+import { applyProxyRules } from './rules.js';
 import type { ProcessRecord } from '../state/store.js';
 
 /** Create namespaces and veth pairs in one host-level batch; every link is born inside a lab namespace. */
@@ -71,9 +72,9 @@ export async function waitForLinks(plan: Pick<Plan, 'namespaces'>, timeoutMs = 3
   }
 }
 
-/** kube-proxy's rules: one iptables-restore per node, as kube-proxy applies a sync. */
+/** kube-proxy's rules: one iptables-restore (or nft -f) per node, as kube-proxy applies a sync. */
 export async function applyRules(plan: Plan): Promise<void> {
-  await Promise.all(plan.iptables.map((r) => runIn(r.ns, 'iptables-restore', ['--noflush'], { input: r.payload })));
+  await Promise.all(plan.kubeProxy.map((r) => applyProxyRules(r.ns, r.mode, r.payload)));
 }
 
 /**

@@ -1,4 +1,8 @@
+import type { NftExisting } from '../plan/kube-proxy/nftables.js';
+import { NFT_TABLE } from '../plan/kube-proxy/nftables.js';
 import { parseSave } from '../plan/kube-proxy/rules.js';
+import type { ProxyExisting } from '../plan/kube-proxy/sync.js';
+import type { ProxyMode } from '../topology/schema.js';
 import { runIn } from './exec.js';
 
 /** The chains of a namespace's nat table, as iptables-save lists them (built-in ones too). */
@@ -7,7 +11,39 @@ export async function natChains(ns: string): Promise<string[]> {
   return parseSave(stdout).chains.get('nat') ?? [];
 }
 
+interface NftJsonObject {
+  chain?: { name: string };
+  set?: { name: string; elem?: unknown[]; type?: unknown };
+  map?: { name: string; elem?: unknown[] };
+}
+
+/** `nft -j list table ip kube-proxy`, as its list of objects (empty when there is no table yet). */
+export async function nftTable(ns: string): Promise<NftJsonObject[]> {
+  const { stdout, exitCode } = await runIn(ns, 'nft', ['-j', 'list', 'table', 'ip', NFT_TABLE], { allowFailure: true });
+  if (exitCode !== 0) return [];
+  try {
+    return (JSON.parse(stdout) as { nftables: NftJsonObject[] }).nftables;
+  } catch {
+    return [];
+  }
+}
+
+export async function nftExisting(ns: string): Promise<NftExisting> {
+  const objects = await nftTable(ns);
+  return {
+    chains: objects.flatMap((o) => (o.chain ? [o.chain.name] : [])),
+    sets: objects.flatMap((o) => (o.set ? [o.set.name] : [])),
+  };
+}
+
+/** What kube-proxy reads before a sync: the chains (and, in nftables mode, sets) the node has. */
+export async function proxyExisting(ns: string, mode: ProxyMode): Promise<ProxyExisting> {
+  if (mode === 'nftables') return { natChains: [], nft: await nftExisting(ns) };
+  return { natChains: await natChains(ns), nft: { chains: [], sets: [] } };
+}
+
 /** Apply one ruleset payload atomically, as kube-proxy applies each sync. */
-export async function restoreRules(ns: string, payload: string): Promise<void> {
-  await runIn(ns, 'iptables-restore', ['--noflush'], { input: payload });
+export async function applyProxyRules(ns: string, mode: ProxyMode, payload: string): Promise<void> {
+  if (mode === 'nftables') await runIn(ns, 'nft', ['-f', '-'], { input: payload });
+  else await runIn(ns, 'iptables-restore', ['--noflush'], { input: payload });
 }

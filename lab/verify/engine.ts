@@ -5,10 +5,10 @@ import type { TcpPacket } from '../capture/pcap.js';
 import { describePacket } from '../capture/pcap.js';
 import { readConntrack, type ConntrackEntry } from '../kernel/conntrack.js';
 import { run, runIn } from '../kernel/exec.js';
-import { parseSave } from '../plan/kube-proxy/rules.js';
 import type { Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import { addressMatches, flowVariables, formatPattern, packetInFlow, resolvePattern, type Flow } from './flows.js';
+import { affinitySets, dnatCounters, nftDnatChains, nftMapElements, recentLists, ruleCounters, translatedConnections, type RuleCounter } from './proxy-state.js';
 import { sendRequest } from './traffic.js';
 import { ANY_ENDPOINT, type Step, type Traffic, type Walkthrough, type WalkthroughPath } from './walkthrough.js';
 
@@ -53,6 +53,9 @@ interface Evidence {
   /** Packet counters of every rule on nodes with `rule` checks: "table chain jump" → [packets, comment]. */
   countersBefore: Map<string, Map<string, RuleCounter>>;
   countersAfter: Map<string, Map<string, RuleCounter>>;
+  /** nftables mode: connections each node's conntrack holds translated to each endpoint, before and after the run. */
+  translatedBefore: Map<string, Map<string, Set<string>>>;
+  translatedAfter: Map<string, Map<string, Set<string>>>;
   flows: Flow[];
 }
 
@@ -80,9 +83,13 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
     g.paths.push(p);
     groups.set(key, g);
   }
-  const nodesWithRuleChecks = [...new Set(w.paths.flatMap((p) => p.steps.filter((s) => s.expect?.dnatRule).map((s) => s.at!)))];
+  // nftables mode has no rule counters to read before and after: its checks read the ruleset.
+  const nft = t.kubeProxy.mode === 'nftables';
+  const nodesWithRuleChecks = nft ? [] : [...new Set(w.paths.flatMap((p) => p.steps.filter((s) => s.expect?.dnatRule).map((s) => s.at!)))];
   const dnatBefore = new Map(await Promise.all(nodesWithRuleChecks.map(async (n) => [n, await dnatCounters(ns(n))] as const)));
-  const nodesWithCounterChecks = [...new Set(w.paths.flatMap((p) => p.steps.filter((s) => s.expect?.rule).map((s) => s.at!)))];
+  const nodesWithTranslations = nft ? [...new Set(w.paths.flatMap((p) => p.steps.filter((s) => s.expect?.dnatRule).map((s) => s.at!)))] : [];
+  const translatedBefore = new Map(await Promise.all(nodesWithTranslations.map(async (n) => [n, await translatedConnections(ns(n))] as const)));
+  const nodesWithCounterChecks = nft ? [] : [...new Set(w.paths.flatMap((p) => p.steps.filter((s) => s.expect?.rule).map((s) => s.at!)))];
   const countersBefore = new Map(await Promise.all(nodesWithCounterChecks.map(async (n) => [n, await ruleCounters(ns(n))] as const)));
 
   onProgress?.(`capturing on ${points.length} interfaces`);
@@ -111,7 +118,8 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
   for (const flow of flows) locateFlow(flow, conntrack);
   const dnatAfter = new Map(await Promise.all(nodesWithRuleChecks.map(async (n) => [n, await dnatCounters(ns(n))] as const)));
   const countersAfter = new Map(await Promise.all(nodesWithCounterChecks.map(async (n) => [n, await ruleCounters(ns(n))] as const)));
-  const evidence: Evidence = { packets, conntrack, dnatBefore, dnatAfter, countersBefore, countersAfter, flows };
+  const translatedAfter = new Map(await Promise.all(nodesWithTranslations.map(async (n) => [n, await translatedConnections(ns(n))] as const)));
+  const evidence: Evidence = { packets, conntrack, dnatBefore, dnatAfter, countersBefore, countersAfter, translatedBefore, translatedAfter, flows };
 
   const paths: PathResult[] = [];
   for (const [key, g] of groups) {
@@ -141,7 +149,8 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
   writeFileSync(join(runDir, 'report.json'), `${JSON.stringify(result, null, 2)}\n`);
   return result;
 
-  async function checkStep(s: Step, flow: Flow | undefined, groupFlows: Flow[], ev: Evidence): Promise<StepResult> {
+  async function checkStep(step: Step, flow: Flow | undefined, groupFlows: Flow[], ev: Evidence): Promise<StepResult> {
+    const s = nft && step.nftables ? { ...step, ...step.nftables } : step;
     const base = { step: s.step, title: s.title, at: s.at ?? '', note: s.note };
     if (s.skip || !s.expect) return { ...base, expected: s.skip ?? 'does not apply', seen: '', status: 'n/a' };
     const e = s.expect;
@@ -220,6 +229,16 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
       }
       return verdict(dev === e.route.dev, `route to ${to?.ip} leaves via ${e.route.dev}`, dev ? `via ${dev}` : 'no route');
     }
+    if (e.dnatRule && nft) {
+      // No counters in nftables mode: the endpoint chain that DNATs there, and this run's connections it translated (conntrack).
+      const to = pat(e.dnatRule.to);
+      const key = to ? `${to.ip}:${to.port}` : '';
+      const chains = (await nftDnatChains(ns(s.at!))).get(key) ?? [];
+      const before = ev.translatedBefore.get(s.at!)?.get(key) ?? new Set<string>();
+      const fresh = [...(ev.translatedAfter.get(s.at!)?.get(key) ?? [])].filter((c) => !before.has(c));
+      const seen = chains.length ? `${chains.join(', ')}: dnat to ${key}; ${fresh.length} new connection${fresh.length === 1 ? '' : 's'} translated there (conntrack)` : `no endpoint chain dnats to ${key}`;
+      return verdict(chains.length > 0 && fresh.length >= 1, `an endpoint chain's "dnat to ${key}" translated this run's connection`, seen);
+    }
     if (e.dnatRule) {
       const to = pat(e.dnatRule.to);
       const key = to ? `${to.ip}:${to.port}` : '';
@@ -228,6 +247,15 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
       const sentThere = ev.flows.filter((f) => f.conntrack?.node === s.at && flowVariables(f).pod === key).length;
       const seen = after === undefined ? 'no such rule' : `counter +${after - before}${sentThere > 0 ? ` (${sentThere} connection${sentThere === 1 ? '' : 's'} of this run went there)` : ''}`;
       return verdict(after !== undefined && after - before >= 1, `DNAT --to-destination ${key} counts this connection`, seen);
+    }
+    if (e.rule && nft) {
+      const want = e.rule.nftables;
+      if (!want) return verdict(false, `an nftables counterpart of ${e.rule.chain} -j ${e.rule.jump}`, 'the walkthrough names none (rule.nftables)');
+      const target = flow.target.slice(flow.target.lastIndexOf(':') + 1);
+      const elements = (await nftMapElements(ns(s.at!))).filter((x) => x.map === want.map && x.key.split(' . ').includes(target));
+      const hit = elements.find((x) => x.verdict === want.verdict);
+      const show = (x: (typeof elements)[number]) => `@${x.map} { ${x.key}${x.comment ? ` comment "${x.comment}"` : ''} : ${x.verdict} }`;
+      return verdict(Boolean(hit), `@${want.map} holds port ${target} : ${want.verdict}`, hit ? show(hit) : elements[0] ? show(elements[0]) : `no element for port ${target} in @${want.map}`);
     }
     if (e.rule) {
       const key = `${e.rule.table} ${e.rule.chain} ${e.rule.jump}`;
@@ -242,48 +270,16 @@ export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string
       const client = pat(e.recent.client);
       const endpoint = pat(e.recent.endpoint);
       const want = endpoint ? `${endpoint.ip}:${endpoint.port}` : '';
-      const expected = `recent list of the KUBE-SEP for ${want} holds ${client?.ip}, no other does`;
-      const lists = await recentLists(ns(s.at!));
+      const what = nft ? 'affinity set' : 'recent list of the KUBE-SEP';
+      const expected = `${what} for ${want} holds ${client?.ip}, no other does`;
+      const lists = await (nft ? affinitySets : recentLists)(ns(s.at!));
       const holding = lists.filter((l) => client && l.sources.includes(client.ip));
       const ok = holding.length === 1 && holding[0]!.endpoint === want;
-      const seen = holding.length ? holding.map((l) => `${l.chain} (${l.endpoint}) holds ${client?.ip}`).join('; ') : `${client?.ip} in none of ${lists.length} lists`;
+      const seen = holding.length ? holding.map((l) => `${l.name} (${l.endpoint}) holds ${client?.ip}`).join('; ') : `${client?.ip} in none of ${lists.length} lists`;
       return verdict(ok, expected, seen);
     }
     return verdict(false, 'unknown check', '');
   }
-}
-
-interface RuleCounter {
-  packets: number;
-  comment?: string;
-}
-
-/** Packet counters of every rule on a node, keyed "table chain jump" (the first such rule's comment kept). */
-async function ruleCounters(ns: string): Promise<Map<string, RuleCounter>> {
-  const { stdout } = await run('ip', ['netns', 'exec', ns, 'iptables-save', '-c'], { allowFailure: true });
-  const out = new Map<string, RuleCounter>();
-  for (const r of parseSave(stdout).rules) {
-    const key = `${r.table} ${r.chain} ${r.options.get('-j') ?? ''}`;
-    const prior = out.get(key);
-    out.set(key, { packets: (prior?.packets ?? 0) + (r.counters?.packets ?? 0), comment: prior?.comment ?? r.options.get('--comment') });
-  }
-  return out;
-}
-
-/**
- * sessionAffinity's memory on a node: each KUBE-SEP chain with a "recent --set" rule, the
- * endpoint it DNATs to, and the source addresses its list (/proc/net/xt_recent/<chain>) holds.
- */
-async function recentLists(ns: string): Promise<{ chain: string; endpoint: string; sources: string[] }[]> {
-  const { stdout } = await run('ip', ['netns', 'exec', ns, 'iptables-save', '-t', 'nat'], { allowFailure: true });
-  const seps = parseSave(stdout).rules.filter((r) => r.chain.startsWith('KUBE-SEP-') && r.modules.includes('recent') && r.options.get('--to-destination'));
-  return Promise.all(
-    seps.map(async (r) => {
-      const { stdout: list } = await run('ip', ['netns', 'exec', ns, 'cat', `/proc/net/xt_recent/${r.chain}`], { allowFailure: true });
-      const sources = [...list.matchAll(/src=(\S+)/g)].map((m) => m[1]!);
-      return { chain: r.chain, endpoint: r.options.get('--to-destination')!, sources };
-    }),
-  );
 }
 
 /** The flow a path describes: its outcome or answering pod, and the node that translated it (via). */
@@ -308,15 +304,4 @@ function describeExpectation(s: Step): string {
   if (!e) return '';
   if (e.packet) return `${e.packet.src} > ${e.packet.dst}`;
   return Object.keys(e).join(', ');
-}
-
-/** Packet counters of every KUBE-SEP DNAT rule on a node, keyed by the endpoint it translates to. */
-async function dnatCounters(ns: string): Promise<Map<string, number>> {
-  const { stdout } = await run('ip', ['netns', 'exec', ns, 'iptables-save', '-c', '-t', 'nat'], { allowFailure: true });
-  const out = new Map<string, number>();
-  for (const r of parseSave(stdout).rules) {
-    const to = r.options.get('--to-destination');
-    if (r.chain.startsWith('KUBE-SEP-') && to) out.set(to, (out.get(to) ?? 0) + (r.counters?.packets ?? 0));
-  }
-  return out;
 }
