@@ -1,4 +1,5 @@
-import { execa } from 'execa';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { execa, type ResultPromise } from 'execa';
 import { CommandError } from '../errors.js';
 import { log } from '../log.js';
 
@@ -36,4 +37,25 @@ export async function run(file: string, args: readonly string[], opts: RunOption
 /** Run a command inside a lab namespace. */
 export function runIn(ns: string, file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   return run('ip', ['netns', 'exec', ns, file, ...args], opts);
+}
+
+/**
+ * Start a long-running command (tcpdump, xtables-monitor, nft monitor) inside a lab namespace
+ * and hand back the child; the caller waits for its readiness line and stops it by pid.
+ */
+export function spawnIn(ns: string, file: string, args: readonly string[], stdio: StdioOptions = ['ignore', 'pipe', 'pipe']): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', ns, file, ...args], { stdio, env: { ...process.env, LC_ALL: 'C' } });
+  log.debug({ cmd: ['ip', 'netns', 'exec', ns, file, ...args].join(' '), pid: child.pid }, 'started');
+  return child;
+}
+
+/** Run a command attached to this terminal (the user's own, as in `lab exec`); resolves to its exit code. */
+export async function runAttached(file: string, args: readonly string[]): Promise<number> {
+  const result = await execa(file, args, { stdio: 'inherit', reject: false });
+  return result.exitCode ?? 1;
+}
+
+/** Start a command whose output goes to this terminal, without waiting for it (workshop `run`). */
+export function startAttached(file: string, args: readonly string[], opts: { timeoutMs: number; pipeStderr?: boolean }): ResultPromise {
+  return execa(file, args, { stdin: 'ignore', stdout: 'inherit', stderr: opts.pipeStderr ? 'pipe' : 'inherit', reject: false, timeout: opts.timeoutMs });
 }

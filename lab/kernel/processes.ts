@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if the pid is gone. */
@@ -58,4 +58,25 @@ export async function stopProcesses(pids: number[], graceMs = 1500): Promise<voi
       /* already gone */
     }
   }
+}
+
+/** The processes a process started, and theirs, from /proc/<pid>/task/<tid>/children. */
+export function descendants(pid: number): number[] {
+  const out: number[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    let kids: number[] = [];
+    try {
+      kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      kids = [];
+    }
+    for (const k of kids) out.push(k, ...descendants(k));
+  }
+  return out;
 }

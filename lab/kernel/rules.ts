@@ -1,9 +1,9 @@
 import type { NftExisting } from '../plan/kube-proxy/nftables.js';
-import { NFT_TABLE } from '../plan/kube-proxy/nftables.js';
 import { parseSave } from '../plan/kube-proxy/rules.js';
 import type { ProxyExisting } from '../plan/kube-proxy/sync.js';
 import type { ProxyMode } from '../topology/schema.js';
 import { runIn } from './exec.js';
+import { readNftObjects } from './readers.js';
 
 /** The chains of a namespace's nat table, as iptables-save lists them (built-in ones too). */
 export async function natChains(ns: string): Promise<string[]> {
@@ -11,25 +11,8 @@ export async function natChains(ns: string): Promise<string[]> {
   return parseSave(stdout).chains.get('nat') ?? [];
 }
 
-interface NftJsonObject {
-  chain?: { name: string };
-  set?: { name: string; elem?: unknown[]; type?: unknown };
-  map?: { name: string; elem?: unknown[] };
-}
-
-/** `nft -j list table ip kube-proxy`, as its list of objects (empty when there is no table yet). */
-export async function nftTable(ns: string): Promise<NftJsonObject[]> {
-  const { stdout, exitCode } = await runIn(ns, 'nft', ['-j', 'list', 'table', 'ip', NFT_TABLE], { allowFailure: true });
-  if (exitCode !== 0) return [];
-  try {
-    return (JSON.parse(stdout) as { nftables: NftJsonObject[] }).nftables;
-  } catch {
-    return [];
-  }
-}
-
 export async function nftExisting(ns: string): Promise<NftExisting> {
-  const objects = await nftTable(ns);
+  const objects = await readNftObjects(ns);
   return {
     chains: objects.flatMap((o) => (o.chain ? [o.chain.name] : [])),
     sets: objects.flatMap((o) => (o.set ? [o.set.name] : [])),

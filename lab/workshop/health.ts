@@ -1,7 +1,7 @@
 import { status } from '../api/inspect.js';
 import { runningLab } from '../api/running.js';
+import { readRules } from '../kernel/readers.js';
 import { nftExisting } from '../kernel/rules.js';
-import { runIn } from '../kernel/exec.js';
 import { planLab } from '../plan/plan.js';
 import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
 import { readState } from '../state/store.js';
@@ -143,8 +143,7 @@ function entryPoint(t: Parameters<typeof loadWorkshop>[0], topologyPath: string)
 
 async function missingIptablesRules(ns: string, payload: string): Promise<{ planned: number; missing: string[] }> {
   const planned = parseSave(payload).rules;
-  const { stdout } = await runIn(ns, 'iptables-save', [], { allowFailure: true });
-  return { planned: planned.length, missing: missingRules(planned, parseSave(stdout).rules).map((r) => `-t ${r.table} ${r.text}`) };
+  return { planned: planned.length, missing: missingRules(planned, parseSave(await readRules(ns)).rules).map((r) => `-t ${r.table} ${r.text}`) };
 }
 
 /** nftables mode: every chain the plan declares exists in the node's kube-proxy table. */

@@ -1,0 +1,218 @@
+import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
+import { parseConntrack, type ConntrackEntry } from './conntrack.js';
+import { runIn } from './exec.js';
+
+/**
+ * What the lab reads from a namespace's kernel: rules and their counters, conntrack with its
+ * timers, routes, sessionAffinity's recent lists. Verify, the workshop and the inspect verbs
+ * all read through here; each reader runs one command and parses it with a pure function.
+ */
+
+/** The connection-tracking table of one lab namespace (TCP only). */
+export async function readConntrack(ns: string): Promise<ConntrackEntry[]> {
+  const { stdout } = await runIn(ns, 'conntrack', ['-L', '-p', 'tcp'], { allowFailure: true });
+  return parseConntrack(stdout);
+}
+
+/** iptables-save of one table (or all), optionally with counters. */
+export async function readRules(ns: string, opts: { table?: string; counters?: boolean; allowFailure?: boolean } = {}): Promise<string> {
+  const args = [...(opts.counters ? ['-c'] : []), ...(opts.table ? ['-t', opts.table] : [])];
+  const { stdout } = await runIn(ns, 'iptables-save', args, { allowFailure: opts.allowFailure ?? true });
+  return stdout;
+}
+
+export interface RuleCounter {
+  packets: number;
+  comment?: string;
+}
+
+/** Packet counters of every rule, keyed "table chain jump" (summed; the first such rule's comment kept). Pure. */
+export function countersByJump(rules: ParsedRule[]): Record<string, RuleCounter> {
+  const out: Record<string, RuleCounter> = {};
+  for (const r of rules) {
+    const key = `${r.table} ${r.chain} ${r.options.get('-j') ?? ''}`;
+    const prior = out[key];
+    out[key] = { packets: (prior?.packets ?? 0) + (r.counters?.packets ?? 0), comment: prior?.comment ?? r.options.get('--comment') };
+  }
+  return out;
+}
+
+/** Packet counters of every KUBE-SEP DNAT rule, keyed by the endpoint it translates to. Pure. */
+export function dnatCountersOf(rules: ParsedRule[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of rules) {
+    const to = r.options.get('--to-destination');
+    if (r.table === 'nat' && r.chain.startsWith('KUBE-SEP-') && to) out[to] = (out[to] ?? 0) + (r.counters?.packets ?? 0);
+  }
+  return out;
+}
+
+/** Every rule of a namespace with its packet counters. */
+export async function readRuleCounters(ns: string): Promise<ParsedRule[]> {
+  return parseSave(await readRules(ns, { counters: true })).rules;
+}
+
+/** The route a namespace uses toward an address: its device and gateway (undefined: no route). */
+export async function readRoute(ns: string, to: string): Promise<{ dev?: string; gateway?: string } | undefined> {
+  const { stdout } = await runIn(ns, 'ip', ['-j', 'route', 'get', to], { allowFailure: true });
+  try {
+    return (JSON.parse(stdout) as { dev?: string; gateway?: string }[])[0];
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RecentList {
+  /** The KUBE-SEP chain whose "recent --set" rule fills this list. */
+  chain: string;
+  /** The endpoint that chain DNATs to. */
+  endpoint: string;
+  sources: string[];
+}
+
+/**
+ * sessionAffinity's memory on a node: each KUBE-SEP chain with a "recent --set" rule, the
+ * endpoint it DNATs to, and the source addresses its list (/proc/net/xt_recent/<chain>) holds.
+ */
+export async function readRecentLists(ns: string): Promise<RecentList[]> {
+  const seps = parseSave(await readRules(ns, { table: 'nat' })).rules.filter((r) => r.chain.startsWith('KUBE-SEP-') && r.modules.includes('recent') && r.options.get('--to-destination'));
+  return Promise.all(
+    seps.map(async (r) => {
+      const { stdout } = await runIn(ns, 'cat', [`/proc/net/xt_recent/${r.chain}`], { allowFailure: true });
+      return { chain: r.chain, endpoint: r.options.get('--to-destination')!, sources: [...stdout.matchAll(/src=(\S+)/g)].map((m) => m[1]!) };
+    }),
+  );
+}
+
+const CONNTRACK_STATES = ['established', 'time_wait', 'close', 'close_wait', 'fin_wait', 'last_ack', 'syn_sent', 'syn_recv'];
+/** The kernel's defaults, used if the namespace's own values cannot be read. */
+export const DEFAULT_TCP_TIMEOUTS: Record<string, number> = { established: 432000, time_wait: 120, close: 10, close_wait: 60, fin_wait: 120, last_ack: 30, syn_sent: 120, syn_recv: 60 };
+
+/** conntrack's TCP timeouts per state, in seconds, as this namespace has them. */
+export async function readConntrackTimeouts(ns: string): Promise<Record<string, number>> {
+  const files = CONNTRACK_STATES.map((s) => `/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_${s}`);
+  const { stdout, exitCode } = await runIn(ns, 'cat', files, { allowFailure: true });
+  const values = stdout.split('\n').map(Number);
+  if (exitCode !== 0 || values.length !== CONNTRACK_STATES.length || values.some((v) => !Number.isFinite(v))) return DEFAULT_TCP_TIMEOUTS;
+  return Object.fromEntries(CONNTRACK_STATES.map((s, i) => [s, values[i]!]));
+}
+
+export interface InterfaceAddress {
+  ifname: string;
+  cidr: string;
+}
+
+/** A namespace's IPv4 addresses (lo left out). */
+export async function readAddresses(ns: string): Promise<InterfaceAddress[]> {
+  const { stdout } = await runIn(ns, 'ip', ['-j', '-4', 'addr', 'show'], { allowFailure: true });
+  let links: { ifname: string; addr_info?: { family: string; local: string; prefixlen: number }[] }[] = [];
+  try {
+    links = JSON.parse(stdout || '[]') as typeof links;
+  } catch {
+    links = [];
+  }
+  return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet' && l.ifname !== 'lo').map((a) => ({ ifname: l.ifname, cidr: `${a.local}/${a.prefixlen}` })));
+}
+
+/**
+ * nftables mode. kube-proxy's table as nft prints it (`nft list table ip kube-proxy`), and as
+ * JSON objects for the parts the checks read. kube-proxy writes no `counter` statements, so
+ * where iptables mode reads counters the checks read the ruleset and conntrack instead.
+ */
+export async function readNftText(ns: string, opts: { allowFailure?: boolean } = {}): Promise<string> {
+  const { stdout } = await runIn(ns, 'nft', ['list', 'table', 'ip', 'kube-proxy'], { allowFailure: opts.allowFailure ?? true });
+  return stdout;
+}
+
+export interface NftObject {
+  chain?: { name: string };
+  set?: { name: string; elem?: unknown[] };
+  map?: { name: string; elem?: unknown[] };
+}
+
+/** `nft -j list table ip kube-proxy` as its objects; none when the table does not exist (yet). */
+export async function readNftObjects(ns: string): Promise<NftObject[]> {
+  const { stdout, exitCode } = await runIn(ns, 'nft', ['-j', 'list', 'table', 'ip', 'kube-proxy'], { allowFailure: true });
+  if (exitCode !== 0) return [];
+  try {
+    return (JSON.parse(stdout) as { nftables: NftObject[] }).nftables;
+  } catch {
+    return [];
+  }
+}
+
+/** A set element: a plain value, or {elem: {val, timeout, expires, comment}}. */
+function elementOf(e: unknown): { val: unknown; comment?: string } {
+  if (e && typeof e === 'object' && 'elem' in e) {
+    const inner = (e as { elem: { val: unknown; comment?: string } }).elem;
+    return { val: inner.val, comment: inner.comment };
+  }
+  return { val: e };
+}
+
+/** "affinity-HASH-ns/svc/tcp/port__10.244.0.3/8443" → "10.244.0.3:8443". */
+const endpointOfName = (name: string) => name.slice(name.lastIndexOf('__') + 2).replace('/', ':');
+
+/** sessionAffinity in nftables mode: each affinity-… set (per endpoint) and the client addresses it holds. Pure. */
+export function affinitySetsOf(objects: NftObject[]): RecentList[] {
+  return objects.flatMap((o) =>
+    o.set && o.set.name.startsWith('affinity-') ? [{ chain: o.set.name, endpoint: endpointOfName(o.set.name), sources: (o.set.elem ?? []).map((e) => String(elementOf(e).val)) }] : [],
+  );
+}
+
+export interface NftMapElement {
+  map: string;
+  /** "172.31.0.5 . tcp . 443" or "tcp . 32000". */
+  key: string;
+  /** "goto service-…", "drop"… */
+  verdict: string;
+  comment?: string;
+}
+
+const keyText = (val: unknown): string => (val && typeof val === 'object' && 'concat' in val ? (val as { concat: unknown[] }).concat.map(String).join(' . ') : String(val));
+function verdictText(v: unknown): string {
+  if (!v || typeof v !== 'object') return String(v);
+  const [kind, arg] = Object.entries(v)[0] ?? ['', null];
+  return arg && typeof arg === 'object' && 'target' in arg ? `${kind} ${(arg as { target: string }).target}` : kind;
+}
+
+/** Every element of kube-proxy's verdict maps. Pure. */
+export function nftMapElementsOf(objects: NftObject[]): NftMapElement[] {
+  return objects.flatMap((o) =>
+    o.map
+      ? (o.map.elem ?? []).map((pair) => {
+          const [k, v] = pair as [unknown, unknown];
+          const { val, comment } = elementOf(k);
+          return { map: o.map!.name, key: keyText(val), verdict: verdictText(v), comment };
+        })
+      : [],
+  );
+}
+
+/** The endpoint chains of `nft list table` text, by the address they DNAT to ("10.244.1.2:8443" → chains). Pure. */
+export function nftDnatChainsOf(text: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  let chain = '';
+  for (const line of text.split('\n')) {
+    const c = /^\s*chain (\S+) \{/.exec(line);
+    if (c) chain = c[1]!;
+    const d = /dnat to (\S+)/.exec(line);
+    if (d && chain.startsWith('endpoint-')) (out[d[1]!] ??= []).push(chain);
+  }
+  return out;
+}
+
+/**
+ * nftables mode's stand-in for DNAT counters: the connections (any protocol) a node's conntrack
+ * holds translated to each endpoint, as "proto src:port > dst:port" of their original direction,
+ * so a check can count those that appeared during a run.
+ */
+export async function readTranslatedConnections(ns: string): Promise<Record<string, string[]>> {
+  const { stdout } = await runIn(ns, 'conntrack', ['-L'], { allowFailure: true });
+  const out: Record<string, string[]> = {};
+  for (const e of parseConntrack(stdout)) {
+    if (e.original.dst === e.reply.src && e.original.dport === e.reply.sport) continue; // not DNATed
+    (out[`${e.reply.src}:${e.reply.sport}`] ??= []).push(`${e.protocol} ${e.original.src}:${e.original.sport} > ${e.original.dst}:${e.original.dport}`);
+  }
+  return out;
+}
