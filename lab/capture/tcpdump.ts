@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
-import { spawnIn } from '../kernel/exec.js';
+import { spawnIn, stopChild } from '../kernel/exec.js';
 import { log } from '../log.js';
 import { parsePcap, type TcpPacket } from './pcap.js';
 
@@ -60,15 +60,7 @@ export function startCapture(point: ObservationPoint, dir: string, filter: strin
 
 /** Stop a capture (SIGINT lets tcpdump flush and close the file) and wait for it to exit. */
 export function stopCapture(c: Capture): Promise<void> {
-  if (c.child.exitCode !== null || c.child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => c.child.kill('SIGKILL'), 3000);
-    c.child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    c.child.kill('SIGINT');
-  });
+  return stopChild(c.child, 'SIGINT', 3000);
 }
 
 export function readCapture(c: Capture): TcpPacket[] {

@@ -5,6 +5,7 @@ import { registerDown } from './down.js';
 import { registerInspect } from './inspect.js';
 import { exitWithError } from './output.js';
 import { registerPods } from './pods.js';
+import { registerTrace } from './trace.js';
 import { registerUp } from './up.js';
 import { registerVerify } from './verify.js';
 import { registerWorkshop } from './workshop.js';
@@ -20,6 +21,7 @@ const program = new Command()
 registerUp(program);
 registerDown(program);
 registerVerify(program);
+registerTrace(program);
 registerInspect(program);
 registerPods(program);
 registerDocker(program);

@@ -59,3 +59,16 @@ export async function runAttached(file: string, args: readonly string[]): Promis
 export function startAttached(file: string, args: readonly string[], opts: { timeoutMs: number; pipeStderr?: boolean }): ResultPromise {
   return execa(file, args, { stdin: 'ignore', stdout: 'inherit', stderr: opts.pipeStderr ? 'pipe' : 'inherit', reject: false, timeout: opts.timeoutMs });
 }
+
+/** Stop a child by its pid with a signal it can act on, SIGKILL after a grace period; resolves once it has exited. */
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
