@@ -1,5 +1,8 @@
 import { applyProxyRules, proxyExisting } from '../kernel/rules.js';
+import { writeHealthFiles } from '../kernel/apply.js';
+import { healthCheckServices } from '../plan/kube-proxy/health.js';
 import { planProxySync } from '../plan/kube-proxy/sync.js';
+import { healthFiles } from '../plan/plan.js';
 import { namespaceName } from '../topology/names.js';
 import type { ProxyMode, Topology } from '../topology/schema.js';
 
@@ -22,7 +25,7 @@ export interface NodeResync {
  * --noflush, or one nft -f transaction in nftables mode).
  */
 export async function resyncRules(t: Topology): Promise<NodeResync[]> {
-  return Promise.all(
+  const synced = await Promise.all(
     t.nodes.map(async (n) => {
       const ns = namespaceName(t.lab, n.name);
       const plan = planProxySync(t, n.name, await proxyExisting(ns, t.kubeProxy.mode));
@@ -38,4 +41,7 @@ export async function resyncRules(t: Topology): Promise<NodeResync[]> {
       };
     }),
   );
+  // After the sync, kube-proxy's health check server learns the new local endpoint counts.
+  if (healthCheckServices(t).length) writeHealthFiles(healthFiles(t));
+  return synced;
 }
