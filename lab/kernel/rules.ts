@@ -27,6 +27,8 @@ export async function proxyExisting(ns: string, mode: ProxyMode): Promise<ProxyE
 
 /** Apply one ruleset payload atomically, as kube-proxy applies each sync. */
 export async function applyProxyRules(ns: string, mode: ProxyMode, payload: string): Promise<void> {
-  if (mode === 'nftables') await runIn(ns, 'nft', ['-f', '-'], { input: payload });
-  else await runIn(ns, 'iptables-restore', ['--noflush'], { input: payload });
+  // Thousands of Services take iptables-restore (nf_tables backend) well past the usual 30 s on a busy machine.
+  const timeoutMs = 300_000;
+  if (mode === 'nftables') await runIn(ns, 'nft', ['-f', '-'], { input: payload, timeoutMs });
+  else await runIn(ns, 'iptables-restore', ['--noflush'], { input: payload, timeoutMs });
 }

@@ -40,7 +40,8 @@ describe.skipIf(!root)('loadBalancerSourceRanges and externalIPs', () => {
       expect(dropped.seen).toMatch(mode === 'iptables' ? /counter \+\d+ \("default\/web:https traffic not accepted by KUBE-FW-54WW65JLHZHRV7HC"\)/ : /@firewall-ips \{ 10\.240\.0\.100 \. tcp \. 443 : goto firewall-PET3V2EF-default\/web\/tcp\/https \}/);
 
       const rules = (await lab(['rules', name(mode), 'node1'])).stdout;
-      if (mode === 'nftables') expect(rules).toContain('ip saddr != { 10.241.0.0/28 } drop');
+      // nft prints a one-element anonymous set without braces.
+      if (mode === 'nftables') expect(rules).toMatch(/ip saddr != (\{ )?10\.241\.0\.0\/28( \})? drop/);
       else expect(rules).toContain('-A KUBE-SERVICES -d 10.240.0.200/32 -p tcp -m comment --comment "default/web:https external IP"');
       await lab(['down', name(mode)]);
     });
@@ -63,15 +64,15 @@ describe.skipIf(!root)('loadBalancerSourceRanges and externalIPs', () => {
       const up = await lab(['up', 'loadbalancer-local', '--name', l, '--set', `kubeProxy.mode=${mode}`, '--set', 'pods.web-2.ready=false']);
       expect(up.exitCode, up.stderr).toBe(0);
       const health = async (ip: string) => (await lab(['exec', l, 'client', '--', 'curl', '-s', '-w', ' %{http_code}', `${ip}:32100`])).stdout;
-      expect(await health('10.240.0.5')).toMatch(/"localEndpoints":0.* 503$/);
-      expect(await health('10.240.0.4')).toMatch(/"localEndpoints":1.* 200$/);
+      expect(await health('10.240.0.5')).toMatch(/"localEndpoints":0[\s\S]* 503$/);
+      expect(await health('10.240.0.4')).toMatch(/"localEndpoints":1[\s\S]* 200$/);
       expect(await waitForRoute(l, ['10.240.0.4'])).toEqual(['10.240.0.4']);
       const v = await lab(['verify', l, '--walkthrough', 'loadbalancer-local-unready', '--json']);
       expect(v.exitCode, v.stdout.slice(0, 3000)).toBe(0);
 
       // web-2 ready again: node2's health check passes, the load balancer sends to it again.
       expect((await lab(['revive', l, 'web-2'])).exitCode).toBe(0);
-      expect(await health('10.240.0.5')).toMatch(/"localEndpoints":1.* 200$/);
+      expect(await health('10.240.0.5')).toMatch(/"localEndpoints":1[\s\S]* 200$/);
       expect(await waitForRoute(l, ['10.240.0.4', '10.240.0.5'])).toEqual(['10.240.0.4', '10.240.0.5']);
       const both = await lab(['verify', l, '--json']);
       expect(both.exitCode, both.stdout.slice(0, 3000)).toBe(0);
