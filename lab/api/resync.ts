@@ -1,8 +1,5 @@
 import { applyProxyRules, proxyExisting } from '../kernel/rules.js';
-import { writeHealthFiles } from '../kernel/apply.js';
-import { healthCheckServices } from '../plan/kube-proxy/health.js';
 import { planProxySync } from '../plan/kube-proxy/sync.js';
-import { healthFiles } from '../plan/plan.js';
 import { namespaceName } from '../topology/names.js';
 import type { ProxyMode, Topology } from '../topology/schema.js';
 
@@ -25,7 +22,7 @@ export interface NodeResync {
  * --noflush, or one nft -f transaction in nftables mode).
  */
 export async function resyncRules(t: Topology): Promise<NodeResync[]> {
-  const synced = await Promise.all(
+  return Promise.all(
     t.nodes.map(async (n) => {
       const ns = namespaceName(t.lab, n.name);
       const plan = planProxySync(t, n.name, await proxyExisting(ns, t.kubeProxy.mode));
@@ -41,7 +38,4 @@ export async function resyncRules(t: Topology): Promise<NodeResync[]> {
       };
     }),
   );
-  // After the sync, kube-proxy's health check server learns the new local endpoint counts.
-  if (healthCheckServices(t).length) writeHealthFiles(healthFiles(t));
-  return synced;
 }

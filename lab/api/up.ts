@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
-import { applyRules, writeHealthFiles, configureNamespaces, createNamespaces, foreignNamespaceFiles, setSysctls, startWorkloads, waitForLinks, writeNamespaceFiles } from '../kernel/apply.js';
+import { applyRules, configureNamespaces, createNamespaces, foreignNamespaceFiles, setSysctls, startWorkloads, waitForLinks, writeNamespaceFiles } from '../kernel/apply.js';
 import { listNamespaces } from '../kernel/netns.js';
 import { preflight } from '../kernel/preflight.js';
 import { planLab, type Plan } from '../plan/plan.js';
@@ -72,10 +72,7 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     await stage('namespaces', () => createNamespaces(plan));
     await stage('links', () => configureNamespaces(plan));
     await stage('sysctls', () => setSysctls(plan));
-    await stage('kube-proxy rules', async () => {
-      await applyRules(plan);
-      writeHealthFiles(plan.health);
-    });
+    await stage('kube-proxy rules', () => applyRules(plan));
     if (plan.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(plan));
     await stage('workloads', async () => {
       state.processes = await startWorkloads(plan, join(labDir(lab), 'pods'));

@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
 import { RESOLV_CONF_HEADER } from '../plan/dns.js';
 import type { Plan, WorkloadPlan } from '../plan/plan.js';
 import { WORKLOAD_MARKER } from '../workload/marker.js';
-import { DNS_WORKLOAD_SCRIPT, HEALTH_CHECK_SCRIPT, LB_HEALTH_SCRIPT, WORKLOAD_SCRIPT } from '../util/project.js';
+import { DNS_WORKLOAD_SCRIPT, WORKLOAD_SCRIPT } from '../util/project.js';
 import { run, runIn } from './exec.js';
 import { processStartTime } from './processes.js';
 import { applyProxyRules } from './rules.js';
@@ -117,7 +117,7 @@ export async function startWorkloads(plan: Plan, logDir: string): Promise<Proces
 }
 
 function startWorkload(w: WorkloadPlan, logPath: string): Promise<ProcessRecord> {
-  const script = { http: WORKLOAD_SCRIPT, dns: DNS_WORKLOAD_SCRIPT, 'health-check': HEALTH_CHECK_SCRIPT, 'lb-health': LB_HEALTH_SCRIPT }[w.kind];
+  const script = w.kind === 'dns' ? DNS_WORKLOAD_SCRIPT : WORKLOAD_SCRIPT;
   const args = ['netns', 'exec', w.ns, process.execPath, script, WORKLOAD_MARKER, '--ns', w.ns, '--pod', w.pod, '--node', w.node, '--ip', w.ip, '--ports', w.ports.join(','), ...w.extraArgs];
   // `ip netns exec` execs the workload, so the pid we get is the workload's own.
   // stderr goes to a log file the learner can read; stdout carries only the ready line.
@@ -150,12 +150,4 @@ function startWorkload(w: WorkloadPlan, logPath: string): Promise<ProcessRecord>
       resolve({ pod: w.pod, ns: w.ns, pid, startTime: processStartTime(pid) ?? '', ports: w.ports });
     });
   });
-}
-
-/** kube-proxy's health check counts, one file per node, written at up and after every resync. */
-export function writeHealthFiles(files: { path: string; content: string }[]): void {
-  for (const f of files) {
-    mkdirSync(dirname(f.path), { recursive: true });
-    writeFileSync(f.path, f.content);
-  }
 }

@@ -1,7 +1,4 @@
-import { join } from 'node:path';
-import { labDir } from '../state/store.js';
 import type { ProxyMode, Topology } from '../topology/schema.js';
-import { healthCheckedRoutes, healthCheckServices, healthStates } from './kube-proxy/health.js';
 import { namespaceName } from '../topology/names.js';
 import { clusterDnsRecords, netnsEtcDir, podResolvConf } from './dns.js';
 import { podPorts } from './endpoints.js';
@@ -14,11 +11,8 @@ export interface WorkloadPlan {
   ns: string;
   ip: string;
   ports: number[];
-  /**
-   * Which program: the HTTP server that reports what it saw, the cluster DNS server, kube-proxy's
-   * health check server on a node, or the load balancer's health checking in a router.
-   */
-  kind: 'http' | 'dns' | 'health-check' | 'lb-health';
+  /** Which program: the HTTP server that reports what it saw, or the cluster DNS server. */
+  kind: 'http' | 'dns';
   /** Arguments for that program beyond pod/node/ip/ports (the DNS server's zone). */
   extraArgs: string[];
 }
@@ -38,28 +32,7 @@ export interface Plan extends NetworkPlan {
   workloads: WorkloadPlan[];
   /** Each pod's resolv.conf when the cluster has DNS (cluster.dns), as kubelet writes it. */
   files: FilePlan[];
-  /** kube-proxy's health check counts per node (read by its health check server), rewritten at every sync. */
-  health: { path: string; content: string }[];
 }
-
-/** Where a node's health check counts live: the lab's state folder. */
-export const healthStatePath = (lab: string, node: string) => join(labDir(lab), 'health', `${node}.json`);
-
-/** The health check planned as processes: one server per node, one checker per health-checked route. */
-function healthWorkloads(t: Topology): WorkloadPlan[] {
-  const ports = healthCheckServices(t).map((s) => s.healthCheckNodePort!);
-  if (ports.length === 0) return [];
-  const servers = t.nodes.map((n): WorkloadPlan => ({
-    pod: `health-${n.name}`, node: n.name, ns: namespaceName(t.lab, n.name), ip: n.address, ports, kind: 'health-check', extraArgs: ['--state', healthStatePath(t.lab, n.name)],
-  }));
-  const checkers = healthCheckedRoutes(t).map((r, i): WorkloadPlan => ({
-    pod: `lb-health-${r.router}${i ? `-${i}` : ''}`, node: '', ns: namespaceName(t.lab, r.router), ip: '', ports: [r.port], kind: 'lb-health',
-    extraArgs: ['--route', r.to, '--port', String(r.port), '--nodes', r.via.join(',')],
-  }));
-  return [...servers, ...checkers];
-}
-
-export const healthFiles = (t: Topology) => Object.entries(healthStates(t)).map(([node, state]) => ({ path: healthStatePath(t.lab, node), content: `${JSON.stringify(state)}\n` }));
 
 /** Pure: everything `up` will do, computed before anything is touched. */
 export function planLab(t: Topology): Plan {
@@ -74,8 +47,7 @@ export function planLab(t: Topology): Plan {
   const dnsArgs = ['--domain', t.cluster.domain, '--records', Object.entries(records).map(([name, ip]) => `${name}=${ip}`).join(',')];
   const workloads = t.pods
     .map((p): WorkloadPlan => ({ pod: p.name, node: p.node, ns: namespaceName(t.lab, p.name), ip: p.address, ports: podPorts(t, p), kind: p.workload, extraArgs: p.workload === 'dns' ? dnsArgs : [] }))
-    .filter((w) => w.ports.length > 0)
-    .concat(healthWorkloads(t));
+    .filter((w) => w.ports.length > 0);
   const clusterDNS = t.cluster.dns;
   const files: FilePlan[] = clusterDNS
     ? t.pods.map((p) => {
@@ -83,7 +55,7 @@ export function planLab(t: Topology): Plan {
         return { dir, path: `${dir}/resolv.conf`, content: podResolvConf(clusterDNS, t.cluster.domain) };
       })
     : [];
-  return { ...network, lab: t.lab, kubeProxy, workloads, files, health: healthCheckServices(t).length ? healthFiles(t) : [] };
+  return { ...network, lab: t.lab, kubeProxy, workloads, files };
 }
 
 /**
@@ -114,7 +86,6 @@ export function planPods(t: Topology, pods: string[]): Plan {
     createBatch,
     podParts: Object.fromEntries(pods.map((p) => [p, full.podParts[p]!])),
     kubeProxy: [],
-    health: [],
     workloads: full.workloads.filter((w) => wanted.has(w.pod)),
     files: full.files.filter((f) => [...podNs].some((ns) => f.dir.endsWith(`/${ns}`))),
   };

@@ -17,6 +17,3 @@ export const PROJECT_ROOT: string = (() => {
 export const WORKLOAD_SCRIPT = join(PROJECT_ROOT, 'dist', 'lab', 'workload', 'server.js');
 /** The compiled cluster DNS server, for pods with workload: dns. */
 export const DNS_WORKLOAD_SCRIPT = join(PROJECT_ROOT, 'dist', 'lab', 'workload', 'dns.js');
-/** kube-proxy's health check server (one per node) and the load balancer's health checking (in a router). */
-export const HEALTH_CHECK_SCRIPT = join(PROJECT_ROOT, 'dist', 'lab', 'workload', 'health-check.js');
-export const LB_HEALTH_SCRIPT = join(PROJECT_ROOT, 'dist', 'lab', 'workload', 'lb-health.js');
