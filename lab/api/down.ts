@@ -1,9 +1,9 @@
 import { rmSync } from 'node:fs';
-import { deleteNamespaces, listNamespaces, markedNamespaces, namespaceMarker, namespacePids } from '../kernel/netns.js';
-import { processCmdline, processStartTime, stopProcesses } from '../kernel/processes.js';
+import { deleteNamespaces, listNamespaces, markedNamespaces, namespaceMarker } from '../kernel/netns.js';
+import { stopProcesses } from '../kernel/processes.js';
 import { listStates, readState, removeState } from '../state/store.js';
 import { LAB_MARKER_PREFIX } from '../topology/names.js';
-import { WORKLOAD_MARKER } from '../workload/marker.js';
+import { ourProcesses } from './workloads.js';
 
 export interface DownResult {
   lab: string;
@@ -25,21 +25,12 @@ export async function down(lab: string): Promise<DownResult> {
   const marked = await markedNamespaces(lab, unrecorded);
   const namespaces = [...fromState, ...marked];
 
-  // Our processes: recorded ones whose start time still matches, plus any workload
-  // (recognised by its marker argument) still living inside one of our namespaces.
-  const pids = new Set<number>();
-  for (const p of state?.processes ?? []) {
-    if (processStartTime(p.pid) === p.startTime) pids.add(p.pid);
-  }
-  const inside = await Promise.all(namespaces.map(namespacePids));
-  for (const pid of inside.flat()) {
-    if (processCmdline(pid).includes(WORKLOAD_MARKER)) pids.add(pid);
-  }
-  await stopProcesses([...pids]);
+  const pids = await ourProcesses(state, namespaces);
+  await stopProcesses(pids);
   await deleteNamespaces(namespaces);
   for (const file of state?.files ?? []) rmSync(file, { recursive: true, force: true });
   removeState(lab);
-  return { lab, namespaces, processes: [...pids] };
+  return { lab, namespaces, processes: pids };
 }
 
 /** Every lab this machine knows of: from state files, and from marked namespaces without one. */

@@ -1,13 +1,12 @@
-import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
-import { applyRules, configureNamespaces, createNamespaces, foreignNamespaceFiles, setSysctls, startWorkloads, waitForLinks, writeNamespaceFiles } from '../kernel/apply.js';
+import { foreignNamespaceFiles } from '../kernel/apply.js';
 import { listNamespaces } from '../kernel/netns.js';
 import { preflight } from '../kernel/preflight.js';
 import { planLab, type Plan } from '../plan/plan.js';
-import { labDir, readState, writeState, type LabState } from '../state/store.js';
-import { log } from '../log.js';
+import { LabStore, readState, type LabState } from '../state/store.js';
 import { loadTopology } from '../topology/load.js';
 import { down } from './down.js';
+import { provision } from './provision.js';
 import { stager } from './stages.js';
 
 export interface UpOptions {
@@ -49,7 +48,7 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
   }
 
   // Record intent first: a crash after this point leaves a state file `down` can follow.
-  const state: LabState = {
+  const store = LabStore.create({
     lab,
     topologyPath: path,
     overrides,
@@ -59,8 +58,7 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     processes: [],
     // Recorded before they exist, like the namespaces: `down` removes them even after a crash.
     files: plan.files.map((f) => f.dir),
-  };
-  writeState(state);
+  });
 
   const timings: Record<string, number> = {};
   const stage = stager(timings, (name, ms) => {
@@ -69,25 +67,11 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     if (process.env.LAB_CRASH_AFTER === name) process.kill(process.pid, 'SIGKILL');
   });
   try {
-    await stage('namespaces', () => createNamespaces(plan));
-    await stage('links', () => configureNamespaces(plan));
-    await stage('sysctls', () => setSysctls(plan));
-    await stage('kube-proxy rules', () => applyRules(plan));
-    if (plan.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(plan));
-    await stage('workloads', async () => {
-      state.processes = await startWorkloads(plan, join(labDir(lab), 'pods'));
-    });
-    // A veth drops packets until the kernel has processed its carrier (see waitForLinks).
-    await stage('links ready', async () => {
-      const stillDown = await waitForLinks(plan);
-      if (stillDown.length > 0) log.warn({ links: stillDown }, 'links still not up after 3 s; the first packets through them may be lost');
-    });
+    await provision(plan, store, stage);
   } catch (err) {
-    writeState(state);
     await down(lab).catch(() => undefined);
     throw err;
   }
-  state.phase = 'up';
-  writeState(state);
-  return { lab, plan, state, timings };
+  store.markUp();
+  return { lab, plan, state: store.state, timings };
 }

@@ -32,6 +32,11 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** Still the process the lab started: running, with the start time recorded (not a reused pid). */
+export function isOurs(p: { pid: number; startTime: string }): boolean {
+  return isAlive(p.pid) && processStartTime(p.pid) === p.startTime;
+}
+
 /**
  * Stop processes the lab started, by pid: SIGTERM, wait up to `graceMs`, then SIGKILL.
  * The caller has already checked each pid is ours (start time or command line).

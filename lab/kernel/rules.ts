@@ -25,10 +25,13 @@ export async function proxyExisting(ns: string, mode: ProxyMode): Promise<ProxyE
   return { natChains: await natChains(ns), nft: { chains: [], sets: [] } };
 }
 
-/** Apply one ruleset payload atomically, as kube-proxy applies each sync. */
-export async function applyProxyRules(ns: string, mode: ProxyMode, payload: string): Promise<void> {
+/**
+ * Apply one ruleset payload atomically, as kube-proxy applies each sync. `fresh`: the node's
+ * tables are new and empty, so iptables-restore may replace them rather than merge (--noflush).
+ */
+export async function applyProxyRules(ns: string, mode: ProxyMode, payload: string, opts: { fresh?: boolean } = {}): Promise<void> {
   // Thousands of Services take iptables-restore (nf_tables backend) well past the usual 30 s on a busy machine.
   const timeoutMs = 300_000;
   if (mode === 'nftables') await runIn(ns, 'nft', ['-f', '-'], { input: payload, timeoutMs });
-  else await runIn(ns, 'iptables-restore', ['--noflush'], { input: payload, timeoutMs });
+  else await runIn(ns, 'iptables-restore', opts.fresh ? [] : ['--noflush'], { input: payload, timeoutMs });
 }
