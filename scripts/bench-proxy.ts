@@ -58,6 +58,8 @@ interface Row {
   connectUs: number;
   /** The fastest connection: the least disturbed by other load on the machine. */
   connectMinUs: number;
+  /** A step that did not finish (e.g. a resync that outlived the lab's 5-minute command limit). */
+  failed?: string;
 }
 
 const rows: Row[] = [];
@@ -74,7 +76,15 @@ for (const n of SIZES) {
       const times = out.split('\n').filter(Boolean).map((s) => Number(s) * 1e6);
       const connectUs = median(times);
       const connectMinUs = min(times);
-      const scaled = JSON.parse((await $`node ${cli} scale ${lab} web=3 --json`).stdout) as { rules: { restoreMs: number; lines: number }[] };
+      const started = performance.now();
+      const scale = await $`node ${cli} scale ${lab} web=3 --json`.nothrow();
+      if (scale.exitCode !== 0) {
+        const why = `lab scale failed after ${Math.round((performance.now() - started) / 1000)} s: ${scale.stderr.split('\n')[0]}`;
+        rows.push({ mode, services: n, upRulesMs, resyncMs: NaN, lines: 0, connectUs, connectMinUs, failed: why });
+        console.error(`${mode} ${n}: ${why}`);
+        continue;
+      }
+      const scaled = JSON.parse(scale.stdout) as { rules: { restoreMs: number; lines: number }[] };
       const resyncMs = Math.max(...scaled.rules.map((r) => r.restoreMs));
       const lines = scaled.rules[0]?.lines ?? 0;
       rows.push({ mode, services: n, upRulesMs, resyncMs, lines, connectUs, connectMinUs });
@@ -89,4 +99,8 @@ for (const n of SIZES) {
 console.log(`kube-proxy modes: ${connections} new connections per case, ${(await $`nproc`).stdout.trim()} cores, node ${process.version}`);
 console.log('| services | mode | rules at `lab up` (ms) | resync after `lab scale` (ms) | payload lines | first packet, client → NodePort: min / median (µs) |');
 console.log('|---:|---|---:|---:|---:|---:|');
-for (const r of rows) console.log(`| ${r.services} | ${r.mode} | ${Math.round(r.upRulesMs)} | ${Math.round(r.resyncMs)} | ${r.lines} | ${Math.round(r.connectMinUs)} / ${Math.round(r.connectUs)} |`);
+for (const r of rows) {
+  const resync = r.failed ? `(${r.failed})` : String(Math.round(r.resyncMs));
+  console.log(`| ${r.services} | ${r.mode} | ${Math.round(r.upRulesMs)} | ${resync} | ${r.lines || ''} | ${Math.round(r.connectMinUs)} / ${Math.round(r.connectUs)} |`);
+}
+console.log(`load average at the end: ${(await $`cat /proc/loadavg`).stdout.trim()}`);
