@@ -1,4 +1,5 @@
 import { readRules } from '../kernel/readers.js';
+import { nftExisting } from '../kernel/rules.js';
 import { planLab } from '../plan/plan.js';
 import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
 import { namespaceName } from '../topology/names.js';
@@ -99,20 +100,17 @@ export async function checkHealth(look: LabLook): Promise<HealthReport> {
 
   const plan = planLab(running.topology);
   const present = new Set(namespaces.filter((n) => n.present).map((n) => n.ns));
-  for (const node of plan.iptables) {
+  for (const node of plan.kubeProxy) {
     const name = `kube-proxy rules on ${node.node}`;
     if (!present.has(node.ns)) {
       checks.push({ name, ok: false, detail: `namespace ${node.ns} is missing` });
       continue;
     }
-    const planned = parseSave(node.payload).rules;
-    const missing = missingRules(planned, parseSave(await readRules(node.ns)).rules);
+    const { planned, missing } = node.mode === 'nftables' ? await missingNftChains(node.ns, node.payload) : await missingIptablesRules(node.ns, node.payload);
     checks.push({
       name,
       ok: missing.length === 0,
-      detail: missing.length
-        ? `${missing.length} of ${planned.length} missing, first: -t ${missing[0]!.table} ${missing[0]!.text}`
-        : `all ${planned.length} present`,
+      detail: missing.length ? `${missing.length} of ${planned} missing, first: ${missing[0]}` : `all ${planned} present`,
     });
   }
 
@@ -153,4 +151,16 @@ function entryPoint(t: Parameters<typeof loadWorkshop>[0], topologyPath: string)
   }
   if (t.walkthrough) return loadWalkthrough(t, topologyPath).walkthrough.traffic;
   return undefined;
+}
+
+async function missingIptablesRules(ns: string, payload: string): Promise<{ planned: number; missing: string[] }> {
+  const planned = parseSave(payload).rules;
+  return { planned: planned.length, missing: missingRules(planned, parseSave(await readRules(ns)).rules).map((r) => `-t ${r.table} ${r.text}`) };
+}
+
+/** nftables mode: every chain the plan declares exists in the node's kube-proxy table. */
+async function missingNftChains(ns: string, payload: string): Promise<{ planned: number; missing: string[] }> {
+  const planned = [...new Set([...payload.matchAll(/^add chain ip kube-proxy (\S+)/gm)].map((m) => m[1]!))];
+  const have = new Set((await nftExisting(ns)).chains);
+  return { planned: planned.length, missing: planned.filter((c) => !have.has(c)).map((c) => `chain ${c}`) };
 }

@@ -360,7 +360,7 @@ describe('live-state readers (pure parts)', () => {
   });
 
   it("the health check finds every planned rule in a node's iptables-save, and notices one missing", () => {
-    const planned = parseSave(planLab(nodeport.topology).iptables.find((n) => n.node === 'node1')!.payload).rules;
+    const planned = parseSave(planLab(nodeport.topology).kubeProxy.find((n) => n.node === 'node1')!.payload).rules;
     expect(missingRules(planned, rules)).toEqual([]);
     const broken = parseSave(save.split('\n').filter((l) => !l.includes('-> 10.244.0.3:8443')).join('\n')).rules;
     const missing = missingRules(planned, broken);
