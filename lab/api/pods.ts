@@ -161,7 +161,7 @@ export async function kill(lab: string, podName: string, opts: { keepRunning?: b
     stopped: !opts.keepRunning,
     pids,
     existing,
-    explanation: killExplanation(pod, [...ports], existing.length, udpFlushed, !!opts.keepRunning),
+    explanation: killExplanation(pod, [...ports], existing.length, udpFlushed, !!opts.keepRunning, after.kubeProxy.mode),
   };
 }
 

@@ -82,8 +82,16 @@ export const serviceSchema = z.strictObject({
   externalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
   internalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
   sessionAffinity: z.enum(['None', 'ClientIP']).default('None'),
+  /** sessionAffinityConfig.clientIP.timeoutSeconds: how long a client sticks to its endpoint (Kubernetes' default, 3 hours). */
+  sessionAffinityTimeoutSeconds: z.number().int().min(1).max(86400).default(10800),
   /** status.loadBalancer.ingress[].ip, for type LoadBalancer. */
   loadBalancerIPs: z.array(ipv4).default([]),
+  /** spec.externalIPs: addresses routed to the nodes that kube-proxy treats as the service's. */
+  externalIPs: z.array(ipv4).default([]),
+  /** spec.loadBalancerSourceRanges: only these sources may use the load balancer IPs. */
+  loadBalancerSourceRanges: z.array(cidr).default([]),
+  /** spec.healthCheckNodePort (LoadBalancer, externalTrafficPolicy Local): kube-proxy answers 200 or 503 here by local endpoint count. */
+  healthCheckNodePort: z.number().int().optional(),
 });
 
 export const clusterSchema = z.strictObject({
@@ -96,6 +104,12 @@ export const clusterSchema = z.strictObject({
   dns: ipv4.optional(),
 });
 
+/** kube-proxy's own configuration: which proxier writes the rules. */
+export const kubeProxySchema = z.strictObject({
+  /** iptables (rule lists, the long-time default) or nftables (verdict maps, one table). */
+  mode: z.enum(['iptables', 'nftables']).default('iptables'),
+});
+
 export const topologySchema = z.strictObject({
   lab: name,
   description: z.string().default(''),
@@ -106,6 +120,7 @@ export const topologySchema = z.strictObject({
   clients: z.array(clientSchema).default([]),
   pods: z.array(podSchema).default([]),
   services: z.array(serviceSchema).default([]),
+  kubeProxy: kubeProxySchema.default({ mode: 'iptables' }),
   /** The walkthrough file, relative to this file. */
   walkthrough: z.string().optional(),
 });
@@ -119,3 +134,4 @@ export type Client = z.output<typeof clientSchema>;
 export type Pod = z.output<typeof podSchema>;
 export type Service = z.output<typeof serviceSchema>;
 export type ServicePort = z.output<typeof servicePortSchema>;
+export type ProxyMode = z.output<typeof kubeProxySchema>['mode'];
