@@ -3,7 +3,8 @@ import { readConntrack, type ConntrackEntry } from '../kernel/conntrack.js';
 import { runIn } from '../kernel/exec.js';
 import { listNamespaces } from '../kernel/netns.js';
 import { isAlive, processStartTime } from '../kernel/processes.js';
-import { listStates } from '../state/store.js';
+import { ExitCode, LabError } from '../errors.js';
+import { labDir, listStates, readState } from '../state/store.js';
 import { hostNamespace, runningLab } from './running.js';
 
 export interface LabStatus {
@@ -23,7 +24,7 @@ interface IpAddrJson {
 /** Every lab with a state file: namespaces (present or not), their IPv4 addresses, workloads. */
 export async function status(lab?: string): Promise<LabStatus[]> {
   const existing = new Set(await listNamespaces());
-  const states = listStates().filter((s) => !lab || s.lab === lab);
+  const states = lab ? [readState(lab) ?? notUp(lab)] : listStates();
   return Promise.all(
     states.map(async (s) => ({
       lab: s.lab,
@@ -47,6 +48,10 @@ export async function status(lab?: string): Promise<LabStatus[]> {
       workloads: s.processes.map((p) => ({ pod: p.pod, pid: p.pid, ports: p.ports, running: isAlive(p.pid) && processStartTime(p.pid) === p.startTime })),
     })),
   );
+}
+
+function notUp(lab: string): never {
+  throw new LabError(`lab "${lab}" is not up (no state in ${labDir(lab)}): lab up <scenario> --name ${lab} builds it`, ExitCode.labState);
 }
 
 /** kube-proxy's rules on a node, as iptables-save prints them (nat table by default). */

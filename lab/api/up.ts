@@ -1,12 +1,15 @@
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { applyRules, configureNamespaces, createNamespaces, foreignNamespaceFiles, setSysctls, startWorkloads, waitForLinks, writeNamespaceFiles } from '../kernel/apply.js';
-import { listNamespaces } from '../kernel/netns.js';
+import { listNamespaces, namespaceMarkers } from '../kernel/netns.js';
 import { preflight } from '../kernel/preflight.js';
 import { planLab, type Plan } from '../plan/plan.js';
 import { labDir, readState, writeState, type LabState } from '../state/store.js';
 import { log } from '../log.js';
+import { withLabLock } from '../state/lock.js';
 import { loadTopology } from '../topology/load.js';
+import { labMarker } from '../topology/names.js';
+import { once, onInterrupt, throwIfInterrupted } from '../util/interrupt.js';
 import { down } from './down.js';
 import { stager } from './stages.js';
 
@@ -34,60 +37,87 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
   const plan = planLab(topology);
   const lab = topology.lab;
 
-  const existing = await listNamespaces();
-  const clash = plan.namespaces.filter((n) => existing.includes(n.ns)).map((n) => n.ns);
+  return withLabLock(lab, 'up', async () => {
+    await refuseClashes(plan);
+
+    // Record intent first: a crash after this point leaves a state file `down` can follow.
+    const state: LabState = {
+      lab,
+      topologyPath: path,
+      overrides,
+      createdAt: new Date().toISOString(),
+      phase: 'creating',
+      namespaces: plan.namespaces.map((n) => n.ns),
+      processes: [],
+      // Recorded before they exist, like the namespaces: `down` removes them even after a crash.
+      files: plan.files.map((f) => f.dir),
+    };
+    writeState(state);
+
+    const timings: Record<string, number> = {};
+    const stage = stager(timings, (name, ms) => {
+      opts.onStage?.(name, ms);
+      // Fault injection for the crash-recovery tests: die hard, as a killed `up` would.
+      if (process.env.LAB_CRASH_AFTER === name) process.kill(process.pid, 'SIGKILL');
+    });
+    // A failed stage and a stop signal (Ctrl-C) both undo everything, once.
+    const rollback = once(async () => {
+      writeState(state);
+      await down(lab);
+    });
+    const release = onInterrupt(`roll back lab ${lab}`, rollback);
+    try {
+      await stage('namespaces', () => createNamespaces(plan));
+      await stage('links', () => configureNamespaces(plan));
+      await stage('sysctls', () => setSysctls(plan));
+      await stage('kube-proxy rules', () => applyRules(plan));
+      if (plan.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(plan));
+      await stage('workloads', async () => {
+        state.processes = await startWorkloads(plan, join(labDir(lab), 'pods'));
+      });
+      // A veth drops packets until the kernel has processed its carrier (see waitForLinks).
+      await stage('links ready', async () => {
+        const stillDown = await waitForLinks(plan);
+        if (stillDown.length > 0) log.warn({ links: stillDown }, 'links still not up after 3 s; the first packets through them may be lost');
+      });
+      throwIfInterrupted();
+    } catch (err) {
+      await rollback().catch(() => undefined);
+      throw err;
+    } finally {
+      release();
+    }
+    state.phase = 'up';
+    writeState(state);
+    return { lab, plan, state, timings };
+  });
+}
+
+/**
+ * Refuse to build over anything that exists: this lab's state, a namespace of the same name
+ * (this lab's, left by a crash, or someone else's, which `down` would never remove), or files
+ * in the /etc/netns folders the lab would own.
+ */
+async function refuseClashes(plan: Plan): Promise<void> {
+  const lab = plan.lab;
+  const existing = new Set(await listNamespaces());
+  const clash = plan.namespaces.map((n) => n.ns).filter((ns) => existing.has(ns));
+  const markers = await namespaceMarkers(clash);
+  const foreignNs = clash.filter((ns) => markers.get(ns) !== labMarker(lab));
+  if (foreignNs.length > 0) {
+    throw new LabError(
+      `namespace${foreignNs.length === 1 ? '' : 's'} ${foreignNs.join(', ')} already exist${foreignNs.length === 1 ? 's' : ''} and ${foreignNs.length === 1 ? 'is' : 'are'} not lab ${lab}'s (no "${labMarker(lab)}" marker on lo), so "lab down" will not remove ${foreignNs.length === 1 ? 'it' : 'them'}: remove ${foreignNs.length === 1 ? 'it' : 'them'} yourself if nothing uses ${foreignNs.length === 1 ? 'it' : 'them'}, or pick another lab name with --name`,
+      ExitCode.labState,
+    );
+  }
   if (readState(lab) || clash.length > 0) {
     throw new LabError(
       `lab "${lab}" is already up${clash.length ? ` (namespaces ${clash.join(', ')})` : ''}: run "lab down ${lab}" first, or pick another name with --name`,
       ExitCode.labState,
     );
   }
-
   const foreign = foreignNamespaceFiles(plan);
   if (foreign.length > 0) {
     throw new LabError(`${foreign.join(', ')} already exist${foreign.length === 1 ? 's' : ''}: the lab would write and later remove these; remove them first if nothing else uses them`, ExitCode.labState);
   }
-
-  // Record intent first: a crash after this point leaves a state file `down` can follow.
-  const state: LabState = {
-    lab,
-    topologyPath: path,
-    overrides,
-    createdAt: new Date().toISOString(),
-    phase: 'creating',
-    namespaces: plan.namespaces.map((n) => n.ns),
-    processes: [],
-    // Recorded before they exist, like the namespaces: `down` removes them even after a crash.
-    files: plan.files.map((f) => f.dir),
-  };
-  writeState(state);
-
-  const timings: Record<string, number> = {};
-  const stage = stager(timings, (name, ms) => {
-    opts.onStage?.(name, ms);
-    // Fault injection for the crash-recovery tests: die hard, as a killed `up` would.
-    if (process.env.LAB_CRASH_AFTER === name) process.kill(process.pid, 'SIGKILL');
-  });
-  try {
-    await stage('namespaces', () => createNamespaces(plan));
-    await stage('links', () => configureNamespaces(plan));
-    await stage('sysctls', () => setSysctls(plan));
-    await stage('kube-proxy rules', () => applyRules(plan));
-    if (plan.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(plan));
-    await stage('workloads', async () => {
-      state.processes = await startWorkloads(plan, join(labDir(lab), 'pods'));
-    });
-    // A veth drops packets until the kernel has processed its carrier (see waitForLinks).
-    await stage('links ready', async () => {
-      const stillDown = await waitForLinks(plan);
-      if (stillDown.length > 0) log.warn({ links: stillDown }, 'links still not up after 3 s; the first packets through them may be lost');
-    });
-  } catch (err) {
-    writeState(state);
-    await down(lab).catch(() => undefined);
-    throw err;
-  }
-  state.phase = 'up';
-  writeState(state);
-  return { lab, plan, state, timings };
 }

@@ -1,10 +1,12 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { preflight } from '../kernel/preflight.js';
+import { withLabLock } from '../state/lock.js';
 import { displayPath, TOPOLOGIES_DIR } from '../topology/load.js';
 import { runWalkthrough, type VerifyResult } from '../verify/engine.js';
 import { loadWalkthrough } from '../verify/walkthrough.js';
+import { interruptedBy, onInterrupt } from '../util/interrupt.js';
 import { runningLab } from './running.js';
 
 export interface VerifyOptions {
@@ -30,12 +32,62 @@ export function resolveWalkthroughRef(ref: string): string {
 }
 
 /** Prove a running lab's walkthrough against real traffic. */
-export async function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
-  const running = runningLab(lab);
-  const topology = opts.walkthrough ? { ...running.topology, walkthrough: resolveWalkthroughRef(opts.walkthrough) } : running.topology;
-  const { walkthrough } = loadWalkthrough(topology, running.path);
-  preflight();
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const runDir = resolve(opts.outDir ?? join('lab-runs', lab, stamp));
-  return runWalkthrough(running.topology, walkthrough, runDir, opts.onProgress);
+export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  // Held for the whole run: a concurrent scale or kill would change what is measured, and two
+  // runs at once would count each other's packets in the rule counters.
+  return withLabLock(lab, 'verify', async () => {
+    const running = runningLab(lab);
+    const topology = opts.walkthrough ? { ...running.topology, walkthrough: resolveWalkthroughRef(opts.walkthrough) } : running.topology;
+    const { walkthrough } = loadWalkthrough(topology, running.path);
+    preflight();
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const runDir = makeRunDir(opts.outDir ?? join('lab-runs', lab, stamp), opts.outDir !== undefined);
+    // Until the report is written, the folder says it is incomplete (also after a SIGKILL).
+    const marker = join(runDir, INCOMPLETE_FILE);
+    writeFileSync(marker, `verify of lab ${lab} started ${new Date().toISOString()} by pid ${process.pid} and has not finished\n`);
+    const release = onInterrupt(`mark ${runDir} incomplete`, () => writeFileSync(marker, `verify of lab ${lab} was stopped by ${interruptedBy()} at ${new Date().toISOString()}: the captures and report here are partial\n`));
+    try {
+      const result = await runWalkthrough(running.topology, walkthrough, runDir, opts.onProgress);
+      rmSync(marker, { force: true });
+      return result;
+    } catch (err) {
+      if (!interruptedBy()) writeFileSync(marker, `verify of lab ${lab} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      throw err;
+    } finally {
+      release();
+    }
+  });
+}
+
+/** The file an unfinished run folder holds: it says why the run did not finish. */
+export const INCOMPLETE_FILE = 'INCOMPLETE';
+
+/**
+ * Create the run folder, or refuse (exit 2) a place no folder can be made: a file, a device,
+ * a path under /proc, /sys or /dev, or a parent that is a file or not writable.
+ */
+export function makeRunDir(path: string, given: boolean): string {
+  const dir = resolve(path);
+  const where = given ? `--out ${path}` : dir;
+  const refuse = (message: string): never => {
+    throw new InputError([{ file: where, field: '', message }]);
+  };
+  const pseudo = ['/proc', '/sys', '/dev'].find((p) => dir === p || dir.startsWith(`${p}/`));
+  if (pseudo) refuse(`is under ${pseudo}, a kernel file system: pick a folder for pcaps and the report`);
+  let existing = dir;
+  while (!existsSync(existing)) existing = dirname(existing);
+  const real = realpathSync(existing);
+  if (['/proc', '/sys', '/dev'].some((p) => real === p || real.startsWith(`${p}/`))) refuse(`leads into ${real}, a kernel file system: pick a folder for pcaps and the report`);
+  if (!statSync(existing).isDirectory()) refuse(existing === dir ? 'is a file, not a folder' : `${existing} is a file, not a folder`);
+  try {
+    accessSync(existing, constants.W_OK);
+  } catch {
+    refuse(`${existing} is not writable`);
+  }
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    refuse(`cannot create it (${(err as NodeJS.ErrnoException).code})`);
+  }
+  return dir;
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
+import { trackChild } from '../util/interrupt.js';
 import { parsePcap, type TcpPacket } from './pcap.js';
 
 /** A point where the lab watches the wire: one interface inside one namespace. */
@@ -32,7 +33,7 @@ export function startCapture(point: ObservationPoint, dir: string, filter: strin
   // --immediate-mode: hand over each packet at once (otherwise a block still filling is lost on SIGINT);
   // -U: write each packet as it comes; -Z root: keep root, so the file lands where we asked.
   const args = ['netns', 'exec', point.ns, 'tcpdump', '-i', point.ifname, '-n', '-U', '--immediate-mode', '-s', '512', '-Z', 'root', '-w', file, ...filter];
-  const child = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = trackChild(spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] }));
   const capture: Capture = { point, file, child, stderr: '' };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail('did not report "listening" within 5 s'), READY_TIMEOUT_MS);

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerDocker } from './docker.js';
 import { registerDown } from './down.js';
 import { registerInspect } from './inspect.js';
+import { installSignalHandlers } from '../util/interrupt.js';
 import { exitWithError } from './output.js';
 import { registerPods } from './pods.js';
 import { registerUp } from './up.js';
@@ -25,8 +26,8 @@ registerPods(program);
 registerDocker(program);
 registerWorkshop(program);
 
-// Let 'exit' handlers (which stop captures) run when interrupted.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+// SIGINT, SIGTERM, SIGHUP: stop children, run cleanups, exit 130/143/129 (lab/util/interrupt.ts).
+installSignalHandlers();
 // `lab rules nodeport node1 | head`: a reader that went away is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);

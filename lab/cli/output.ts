@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
+import { interruptedBy } from '../util/interrupt.js';
 
 /** Human output goes to stdout; colour only on a terminal, and never when NO_COLOR is set. */
 export const useColour = () => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
@@ -28,8 +29,10 @@ export function progressDone(): void {
 }
 
 /** The one error funnel: a clear message and a documented exit code, never a stack trace. */
-export function exitWithError(err: unknown): never {
+export function exitWithError(err: unknown): void {
   progressDone();
+  // A stop signal is being handled: its handler cleans up and picks the exit code.
+  if (interruptedBy()) return;
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : ExitCode.badInput);
   if (err instanceof LabError) {
     process.stderr.write(`lab: ${err.message}\n`);

@@ -7,6 +7,7 @@ import { RESOLV_CONF_HEADER } from '../plan/dns.js';
 import type { Plan, WorkloadPlan } from '../plan/plan.js';
 import { WORKLOAD_MARKER } from '../workload/marker.js';
 import { DNS_WORKLOAD_SCRIPT, WORKLOAD_SCRIPT } from '../util/project.js';
+import { mapLimit, NAMESPACE_CONCURRENCY } from '../util/pool.js';
 import { run, runIn } from './exec.js';
 import { processStartTime } from './processes.js';
 import type { ProcessRecord } from '../state/store.js';
@@ -18,16 +19,13 @@ export async function createNamespaces(plan: Plan): Promise<void> {
 
 /** Links, addresses and routes: one `ip -n NS -batch -` per namespace, all namespaces at once. */
 export async function configureNamespaces(plan: Plan): Promise<void> {
-  await Promise.all(plan.namespaces.map((n) => run('ip', ['-n', n.ns, '-batch', '-'], { input: n.batch.join('\n') })));
+  await mapLimit(plan.namespaces, NAMESPACE_CONCURRENCY, (n) => run('ip', ['-n', n.ns, '-batch', '-'], { input: n.batch.join('\n') }));
 }
 
 /** sysctls, written inside each namespace with one command per namespace that needs any. */
 export async function setSysctls(plan: Plan): Promise<void> {
-  await Promise.all(
-    plan.namespaces
-      .filter((n) => Object.keys(n.sysctls).length > 0)
-      .map((n) => runIn(n.ns, 'sysctl', ['-q', '-w', ...Object.entries(n.sysctls).map(([k, v]) => `${k}=${v}`)])),
-  );
+  const withSysctls = plan.namespaces.filter((n) => Object.keys(n.sysctls).length > 0);
+  await mapLimit(withSysctls, NAMESPACE_CONCURRENCY, (n) => runIn(n.ns, 'sysctl', ['-q', '-w', ...Object.entries(n.sysctls).map(([k, v]) => `${k}=${v}`)]));
 }
 
 interface IpLinkJson {
@@ -51,8 +49,8 @@ export async function waitForLinks(plan: Pick<Plan, 'namespaces'>, timeoutMs = 3
   let pending = plan.namespaces.map((n) => n.ns);
   let down: string[] = [];
   for (;;) {
-    const results = await Promise.all(
-      pending.map(async (ns) => {
+    const results = await mapLimit(
+      pending, NAMESPACE_CONCURRENCY, async (ns) => {
         const { stdout } = await run('ip', ['-n', ns, '-j', '-d', 'link', 'show'], { allowFailure: true });
         let links: IpLinkJson[] = [];
         try {
@@ -62,7 +60,7 @@ export async function waitForLinks(plan: Pick<Plan, 'namespaces'>, timeoutMs = 3
         }
         const notUp = links.filter((l) => l.linkinfo?.info_kind === 'veth' && l.flags?.includes('UP') && l.operstate !== 'UP');
         return { ns, notUp: notUp.map((l) => `${ns}:${l.ifname}`) };
-      }),
+      },
     );
     pending = results.filter((r) => r.notUp.length > 0).map((r) => r.ns);
     down = results.flatMap((r) => r.notUp);
@@ -73,7 +71,7 @@ export async function waitForLinks(plan: Pick<Plan, 'namespaces'>, timeoutMs = 3
 
 /** kube-proxy's rules: one iptables-restore per node, as kube-proxy applies a sync. */
 export async function applyRules(plan: Plan): Promise<void> {
-  await Promise.all(plan.iptables.map((r) => runIn(r.ns, 'iptables-restore', ['--noflush'], { input: r.payload })));
+  await mapLimit(plan.iptables, NAMESPACE_CONCURRENCY, (r) => runIn(r.ns, 'iptables-restore', ['--noflush'], { input: r.payload }));
 }
 
 /**
@@ -93,20 +91,22 @@ export function writeNamespaceFiles(plan: Plan): void {
  * delete. A resolv.conf carrying the lab's header is ours, left by a lab whose state was lost.
  */
 export function foreignNamespaceFiles(plan: Plan): string[] {
-  const ours = (path: string) => {
-    try {
-      return path.endsWith('/resolv.conf') && readFileSync(path, 'utf8').startsWith(`${RESOLV_CONF_HEADER}\n`);
-    } catch {
-      return false;
-    }
-  };
   return plan.files.flatMap((f) => {
     try {
-      return readdirSync(f.dir).map((name) => `${f.dir}/${name}`).filter((path) => !ours(path));
+      return readdirSync(f.dir).map((name) => `${f.dir}/${name}`).filter((path) => !ourNamespaceFile(path));
     } catch {
       return [];
     }
   });
+}
+
+/** A resolv.conf the lab wrote (it carries the lab's header), left by a lab whose state was lost. */
+export function ourNamespaceFile(path: string): boolean {
+  try {
+    return path.endsWith('/resolv.conf') && readFileSync(path, 'utf8').startsWith(`${RESOLV_CONF_HEADER}\n`);
+  } catch {
+    return false;
+  }
 }
 
 /** Start each pod's workload inside its namespace; resolve once it says it is listening. */

@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import { CommandError } from '../errors.js';
 import { log } from '../log.js';
+import { throwIfInterrupted, trackChild } from '../util/interrupt.js';
 
 export interface RunOptions {
   input?: string;
@@ -17,14 +18,17 @@ export interface RunResult {
 
 /** The one way the lab runs a command: an argument array, never a shell string. */
 export async function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  throwIfInterrupted();
   const started = performance.now();
-  const result = await execa(file, args, {
+  const subprocess = execa(file, args, {
     input: opts.input,
     reject: false,
     timeout: opts.timeoutMs ?? 30_000,
     stripFinalNewline: true,
     env: { LC_ALL: 'C' },
   });
+  trackChild(subprocess);
+  const result = await subprocess;
   const exitCode = result.exitCode ?? -1;
   log.debug({ cmd: [file, ...args].join(' '), exitCode, ms: Math.round(performance.now() - started) }, 'command');
   if (exitCode !== 0 && !opts.allowFailure) {

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { namespaceInodes } from './netns.js';
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if the pid is gone. */
 export function processStartTime(pid: number): string | undefined {
@@ -58,4 +59,34 @@ export async function stopProcesses(pids: number[], graceMs = 1500): Promise<voi
       /* already gone */
     }
   }
+}
+
+/** Every process (but this one) whose network namespace is one of these inodes: one pass over /proc. */
+export function processesInNamespaces(inodes: ReadonlySet<number>): number[] {
+  if (inodes.size === 0) return [];
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      const m = /^net:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/ns/net`));
+      if (m && inodes.has(Number(m[1]))) pids.push(pid);
+    } catch {
+      /* exited meanwhile, or a kernel thread */
+    }
+  }
+  return pids;
+}
+
+/**
+ * Stop everything that runs for a lab, whoever started it: every process inside one of its
+ * namespaces (workloads, a killed verify's tcpdumps, a learner's shell), and the processes the
+ * lab recorded whose start time still matches (in case one lives outside the namespaces).
+ * A process left inside would keep a deleted namespace, and its addresses, alive.
+ */
+export async function stopLabProcesses(namespaces: string[], recorded: readonly { pid: number; startTime: string }[] = []): Promise<number[]> {
+  const pids = new Set(processesInNamespaces(new Set(namespaceInodes(namespaces).keys())));
+  for (const p of recorded) if (p.pid !== process.pid && processStartTime(p.pid) === p.startTime) pids.add(p.pid);
+  await stopProcesses([...pids]);
+  return [...pids].sort((a, b) => a - b);
 }

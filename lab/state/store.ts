@@ -1,6 +1,12 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
+import { ExitCode, LabError } from '../errors.js';
+import { netnsEtcDir } from '../plan/dns.js';
 import type { PodChanges } from '../plan/scale.js';
+import { isLabName, namePattern } from '../topology/names.js';
+import { podSchema } from '../topology/schema.js';
+import { insideRoot } from '../util/paths.js';
 
 /**
  * A lab's record of what it created, in /run (tmpfs: gone at reboot, like the namespaces).
@@ -9,43 +15,102 @@ import type { PodChanges } from '../plan/scale.js';
  */
 export const STATE_ROOT = process.env.LAB_STATE_DIR ?? '/run/kube-packet-lab';
 
-export interface ProcessRecord {
-  pod: string;
-  ns: string;
-  pid: number;
+const processRecordSchema = z.strictObject({
+  pod: z.string(),
+  ns: z.string(),
+  pid: z.number().int().min(2),
   /** /proc/<pid>/stat field 22: tells our process from a later one that reused the pid. */
-  startTime: string;
-  ports: number[];
-}
+  startTime: z.string(),
+  ports: z.array(z.number().int()),
+});
 
-export interface LabState {
-  lab: string;
-  topologyPath: string;
-  overrides: Record<string, string>;
-  createdAt: string;
-  phase: 'creating' | 'up';
-  namespaces: string[];
-  processes: ProcessRecord[];
-  /** Files the lab wrote outside its state folder (per-namespace resolv.conf). */
-  files: string[];
-  /** Pods added, removed, killed or revived since `up` (lab scale / kill / revive). */
-  podChanges?: PodChanges;
-}
+const podChangesSchema = z.strictObject({
+  added: z.array(podSchema),
+  removed: z.array(z.string()),
+  readiness: z.record(z.string(), z.boolean()),
+  templates: z.record(z.string(), z.strictObject({ labels: z.record(z.string(), z.string()), workload: z.enum(['http', 'dns']) })),
+});
 
-export const labDir = (lab: string) => join(STATE_ROOT, lab);
-const stateFile = (lab: string) => join(labDir(lab), 'state.json');
+/**
+ * Read back with this schema: the state is ours, but it lives in a file someone may edit or a
+ * full disk may cut short. Everything `down` deletes is checked here to be the lab's own: its
+ * namespaces start with "<lab>-", its files are the /etc/netns folders of those namespaces.
+ */
+const stateSchema = z
+  .strictObject({
+    lab: z.string().refine(isLabName, 'is not a lab name'),
+    topologyPath: z.string(),
+    overrides: z.record(z.string(), z.string()),
+    createdAt: z.string(),
+    phase: z.enum(['creating', 'up']),
+    namespaces: z.array(z.string().regex(namePattern(64), 'is not a namespace name the lab makes')),
+    processes: z.array(processRecordSchema),
+    /** Files the lab wrote outside its state folder (per-namespace resolv.conf). */
+    files: z.array(z.string()),
+    /** Pods added, removed, killed or revived since `up` (lab scale / kill / revive). */
+    podChanges: podChangesSchema.optional(),
+  })
+  .superRefine((s, ctx) => {
+    s.namespaces.forEach((ns, i) => {
+      if (!ns.startsWith(`${s.lab}-`)) ctx.addIssue({ code: 'custom', path: ['namespaces', i], message: `${ns} is not named like a namespace of lab ${s.lab}` });
+    });
+    s.files.forEach((f, i) => {
+      if (!s.namespaces.some((ns) => f === netnsEtcDir(ns))) ctx.addIssue({ code: 'custom', path: ['files', i], message: `${f} is not the /etc/netns folder of one of the lab's namespaces` });
+    });
+  });
 
+export type ProcessRecord = z.output<typeof processRecordSchema>;
+export type LabState = Omit<z.output<typeof stateSchema>, 'podChanges'> & { podChanges?: PodChanges };
+
+export const labDir = (lab: string) => {
+  const dir = join(STATE_ROOT, lab);
+  // Every path built from a lab name stays inside the state root (the name is checked anyway).
+  if (!isLabName(lab) || !insideRoot(STATE_ROOT, dir)) throw new LabError(`"${lab}" is not a lab name`, ExitCode.badInput);
+  return dir;
+};
+export const stateFile = (lab: string) => join(labDir(lab), 'state.json');
+export const labExists = (lab: string) => existsSync(labDir(lab));
+
+/** The lab's state; undefined when it has none; exit 5 naming the file and the way out when it is corrupt. */
 export function readState(lab: string): LabState | undefined {
-  try {
-    return JSON.parse(readFileSync(stateFile(lab), 'utf8')) as LabState;
-  } catch {
-    return undefined;
-  }
+  const r = inspectState(lab);
+  if (r.problem) throw new LabError(r.problem, ExitCode.labState, { file: stateFile(lab) });
+  return r.state;
 }
+
+/** The state, or why it cannot be used (for `down`, which then works from the namespaces' markers). */
+export function inspectState(lab: string): { state?: LabState; problem?: string } {
+  const file = stateFile(lab);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return {};
+    return { problem: `cannot read ${file} (${code})` };
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    return { problem: corrupt(lab, file, `not JSON (${(err as Error).message})`) };
+  }
+  const parsed = stateSchema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { problem: corrupt(lab, file, `${issue.path.join('.') || 'state'}: ${issue.message}`) };
+  }
+  if (parsed.data.lab !== lab) return { problem: corrupt(lab, file, `it names lab "${parsed.data.lab}"`) };
+  return { state: parsed.data as LabState };
+}
+
+const corrupt = (lab: string, file: string, why: string) =>
+  `the state file ${file} of lab ${lab} is damaged (${why}): run "lab down ${lab}", which removes the lab from its namespaces' ownership markers`;
 
 export function writeState(state: LabState): void {
   mkdirSync(labDir(state.lab), { recursive: true });
-  const tmp = `${stateFile(state.lab)}.tmp`;
+  // A private temporary name: two writers never rename each other's file away.
+  const tmp = `${stateFile(state.lab)}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
   renameSync(tmp, stateFile(state.lab));
 }
@@ -54,12 +119,20 @@ export function removeState(lab: string): void {
   rmSync(labDir(lab), { recursive: true, force: true });
 }
 
-export function listStates(): LabState[] {
-  let names: string[] = [];
+/** Lab names with a folder in the state root (valid names only: a stray folder is not a lab). */
+export function labFolders(): string[] {
   try {
-    names = readdirSync(STATE_ROOT);
+    return readdirSync(STATE_ROOT, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && isLabName(d.name))
+      .map((d) => d.name);
   } catch {
     return [];
   }
-  return names.map(readState).filter((s): s is LabState => s !== undefined);
+}
+
+/** Every lab with a usable state file (damaged ones are skipped: `lab status <lab>` names them). */
+export function listStates(): LabState[] {
+  return labFolders()
+    .map((lab) => inspectState(lab).state)
+    .filter((s): s is LabState => s !== undefined);
 }
