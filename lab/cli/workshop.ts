@@ -15,6 +15,7 @@ import { runLooks } from '../workshop/run-looks.js';
 import { runSession, type SessionIO } from '../workshop/session.js';
 import { resolveLabName } from './lab-name.js';
 import { bold, dim, green, printJson, progress, progressDone, red, say, yellow } from './output.js';
+import { isLabName } from '../topology/names.js';
 
 interface WorkshopOptions {
   name?: string;
@@ -86,7 +87,7 @@ const renamed = (t: Target) => t.lab !== loadTopology(t.topologyPath).topology.l
 /** The lab --check looks at: --name, a lab known by that name, or the lab a scenario makes. */
 function checkedLab(arg: string, name: string | undefined): string {
   if (name) return resolveLabName(name);
-  if (/^[a-z][a-z0-9-]*$/.test(arg) && readState(arg)) return arg;
+  if (isLabName(arg) && readState(arg)) return arg;
   try {
     return loadTopology(arg).topology.lab;
   } catch {
@@ -99,7 +100,7 @@ function checkedLab(arg: string, name: string | undefined): string {
  * is up, whatever it was built from), `lab workshop nodeport --name ws-test`.
  */
 function resolveTarget(arg: string, name: string | undefined): Target {
-  if (!name && /^[a-z][a-z0-9-]*$/.test(arg) && readState(arg)) {
+  if (!name && isLabName(arg) && readState(arg)) {
     const lab = resolveLabName(arg);
     if (isUp(lab)) {
       const r = runningLab(lab);

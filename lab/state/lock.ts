@@ -43,6 +43,7 @@ export async function withLabLock<T>(lab: string, verb: string, fn: () => Promis
     return await fn();
   } finally {
     held.delete(lab);
+    ftruncateSync(fd, 0); // no stale holder for the next reader
     // A lab that is gone takes its lock file along; a waiter on the old file notices and retries.
     if (!labExists(lab)) {
       try {
@@ -71,8 +72,10 @@ async function acquire(lab: string, verb: string): Promise<number> {
   const deadline = Date.now() + waitSeconds() * 1000;
   for (;;) {
     const fd = openSync(path, 'a+');
-    const remaining = Math.max(0, deadline - Date.now()) / 1000;
-    const got = (await flock(fd, ['-n'])) || (remaining > 0 && (await flock(fd, ['-w', remaining.toFixed(1)])));
+    let got = await flock(fd, ['-n']);
+    // flock -w 0 would wait forever: wait only when at least 0.1 s is left.
+    const remaining = (deadline - Date.now()) / 1000;
+    if (!got && remaining >= 0.1) got = await flock(fd, ['-w', remaining.toFixed(1)]);
     if (!got) {
       const holder = lockHolder(lab);
       closeSync(fd);
