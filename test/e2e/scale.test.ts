@@ -140,14 +140,14 @@ describe.skipIf(!root)('scale, kill and revive on a running lab', () => {
     expect(revived.exitCode, revived.stderr).toBe(0);
     expect(revived.stdout).toMatch(/workload started/);
 
-    // Open slow requests (the pod answers after 2.5 s) until one of them is translated to web-2.
+    // Open slow requests (the pod answers after 6 s: long enough for a conntrack look and a kill on a loaded machine) until one of them is translated to web-2.
     let onWeb2: { port: number; done: Promise<string> } | undefined;
     const pending: Promise<unknown>[] = [];
     let port = 40000 + Math.floor(Math.random() * 10000);
     for (let round = 0; round < 6 && !onWeb2; round++) {
       const batch = Array.from({ length: 6 }, () => {
         const p = port++;
-        const done = execa('ip', ['netns', 'exec', `${LAB}-client`, 'curl', '-sS', '--max-time', '10', '--local-port', String(p), `http://${NODEPORT}/?delay=2500`], { reject: false }).then((r) => String(r.stdout));
+        const done = execa('ip', ['netns', 'exec', `${LAB}-client`, 'curl', '-sS', '--max-time', '15', '--local-port', String(p), `http://${NODEPORT}/?delay=6000`], { reject: false }).then((r) => String(r.stdout));
         pending.push(done);
         return { port: p, done };
       });
