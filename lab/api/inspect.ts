@@ -1,6 +1,6 @@
-import { execa } from 'execa';
-import { readConntrack, type ConntrackEntry } from '../kernel/conntrack.js';
-import { runIn } from '../kernel/exec.js';
+import type { ConntrackEntry } from '../kernel/conntrack.js';
+import { runAttached } from '../kernel/exec.js';
+import { readAddresses, readConntrack, readRules } from '../kernel/readers.js';
 import { listNamespaces } from '../kernel/netns.js';
 import { isAlive, processStartTime } from '../kernel/processes.js';
 import { ExitCode, LabError } from '../errors.js';
@@ -16,11 +16,6 @@ export interface LabStatus {
   workloads: { pod: string; pid: number; ports: number[]; running: boolean }[];
 }
 
-interface IpAddrJson {
-  ifname: string;
-  addr_info?: { family: string; local: string; prefixlen: number }[];
-}
-
 /** Every lab with a state file: namespaces (present or not), their IPv4 addresses, workloads. */
 export async function status(lab?: string): Promise<LabStatus[]> {
   const existing = new Set(await listNamespaces());
@@ -34,15 +29,7 @@ export async function status(lab?: string): Promise<LabStatus[]> {
       namespaces: await Promise.all(
         s.namespaces.map(async (ns) => {
           const present = existing.has(ns);
-          const { stdout } = present ? await runIn(ns, 'ip', ['-j', '-4', 'addr', 'show'], { allowFailure: true }) : { stdout: '[]' };
-          let links: IpAddrJson[] = [];
-          try {
-            links = JSON.parse(stdout || '[]') as IpAddrJson[];
-          } catch {
-            links = [];
-          }
-          const addresses = links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet' && l.ifname !== 'lo').map((a) => ({ ifname: l.ifname, cidr: `${a.local}/${a.prefixlen}` })));
-          return { ns, present, addresses };
+          return { ns, present, addresses: present ? await readAddresses(ns) : [] };
         }),
       ),
       workloads: s.processes.map((p) => ({ pod: p.pod, pid: p.pid, ports: p.ports, running: isAlive(p.pid) && processStartTime(p.pid) === p.startTime })),
@@ -57,8 +44,7 @@ function notUp(lab: string): never {
 /** kube-proxy's rules on a node, as iptables-save prints them (nat table by default). */
 export async function rules(lab: string, host: string, table = 'nat', counters = false): Promise<string> {
   const ns = hostNamespace(runningLab(lab), host);
-  const { stdout } = await runIn(ns, 'iptables-save', ['-t', table, ...(counters ? ['-c'] : [])]);
-  return stdout;
+  return readRules(ns, { table, counters, allowFailure: false });
 }
 
 export async function conntrack(lab: string, host: string): Promise<ConntrackEntry[]> {
@@ -68,6 +54,5 @@ export async function conntrack(lab: string, host: string): Promise<ConntrackEnt
 /** Run a command inside a host's namespace, attached to this terminal; resolves to its exit code. */
 export async function execIn(lab: string, host: string, command: string[]): Promise<number> {
   const ns = hostNamespace(runningLab(lab), host);
-  const result = await execa('ip', ['netns', 'exec', ns, ...command], { stdio: 'inherit', reject: false });
-  return result.exitCode ?? 1;
+  return runAttached('ip', ['netns', 'exec', ns, ...command]);
 }

@@ -10,7 +10,8 @@ import {
   waitForLinks,
   writeNamespaceFiles,
 } from '../kernel/apply.js';
-import { deleteUdpEntries, readConntrack, type ConntrackEntry } from '../kernel/conntrack.js';
+import { deleteUdpEntries, type ConntrackEntry } from '../kernel/conntrack.js';
+import { readConntrack } from '../kernel/readers.js';
 import { deleteNamespaces, namespacePids } from '../kernel/netns.js';
 import { preflight } from '../kernel/preflight.js';
 import { isAlive, processCmdline, processStartTime, stopProcesses } from '../kernel/processes.js';

@@ -1,4 +1,5 @@
 import { ExitCode, LabError } from '../errors.js';
+import { nextSourcePort } from '../kernel/ports.js';
 import { preflight } from '../kernel/preflight.js';
 import { endpointsView } from '../plan/scale.js';
 import { namespaceName } from '../topology/names.js';
@@ -50,9 +51,8 @@ export async function probe(lab: string, opts: { from?: string; to?: string; req
   const answeredBy: Record<string, number> = {};
   const errors: string[] = [];
   let failed = 0;
-  let port = 20000 + Math.floor(Math.random() * 20000);
   for (let i = 0; i < requests; i++) {
-    const flow = await sendRequest(namespaceName(lab, sender.name), traffic, 'probe', i, port++, sender.address);
+    const flow = await sendRequest(namespaceName(lab, sender.name), traffic, 'probe', i, nextSourcePort(), sender.address);
     if (flow.answer) answeredBy[flow.answer.pod] = (answeredBy[flow.answer.pod] ?? 0) + 1;
     else {
       failed++;

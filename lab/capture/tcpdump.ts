@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
+import { spawnIn, stopChild } from '../kernel/exec.js';
 import { log } from '../log.js';
-import { trackChild } from '../util/interrupt.js';
 import { parsePcap, type TcpPacket } from './pcap.js';
 
 /** A point where the lab watches the wire: one interface inside one namespace. */
@@ -32,15 +32,15 @@ export function startCapture(point: ObservationPoint, dir: string, filter: strin
   const file = join(dir, `${point.host}-${point.ifname}.pcap`);
   // --immediate-mode: hand over each packet at once (otherwise a block still filling is lost on SIGINT);
   // -U: write each packet as it comes; -Z root: keep root, so the file lands where we asked.
-  const args = ['netns', 'exec', point.ns, 'tcpdump', '-i', point.ifname, '-n', '-U', '--immediate-mode', '-s', '512', '-Z', 'root', '-w', file, ...filter];
-  const child = trackChild(spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+  const args = ['-i', point.ifname, '-n', '-U', '--immediate-mode', '-s', '512', '-Z', 'root', '-w', file, ...filter];
+  const child = spawnIn(point.ns, 'tcpdump', args, ['ignore', 'ignore', 'pipe']);
   const capture: Capture = { point, file, child, stderr: '' };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail('did not report "listening" within 5 s'), READY_TIMEOUT_MS);
     const fail = (why: string) => {
       clearTimeout(timer);
       child.kill('SIGKILL');
-      reject(new LabError(`tcpdump on ${point.id} ${why}: ${capture.stderr.trim()}`, ExitCode.commandFailed, { command: ['ip', ...args].join(' ') }));
+      reject(new LabError(`tcpdump on ${point.id} ${why}: ${capture.stderr.trim()}`, ExitCode.commandFailed, { command: ['ip', 'netns', 'exec', point.ns, 'tcpdump', ...args].join(' ') }));
     };
     const onEarlyExit = (code: number | null) => fail(`exited with ${code}`);
     child.on('exit', onEarlyExit);
@@ -60,15 +60,7 @@ export function startCapture(point: ObservationPoint, dir: string, filter: strin
 
 /** Stop a capture (SIGINT lets tcpdump flush and close the file) and wait for it to exit. */
 export function stopCapture(c: Capture): Promise<void> {
-  if (c.child.exitCode !== null || c.child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => c.child.kill('SIGKILL'), 3000);
-    c.child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    c.child.kill('SIGINT');
-  });
+  return stopChild(c.child, 'SIGINT', 3000);
 }
 
 export function readCapture(c: Capture): TcpPacket[] {

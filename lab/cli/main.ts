@@ -6,6 +6,7 @@ import { registerInspect } from './inspect.js';
 import { installSignalHandlers } from '../util/interrupt.js';
 import { exitWithError } from './output.js';
 import { registerPods } from './pods.js';
+import { registerTrace } from './trace.js';
 import { registerUp } from './up.js';
 import { registerVerify } from './verify.js';
 import { registerWorkshop } from './workshop.js';
@@ -21,6 +22,7 @@ const program = new Command()
 registerUp(program);
 registerDown(program);
 registerVerify(program);
+registerTrace(program);
 registerInspect(program);
 registerPods(program);
 registerDocker(program);

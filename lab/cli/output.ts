@@ -3,14 +3,8 @@ import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
 import { interruptedBy } from '../util/interrupt.js';
 
-/** Human output goes to stdout; colour only on a terminal, and never when NO_COLOR is set. */
-export const useColour = () => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
-const paint = (code: string) => (text: string) => (useColour() ? `\u001b[${code}m${text}\u001b[0m` : text);
-export const green = paint('32');
-export const red = paint('31');
-export const yellow = paint('33');
-export const dim = paint('2');
-export const bold = paint('1');
+/** Human output goes to stdout, in colour on a terminal. */
+export { bold, dim, green, red, useColour, yellow } from '../util/colour.js';
 
 export function say(text = ''): void {
   process.stdout.write(`${text}\n`);

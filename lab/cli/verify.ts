@@ -12,12 +12,13 @@ export function registerVerify(program: Command): void {
     .argument('<lab>', 'a lab that is up (e.g. nodeport)')
     .option('--out <dir>', 'folder for the pcaps and report (default lab-runs/<lab>/<time>)')
     .option('--walkthrough <name|file>', "check another walkthrough than the topology's own, e.g. nodeport-local-unready after lab kill")
+    .option('--wide', 'the full table, however wide the terminal')
     .option('--json', 'machine-readable output')
-    .action(async (labArg: string, opts: { out?: string; json?: boolean; walkthrough?: string }) => {
+    .action(async (labArg: string, opts: { out?: string; json?: boolean; walkthrough?: string; wide?: boolean }) => {
       const result = await verify(resolveLabName(labArg), { outDir: opts.out, walkthrough: opts.walkthrough, onProgress: (t) => progress(`verify: ${t}`) });
       progressDone();
       if (opts.json) printJson(result);
-      else say(renderReport(result));
+      else say(renderReport(result, { columns: process.stdout.isTTY ? process.stdout.columns : undefined, wide: opts.wide }));
       if (result.failed > 0) process.exitCode = ExitCode.checkFailed;
     });
 }

@@ -37,12 +37,6 @@ export function parseConntrack(text: string): ConntrackEntry[] {
   return out;
 }
 
-/** The connection-tracking table of one lab namespace (TCP only). */
-export async function readConntrack(ns: string): Promise<ConntrackEntry[]> {
-  const { stdout } = await runIn(ns, 'conntrack', ['-L', '-p', 'tcp'], { allowFailure: true });
-  return parseConntrack(stdout);
-}
-
 /**
  * Delete the UDP entries whose replies come from one endpoint, as kube-proxy does when a UDP
  * endpoint goes away (UDP has no connection to end: a stale entry would keep sending a client's

@@ -13,6 +13,13 @@ export const REQUIRED_TOOLS: Record<string, string> = {
   curl: 'curl',
 };
 
+/** Tools only some verbs need (`lab trace`), named in preflight(tools) by those verbs. */
+const OPTIONAL_TOOLS: Record<string, string> = {
+  'xtables-monitor': 'iptables',
+  nft: 'nftables',
+  stdbuf: 'coreutils',
+};
+
 const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 
 /** Find an executable on PATH (and the sbin folders a non-login root shell may lack), without forking. */
@@ -31,7 +38,7 @@ export function which(tool: string): string | undefined {
 }
 
 export function missingTools(tools: string[] = Object.keys(REQUIRED_TOOLS)): { tool: string; pkg: string }[] {
-  return tools.filter((t) => !which(t)).map((tool) => ({ tool, pkg: REQUIRED_TOOLS[tool] ?? tool }));
+  return tools.filter((t) => !which(t)).map((tool) => ({ tool, pkg: REQUIRED_TOOLS[tool] ?? OPTIONAL_TOOLS[tool] ?? tool }));
 }
 
 /** Refuse early, before anything is created: root and the tools, or a one-line reason. */

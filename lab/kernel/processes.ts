@@ -90,3 +90,24 @@ export async function stopLabProcesses(namespaces: string[], recorded: readonly 
   await stopProcesses([...pids]);
   return [...pids].sort((a, b) => a - b);
 }
+
+/** The processes a process started, and theirs, from /proc/<pid>/task/<tid>/children. */
+export function descendants(pid: number): number[] {
+  const out: number[] = [];
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    let kids: number[] = [];
+    try {
+      kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      kids = [];
+    }
+    for (const k of kids) out.push(k, ...descendants(k));
+  }
+  return out;
+}

@@ -73,7 +73,7 @@ export function formatPattern(p: AddressPattern | undefined, raw: string): strin
 export const addressMatches = (p: AddressPattern, ip: string, port: number) => p.ip === ip && (p.port === undefined || p.port === port);
 
 /** Does a captured packet belong to this flow, on either side of any translation? */
-export function packetInFlow(pkt: TcpPacket, flow: Flow): boolean {
+export function packetInFlow(pkt: Pick<TcpPacket, 'src' | 'sport' | 'dst' | 'dport'>, flow: Flow): boolean {
   const vars = flowVariables(flow);
   const pairs: [string | undefined, string | undefined][] = [
     [vars.client, vars.target],

@@ -1,6 +1,6 @@
 import { status } from '../api/inspect.js';
 import { runningLab } from '../api/running.js';
-import { runIn } from '../kernel/exec.js';
+import { readRules } from '../kernel/readers.js';
 import { planLab } from '../plan/plan.js';
 import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
 import { readState } from '../state/store.js';
@@ -94,8 +94,7 @@ export async function checkHealth(lab: string): Promise<HealthReport> {
       continue;
     }
     const planned = parseSave(node.payload).rules;
-    const { stdout } = await runIn(node.ns, 'iptables-save', [], { allowFailure: true });
-    const missing = missingRules(planned, parseSave(stdout).rules);
+    const missing = missingRules(planned, parseSave(await readRules(node.ns)).rules);
     checks.push({
       name,
       ok: missing.length === 0,

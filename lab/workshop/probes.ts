@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withCaptures } from '../capture/tcpdump.js';
 import { describePacket } from '../capture/pcap.js';
-import { parseConntrack, type ConntrackEntry } from '../kernel/conntrack.js';
-import { runIn } from '../kernel/exec.js';
+import type { ConntrackEntry } from '../kernel/conntrack.js';
+import { isLabSourcePort, nextSourcePort } from '../kernel/ports.js';
+import { DEFAULT_TCP_TIMEOUTS, readConntrack, readConntrackTimeouts, readRoute, readRules } from '../kernel/readers.js';
 import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
 import type { Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
@@ -30,15 +31,6 @@ export interface LiveLab {
   topology: Topology;
 }
 
-/**
- * Source ports of the lab's own requests (the workshop's from 10000, `lab verify`'s from 20000).
- * A learner's curl uses the kernel's ephemeral ports (32768 and up), so "your last request"
- * leaves these out.
- */
-export const LAB_PORTS = { from: 10000, to: 32767 } as const;
-const WORKSHOP_PORT_BASE = 10000;
-const WORKSHOP_PORT_SPAN = 10000;
-
 const MAX_REQUESTS = 24;
 
 export async function probe(check: Check, live: LiveLab): Promise<ProbeResult> {
@@ -58,25 +50,13 @@ function addressMatches(pattern: string | undefined, ip: string, port: number): 
   return a !== undefined && a.ip === ip && (a.port === undefined || a.port === port);
 }
 
-const CONNTRACK_STATES = ['established', 'time_wait', 'close', 'close_wait', 'fin_wait', 'last_ack', 'syn_sent', 'syn_recv'];
-/** The kernel's defaults, used if the namespace's own values cannot be read. */
-const DEFAULT_TIMEOUTS: Record<string, number> = { established: 432000, time_wait: 120, close: 10, close_wait: 60, fin_wait: 120, last_ack: 30, syn_sent: 120, syn_recv: 60 };
-
-async function conntrackTimeouts(ns: string): Promise<Record<string, number>> {
-  const files = CONNTRACK_STATES.map((s) => `/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_${s}`);
-  const { stdout, exitCode } = await runIn(ns, 'cat', files, { allowFailure: true });
-  const values = stdout.split('\n').map(Number);
-  if (exitCode !== 0 || values.length !== CONNTRACK_STATES.length || values.some((v) => !Number.isFinite(v))) return DEFAULT_TIMEOUTS;
-  return Object.fromEntries(CONNTRACK_STATES.map((s, i) => [s, values[i]!]));
-}
-
 /**
  * Seconds since the entry last saw a packet: every packet resets its timer to the state's
  * timeout, so idle = timeout - remaining. The remaining seconds are `conntrack -L`'s third column.
  */
 export function idleSeconds(e: ConntrackEntry, timeouts: Record<string, number>): number {
   const remaining = Number(e.text.split(/\s+/)[2]);
-  const full = timeouts[e.state.toLowerCase()] ?? DEFAULT_TIMEOUTS[e.state.toLowerCase()];
+  const full = timeouts[e.state.toLowerCase()] ?? DEFAULT_TCP_TIMEOUTS[e.state.toLowerCase()];
   if (!Number.isFinite(remaining) || full === undefined) return Number.POSITIVE_INFINITY;
   return Math.max(0, full - remaining);
 }
@@ -104,15 +84,15 @@ async function probeConntrack(c: NonNullable<Check['conntrack']>, live: LiveLab)
   const tables = await Promise.all(
     nodes.map(async (node) => {
       const ns = namespaceName(live.lab, node);
-      const [{ stdout }, timeouts] = await Promise.all([runIn(ns, 'conntrack', ['-L', '-p', 'tcp'], { allowFailure: true }), conntrackTimeouts(ns)]);
-      return parseConntrack(stdout).map((entry) => ({ node, entry, idle: idleSeconds(entry, timeouts), timeWait: timeouts.time_wait ?? 120 }));
+      const [entries, timeouts] = await Promise.all([readConntrack(ns), readConntrackTimeouts(ns)]);
+      return entries.map((entry) => ({ node, entry, idle: idleSeconds(entry, timeouts), timeWait: timeouts.time_wait ?? 120 }));
     }),
   );
   const mine = tables.flat().filter(
     ({ entry: e }) =>
       addressMatches(c.original.src, e.original.src, e.original.sport) &&
       addressMatches(c.original.dst, e.original.dst, e.original.dport) &&
-      !(e.original.sport >= LAB_PORTS.from && e.original.sport <= LAB_PORTS.to),
+      !isLabSourcePort(e.original.sport),
   );
   const last = mostRecent(mine);
   if (last.length === 0) {
@@ -145,7 +125,7 @@ export function ruleField(r: ParsedRule, field: string): string | undefined {
 
 async function probeRule(c: NonNullable<Check['rule']>, live: LiveLab): Promise<ProbeResult> {
   const ns = namespaceName(live.lab, c.node);
-  const { stdout } = await runIn(ns, 'iptables-save', ['-t', c.table]);
+  const stdout = await readRules(ns, { table: c.table, allowFailure: false });
   const hits = matchingRules(parseSave(stdout).rules, c);
   if (c.field === 'count') return { values: [String(hits.length)], evidence: hits.map((r) => r.text).join('\n') };
   const what = [`chain ${c.chain}`, c.comment && `comment "${c.comment}"`, c.jump && `-j ${c.jump}`].filter(Boolean).join(', ');
@@ -157,13 +137,6 @@ async function probeRule(c: NonNullable<Check['rule']>, live: LiveLab): Promise<
   if (value === undefined) return { unavailable: `the rule has no ${c.field}: ${r.text}` };
   return { values: [value], evidence: r.text };
 }
-
-let nextPort = WORKSHOP_PORT_BASE + Math.floor(Math.random() * WORKSHOP_PORT_SPAN);
-const workshopPort = () => {
-  const p = nextPort;
-  nextPort = nextPort + 1 >= WORKSHOP_PORT_BASE + WORKSHOP_PORT_SPAN ? WORKSHOP_PORT_BASE : nextPort + 1;
-  return p;
-};
 
 interface TrafficCheck {
   from: string;
@@ -178,7 +151,7 @@ async function requestsUntilEndpoint(c: TrafficCheck, live: LiveLab): Promise<{ 
   const ns = namespaceName(live.lab, sender.name);
   const flows: Flow[] = [];
   for (let i = 0; i < MAX_REQUESTS; i++) {
-    const flow = await sendRequest(ns, traffic, 'workshop', i, workshopPort(), sender.address);
+    const flow = await sendRequest(ns, traffic, 'workshop', i, nextSourcePort(), sender.address);
     flows.push(flow);
     if (flow.answer && (!c.endpoint || flow.answer.pod === c.endpoint)) return { hit: flow, flows };
   }
@@ -221,13 +194,7 @@ async function probeCapture(c: NonNullable<Check['capture']>, live: LiveLab): Pr
 
 async function probeRoute(c: NonNullable<Check['route']>, live: LiveLab): Promise<ProbeResult> {
   const ns = namespaceName(live.lab, c.node);
-  const { stdout } = await runIn(ns, 'ip', ['-j', 'route', 'get', c.to], { allowFailure: true });
-  let route: { dev?: string; gateway?: string } | undefined;
-  try {
-    route = (JSON.parse(stdout) as { dev?: string; gateway?: string }[])[0];
-  } catch {
-    route = undefined;
-  }
+  const route = await readRoute(ns, c.to);
   if (!route) return { unavailable: `${c.node} has no route to ${c.to}: the lab may be damaged (lab workshop --check)` };
   const value = c.field === 'dev' ? route.dev : route.gateway;
   if (!value) return { unavailable: `${c.node} reaches ${c.to} without a next hop (it is on a directly connected network)` };

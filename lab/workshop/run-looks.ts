@@ -1,6 +1,7 @@
-import { execa, type ResultPromise } from 'execa';
-import { readdirSync, readFileSync } from 'node:fs';
+import type { ResultPromise } from 'execa';
 import { join } from 'node:path';
+import { startAttached } from '../kernel/exec.js';
+import { descendants } from '../kernel/processes.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { lookCommand, type Look } from './schema.js';
 import { fill, splitCommand } from './text.js';
@@ -35,11 +36,11 @@ export async function runLooks(looks: Look[], lab: string, out: RunOutput): Prom
       }
       out.write(dim(`  $ ${cmd}\n`));
       if (l.background) {
-        const child = execa(process.execPath, [CLI, ...argv.slice(1)], { stdin: 'ignore', stdout: 'inherit', stderr: 'pipe', reject: false, timeout: TIMEOUT_MS });
+        const child = startAttached(process.execPath, [CLI, ...argv.slice(1)], { timeoutMs: TIMEOUT_MS, pipeStderr: true });
         background.push({ cmd, child });
         await untilListening(child);
       } else {
-        await execa(process.execPath, [CLI, ...argv.slice(1)], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit', reject: false, timeout: TIMEOUT_MS });
+        await startAttached(process.execPath, [CLI, ...argv.slice(1)], { timeoutMs: TIMEOUT_MS });
       }
     }
   } finally {
@@ -88,25 +89,4 @@ async function stop(child: ResultPromise): Promise<void> {
   clearTimeout(timer);
   if (!done) child.kill('SIGKILL');
   await child;
-}
-
-/** The processes a process started, and theirs, from /proc/<pid>/task/<tid>/children. */
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  let tasks: string[] = [];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tasks) {
-    let kids: number[] = [];
-    try {
-      kids = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    } catch {
-      kids = [];
-    }
-    for (const k of kids) out.push(k, ...descendants(k));
-  }
-  return out;
 }

@@ -1,0 +1,131 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ExitCode, LabError } from '../errors.js';
+import { log } from '../log.js';
+import { addTraceRules, expectedAdds, hasRawTable, removeTraceRules, removeTraceRulesSync, startMonitor, stopMonitor, untilMonitors, type TraceMonitor } from '../kernel/netfilter-trace.js';
+import { nextSourcePort } from '../kernel/ports.js';
+import { preflight } from '../kernel/preflight.js';
+import { readConntrack } from '../kernel/readers.js';
+import type { Topology } from '../topology/schema.js';
+import { namespaceName } from '../topology/names.js';
+import type { ProxyMode } from '../trace/events.js';
+import { ownTable, traceTag, type TraceSpec } from '../trace/rules.js';
+import { buildWalk, type WalkHop } from '../trace/walk.js';
+import type { Flow } from '../verify/flows.js';
+import { locateFlow } from '../verify/paths.js';
+import { sendRequest } from '../verify/traffic.js';
+import { loadWalkthrough, type Traffic } from '../verify/walkthrough.js';
+import { runningLab } from './running.js';
+
+export interface TraceOptions {
+  from?: string;
+  to?: string;
+  proto?: 'tcp' | 'udp';
+  onProgress?: (text: string) => void;
+}
+
+export interface TraceResult {
+  lab: string;
+  mode: ProxyMode;
+  from: string;
+  to: string;
+  proto: 'tcp' | 'udp';
+  flow: Flow;
+  /** The namespaces traced (nodes and routers: the ones with netfilter rules of their own). */
+  traced: string[];
+  hops: WalkHop[];
+  ms: number;
+}
+
+/** kube-proxy's mode for this topology (nftables once the topology can say so). */
+export function proxyMode(t: Topology): ProxyMode {
+  const mode = (t as { kubeProxy?: { mode?: string } }).kubeProxy?.mode;
+  return mode === 'nftables' ? 'nftables' : 'iptables';
+}
+
+/** The traffic a trace sends: the options, else the walkthrough's first traffic. */
+function traceTraffic(lab: string, opts: TraceOptions): { topology: Topology; from: string; to: string } {
+  const running = runningLab(lab);
+  let { from, to } = opts;
+  if (!from || !to) {
+    if (!running.fileTopology.walkthrough) throw new LabError(`lab "${lab}" has no walkthrough to take the traffic from: give --from and --to`, ExitCode.badInput);
+    const { walkthrough } = loadWalkthrough(running.fileTopology, running.path);
+    from ??= walkthrough.traffic.from;
+    to ??= walkthrough.traffic.to;
+  }
+  const t = running.topology;
+  if (![...t.clients, ...t.pods].some((h) => h.name === from)) throw new LabError(`--from ${from}: no client or pod of that name in lab "${lab}"`, ExitCode.badInput);
+  if (!/^[^:\s]+:\d{1,5}$/.test(to)) throw new LabError(`--to ${to}: expected ip:port (or a service name:port), e.g. 10.240.0.4:32000`, ExitCode.badInput);
+  return { topology: t, from, to };
+}
+
+/**
+ * Send one new connection and record the kernel's own netfilter trace of it in every node and
+ * router: the chains and rules each of its first packets met, and how its addresses changed.
+ * The trace's rules and monitors are removed on every way out, Ctrl-C and SIGTERM included.
+ */
+export async function trace(lab: string, opts: TraceOptions = {}): Promise<TraceResult> {
+  const started = performance.now();
+  const { topology: t, from, to } = traceTraffic(lab, opts);
+  const proto = opts.proto ?? 'tcp';
+  if (proto === 'udp') throw new LabError('--proto udp: the lab sends only HTTP (TCP) requests of its own so far', ExitCode.badInput);
+  const mode = proxyMode(t);
+  preflight(['ip', 'curl', 'stdbuf', 'nft', ...(mode === 'iptables' ? ['iptables-restore', 'xtables-monitor'] : [])]);
+  const sender = [...t.clients, ...t.pods].find((h) => h.name === from)!;
+  const port = nextSourcePort();
+  const spec: TraceSpec = { tag: traceTag(port), proto, clientIP: sender.address, clientPort: port, podCIDR: t.cluster.podCIDR };
+  const hosts = [...t.nodes, ...t.routers].map((h) => h.name);
+  const ns = (h: string) => namespaceName(t.lab, h);
+
+  const monitors: TraceMonitor[] = [];
+  const createdRaw = new Map<string, boolean>();
+  const applied = new Set<string>();
+  // An exiting process cannot await: remove whatever is in place synchronously, kill the monitors.
+  const onExit = () => {
+    for (const h of applied) removeTraceRulesSync(ns(h), mode, spec, createdRaw.get(h) ?? false);
+    for (const m of monitors) m.child.kill('SIGKILL');
+  };
+  process.once('exit', onExit);
+  try {
+    opts.onProgress?.(`starting ${hosts.length} trace monitors`);
+    if (mode === 'iptables') await Promise.all(hosts.map(async (h) => createdRaw.set(h, !(await hasRawTable(ns(h))))));
+    for (const h of hosts) monitors.push(startMonitor(ns(h), mode, spec, started));
+    // A monitor is listening once it prints our own rules arriving: only then send.
+    await Promise.all(
+      hosts.map(async (h) => {
+        applied.add(h);
+        await addTraceRules(ns(h), mode, spec);
+      }),
+    );
+    await untilMonitors(monitors, (p) => p.added >= expectedAdds(mode, spec), 'saw the trace rules arrive');
+    opts.onProgress?.(`sending ${from} -> ${to} from port ${port}`);
+    const traffic: Traffic = { from, to, requests: 1, maxRequests: 1, timeout: 1 };
+    const flow = await sendRequest(ns(from), traffic, 'trace', 0, port, sender.address);
+    locateFlow(flow, Object.fromEntries(await Promise.all(t.nodes.map(async (n) => [n.name, await readConntrack(ns(n.name))] as const))));
+    // Removing the rules is also the end marker: once each monitor prints the removal, every
+    // trace line of this connection before it has been read.
+    await Promise.all(hosts.map((h) => removeTraceRules(ns(h), mode, spec, createdRaw.get(h) ?? false).then(() => applied.delete(h))));
+    await untilMonitors(monitors, (p) => p.deleted >= (mode === 'nftables' ? 1 : expectedAdds(mode, spec)), 'saw the trace rules go');
+    const passes = Object.fromEntries(
+      monitors.map((m, i) => [
+        hosts[i]!,
+        m.parse().passes.map((p) => ({ ...p, packet: { ...p.packet, proto } })),
+      ]),
+    );
+    const hops = buildWalk(passes, flow, ownTable(mode, spec));
+    // A developer's hook for saving real monitor output as test fixtures.
+    if (process.env.LAB_TRACE_DUMP) dumpMonitors(process.env.LAB_TRACE_DUMP, mode, hosts, monitors, flow, spec);
+    return { lab, mode, from, to, proto, flow, traced: hosts, hops, ms: Math.round(performance.now() - started) };
+  } finally {
+    await Promise.all([...applied].map((h) => removeTraceRules(ns(h), mode, spec, createdRaw.get(h) ?? false)));
+    await Promise.all(monitors.map(stopMonitor));
+    process.removeListener('exit', onExit);
+    log.debug({ lab, tag: spec.tag }, 'trace cleaned up');
+  }
+}
+
+function dumpMonitors(dir: string, mode: ProxyMode, hosts: string[], monitors: TraceMonitor[], flow: Flow, spec: TraceSpec): void {
+  mkdirSync(dir, { recursive: true });
+  monitors.forEach((m, i) => writeFileSync(join(dir, `${hosts[i]}.${mode}.txt`), m.text));
+  writeFileSync(join(dir, 'flow.json'), `${JSON.stringify({ flow, spec }, null, 2)}\n`);
+}

@@ -1,0 +1,121 @@
+import type { ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { ExitCode, LabError } from '../errors.js';
+import { parseNftMonitor, parseXtablesMonitor, type MonitorParse, type ProxyMode } from '../trace/events.js';
+import { iptablesTraceRuleCount, iptablesTraceRules, nftTraceTable, type TraceSpec } from '../trace/rules.js';
+import { runIn, spawnIn, stopChild } from './exec.js';
+
+/**
+ * The kernel side of `lab trace`: a monitor per namespace (xtables-monitor --trace in iptables
+ * mode, nft monitor in nftables mode) and the temporary rules that mark one connection. Every
+ * step waits for the kernel's own signal (the monitor printing our rule's arrival or removal),
+ * never for a fixed time.
+ */
+
+export interface TraceMonitor {
+  ns: string;
+  child: ChildProcess;
+  text: string;
+  /** Arrival time of each line (ms since start), for ordering. */
+  stamps: number[];
+  parse(): MonitorParse;
+}
+
+const WAIT_MS = 5000;
+
+export function startMonitor(ns: string, mode: ProxyMode, spec: TraceSpec, t0: number): TraceMonitor {
+  // stdbuf: the monitors print with stdio, which a pipe would otherwise block-buffer.
+  const args = mode === 'nftables' ? ['-oL', 'nft', 'monitor'] : ['-oL', 'xtables-monitor', '--trace', '--event'];
+  const child = spawnIn(ns, 'stdbuf', args, ['ignore', 'pipe', 'pipe']);
+  const m: TraceMonitor = {
+    ns,
+    child,
+    text: '',
+    stamps: [],
+    parse: () => (mode === 'nftables' ? parseNftMonitor : parseXtablesMonitor)(m.text, spec.tag, m.stamps),
+  };
+  let partial = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    const now = performance.now() - t0;
+    const chunk = partial + d.toString();
+    const lines = chunk.split('\n');
+    partial = lines.pop()!;
+    for (const l of lines) {
+      m.text += `${l}\n`;
+      m.stamps.push(now);
+    }
+  });
+  child.stderr!.resume(); // errors show as an early exit
+  return m;
+}
+
+/** Resolve once every monitor's output satisfies the test; fail if one exits or 5 s pass. */
+export function untilMonitors(monitors: TraceMonitor[], test: (p: MonitorParse) => boolean, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const dead = monitors.find((m) => m.child.exitCode !== null || m.child.signalCode !== null);
+      if (dead) return done(new LabError(`the trace monitor in ${dead.ns} exited before it ${what}`, ExitCode.commandFailed));
+      if (monitors.every((m) => test(m.parse()))) done();
+    };
+    const timer = setTimeout(() => done(new LabError(`the trace monitors did not report that they ${what} within ${WAIT_MS / 1000} s`, ExitCode.commandFailed)), WAIT_MS);
+    const listeners = monitors.map((m) => {
+      const l = () => check();
+      m.child.stdout!.on('data', l);
+      m.child.on('exit', l);
+      return () => {
+        m.child.stdout!.off('data', l);
+        m.child.off('exit', l);
+      };
+    });
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      listeners.forEach((off) => off());
+      if (err) reject(err);
+      else resolve();
+    };
+    check();
+  });
+}
+
+export const expectedAdds = (mode: ProxyMode, spec: TraceSpec) => (mode === 'nftables' ? 1 : iptablesTraceRuleCount(spec));
+
+/** Whether the namespace has an iptables raw table already (so the trace must not delete it). */
+export async function hasRawTable(ns: string): Promise<boolean> {
+  return (await runIn(ns, 'nft', ['list', 'table', 'ip', 'raw'], { allowFailure: true })).exitCode === 0;
+}
+
+export async function addTraceRules(ns: string, mode: ProxyMode, spec: TraceSpec): Promise<void> {
+  if (mode === 'nftables') await runIn(ns, 'nft', ['-f', '-'], { input: nftTraceTable(spec) });
+  else await runIn(ns, 'iptables-restore', ['--noflush'], { input: iptablesTraceRules(spec, '-A') });
+}
+
+/**
+ * Remove the trace's rules; in iptables mode also the raw table the trace created, in one nft
+ * transaction that fails (harmlessly) if another trace's rules are in it.
+ */
+export async function removeTraceRules(ns: string, mode: ProxyMode, spec: TraceSpec, createdRaw: boolean): Promise<void> {
+  if (mode === 'nftables') {
+    await runIn(ns, 'nft', ['delete', 'table', 'ip', spec.tag], { allowFailure: true });
+    return;
+  }
+  await runIn(ns, 'iptables-restore', ['--noflush'], { input: iptablesTraceRules(spec, '-D'), allowFailure: true });
+  if (createdRaw) await runIn(ns, 'nft', ['-f', '-'], { input: DROP_EMPTY_RAW, allowFailure: true });
+}
+
+const DROP_EMPTY_RAW = 'delete chain ip raw PREROUTING\ndelete chain ip raw OUTPUT\ndelete table ip raw\n';
+
+/**
+ * The same removal, synchronously, for a process that is exiting (Ctrl-C, SIGTERM): an 'exit'
+ * handler cannot wait for promises.
+ */
+export function removeTraceRulesSync(ns: string, mode: ProxyMode, spec: TraceSpec, createdRaw: boolean): void {
+  const sync = (file: string, args: string[], input?: string) => spawnSync('ip', ['netns', 'exec', ns, file, ...args], { input, stdio: ['pipe', 'ignore', 'ignore'], timeout: 5000 });
+  if (mode === 'nftables') sync('nft', ['delete', 'table', 'ip', spec.tag]);
+  else {
+    sync('iptables-restore', ['--noflush'], iptablesTraceRules(spec, '-D'));
+    if (createdRaw) sync('nft', ['-f', '-'], DROP_EMPTY_RAW);
+  }
+}
+
+/** Stop a monitor by its pid and wait for it. */
+export const stopMonitor = (m: TraceMonitor): Promise<void> => stopChild(m.child, 'SIGTERM', 2000);

@@ -1,0 +1,131 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { withCaptures, type ObservationPoint } from '../capture/tcpdump.js';
+import { parsePcap, type TcpPacket } from '../capture/pcap.js';
+import type { ConntrackEntry } from '../kernel/conntrack.js';
+import { nextSourcePort } from '../kernel/ports.js';
+import { countersByJump, dnatCountersOf, readConntrack, readRecentLists, readRoute, readRuleCounters, type RecentList, type RuleCounter } from '../kernel/readers.js';
+import type { Topology } from '../topology/schema.js';
+import { namespaceName } from '../topology/names.js';
+import { flowVariables, resolvePattern, type Flow } from './flows.js';
+import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups } from './paths.js';
+import { sendRequest } from './traffic.js';
+import type { Walkthrough } from './walkthrough.js';
+
+/**
+ * Everything a verify run learned from the kernel, as one plain object: judging a walkthrough
+ * against it runs no command, so a saved run (evidence.json beside its pcaps) can be judged again.
+ */
+export interface Evidence {
+  /** Packets per observation point (host:ifname), read from the pcaps. */
+  packets: Record<string, TcpPacket[]>;
+  /** The pcap file of each observation point. */
+  captures: Record<string, string>;
+  /** Each node's conntrack table after the traffic. */
+  conntrack: Record<string, ConntrackEntry[]>;
+  /** Rule counters per node, keyed "table chain jump", before and after the traffic. */
+  countersBefore: Record<string, Record<string, RuleCounter>>;
+  countersAfter: Record<string, Record<string, RuleCounter>>;
+  /** KUBE-SEP DNAT counters per node, keyed by endpoint, before and after. */
+  dnatBefore: Record<string, Record<string, number>>;
+  dnatAfter: Record<string, Record<string, number>>;
+  /** node → address → the device its route leaves by ('' when there is none). */
+  routes: Record<string, Record<string, string>>;
+  /** sessionAffinity's recent lists per node. */
+  recent: Record<string, RecentList[]>;
+  flows: Flow[];
+}
+
+/** Nodes named by steps of one check kind. */
+const nodesWith = (w: Walkthrough, kind: 'dnatRule' | 'rule' | 'recent') => [...new Set(w.paths.flatMap((p) => p.steps.filter((s) => s.expect?.[kind]).map((s) => s.at!)))];
+
+async function perNode<T>(nodes: string[], read: (node: string) => Promise<T>): Promise<Record<string, T>> {
+  return Object.fromEntries(await Promise.all(nodes.map(async (n) => [n, await read(n)] as const)));
+}
+
+/**
+ * Send the walkthrough's traffic with tcpdump listening at every observation point, then read
+ * conntrack, rule counters, routes and recent lists: everything the judges need.
+ */
+export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string, onProgress?: (text: string) => void): Promise<Evidence> {
+  mkdirSync(runDir, { recursive: true });
+  const ns = (host: string) => namespaceName(t.lab, host);
+  const points: ObservationPoint[] = w.observe.map((id) => {
+    const [host, ifname] = id.split(':') as [string, string];
+    return { id, host, ifname, ns: ns(host) };
+  });
+  const counterNodes = [...new Set([...nodesWith(w, 'dnatRule'), ...nodesWith(w, 'rule')])];
+  const readCounters = async () => perNode(counterNodes, (n) => readRuleCounters(ns(n)));
+  const before = await readCounters();
+  const readAllConntrack = () => perNode(t.nodes.map((n) => n.name), (n) => readConntrack(ns(n)));
+
+  onProgress?.(`capturing on ${points.length} interfaces`);
+  const { result: flows, packets, files } = await withCaptures(points, runDir, async () => {
+    const all: Flow[] = [];
+    for (const g of trafficGroups(w)) {
+      const sender = [...t.clients, ...t.pods].find((h) => h.name === g.traffic.from)!;
+      const mine: Flow[] = [];
+      // A path tied to the node that translated it needs each flow located as it goes.
+      const locate = g.paths.some((p) => p.via);
+      while (mine.length < g.traffic.maxRequests && !groupSatisfied(g, mine)) {
+        const flow = await sendRequest(ns(sender.name), g.traffic, g.key, all.length, nextSourcePort(), sender.address);
+        if (locate) locateFlow(flow, await readAllConntrack());
+        mine.push(flow);
+        all.push(flow);
+        onProgress?.(`request ${all.length}: ${flow.answer ? `answered by ${flow.answer.pod}` : `no answer (${flow.error})`}`);
+      }
+    }
+    return all;
+  });
+
+  const [conntrack, after, recent] = await Promise.all([readAllConntrack(), readCounters(), perNode(nodesWith(w, 'recent'), (n) => readRecentLists(ns(n)))]);
+  for (const flow of flows) locateFlow(flow, conntrack);
+
+  // Routes toward the addresses the route steps name, resolved against each path's flow.
+  const queries = new Set<string>();
+  for (const { path, flow } of flowsOfPaths(w, flows)) {
+    for (const s of path.steps) {
+      if (!s.expect?.route || !flow) continue;
+      const to = resolvePattern(s.expect.route.to, flowVariables(flow));
+      if (to) queries.add(`${s.at} ${to.ip}`);
+    }
+  }
+  const routes: Evidence['routes'] = {};
+  await Promise.all(
+    [...queries].map(async (q) => {
+      const [node, ip] = q.split(' ') as [string, string];
+      (routes[node] ??= {})[ip] = (await readRoute(ns(node), ip))?.dev ?? '';
+    }),
+  );
+
+  const map = <T, U>(r: Record<string, T>, f: (x: T) => U) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, f(v)]));
+  return {
+    packets: Object.fromEntries(packets),
+    captures: Object.fromEntries(files),
+    conntrack,
+    countersBefore: map(before, countersByJump),
+    countersAfter: map(after, countersByJump),
+    dnatBefore: map(before, dnatCountersOf),
+    dnatAfter: map(after, dnatCountersOf),
+    routes,
+    recent,
+    flows,
+  };
+}
+
+export const EVIDENCE_FILE = 'evidence.json';
+
+/** Keep the evidence beside the pcaps; packets are not repeated (they are in the pcaps), file names are relative. */
+export function saveEvidence(runDir: string, e: Evidence): void {
+  const { packets: _packets, ...rest } = e;
+  const captures = Object.fromEntries(Object.entries(e.captures).map(([id, f]) => [id, basename(f)]));
+  writeFileSync(join(runDir, EVIDENCE_FILE), `${JSON.stringify({ ...rest, captures }, null, 2)}\n`);
+}
+
+/** A saved run's evidence, with its packets read from its pcaps again. */
+export function loadEvidence(runDir: string): Evidence {
+  const saved = JSON.parse(readFileSync(join(runDir, EVIDENCE_FILE), 'utf8')) as Omit<Evidence, 'packets'>;
+  const captures = Object.fromEntries(Object.entries(saved.captures).map(([id, f]) => [id, join(runDir, f)]));
+  const packets = Object.fromEntries(Object.entries(captures).map(([id, f]) => [id, parsePcap(readFileSync(f))]));
+  return { ...saved, captures, packets };
+}

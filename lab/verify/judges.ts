@@ -1,0 +1,193 @@
+import { describePacket, type TcpPacket } from '../capture/pcap.js';
+import type { ConntrackEntry } from '../kernel/conntrack.js';
+import type { Evidence } from './evidence.js';
+import { addressMatches, flowVariables, formatPattern, packetInFlow, resolvePattern, type AddressPattern, type Flow } from './flows.js';
+import { flowsOfPaths } from './paths.js';
+import type { Step, Walkthrough } from './walkthrough.js';
+
+/**
+ * Judging a walkthrough against a run's evidence: one small pure function per check kind.
+ * Adding a check kind means a schema field, a reader in gatherEvidence if it needs one, and a
+ * judge here.
+ */
+
+export type StepStatus = 'pass' | 'fail' | 'n/a';
+
+export interface StepResult {
+  step: string;
+  title: string;
+  at: string;
+  expected: string;
+  seen: string;
+  status: StepStatus;
+  note?: string;
+}
+
+export interface PathResult {
+  name: string;
+  summary: string;
+  endpoint?: string;
+  flow?: Flow;
+  steps: StepResult[];
+}
+
+type Expect = NonNullable<Step['expect']>;
+export type CheckKind = keyof Expect;
+
+export interface Verdict {
+  ok: boolean;
+  expected: string;
+  seen: string;
+}
+
+export interface JudgeContext {
+  /** The step's place: an observation point or a node. */
+  at: string;
+  /** Every flow of the path's traffic. */
+  groupFlows: Flow[];
+  evidence: Evidence;
+}
+
+/** Judges that look at the whole traffic group or every capture: they need no single flow. */
+type GroupJudge<K extends CheckKind> = (e: NonNullable<Expect[K]>, ctx: JudgeContext) => Verdict;
+/** Judges of one flow: $client, $pod, $snat… resolve against it. */
+type FlowJudge<K extends CheckKind> = (e: NonNullable<Expect[K]>, ctx: JudgeContext & { flow: Flow; pat: (x: string) => AddressPattern | undefined }) => Verdict;
+
+const verdict = (ok: boolean, expected: string, seen: string): Verdict => ({ ok, expected, seen });
+const countOf = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+export const groupJudges: { [K in 'never' | 'share' | 'sameEndpoint']: GroupJudge<K> } = {
+  never(addr, { evidence }) {
+    const hits = Object.entries(evidence.packets).flatMap(([point, pkts]) => pkts.filter((p) => p.src === addr || p.dst === addr).map((p) => `${point}: ${describePacket(p)}`));
+    const total = Object.values(evidence.packets).reduce((n, p) => n + p.length, 0);
+    return verdict(hits.length === 0, `${addr} on no packet`, hits[0] ?? `absent from all ${total} captured packets`);
+  },
+  share(e, { groupFlows }) {
+    const answered = groupFlows.filter((f) => f.answer);
+    const counts = e.endpoints.map((ep) => answered.filter((f) => f.answer!.pod === ep).length);
+    const shares = counts.map((c) => (answered.length ? c / answered.length : 0));
+    const ok = answered.length > 0 && shares.every((x) => x >= e.min && x <= e.max);
+    const seen = e.endpoints.map((ep, i) => `${ep} ${counts[i]} (${Math.round(shares[i]! * 100)}%)`).join(', ');
+    return verdict(ok, `each of ${e.endpoints.join(', ')} ${Math.round(e.min * 100)}-${Math.round(e.max * 100)}% of ${answered.length}`, seen);
+  },
+  sameEndpoint(_e, { groupFlows }) {
+    const pods = new Set(groupFlows.map((f) => f.answer?.pod ?? '(no answer)'));
+    return verdict(pods.size === 1 && !pods.has('(no answer)'), `all ${groupFlows.length} requests reach one pod`, [...pods].join(', '));
+  },
+};
+
+const showEntry = (x: ConntrackEntry) => `orig ${x.original.src}:${x.original.sport} > ${x.original.dst}:${x.original.dport}, reply ${x.reply.src}:${x.reply.sport} > ${x.reply.dst}:${x.reply.dport}`;
+
+export const flowJudges: { [K in Exclude<CheckKind, 'never' | 'share' | 'sameEndpoint'>]: FlowJudge<K> } = {
+  packet(e, { at, flow, pat, evidence }) {
+    const src = pat(e.src);
+    const dst = pat(e.dst);
+    const expected = `${formatPattern(src, e.src)} > ${formatPattern(dst, e.dst)}${e.flags ? ` [${e.flags}]` : ''}`;
+    const here = (evidence.packets[at] ?? []).filter((p) => packetInFlow(p, flow));
+    const hit = here.find((p) => src && dst && addressMatches(src, p.src, p.sport) && addressMatches(dst, p.dst, p.dport) && (!e.flags || p.flags === e.flags));
+    return verdict(Boolean(hit), expected, hit ? describePacket(hit) : here.length ? `not this one; first of ${here.length}: ${describePacket(here[0]!)}` : 'no packet of this connection');
+  },
+  noPacket(_e, { at, flow, evidence }) {
+    // Any packet from or to the request's own source address and port counts too, so a
+    // request that was never translated (dropped, or translated elsewhere) is still caught.
+    const touchesClient = (p: TcpPacket) => `${p.src}:${p.sport}` === flow.client || `${p.dst}:${p.dport}` === flow.client;
+    const all = evidence.packets[at] ?? [];
+    const here = all.filter((p) => packetInFlow(p, flow) || touchesClient(p));
+    return verdict(here.length === 0, 'no packet of this connection', here.length ? describePacket(here[0]!) : `none (of ${all.length} captured here)`);
+  },
+  conntrack({ original: o, reply: r }, { at, flow, pat, evidence }) {
+    const expected = `orig ${formatPattern(pat(o.src), o.src)} > ${formatPattern(pat(o.dst), o.dst)}, reply ${formatPattern(pat(r.src), r.src)} > ${formatPattern(pat(r.dst), r.dst)}`;
+    const match = (p: string, ip: string, port: number) => {
+      const a = pat(p);
+      return a !== undefined && addressMatches(a, ip, port);
+    };
+    const hit = (evidence.conntrack[at] ?? []).find((x) => match(o.src, x.original.src, x.original.sport) && match(o.dst, x.original.dst, x.original.dport) && match(r.src, x.reply.src, x.reply.sport) && match(r.dst, x.reply.dst, x.reply.dport));
+    const mine = flow.conntrack && flow.conntrack.node === at ? flow.conntrack.entry : undefined;
+    return verdict(Boolean(hit), expected, hit ? showEntry(hit) : mine ? showEntry(mine) : flow.conntrack ? `entry is on ${flow.conntrack.node}, not ${at}` : 'no entry');
+  },
+  answer(e, { flow, pat }) {
+    const want = pat(e.client);
+    const saw = flow.answer?.client;
+    const addr = saw ? saw.slice(0, saw.lastIndexOf(':')) : '';
+    const port = saw ? Number(saw.slice(saw.lastIndexOf(':') + 1)) : 0;
+    return verdict(Boolean(want && saw && addressMatches(want, addr, port)), `pod saw client ${formatPattern(want, e.client)}`, saw ? `${flow.answer!.pod} saw ${saw}` : 'no answer');
+  },
+  noAnswer(_e, { flow }) {
+    return verdict(!flow.answer, 'no answer (dropped)', flow.answer ? `answered by ${flow.answer.pod}` : (flow.error ?? 'no answer'));
+  },
+  route(e, { at, pat, evidence }) {
+    const to = pat(e.to);
+    const dev = (to && evidence.routes[at]?.[to.ip]) || '';
+    return verdict(dev === e.dev, `route to ${to?.ip} leaves via ${e.dev}`, dev ? `via ${dev}` : 'no route');
+  },
+  dnatRule(e, { at, pat, evidence }) {
+    const to = pat(e.to);
+    const key = to ? `${to.ip}:${to.port}` : '';
+    const before = evidence.dnatBefore[at]?.[key] ?? 0;
+    const after = evidence.dnatAfter[at]?.[key];
+    const sentThere = evidence.flows.filter((f) => f.conntrack?.node === at && flowVariables(f).pod === key).length;
+    const seen = after === undefined ? 'no such rule' : `counter +${after - before}${sentThere > 0 ? ` (${countOf(sentThere, 'connection')} of this run went there)` : ''}`;
+    return verdict(after !== undefined && after - before >= 1, `DNAT --to-destination ${key} counts this connection`, seen);
+  },
+  rule(e, { at, evidence }) {
+    const key = `${e.table} ${e.chain} ${e.jump}`;
+    const before = evidence.countersBefore[at]?.[key];
+    const after = evidence.countersAfter[at]?.[key];
+    const expected = `${e.table} ${e.chain} -j ${e.jump} counts packets`;
+    if (!after) return verdict(false, expected, `no such rule on ${at}`);
+    const delta = after.packets - (before?.packets ?? 0);
+    return verdict(delta >= 1, expected, `counter +${delta}${after.comment ? ` ("${after.comment}")` : ''}`);
+  },
+  recent(e, { at, pat, evidence }) {
+    const client = pat(e.client);
+    const endpoint = pat(e.endpoint);
+    const want = endpoint ? `${endpoint.ip}:${endpoint.port}` : '';
+    const lists = evidence.recent[at] ?? [];
+    const holding = lists.filter((l) => client && l.sources.includes(client.ip));
+    const ok = holding.length === 1 && holding[0]!.endpoint === want;
+    const seen = holding.length ? holding.map((l) => `${l.chain} (${l.endpoint}) holds ${client?.ip}`).join('; ') : `${client?.ip} in none of ${lists.length} lists`;
+    return verdict(ok, `recent list of the KUBE-SEP for ${want} holds ${client?.ip}, no other does`, seen);
+  },
+};
+
+/** The one check kind a step's expect holds (the walkthrough loader insists on exactly one). */
+export function checkKind(s: Step): CheckKind | undefined {
+  return s.expect ? (Object.keys(s.expect).find((k) => (s.expect as Record<string, unknown>)[k] !== undefined) as CheckKind | undefined) : undefined;
+}
+
+function describeExpectation(s: Step): string {
+  const e = s.expect;
+  if (!e) return '';
+  if (e.packet) return `${e.packet.src} > ${e.packet.dst}`;
+  return Object.keys(e).join(', ');
+}
+
+/** Judge one step against the evidence. Pure. */
+export function judgeStep(s: Step, flow: Flow | undefined, groupFlows: Flow[], evidence: Evidence): StepResult {
+  const base = { step: s.step, title: s.title, at: s.at ?? '', note: s.note };
+  const kind = checkKind(s);
+  if (s.skip || !kind) return { ...base, expected: s.skip ?? 'does not apply', seen: '', status: 'n/a' };
+  const ctx: JudgeContext = { at: s.at ?? '', groupFlows, evidence };
+  const value = s.expect![kind];
+  let v: Verdict;
+  if (kind === 'never' || kind === 'share' || kind === 'sameEndpoint') {
+    v = (groupJudges[kind] as GroupJudge<typeof kind>)(value as never, ctx);
+  } else if (!flow) {
+    v = verdict(false, describeExpectation(s), 'no request of this path was seen (see flows in report.json)');
+  } else {
+    const vars = flowVariables(flow);
+    v = (flowJudges[kind] as FlowJudge<typeof kind>)(value as never, { ...ctx, flow, pat: (x) => resolvePattern(x, vars) });
+  }
+  return { ...base, expected: v.expected, seen: v.seen, status: v.ok ? 'pass' : 'fail' };
+}
+
+/** Judge every path of a walkthrough against a run's evidence. Pure. */
+export function judgeWalkthrough(w: Walkthrough, evidence: Evidence): PathResult[] {
+  return flowsOfPaths(w, evidence.flows).map(({ path: p, groupFlows, flow }) => ({
+    name: p.name,
+    summary: p.summary,
+    endpoint: p.endpoint,
+    flow,
+    steps: p.steps.map((s) => judgeStep(s, flow, groupFlows, evidence)),
+  }));
+}

@@ -1,0 +1,96 @@
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TraceResult } from '../../lab/api/trace.js';
+import { CLI, lab, requireRoot, sh } from './helpers.js';
+
+const root = requireRoot();
+const LAB = 'tr';
+const UNREADY = 'tr-unready';
+
+/** Nothing of a trace may stay: no table of its own, no raw table it made, no monitor. */
+async function expectNoTraceLeft(l: string): Promise<void> {
+  for (const host of ['node1', 'node2', 'router']) {
+    const tables = await sh('ip', ['netns', 'exec', `${l}-${host}`, 'nft', 'list', 'tables']);
+    expect(tables, host).not.toMatch(/lab-trace|table ip raw/);
+  }
+  // Zombies do not count: under the test's pid namespace, vitest is pid 1 and reaps no orphans.
+  const alive = (await sh('ps', ['-eo', 'stat=,args='])).split('\n').filter((l) => !l.trim().startsWith('Z') && /xtables-monitor|nft monitor/.test(l));
+  expect(alive).toEqual([]);
+}
+
+const trace = async (l: string, args: string[] = []) => {
+  const r = await lab(['trace', l, '--json', ...args]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as TraceResult;
+};
+
+describe.skipIf(!root)('lab trace against the real kernel', () => {
+  beforeAll(async () => {
+    expect((await lab(['up', 'nodeport', '--name', LAB])).exitCode).toBe(0);
+  });
+  afterAll(async () => {
+    await lab(['down', LAB]);
+    await lab(['down', UNREADY]);
+  });
+
+  it("shows kube-proxy's chains in order on node1, the DNAT, and conntrack translating the reply", async () => {
+    const r = await trace(LAB);
+    expect(r.mode).toBe('iptables');
+    expect(r.flow.answer).toBeDefined();
+    const node1 = r.hops.find((h) => h.host === 'node1' && h.direction === 'request')!;
+    const chains = node1.hooks.flatMap((h) => h.rules.map((x) => x.chain));
+    for (const c of ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-MARK-MASQ', 'KUBE-POSTROUTING']) expect(chains).toContain(c);
+    expect(chains.some((c) => c.startsWith('KUBE-SEP-'))).toBe(true);
+    const dnat = node1.hooks.flatMap((h) => h.rules).find((x) => x.rule.includes('DNAT'))!;
+    expect(dnat.nat).toBe(`now ${r.flow.client} > ${r.flow.answer!.podIP}:8443`);
+    const back = r.hops.find((h) => h.host === 'node1' && h.direction === 'reply')!;
+    expect(back.notes.join(' ')).toContain(`it leaves as 10.240.0.4:32000 > ${r.flow.client}`);
+    await expectNoTraceLeft(LAB);
+  });
+
+  it('two traces at once on one lab keep their connections apart', async () => {
+    const [a, b] = await Promise.all([trace(LAB), trace(LAB)]);
+    expect(a.flow.client).not.toBe(b.flow.client);
+    for (const r of [a, b]) {
+      const port = r.flow.client.split(':')[1];
+      const first = r.hops.find((h) => h.host === 'node1' && h.direction === 'request')!;
+      expect(first.packet).toContain(`:${port} > 10.240.0.4:32000`);
+    }
+    await expectNoTraceLeft(LAB);
+  });
+
+  it('removes its rules and monitors when interrupted (SIGINT, SIGTERM)', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const child = execa(process.execPath, [CLI, 'trace', LAB], { reject: false, stderr: 'pipe', env: { LAB_LOG_LEVEL: 'debug' } });
+      // Interrupt once the monitors are up and the rules are in place.
+      await new Promise<void>((resolve) => {
+        child.stderr!.on('data', (d: Buffer) => {
+          if (d.toString().includes('iptables-restore --noflush')) resolve();
+        });
+      });
+      child.kill(signal);
+      const r = await child;
+      expect(r.exitCode, signal).not.toBe(0);
+      await expectNoTraceLeft(LAB);
+    }
+  });
+
+  it('shows the DROP on a node without a ready local endpoint', async () => {
+    const up = await lab(['up', 'nodeport-local', '--name', UNREADY, '--set', 'pods.web-2.ready=false', '--set', 'walkthrough=nodeport-local-unready.walkthrough.yaml']);
+    expect(up.exitCode, up.stderr).toBe(0);
+    const r = await trace(UNREADY, ['--to', '10.240.0.5:32000']);
+    expect(r.flow.answer).toBeUndefined();
+    const node2 = r.hops.find((h) => h.host === 'node2')!;
+    expect(node2.fate).toBe('DROP');
+    expect(node2.hooks.flatMap((h) => h.rules).find((x) => x.verdict === 'DROP')?.comment).toBe('default/web:https has no local endpoints');
+    const text = await lab(['trace', UNREADY, '--to', '10.240.0.5:32000']);
+    expect(text.stdout).toContain('DROP: the packet ends here');
+    await expectNoTraceLeft(UNREADY);
+  });
+
+  it('refuses bad input before touching anything', async () => {
+    expect((await lab(['trace', LAB, '--from', 'nobody'])).exitCode).toBe(2);
+    expect((await lab(['trace', LAB, '--to', 'nowhere'])).exitCode).toBe(2);
+    expect((await lab(['trace', 'not-up'])).exitCode).toBe(5);
+  });
+});

@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseNftMonitor, parseXtablesMonitor, type TracePass } from '../../lab/trace/events.js';
+import { renderTrace } from '../../lab/trace/render.js';
+import { iptablesTraceRuleCount, iptablesTraceRules, nftTraceTable, traceTag, type TraceSpec } from '../../lab/trace/rules.js';
+import { buildWalk } from '../../lab/trace/walk.js';
+import type { Flow } from '../../lab/verify/flows.js';
+
+/**
+ * lab trace without root: monitor output saved from real traces (xtables-monitor --trace on
+ * node1, node2 and the router of a NodePort lab; nft monitor on node1) parsed and walked.
+ */
+
+const DIR = join(import.meta.dirname, '..', 'fixtures', 'trace');
+
+function saved(run: string): { flow: Flow; spec: TraceSpec; passes: Record<string, TracePass[]>; added: Record<string, number> } {
+  const { flow, spec } = JSON.parse(readFileSync(join(DIR, run, 'flow.json'), 'utf8')) as { flow: Flow; spec: TraceSpec };
+  const passes: Record<string, TracePass[]> = {};
+  const added: Record<string, number> = {};
+  for (const host of ['node1', 'node2', 'router']) {
+    const text = readFileSync(join(DIR, run, `${host}.iptables.txt`), 'utf8');
+    const lines = text.split('\n');
+    // Arrival stamps as the lines came: their order.
+    const parsed = parseXtablesMonitor(text, spec.tag, lines.map((_, i) => i));
+    passes[host] = parsed.passes;
+    added[host] = parsed.added;
+    expect(parsed.deleted, host).toBe(parsed.added);
+  }
+  return { flow, spec, passes, added };
+}
+
+describe('trace rules', () => {
+  const spec: TraceSpec = { tag: traceTag(20001), proto: 'tcp', clientIP: '10.241.0.4', clientPort: 20001, podCIDR: '10.244.0.0/16' };
+  it('marks exactly this connection before NAT, and the pod range after it, in PREROUTING and OUTPUT', () => {
+    const add = iptablesTraceRules(spec, '-A');
+    expect(add.startsWith('*raw\n') && add.endsWith('COMMIT\n')).toBe(true);
+    const rules = add.split('\n').filter((l) => l.startsWith('-A'));
+    expect(rules).toHaveLength(iptablesTraceRuleCount(spec));
+    expect(rules[0]).toBe('-A PREROUTING -p tcp -s 10.241.0.4 -m tcp --sport 20001 -m tcp --tcp-flags SYN SYN -m comment --comment lab-trace-20001 -j TRACE');
+    expect(rules.every((r) => r.includes('--comment lab-trace-20001 -j TRACE'))).toBe(true);
+    expect(iptablesTraceRules(spec, '-D').replaceAll('-D ', '-A ')).toBe(add);
+  });
+  it('writes an nft table of its own, hooked just before the raw priority', () => {
+    const nft = nftTraceTable(spec);
+    expect(nft).toContain('add table ip lab-trace-20001');
+    expect(nft).toContain('type filter hook prerouting priority raw - 1; policy accept;');
+    expect(nft).toContain('add rule ip lab-trace-20001 pre ip saddr 10.241.0.4 tcp sport 20001 tcp flags & syn == syn meta nftrace set 1');
+    expect(nftTraceTable({ ...spec, proto: 'udp' })).not.toContain('flags');
+  });
+  it('gives two traces at once different tags (their source ports differ)', () => {
+    expect(traceTag(20001)).not.toBe(traceTag(20002));
+  });
+});
+
+describe('xtables-monitor output', () => {
+  const { flow, spec, passes, added } = saved('cross-node');
+  it('sees every trace rule arrive (the readiness signal) and reads packets and rules', () => {
+    expect(Object.values(added)).toEqual([8, 8, 8]);
+    const nat = passes.node1!.find((p) => p.steps.some((s) => s.table === 'nat' && s.chain === 'KUBE-NODEPORTS'))!;
+    expect(nat.packet).toMatchObject({ iif: 'eth0', src: flow.client.split(':')[0], dst: '10.240.0.4', dport: 32000, flags: 'S' });
+    const jump = nat.steps.find((s) => s.chain === 'KUBE-NODEPORTS')!;
+    expect(jump).toMatchObject({ kind: 'rule', verdict: 'JUMP' });
+    expect(jump.target).toMatch(/^KUBE-EXT-/);
+    expect(jump.rule).toMatch(/^-p tcp -m comment --comment "default\/web:https" -m tcp --dport 32000 -j KUBE-EXT-/);
+    expect(spec.tag).toBe(`lab-trace-${spec.clientPort}`);
+  });
+  it('walks the cross-node path hop by hop in wire order', () => {
+    const hops = buildWalk(passes, flow, 'raw');
+    expect(hops.map((h) => `${h.host} ${h.direction}`)).toEqual(['router request', 'node1 request', 'router request', 'node2 request', 'node2 reply', 'router reply', 'node1 reply', 'router reply']);
+    const node1 = hops[1]!;
+    const chains = node1.hooks.flatMap((h) => h.rules.map((r) => r.chain));
+    const order = ['PREROUTING', 'KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-EXT', 'KUBE-MARK-MASQ', 'KUBE-SVC', 'KUBE-SEP', 'FORWARD', 'KUBE-FORWARD', 'POSTROUTING', 'KUBE-POSTROUTING'];
+    const firstIndex = (prefix: string) => chains.findIndex((c) => c.startsWith(prefix));
+    expect(order.map(firstIndex).every((i, k, all) => i >= 0 && (k === 0 || i >= all[k - 1]!))).toBe(true);
+    const dnat = node1.hooks.flatMap((h) => h.rules).find((r) => r.rule.includes('DNAT'))!;
+    expect(dnat.nat).toBe(`now ${flow.client} > 10.244.1.2:8443`);
+    expect(node1.hooks.flatMap((h) => h.rules).some((r) => r.rule.includes('MASQUERADE --random-fully'))).toBe(true);
+    const snat = flow.conntrack!.entry.reply;
+    expect(node1.notes.join(' ')).toContain(`${snat.dst}:${snat.dport} > 10.244.1.2:8443`);
+    expect(hops[3]!.packet).toBe(`${snat.dst}:${snat.dport} > 10.244.1.2:8443 [S]`);
+    const back = hops[6]!;
+    expect(back.hooks[0]!.note).toMatch(/^no rule: conntrack translated this reply/);
+    expect(back.notes.join(' ')).toContain(`conntrack, not a rule`);
+    expect(hops[7]!.packet).toBe(`10.240.0.4:32000 > ${flow.client} [S.]`);
+  });
+  it('keeps only this connection: another flow finds nothing in the same output', () => {
+    const other: Flow = { ...flow, client: '10.241.0.4:1', conntrack: undefined, answer: undefined };
+    expect(buildWalk(passes, other, 'raw')).toEqual([]);
+  });
+  it('shows the DROP that stops the packet on the unready node', () => {
+    const u = saved('unready');
+    const hops = buildWalk(u.passes, u.flow, 'raw');
+    const node2 = hops.find((h) => h.host === 'node2')!;
+    expect(node2.fate).toBe('DROP');
+    const drop = node2.hooks.flatMap((h) => h.rules).find((r) => r.verdict === 'DROP')!;
+    expect(drop).toMatchObject({ chain: 'KUBE-EXTERNAL-SERVICES', comment: 'default/web:https has no local endpoints' });
+    expect(hops.some((h) => h.direction === 'reply')).toBe(false);
+    const text = renderTrace({ lab: 'unready', mode: 'iptables', from: 'client', to: '10.240.0.5:32000', flow: u.flow, traced: ['node1', 'node2', 'router'], hops, ms: 1 });
+    expect(text).toContain('DROP: the packet ends here');
+  });
+});
+
+describe('nft monitor output', () => {
+  const text = readFileSync(join(DIR, 'nft-node1.txt'), 'utf8');
+  const parsed = parseNftMonitor(text, 'lab-trace-x');
+  it('reads the table events and the trace of both directions', () => {
+    expect(parsed).toMatchObject({ added: 1, deleted: 1 });
+    const syn = parsed.passes.find((p) => p.packet.flags === 'S' && p.steps.some((s) => s.chain === 'KUBE-NODEPORTS'))!;
+    expect(syn.packet).toMatchObject({ iif: 'eth0', src: '10.241.0.4', sport: 15001, dst: '10.240.0.4', dport: 32000, ttl: 63 });
+    expect(syn.steps.find((s) => s.chain === 'KUBE-NODEPORTS')).toMatchObject({ verdict: 'JUMP', target: 'KUBE-EXT-54WW65JLHZHRV7HC', rule: 'meta l4proto tcp tcp dport 32000 jump KUBE-EXT-54WW65JLHZHRV7HC' });
+    expect(parsed.passes.some((p) => p.packet.flags === 'S.')).toBe(true);
+  });
+  it('walks node1 the same way as xtables-monitor does, NAT included', () => {
+    const flow: Flow = {
+      index: 0,
+      group: 'trace',
+      from: 'client',
+      client: '10.241.0.4:15001',
+      target: '10.240.0.4:32000',
+      conntrack: { node: 'node1', entry: { protocol: 'tcp', state: 'TIME_WAIT', original: { src: '10.241.0.4', sport: 15001, dst: '10.240.0.4', dport: 32000 }, reply: { src: '10.244.1.2', sport: 8443, dst: '10.240.0.4', dport: 47880 }, text: '' } },
+    };
+    const hops = buildWalk({ node1: parsed.passes }, flow, 'lab-trace-x');
+    expect(hops.map((h) => h.direction)).toEqual(['request', 'reply']);
+    const dnat = hops[0]!.hooks.flatMap((h) => h.rules).find((r) => r.rule.includes('dnat to'))!;
+    expect(dnat).toMatchObject({ chain: 'KUBE-SEP-H6OLLUBTYNZRC5BX', verdict: 'ACCEPT', nat: 'now 10.241.0.4:15001 > 10.244.1.2:8443' });
+    expect(hops[1]!.hooks[0]!.note).toMatch(/conntrack translated this reply/);
+  });
+});
