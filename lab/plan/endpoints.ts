@@ -21,7 +21,6 @@ export interface ServicePortView {
   endpoints: Endpoint[];
 }
 
-export { selects };
 
 export function servicePortName(service: Service, port: ServicePort): string {
   return `${service.namespace}/${service.name}${port.name ? `:${port.name}` : ''}`;

@@ -1,7 +1,7 @@
 import type { Topology } from '../topology/schema.js';
 import { HOST_IFNAME, labMarker, namespaceName, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
 import { cidrContains, cidrsOverlap, firstHost, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js';
-import { insideLab, labPrefixes as prefixesOf } from '../topology/relations.js';
+import { labPrefixes as prefixesOf } from '../topology/relations.js';
 
 export type Role = 'router' | 'node' | 'client' | 'pod';
 
@@ -177,4 +177,3 @@ export function planNetwork(t: Topology): NetworkPlan {
   return { namespaces: [...plans.values()], createBatch, labPrefixes, podParts };
 }
 
-export { insideLab };

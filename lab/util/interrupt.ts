@@ -1,5 +1,4 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { ChildProcess } from 'node:child_process';
 import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
 
@@ -15,7 +14,12 @@ import { log } from '../log.js';
 export const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM' | 'SIGHUP', number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 type HandledSignal = keyof typeof SIGNAL_EXIT;
 
-const children = new Map<number, ChildProcess>();
+/** What a stop signal needs of a child: its pid, and to hear when it exits (a ChildProcess, or execa's). */
+interface Child {
+  pid?: number | undefined;
+  once(event: 'exit', listener: () => void): unknown;
+}
+const children = new Map<number, Child>();
 const cleanups: { name: string; run: () => Promise<unknown> | unknown }[] = [];
 let received: HandledSignal | undefined;
 /** Set while cleanups run: their commands must run even though the process is stopping. */
@@ -37,7 +41,7 @@ export function throwIfInterrupted(): void {
 }
 
 /** Follow a child by pid until it exits, so a signal stops it too. */
-export function trackChild<C extends ChildProcess>(child: C): C {
+export function trackChild<C extends Child>(child: C): C {
   const pid = child.pid;
   if (pid === undefined) return child;
   children.set(pid, child);
@@ -46,7 +50,7 @@ export function trackChild<C extends ChildProcess>(child: C): C {
 }
 
 /** Stop following a child that is meant to outlive this command (a pod's workload once ready). */
-export function untrackChild(child: ChildProcess): void {
+export function untrackChild(child: Child): void {
   if (child.pid !== undefined) children.delete(child.pid);
 }
 
@@ -92,14 +96,19 @@ async function stop(signal: HandledSignal): Promise<void> {
       process.stderr.write(`lab: cleanup "${c.name}" after ${signal} failed: ${err instanceof Error ? err.message : String(err)}\n`);
     }
   }
-  // Children that ignored SIGTERM during the cleanups do not outlive us.
-  for (const [pid] of children) {
+  // Children that ignored SIGTERM during the cleanups do not outlive us. One caught inside a
+  // system call (`ip netns exec` mounting /sys, tcpdump opening its socket) dies only when the
+  // call returns: wait for each to be reaped, so no child is alive once we have exited.
+  const remaining = [...children].map(([pid, child]) => {
+    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
       /* already gone */
     }
-  }
+    return gone;
+  });
+  await Promise.race([Promise.all(remaining), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
   process.stderr.write(`lab: stopped by ${signal}\n`);
   process.exit(SIGNAL_EXIT[signal]);
 }

@@ -88,7 +88,7 @@ const rows: Row[] = [
   { name: 'a pod name too long for its veth', mutate: swap('name: web-2,', 'name: web-frontend-2,'), code: 2, says: 'the kernel allows 15' },
   { name: 'a bridge named eth0', mutate: swap('    bridge: cbr0', '    bridge: eth0'), code: 2, says: 'is already an interface the lab creates' },
   { name: 'a bridge name with a space', mutate: swap('    bridge: cbr0', '    bridge: "cb r0"'), code: 2, says: 'not a usable interface name' },
-  { name: 'a bridge name over 15 characters', mutate: swap('    bridge: cbr0', '    bridge: pods-bridge-node2'), code: 2, says: 'at most 15' },
+  { name: 'a bridge name over 15 characters', mutate: swap('    bridge: cbr0', '    bridge: pods-bridge-node2'), code: 2, says: '"pods-bridge-node2" derived from it is 17 characters; the kernel allows 15' },
   { name: 'a network name too long for its bridge', mutate: (t) => t.replace(/(name|network): clients\b/g, '$1: clients-of-the-lab'), code: 2, says: 'the kernel allows 15' },
   // routes
   { name: 'a route to the whole internet', mutate: swap('{ to: 10.244.1.0/24, via: 10.240.0.5 }', '{ to: 0.0.0.0/0, via: 10.240.0.5 }'), code: 2, says: 'no lab route may lead out of the lab' },

@@ -135,15 +135,24 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
     }
   });
 
-  it('a second verb that cannot wait exits 5 naming the holder', async () => {
-    const v = start(['verify', 'hard', '--out', join(tmp, 'busy')]);
-    await waitFor('the verify to hold the lock', () => existsSync(`${STATE_ROOT}/hard.lock`) && readFileSync(`${STATE_ROOT}/hard.lock`, 'utf8').includes('verify'));
+  it('a second verb waits for the first; one that cannot wait exits 5 naming the holder', async () => {
+    // A holder that stays long enough for two CLI starts on a busy machine: the real lock module, held 8 s.
+    const holder = execa(process.execPath, ['--input-type=module', '-e', `
+      const { withLabLock } = await import(${JSON.stringify(join(ROOT, 'dist', 'lab', 'state', 'lock.js'))});
+      await withLabLock('hard', 'verify', async () => { console.log('held'); await new Promise((r) => setTimeout(r, 8000)); });
+    `], { reject: false });
+    await new Promise<void>((resolve) => holder.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && resolve()));
+    const waiting = lab(['scale', 'hard', 'web=3'], { env: { LAB_LOCK_WAIT: '60' } });
     const r = await lab(['scale', 'hard', 'web=3'], { env: { LAB_LOCK_WAIT: '0' } });
     expect(r.exitCode).toBe(5);
-    expect(r.stderr).toMatch(new RegExp(`lab hard is busy: verify by pid ${v.pid} since \\d{4}-`));
-    expect((await v).exitCode).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`lab hard is busy: verify by pid ${holder.pid} since \\d{4}-`));
     // Reading verbs take no lock.
     expect((await lab(['status', 'hard'])).exitCode).toBe(0);
+    expect((await holder).exitCode).toBe(0);
+    const w = await waiting;
+    expect(w.exitCode, w.stderr).toBe(0);
+    expect(w.stdout).toMatch(/2 -> 3 pods/);
+    expect((await lab(['scale', 'hard', 'web=2'])).exitCode).toBe(0);
   });
 
   it('verify stopped by SIGTERM, SIGINT or SIGHUP at its first pcap, 10 times: no tcpdump left, run marked incomplete, exit 143/130/129', async () => {
@@ -230,6 +239,36 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
     expect(r.exitCode, r.stderr).toBe(130);
     expect(await labNamespaces('big')).toEqual([]);
     expect(existsSync(`${STATE_ROOT}/big`)).toBe(false);
+  });
+
+  it('every verb leaves the host network namespace as it found it, and no lab namespace has a route out', { timeout: 300_000 }, async () => {
+    const verbs: string[][] = [
+      ['up', 'nodeport', '--name', 'hard'],
+      ['status', 'hard'],
+      ['rules', 'hard', 'node1'],
+      ['conntrack', 'hard', 'node1'],
+      ['exec', 'hard', 'node1', '--', 'ip', 'route'],
+      ['probe', 'hard', '-n', '3'],
+      ['verify', 'hard', '--out', join(tmp, 'every-verb')],
+      ['trace', 'hard'],
+      ['scale', 'hard', 'web=3'],
+      ['kill', 'hard', 'web-3'],
+      ['revive', 'hard', 'web-3'],
+      ['workshop', 'hard', '--check'],
+      ['down', 'hard'],
+    ];
+    const host = await hostSnapshot();
+    for (const argv of verbs) {
+      const r = await lab(argv);
+      expect(r.exitCode, `${argv.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(await hostSnapshot(), argv.join(' ')).toEqual(host);
+      if (argv[0] === 'up') {
+        for (const ns of await labNamespaces('hard')) {
+          const routes = await sh('ip', ['-n', ns, 'route', 'show', 'table', 'all']);
+          expect(routes, ns).not.toMatch(/^default /m);
+        }
+      }
+    }
   });
 
   it('left the host network namespace exactly as it found it', async () => {
