@@ -26,6 +26,11 @@ function start(args: string[], env: Record<string, string> = {}): ResultPromise 
   return execa(process.execPath, [CLI, ...args], { reject: false, cwd: ROOT, env });
 }
 
+/** Each test stands on its own: bring the lab up if an earlier one did not leave it up. */
+async function ensureUp(l: string): Promise<void> {
+  if ((await lab(['status', l])).exitCode !== 0) expect((await lab(['up', 'nodeport', '--name', l])).exitCode).toBe(0);
+}
+
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await cond())) {
@@ -108,7 +113,7 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
   });
 
   it('scale web=4 and web=3 at once, 10 times: both land one after the other, state, namespaces and rules agree', { timeout: 300_000 }, async () => {
-    expect((await lab(['up', 'nodeport', '--name', 'hard'])).exitCode).toBe(0);
+    await ensureUp('hard');
     for (let i = 0; i < 10; i++) {
       const [a, b] = await Promise.all([lab(['scale', 'hard', 'web=4']), lab(['scale', 'hard', 'web=3'])]);
       expect([a.exitCode, b.exitCode], `${a.stderr}${b.stderr}`).toEqual([0, 0]);
@@ -120,6 +125,7 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
   });
 
   it('kill web-1 and web-2 at once, then revive both at once, 10 times: no update is lost', { timeout: 300_000 }, async () => {
+    await ensureUp('hard');
     for (let i = 0; i < 10; i++) {
       const kills = await Promise.all([lab(['kill', 'hard', 'web-1']), lab(['kill', 'hard', 'web-2'])]);
       expect(kills.map((k) => k.exitCode), kills.map((k) => k.stderr).join('')).toEqual([0, 0]);
@@ -136,6 +142,7 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
   });
 
   it('a second verb waits for the first; one that cannot wait exits 5 naming the holder', async () => {
+    await ensureUp('hard');
     // A holder that stays long enough for two CLI starts on a busy machine: the real lock module, held 8 s.
     const holder = execa(process.execPath, ['--input-type=module', '-e', `
       const { withLabLock } = await import(${JSON.stringify(join(ROOT, 'dist', 'lab', 'state', 'lock.js'))});
@@ -158,6 +165,7 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
   it('verify stopped by SIGTERM, SIGINT or SIGHUP at its first pcap, 10 times: no tcpdump left, run marked incomplete, exit 143/130/129', async () => {
     const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
     const codes = { SIGTERM: 143, SIGINT: 130, SIGHUP: 129 };
+    await ensureUp('hard');
     for (let i = 0; i < 10; i++) {
       const signal = signals[i % 3]!;
       const out = join(tmp, `sig-${i}`);
@@ -173,7 +181,7 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
 
   it('verify SIGKILLed among its captures: lab down stops the orphaned tcpdumps by namespace, then removes the lab', async () => {
     for (let i = 0; i < 3; i++) {
-      if (i > 0) expect((await lab(['up', 'nodeport', '--name', 'hard'])).exitCode).toBe(0);
+      await ensureUp('hard');
       const out = join(tmp, `kill-${i}`);
       const v = start(['verify', 'hard', '--out', out]);
       await waitFor('all five pcaps', () => existsSync(out) && readdirPcaps(out) >= 5);
@@ -242,6 +250,7 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
   });
 
   it('every verb leaves the host network namespace as it found it, and no lab namespace has a route out', { timeout: 300_000 }, async () => {
+    await lab(['down', 'hard']);
     const verbs: string[][] = [
       ['up', 'nodeport', '--name', 'hard'],
       ['status', 'hard'],
