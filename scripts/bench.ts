@@ -5,10 +5,17 @@
  * min / median / max over several rounds. Root only; uses its own lab name.
  *
  *   sudo node dist/scripts/bench.js [scenario] [rounds]
+ *   sudo node dist/scripts/bench.js scale [rounds] [out-file]     (see scripts/bench-scale.ts)
  */
 import { $ } from 'zx';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../lab/util/project.js';
+
+if (process.argv[2] === 'scale') {
+  const { scaleBenchmark } = await import('./bench-scale.js');
+  await scaleBenchmark(Number(process.argv[3] ?? 3), process.argv[4] ?? join(PROJECT_ROOT, 'lab-runs', 'bench-scale.md'));
+  process.exit(0);
+}
 
 const scenario = process.argv[2] ?? 'nodeport';
 const rounds = Number(process.argv[3] ?? 10);

@@ -5,7 +5,7 @@ import { stopLabProcesses } from '../kernel/processes.js';
 import { log } from '../log.js';
 import { NETNS_ETC, netnsEtcDir } from '../plan/dns.js';
 import { withLabLock } from '../state/lock.js';
-import { inspectState, labDir, labFolders, listStates, STATE_ROOT } from '../state/store.js';
+import { inspectState, labDir, labFolders, listStates, recordedProcesses, STATE_ROOT } from '../state/store.js';
 import { isLabName, LAB_MARKER_PREFIX } from '../topology/names.js';
 import { insideRoot } from '../util/paths.js';
 
@@ -40,7 +40,7 @@ async function removeLab(lab: string): Promise<DownResult> {
   const namespaces = [...fromState, ...marked];
 
   // Processes first: one left inside would keep its namespace (and addresses) alive after `netns del`.
-  const processes = await stopLabProcesses(namespaces, state?.processes);
+  const processes = await stopLabProcesses(namespaces, state ? recordedProcesses(state) : []);
   await deleteNamespaces(namespaces);
 
   // The /etc/netns folders of its namespaces: those the state lists, and any holding only the lab's own files.

@@ -1,22 +1,10 @@
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
-import {
-  configureNamespaces,
-  createNamespaces,
-  foreignNamespaceFiles,
-  setSysctls,
-  startWorkloads,
-  waitForLinks,
-  writeNamespaceFiles,
-} from '../kernel/apply.js';
+import { foreignNamespaceFiles } from '../kernel/apply.js';
 import { deleteUdpEntries, type ConntrackEntry } from '../kernel/conntrack.js';
 import { readConntrack } from '../kernel/readers.js';
-import { deleteNamespaces, namespacePids } from '../kernel/netns.js';
 import { preflight } from '../kernel/preflight.js';
-import { isAlive, processCmdline, processStartTime, stopProcesses } from '../kernel/processes.js';
 import { podPorts, servicePorts } from '../plan/endpoints.js';
-import { planPods } from '../plan/plan.js';
+import { planPods, planWorkloads } from '../plan/plan.js';
 import {
   emptyChanges,
   endpointsDiff,
@@ -28,14 +16,16 @@ import {
   withScale,
   type EndpointsView,
 } from '../plan/scale.js';
-import { labDir, writeState, type LabState, type ProcessRecord } from '../state/store.js';
 import { withLabLock } from '../state/lock.js';
+import { LabStore } from '../state/store.js';
 import { namespaceName } from '../topology/names.js';
 import type { Pod, Topology } from '../topology/schema.js';
-import { WORKLOAD_MARKER } from '../workload/marker.js';
+import { provision, removePods } from './provision.js';
 import { resyncRules, type NodeResync } from './resync.js';
-import { stager } from './stages.js';
 import { runningLab } from './running.js';
+import { stager, type Stage } from './stages.js';
+import { killExplanation } from './kill-explanation.js';
+import { isServing, stopPodWorkloads } from './workloads.js';
 
 /**
  * Endpoint changes on a running lab, like a real cluster's: pods come and go (`lab scale`),
@@ -99,9 +89,9 @@ async function scaleLocked(lab: string, group: string, replicas: number, opts: {
   const started = performance.now();
   const running = runningLab(lab);
   preflight();
-  const { state } = running;
+  const store = new LabStore(running.state);
   const before = running.topology;
-  const changes = state.podChanges ?? emptyChanges();
+  const changes = store.state.podChanges ?? emptyChanges();
   const restorable = groupMembers(running.fileTopology, group).filter((p) => changes.removed.includes(p.name));
   const plan = planScale(before, group, replicas, { template: changes.templates[group], restorable });
   const after = withScale(before, plan);
@@ -114,46 +104,23 @@ async function scaleLocked(lab: string, group: string, replicas: number, opts: {
     const sub = planPods(after, names);
     const foreign = foreignNamespaceFiles(sub);
     if (foreign.length > 0) throw new LabError(`${foreign.join(', ')} already exist: remove them first if nothing else uses them`, ExitCode.labState);
-    const podNamespaces = sub.namespaces.filter((n) => n.role === 'pod').map((n) => n.ns);
-    // Recorded before they exist, as `up` does: a crash from here on leaves nothing `down` misses.
-    state.namespaces.push(...podNamespaces);
-    state.files.push(...sub.files.map((f) => f.dir));
-    writeState(state);
-    let processes: ProcessRecord[] = [];
     try {
-      await stage('namespaces', () => createNamespaces(sub));
-      await stage('links', () => configureNamespaces(sub));
-      await stage('sysctls', () => setSysctls(sub));
-      if (sub.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(sub));
-      await stage('workloads', async () => {
-        processes = await startWorkloads(sub, join(labDir(lab), 'pods'));
-      });
-      await stage('links ready', () => waitForLinks(sub));
+      await provision(sub, store, stage);
     } catch (err) {
-      await removePods(state, names, processes);
-      writeState(state);
+      await removePods(store, names);
       throw err;
     }
-    state.processes.push(...processes);
     for (const p of plan.add) {
-      added.push({ ...info(p), namespace: namespaceName(lab, p.name), pid: processes.find((r) => r.pod === p.name)?.pid });
+      added.push({ ...info(p), namespace: namespaceName(lab, p.name), pid: store.state.processes.find((r) => r.pod === p.name)?.pid });
     }
   }
 
   // The pods exist (or are about to go): the lab now is `after`. Then kube-proxy notices.
-  state.podChanges = recordScale(changes, plan);
-  writeState(state);
-  let rules: NodeResync[] = [];
-  await stage('rules', async () => {
-    rules = await resyncRules(after);
-  });
-  const udpFlushed = await flushUdpEndpoints(before, after);
+  store.setPodChanges(recordScale(changes, plan));
+  const { rules, udpFlushed } = await syncEndpoints(before, after, stage);
 
-  if (plan.remove.length > 0) {
-    // Endpoints are gone from every node's rules first; then the pods terminate.
-    await stage('remove pods', () => removePods(state, plan.remove.map((p) => p.name)));
-    writeState(state);
-  }
+  // Endpoints are gone from every node's rules first; then the pods terminate.
+  if (plan.remove.length > 0) await stage('remove pods', () => removePods(store, plan.remove.map((p) => p.name)));
 
   return {
     ...changeResult(lab, before, after, rules, timings, started),
@@ -173,16 +140,16 @@ async function scaleLocked(lab: string, group: string, replicas: number, opts: {
  */
 export const kill = (lab: string, podName: string, opts: { keepRunning?: boolean } = {}) => withLabLock(lab, 'kill', () => killLocked(lab, podName, opts));
 async function killLocked(lab: string, podName: string, opts: { keepRunning?: boolean } = {}): Promise<KillResult> {
-  const { started, state, before, pod, after, timings, stage } = readinessChange(lab, podName, false);
-  const pids = ourProcesses(state, [pod.name]);
-  if (!opts.keepRunning) await stage('stop workload', () => stopPodProcesses(state, [pod.name]));
-  state.podChanges = recordReadiness(state.podChanges ?? emptyChanges(), pod.name, false);
-  writeState(state);
-  let rules: NodeResync[] = [];
-  await stage('rules', async () => {
-    rules = await resyncRules(after);
-  });
-  const udpFlushed = await flushUdpEndpoints(before, after);
+  const { started, store, before, pod, after, timings, stage } = readinessChange(lab, podName, false);
+  let pids: number[] = [];
+  if (!opts.keepRunning) {
+    await stage('stop workload', async () => {
+      pids = await stopPodWorkloads(store, [pod.name]);
+      store.markStopped(pod.name);
+    });
+  }
+  store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, false));
+  const { rules, udpFlushed } = await syncEndpoints(before, after, stage);
 
   const ports = new Set(podPorts(before, pod));
   const existing: KillResult['existing'] = [];
@@ -191,50 +158,48 @@ async function killLocked(lab: string, podName: string, opts: { keepRunning?: bo
       if (e.reply.src === pod.address && ports.has(e.reply.sport)) existing.push({ node: n.name, state: e.state, original: tuple(e, 'original'), reply: tuple(e, 'reply') });
     }
   }
-  const addr = `${pod.address}:${[...ports].join(',')}`;
-  const explanation = [
-    `New connections: every node's KUBE-SVC (and KUBE-SVL) chains no longer list ${addr}, so from now on no new connection is translated to ${pod.name}.`,
-    `Existing connections: rules decide only a connection's first packet (conntrack state NEW). Conntrack remembers each connection's translation and applies it to every later packet, so the ${existing.length} ${existing.length === 1 ? 'entry' : 'entries'} above keep their DNAT to ${addr} until the connection ends or the entry expires (TIME_WAIT 120 s, ESTABLISHED up to 5 days); kube-proxy flushes such entries for UDP only.`,
-    ...(udpFlushed.some((f) => f.entries > 0) ? [`UDP: as kube-proxy does, the lab deleted the ${udpFlushed.reduce((n, f) => n + f.entries, 0)} UDP conntrack entries of ${pod.name}'s UDP ports, so the next datagram of those flows is balanced anew.`] : []),
-    opts.keepRunning
-      ? `The workload still runs (a failed readiness probe): established connections keep being served by ${pod.name}.`
-      : `The workload was stopped: ${pod.name}'s kernel closed its connections, and a late packet of an old connection still goes to ${pod.address}, which now answers with a reset.`,
-  ];
   return {
     ...changeResult(lab, before, after, rules, timings, started),
     udpFlushed,
     pod: info(pod),
     stopped: !opts.keepRunning,
-    pids: opts.keepRunning ? [] : pids,
+    pids,
     existing,
-    explanation,
+    explanation: killExplanation(pod, [...ports], existing.length, udpFlushed, !!opts.keepRunning),
   };
 }
 
 /** The pod recovers: its workload is started again if it was stopped, and it becomes an endpoint again. */
 export const revive = (lab: string, podName: string) => withLabLock(lab, 'revive', () => reviveLocked(lab, podName));
 async function reviveLocked(lab: string, podName: string): Promise<ReviveResult> {
-  const { started, state, before, pod, after, timings, stage } = readinessChange(lab, podName, true);
-  let pid: number | undefined;
-  const alive = ourProcesses(state, [pod.name]).length > 0;
+  const { started, store, before, pod, after, timings, stage } = readinessChange(lab, podName, true);
+  const alive = isServing(store.state, pod.name);
   if (alive && pod.ready) throw new LabError(`pod ${pod.name} of lab ${lab} is ready and its workload runs: nothing to revive (lab kill ${lab} ${pod.name} first)`, ExitCode.labState);
-  if (!alive) {
-    await stage('start workload', async () => {
-      const [record] = await startWorkloads(planPods(after, [pod.name]), join(labDir(lab), 'pods'));
-      if (record) {
-        state.processes = [...state.processes.filter((p) => p.pod !== pod.name), record];
-        pid = record.pid;
-      }
-    });
-  }
-  state.podChanges = recordReadiness(state.podChanges ?? emptyChanges(), pod.name, true);
-  writeState(state);
+  if (!alive) await provision(planWorkloads(after, [pod.name]), store, renamed(stage, { workloads: 'start workload' }));
+  store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, true));
+  const { rules } = await syncEndpoints(before, after, stage, { flushUdp: false });
+  const pid = alive ? undefined : store.state.processes.find((p) => p.pod === pod.name)?.pid;
+  return { ...changeResult(lab, before, after, rules, timings, started), udpFlushed: [], pod: info(pod), started: !alive, pid };
+}
+
+/**
+ * kube-proxy's reaction to an endpoint change, the one seam every verb goes through: every
+ * node's rules resynced, then the conntrack entries of UDP endpoints that are gone deleted.
+ */
+async function syncEndpoints(before: Topology, after: Topology, stage: Stage, opts = { flushUdp: true }) {
   let rules: NodeResync[] = [];
   await stage('rules', async () => {
     rules = await resyncRules(after);
   });
-  return { ...changeResult(lab, before, after, rules, timings, started), udpFlushed: [], pod: info(pod), started: !alive, pid };
+  const udpFlushed = opts.flushUdp ? await flushUdpEndpoints(before, after) : [];
+  return { rules, udpFlushed };
 }
+
+/** A stage runner that reports some stages under other names. */
+const renamed =
+  (stage: Stage, names: Record<string, string>): Stage =>
+  (name, work) =>
+    stage(names[name] ?? name, work);
 
 /** kube-proxy's conntrack cleanup after a sync: entries of UDP endpoints that are gone, on every node. */
 async function flushUdpEndpoints(before: Topology, after: Topology): Promise<EndpointChangeResult['udpFlushed']> {
@@ -257,7 +222,6 @@ function changeResult(lab: string, before: Topology, after: Topology, rules: Nod
   return { lab, endpointsBefore, endpointsAfter, changes: endpointsDiff(endpointsBefore, endpointsAfter), rules, timings, ms: Math.round(performance.now() - started) };
 }
 
-/** A pod of the running lab that backs some Service (it has a workload to kill or revive). */
 /** What kill and revive share: the running lab, the pod, and the topology with its readiness flipped. */
 function readinessChange(lab: string, podName: string, ready: boolean) {
   const started = performance.now();
@@ -267,9 +231,10 @@ function readinessChange(lab: string, podName: string, ready: boolean) {
   const pod = endpointPod(before, podName);
   const after: Topology = { ...before, pods: before.pods.map((p) => (p.name === pod.name ? { ...p, ready } : p)) };
   const timings: Record<string, number> = {};
-  return { started, state: running.state, before, pod, after, timings, stage: stager(timings) };
+  return { started, store: new LabStore(running.state), before, pod, after, timings, stage: stager(timings) };
 }
 
+/** A pod of the running lab that backs some Service (it has a workload to kill or revive). */
 function endpointPod(t: Topology, name: string): Pod {
   const pod = t.pods.find((p) => p.name === name);
   if (!pod) throw new LabError(`lab "${t.lab}" has no pod "${name}" (pods: ${t.pods.map((p) => p.name).join(', ')})`, ExitCode.badInput);
@@ -278,28 +243,3 @@ function endpointPod(t: Topology, name: string): Pod {
 }
 
 const tuple = (e: ConntrackEntry, side: 'original' | 'reply') => `${e[side].src}:${e[side].sport} > ${e[side].dst}:${e[side].dport}`;
-
-/** Live processes the lab recorded for these pods (the start time tells ours from a reused pid). */
-function ourProcesses(state: LabState, pods: string[]): number[] {
-  return state.processes.filter((p) => pods.includes(p.pod) && isAlive(p.pid) && processStartTime(p.pid) === p.startTime).map((p) => p.pid);
-}
-
-/** Stop these pods' workloads: recorded pids that are still ours, and any lab workload inside their namespaces. */
-async function stopPodProcesses(state: LabState, pods: string[], extra: ProcessRecord[] = []): Promise<void> {
-  const pids = new Set(ourProcesses({ ...state, processes: [...state.processes, ...extra] }, pods));
-  const inside = await Promise.all(pods.map((p) => namespacePids(namespaceName(state.lab, p))));
-  for (const pid of inside.flat()) if (processCmdline(pid).includes(WORKLOAD_MARKER)) pids.add(pid);
-  await stopProcesses([...pids]);
-}
-
-/** Delete pods: their processes, namespaces (which takes their veth pairs along) and files; forget them in the state. */
-async function removePods(state: LabState, pods: string[], extra: ProcessRecord[] = []): Promise<void> {
-  await stopPodProcesses(state, pods, extra);
-  const namespaces = pods.map((p) => namespaceName(state.lab, p));
-  await deleteNamespaces(namespaces);
-  const dirs = state.files.filter((f) => namespaces.some((ns) => f.endsWith(`/${ns}`)));
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  state.namespaces = state.namespaces.filter((ns) => !namespaces.includes(ns));
-  state.processes = state.processes.filter((p) => !pods.includes(p.pod));
-  state.files = state.files.filter((f) => !dirs.includes(f));
-}

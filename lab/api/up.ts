@@ -1,16 +1,15 @@
-import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
-import { applyRules, configureNamespaces, createNamespaces, foreignNamespaceFiles, setSysctls, startWorkloads, waitForLinks, writeNamespaceFiles } from '../kernel/apply.js';
+import { foreignNamespaceFiles } from '../kernel/apply.js';
 import { listNamespaces, namespaceMarkers } from '../kernel/netns.js';
 import { preflight } from '../kernel/preflight.js';
 import { planLab, type Plan } from '../plan/plan.js';
-import { labDir, readState, writeState, type LabState } from '../state/store.js';
-import { log } from '../log.js';
+import { LabStore, readState, type LabState } from '../state/store.js';
 import { withLabLock } from '../state/lock.js';
 import { loadTopology } from '../topology/load.js';
 import { labMarker } from '../topology/names.js';
 import { once, onInterrupt, throwIfInterrupted } from '../util/interrupt.js';
 import { down } from './down.js';
+import { provision } from './provision.js';
 import { stager } from './stages.js';
 
 export interface UpOptions {
@@ -41,7 +40,7 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     await refuseClashes(plan);
 
     // Record intent first: a crash after this point leaves a state file `down` can follow.
-    const state: LabState = {
+    const store = LabStore.create({
       lab,
       topologyPath: path,
       overrides,
@@ -51,8 +50,7 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
       processes: [],
       // Recorded before they exist, like the namespaces: `down` removes them even after a crash.
       files: plan.files.map((f) => f.dir),
-    };
-    writeState(state);
+    });
 
     const timings: Record<string, number> = {};
     const stage = stager(timings, (name, ms) => {
@@ -61,25 +59,10 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
       if (process.env.LAB_CRASH_AFTER === name) process.kill(process.pid, 'SIGKILL');
     });
     // A failed stage and a stop signal (Ctrl-C) both undo everything, once.
-    const rollback = once(async () => {
-      writeState(state);
-      await down(lab);
-    });
+    const rollback = once(() => down(lab));
     const release = onInterrupt(`roll back lab ${lab}`, rollback);
     try {
-      await stage('namespaces', () => createNamespaces(plan));
-      await stage('links', () => configureNamespaces(plan));
-      await stage('sysctls', () => setSysctls(plan));
-      await stage('kube-proxy rules', () => applyRules(plan));
-      if (plan.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(plan));
-      await stage('workloads', async () => {
-        state.processes = await startWorkloads(plan, join(labDir(lab), 'pods'));
-      });
-      // A veth drops packets until the kernel has processed its carrier (see waitForLinks).
-      await stage('links ready', async () => {
-        const stillDown = await waitForLinks(plan);
-        if (stillDown.length > 0) log.warn({ links: stillDown }, 'links still not up after 3 s; the first packets through them may be lost');
-      });
+      await provision(plan, store, stage);
       throwIfInterrupted();
     } catch (err) {
       await rollback().catch(() => undefined);
@@ -87,9 +70,8 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     } finally {
       release();
     }
-    state.phase = 'up';
-    writeState(state);
-    return { lab, plan, state, timings };
+    store.markUp();
+    return { lab, plan, state: store.state, timings };
   });
 }
 
@@ -105,8 +87,9 @@ async function refuseClashes(plan: Plan): Promise<void> {
   const markers = await namespaceMarkers(clash);
   const foreignNs = clash.filter((ns) => markers.get(ns) !== labMarker(lab));
   if (foreignNs.length > 0) {
+    const one = foreignNs.length === 1;
     throw new LabError(
-      `namespace${foreignNs.length === 1 ? '' : 's'} ${foreignNs.join(', ')} already exist${foreignNs.length === 1 ? 's' : ''} and ${foreignNs.length === 1 ? 'is' : 'are'} not lab ${lab}'s (no "${labMarker(lab)}" marker on lo), so "lab down" will not remove ${foreignNs.length === 1 ? 'it' : 'them'}: remove ${foreignNs.length === 1 ? 'it' : 'them'} yourself if nothing uses ${foreignNs.length === 1 ? 'it' : 'them'}, or pick another lab name with --name`,
+      `namespace${one ? '' : 's'} ${foreignNs.join(', ')} already exist${one ? 's' : ''} and ${one ? 'is' : 'are'} not lab ${lab}'s (no "${labMarker(lab)}" marker on lo), so "lab down" will not remove ${one ? 'it' : 'them'}: remove ${one ? 'it' : 'them'} yourself if nothing uses ${one ? 'it' : 'them'}, or pick another lab name with --name`,
       ExitCode.labState,
     );
   }

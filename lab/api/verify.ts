@@ -3,10 +3,12 @@ import { dirname, join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { preflight } from '../kernel/preflight.js';
 import { withLabLock } from '../state/lock.js';
-import { displayPath, TOPOLOGIES_DIR } from '../topology/load.js';
-import { runWalkthrough, type VerifyResult } from '../verify/engine.js';
-import { loadWalkthrough } from '../verify/walkthrough.js';
 import { interruptedBy, onInterrupt } from '../util/interrupt.js';
+import { displayPath, TOPOLOGIES_DIR } from '../topology/load.js';
+import { runWalkthrough, writeRun, type PathTrace, type VerifyResult } from '../verify/engine.js';
+import { flowFitsPath, trafficGroups } from '../verify/paths.js';
+import { loadWalkthrough, type Walkthrough } from '../verify/walkthrough.js';
+import { trace } from './trace.js';
 import { runningLab } from './running.js';
 
 export interface VerifyOptions {
@@ -18,7 +20,12 @@ export interface VerifyOptions {
    * or a file. For a lab whose state differs from its file's, e.g. after `lab kill`.
    */
   walkthrough?: string;
+  /** Attach the kernel's rule trace of one connection per path to report.html and report.json. */
+  trace?: boolean;
 }
+
+/** How many new connections --trace sends, at most, to find one that takes a given path. */
+const TRACE_ATTEMPTS = 12;
 
 /** "nodeport-local-unready" → topologies/nodeport-local-unready.walkthrough.yaml; a path stays a path. */
 export function resolveWalkthroughRef(ref: string): string {
@@ -47,7 +54,11 @@ export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyRes
     writeFileSync(marker, `verify of lab ${lab} started ${new Date().toISOString()} by pid ${process.pid} and has not finished\n`);
     const release = onInterrupt(`mark ${runDir} incomplete`, () => writeFileSync(marker, `verify of lab ${lab} was stopped by ${interruptedBy()} at ${new Date().toISOString()}: the captures and report here are partial\n`));
     try {
-      const result = await runWalkthrough(running.topology, walkthrough, runDir, opts.onProgress);
+      const { result, evidence } = await runWalkthrough(running.topology, walkthrough, runDir, opts.onProgress);
+      if (opts.trace) {
+        result.traces = await tracePaths(lab, walkthrough, opts.onProgress);
+        writeRun(running.topology, result, evidence);
+      }
       rmSync(marker, { force: true });
       return result;
     } catch (err) {
@@ -90,4 +101,21 @@ export function makeRunDir(path: string, given: boolean): string {
     refuse(`cannot create it (${(err as NodeJS.ErrnoException).code})`);
   }
   return dir;
+}
+
+/**
+ * One traced connection per path: trace new connections of the path's traffic until one takes
+ * the path (kube-proxy picks the endpoint at random, so this may take a few).
+ */
+async function tracePaths(lab: string, w: Walkthrough, onProgress?: (text: string) => void): Promise<Record<string, PathTrace>> {
+  const out: Record<string, PathTrace> = {};
+  for (const g of trafficGroups(w)) {
+    for (let i = 0; i < TRACE_ATTEMPTS && g.paths.some((p) => !out[p.name]); i++) {
+      onProgress?.(`tracing ${g.traffic.from} -> ${g.traffic.to} (${i + 1})`);
+      const t = await trace(lab, { from: g.traffic.from, to: g.traffic.to });
+      const path = g.paths.find((p) => !out[p.name] && flowFitsPath(t.flow, p));
+      if (path) out[path.name] = { mode: t.mode, flow: t.flow, hops: t.hops };
+    }
+  }
+  return out;
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { conntrack, execIn, rules, status } from '../api/inspect.js';
 import { ExitCode, LabError } from '../errors.js';
 import { preflight } from '../kernel/preflight.js';
 import { resolveLabName } from './lab-name.js';
@@ -13,6 +12,7 @@ export function registerInspect(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (labArg: string | undefined, opts: { json?: boolean }) => {
       preflight(['ip']);
+      const { status } = await import('../api/status.js');
       const labs = await status(labArg ? resolveLabName(labArg) : undefined);
       if (opts.json) return printJson(labs);
       if (labs.length === 0) return say(labArg ? `lab ${labArg} is not up` : 'no labs are up');
@@ -35,6 +35,7 @@ export function registerInspect(program: Command): void {
     .action(async (labArg: string, node: string, opts: { table: string; counters?: boolean }) => {
       preflight(['ip', 'iptables-save']);
       if (!['nat', 'filter'].includes(opts.table)) throw new LabError(`--table ${opts.table}: expected nat or filter`, ExitCode.badInput);
+      const { rules } = await import('../api/inspect.js');
       say(await rules(resolveLabName(labArg), node, opts.table, opts.counters));
     });
 
@@ -46,6 +47,7 @@ export function registerInspect(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (labArg: string, node: string, opts: { json?: boolean }) => {
       preflight(['ip', 'conntrack']);
+      const { conntrack } = await import('../api/inspect.js');
       const entries = await conntrack(resolveLabName(labArg), node);
       if (opts.json) return printJson(entries);
       if (entries.length === 0) return say('no tracked TCP connections');
@@ -65,6 +67,7 @@ export function registerInspect(program: Command): void {
       preflight(['ip']);
       const argv = command[0] === '--' ? command.slice(1) : command;
       if (argv.length === 0) throw new LabError('lab exec: no command given (e.g. lab exec nodeport node1 -- ip route)', ExitCode.badInput);
+      const { execIn } = await import('../api/inspect.js');
       process.exitCode = await execIn(resolveLabName(labArg), host, argv);
     });
 }

@@ -1,15 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { registerDocker } from './docker.js';
-import { registerDown } from './down.js';
-import { registerInspect } from './inspect.js';
 import { installSignalHandlers } from '../util/interrupt.js';
 import { exitWithError } from './output.js';
-import { registerPods } from './pods.js';
-import { registerTrace } from './trace.js';
-import { registerUp } from './up.js';
-import { registerVerify } from './verify.js';
-import { registerWorkshop } from './workshop.js';
 
 const program = new Command()
   .name('lab')
@@ -19,14 +11,34 @@ const program = new Command()
   .exitOverride()
   .showHelpAfterError('(run lab --help for usage)');
 
-registerUp(program);
-registerDown(program);
-registerVerify(program);
-registerTrace(program);
-registerInspect(program);
-registerPods(program);
-registerDocker(program);
-registerWorkshop(program);
+/**
+ * Each verb's module, loaded only when that verb runs: start-up is mostly module loading, so
+ * `lab status` must not pay for dockerode, the workshop or the verify engine. Help, or a verb
+ * nobody knows, loads them all (commander lists them, or says what is wrong).
+ */
+type Register = (program: Command) => void;
+const inspect = () => import('./inspect.js').then((m) => m.registerInspect);
+const pods = () => import('./pods.js').then((m) => m.registerPods);
+const verbs: Record<string, () => Promise<Register>> = {
+  up: () => import('./up.js').then((m) => m.registerUp),
+  down: () => import('./down.js').then((m) => m.registerDown),
+  verify: () => import('./verify.js').then((m) => m.registerVerify),
+  trace: () => import('./trace.js').then((m) => m.registerTrace),
+  graph: () => import('./graph.js').then((m) => m.registerGraph),
+  status: inspect,
+  rules: inspect,
+  conntrack: inspect,
+  exec: inspect,
+  scale: pods,
+  kill: pods,
+  revive: pods,
+  probe: pods,
+  docker: () => import('./docker.js').then((m) => m.registerDocker),
+  workshop: () => import('./workshop.js').then((m) => m.registerWorkshop),
+};
+const verb = process.argv.slice(2).find((a) => !a.startsWith('-'));
+const versionOnly = !verb && process.argv.slice(2).some((a) => a === '-V' || a === '--version');
+const loaders = verb && verbs[verb] ? [verbs[verb]] : versionOnly ? [] : [...new Set(Object.values(verbs))];
 
 // SIGINT, SIGTERM, SIGHUP: stop children, run cleanups, exit 130/143/129 (lab/util/interrupt.ts).
 installSignalHandlers();
@@ -36,4 +48,9 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-program.parseAsync(process.argv).catch(exitWithError);
+Promise.all(loaders.map((load) => load()))
+  .then((registers) => {
+    for (const register of registers) register(program);
+    return program.parseAsync(process.argv);
+  })
+  .catch(exitWithError);

@@ -13,12 +13,13 @@ export function registerVerify(program: Command): void {
     .option('--out <dir>', 'folder for the pcaps and report (default lab-runs/<lab>/<time>)')
     .option('--walkthrough <name|file>', "check another walkthrough than the topology's own, e.g. nodeport-local-unready after lab kill")
     .option('--wide', 'the full table, however wide the terminal')
+    .option('--trace', "attach the kernel's rule trace of one connection per path to report.html")
     .option('--json', 'machine-readable output')
-    .action(async (labArg: string, opts: { out?: string; json?: boolean; walkthrough?: string; wide?: boolean }) => {
-      const result = await verify(resolveLabName(labArg), { outDir: opts.out, walkthrough: opts.walkthrough, onProgress: (t) => progress(`verify: ${t}`) });
+    .action(async (labArg: string, opts: { out?: string; json?: boolean; walkthrough?: string; wide?: boolean; trace?: boolean }) => {
+      const result = await verify(resolveLabName(labArg), { outDir: opts.out, walkthrough: opts.walkthrough, trace: opts.trace, onProgress: (t) => progress(`verify: ${t}`) });
       progressDone();
       if (opts.json) printJson(result);
-      else say(renderReport(result, { columns: process.stdout.isTTY ? process.stdout.columns : undefined, wide: opts.wide }));
+      else say(renderReport(result, { columns: process.stdout.isTTY ? process.stdout.columns : undefined, wide: opts.wide, extra: [`report: ${result.html} (open it in a browser)`] }));
       if (result.failed > 0) process.exitCode = ExitCode.checkFailed;
     });
 }

@@ -1,25 +1,41 @@
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
 import { RESOLV_CONF_HEADER } from '../plan/dns.js';
-import type { Plan, WorkloadPlan } from '../plan/plan.js';
-import { WORKLOAD_MARKER } from '../workload/marker.js';
-import { DNS_WORKLOAD_SCRIPT, WORKLOAD_SCRIPT } from '../util/project.js';
+import type { Plan } from '../plan/plan.js';
 import { mapLimit, NAMESPACE_CONCURRENCY } from '../util/pool.js';
 import { run, runIn } from './exec.js';
-import { processStartTime } from './processes.js';
-import type { ProcessRecord } from '../state/store.js';
+import { NETNS_RUN_DIR } from './netns.js';
 
 /** Create namespaces and veth pairs in one host-level batch; every link is born inside a lab namespace. */
 export async function createNamespaces(plan: Plan): Promise<void> {
   await run('ip', ['-batch', '-'], { input: plan.createBatch.join('\n') });
 }
 
-/** Links, addresses and routes: one `ip -n NS -batch -` per namespace, all namespaces at once. */
+/**
+ * Links, addresses and routes: each namespace's lines run by `ip -batch` inside it. A batch line
+ * cannot name a namespace, so it is one `ip` per namespace, started as cheaply as possible:
+ * `nsenter --net` only joins the network namespace, where `ip -n` and `ip netns exec` also
+ * copy the mount namespace (every /run/netns mount: a cost that grows with the lab, so a
+ * thousand pods would take quadratic time), and a few shells (one per CPU) start them instead
+ * of Node spawning each one.
+ */
 export async function configureNamespaces(plan: Plan): Promise<void> {
-  await mapLimit(plan.namespaces, NAMESPACE_CONCURRENCY, (n) => run('ip', ['-n', n.ns, '-batch', '-'], { input: n.batch.join('\n') }));
+  if (plan.namespaces.length === 0) return;
+  const dir = mkdtempSync(join(tmpdir(), 'kube-packet-lab-batch-'));
+  try {
+    const lines = plan.namespaces.map((n) => {
+      const file = join(dir, `${n.ns}.ip`);
+      writeFileSync(file, `${n.batch.join('\n')}\n`);
+      return `nsenter --net=${NETNS_RUN_DIR}/${n.ns} ip -batch ${file} </dev/null`;
+    });
+    const parts = Math.max(1, Math.min(availableParallelism(), 4, lines.length));
+    const chunks = Array.from({ length: parts }, (_, i) => lines.filter((_, j) => j % parts === i));
+    await Promise.all(chunks.map((chunk) => run('sh', ['-e', '-s'], { input: `${chunk.join('\n')}\n` })));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** sysctls, written inside each namespace with one command per namespace that needs any. */
@@ -43,14 +59,18 @@ interface IpLinkJson {
  * and the connection takes a one-second retransmission to open. The plan gives every veth an
  * index distinct from its peer's, which makes that event urgent (see lab/plan/network.ts), so
  * this wait is normally a single look; it stays as the readiness signal.
+ *
+ * One look for all links: every veth pair has one end outside the pods (a pod's peer is its
+ * port on the node's bridge; a node's or client's is a router port), and veth turns the carrier
+ * of both ends on together, so the routers', nodes' and clients' namespaces show every pair.
  */
 export async function waitForLinks(plan: Pick<Plan, 'namespaces'>, timeoutMs = 3000): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
-  let pending = plan.namespaces.map((n) => n.ns);
+  let pending = plan.namespaces.filter((n) => n.role !== 'pod').map((n) => n.ns);
   let down: string[] = [];
   for (;;) {
-    const results = await mapLimit(
-      pending, NAMESPACE_CONCURRENCY, async (ns) => {
+    const results = await Promise.all(
+      pending.map(async (ns) => {
         const { stdout } = await run('ip', ['-n', ns, '-j', '-d', 'link', 'show'], { allowFailure: true });
         let links: IpLinkJson[] = [];
         try {
@@ -60,7 +80,7 @@ export async function waitForLinks(plan: Pick<Plan, 'namespaces'>, timeoutMs = 3
         }
         const notUp = links.filter((l) => l.linkinfo?.info_kind === 'veth' && l.flags?.includes('UP') && l.operstate !== 'UP');
         return { ns, notUp: notUp.map((l) => `${ns}:${l.ifname}`) };
-      },
+      }),
     );
     pending = results.filter((r) => r.notUp.length > 0).map((r) => r.ns);
     down = results.flatMap((r) => r.notUp);
@@ -69,9 +89,15 @@ export async function waitForLinks(plan: Pick<Plan, 'namespaces'>, timeoutMs = 3
   }
 }
 
-/** kube-proxy's rules: one iptables-restore per node, as kube-proxy applies a sync. */
+/**
+ * kube-proxy's rules: one iptables-restore per node, as kube-proxy applies a sync. The node's
+ * namespace is new and its nat and filter tables empty, so replacing the tables the payload
+ * names leaves exactly what kube-proxy's `--noflush` would; it is the same ruleset, written 3-4×
+ * faster by iptables-nft (with --noflush it first reads and reconciles what the tables hold).
+ * Later syncs (lab scale / kill / revive) use --noflush, as kube-proxy does (see resync.ts).
+ */
 export async function applyRules(plan: Plan): Promise<void> {
-  await mapLimit(plan.iptables, NAMESPACE_CONCURRENCY, (r) => runIn(r.ns, 'iptables-restore', ['--noflush'], { input: r.payload }));
+  await Promise.all(plan.iptables.map((r) => runIn(r.ns, 'iptables-restore', [], { input: r.payload })));
 }
 
 /**
@@ -107,46 +133,4 @@ export function ourNamespaceFile(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Start each pod's workload inside its namespace; resolve once it says it is listening. */
-export async function startWorkloads(plan: Plan, logDir: string): Promise<ProcessRecord[]> {
-  mkdirSync(logDir, { recursive: true });
-  return Promise.all(plan.workloads.map((w) => startWorkload(w, join(logDir, `${w.pod}.log`))));
-}
-
-function startWorkload(w: WorkloadPlan, logPath: string): Promise<ProcessRecord> {
-  const script = w.kind === 'dns' ? DNS_WORKLOAD_SCRIPT : WORKLOAD_SCRIPT;
-  const args = ['netns', 'exec', w.ns, process.execPath, script, WORKLOAD_MARKER, '--ns', w.ns, '--pod', w.pod, '--node', w.node, '--ip', w.ip, '--ports', w.ports.join(','), ...w.extraArgs];
-  // `ip netns exec` execs the workload, so the pid we get is the workload's own.
-  // stderr goes to a log file the learner can read; stdout carries only the ready line.
-  const logFd = openSync(logPath, 'a');
-  const child = spawn('ip', args, { detached: true, stdio: ['ignore', 'pipe', logFd] });
-  closeSync(logFd);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => fail(`no ready line within 10 s`), 10_000);
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      try {
-        if (child.pid) process.kill(child.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-      reject(new LabError(`workload of pod ${w.pod} did not start: ${why} (see ${logPath})`, ExitCode.commandFailed, { command: ['ip', ...args].join(' ') }));
-    };
-    const onEarlyExit = (code: number | null) => fail(`exited with ${code}`);
-    child.on('exit', onEarlyExit);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!out.includes('\n')) return;
-      clearTimeout(timer);
-      child.off('exit', onEarlyExit);
-      child.stdout!.destroy();
-      child.unref();
-      const pid = child.pid!;
-      log.debug({ pod: w.pod, pid }, 'workload ready');
-      resolve({ pod: w.pod, ns: w.ns, pid, startTime: processStartTime(pid) ?? '', ports: w.ports });
-    });
-  });
 }

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { execa, type ResultPromise } from 'execa';
 import { CommandError } from '../errors.js';
 import { log } from '../log.js';
 import { throwIfInterrupted, trackChild } from '../util/interrupt.js';
@@ -17,25 +16,42 @@ export interface RunResult {
   exitCode: number;
 }
 
-/** The one way the lab runs a command: an argument array, never a shell string. */
+const trimNewline = (s: string) => (s.endsWith('\n') ? s.slice(0, -1) : s);
+
+/**
+ * The one way the lab runs a command: an argument array, never a shell string. Node's own
+ * spawn (no wrapper library: loading one costs more than most commands the lab runs).
+ */
 export async function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   throwIfInterrupted();
   const started = performance.now();
-  const subprocess = execa(file, args, {
-    input: opts.input,
-    reject: false,
-    timeout: opts.timeoutMs ?? 30_000,
-    stripFinalNewline: true,
-    env: { LC_ALL: 'C' },
+  const result = await new Promise<RunResult & { error?: string }>((resolve) => {
+    // Followed by pid: a stop signal stops it too (lab/util/interrupt.ts).
+    const child = trackChild(spawn(file, args, { env: { ...process.env, LC_ALL: 'C' }, stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 30_000 }));
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    let spawnError: string | undefined;
+    child.on('error', (e) => {
+      spawnError = e.message;
+    });
+    child.stdin.on('error', () => undefined); // a command that exits without reading its input
+    child.stdin.end(opts.input ?? '');
+    child.on('close', (code, signal) => {
+      resolve({
+        stdout: trimNewline(Buffer.concat(out).toString()),
+        stderr: trimNewline(Buffer.concat(err).toString()),
+        exitCode: code ?? -1,
+        error: spawnError ?? (signal ? `killed by ${signal}` : undefined),
+      });
+    });
   });
-  trackChild(subprocess);
-  const result = await subprocess;
-  const exitCode = result.exitCode ?? -1;
-  log.debug({ cmd: [file, ...args].join(' '), exitCode, ms: Math.round(performance.now() - started) }, 'command');
-  if (exitCode !== 0 && !opts.allowFailure) {
-    throw new CommandError([file, ...args].join(' '), result.exitCode, String(result.stderr || result.stdout || result.shortMessage || ''));
+  log.debug({ cmd: [file, ...args].join(' '), exitCode: result.exitCode, ms: Math.round(performance.now() - started) }, 'command');
+  if (result.exitCode !== 0 && !opts.allowFailure) {
+    throw new CommandError([file, ...args].join(' '), result.exitCode === -1 ? undefined : result.exitCode, result.stderr || result.stdout || result.error || '');
   }
-  return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode };
+  return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode };
 }
 
 /** Run a command inside a lab namespace. */
@@ -49,21 +65,18 @@ export function runIn(ns: string, file: string, args: readonly string[], opts: R
  */
 export function spawnIn(ns: string, file: string, args: readonly string[], stdio: StdioOptions = ['ignore', 'pipe', 'pipe']): ChildProcess {
   throwIfInterrupted();
-  // Followed by pid: a stop signal stops it too (lab/util/interrupt.ts).
   const child = trackChild(spawn('ip', ['netns', 'exec', ns, file, ...args], { stdio, env: { ...process.env, LC_ALL: 'C' } }));
   log.debug({ cmd: ['ip', 'netns', 'exec', ns, file, ...args].join(' '), pid: child.pid }, 'started');
   return child;
 }
 
 /** Run a command attached to this terminal (the user's own, as in `lab exec`); resolves to its exit code. */
-export async function runAttached(file: string, args: readonly string[]): Promise<number> {
-  const result = await trackChild(execa(file, args, { stdio: 'inherit', reject: false }));
-  return result.exitCode ?? 1;
-}
-
-/** Start a command whose output goes to this terminal, without waiting for it (workshop `run`). */
-export function startAttached(file: string, args: readonly string[], opts: { timeoutMs: number; pipeStderr?: boolean }): ResultPromise {
-  return trackChild(execa(file, args, { stdin: 'ignore', stdout: 'inherit', stderr: opts.pipeStderr ? 'pipe' : 'inherit', reject: false, timeout: opts.timeoutMs }));
+export function runAttached(file: string, args: readonly string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = trackChild(spawn(file, args, { stdio: 'inherit' }));
+    child.on('error', () => resolve(1));
+    child.on('close', (code) => resolve(code ?? 1));
+  });
 }
 
 /** Stop a child by its pid with a signal it can act on, SIGKILL after a grace period; resolves once it has exited. */

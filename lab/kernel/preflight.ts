@@ -5,6 +5,7 @@ import { ExitCode, LabError } from '../errors.js';
 /** What the lab runs, and the Debian package that provides it. */
 export const REQUIRED_TOOLS: Record<string, string> = {
   ip: 'iproute2',
+  nsenter: 'util-linux',
   iptables: 'iptables',
   'iptables-restore': 'iptables',
   'iptables-save': 'iptables',

@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { namespaceInodes } from './netns.js';
+import { namespacesPids } from './netns.js';
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if the pid is gone. */
 export function processStartTime(pid: number): string | undefined {
@@ -33,6 +33,11 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** Still the process the lab started: running, with the start time recorded (not a reused pid). */
+export function isOurs(p: { pid: number; startTime: string }): boolean {
+  return isAlive(p.pid) && processStartTime(p.pid) === p.startTime;
+}
+
 /**
  * Stop processes the lab started, by pid: SIGTERM, wait up to `graceMs`, then SIGKILL.
  * The caller has already checked each pid is ours (start time or command line).
@@ -61,23 +66,6 @@ export async function stopProcesses(pids: number[], graceMs = 1500): Promise<voi
   }
 }
 
-/** Every process (but this one) whose network namespace is one of these inodes: one pass over /proc. */
-export function processesInNamespaces(inodes: ReadonlySet<number>): number[] {
-  if (inodes.size === 0) return [];
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
-    try {
-      const m = /^net:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/ns/net`));
-      if (m && inodes.has(Number(m[1]))) pids.push(pid);
-    } catch {
-      /* exited meanwhile, or a kernel thread */
-    }
-  }
-  return pids;
-}
-
 /**
  * Stop everything that runs for a lab, whoever started it: every process inside one of its
  * namespaces (workloads, a killed verify's tcpdumps, a learner's shell), and the processes the
@@ -85,8 +73,8 @@ export function processesInNamespaces(inodes: ReadonlySet<number>): number[] {
  * A process left inside would keep a deleted namespace, and its addresses, alive.
  */
 export async function stopLabProcesses(namespaces: string[], recorded: readonly { pid: number; startTime: string }[] = []): Promise<number[]> {
-  const pids = new Set(processesInNamespaces(new Set(namespaceInodes(namespaces).keys())));
-  for (const p of recorded) if (p.pid !== process.pid && processStartTime(p.pid) === p.startTime) pids.add(p.pid);
+  const pids = new Set(namespacesPids(namespaces).filter((pid) => pid !== process.pid));
+  for (const p of recorded) if (p.pid !== process.pid && isOurs(p)) pids.add(p.pid);
   await stopProcesses([...pids]);
   return [...pids].sort((a, b) => a - b);
 }

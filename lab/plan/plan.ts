@@ -4,18 +4,10 @@ import { clusterDnsRecords, netnsEtcDir, podResolvConf } from './dns.js';
 import { podPorts } from './endpoints.js';
 import { initialRestore, kubeProxyRules } from './kube-proxy/iptables.js';
 import { planNetwork, type NetworkPlan } from './network.js';
+import type { PodWorkload } from '../workload/protocol.js';
 
-export interface WorkloadPlan {
-  pod: string;
-  node: string;
-  ns: string;
-  ip: string;
-  ports: number[];
-  /** Which program: the HTTP server that reports what it saw, or the cluster DNS server. */
-  kind: 'http' | 'dns';
-  /** Arguments for that program beyond pod/node/ip/ports (the DNS server's zone). */
-  extraArgs: string[];
-}
+/** A pod's workload, served by the lab's one workload process inside the pod's namespace. */
+export type WorkloadPlan = PodWorkload;
 
 /** A file the lab writes outside its state folder, e.g. a pod's /etc/netns/<ns>/resolv.conf. */
 export interface FilePlan {
@@ -30,6 +22,8 @@ export interface Plan extends NetworkPlan {
   /** One iptables-restore payload per node namespace. */
   iptables: { ns: string; node: string; payload: string }[];
   workloads: WorkloadPlan[];
+  /** The lab namespace the workload process lives in (the first node's: nodes last as long as the lab). */
+  workloadHome: string;
   /** Each pod's resolv.conf when the cluster has DNS (cluster.dns), as kubelet writes it. */
   files: FilePlan[];
 }
@@ -39,9 +33,9 @@ export function planLab(t: Topology): Plan {
   const network = planNetwork(t);
   const iptables = t.nodes.map((n) => ({ ns: namespaceName(t.lab, n.name), node: n.name, payload: initialRestore(kubeProxyRules(t, n.name)) }));
   const records = clusterDnsRecords(t);
-  const dnsArgs = ['--domain', t.cluster.domain, '--records', Object.entries(records).map(([name, ip]) => `${name}=${ip}`).join(',')];
+  const zone = { domain: t.cluster.domain, records };
   const workloads = t.pods
-    .map((p): WorkloadPlan => ({ pod: p.name, node: p.node, ns: namespaceName(t.lab, p.name), ip: p.address, ports: podPorts(t, p), kind: p.workload, extraArgs: p.workload === 'dns' ? dnsArgs : [] }))
+    .map((p): WorkloadPlan => ({ pod: p.name, node: p.node, ns: namespaceName(t.lab, p.name), ip: p.address, ports: podPorts(t, p), kind: p.workload, ...(p.workload === 'dns' ? { zone } : {}) }))
     .filter((w) => w.ports.length > 0);
   const clusterDNS = t.cluster.dns;
   const files: FilePlan[] = clusterDNS
@@ -50,7 +44,7 @@ export function planLab(t: Topology): Plan {
         return { dir, path: `${dir}/resolv.conf`, content: podResolvConf(clusterDNS, t.cluster.domain) };
       })
     : [];
-  return { ...network, lab: t.lab, iptables, workloads, files };
+  return { ...network, lab: t.lab, iptables, workloads, workloadHome: namespaceName(t.lab, t.nodes[0]!.name), files };
 }
 
 /**
@@ -84,4 +78,10 @@ export function planPods(t: Topology, pods: string[]): Plan {
     workloads: full.workloads.filter((w) => wanted.has(w.pod)),
     files: full.files.filter((f) => [...podNs].some((ns) => f.dir.endsWith(`/${ns}`))),
   };
+}
+
+/** Only these pods' workloads, for starting them again in pods that exist (`lab revive`). */
+export function planWorkloads(t: Topology, pods: string[]): Plan {
+  const full = planLab(t);
+  return { ...full, namespaces: [], createBatch: [], podParts: {}, iptables: [], files: [], workloads: full.workloads.filter((w) => pods.includes(w.pod)) };
 }

@@ -15,15 +15,46 @@ import { insideRoot } from '../util/paths.js';
  */
 export const STATE_ROOT = process.env.LAB_STATE_DIR ?? '/run/kube-packet-lab';
 
-const processRecordSchema = z.strictObject({
-  pod: z.string(),
-  ns: z.string(),
-  pid: z.number().int().min(2),
+/** A process the lab started, as `down` finds it again: pid plus start time. */
+export interface OwnedProcess {
+  pid: number;
   /** /proc/<pid>/stat field 22: tells our process from a later one that reused the pid. */
-  startTime: z.string(),
-  ports: z.array(z.number().int()),
-});
+  startTime: string;
+}
 
+/** A pod's workload: served by the lab's workload process (its pid), on these ports. */
+export interface ProcessRecord extends OwnedProcess {
+  pod: string;
+  ns: string;
+  ports: number[];
+  /** Its sockets were closed (`lab kill`): the pod's workload is stopped, the process serves others. */
+  stopped?: boolean;
+}
+
+/** The lab's one workload process, which serves every pod's sockets. */
+export interface WorkloadHostRecord extends OwnedProcess {
+  /** The lab namespace it was started in. */
+  ns: string;
+}
+
+export interface LabState {
+  lab: string;
+  topologyPath: string;
+  overrides: Record<string, string>;
+  createdAt: string;
+  phase: 'creating' | 'up';
+  namespaces: string[];
+  processes: ProcessRecord[];
+  /** The workload process serving the pods' sockets, once started. */
+  workloadHost?: WorkloadHostRecord;
+  /** Files the lab wrote outside its state folder (per-namespace resolv.conf). */
+  files: string[];
+  /** Pods added, removed, killed or revived since `up` (lab scale / kill / revive). */
+  podChanges?: PodChanges;
+}
+
+const ownedProcessSchema = { pid: z.number().int().min(2), startTime: z.string() };
+const processRecordSchema = z.strictObject({ ...ownedProcessSchema, pod: z.string(), ns: z.string(), ports: z.array(z.number().int()), stopped: z.boolean().optional() });
 const podChangesSchema = z.strictObject({
   added: z.array(podSchema),
   removed: z.array(z.string()),
@@ -32,9 +63,9 @@ const podChangesSchema = z.strictObject({
 });
 
 /**
- * Read back with this schema: the state is ours, but it lives in a file someone may edit or a
- * full disk may cut short. Everything `down` deletes is checked here to be the lab's own: its
- * namespaces start with "<lab>-", its files are the /etc/netns folders of those namespaces.
+ * The state is read back with this schema: it is ours, but it lives in a file someone may edit
+ * or a full disk may cut short. Everything `down` deletes is checked here to be the lab's own:
+ * its namespaces start with "<lab>-", its files are the /etc/netns folders of those namespaces.
  */
 const stateSchema = z
   .strictObject({
@@ -45,9 +76,8 @@ const stateSchema = z
     phase: z.enum(['creating', 'up']),
     namespaces: z.array(z.string().regex(namePattern(64), 'is not a namespace name the lab makes')),
     processes: z.array(processRecordSchema),
-    /** Files the lab wrote outside its state folder (per-namespace resolv.conf). */
+    workloadHost: z.strictObject({ ...ownedProcessSchema, ns: z.string() }).optional(),
     files: z.array(z.string()),
-    /** Pods added, removed, killed or revived since `up` (lab scale / kill / revive). */
     podChanges: podChangesSchema.optional(),
   })
   .superRefine((s, ctx) => {
@@ -59,9 +89,6 @@ const stateSchema = z
     });
   });
 
-export type ProcessRecord = z.output<typeof processRecordSchema>;
-export type LabState = Omit<z.output<typeof stateSchema>, 'podChanges'> & { podChanges?: PodChanges };
-
 export const labDir = (lab: string) => {
   const dir = join(STATE_ROOT, lab);
   // Every path built from a lab name stays inside the state root (the name is checked anyway).
@@ -71,7 +98,7 @@ export const labDir = (lab: string) => {
 export const stateFile = (lab: string) => join(labDir(lab), 'state.json');
 export const labExists = (lab: string) => existsSync(labDir(lab));
 
-/** The lab's state; undefined when it has none; exit 5 naming the file and the way out when it is corrupt. */
+/** The lab's state; undefined when it has none; exit 5 naming the file and the way out when it is damaged. */
 export function readState(lab: string): LabState | undefined {
   const r = inspectState(lab);
   if (r.problem) throw new LabError(r.problem, ExitCode.labState, { file: stateFile(lab) });
@@ -93,21 +120,90 @@ export function inspectState(lab: string): { state?: LabState; problem?: string 
   try {
     data = JSON.parse(text);
   } catch (err) {
-    return { problem: corrupt(lab, file, `not JSON (${(err as Error).message})`) };
+    return { problem: damaged(lab, file, `not JSON (${(err as Error).message})`) };
   }
   const parsed = stateSchema.safeParse(data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    return { problem: corrupt(lab, file, `${issue.path.join('.') || 'state'}: ${issue.message}`) };
+    return { problem: damaged(lab, file, `${issue.path.join('.') || 'state'}: ${issue.message}`) };
   }
-  if (parsed.data.lab !== lab) return { problem: corrupt(lab, file, `it names lab "${parsed.data.lab}"`) };
+  if (parsed.data.lab !== lab) return { problem: damaged(lab, file, `it names lab "${parsed.data.lab}"`) };
   return { state: parsed.data as LabState };
 }
 
-const corrupt = (lab: string, file: string, why: string) =>
+const damaged = (lab: string, file: string, why: string) =>
   `the state file ${file} of lab ${lab} is damaged (${why}): run "lab down ${lab}", which removes the lab from its namespaces' ownership markers`;
 
-export function writeState(state: LabState): void {
+/** Every process this state says the lab started: the workload process and each pod's record. */
+export function recordedProcesses(state: LabState): OwnedProcess[] {
+  return [...(state.workloadHost ? [state.workloadHost] : []), ...state.processes];
+}
+
+/**
+ * The one writer of a lab's state: every change goes through a method here, which saves it at
+ * once (atomically), so what the kernel holds is recorded before or as it is created.
+ */
+export class LabStore {
+  constructor(readonly state: LabState) {}
+
+  /** Record a new lab's intent before anything exists. */
+  static create(state: LabState): LabStore {
+    writeState(state);
+    return new LabStore(state);
+  }
+
+  get lab(): string {
+    return this.state.lab;
+  }
+
+  /** Namespaces and files about to be created: recorded first, so a crash leaves nothing `down` misses. */
+  addResources(namespaces: string[], files: string[]): void {
+    this.state.namespaces.push(...namespaces.filter((n) => !this.state.namespaces.includes(n)));
+    this.state.files.push(...files.filter((f) => !this.state.files.includes(f)));
+    this.save();
+  }
+
+  setWorkloadHost(host: WorkloadHostRecord): void {
+    this.state.workloadHost = host;
+    this.save();
+  }
+
+  /** Pods now served (replacing any older record of the same pod). */
+  recordWorkloads(records: ProcessRecord[]): void {
+    const pods = new Set(records.map((r) => r.pod));
+    this.state.processes = [...this.state.processes.filter((p) => !pods.has(p.pod)), ...records];
+    this.save();
+  }
+
+  markStopped(pod: string): void {
+    this.state.processes = this.state.processes.map((p) => (p.pod === pod ? { ...p, stopped: true } : p));
+    this.save();
+  }
+
+  /** Pods deleted: their records, namespaces and files. */
+  forgetPods(pods: string[], namespaces: string[], files: string[]): void {
+    this.state.namespaces = this.state.namespaces.filter((ns) => !namespaces.includes(ns));
+    this.state.processes = this.state.processes.filter((p) => !pods.includes(p.pod));
+    this.state.files = this.state.files.filter((f) => !files.includes(f));
+    this.save();
+  }
+
+  setPodChanges(changes: PodChanges): void {
+    this.state.podChanges = changes;
+    this.save();
+  }
+
+  markUp(): void {
+    this.state.phase = 'up';
+    this.save();
+  }
+
+  save(): void {
+    writeState(this.state);
+  }
+}
+
+function writeState(state: LabState): void {
   mkdirSync(labDir(state.lab), { recursive: true });
   // A private temporary name: two writers never rename each other's file away.
   const tmp = `${stateFile(state.lab)}.${process.pid}.tmp`;

@@ -12,8 +12,3 @@ export const PROJECT_ROOT: string = (() => {
   }
   return dir;
 })();
-
-/** The compiled workload server, started inside each pod namespace. */
-export const WORKLOAD_SCRIPT = join(PROJECT_ROOT, 'dist', 'lab', 'workload', 'server.js');
-/** The compiled cluster DNS server, for pods with workload: dns. */
-export const DNS_WORKLOAD_SCRIPT = join(PROJECT_ROOT, 'dist', 'lab', 'workload', 'dns.js');

@@ -1,5 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { log } from '../log.js';
+import { topologyGraph } from '../picture/graph.js';
+import { pathHops } from '../picture/hops.js';
+import { renderHtml } from '../picture/html.js';
+import type { WalkHop } from '../trace/walk.js';
 import type { Topology } from '../topology/schema.js';
 import { gatherEvidence, saveEvidence, type Evidence } from './evidence.js';
 import type { Flow } from './flows.js';
@@ -8,14 +13,25 @@ import type { Walkthrough } from './walkthrough.js';
 
 export type { PathResult, StepResult, StepStatus } from './judges.js';
 
+/** A rule trace attached to a path (lab verify --trace). */
+export interface PathTrace {
+  mode: string;
+  flow: Flow;
+  hops: WalkHop[];
+}
+
 export interface VerifyResult {
   lab: string;
   title: string;
   seed: string;
   runDir: string;
+  /** The picture of this run: report.html in runDir. */
+  html: string;
   captures: Record<string, string>;
   flows: Flow[];
   paths: PathResult[];
+  /** Per path name, with --trace. */
+  traces?: Record<string, PathTrace>;
   passed: number;
   failed: number;
   ms: number;
@@ -30,6 +46,7 @@ export function summarise(t: Pick<Topology, 'lab'>, w: Walkthrough, runDir: stri
     title: w.title,
     seed: w.seed,
     runDir,
+    html: join(runDir, 'report.html'),
     captures: evidence.captures,
     flows: evidence.flows,
     paths,
@@ -39,16 +56,31 @@ export function summarise(t: Pick<Topology, 'lab'>, w: Walkthrough, runDir: stri
   };
 }
 
+/** report.html, from the result, the topology and the captured packets. Pure. */
+export function reportHtml(t: Topology, result: VerifyResult, evidence: Evidence, when = new Date().toISOString()): string {
+  const hops = Object.fromEntries(result.paths.filter((p) => p.flow).map((p) => [p.name, pathHops(p.flow!, evidence.packets)]));
+  return renderHtml({ result, graph: topologyGraph(t), hops, traces: result.traces, when });
+}
+
+/** Keep a run beside its pcaps: evidence.json, conntrack.txt, report.json and report.html. */
+export function writeRun(t: Topology, result: VerifyResult, evidence: Evidence): void {
+  const { runDir } = result;
+  saveEvidence(runDir, evidence);
+  writeFileSync(join(runDir, 'conntrack.txt'), Object.entries(evidence.conntrack).map(([n, e]) => `# ${n}\n${e.map((x) => x.text).join('\n')}`).join('\n\n') + '\n');
+  writeFileSync(join(runDir, 'report.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const started = performance.now();
+  writeFileSync(result.html, reportHtml(t, result, evidence));
+  log.debug({ ms: Math.round(performance.now() - started), file: result.html }, 'report.html written');
+}
+
 /**
  * A verify run in three stages: gather the evidence (traffic, captures, kernel reads), judge
  * each documented step against it, and keep everything beside the pcaps.
  */
-export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string, onProgress?: (text: string) => void): Promise<VerifyResult> {
+export async function runWalkthrough(t: Topology, w: Walkthrough, runDir: string, onProgress?: (text: string) => void): Promise<{ result: VerifyResult; evidence: Evidence }> {
   const started = performance.now();
   const evidence = await gatherEvidence(t, w, runDir, onProgress);
   const result = summarise(t, w, runDir, evidence, Math.round(performance.now() - started));
-  saveEvidence(runDir, evidence);
-  writeFileSync(join(runDir, 'conntrack.txt'), Object.entries(evidence.conntrack).map(([n, e]) => `# ${n}\n${e.map((x) => x.text).join('\n')}`).join('\n\n') + '\n');
-  writeFileSync(join(runDir, 'report.json'), `${JSON.stringify(result, null, 2)}\n`);
-  return result;
+  writeRun(t, result, evidence);
+  return { result, evidence };
 }

@@ -1,4 +1,4 @@
-import { status } from '../api/inspect.js';
+import { status } from '../api/status.js';
 import { runningLab } from '../api/running.js';
 import { readRules } from '../kernel/readers.js';
 import { planLab } from '../plan/plan.js';

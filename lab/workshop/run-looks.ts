@@ -1,6 +1,6 @@
 import type { ResultPromise } from 'execa';
 import { join } from 'node:path';
-import { startAttached } from '../kernel/exec.js';
+import { startAttached } from '../kernel/attached.js';
 import { descendants } from '../kernel/processes.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { lookCommand, type Look } from './schema.js';

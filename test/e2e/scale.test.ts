@@ -140,7 +140,9 @@ describe.skipIf(!root)('scale, kill and revive on a running lab', () => {
     expect(revived.exitCode, revived.stderr).toBe(0);
     expect(revived.stdout).toMatch(/workload started/);
 
-    // Open slow requests (the pod answers after 6 s: long enough for a conntrack look and a kill on a loaded machine) until one of them is translated to web-2.
+    // Open slow requests (the pod answers after 6 s) until one of them is translated to web-2. The
+    // answer must still be pending after two CLI calls (conntrack, kill), which take 1.5-2 s each
+    // on a loaded 2-core machine: 2.5 s was not enough there.
     let onWeb2: { port: number; done: Promise<string> } | undefined;
     const pending: Promise<unknown>[] = [];
     let port = 40000 + Math.floor(Math.random() * 10000);

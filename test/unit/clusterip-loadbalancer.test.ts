@@ -125,8 +125,8 @@ describe('cluster DNS in the plan', () => {
       ['coredns', 'dns', [53]],
     ]);
     const dns = plan.workloads.find((w) => w.kind === 'dns')!;
-    expect(dns.extraArgs).toEqual(['--domain', 'cluster.local', '--records', 'web.default.svc.cluster.local=172.31.0.5,kube-dns.kube-system.svc.cluster.local=172.31.0.10']);
-    expect(plan.workloads.filter((w) => w.kind === 'http').every((w) => w.extraArgs.length === 0)).toBe(true);
+    expect(dns.zone).toEqual({ domain: 'cluster.local', records: { 'web.default.svc.cluster.local': '172.31.0.5', 'kube-dns.kube-system.svc.cluster.local': '172.31.0.10' } });
+    expect(plan.workloads.filter((w) => w.kind === 'http').every((w) => w.zone === undefined)).toBe(true);
   });
 
   it('checks that cluster.dns is a service IP served by a dns pod', () => {

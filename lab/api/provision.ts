@@ -1,0 +1,53 @@
+import { rmSync } from 'node:fs';
+import { applyRules, configureNamespaces, createNamespaces, setSysctls, waitForLinks, writeNamespaceFiles } from '../kernel/apply.js';
+import { deleteNamespaces } from '../kernel/netns.js';
+import { log } from '../log.js';
+import type { Plan } from '../plan/plan.js';
+import type { LabStore } from '../state/store.js';
+import { namespaceName } from '../topology/names.js';
+import type { Stage } from './stages.js';
+import { ensureWorkloadHost, startPodWorkloads, stopPodWorkloads } from './workloads.js';
+
+/**
+ * Build what a plan describes, stage by stage: the one provisioning sequence behind `up` (the
+ * whole lab), `scale` (new pods: a plan cut to them by planPods) and `revive` (a pod's workload
+ * only). A stage with nothing to do in the plan is skipped. What it creates is recorded in the
+ * state first, so a crash at any point leaves nothing `down` misses.
+ */
+export async function provision(plan: Plan, store: LabStore, stage: Stage): Promise<void> {
+  store.addResources(
+    plan.namespaces.map((n) => n.ns),
+    plan.files.map((f) => f.dir),
+  );
+  if (plan.createBatch.length > 0) await stage('namespaces', () => createNamespaces(plan));
+  // The workload process starts (in a namespace that now exists) while the links are configured.
+  const host = plan.workloads.length > 0 ? ensureWorkloadHost(store, plan.workloadHome) : undefined;
+  host?.catch(() => undefined); // its failure is raised where it is awaited
+  try {
+    if (plan.namespaces.length > 0) await stage('links', () => configureNamespaces(plan));
+    if (plan.namespaces.some((n) => Object.keys(n.sysctls).length > 0)) await stage('sysctls', () => setSysctls(plan));
+    if (plan.iptables.length > 0) await stage('kube-proxy rules', () => applyRules(plan));
+    if (plan.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(plan));
+    if (host) await stage('workloads', async () => startPodWorkloads(store, plan.workloads, await host));
+  } catch (err) {
+    await host?.catch(() => undefined); // recorded before the caller cleans up
+    throw err;
+  }
+  // A veth drops packets until the kernel has processed its carrier (see waitForLinks).
+  if (plan.namespaces.length > 0) {
+    await stage('links ready', async () => {
+      const stillDown = await waitForLinks(plan);
+      if (stillDown.length > 0) log.warn({ links: stillDown }, 'links still not up after 3 s; the first packets through them may be lost');
+    });
+  }
+}
+
+/** Delete pods: their workloads, their namespaces (which take their veth pairs along) and files. */
+export async function removePods(store: LabStore, pods: string[]): Promise<void> {
+  await stopPodWorkloads(store, pods);
+  const namespaces = pods.map((p) => namespaceName(store.lab, p));
+  await deleteNamespaces(namespaces);
+  const dirs = store.state.files.filter((f) => namespaces.some((ns) => f.endsWith(`/${ns}`)));
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  store.forgetPods(pods, namespaces, dirs);
+}

@@ -1,0 +1,39 @@
+import { listNamespaces } from '../kernel/netns.js';
+import { isOurs } from '../kernel/processes.js';
+import { readAddresses } from '../kernel/readers.js';
+import { ExitCode, LabError } from '../errors.js';
+import { labDir, listStates, readState } from '../state/store.js';
+import { mapLimit, NAMESPACE_CONCURRENCY } from '../util/pool.js';
+
+export interface LabStatus {
+  lab: string;
+  phase: string;
+  topology: string;
+  createdAt: string;
+  namespaces: { ns: string; present: boolean; addresses: { ifname: string; cidr: string }[] }[];
+  workloads: { pod: string; pid: number; ports: number[]; running: boolean }[];
+}
+
+/** Every lab with a state file: namespaces (present or not), their IPv4 addresses, workloads. */
+export async function status(lab?: string): Promise<LabStatus[]> {
+  const existing = new Set(await listNamespaces());
+  const states = lab ? [readState(lab) ?? notUp(lab)] : listStates();
+  return Promise.all(
+    states.map(async (s) => ({
+      lab: s.lab,
+      phase: s.phase,
+      topology: s.topologyPath,
+      createdAt: s.createdAt,
+      namespaces: await mapLimit(s.namespaces, NAMESPACE_CONCURRENCY, async (ns) => {
+        const present = existing.has(ns);
+        return { ns, present, addresses: present ? await readAddresses(ns) : [] };
+      }),
+      workloads: s.processes.map((p) => ({ pod: p.pod, pid: p.pid, ports: p.ports, running: !p.stopped && isOurs(p) })),
+    })),
+  );
+}
+
+
+function notUp(lab: string): never {
+  throw new LabError(`lab "${lab}" is not up (no state in ${labDir(lab)}): lab up <scenario> --name ${lab} builds it`, ExitCode.labState);
+}

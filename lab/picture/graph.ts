@@ -1,0 +1,109 @@
+import type { Topology } from '../topology/schema.js';
+import { HOST_IFNAME, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
+import { firstHost, parseCidr } from '../util/ipv4.js';
+
+/**
+ * The topology as a picture's data: every namespace a box with its interfaces and addresses,
+ * the bridges inside routers and nodes, the veth links between them, and the Services. Pure;
+ * SVG, Mermaid and DOT are all drawn from it.
+ */
+
+export type HostRole = 'client' | 'router' | 'node' | 'pod';
+
+export interface GraphHost {
+  name: string;
+  role: HostRole;
+  /** "eth0 10.240.0.4/24" */
+  interfaces: string[];
+  /** Bridges inside this namespace (a router's per network, a node's cbr0), with their address. */
+  bridges: { name: string; address: string }[];
+  /** A pod's node. */
+  node?: string;
+}
+
+export interface GraphLink {
+  /** The namespace that plugs in (client, node, pod) and its interface. */
+  host: string;
+  ifname: string;
+  /** The namespace holding the bridge, the bridge, and the veth peer's name there. */
+  peerHost: string;
+  bridge: string;
+  peer: string;
+}
+
+export interface GraphService {
+  name: string;
+  type: string;
+  lines: string[];
+}
+
+export interface TopologyGraph {
+  lab: string;
+  hosts: GraphHost[];
+  links: GraphLink[];
+  services: GraphService[];
+}
+
+const prefix = (cidr: string) => cidr.split('/')[1]!;
+
+export function topologyGraph(t: Topology): TopologyGraph {
+  const subnet = new Map(t.networks.map((n) => [n.name, n.subnet]));
+  const hosts: GraphHost[] = [];
+  const links: GraphLink[] = [];
+  const routerOf = (network: string) => t.routers.find((r) => r.interfaces.some((i) => i.network === network));
+  for (const c of t.clients) hosts.push({ name: c.name, role: 'client', interfaces: [`${HOST_IFNAME} ${c.address}/${prefix(subnet.get(c.network)!)}`], bridges: [] });
+  for (const r of t.routers) {
+    hosts.push({ name: r.name, role: 'router', interfaces: r.routes.map((x) => `route ${x.to} via ${[x.via].flat().join(', ')}`), bridges: r.interfaces.map((i) => ({ name: networkBridgeName(i.network), address: `${i.address}/${prefix(subnet.get(i.network)!)}` })) });
+  }
+  for (const n of t.nodes) {
+    const gw = firstHost(parseCidr(n.podCIDR)!);
+    hosts.push({ name: n.name, role: 'node', interfaces: [`${HOST_IFNAME} ${n.address}/${prefix(subnet.get(n.network)!)}`, `pods ${n.podCIDR}`], bridges: [{ name: n.bridge, address: `${gw}/${prefix(n.podCIDR)}` }] });
+  }
+  for (const p of t.pods) {
+    const node = t.nodes.find((n) => n.name === p.node)!;
+    hosts.push({ name: p.name, role: 'pod', interfaces: [`${HOST_IFNAME} ${p.address}/${prefix(node.podCIDR)}`, ...(p.ready ? [] : ['not ready'])], bridges: [], node: p.node });
+    links.push({ host: p.name, ifname: HOST_IFNAME, peerHost: node.name, bridge: node.bridge, peer: podVethName(p.name) });
+  }
+  for (const h of [...t.clients, ...t.nodes]) {
+    const router = routerOf(h.network);
+    if (router) links.push({ host: h.name, ifname: HOST_IFNAME, peerHost: router.name, bridge: networkBridgeName(h.network), peer: routerPortName(h.name) });
+  }
+  const services = t.services.map((s) => ({
+    name: `${s.namespace}/${s.name}`,
+    type: s.type,
+    lines: [
+      `ClusterIP ${s.clusterIP}`,
+      ...s.ports.map((p) => `${p.protocol} ${p.port} → ${p.targetPort}${p.nodePort ? `, NodePort ${p.nodePort}` : ''}`),
+      ...(s.loadBalancerIPs.length ? [`LB ${s.loadBalancerIPs.join(', ')}`] : []),
+      ...(s.externalTrafficPolicy !== 'Cluster' ? [`externalTrafficPolicy ${s.externalTrafficPolicy}`] : []),
+      ...(s.internalTrafficPolicy !== 'Cluster' ? [`internalTrafficPolicy ${s.internalTrafficPolicy}`] : []),
+      ...(s.sessionAffinity !== 'None' ? [`sessionAffinity ${s.sessionAffinity}`] : []),
+    ],
+  }));
+  return { lab: t.lab, hosts, links, services };
+}
+
+const id = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_');
+
+/** Mermaid flowchart text. */
+export function graphMermaid(g: TopologyGraph): string {
+  const out = ['flowchart TB'];
+  for (const h of g.hosts) {
+    const lines = [`<b>${h.name}</b> (${h.role})`, ...h.interfaces, ...h.bridges.map((b) => `${b.name} ${b.address}`)];
+    out.push(`  ${id(h.name)}["${lines.join('<br/>')}"]`);
+  }
+  for (const l of g.links) out.push(`  ${id(l.host)} ---|"${l.ifname} ↔ ${l.peer} (${l.bridge})"| ${id(l.peerHost)}`);
+  for (const s of g.services) out.push(`  svc_${id(s.name)}{{"Service ${s.name} (${s.type})<br/>${s.lines.join('<br/>')}"}}`);
+  return `${out.join('\n')}\n`;
+}
+
+/** Graphviz DOT text. */
+export function graphDot(g: TopologyGraph): string {
+  const q = (s: string) => `"${s.replace(/"/g, '\\"')}"`;
+  const out = [`graph ${q(g.lab)} {`, '  node [shape=box, fontname="monospace"];'];
+  for (const h of g.hosts) out.push(`  ${q(h.name)} [label=${q([`${h.name} (${h.role})`, ...h.interfaces, ...h.bridges.map((b) => `${b.name} ${b.address}`)].join('\\n'))}];`);
+  for (const l of g.links) out.push(`  ${q(l.host)} -- ${q(l.peerHost)} [label=${q(`${l.ifname} ↔ ${l.peer}\\n${l.bridge}`)}];`);
+  for (const s of g.services) out.push(`  ${q(`svc ${s.name}`)} [shape=hexagon, label=${q([`Service ${s.name} (${s.type})`, ...s.lines].join('\\n'))}];`);
+  out.push('}');
+  return `${out.join('\n')}\n`;
+}

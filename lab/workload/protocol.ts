@@ -1,0 +1,32 @@
+/**
+ * The workload process's control channel: one JSON request per line on a Unix socket in the
+ * lab's state folder, one JSON answer per line. Shared by the process and the lab's client.
+ */
+import type { Zone } from './dns-message.js';
+
+/** One pod's workload: what it listens on, and what it says about itself. */
+export interface PodWorkload {
+  pod: string;
+  node: string;
+  /** The pod's network namespace: its sockets are opened there. */
+  ns: string;
+  ip: string;
+  ports: number[];
+  /** The HTTP server that reports what it saw, or the cluster DNS server. */
+  kind: 'http' | 'dns';
+  /** The DNS server's answer table (kind dns). */
+  zone?: Zone;
+}
+
+export type ControlRequest =
+  /** Open these pods' sockets (each in its own namespace); answers once every one listens. */
+  | { op: 'open'; pods: PodWorkload[] }
+  /** Close these pods' sockets and end their connections, as a stopped process would. */
+  | { op: 'close'; pods: string[] }
+  /** The pods being served now. */
+  | { op: 'list' };
+
+export type ControlResponse = { ok: true; pods: string[] } | { ok: false; error: string };
+
+/** The control socket's file name inside the lab's state folder. */
+export const CONTROL_SOCKET = 'workloads.sock';

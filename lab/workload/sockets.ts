@@ -1,0 +1,48 @@
+import type { Socket as UdpSocket } from 'node:dgram';
+import type { Server } from 'node:net';
+
+/**
+ * A pod's open sockets: its listeners and the connections they accepted. Closing them all is
+ * what the kernel does when a pod's process stops, so `lab kill` ends exactly one pod.
+ */
+export class PodSockets {
+  private readonly servers: Server[] = [];
+  private readonly udp: UdpSocket[] = [];
+  private readonly connections = new Set<{ destroy(): void }>();
+
+  /** Listen on a TCP server; resolves once the socket listens (it exists from then on). */
+  listen(server: Server, port: number): Promise<void> {
+    this.servers.push(server);
+    server.on('connection', (c) => {
+      this.connections.add(c);
+      c.on('close', () => this.connections.delete(c));
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port, host: '0.0.0.0' }, () => {
+        server.off('error', reject);
+        server.on('error', () => undefined); // one pod's trouble must not end the others
+        resolve();
+      });
+    });
+  }
+
+  bind(socket: UdpSocket, port: number): Promise<void> {
+    this.udp.push(socket);
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, '0.0.0.0', () => {
+        socket.off('error', reject);
+        socket.on('error', () => undefined);
+        resolve();
+      });
+    });
+  }
+
+  close(): void {
+    for (const s of this.servers) s.close();
+    for (const c of this.connections) c.destroy();
+    for (const u of this.udp) u.close();
+    this.connections.clear();
+  }
+}
