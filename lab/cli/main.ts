@@ -25,6 +25,7 @@ const verbs: Record<string, () => Promise<Register>> = {
   verify: () => import('./verify.js').then((m) => m.registerVerify),
   trace: () => import('./trace.js').then((m) => m.registerTrace),
   graph: () => import('./graph.js').then((m) => m.registerGraph),
+  capture: () => import('./capture.js').then((m) => m.registerCapture),
   status: inspect,
   rules: inspect,
   conntrack: inspect,
