@@ -1,9 +1,10 @@
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { preflight } from '../kernel/preflight.js';
 import { withLabLock } from '../state/lock.js';
 import { interruptedBy, onInterrupt } from '../util/interrupt.js';
+import { makeOutputDir } from '../util/output-dir.js';
 import { displayPath, TOPOLOGIES_DIR } from '../topology/load.js';
 import { runWalkthrough, writeRun, type PathTrace, type VerifyResult } from '../verify/engine.js';
 import { flowFitsPath, trafficGroups } from '../verify/paths.js';
@@ -48,7 +49,7 @@ export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyRes
     const { walkthrough } = loadWalkthrough(topology, running.path);
     preflight();
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const runDir = makeRunDir(opts.outDir ?? join('lab-runs', lab, stamp), opts.outDir !== undefined);
+    const runDir = makeOutputDir(opts.outDir ?? join('lab-runs', lab, stamp), opts.outDir !== undefined ? '--out' : undefined);
     // Until the report is written, the folder says it is incomplete (also after a SIGKILL).
     const marker = join(runDir, INCOMPLETE_FILE);
     writeFileSync(marker, `verify of lab ${lab} started ${new Date().toISOString()} by pid ${process.pid} and has not finished\n`);
@@ -73,35 +74,6 @@ export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyRes
 /** The file an unfinished run folder holds: it says why the run did not finish. */
 export const INCOMPLETE_FILE = 'INCOMPLETE';
 
-/**
- * Create the run folder, or refuse (exit 2) a place no folder can be made: a file, a device,
- * a path under /proc, /sys or /dev, or a parent that is a file or not writable.
- */
-export function makeRunDir(path: string, given: boolean): string {
-  const dir = resolve(path);
-  const where = given ? `--out ${path}` : dir;
-  const refuse = (message: string): never => {
-    throw new InputError([{ file: where, field: '', message }]);
-  };
-  const pseudo = ['/proc', '/sys', '/dev'].find((p) => dir === p || dir.startsWith(`${p}/`));
-  if (pseudo) refuse(`is under ${pseudo}, a kernel file system: pick a folder for pcaps and the report`);
-  let existing = dir;
-  while (!existsSync(existing)) existing = dirname(existing);
-  const real = realpathSync(existing);
-  if (['/proc', '/sys', '/dev'].some((p) => real === p || real.startsWith(`${p}/`))) refuse(`leads into ${real}, a kernel file system: pick a folder for pcaps and the report`);
-  if (!statSync(existing).isDirectory()) refuse(existing === dir ? 'is a file, not a folder' : `${existing} is a file, not a folder`);
-  try {
-    accessSync(existing, constants.W_OK);
-  } catch {
-    refuse(`${existing} is not writable`);
-  }
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    refuse(`cannot create it (${(err as NodeJS.ErrnoException).code})`);
-  }
-  return dir;
-}
 
 /**
  * One traced connection per path: trace new connections of the path's traffic until one takes

@@ -22,7 +22,7 @@ export const LIMITS = {
   clients: 32,
   pods: 1024,
   labelsPerPod: 16,
-  services: 256,
+  services: 1024,
   portsPerService: 16,
   loadBalancerIPs: 8,
   labelLength: 63,

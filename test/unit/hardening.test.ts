@@ -8,11 +8,11 @@ import { describe, expect, it } from 'vitest';
 const stateRoot = mkdtempSync(join(tmpdir(), 'lab-unit-state-'));
 process.env.LAB_STATE_DIR = stateRoot;
 process.env.LAB_LOCK_WAIT = '0';
-const { inspectState, labDir, labFolders, readState, writeState } = await import('../../lab/state/store.js');
+const { inspectState, labDir, labFolders, LabStore, readState } = await import('../../lab/state/store.js');
 const { withLabLock } = await import('../../lab/state/lock.js');
 const { insideRoot } = await import('../../lab/util/paths.js');
 const { mapLimit } = await import('../../lab/util/pool.js');
-const { makeRunDir } = await import('../../lab/api/verify.js');
+const { makeOutputDir } = await import('../../lab/util/output-dir.js');
 
 const goodState = (lab: string) => ({
   lab,
@@ -27,7 +27,7 @@ const goodState = (lab: string) => ({
 
 describe('the state file is validated when read', () => {
   it('reads back what it wrote', () => {
-    writeState(goodState('good'));
+    LabStore.create(goodState('good'));
     expect(readState('good')?.namespaces).toEqual(['good-node1', 'good-web-1']);
   });
 
@@ -128,10 +128,10 @@ describe('verify --out', () => {
     [join(base, 'file'), /is a file, not a folder/],
     [join(base, 'file', 'below'), /is a file, not a folder/],
   ])('refuses %s with exit 2', (path, why) => {
-    expect(() => makeRunDir(path, true)).toThrow(expect.objectContaining({ exitCode: 2 }));
-    expect(() => makeRunDir(path, true)).toThrow(why);
+    expect(() => makeOutputDir(path, '--out')).toThrow(expect.objectContaining({ exitCode: 2 }));
+    expect(() => makeOutputDir(path, '--out')).toThrow(why);
   });
   it('makes a new folder', () => {
-    expect(makeRunDir(join(base, 'new', 'run'), true)).toBe(join(base, 'new', 'run'));
+    expect(makeOutputDir(join(base, 'new', 'run'), '--out')).toBe(join(base, 'new', 'run'));
   });
 });
