@@ -13,7 +13,7 @@ import { ownTable, traceTag, type TraceSpec } from '../trace/rules.js';
 import { buildWalk, type WalkHop } from '../trace/walk.js';
 import type { Flow } from '../verify/flows.js';
 import { locateFlow } from '../verify/paths.js';
-import { sendRequest } from '../verify/traffic.js';
+import { sendDatagram, sendRequest } from '../verify/traffic.js';
 import { loadWalkthrough, type Traffic } from '../verify/walkthrough.js';
 import { runningLab } from './running.js';
 
@@ -68,7 +68,6 @@ export async function trace(lab: string, opts: TraceOptions = {}): Promise<Trace
   const started = performance.now();
   const { topology: t, from, to } = traceTraffic(lab, opts);
   const proto = opts.proto ?? 'tcp';
-  if (proto === 'udp') throw new LabError('--proto udp: the lab sends only HTTP (TCP) requests of its own so far', ExitCode.badInput);
   const mode = proxyMode(t);
   preflight(['ip', 'curl', 'stdbuf', 'nft', ...(mode === 'iptables' ? ['iptables-restore', 'xtables-monitor'] : [])]);
   const sender = [...t.clients, ...t.pods].find((h) => h.name === from)!;
@@ -100,8 +99,10 @@ export async function trace(lab: string, opts: TraceOptions = {}): Promise<Trace
     await untilMonitors(monitors, (p) => p.added >= expectedAdds(mode, spec), 'saw the trace rules arrive');
     opts.onProgress?.(`sending ${from} -> ${to} from port ${port}`);
     const traffic: Traffic = { from, to, requests: 1, maxRequests: 1, timeout: 1 };
-    const flow = await sendRequest(ns(from), traffic, 'trace', 0, port, sender.address);
-    locateFlow(flow, Object.fromEntries(await Promise.all(t.nodes.map(async (n) => [n.name, await readConntrack(ns(n.name))] as const))));
+    const service = t.services.find((s) => s.ports.some((p) => p.protocol === 'TCP')) ?? t.services[0];
+    const dnsName = service ? `${service.name}.${service.namespace}.svc.${t.cluster.domain}` : `kubernetes.default.svc.${t.cluster.domain}`;
+    const flow = proto === 'udp' ? await sendDatagram(ns(from), from, to, port, sender.address, dnsName) : await sendRequest(ns(from), traffic, 'trace', 0, port, sender.address);
+    locateFlow(flow, Object.fromEntries(await Promise.all(t.nodes.map(async (n) => [n.name, await readConntrack(ns(n.name), proto)] as const))));
     // Removing the rules is also the end marker: once each monitor prints the removal, every
     // trace line of this connection before it has been read.
     await Promise.all(hosts.map((h) => removeTraceRules(ns(h), mode, spec, createdRaw.get(h) ?? false).then(() => applied.delete(h))));

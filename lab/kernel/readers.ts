@@ -8,9 +8,9 @@ import { runIn } from './exec.js';
  * all read through here; each reader runs one command and parses it with a pure function.
  */
 
-/** The connection-tracking table of one lab namespace (TCP only). */
-export async function readConntrack(ns: string): Promise<ConntrackEntry[]> {
-  const { stdout } = await runIn(ns, 'conntrack', ['-L', '-p', 'tcp'], { allowFailure: true });
+/** The connection-tracking table of one lab namespace, for one protocol (TCP unless said). */
+export async function readConntrack(ns: string, proto: 'tcp' | 'udp' = 'tcp'): Promise<ConntrackEntry[]> {
+  const { stdout } = await runIn(ns, 'conntrack', ['-L', '-p', proto], { allowFailure: true });
   return parseConntrack(stdout);
 }
 

@@ -6,7 +6,7 @@ export interface TraceView {
   mode: string;
   from: string;
   to: string;
-  flow: { client: string; target: string; answer?: { pod: string }; error?: string };
+  flow: { client: string; target: string; answer?: { pod: string }; datagram?: { reply: string }; error?: string };
   traced: string[];
   hops: WalkHop[];
   ms: number;
@@ -26,7 +26,7 @@ function ruleLines(r: WalkRule): string[] {
 /** The trace for a terminal: per namespace and direction, the hooks and rules in order. */
 export function renderTrace(r: TraceView): string {
   const out: string[] = [];
-  const answer = r.flow.answer ? `answered by ${r.flow.answer.pod}` : `no answer (${r.flow.error ?? 'dropped'})`;
+  const answer = r.flow.answer ? `answered by ${r.flow.answer.pod}` : r.flow.datagram ? `answered: ${r.flow.datagram.reply}` : `no answer (${r.flow.error ?? 'dropped'})`;
   out.push(bold(`trace ${r.lab}: ${r.flow.client} > ${r.flow.target}, ${answer}`));
   out.push(dim(`kube-proxy mode ${r.mode}; the kernel's own trace (${r.mode === 'nftables' ? 'nft monitor trace' : 'xtables-monitor --trace'}) in ${r.traced.join(', ')}`));
   for (const h of r.hops) {

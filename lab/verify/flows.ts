@@ -20,6 +20,8 @@ export interface Flow {
   /** ip:port it was sent to (after any DNS lookup). */
   target: string;
   answer?: PodAnswer;
+  /** A UDP exchange (lab trace --proto udp): what came back, if anything. */
+  datagram?: { reply: string };
   error?: string;
   /** The node whose conntrack table holds this connection, and the entry. */
   conntrack?: { node: string; entry: ConntrackEntry };

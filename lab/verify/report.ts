@@ -58,7 +58,9 @@ function narrowSteps(steps: StepResult[], labels: string[], width: number): stri
 }
 
 /** The human report: per path its steps (a table, or blocks on a narrow terminal), the seed's simplifications as numbered notes, one summary line. */
-export function renderReport(r: VerifyResult, opts: ReportOptions = {}): string {
+export function renderReport(r: VerifyResult, given: ReportOptions = {}): string {
+  // A terminal that reports no width (0, e.g. some ptys) counts as none; below 40 columns, wrap at 40.
+  const opts = { ...given, columns: given.columns ? Math.max(given.columns, 40) : undefined };
   const out: string[] = [];
   const proseWidth = Math.min(opts.columns ?? NARROW_MAX, NARROW_MAX);
   const fit = (text: string) => (opts.columns !== undefined && !opts.wide ? wrap(text, proseWidth) : [text]);

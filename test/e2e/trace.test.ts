@@ -6,6 +6,7 @@ import { CLI, lab, requireRoot, sh } from './helpers.js';
 const root = requireRoot();
 const LAB = 'tr';
 const UNREADY = 'tr-unready';
+const DNS = 'tr-dns';
 
 /** Nothing of a trace may stay: no table of its own, no raw table it made, no monitor. */
 async function expectNoTraceLeft(l: string): Promise<void> {
@@ -31,6 +32,7 @@ describe.skipIf(!root)('lab trace against the real kernel', () => {
   afterAll(async () => {
     await lab(['down', LAB]);
     await lab(['down', UNREADY]);
+    await lab(['down', DNS]);
   });
 
   it("shows kube-proxy's chains in order on node1, the DNAT, and conntrack translating the reply", async () => {
@@ -86,6 +88,20 @@ describe.skipIf(!root)('lab trace against the real kernel', () => {
     const text = await lab(['trace', UNREADY, '--to', '10.240.0.5:32000']);
     expect(text.stdout).toContain('DROP: the packet ends here');
     await expectNoTraceLeft(UNREADY);
+  });
+
+  it('traces a UDP DNS query through kube-dns\'s ClusterIP (--proto udp)', async () => {
+    const up = await lab(['up', 'clusterip', '--name', DNS]);
+    expect(up.exitCode, up.stderr).toBe(0);
+    const r = await trace(DNS, ['--from', 'frontend', '--to', '172.31.0.10:53', '--proto', 'udp']);
+    expect(r.flow.datagram?.reply).toMatch(/from 172\.31\.0\.10:53 \(DNS answer/);
+    const node1 = r.hops.find((h) => h.host === 'node1' && h.direction === 'request')!;
+    const dnat = node1.hooks.flatMap((h) => h.rules).find((x) => x.rule.includes('DNAT'))!;
+    expect(dnat.comment).toBe('kube-system/kube-dns:dns');
+    expect(dnat.nat).toMatch(/> 10\.244\.1\.10:53$/);
+    expect(r.hops.some((h) => h.direction === 'reply')).toBe(true);
+    await expectNoTraceLeft(DNS);
+    await lab(['down', DNS]);
   });
 
   it('refuses bad input before touching anything', async () => {

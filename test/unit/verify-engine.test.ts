@@ -252,3 +252,13 @@ describe('report rendering', () => {
     expect(failed).toMatch(/expected route to 10\.244\.1\.2 leaves via eth0\n\s+seen via cbr0/);
   });
 });
+
+describe('report rendering on odd terminals', () => {
+  const { w, evidence } = fixture('nodeport', 'nodeport');
+  const result = summarise({ lab: 'nodeport' }, w, '/tmp/run', evidence, 1);
+  it('takes a width of 0 as no width (the table), and never wraps below 40 columns', () => {
+    expect(renderReport(result, { columns: 0 })).toBe(renderReport(result));
+    const tiny = renderReport(result, { columns: 10 }).split('\n');
+    expect(tiny[0]!.split(' ').length).toBeGreaterThan(3);
+  });
+});
