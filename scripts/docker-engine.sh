@@ -7,19 +7,26 @@
 #      iptables rules and no docker0 bridge to the host's network namespace
 #      (the lab container runs with NetworkMode none: it needs neither);
 #   3. builds the offline base image kube-packet-lab-base:bookworm from
-#      debootstrap + docker import, if that image does not exist yet.
+#      debootstrap + docker import, if that image does not exist yet;
+#   4. builds kube-packet-lab-debian:bookworm, a plain debootstrap minbase bookworm with
+#      nothing added, if it does not exist yet: the "fresh machine" on which
+#      test/e2e/provision.test.ts runs scripts/provision.sh (what the Vagrantfile runs).
 #
 # Idempotent: a second run finds everything in place and returns in well under a second.
 # Then: LAB_DOCKER_BASE=kube-packet-lab-base:bookworm lab docker up nodeport
 #
 # Environment:
 #   LAB_BASE_IMAGE   tag of the base image to build (default kube-packet-lab-base:bookworm)
+#   LAB_CLEAN_IMAGE  tag of the plain bookworm image (default kube-packet-lab-debian:bookworm)
 #   LAB_DEBIAN_MIRROR  mirror for debootstrap (default http://deb.debian.org/debian)
 #   DOCKERD_LOG      where dockerd logs go (default /var/log/kube-packet-lab-dockerd.log)
 #   DOCKER_WAIT      seconds to wait for dockerd to answer (default 60)
 set -euo pipefail
 
 BASE_IMAGE=${LAB_BASE_IMAGE:-kube-packet-lab-base:bookworm}
+CLEAN_IMAGE=${LAB_CLEAN_IMAGE:-kube-packet-lab-debian:bookworm}
+# debootstrap's package cache, shared by both images: the second one downloads nothing.
+DEBOOTSTRAP_CACHE=/var/cache/kube-packet-lab/debootstrap
 MIRROR=${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/kube-packet-lab-dockerd.log}
 DOCKER_WAIT=${DOCKER_WAIT:-60}
@@ -67,6 +74,43 @@ else
   say "dockerd answers on $SOCKET"
 fi
 
+# debootstrap into a fresh folder; prints the folder. The caller removes it with remove_rootfs.
+make_rootfs() {
+  local rootfs
+  rootfs=$(mktemp -d /tmp/kube-packet-lab-rootfs.XXXXXX)
+  mkdir -p "$DEBOOTSTRAP_CACHE"
+  debootstrap --variant=minbase --cache-dir="$DEBOOTSTRAP_CACHE" ${1:+--include="$1"} bookworm "$rootfs" "$MIRROR" \
+    >"$rootfs.log" 2>&1 || { tail -n 20 "$rootfs.log" >&2; die "debootstrap failed (full log: $rootfs.log)"; }
+  rm -f "$rootfs.log"
+  echo "$rootfs"
+}
+remove_rootfs() {
+  # debootstrap mounts proc/sys (and sometimes /dev) in the target: never delete through a mount.
+  awk -v r="$1/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l || true
+  rm -rf --one-file-system "$1"
+}
+rootfs=
+trap '[ -z "$rootfs" ] || remove_rootfs "$rootfs"' EXIT
+
+# --- 4. the plain bookworm image (built first: the base image's step may end the script) ---
+if docker image inspect "$CLEAN_IMAGE" >/dev/null 2>&1; then
+  say "plain image $CLEAN_IMAGE exists"
+else
+  say "debootstrap --variant=minbase bookworm for $CLEAN_IMAGE (nothing added)"
+  start=$(date +%s)
+  rootfs=$(make_rootfs "")
+  # As debootstrap leaves it, less its package downloads: apt has no lists yet, as on a new machine.
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/tmp/*
+  tar -C "$rootfs" -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["bash"]' \
+    --message 'plain debootstrap minbase bookworm: a fresh machine for the provisioning test' \
+    - "$CLEAN_IMAGE" >/dev/null
+  remove_rootfs "$rootfs"
+  rootfs=
+  say "plain image $CLEAN_IMAGE built in $(($(date +%s) - start)) s"
+fi
+
 # --- 3. offline base image -----------------------------------------------------
 if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   say "base image $BASE_IMAGE exists"
@@ -86,18 +130,9 @@ else
   PACKAGES="$PACKAGES,nodejs,npm"
 fi
 
-rootfs=$(mktemp -d /tmp/kube-packet-lab-rootfs.XXXXXX)
-cleanup() {
-  # debootstrap mounts proc/sys (and sometimes /dev) in the target: never delete through a mount.
-  awk -v r="$rootfs/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l || true
-  rm -rf --one-file-system "$rootfs"
-}
-trap cleanup EXIT
 say "debootstrap --variant=minbase bookworm (takes about a minute)"
 start=$(date +%s)
-debootstrap --variant=minbase --include="$PACKAGES" bookworm "$rootfs" "$MIRROR" >"$rootfs.log" 2>&1 ||
-  { tail -n 20 "$rootfs.log" >&2; die "debootstrap failed (full log: $rootfs.log)"; }
-rm -f "$rootfs.log"
+rootfs=$(make_rootfs "$PACKAGES")
 
 if [ "$copy_node" = yes ]; then
   say "copying host node $("$host_node" --version) and npm into the image"

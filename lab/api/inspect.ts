@@ -1,12 +1,21 @@
 import type { ConntrackEntry } from '../kernel/conntrack.js';
 import { runAttached } from '../kernel/exec.js';
-import { readConntrack, readRules } from '../kernel/readers.js';
+import { readConntrack, readNftText, readRules } from '../kernel/readers.js';
+import { rulesHeader } from '../plan/kube-proxy/version.js';
+import type { ProxyMode } from '../topology/schema.js';
 import { hostNamespace, runningLab } from './running.js';
 
-/** kube-proxy's rules on a node, as iptables-save prints them (nat table by default). */
-export async function rules(lab: string, host: string, table = 'nat', counters = false): Promise<string> {
-  const ns = hostNamespace(runningLab(lab), host);
-  return readRules(ns, { table, counters, allowFailure: false });
+/**
+ * kube-proxy's rules on a node under a header naming the kube-proxy version and mode: as
+ * iptables-save prints them (nat table by default), or in nftables mode the kube-proxy table
+ * as nft prints it (`table` does not apply there: one table holds the nat and filter chains).
+ */
+export async function rules(lab: string, host: string, table = 'nat', counters = false): Promise<{ mode: ProxyMode; text: string }> {
+  const running = runningLab(lab);
+  const ns = hostNamespace(running, host);
+  const mode = running.topology.kubeProxy.mode;
+  const text = mode === 'nftables' ? await readNftText(ns, { allowFailure: false }) : await readRules(ns, { table, counters, allowFailure: false });
+  return { mode, text: `${rulesHeader(mode, lab, host)}\n${text}` };
 }
 
 export async function conntrack(lab: string, host: string): Promise<ConntrackEntry[]> {

@@ -165,7 +165,7 @@ async function killLocked(lab: string, podName: string, opts: { keepRunning?: bo
     stopped: !opts.keepRunning,
     pids,
     existing,
-    explanation: killExplanation(pod, [...ports], existing.length, udpFlushed, !!opts.keepRunning),
+    explanation: killExplanation(pod, [...ports], existing.length, udpFlushed, !!opts.keepRunning, after.kubeProxy.mode),
   };
 }
 

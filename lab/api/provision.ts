@@ -26,7 +26,7 @@ export async function provision(plan: Plan, store: LabStore, stage: Stage): Prom
   try {
     if (plan.namespaces.length > 0) await stage('links', () => configureNamespaces(plan));
     if (plan.namespaces.some((n) => Object.keys(n.sysctls).length > 0)) await stage('sysctls', () => setSysctls(plan));
-    if (plan.iptables.length > 0) await stage('kube-proxy rules', () => applyRules(plan));
+    if (plan.kubeProxy.length > 0) await stage('kube-proxy rules', () => applyRules(plan));
     if (plan.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(plan));
     if (host) await stage('workloads', async () => startPodWorkloads(store, plan.workloads, await host));
   } catch (err) {

@@ -37,10 +37,9 @@ export interface TraceResult {
   ms: number;
 }
 
-/** kube-proxy's mode for this topology (nftables once the topology can say so). */
+/** kube-proxy's mode for this topology (kubeProxy.mode, iptables by default). */
 export function proxyMode(t: Topology): ProxyMode {
-  const mode = (t as { kubeProxy?: { mode?: string } }).kubeProxy?.mode;
-  return mode === 'nftables' ? 'nftables' : 'iptables';
+  return t.kubeProxy.mode;
 }
 
 /** The traffic a trace sends: the options, else the walkthrough's first traffic. */

@@ -27,16 +27,16 @@ export function registerInspect(program: Command): void {
 
   program
     .command('rules')
-    .description("a node's iptables rules as kube-proxy wrote them (iptables-save)")
+    .description("a node's kube-proxy rules as kube-proxy wrote them (iptables-save, or nft list table in nftables mode)")
     .argument('<lab>')
     .argument('<node>')
-    .option('-t, --table <table>', 'nat or filter', 'nat')
+    .option('-t, --table <table>', 'nat, filter or mangle (iptables mode)', 'nat')
     .option('-c, --counters', 'show packet and byte counters')
     .action(async (labArg: string, node: string, opts: { table: string; counters?: boolean }) => {
-      preflight(['ip', 'iptables-save']);
-      if (!['nat', 'filter'].includes(opts.table)) throw new LabError(`--table ${opts.table}: expected nat or filter`, ExitCode.badInput);
+      preflight(['ip', 'iptables-save', 'nft']);
+      if (!['nat', 'filter', 'mangle'].includes(opts.table)) throw new LabError(`--table ${opts.table}: expected nat, filter or mangle`, ExitCode.badInput);
       const { rules } = await import('../api/inspect.js');
-      say(await rules(resolveLabName(labArg), node, opts.table, opts.counters));
+      say((await rules(resolveLabName(labArg), node, opts.table, opts.counters)).text);
     });
 
   program

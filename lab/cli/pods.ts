@@ -24,7 +24,8 @@ function printChange(r: EndpointChangeResult): void {
     say(`  before: ${show(before?.endpoints ?? [], (a) => (change.removed.some((x) => a.startsWith(`${x} `)) ? red(a) : a))}`);
     say(`  after:  ${show(after.endpoints, (a) => (change.added.some((x) => a.startsWith(`${x} `)) ? green(a) : a))}`);
   }
-  say(`${bold('kube-proxy rules')}: one iptables-restore --noflush per node, all nodes at once`);
+  const call = r.rules[0]?.mode === 'nftables' ? 'one nft -f transaction' : 'one iptables-restore --noflush';
+  say(`${bold('kube-proxy rules')}: ${call} per node, all nodes at once`);
   for (const n of r.rules) {
     const chains = [...n.added.map((c) => green(`+${c}`)), ...n.removed.map((c) => red(`-${c}`))];
     say(`  ${n.node.padEnd(8)} ${chains.join(' ') || dim('no chain added or removed (rules rewritten in place)')} ${dim(`(${n.lines} lines, ${n.restoreMs} ms)`)}`);

@@ -7,6 +7,7 @@ import type { Plan } from '../plan/plan.js';
 import { mapLimit, NAMESPACE_CONCURRENCY } from '../util/pool.js';
 import { run, runIn } from './exec.js';
 import { NETNS_RUN_DIR } from './netns.js';
+import { applyProxyRules } from './rules.js';
 
 /** Create namespaces and veth pairs in one host-level batch; every link is born inside a lab namespace. */
 export async function createNamespaces(plan: Plan): Promise<void> {
@@ -90,14 +91,13 @@ export async function waitForLinks(plan: Pick<Plan, 'namespaces'>, timeoutMs = 3
 }
 
 /**
- * kube-proxy's rules: one iptables-restore per node, as kube-proxy applies a sync. The node's
- * namespace is new and its nat and filter tables empty, so replacing the tables the payload
- * names leaves exactly what kube-proxy's `--noflush` would; it is the same ruleset, written 3-4×
- * faster by iptables-nft (with --noflush it first reads and reconciles what the tables hold).
- * Later syncs (lab scale / kill / revive) use --noflush, as kube-proxy does (see resync.ts).
+ * kube-proxy's rules: one iptables-restore (or nft -f) per node, as kube-proxy applies a sync. The
+ * node's namespace is new and its tables empty, so iptables-restore may replace the tables the
+ * payload names (3-4× faster with iptables-nft than --noflush, for the same ruleset); later syncs
+ * (lab scale / kill / revive) use --noflush, as kube-proxy does (see resync.ts).
  */
 export async function applyRules(plan: Plan): Promise<void> {
-  await Promise.all(plan.iptables.map((r) => runIn(r.ns, 'iptables-restore', [], { input: r.payload })));
+  await Promise.all(plan.kubeProxy.map((r) => applyProxyRules(r.ns, r.mode, r.payload, { fresh: true })));
 }
 
 /**

@@ -9,6 +9,7 @@ export const REQUIRED_TOOLS: Record<string, string> = {
   iptables: 'iptables',
   'iptables-restore': 'iptables',
   'iptables-save': 'iptables',
+  nft: 'nftables',
   tcpdump: 'tcpdump',
   conntrack: 'conntrack',
   curl: 'curl',

@@ -113,3 +113,106 @@ export async function readAddresses(ns: string): Promise<InterfaceAddress[]> {
   }
   return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet' && l.ifname !== 'lo').map((a) => ({ ifname: l.ifname, cidr: `${a.local}/${a.prefixlen}` })));
 }
+
+/**
+ * nftables mode. kube-proxy's table as nft prints it (`nft list table ip kube-proxy`), and as
+ * JSON objects for the parts the checks read. kube-proxy writes no `counter` statements, so
+ * where iptables mode reads counters the checks read the ruleset and conntrack instead.
+ */
+export async function readNftText(ns: string, opts: { allowFailure?: boolean } = {}): Promise<string> {
+  const { stdout } = await runIn(ns, 'nft', ['list', 'table', 'ip', 'kube-proxy'], { allowFailure: opts.allowFailure ?? true });
+  return stdout;
+}
+
+export interface NftObject {
+  chain?: { name: string };
+  set?: { name: string; elem?: unknown[] };
+  map?: { name: string; elem?: unknown[] };
+}
+
+/** `nft -j list table ip kube-proxy` as its objects; none when the table does not exist (yet). */
+export async function readNftObjects(ns: string): Promise<NftObject[]> {
+  const { stdout, exitCode } = await runIn(ns, 'nft', ['-j', 'list', 'table', 'ip', 'kube-proxy'], { allowFailure: true });
+  if (exitCode !== 0) return [];
+  try {
+    return (JSON.parse(stdout) as { nftables: NftObject[] }).nftables;
+  } catch {
+    return [];
+  }
+}
+
+/** A set element: a plain value, or {elem: {val, timeout, expires, comment}}. */
+function elementOf(e: unknown): { val: unknown; comment?: string } {
+  if (e && typeof e === 'object' && 'elem' in e) {
+    const inner = (e as { elem: { val: unknown; comment?: string } }).elem;
+    return { val: inner.val, comment: inner.comment };
+  }
+  return { val: e };
+}
+
+/** "affinity-HASH-ns/svc/tcp/port__10.244.0.3/8443" → "10.244.0.3:8443". */
+const endpointOfName = (name: string) => name.slice(name.lastIndexOf('__') + 2).replace('/', ':');
+
+/** sessionAffinity in nftables mode: each affinity-… set (per endpoint) and the client addresses it holds. Pure. */
+export function affinitySetsOf(objects: NftObject[]): RecentList[] {
+  return objects.flatMap((o) =>
+    o.set && o.set.name.startsWith('affinity-') ? [{ chain: o.set.name, endpoint: endpointOfName(o.set.name), sources: (o.set.elem ?? []).map((e) => String(elementOf(e).val)) }] : [],
+  );
+}
+
+export interface NftMapElement {
+  map: string;
+  /** "172.31.0.5 . tcp . 443" or "tcp . 32000". */
+  key: string;
+  /** "goto service-…", "drop"… */
+  verdict: string;
+  comment?: string;
+}
+
+const keyText = (val: unknown): string => (val && typeof val === 'object' && 'concat' in val ? (val as { concat: unknown[] }).concat.map(String).join(' . ') : String(val));
+function verdictText(v: unknown): string {
+  if (!v || typeof v !== 'object') return String(v);
+  const [kind, arg] = Object.entries(v)[0] ?? ['', null];
+  return arg && typeof arg === 'object' && 'target' in arg ? `${kind} ${(arg as { target: string }).target}` : kind;
+}
+
+/** Every element of kube-proxy's verdict maps. Pure. */
+export function nftMapElementsOf(objects: NftObject[]): NftMapElement[] {
+  return objects.flatMap((o) =>
+    o.map
+      ? (o.map.elem ?? []).map((pair) => {
+          const [k, v] = pair as [unknown, unknown];
+          const { val, comment } = elementOf(k);
+          return { map: o.map!.name, key: keyText(val), verdict: verdictText(v), comment };
+        })
+      : [],
+  );
+}
+
+/** The endpoint chains of `nft list table` text, by the address they DNAT to ("10.244.1.2:8443" → chains). Pure. */
+export function nftDnatChainsOf(text: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  let chain = '';
+  for (const line of text.split('\n')) {
+    const c = /^\s*chain (\S+) \{/.exec(line);
+    if (c) chain = c[1]!;
+    const d = /dnat to (\S+)/.exec(line);
+    if (d && chain.startsWith('endpoint-')) (out[d[1]!] ??= []).push(chain);
+  }
+  return out;
+}
+
+/**
+ * nftables mode's stand-in for DNAT counters: the connections (any protocol) a node's conntrack
+ * holds translated to each endpoint, as "proto src:port > dst:port" of their original direction,
+ * so a check can count those that appeared during a run.
+ */
+export async function readTranslatedConnections(ns: string): Promise<Record<string, string[]>> {
+  const { stdout } = await runIn(ns, 'conntrack', ['-L'], { allowFailure: true });
+  const out: Record<string, string[]> = {};
+  for (const e of parseConntrack(stdout)) {
+    if (e.original.dst === e.reply.src && e.original.dport === e.reply.sport) continue; // not DNATed
+    (out[`${e.reply.src}:${e.reply.sport}`] ??= []).push(`${e.protocol} ${e.original.src}:${e.original.sport} > ${e.original.dst}:${e.original.dport}`);
+  }
+  return out;
+}

@@ -1,8 +1,8 @@
-import type { Topology } from '../topology/schema.js';
+import type { ProxyMode, Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import { clusterDnsRecords, netnsEtcDir, podResolvConf } from './dns.js';
 import { podPorts } from './endpoints.js';
-import { initialRestore, kubeProxyRules } from './kube-proxy/iptables.js';
+import { planProxySync } from './kube-proxy/sync.js';
 import { planNetwork, type NetworkPlan } from './network.js';
 import type { PodWorkload } from '../workload/protocol.js';
 
@@ -19,8 +19,8 @@ export interface FilePlan {
 
 export interface Plan extends NetworkPlan {
   lab: string;
-  /** One iptables-restore payload per node namespace. */
-  iptables: { ns: string; node: string; payload: string }[];
+  /** kube-proxy's rules, one payload per node namespace: for iptables-restore, or nft -f in nftables mode. */
+  kubeProxy: { ns: string; node: string; mode: ProxyMode; payload: string }[];
   workloads: WorkloadPlan[];
   /** The lab namespace the workload process lives in (the first node's: nodes last as long as the lab). */
   workloadHome: string;
@@ -31,7 +31,12 @@ export interface Plan extends NetworkPlan {
 /** Pure: everything `up` will do, computed before anything is touched. */
 export function planLab(t: Topology): Plan {
   const network = planNetwork(t);
-  const iptables = t.nodes.map((n) => ({ ns: namespaceName(t.lab, n.name), node: n.name, payload: initialRestore(kubeProxyRules(t, n.name)) }));
+  const kubeProxy = t.nodes.map((n) => ({ ns: namespaceName(t.lab, n.name), node: n.name, mode: t.kubeProxy.mode, payload: planProxySync(t, n.name, 'fresh').payload }));
+  // Localhost NodePorts: iptables mode accepts 127.0.0.1:<nodePort> (kube-proxy sets route_localnet,
+  // guarded by KUBE-FIREWALL); nftables mode does not support them, so it leaves the sysctl alone.
+  if (t.kubeProxy.mode === 'iptables') {
+    for (const n of network.namespaces) if (n.role === 'node') n.sysctls['net.ipv4.conf.all.route_localnet'] = '1';
+  }
   const records = clusterDnsRecords(t);
   const zone = { domain: t.cluster.domain, records };
   const workloads = t.pods
@@ -44,7 +49,7 @@ export function planLab(t: Topology): Plan {
         return { dir, path: `${dir}/resolv.conf`, content: podResolvConf(clusterDNS, t.cluster.domain) };
       })
     : [];
-  return { ...network, lab: t.lab, iptables, workloads, workloadHome: namespaceName(t.lab, t.nodes[0]!.name), files };
+  return { ...network, lab: t.lab, kubeProxy, workloads, workloadHome: namespaceName(t.lab, t.nodes[0]!.name), files };
 }
 
 /**
@@ -74,7 +79,7 @@ export function planPods(t: Topology, pods: string[]): Plan {
     namespaces,
     createBatch,
     podParts: Object.fromEntries(pods.map((p) => [p, full.podParts[p]!])),
-    iptables: [],
+    kubeProxy: [],
     workloads: full.workloads.filter((w) => wanted.has(w.pod)),
     files: full.files.filter((f) => [...podNs].some((ns) => f.dir.endsWith(`/${ns}`))),
   };
@@ -83,5 +88,5 @@ export function planPods(t: Topology, pods: string[]): Plan {
 /** Only these pods' workloads, for starting them again in pods that exist (`lab revive`). */
 export function planWorkloads(t: Topology, pods: string[]): Plan {
   const full = planLab(t);
-  return { ...full, namespaces: [], createBatch: [], podParts: {}, iptables: [], files: [], workloads: full.workloads.filter((w) => pods.includes(w.pod)) };
+  return { ...full, namespaces: [], createBatch: [], podParts: {}, kubeProxy: [], files: [], workloads: full.workloads.filter((w) => pods.includes(w.pod)) };
 }

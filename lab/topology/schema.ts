@@ -25,6 +25,7 @@ export const LIMITS = {
   services: 1024,
   portsPerService: 16,
   loadBalancerIPs: 8,
+  sourceRanges: 16,
   labelLength: 63,
   description: 1000,
   path: 255,
@@ -105,8 +106,16 @@ export const serviceSchema = z.strictObject({
   externalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
   internalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
   sessionAffinity: z.enum(['None', 'ClientIP']).default('None'),
+  /** sessionAffinityConfig.clientIP.timeoutSeconds: how long a client sticks to its endpoint (Kubernetes' default, 3 hours). */
+  sessionAffinityTimeoutSeconds: z.number().int().min(1).max(86400).default(10800),
   /** status.loadBalancer.ingress[].ip, for type LoadBalancer. */
   loadBalancerIPs: most(z.array(ipv4), LIMITS.loadBalancerIPs, 'load balancer IPs').default([]),
+  /** spec.externalIPs: addresses routed to the nodes that kube-proxy treats as the service's. */
+  externalIPs: most(z.array(ipv4), LIMITS.loadBalancerIPs, 'external IPs').default([]),
+  /** spec.loadBalancerSourceRanges: only these sources may use the load balancer IPs. */
+  loadBalancerSourceRanges: most(z.array(cidr), LIMITS.sourceRanges, 'source ranges').default([]),
+  /** spec.healthCheckNodePort (LoadBalancer, externalTrafficPolicy Local): kube-proxy answers 200 or 503 here by local endpoint count. */
+  healthCheckNodePort: z.number().int().optional(),
 });
 
 export const clusterSchema = z.strictObject({
@@ -123,6 +132,12 @@ export const clusterSchema = z.strictObject({
   dns: ipv4.optional(),
 });
 
+/** kube-proxy's own configuration: which proxier writes the rules. */
+export const kubeProxySchema = z.strictObject({
+  /** iptables (rule lists, the long-time default) or nftables (verdict maps, one table). */
+  mode: z.enum(['iptables', 'nftables']).default('iptables'),
+});
+
 export const topologySchema = z.strictObject({
   lab: name,
   description: z.string().max(LIMITS.description, `must be at most ${LIMITS.description} characters`).default(''),
@@ -133,6 +148,7 @@ export const topologySchema = z.strictObject({
   clients: most(z.array(clientSchema), LIMITS.clients, 'clients').default([]),
   pods: most(z.array(podSchema), LIMITS.pods, 'pods').default([]),
   services: most(z.array(serviceSchema), LIMITS.services, 'services').default([]),
+  kubeProxy: kubeProxySchema.default({ mode: 'iptables' }),
   /** The walkthrough file, relative to this file, in its folder. */
   walkthrough: z.string().min(1).max(LIMITS.path, `must be at most ${LIMITS.path} characters`).optional(),
 });
@@ -146,3 +162,4 @@ export type Client = z.output<typeof clientSchema>;
 export type Pod = z.output<typeof podSchema>;
 export type Service = z.output<typeof serviceSchema>;
 export type ServicePort = z.output<typeof servicePortSchema>;
+export type ProxyMode = z.output<typeof kubeProxySchema>['mode'];

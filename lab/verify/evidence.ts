@@ -4,8 +4,24 @@ import { withCaptures, type ObservationPoint } from '../capture/tcpdump.js';
 import { parsePcap, type TcpPacket } from '../capture/pcap.js';
 import type { ConntrackEntry } from '../kernel/conntrack.js';
 import { nextSourcePort } from '../kernel/ports.js';
-import { countersByJump, dnatCountersOf, readConntrack, readRecentLists, readRoute, readRuleCounters, type RecentList, type RuleCounter } from '../kernel/readers.js';
-import type { Topology } from '../topology/schema.js';
+import {
+  affinitySetsOf,
+  countersByJump,
+  dnatCountersOf,
+  nftDnatChainsOf,
+  nftMapElementsOf,
+  readConntrack,
+  readNftObjects,
+  readNftText,
+  readRecentLists,
+  readRoute,
+  readRuleCounters,
+  readTranslatedConnections,
+  type NftMapElement,
+  type RecentList,
+  type RuleCounter,
+} from '../kernel/readers.js';
+import type { ProxyMode, Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import { flowVariables, resolvePattern, type Flow } from './flows.js';
 import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups } from './paths.js';
@@ -31,9 +47,22 @@ export interface Evidence {
   dnatAfter: Record<string, Record<string, number>>;
   /** node → address → the device its route leaves by ('' when there is none). */
   routes: Record<string, Record<string, string>>;
-  /** sessionAffinity's recent lists per node. */
+  /** sessionAffinity's recent lists per node (nftables mode: its affinity sets). */
   recent: Record<string, RecentList[]>;
   flows: Flow[];
+  /** The proxy mode the lab ran in (absent in runs saved before nftables mode: iptables). */
+  mode?: ProxyMode;
+  /**
+   * nftables mode, which has no rule counters: per node, the endpoint chains by the address they
+   * DNAT to, the verdict-map elements, and the connections conntrack holds translated to each
+   * endpoint before and after the traffic.
+   */
+  nft?: {
+    dnatChains: Record<string, Record<string, string[]>>;
+    maps: Record<string, NftMapElement[]>;
+    translatedBefore: Record<string, Record<string, string[]>>;
+    translatedAfter: Record<string, Record<string, string[]>>;
+  };
 }
 
 /** Nodes named by steps of one check kind. */
@@ -54,9 +83,13 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
     const [host, ifname] = id.split(':') as [string, string];
     return { id, host, ifname, ns: ns(host) };
   });
-  const counterNodes = [...new Set([...nodesWith(w, 'dnatRule'), ...nodesWith(w, 'rule')])];
+  const mode = t.kubeProxy.mode;
+  const nft = mode === 'nftables';
+  const counterNodes = nft ? [] : [...new Set([...nodesWith(w, 'dnatRule'), ...nodesWith(w, 'rule')])];
   const readCounters = async () => perNode(counterNodes, (n) => readRuleCounters(ns(n)));
   const before = await readCounters();
+  const readTranslated = () => perNode(nft ? nodesWith(w, 'dnatRule') : [], (n) => readTranslatedConnections(ns(n)));
+  const translatedBefore = await readTranslated();
   const readAllConntrack = () => perNode(t.nodes.map((n) => n.name), (n) => readConntrack(ns(n)));
 
   onProgress?.(`capturing on ${points.length} interfaces`);
@@ -78,7 +111,8 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
     return all;
   });
 
-  const [conntrack, after, recent] = await Promise.all([readAllConntrack(), readCounters(), perNode(nodesWith(w, 'recent'), (n) => readRecentLists(ns(n)))]);
+  const readAffinity = (n: string) => (nft ? readNftObjects(ns(n)).then(affinitySetsOf) : readRecentLists(ns(n)));
+  const [conntrack, after, recent, translatedAfter] = await Promise.all([readAllConntrack(), readCounters(), perNode(nodesWith(w, 'recent'), readAffinity), readTranslated()]);
   for (const flow of flows) locateFlow(flow, conntrack);
 
   // Routes toward the addresses the route steps name, resolved against each path's flow.
@@ -99,7 +133,17 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   );
 
   const map = <T, U>(r: Record<string, T>, f: (x: T) => U) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, f(v)]));
+  const nftEvidence = nft
+    ? {
+        dnatChains: await perNode(nodesWith(w, 'dnatRule'), async (n) => nftDnatChainsOf(await readNftText(ns(n)))),
+        maps: await perNode(nodesWith(w, 'rule'), async (n) => nftMapElementsOf(await readNftObjects(ns(n)))),
+        translatedBefore,
+        translatedAfter,
+      }
+    : undefined;
   return {
+    mode,
+    ...(nftEvidence ? { nft: nftEvidence } : {}),
     packets: Object.fromEntries(packets),
     captures: Object.fromEntries(files),
     conntrack,

@@ -123,13 +123,31 @@ export const flowJudges: { [K in Exclude<CheckKind, 'never' | 'share' | 'sameEnd
   dnatRule(e, { at, pat, evidence }) {
     const to = pat(e.to);
     const key = to ? `${to.ip}:${to.port}` : '';
+    if (evidence.nft) {
+      // No counters in nftables mode: the endpoint chain that DNATs there, and the connections that appeared translated there.
+      const chains = evidence.nft.dnatChains[at]?.[key] ?? [];
+      const before = new Set(evidence.nft.translatedBefore[at]?.[key] ?? []);
+      const fresh = (evidence.nft.translatedAfter[at]?.[key] ?? []).filter((c) => !before.has(c));
+      const seen = chains.length ? `${chains.join(', ')}: dnat to ${key}; ${countOf(fresh.length, 'new connection')} translated there (conntrack)` : `no endpoint chain dnats to ${key}`;
+      return verdict(chains.length > 0 && fresh.length >= 1, `an endpoint chain's "dnat to ${key}" translated this run's connection`, seen);
+    }
     const before = evidence.dnatBefore[at]?.[key] ?? 0;
     const after = evidence.dnatAfter[at]?.[key];
     const sentThere = evidence.flows.filter((f) => f.conntrack?.node === at && flowVariables(f).pod === key).length;
     const seen = after === undefined ? 'no such rule' : `counter +${after - before}${sentThere > 0 ? ` (${countOf(sentThere, 'connection')} of this run went there)` : ''}`;
     return verdict(after !== undefined && after - before >= 1, `DNAT --to-destination ${key} counts this connection`, seen);
   },
-  rule(e, { at, evidence }) {
+  rule(e, { at, flow, evidence }) {
+    if (evidence.nft) {
+      // The same decision as a verdict-map element, for the port this path's traffic went to.
+      const want = e.nftables;
+      if (!want) return verdict(false, `an nftables counterpart of ${e.chain} -j ${e.jump}`, 'the walkthrough names none (rule.nftables)');
+      const port = flow.target.slice(flow.target.lastIndexOf(':') + 1);
+      const elements = (evidence.nft.maps[at] ?? []).filter((x) => x.map === want.map && x.key.split(' . ').includes(port));
+      const hit = elements.find((x) => x.verdict === want.verdict);
+      const show = (x: (typeof elements)[number]) => `@${x.map} { ${x.key}${x.comment ? ` comment "${x.comment}"` : ''} : ${x.verdict} }`;
+      return verdict(Boolean(hit), `@${want.map} holds port ${port} : ${want.verdict}`, hit ? show(hit) : elements[0] ? show(elements[0]) : `no element for port ${port} in @${want.map}`);
+    }
     const key = `${e.table} ${e.chain} ${e.jump}`;
     const before = evidence.countersBefore[at]?.[key];
     const after = evidence.countersAfter[at]?.[key];
@@ -146,7 +164,8 @@ export const flowJudges: { [K in Exclude<CheckKind, 'never' | 'share' | 'sameEnd
     const holding = lists.filter((l) => client && l.sources.includes(client.ip));
     const ok = holding.length === 1 && holding[0]!.endpoint === want;
     const seen = holding.length ? holding.map((l) => `${l.chain} (${l.endpoint}) holds ${client?.ip}`).join('; ') : `${client?.ip} in none of ${lists.length} lists`;
-    return verdict(ok, `recent list of the KUBE-SEP for ${want} holds ${client?.ip}, no other does`, seen);
+    const what = evidence.nft ? 'affinity set' : 'recent list of the KUBE-SEP';
+    return verdict(ok, `${what} for ${want} holds ${client?.ip}, no other does`, seen);
   },
 };
 
@@ -163,7 +182,9 @@ function describeExpectation(s: Step): string {
 }
 
 /** Judge one step against the evidence. Pure. */
-export function judgeStep(s: Step, flow: Flow | undefined, groupFlows: Flow[], evidence: Evidence): StepResult {
+export function judgeStep(step: Step, flow: Flow | undefined, groupFlows: Flow[], evidence: Evidence): StepResult {
+  // In nftables mode a step may tell its story in nftables' own names.
+  const s = evidence.mode === 'nftables' && step.nftables ? { ...step, ...step.nftables } : step;
   const base = { step: s.step, title: s.title, at: s.at ?? '', note: s.note };
   const kind = checkKind(s);
   if (s.skip || !kind) return { ...base, expected: s.skip ?? 'does not apply', seen: '', status: 'n/a' };

@@ -32,6 +32,8 @@ export const stepSchema = z.strictObject({
   note: z.string().optional(),
   /** Steps that do not apply on this path, shown as such. */
   skip: z.string().optional(),
+  /** In nftables mode, the title and note in nftables' own names (maps, service-/endpoint- chains). */
+  nftables: z.strictObject({ title: z.string().optional(), note: z.string().optional() }).optional(),
   expect: z
     .strictObject({
       /** A packet of this flow, seen at `at`. */
@@ -58,7 +60,18 @@ export const stepSchema = z.strictObject({
        * A rule of node `at` counted packets during this run: the first rule of that table and
        * chain jumping to `jump` (e.g. filter KUBE-EXTERNAL-SERVICES DROP), shown with its comment.
        */
-      rule: z.strictObject({ table: z.enum(['nat', 'filter']), chain: z.string(), jump: z.string() }).optional(),
+      rule: z
+        .strictObject({
+          table: z.enum(['nat', 'filter']),
+          chain: z.string(),
+          jump: z.string(),
+          /**
+           * The same decision in nftables mode, which has no rule counters: the verdict map
+           * element that holds it, e.g. { map: no-endpoint-nodeports, verdict: drop }.
+           */
+          nftables: z.strictObject({ map: z.string(), verdict: z.string() }).optional(),
+        })
+        .optional(),
       /**
        * sessionAffinity: on node `at`, the iptables "recent" list of the KUBE-SEP chain that DNATs
        * to `endpoint` holds `client`'s address, and no other endpoint's list does.

@@ -6,29 +6,16 @@
  */
 import { createSocket } from 'node:dgram';
 import { createServer, type Socket } from 'node:net';
-import { answerQuery, decodeMessage, RCODE, TYPE, type Zone } from './dns-message.js';
+import { answerQuery, describeExchange, type Zone } from './dns-message.js';
 import type { PodWorkload } from './protocol.js';
 import { PodSockets } from './sockets.js';
-
-const nameOf = (table: Record<string, number>, value: number) => Object.entries(table).find(([, v]) => v === value)?.[0];
-
-function describe(query: Buffer, response: Buffer | undefined): string {
-  try {
-    const q = decodeMessage(query).questions[0];
-    const r = response ? decodeMessage(response) : undefined;
-    const rcode = r ? (nameOf(RCODE, r.rcode) ?? String(r.rcode)) : 'dropped';
-    return `${q ? `${nameOf(TYPE, q.type) ?? `TYPE${q.type}`} ${q.name}` : 'no question'} -> ${rcode}${r?.answers.length ? ` ${r.answers.map((a) => a.address).join(' ')}` : ''}`;
-  } catch {
-    return 'unreadable query';
-  }
-}
 
 /** Open the pod's UDP and TCP sockets; the caller stands in the pod's namespace until this resolves. */
 export async function serveDns(w: PodWorkload, log: (line: string) => void): Promise<PodSockets> {
   const zone: Zone = w.zone ?? { domain: 'cluster.local', records: {} };
   const exchange = (transport: string, from: string, query: Buffer) => {
     const response = answerQuery(query, zone);
-    log(`${new Date().toISOString()} ${transport} from ${from}: ${describe(query, response)}\n`);
+    log(`${new Date().toISOString()} ${transport} from ${from}: ${describeExchange(query, response)}\n`);
     return response;
   };
   const sockets = new PodSockets();

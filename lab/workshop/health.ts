@@ -1,10 +1,9 @@
-import { status } from '../api/status.js';
-import { runningLab } from '../api/running.js';
 import { readRules } from '../kernel/readers.js';
+import { nftExisting } from '../kernel/rules.js';
 import { planLab } from '../plan/plan.js';
 import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
-import { readState } from '../state/store.js';
 import { namespaceName } from '../topology/names.js';
+import type { Topology } from '../topology/schema.js';
 import type { Flow } from '../verify/flows.js';
 import { sendRequest } from '../verify/traffic.js';
 import { loadWalkthrough } from '../verify/walkthrough.js';
@@ -54,22 +53,36 @@ export function missingRules(planned: ParsedRule[], live: ParsedRule[]): ParsedR
   return missing;
 }
 
-export async function checkHealth(lab: string): Promise<HealthReport> {
+/** What the check looks at, read by lab/api/workshop.ts from a lab that is up. */
+export interface LabLook {
+  lab: string;
+  /** When the lab came up. */
+  since: string;
+  topologyPath: string;
+  /** The topology as the lab runs it (with run-time pod changes). */
+  topology: Topology;
+  namespaces: { ns: string; present: boolean }[];
+  workloads: { pod: string; pid: number; running: boolean }[];
+}
+
+const CHECK_NAMES = ['lab is up', 'namespaces present', 'workloads running', 'kube-proxy rules', 'entry point answers'];
+
+/** The report for a lab that is not up: the first check fails, the others are meaningless. */
+export function notUpReport(lab: string, why: string): HealthReport {
+  const checks: HealthItem[] = CHECK_NAMES.map((name, i) => (i === 0 ? { name, ok: false, detail: why } : { name, ok: null, detail: 'not checked' }));
+  return { lab, healthy: false, checks };
+}
+
+export async function checkHealth(look: LabLook): Promise<HealthReport> {
+  const { lab } = look;
   const checks: HealthItem[] = [];
   const report = (scenario?: string): HealthReport => ({ lab, scenario, healthy: checks.every((c) => c.ok !== false), checks });
 
-  const state = readState(lab);
-  if (!state || state.phase !== 'up') {
-    checks.push({ name: 'lab is up', ok: false, detail: state ? `lab ${lab} did not finish coming up` : `lab ${lab} is not up` });
-    for (const name of ['namespaces present', 'workloads running', 'kube-proxy rules', 'entry point answers']) checks.push({ name, ok: null, detail: 'not checked' });
-    return report();
-  }
-  const running = runningLab(lab);
+  const running = { path: look.topologyPath, topology: look.topology };
   const scenario = scenarioOf(running.path);
-  checks.push({ name: 'lab is up', ok: true, detail: `since ${state.createdAt}, from ${scenario}` });
+  checks.push({ name: 'lab is up', ok: true, detail: `since ${look.since}, from ${scenario}` });
 
-  const [st] = await status(lab);
-  const namespaces = st?.namespaces ?? [];
+  const namespaces = look.namespaces;
   const missingNs = namespaces.filter((n) => !n.present).map((n) => n.ns);
   checks.push({
     name: 'namespaces present',
@@ -77,7 +90,7 @@ export async function checkHealth(lab: string): Promise<HealthReport> {
     detail: missingNs.length ? `missing: ${missingNs.join(', ')}` : `${namespaces.length} of ${namespaces.length}`,
   });
 
-  const workloads = st?.workloads ?? [];
+  const workloads = look.workloads;
   const stopped = workloads.filter((w) => !w.running);
   checks.push({
     name: 'workloads running',
@@ -87,20 +100,17 @@ export async function checkHealth(lab: string): Promise<HealthReport> {
 
   const plan = planLab(running.topology);
   const present = new Set(namespaces.filter((n) => n.present).map((n) => n.ns));
-  for (const node of plan.iptables) {
+  for (const node of plan.kubeProxy) {
     const name = `kube-proxy rules on ${node.node}`;
     if (!present.has(node.ns)) {
       checks.push({ name, ok: false, detail: `namespace ${node.ns} is missing` });
       continue;
     }
-    const planned = parseSave(node.payload).rules;
-    const missing = missingRules(planned, parseSave(await readRules(node.ns)).rules);
+    const { planned, missing } = node.mode === 'nftables' ? await missingNftChains(node.ns, node.payload) : await missingIptablesRules(node.ns, node.payload);
     checks.push({
       name,
       ok: missing.length === 0,
-      detail: missing.length
-        ? `${missing.length} of ${planned.length} missing, first: -t ${missing[0]!.table} ${missing[0]!.text}`
-        : `all ${planned.length} present`,
+      detail: missing.length ? `${missing.length} of ${planned} missing, first: ${missing[0]}` : `all ${planned} present`,
     });
   }
 
@@ -141,4 +151,16 @@ function entryPoint(t: Parameters<typeof loadWorkshop>[0], topologyPath: string)
   }
   if (t.walkthrough) return loadWalkthrough(t, topologyPath).walkthrough.traffic;
   return undefined;
+}
+
+async function missingIptablesRules(ns: string, payload: string): Promise<{ planned: number; missing: string[] }> {
+  const planned = parseSave(payload).rules;
+  return { planned: planned.length, missing: missingRules(planned, parseSave(await readRules(ns)).rules).map((r) => `-t ${r.table} ${r.text}`) };
+}
+
+/** nftables mode: every chain the plan declares exists in the node's kube-proxy table. */
+async function missingNftChains(ns: string, payload: string): Promise<{ planned: number; missing: string[] }> {
+  const planned = [...new Set([...payload.matchAll(/^add chain ip kube-proxy (\S+)/gm)].map((m) => m[1]!))];
+  const have = new Set((await nftExisting(ns)).chains);
+  return { planned: planned.length, missing: planned.filter((c) => !have.has(c)).map((c) => `chain ${c}`) };
 }

@@ -4,26 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../lab/kernel/processes.js';
 import { RESOLV_CONF_HEADER } from '../../lab/plan/dns.js';
 import { hostSnapshot, lab, namespaces, requireRoot } from './helpers.js';
+import type { VerifyResult as Report } from '../../lab/verify/engine.js';
+import type { LabStatus } from '../../lab/api/status.js';
 
 const root = requireRoot();
 const LAB = 'clusterip';
 const PODS = ['frontend', 'web-1', 'web-2', 'coredns'];
-
-interface Flow {
-  group: string;
-  from: string;
-  client: string;
-  target: string;
-  answer?: { pod: string; client: string };
-  conntrack?: { node: string };
-}
-interface Report {
-  failed: number;
-  passed: number;
-  ms: number;
-  flows: Flow[];
-  paths: { name: string; flow?: Flow; steps: { step: string; title: string; status: string; seen: string }[] }[];
-}
 
 /** One request from a pod, straight through `ip netns exec`: the answer's pod, or undefined when it failed. */
 async function curlFrom(pod: string, url: string, maxTime = 1): Promise<string | undefined> {
@@ -35,7 +21,6 @@ async function curlFrom(pod: string, url: string, maxTime = 1): Promise<string |
 
 describe.skipIf(!root)('clusterip lab against the real kernel', () => {
   let before: Record<string, string>;
-  let pids: number[] = [];
 
   beforeAll(async () => {
     await lab(['down', LAB]);
@@ -56,7 +41,6 @@ describe.skipIf(!root)('clusterip lab against the real kernel', () => {
       ['web-2', [8443]],
       ['coredns', [53]],
     ]);
-    pids = result.processes.map((p) => p.pid);
 
     for (const pod of PODS) {
       expect(readFileSync(`/etc/netns/${LAB}-${pod}/resolv.conf`, 'utf8')).toBe(
@@ -153,6 +137,10 @@ describe.skipIf(!root)('clusterip lab against the real kernel', () => {
   });
 
   it('goes down completely: namespaces, workloads and the resolv.conf folders', async () => {
+    // This test's own look at the lab it takes down: its workloads' pids, from lab status.
+    const [status] = JSON.parse((await lab(['status', LAB, '--json'])).stdout) as LabStatus[];
+    const pids = status?.workloads.map((w) => w.pid) ?? [];
+    expect(pids.length, 'the lab should be up, with its workloads').toBeGreaterThan(0);
     const d = await lab(['down', LAB]);
     expect(d.exitCode).toBe(0);
     expect((await namespaces()).filter((n) => n.startsWith(`${LAB}-`))).toEqual([]);

@@ -2,27 +2,14 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../../lab/kernel/processes.js';
 import { hostSnapshot, lab, namespaces, requireRoot } from './helpers.js';
+import type { VerifyResult as Report } from '../../lab/verify/engine.js';
+import type { LabStatus } from '../../lab/api/status.js';
 
 const root = requireRoot();
 const LAB = 'loadbalancer';
 
-interface Flow {
-  client: string;
-  target: string;
-  answer?: { pod: string; client: string };
-  conntrack?: { node: string; entry: { reply: { src: string; sport: number } } };
-}
-interface Report {
-  failed: number;
-  passed: number;
-  ms: number;
-  flows: Flow[];
-  paths: { name: string; flow?: Flow; steps: { step: string; status: string; seen: string; at: string }[] }[];
-}
-
 describe.skipIf(!root)('loadbalancer lab against the real kernel', () => {
   let before: Record<string, string>;
-  let pids: number[] = [];
 
   beforeAll(async () => {
     await lab(['down', LAB]);
@@ -37,7 +24,6 @@ describe.skipIf(!root)('loadbalancer lab against the real kernel', () => {
     expect(up.exitCode, up.stderr).toBe(0);
     const result = JSON.parse(up.stdout) as { namespaces: string[]; processes: { pod: string; pid: number }[] };
     expect(result.namespaces.sort()).toEqual(['client', 'node1', 'node2', 'router', 'web-1', 'web-2'].map((h) => `${LAB}-${h}`));
-    pids = result.processes.map((p) => p.pid);
 
     const route = await execa('ip', ['-n', `${LAB}-router`, 'route', 'show', '10.240.0.100']);
     expect(String(route.stdout)).toMatch(/nexthop via 10\.240\.0\.4 .*\n.*nexthop via 10\.240\.0\.5/);
@@ -80,6 +66,7 @@ describe.skipIf(!root)('loadbalancer lab against the real kernel', () => {
       expect(last.seen).toMatch(/^10\.240\.0\.100:443 > 10\.241\.0\.4:\d+ \[S\.\]$/);
     }
     // Every request of the run was answered.
+    expect(report.flows.length).toBeGreaterThan(0);
     expect(report.flows.every((f) => f.answer)).toBe(true);
     console.log(`verify ${LAB}: ${report.passed} steps, ${report.flows.length} requests, ${report.ms} ms`);
   });
@@ -97,6 +84,10 @@ describe.skipIf(!root)('loadbalancer lab against the real kernel', () => {
   });
 
   it('goes down completely', async () => {
+    // This test's own look at the lab it takes down: its workloads' pids, from lab status.
+    const [status] = JSON.parse((await lab(['status', LAB, '--json'])).stdout) as LabStatus[];
+    const pids = status?.workloads.map((w) => w.pid) ?? [];
+    expect(pids.length, 'the lab should be up, with its workloads').toBeGreaterThan(0);
     const d = await lab(['down', LAB]);
     expect(d.exitCode).toBe(0);
     expect((await namespaces()).filter((n) => n.startsWith(`${LAB}-`))).toEqual([]);

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostSnapshot, lab, labProcesses, namespaces, requireRoot } from './helpers.js';
+import type { LabStatus } from '../../lab/api/status.js';
+import type { VerifyResult } from '../../lab/verify/engine.js';
 
 const root = requireRoot();
 
@@ -23,7 +25,7 @@ describe.skipIf(!root)('nodeport lab against the real kernel', () => {
     expect(result.namespaces.sort()).toEqual(['nodeport-client', 'nodeport-node1', 'nodeport-node2', 'nodeport-router', 'nodeport-web-1', 'nodeport-web-2']);
     expect(result.processes.map((p) => p.pod).sort()).toEqual(['web-1', 'web-2']);
 
-    const status = JSON.parse((await lab(['status', 'nodeport', '--json'])).stdout) as { namespaces: { ns: string; addresses: { ifname: string; cidr: string }[] }[]; workloads: { running: boolean }[] }[];
+    const status = JSON.parse((await lab(['status', 'nodeport', '--json'])).stdout) as LabStatus[];
     const addrs = Object.fromEntries(status[0]!.namespaces.map((n) => [n.ns, n.addresses.map((a) => `${a.ifname} ${a.cidr}`).sort()]));
     expect(addrs['nodeport-node1']).toEqual(['cbr0 10.244.0.1/24', 'eth0 10.240.0.4/24']);
     expect(addrs['nodeport-node2']).toEqual(['cbr0 10.244.1.1/24', 'eth0 10.240.0.5/24']);
@@ -55,13 +57,7 @@ describe.skipIf(!root)('nodeport lab against the real kernel', () => {
   it('verifies every documented step from captures', async () => {
     const v = await lab(['verify', 'nodeport', '--json']);
     expect(v.exitCode, v.stderr + v.stdout.slice(0, 2000)).toBe(0);
-    const report = JSON.parse(v.stdout) as {
-      failed: number;
-      passed: number;
-      runDir: string;
-      captures: Record<string, string>;
-      paths: { name: string; flow?: { answer?: { pod: string; client: string } }; steps: { step: string; status: string; seen: string }[] }[];
-    };
+    const report = JSON.parse(v.stdout) as VerifyResult;
     expect(report.failed).toBe(0);
     expect(report.passed).toBeGreaterThanOrEqual(20);
     const cross = report.paths.find((p) => p.name === 'cross-node')!;
@@ -83,7 +79,7 @@ describe.skipIf(!root)('nodeport lab against the real kernel', () => {
     expect(del.exitCode, del.stderr).toBe(0);
     const v = await lab(['verify', 'nodeport', '--json']);
     expect(v.exitCode).toBe(1);
-    const report = JSON.parse(v.stdout) as { failed: number; paths: { name: string; steps: { status: string }[] }[] };
+    const report = JSON.parse(v.stdout) as VerifyResult;
     expect(report.paths.find((p) => p.name === 'same-node')!.steps.some((s) => s.status === 'fail')).toBe(true);
     expect(report.paths.find((p) => p.name === 'cross-node')!.steps.every((s) => s.status === 'pass')).toBe(true);
   });

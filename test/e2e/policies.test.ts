@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lab, labProcesses, namespaces, requireRoot, sh } from './helpers.js';
+import type { VerifyResult as Report } from '../../lab/verify/engine.js';
 
 /**
  * The traffic-policy scenarios against the real kernel: externalTrafficPolicy Local (and a node
@@ -16,20 +17,6 @@ const ITP = 'itp-local';
 const ITP_UNREADY = 'itp-unready';
 const AFF = 'sticky';
 const LABS = [ETP, ETP_UNREADY, ITP, ITP_UNREADY, AFF];
-
-interface Flow {
-  group: string;
-  client: string;
-  target: string;
-  answer?: { pod: string; client: string };
-}
-interface Report {
-  title: string;
-  failed: number;
-  passed: number;
-  flows: Flow[];
-  paths: { name: string; flow?: Flow; steps: { step: string; title: string; status: string; seen: string }[] }[];
-}
 
 async function verify(name: string, extra: string[] = []): Promise<{ exitCode: number; report: Report; raw: string }> {
   const r = await lab(['verify', name, '--json', ...extra]);

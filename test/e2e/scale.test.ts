@@ -1,6 +1,10 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lab, labProcesses, namespaces, requireRoot, sh } from './helpers.js';
+import type { EndpointChangeResult, KillResult, ScaleResult } from '../../lab/api/pods.js';
+import type { ProbeResult } from '../../lab/api/probe.js';
+import type { ConntrackEntry } from '../../lab/kernel/conntrack.js';
+import type { LabStatus } from '../../lab/api/status.js';
 
 /**
  * Endpoint changes on a running nodeport lab, against the real kernel: scale up and the new pod
@@ -12,46 +16,13 @@ const root = requireRoot();
 const LAB = 'scale-np';
 const NODEPORT = '10.240.0.4:32000';
 
-interface NodeResync {
-  node: string;
-  added: string[];
-  removed: string[];
-  lines: number;
-  restoreMs: number;
-}
-interface ChangeResult {
-  endpointsBefore: { service: string; endpoints: { pod: string; address: string }[] }[];
-  endpointsAfter: { service: string; endpoints: { pod: string; address: string }[] }[];
-  changes: { service: string; added: string[]; removed: string[] }[];
-  rules: NodeResync[];
-  timings: Record<string, number>;
-  ms: number;
-}
-interface ScaleResult extends ChangeResult {
-  from: number;
-  to: number;
-  added: { name: string; node: string; address: string; namespace: string; pid?: number }[];
-  removed: { name: string }[];
-}
-interface KillResult extends ChangeResult {
-  stopped: boolean;
-  pids: number[];
-  existing: { node: string; state: string; original: string; reply: string }[];
-  explanation: string[];
-}
-interface ProbeResult {
-  answeredBy: Record<string, number>;
-  failed: number;
-  notEndpoints: string[];
-}
-
 async function json<T>(args: string[]): Promise<T> {
   const r = await lab([...args, '--json']);
   expect(r.exitCode, `lab ${args.join(' ')}: ${r.stderr}`).toBe(0);
   return JSON.parse(r.stdout) as T;
 }
 const probe = (n: number) => json<ProbeResult>(['probe', LAB, '-n', String(n)]);
-const podsOf = (r: ChangeResult) => r.endpointsAfter[0]!.endpoints.map((e) => e.pod).sort();
+const podsOf = (r: EndpointChangeResult) => r.endpointsAfter[0]!.endpoints.map((e) => e.pod).sort();
 const sepCount = (chains: string[]) => chains.filter((c) => c.startsWith('KUBE-SEP-')).length;
 
 /** Timings measured by these tests, printed at the end for the record. */
@@ -82,7 +53,7 @@ describe.skipIf(!root)('scale, kill and revive on a running lab', () => {
     }
 
     expect(await namespaces()).toContain(`${LAB}-web-3`);
-    const status = JSON.parse((await lab(['status', LAB, '--json'])).stdout) as { namespaces: { ns: string; addresses: { cidr: string }[] }[]; workloads: { pod: string; running: boolean }[] }[];
+    const status = JSON.parse((await lab(['status', LAB, '--json'])).stdout) as LabStatus[];
     expect(status[0]!.namespaces.find((n) => n.ns === `${LAB}-web-3`)!.addresses.map((a) => a.cidr)).toEqual(['10.244.0.2/24']);
     expect(status[0]!.workloads.find((w) => w.pod === 'web-3')!.running).toBe(true);
 
@@ -128,7 +99,7 @@ describe.skipIf(!root)('scale, kill and revive on a running lab', () => {
     expect(p.failed).toBe(0);
     expect(Object.keys(p.answeredBy).sort()).toEqual(['web-1', 'web-3']);
     // The old entries are still in the table after the new connections went elsewhere.
-    const ct = JSON.parse((await lab(['conntrack', LAB, 'node1', '--json'])).stdout) as { reply: { src: string } }[];
+    const ct = JSON.parse((await lab(['conntrack', LAB, 'node1', '--json'])).stdout) as ConntrackEntry[];
     expect(ct.filter((e) => e.reply.src === '10.244.1.2').length).toBeGreaterThan(0);
 
     const human = await lab(['status', LAB]);
@@ -154,7 +125,7 @@ describe.skipIf(!root)('scale, kill and revive on a running lab', () => {
         return { port: p, done };
       });
       await new Promise((r) => setTimeout(r, 300));
-      const ct = JSON.parse((await lab(['conntrack', LAB, 'node1', '--json'])).stdout) as { state: string; original: { sport: number }; reply: { src: string } }[];
+      const ct = JSON.parse((await lab(['conntrack', LAB, 'node1', '--json'])).stdout) as ConntrackEntry[];
       onWeb2 = batch.find((b) => ct.some((e) => e.original.sport === b.port && e.reply.src === '10.244.1.2' && e.state === 'ESTABLISHED'));
       if (!onWeb2) await Promise.all(batch.map((b) => b.done));
     }

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lab, namespaces, requireRoot, type CliResult } from './helpers.js';
+import type { PodAnswer } from '../../lab/verify/flows.js';
+import type { Progress } from '../../lab/workshop/progress.js';
 
 /**
  * The workshops of the traffic-policy scenarios (nodeport-local, internal-local, affinity),
@@ -13,13 +15,7 @@ import { lab, namespaces, requireRoot, type CliResult } from './helpers.js';
 
 const root = requireRoot();
 
-interface Answer {
-  pod: string;
-  client: string;
-}
-interface Progress {
-  steps: Record<string, { outcome: string; attempts: number }>;
-}
+type Answer = Pick<PodAnswer, 'pod' | 'client'>;
 
 /** Each scenario's learner: its own requests first, then the answers to the steps, in order. */
 interface Case {

@@ -3,22 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lab, namespaces, requireRoot, type CliResult } from './helpers.js';
+import type { HealthReport } from '../../lab/workshop/health.js';
+import type { Progress } from '../../lab/workshop/progress.js';
+import type { ConntrackEntry } from '../../lab/kernel/conntrack.js';
+import type { LabStatus } from '../../lab/api/status.js';
 
 const root = requireRoot();
 const LAB = 'ws-test';
 const ABSENT = 'ws-absent';
 const UPPED = 'ws-up';
-
-interface Progress {
-  lab: string;
-  scenario: string;
-  steps: Record<string, { outcome: string; attempts: number; hints: number; answer?: string }>;
-}
-interface HealthReport {
-  lab: string;
-  healthy: boolean;
-  checks: { name: string; ok: boolean | null; detail: string }[];
-}
 
 describe.skipIf(!root)('lab workshop against a live nodeport lab', () => {
   let dir: string;
@@ -102,7 +95,7 @@ describe.skipIf(!root)('lab workshop against a live nodeport lab', () => {
 
   it('resumes where it stopped and runs to the end (lab name given directly)', async () => {
     // The answer to step 2 is in node1's conntrack table: the reply side of the client's connection.
-    const entries = JSON.parse((await lab(['conntrack', LAB, 'node1', '--json'])).stdout) as { original: { src: string; sport: number }; reply: { src: string; sport: number } }[];
+    const entries = JSON.parse((await lab(['conntrack', LAB, 'node1', '--json'])).stdout) as ConntrackEntry[];
     const mine = entries.filter((e) => e.original.src === '10.241.0.4' && e.original.sport >= 32768);
     expect(mine).toHaveLength(1);
     const translatedTo = `${mine[0]!.reply.src}:${mine[0]!.reply.sport}`;
@@ -205,7 +198,7 @@ describe.skipIf(!root)('lab workshop against a live nodeport lab', () => {
   });
 
   it('--check fails once a workload is killed', async () => {
-    const status = JSON.parse((await lab(['status', LAB, '--json'])).stdout) as { workloads: { pod: string; pid: number }[] }[];
+    const status = JSON.parse((await lab(['status', LAB, '--json'])).stdout) as LabStatus[];
     const web2 = status[0]!.workloads.find((w) => w.pod === 'web-2')!;
     process.kill(web2.pid, 'SIGKILL');
     const { exitCode, report } = await check();

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InputError, type InputProblem } from '../../lab/errors.js';
+import { type InputProblem } from '../../lab/errors.js';
 import { clusterDnsRecords, netnsEtcDir, podResolvConf, RESOLV_CONF_HEADER } from '../../lab/plan/dns.js';
 import { servicePorts } from '../../lab/plan/endpoints.js';
 import { endpointChain, serviceChain } from '../../lab/plan/kube-proxy/hash.js';
@@ -11,18 +11,16 @@ import { parseSave, type ParsedRule } from '../../lab/plan/kube-proxy/rules.js';
 import { planLab } from '../../lab/plan/plan.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import { loadWalkthrough } from '../../lab/verify/walkthrough.js';
+import { problemsOf } from './helpers.js';
 
 const clusterip = loadTopology('clusterip');
 const loadbalancer = loadTopology('loadbalancer');
 
-function problemsOf(ref: string, overrides: Record<string, string>): InputProblem[] {
-  try {
-    loadTopology(ref, overrides);
-  } catch (err) {
-    expect(err).toBeInstanceOf(InputError);
-    return (err as InputError).problems;
-  }
-  throw new Error(`${ref} with ${JSON.stringify(overrides)} should be rejected`);
+/** The problems a --set override makes the topology report; one that loads fails the test. */
+function refused(ref: string, overrides: Record<string, string>): InputProblem[] {
+  const problems = problemsOf(() => loadTopology(ref, overrides));
+  expect(problems, `${ref} with ${JSON.stringify(overrides)} should be refused`).not.toEqual([]);
+  return problems;
 }
 
 const natRules = (node: string, t = clusterip.topology) => parseSave(initialRestore(kubeProxyRules(t, node))).rules.filter((r) => r.table === 'nat');
@@ -79,7 +77,7 @@ describe('UDP service ports (kube-dns)', () => {
   });
 
   it('may share a nodePort number with a TCP port (node ports are per protocol)', () => {
-    expect(problemsOf('clusterip', { 'services.kube-dns.type': 'NodePort', 'services.kube-dns.ports.dns.nodePort': '30053' }).map((p) => p.field)).toEqual([
+    expect(refused('clusterip', { 'services.kube-dns.type': 'NodePort', 'services.kube-dns.ports.dns.nodePort': '30053' }).map((p) => p.field)).toEqual([
       'services[1].ports[1].nodePort',
     ]);
     const ok = loadTopology('clusterip', { 'services.kube-dns.type': 'NodePort', 'services.kube-dns.ports.dns.nodePort': '30053', 'services.kube-dns.ports.dns-tcp.nodePort': '30053' });
@@ -87,7 +85,7 @@ describe('UDP service ports (kube-dns)', () => {
   });
 
   it('refuse a protocol other than TCP and UDP', () => {
-    expect(problemsOf('clusterip', { 'services.web.ports.https.protocol': 'SCTP' }).map((p) => p.field)).toEqual(['services[0].ports[0].protocol']);
+    expect(refused('clusterip', { 'services.web.ports.https.protocol': 'SCTP' }).map((p) => p.field)).toEqual(['services[0].ports[0].protocol']);
   });
 });
 
@@ -130,15 +128,15 @@ describe('cluster DNS in the plan', () => {
   });
 
   it('checks that cluster.dns is a service IP served by a dns pod', () => {
-    expect(problemsOf('clusterip', { 'cluster.dns': '172.31.0.99' }).map((p) => [p.field, p.message])).toEqual([
+    expect(refused('clusterip', { 'cluster.dns': '172.31.0.99' }).map((p) => [p.field, p.message])).toEqual([
       ['cluster.dns', '172.31.0.99 is not the clusterIP of any service (it should be the cluster DNS service, like kube-dns)'],
     ]);
-    expect(problemsOf('clusterip', { 'cluster.dns': '172.31.0.5' }).map((p) => p.field)).toEqual(['cluster.dns']);
-    expect(problemsOf('clusterip', { 'pods.coredns.workload': 'http' }).map((p) => p.field)).toEqual(['cluster.dns']);
-    expect(problemsOf('clusterip', { 'pods.frontend.workload': 'dns' }).map((p) => [p.field, p.message])).toEqual([
+    expect(refused('clusterip', { 'cluster.dns': '172.31.0.5' }).map((p) => p.field)).toEqual(['cluster.dns']);
+    expect(refused('clusterip', { 'pods.coredns.workload': 'http' }).map((p) => p.field)).toEqual(['cluster.dns']);
+    expect(refused('clusterip', { 'pods.frontend.workload': 'dns' }).map((p) => [p.field, p.message])).toEqual([
       ['pods[0].workload', 'a dns pod needs a service that selects it (its targetPorts are where it listens)'],
     ]);
-    expect(problemsOf('clusterip', { 'pods.web-1.workload': 'ftp' }).map((p) => p.field)).toEqual(['pods[1].workload']);
+    expect(refused('clusterip', { 'pods.web-1.workload': 'ftp' }).map((p) => p.field)).toEqual(['pods[1].workload']);
   });
 });
 
@@ -193,13 +191,7 @@ describe('walkthroughs', () => {
       join(dir, 'lb.walkthrough.yaml'),
       ['title: t', 'traffic: { from: client, to: "10.240.0.100:443" }', 'observe: [client:eth0]', 'paths:', '  - { name: p, via: router, endpoint: web-1, steps: [{ step: "1", title: t, skip: x }] }', ''].join('\n'),
     );
-    let thrown: unknown;
-    try {
-      loadWalkthrough({ ...loadbalancer.topology, walkthrough: 'lb.walkthrough.yaml' }, topo);
-    } catch (err) {
-      thrown = err;
-    }
-    expect(thrown).toBeInstanceOf(InputError);
-    expect((thrown as InputError).problems.map((p) => [p.field, p.message])).toEqual([['paths[0].via', '"router" is not a node of this topology']]);
+    const problems = problemsOf(() => loadWalkthrough({ ...loadbalancer.topology, walkthrough: 'lb.walkthrough.yaml' }, topo));
+    expect(problems.map((p) => [p.field, p.message])).toEqual([['paths[0].via', '"router" is not a node of this topology']]);
   });
 });

@@ -143,15 +143,16 @@ describe('probability', () => {
 describe('nodeport, node1: the rendered restore payload', () => {
   const p = rulesOf(base, 'node1');
 
-  it('has one filter and one nat section, each committed', () => {
-    expect(p.payload.match(/^\*\w+$/gm)).toEqual(['*filter', '*nat']);
-    expect(p.payload.match(/^COMMIT$/gm)).toHaveLength(2);
+  it('has a mangle (canary chains), a filter and a nat section, each committed', () => {
+    expect(p.payload.match(/^\*\w+$/gm)).toEqual(['*mangle', '*filter', '*nat']);
+    expect(p.payload.match(/^COMMIT$/gm)).toHaveLength(3);
     expect(p.payload.endsWith('COMMIT\n')).toBe(true);
   });
 
   it('declares exactly the service chains kube-proxy would', () => {
-    expect(p.chains.get('nat')).toEqual(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ', EXT, SVC, SEP_WEB1, SEP_WEB2]);
-    expect(p.chains.get('filter')).toEqual(['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-NODEPORTS', 'KUBE-PROXY-FIREWALL']);
+    expect(p.chains.get('nat')).toEqual(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ', EXT, SVC, SEP_WEB1, SEP_WEB2, 'KUBE-KUBELET-CANARY', 'KUBE-PROXY-CANARY']);
+    expect(p.chains.get('filter')).toEqual(['KUBE-NODEPORTS', 'KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FIREWALL', 'KUBE-FORWARD', 'KUBE-PROXY-FIREWALL', 'KUBE-KUBELET-CANARY', 'KUBE-PROXY-CANARY']);
+    expect(p.chains.get('mangle')).toEqual(['KUBE-IPTABLES-HINT', 'KUBE-KUBELET-CANARY', 'KUBE-PROXY-CANARY']);
     expectConsistentJumps(p);
   });
 
@@ -273,11 +274,11 @@ describe('nodeport, node1: the rendered restore payload', () => {
 
   it('planLab carries this payload for each node namespace', () => {
     const plan = planLab(base);
-    expect(plan.iptables.map((r) => [r.ns, r.node])).toEqual([
+    expect(plan.kubeProxy.map((r) => [r.ns, r.node])).toEqual([
       ['nodeport-node1', 'node1'],
       ['nodeport-node2', 'node2'],
     ]);
-    expect(plan.iptables[0]!.payload).toBe(p.payload);
+    expect(plan.kubeProxy[0]!.payload).toBe(p.payload);
   });
 });
 
@@ -478,7 +479,7 @@ describe('variants', () => {
     web().type = 'LoadBalancer';
     web().loadBalancerIPs = ['10.240.0.100'];
     const p = rulesOf(t, 'node1');
-    expect(p.chains.get('nat')).toEqual(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ']);
+    expect(p.chains.get('nat')).toEqual(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ', 'KUBE-KUBELET-CANARY', 'KUBE-PROXY-CANARY']);
     expect(p.rules.filter((r) => r.table === 'nat' && /^KUBE-(SVC|SVL|EXT|SEP)-/.test(target(r)!))).toEqual([]);
     expect(nat(p, 'KUBE-SERVICES').map((r) => target(r))).toEqual(['KUBE-NODEPORTS']);
     expect(nat(p, 'KUBE-NODEPORTS')).toEqual([]);
@@ -535,7 +536,7 @@ describe('restore payloads', () => {
     expect(natRules.slice(0, 3).map((r) => r.chain)).toEqual(['PREROUTING', 'OUTPUT', 'POSTROUTING']);
     expect(natRules.slice(3).some((r) => ['PREROUTING', 'OUTPUT', 'POSTROUTING'].includes(r.chain))).toBe(false);
     const filterRules = parsedRules.filter((r) => r.table === 'filter');
-    expect(filterRules.slice(0, 9).map((r) => r.chain)).toEqual(['INPUT', 'INPUT', 'INPUT', 'FORWARD', 'FORWARD', 'FORWARD', 'FORWARD', 'OUTPUT', 'OUTPUT']);
+    expect(filterRules.slice(0, 11).map((r) => r.chain)).toEqual(['INPUT', 'INPUT', 'INPUT', 'INPUT', 'FORWARD', 'FORWARD', 'FORWARD', 'FORWARD', 'OUTPUT', 'OUTPUT', 'OUTPUT']);
   });
 
   it('resyncRestore re-declares kube-proxy chains (flushing them), without the built-in jumps', () => {
@@ -616,17 +617,18 @@ describe('parseSave on iptables-save -c output', () => {
   it('reads tables, chains (built-in ones too) and every rule', () => {
     expect(save.chains.get('nat')).toEqual([
       'PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING',
-      EXT, 'KUBE-MARK-MASQ', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', SEP_WEB2, SEP_WEB1, 'KUBE-SERVICES', SVC,
+      EXT, 'KUBE-KUBELET-CANARY', 'KUBE-MARK-MASQ', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-PROXY-CANARY', SEP_WEB2, SEP_WEB1, 'KUBE-SERVICES', SVC,
     ]);
-    expect(save.chains.get('filter')).toHaveLength(8);
-    expect(save.rules.filter((r) => r.table === 'filter')).toHaveLength(12);
+    expect(save.chains.get('mangle')).toEqual(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING', 'KUBE-IPTABLES-HINT', 'KUBE-KUBELET-CANARY', 'KUBE-PROXY-CANARY']);
+    expect(save.chains.get('filter')).toHaveLength(11);
+    expect(save.rules.filter((r) => r.table === 'filter')).toHaveLength(15);
     expect(save.rules.filter((r) => r.table === 'nat')).toHaveLength(19);
   });
 
   it('reads [packets:bytes] counters', () => {
     const [nodePort] = find('nat', 'KUBE-NODEPORTS');
     expect(nodePort!.counters).toEqual({ packets: 2, bytes: 120 });
-    expect(find('filter', 'INPUT')[1]!.counters).toEqual({ packets: 52, bytes: 3120 });
+    expect(find('filter', 'INPUT')[2]!.counters).toEqual({ packets: 52, bytes: 3120 });
     expect(find('nat', 'KUBE-POSTROUTING')[0]!.counters).toEqual({ packets: 0, bytes: 0 });
     expect(save.rules.every((r) => r.counters !== undefined)).toBe(true);
   });

@@ -128,7 +128,7 @@ describe.skipIf(!haveChromium)('report.html in a real browser', () => {
       expect(problems).toEqual([]);
       expect(fetched).toEqual([`file://${file}`]);
       const hosts = await page.$$eval('svg.topology g.host', (gs) => gs.map((g) => g.getAttribute('data-host')));
-      expect(hosts.sort()).toEqual(r.topology.nodes.concat(r.topology.clients, r.topology.pods, r.topology.routers as never[]).map((h) => h.name).sort());
+      expect(hosts.sort()).toEqual([...r.topology.nodes, ...r.topology.clients, ...r.topology.pods, ...r.topology.routers].map((h) => h.name).sort());
       // Every host box is drawn with a real size on the page.
       const sizes = await page.$$eval('svg.topology g.host rect.ns', (rs) => rs.map((x) => x.getBoundingClientRect().width));
       expect(sizes.every((w) => w > 50)).toBe(true);

@@ -165,7 +165,7 @@ describe('sessionAffinity: ClientIP (affinity)', () => {
 it('planLab builds every variant with one payload per node and a workload per web pod', () => {
   for (const name of ['nodeport-local', 'internal-local', 'affinity']) {
     const p = planLab(load(name).topology);
-    expect(p.iptables.map((x) => x.node)).toEqual(['node1', 'node2']);
+    expect(p.kubeProxy.map((x) => x.node)).toEqual(['node1', 'node2']);
     expect(p.workloads.map((w) => w.pod).sort()).toEqual(['web-1', 'web-2']);
   }
 });

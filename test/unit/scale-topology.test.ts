@@ -30,7 +30,7 @@ describe('the scale benchmark topologies', () => {
   it('1000 ClusterIP services over two pods give each node 1001 service chains', () => {
     const t = load('svc', 2, 1000);
     expect(t.services).toHaveLength(1001);
-    const payload = planLab(t).iptables[0]!.payload;
+    const payload = planLab(t).kubeProxy[0]!.payload;
     expect(payload.match(/^:KUBE-SVC-/gm)).toHaveLength(1001);
   });
 
@@ -44,7 +44,7 @@ describe('planWorkloads (lab revive)', () => {
     const t = loadTopology('nodeport').topology;
     const plan = planWorkloads(t, ['web-2']);
     expect(plan.workloads.map((w) => w.pod)).toEqual(['web-2']);
-    expect([plan.namespaces, plan.createBatch, plan.iptables, plan.files]).toEqual([[], [], [], []]);
+    expect([plan.namespaces, plan.createBatch, plan.kubeProxy, plan.files]).toEqual([[], [], [], []]);
   });
 });
 

@@ -156,7 +156,7 @@ describe('planPods: the sub-plan that adds pods to a running lab', () => {
     expect(node.sysctls).toEqual({});
     expect(sub.namespaces.map((n) => n.host).sort()).toEqual(['node1', 'web-3']);
     expect(sub.workloads.map((w) => [w.pod, w.ip, w.ports])).toEqual([['web-3', '10.244.0.2', [8443]]]);
-    expect(sub.iptables).toEqual([]);
+    expect(sub.kubeProxy).toEqual([]);
     expect(sub.files).toEqual([]);
   });
 

@@ -9,7 +9,7 @@ import { parseSave } from '../../lab/plan/kube-proxy/rules.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import { summarise, type VerifyResult } from '../../lab/verify/engine.js';
 import { loadEvidence, type Evidence } from '../../lab/verify/evidence.js';
-import { packetInFlow, resolvePattern, flowVariables } from '../../lab/verify/flows.js';
+import { packetInFlow, resolvePattern, flowVariables, type Flow } from '../../lab/verify/flows.js';
 import { checkKind, flowJudges, groupJudges, judgeWalkthrough } from '../../lab/verify/judges.js';
 import { flowFitsPath, flowsOfPaths, locateFlow, trafficGroups } from '../../lab/verify/paths.js';
 import { NARROW_MAX, renderReport } from '../../lab/verify/report.js';
@@ -105,7 +105,7 @@ describe('flow matching', () => {
     expect(resolvePattern('$pod', vars)).toBeUndefined();
   });
   it('locates a flow in the conntrack table that holds its original tuple', () => {
-    const flow = { ...evidence.flows[0]!, conntrack: undefined };
+    const flow: Flow = { ...evidence.flows[0]!, conntrack: undefined };
     locateFlow(flow, { node2: [], node1: evidence.conntrack.node1! });
     expect(flow.conntrack?.node).toBe('node1');
     const lost = { ...flow, conntrack: undefined, client: '10.241.0.4:1' };

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InputError, type InputProblem } from '../../lab/errors.js';
+import { type InputProblem } from '../../lab/errors.js';
 import { parseConntrack } from '../../lab/kernel/conntrack.js';
 import { parseSave } from '../../lab/plan/kube-proxy/rules.js';
 import { planLab } from '../../lab/plan/plan.js';
@@ -17,20 +17,14 @@ import { newProgress, nextStepIndex, progressFile, readProgress, recordStep, res
 import { answerKind, type Check, type WorkshopStep } from '../../lab/workshop/schema.js';
 import { runSession, type SessionIO } from '../../lab/workshop/session.js';
 import { fill, splitCommand, wrap } from '../../lab/workshop/text.js';
+import { problemsOf } from './helpers.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const nodeport = loadTopology('nodeport');
 
-/** Parse a workshop text against the nodeport topology; the InputError's problems, or [] if it loads. */
-function problemsOf(text: string): InputProblem[] {
-  try {
-    parseWorkshop(YamlFile.parse(text, 'w.yaml'), nodeport.topology, '/x/w.yaml', 'nodeport');
-    return [];
-  } catch (err) {
-    expect(err).toBeInstanceOf(InputError);
-    return (err as InputError).problems;
-  }
-}
+/** Parse a workshop text against the nodeport topology: the problems it reports, [] if it loads. */
+const workshopProblems = (text: string): InputProblem[] =>
+  problemsOf(() => parseWorkshop(YamlFile.parse(text, 'w.yaml'), nodeport.topology, '/x/w.yaml', 'nodeport'));
 
 const STEP = `
   - id: one
@@ -79,11 +73,11 @@ describe('workshop files', () => {
   });
 
   it('a minimal workshop loads, with defaults', () => {
-    expect(problemsOf(`title: T\nsteps:${STEP}`)).toEqual([]);
+    expect(workshopProblems(`title: T\nsteps:${STEP}`)).toEqual([]);
   });
 
   it('names file, field and line of each problem', () => {
-    const problems = problemsOf(`title: T
+    const problems = workshopProblems(`title: T
 steps:
   - id: one
     title: A step
@@ -113,7 +107,7 @@ steps:
   });
 
   it('checks references once the shape is right', () => {
-    const problems = problemsOf(`title: T
+    const problems = workshopProblems(`title: T
 steps:
   - id: one
     title: A step
@@ -154,7 +148,7 @@ steps:
   });
 
   it('rejects a bad field with its line', () => {
-    const problems = problemsOf(`title: T
+    const problems = workshopProblems(`title: T
 steps:
   - id: one
     title: A step
@@ -366,7 +360,7 @@ describe('live-state readers (pure parts)', () => {
   });
 
   it("the health check finds every planned rule in a node's iptables-save, and notices one missing", () => {
-    const planned = parseSave(planLab(nodeport.topology).iptables.find((n) => n.node === 'node1')!.payload).rules;
+    const planned = parseSave(planLab(nodeport.topology).kubeProxy.find((n) => n.node === 'node1')!.payload).rules;
     expect(missingRules(planned, rules)).toEqual([]);
     const broken = parseSave(save.split('\n').filter((l) => !l.includes('-> 10.244.0.3:8443')).join('\n')).rules;
     const missing = missingRules(planned, broken);

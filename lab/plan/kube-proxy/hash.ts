@@ -36,3 +36,17 @@ export const serviceLocalChain = (spn: string, proto: string) => `KUBE-SVL-${por
 export const externalChain = (spn: string, proto: string) => `KUBE-EXT-${portProtoHash(spn, proto)}`;
 export const firewallChain = (spn: string, proto: string) => `KUBE-FW-${portProtoHash(spn, proto)}`;
 export const endpointChain = (spn: string, proto: string, endpoint: string) => `KUBE-SEP-${endpointHash(spn, proto, endpoint)}`;
+
+/**
+ * nftables mode names chains by their meaning, prefixed with a short hash of that meaning so
+ * names that differ in one digit still look different: "ULMVA6XW-ns1/svc1/tcp/p80".
+ */
+export function nftNameBase(name: string): string {
+  return `${base32(createHash('sha256').update(name).digest()).slice(0, 8)}-${name}`;
+}
+
+/** "namespace/name/protocol/portName", the service part of every per-service nftables name. */
+export const nftServiceKey = (namespace: string, name: string, protocol: string, portName: string) => `${namespace}/${name}/${protocol.toLowerCase()}/${portName}`;
+
+/** The endpoint part: "<service key>__ip/port". */
+export const nftEndpointKey = (serviceKey: string, ip: string, port: number) => `${serviceKey}__${ip}/${port}`;

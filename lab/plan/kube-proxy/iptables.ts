@@ -1,6 +1,7 @@
 import type { Topology } from '../../topology/schema.js';
 import { servicePorts, type Endpoint, type ServicePortView } from '../endpoints.js';
-import { endpointChain, externalChain, serviceChain, serviceLocalChain } from './hash.js';
+import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
+import { endpointChain, externalChain, firewallChain, serviceChain, serviceLocalChain } from './hash.js';
 import { renderRestore, type Rule, type Table } from './rules.js';
 
 /** kube-proxy's defaults: --iptables-masquerade-bit=14, ClientIP affinity timeout 3 hours. */
@@ -10,6 +11,12 @@ export const AFFINITY_SECONDS = 10800;
 const comment = (text: string) => ['-m', 'comment', '--comment', text];
 /** kube-proxy's protocol match: "-m tcp -p tcp" or "-m udp -p udp". */
 const protoMatch = (protocol: string) => ['-m', protocol, '-p', protocol];
+
+const cidrHas = (cidr: string, ip: string) => {
+  const c = parseCidr(cidr);
+  const a = parseIPv4(ip);
+  return c !== undefined && a !== undefined && cidrContains(c, a);
+};
 
 /** kube-proxy prints probabilities with %0.10f. */
 export function probability(index: number, count: number): string {
@@ -35,6 +42,8 @@ export function baseJumps(): { nat: Rule[]; filter: Rule[] } {
       { chain: 'POSTROUTING', args: [...comment('kubernetes postrouting rules'), '-j', 'KUBE-POSTROUTING'] },
     ],
     filter: [
+      // The kubelet's jumps (kube-proxy ensures them too), prepended last so first in the chain.
+      { chain: 'INPUT', args: ['-j', 'KUBE-FIREWALL'] },
       { chain: 'INPUT', args: [...NEW, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL'] },
       { chain: 'INPUT', args: [...comment('kubernetes health check service ports'), '-j', 'KUBE-NODEPORTS'] },
       { chain: 'INPUT', args: [...NEW, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES'] },
@@ -42,6 +51,7 @@ export function baseJumps(): { nat: Rule[]; filter: Rule[] } {
       { chain: 'FORWARD', args: [...comment('kubernetes forwarding rules'), '-j', 'KUBE-FORWARD'] },
       { chain: 'FORWARD', args: [...NEW, ...comment('kubernetes service portals'), '-j', 'KUBE-SERVICES'] },
       { chain: 'FORWARD', args: [...NEW, ...comment('kubernetes externally-visible service portals'), '-j', 'KUBE-EXTERNAL-SERVICES'] },
+      { chain: 'OUTPUT', args: ['-j', 'KUBE-FIREWALL'] },
       { chain: 'OUTPUT', args: [...NEW, ...comment('kubernetes load balancer firewall'), '-j', 'KUBE-PROXY-FIREWALL'] },
       { chain: 'OUTPUT', args: [...NEW, ...comment('kubernetes service portals'), '-j', 'KUBE-SERVICES'] },
     ],
@@ -58,7 +68,7 @@ export function kubeProxyRules(t: Topology, nodeName: string): NodeRuleset {
   const nat: Table = { name: 'nat', chains: ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ'], rules: [] };
   const filter: Table = {
     name: 'filter',
-    chains: ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-NODEPORTS', 'KUBE-PROXY-FIREWALL'],
+    chains: ['KUBE-NODEPORTS', 'KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FIREWALL', 'KUBE-FORWARD', 'KUBE-PROXY-FIREWALL'],
     rules: [],
   };
   const w = writer(nat, filter);
@@ -68,7 +78,8 @@ export function kubeProxyRules(t: Topology, nodeName: string): NodeRuleset {
   w.nat('KUBE-POSTROUTING', ...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully');
   w.nat('KUBE-MARK-MASQ', '-j', 'MARK', '--or-mark', MASQ_MARK);
 
-  for (const sp of servicePorts(t)) writeServicePort(sp, nodeName, t.cluster.podCIDR, w);
+  const nodeIP = t.nodes.find((n) => n.name === nodeName)?.address;
+  for (const sp of servicePorts(t)) writeServicePort(sp, nodeName, t.cluster.podCIDR, nodeIP, w);
 
   w.nat(
     'KUBE-SERVICES',
@@ -76,6 +87,10 @@ export function kubeProxyRules(t: Topology, nodeName: string): NodeRuleset {
     '-m', 'addrtype', '--dst-type', 'LOCAL',
     '-j', 'KUBE-NODEPORTS',
   );
+  // Localhost NodePorts (on by default in iptables mode) need route_localnet=1; this guard keeps
+  // anything but a NodePort DNAT from reaching 127.0.0.0/8 from outside (kube-proxy and kubelet both write it).
+  w.filter('KUBE-FIREWALL', ...comment('block incoming localnet connections'), '-d', '127.0.0.0/8', '!', '-s', '127.0.0.0/8', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', '-j', 'DROP');
+  // Upstream also counts these drops with -m nfacct (ct_state_invalid_dropped_pkts); left out, see docs/fidelity.md.
   w.filter('KUBE-FORWARD', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP');
   w.filter('KUBE-FORWARD', ...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'ACCEPT');
   w.filter('KUBE-FORWARD', ...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT');
@@ -91,25 +106,32 @@ function writer(nat: Table, filter: Table) {
   };
 }
 
-function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: string, w: Writer): void {
+function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: string, nodeIP: string | undefined, w: Writer): void {
   const { service, port, name: spn } = sp;
   const proto = protoMatch(sp.protocol);
   const svcChain = serviceChain(spn, sp.protocol);
   const svlChain = serviceLocalChain(spn, sp.protocol);
   const extChain = externalChain(spn, sp.protocol);
+  const fwChain = firewallChain(spn, sp.protocol);
   const local = sp.endpoints.filter((e) => e.node === nodeName);
+  const hasEndpoints = sp.endpoints.length > 0;
   const external = service.type !== 'ClusterIP';
   const externalLocal = external && service.externalTrafficPolicy === 'Local';
   const internalLocal = service.internalTrafficPolicy === 'Local';
   const clusterDst = [...proto, '-d', service.clusterIP, '--dport', String(port.port)];
+  const dst = (ip: string) => [...proto, '-d', ip, '--dport', String(port.port)];
   const nodePort = external ? port.nodePort : undefined;
+  const usesFW = hasEndpoints && service.loadBalancerIPs.length > 0 && service.loadBalancerSourceRanges.length > 0;
 
-  if (sp.endpoints.length === 0) {
+  // The health check node port of a Local LoadBalancer service is accepted on every node (kube-proxy answers it).
+  if (externalLocal && service.healthCheckNodePort && port === service.ports[0]) {
+    w.filter('KUBE-NODEPORTS', ...comment(`${spn} health check node port`), ...protoMatch('tcp'), '--dport', String(service.healthCheckNodePort), '-j', 'ACCEPT');
+  }
+
+  if (!hasEndpoints) {
     // No ready endpoint anywhere: reject in the filter table, no NAT chains at all.
     w.filter('KUBE-SERVICES', ...comment(`${spn} has no endpoints`), ...clusterDst, '-j', 'REJECT');
-    for (const lb of service.loadBalancerIPs) {
-      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no endpoints`), ...proto, '-d', lb, '--dport', String(port.port), '-j', 'REJECT');
-    }
+    for (const ip of [...service.externalIPs, ...service.loadBalancerIPs]) w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no endpoints`), ...dst(ip), '-j', 'REJECT');
     if (nodePort !== undefined) {
       w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no endpoints`), '-m', 'addrtype', '--dst-type', 'LOCAL', ...proto, '--dport', String(nodePort), '-j', 'REJECT');
     }
@@ -117,13 +139,14 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   }
 
   // Which chains this service port needs (kube-proxy: UsesClusterEndpoints / UsesLocalEndpoints).
-  const usesSVC = !internalLocal || (external && !externalLocal) || externalLocal;
+  const usesSVC = !internalLocal || external;
   const usesSVL = internalLocal || externalLocal;
   // kube-proxy creates a policy chain only when it has endpoints to list: no local endpoint, no KUBE-SVL.
   const hasSVL = usesSVL && local.length > 0;
   const internalChain = internalLocal ? svlChain : svcChain;
   const hasInternalEndpoints = !internalLocal || local.length > 0;
   if (external) w.natChain(extChain);
+  if (usesFW) w.natChain(fwChain);
   if (usesSVC) w.natChain(svcChain);
   if (hasSVL) w.natChain(svlChain);
   // Endpoint chains for the endpoints this node can reach: all of them, or only local ones when
@@ -132,23 +155,32 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   const sepChains = reachable.map((e) => endpointChain(spn, sp.protocol, e.address));
   sepChains.forEach((c) => w.natChain(c));
 
-  // Entry points: ClusterIP, load balancer IPs, the NodePort.
+  // Entry points: ClusterIP, external IPs, load balancer IPs, the NodePort.
   if (!hasInternalEndpoints) {
     w.filter('KUBE-SERVICES', ...comment(`${spn} has no local endpoints`), ...clusterDst, '-j', 'DROP');
   } else {
     w.nat('KUBE-SERVICES', ...comment(`${spn} cluster IP`), ...clusterDst, '-j', internalChain);
   }
+  for (const ip of service.externalIPs) w.nat('KUBE-SERVICES', ...comment(`${spn} external IP`), ...dst(ip), '-j', extChain);
   for (const lb of service.loadBalancerIPs) {
-    w.nat('KUBE-SERVICES', ...comment(`${spn} loadbalancer IP`), ...proto, '-d', lb, '--dport', String(port.port), '-j', extChain);
+    w.nat('KUBE-SERVICES', ...comment(`${spn} loadbalancer IP`), ...dst(lb), '-j', usesFW ? fwChain : extChain);
+    if (usesFW) w.filter('KUBE-PROXY-FIREWALL', ...comment(`${spn} traffic not accepted by ${fwChain}`), ...dst(lb), '-j', 'DROP');
   }
   if (nodePort !== undefined) w.nat('KUBE-NODEPORTS', ...comment(spn), ...proto, '--dport', String(nodePort), '-j', extChain);
   if (externalLocal && local.length === 0) {
-    for (const lb of service.loadBalancerIPs) {
-      w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no local endpoints`), ...proto, '-d', lb, '--dport', String(port.port), '-j', 'DROP');
-    }
+    for (const ip of [...service.externalIPs, ...service.loadBalancerIPs]) w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no local endpoints`), ...dst(ip), '-j', 'DROP');
     if (nodePort !== undefined) {
       w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no local endpoints`), '-m', 'addrtype', '--dst-type', 'LOCAL', ...proto, '--dport', String(nodePort), '-j', 'DROP');
     }
+  }
+
+  // loadBalancerSourceRanges: allowed sources go on to KUBE-EXT; the rest fall through to the filter DROP.
+  if (usesFW) {
+    const sources = [...service.loadBalancerSourceRanges];
+    // A node inside a range may reach the VIP looped back with the VIP as source.
+    if (nodeIP && service.loadBalancerSourceRanges.some((r) => cidrHas(r, nodeIP))) sources.push(...service.loadBalancerIPs);
+    for (const src of sources) w.nat(fwChain, ...comment(`${spn} loadbalancer IP`), '-s', src, '-j', extChain);
+    w.nat(fwChain, ...comment(`other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL`));
   }
 
   // Off-cluster sources reaching the ClusterIP get masqueraded (kube-proxy's --cluster-cidr detector).
@@ -164,7 +196,7 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
     if (local.length > 0) w.nat(extChain, '-j', svlChain);
   }
 
-  const affinity = service.sessionAffinity === 'ClientIP';
+  const affinity = service.sessionAffinity === 'ClientIP' ? service.sessionAffinityTimeoutSeconds : undefined;
   if (usesSVC) writeEndpointJumps(svcChain, spn, sp, sp.endpoints, affinity, w);
   if (hasSVL) writeEndpointJumps(svlChain, spn, sp, local, affinity, w);
 
@@ -176,11 +208,12 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   });
 }
 
-function writeEndpointJumps(chain: string, spn: string, sp: ServicePortView, endpoints: Endpoint[], affinity: boolean, w: Writer): void {
+/** `affinity`: sessionAffinity ClientIP's timeout in seconds, or undefined without affinity. */
+function writeEndpointJumps(chain: string, spn: string, sp: ServicePortView, endpoints: Endpoint[], affinity: number | undefined, w: Writer): void {
   const sepOf = (e: Endpoint) => endpointChain(spn, sp.protocol, e.address);
-  if (affinity) {
+  if (affinity !== undefined) {
     for (const e of endpoints) {
-      w.nat(chain, ...comment(`${spn} -> ${e.address}`), '-m', 'recent', '--name', sepOf(e), '--rcheck', '--seconds', String(AFFINITY_SECONDS), '--reap', '-j', sepOf(e));
+      w.nat(chain, ...comment(`${spn} -> ${e.address}`), '-m', 'recent', '--name', sepOf(e), '--rcheck', '--seconds', String(affinity), '--reap', '-j', sepOf(e));
     }
   }
   endpoints.forEach((e, i) => {
@@ -197,10 +230,15 @@ function writeEndpointJumps(chain: string, spn: string, sp: ServicePortView, end
 export function initialRestore(rules: NodeRuleset): string {
   const jumps = baseJumps();
   return renderRestore([
-    { ...rules.filter, rules: [...jumps.filter, ...rules.filter.rules] },
-    { ...rules.nat, rules: [...jumps.nat, ...rules.nat.rules] },
+    // The empty canary chains: kube-proxy and the kubelet watch them to notice a flushed table.
+    { name: 'mangle', chains: ['KUBE-IPTABLES-HINT', ...CANARIES], rules: [] },
+    { ...rules.filter, chains: [...rules.filter.chains, ...CANARIES], rules: [...jumps.filter, ...rules.filter.rules] },
+    { ...rules.nat, chains: [...rules.nat.chains, ...CANARIES], rules: [...jumps.nat, ...rules.nat.rules] },
   ]);
 }
+
+/** KUBE-KUBELET-CANARY (the kubelet's) and KUBE-PROXY-CANARY, empty in mangle, nat and filter. */
+export const CANARIES = ['KUBE-KUBELET-CANARY', 'KUBE-PROXY-CANARY'];
 
 /** A resync after endpoints change: kube-proxy's own chains (declaring them flushes them), stale ones deleted. */
 export function resyncRestore(rules: NodeRuleset, staleNatChains: string[] = []): string {

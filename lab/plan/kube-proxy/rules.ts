@@ -9,7 +9,7 @@ export interface Rule {
 }
 
 export interface Table {
-  name: 'nat' | 'filter';
+  name: 'nat' | 'filter' | 'mangle';
   /** User chains, declared (and so flushed) by the payload, in declaration order. */
   chains: string[];
   rules: Rule[];

@@ -36,6 +36,24 @@ export function checkServices(c: CheckContext): void {
       // Hosts reach the LB IP through routes to the lab's own prefixes; one outside them is unreachable.
       if (!insideLab(prefixes, lb)) c.at(['services', i, 'loadBalancerIPs', j], `${lb} lies outside the lab's networks, pod and service ranges; pick one inside a network (e.g. the nodes' subnet)`);
     });
+    s.externalIPs.forEach((ext, j) => {
+      if (c.ipAt(['services', i, 'externalIPs', j], ext) === undefined) return;
+      if (!insideLab(prefixes, ext)) c.at(['services', i, 'externalIPs', j], `${ext} lies outside the lab's networks, pod and service ranges; pick one the router can send to a node`);
+    });
+    if (s.loadBalancerSourceRanges.length > 0 && s.type !== 'LoadBalancer') {
+      c.at(['services', i, 'loadBalancerSourceRanges'], `only a service of type LoadBalancer has source ranges (this one is ${s.type})`);
+    }
+    s.loadBalancerSourceRanges.forEach((r, j) => c.cidrAt(['services', i, 'loadBalancerSourceRanges', j], r));
+    if (s.healthCheckNodePort !== undefined) {
+      const hc = s.healthCheckNodePort;
+      if (s.type !== 'LoadBalancer' || s.externalTrafficPolicy !== 'Local') {
+        c.at(['services', i, 'healthCheckNodePort'], 'only a LoadBalancer service with externalTrafficPolicy Local has a health check node port');
+      } else if (hc < NODE_PORT_RANGE.min || hc > NODE_PORT_RANGE.max) {
+        c.at(['services', i, 'healthCheckNodePort'], `${hc} is outside the NodePort range ${NODE_PORT_RANGE.min}-${NODE_PORT_RANGE.max}`);
+      } else if (nodePorts.has(`${hc}/TCP`)) {
+        c.at(['services', i, 'healthCheckNodePort'], `${hc} is already used by ${nodePorts.get(`${hc}/TCP`)}`);
+      } else nodePorts.set(`${hc}/TCP`, `${key} health check`);
+    }
     const portNames = new Set<string>();
     s.ports.forEach((p, j) => {
       if (s.ports.length > 1 && !p.name) c.at(['services', i, 'ports', j, 'name'], 'a service with several ports must name each one');

@@ -1,0 +1,175 @@
+import { ExitCode, LabError } from '../errors.js';
+import { listStates, readState } from '../state/store.js';
+import { displayPath, loadTopology, resolveTopologyPath } from '../topology/load.js';
+import type { Topology } from '../topology/schema.js';
+import { checkHealth, notUpReport, type HealthReport } from '../workshop/health.js';
+import { availableWorkshops, hasWorkshop, loadWorkshop, scenarioOf, workshopPathFor, type LoadedWorkshop } from '../workshop/load.js';
+import { probe, type ProbeResult } from '../workshop/probes.js';
+import { newProgress, progressFile, readProgress, resetProgress, score, writeProgress, type Progress, type Score } from '../workshop/progress.js';
+import type { Check } from '../workshop/schema.js';
+import { runningLab } from './running.js';
+import { status } from './status.js';
+import { up, type UpOptions } from './up.js';
+
+/**
+ * The workshop verb's domain: which lab and which scenario a command means, bringing the lab up,
+ * the state a session starts from, the listings and the instructor's health check. The CLI only
+ * asks, prints and talks to the terminal.
+ */
+
+export interface WorkshopTarget {
+  lab: string;
+  /** What the learner typed for the scenario (a name or a path), or the running lab's topology path. */
+  scenarioRef: string;
+  topologyPath: string;
+  topology: Topology;
+}
+
+const looksLikeLabName = (s: string) => /^[a-z][a-z0-9-]*$/.test(s);
+const isUp = (lab: string) => readState(lab)?.phase === 'up';
+
+/** Is the lab named otherwise than its topology file's own `lab:` (brought up with --name)? */
+const renamed = (t: WorkshopTarget) => t.lab !== loadTopology(t.topologyPath).topology.lab;
+
+/**
+ * `lab workshop nodeport` (the lab named by the scenario), `lab workshop ws-test` (a lab that
+ * is up, whatever it was built from), `lab workshop nodeport --name ws-test`. `name` is a
+ * validated lab name.
+ */
+export function workshopTarget(arg: string, name?: string): WorkshopTarget {
+  if (!name && looksLikeLabName(arg) && readState(arg)) {
+    if (isUp(arg)) {
+      const r = runningLab(arg);
+      return { lab: arg, scenarioRef: r.path, topologyPath: r.path, topology: r.topology };
+    }
+    const state = readState(arg)!;
+    const { topology, path } = loadTopology(state.topologyPath, state.overrides);
+    return { lab: arg, scenarioRef: path, topologyPath: path, topology };
+  }
+  const path = resolveTopologyPath(arg);
+  if (name && isUp(name)) {
+    const r = runningLab(name);
+    if (r.path !== path) {
+      throw new LabError(`lab "${name}" runs ${scenarioOf(r.path)}, not ${scenarioOf(path)}: run "lab workshop ${name}"`, ExitCode.badInput);
+    }
+    return { lab: name, scenarioRef: arg, topologyPath: r.path, topology: r.topology };
+  }
+  const { topology } = loadTopology(path, name ? { lab: name } : {});
+  return { lab: topology.lab, scenarioRef: arg, topologyPath: path, topology };
+}
+
+/** The lab `--check` looks at: --name, a lab known by that name, or the lab a scenario makes. */
+export function checkedLab(arg: string, name?: string): string | undefined {
+  if (name) return name;
+  if (looksLikeLabName(arg) && readState(arg)) return arg;
+  try {
+    return loadTopology(arg).topology.lab;
+  } catch {
+    return undefined; // the caller takes arg as a lab name
+  }
+}
+
+/**
+ * Make sure the target's workshop exists and its lab is up: with `bringUp`, `lab up` it;
+ * otherwise say which command does. Returns whether it brought the lab up.
+ */
+export async function ensureWorkshopLab(target: WorkshopTarget, bringUp: boolean, onStage?: UpOptions['onStage']): Promise<boolean> {
+  if (!hasWorkshop(target.topologyPath)) loadWorkshop(target.topology, target.topologyPath); // throws: names the workshops there are
+  if (isUp(target.lab)) return false;
+  if (readState(target.lab)) runningLab(target.lab); // throws: a lab that did not finish coming up
+  if (!bringUp) {
+    const scenario = target.scenarioRef === target.topologyPath ? displayPath(target.topologyPath) : target.scenarioRef;
+    const upCmd = `lab up ${scenario}${renamed(target) ? ` --name ${target.lab}` : ''}`;
+    throw new LabError(`lab "${target.lab}" is not up: run "${upCmd}" first, or add --up`, ExitCode.labState);
+  }
+  await up(target.topologyPath, { overrides: renamed(target) ? { lab: target.lab } : {}, onStage });
+  return true;
+}
+
+/** What a session of the workshop starts from, and the lab-facing functions it calls. */
+export interface WorkshopSessionSetup {
+  loaded: LoadedWorkshop;
+  /** Every host's name and address, for the workshop's prose. */
+  hosts: Map<string, string>;
+  progress: Progress;
+  probe: (check: Check) => Promise<ProbeResult>;
+  save: (p: Progress) => void;
+}
+
+export function workshopSession(lab: string, reset: boolean): WorkshopSessionSetup {
+  const running = runningLab(lab);
+  const loaded = loadWorkshop(running.topology, running.path);
+  if (reset) resetProgress(lab);
+  const saved = readProgress(lab, loaded.scenario);
+  const progress = saved ?? newProgress(lab, loaded.scenario);
+  if (!saved) writeProgress(progress);
+  return {
+    loaded,
+    hosts: hostsOf(running.topology),
+    progress,
+    probe: (check) => probe(check, { lab, topology: running.topology }),
+    save: (p) => writeProgress(p),
+  };
+}
+
+function hostsOf(t: Topology): Map<string, string> {
+  const hosts = new Map<string, string>();
+  for (const p of t.pods) hosts.set(p.name, p.address);
+  for (const n of [...t.nodes, ...t.clients]) hosts.set(n.name, n.address);
+  return hosts;
+}
+
+export interface WorkshopListing {
+  workshops: string[];
+  /** Labs that are up, with their scenario and whether it has a workshop. */
+  labs: { lab: string; scenario: string; hasWorkshop: boolean }[];
+}
+
+export function listWorkshops(): WorkshopListing {
+  const workshops = availableWorkshops();
+  const labs = listStates()
+    .filter((s) => s.phase === 'up')
+    .map((s) => ({ lab: s.lab, scenario: scenarioOf(s.topologyPath), hasWorkshop: workshops.includes(scenarioOf(s.topologyPath)) }));
+  return { workshops, labs };
+}
+
+export interface WorkshopSteps {
+  lab: string;
+  scenario: string;
+  title: string;
+  file: string;
+  progressFile: string;
+  score: Score;
+  steps: { id: string; title: string; seed?: string; status: 'correct' | 'skipped' | 'todo' }[];
+}
+
+/** The steps of a target's workshop and the learner's progress through them. Reads only. */
+export function workshopSteps(target: WorkshopTarget): WorkshopSteps {
+  const loaded = loadWorkshop(target.topology, target.topologyPath);
+  const saved = readProgress(target.lab, loaded.scenario) ?? newProgress(target.lab, loaded.scenario);
+  return {
+    lab: target.lab,
+    scenario: loaded.scenario,
+    title: loaded.workshop.title,
+    file: displayPath(workshopPathFor(target.topologyPath)),
+    progressFile: progressFile(target.lab),
+    score: score(saved, loaded.workshop.steps.map((s) => s.id)),
+    steps: loaded.workshop.steps.map((st) => ({ id: st.id, title: st.title, seed: st.seed, status: saved.steps[st.id]?.outcome ?? 'todo' })),
+  };
+}
+
+/** The instructor's check of an attendee's lab (see lab/workshop/health.ts). */
+export async function workshopHealth(lab: string): Promise<HealthReport> {
+  const state = readState(lab);
+  if (!state || state.phase !== 'up') return notUpReport(lab, state ? `lab ${lab} did not finish coming up` : `lab ${lab} is not up`);
+  const running = runningLab(lab);
+  const [st] = await status(lab);
+  return checkHealth({
+    lab,
+    since: state.createdAt,
+    topologyPath: running.path,
+    topology: running.topology,
+    namespaces: st?.namespaces ?? [],
+    workloads: st?.workloads ?? [],
+  });
+}
