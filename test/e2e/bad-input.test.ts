@@ -136,7 +136,7 @@ const argRows: [string, string[], number, string | RegExp][] = [
   ['scale without =', ['scale', 'nosuchlab', 'web'], 2, 'web'],
   ['kill with a bad lab name', ['kill', 'Bad', 'web-1'], 2, 'is not a lab name'],
   ['probe with timeout 0', ['probe', 'nosuchlab', '--timeout', '0'], 2, '--timeout 0'],
-  ['rules of an unknown table', ['rules', 'nosuchlab', 'node1', '--table', 'mangle'], 2, 'expected nat or filter'],
+  ['rules of an unknown table', ['rules', 'nosuchlab', 'node1', '--table', 'raw'], 2, 'expected nat, filter or mangle'],
   ['verify of a lab that is not up', ['verify', 'nosuchlab'], 5, 'is not up'],
 ];
 
