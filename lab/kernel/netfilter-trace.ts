@@ -21,7 +21,7 @@ export interface TraceMonitor {
   parse(): MonitorParse;
 }
 
-const WAIT_MS = 5000;
+const WAIT_MS = 10_000;
 
 export function startMonitor(ns: string, mode: ProxyMode, spec: TraceSpec, t0: number): TraceMonitor {
   // stdbuf: the monitors print with stdio, which a pipe would otherwise block-buffer.

@@ -122,7 +122,8 @@ export function parseNftMonitor(text: string, tag: string, stamps: number[] = []
     }
     const pass = out.passes.at(-1);
     if (!pass) return;
-    if (what === 'policy') pass.steps.push({ table, chain, kind: 'policy', verdict: rest.trim().toUpperCase() });
+    // "policy accept meta mark 0x00004000": the verdict, then the packet's mark.
+    if (what === 'policy') pass.steps.push({ table, chain, kind: 'policy', verdict: rest.trim().split(/\s+/)[0]!.toUpperCase() });
     else if (what === 'verdict') pass.steps.push({ table, chain, kind: 'return', verdict: rest.trim().split(/\s+/)[0]!.toUpperCase() });
     else {
       const v = /\(verdict (\w+)(?: (\S+))?\)\s*$/.exec(rest);

@@ -86,6 +86,7 @@ describe.skipIf(!root)('lab trace against the real kernel', () => {
     expect(node2.fate).toBe('DROP');
     expect(node2.hooks.flatMap((h) => h.rules).find((x) => x.verdict === 'DROP')?.comment).toBe('default/web:https has no local endpoints');
     const text = await lab(['trace', UNREADY, '--to', '10.240.0.5:32000']);
+    expect(text.exitCode, text.stderr).toBe(0);
     expect(text.stdout).toContain('DROP: the packet ends here');
     await expectNoTraceLeft(UNREADY);
   });

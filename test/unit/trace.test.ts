@@ -111,6 +111,13 @@ describe('nft monitor output', () => {
     expect(syn.steps.find((s) => s.chain === 'KUBE-NODEPORTS')).toMatchObject({ verdict: 'JUMP', target: 'KUBE-EXT-54WW65JLHZHRV7HC', rule: 'meta l4proto tcp tcp dport 32000 jump KUBE-EXT-54WW65JLHZHRV7HC' });
     expect(parsed.passes.some((p) => p.packet.flags === 'S.')).toBe(true);
   });
+  it("reads kube-proxy's own nftables mode: policy verdicts with the packet's mark after them", () => {
+    const line = 'trace id 1a2b3c4d ip kube-proxy filter-forward policy accept meta mark 0x00004000';
+    const pkt = 'trace id 1a2b3c4d ip kube-proxy filter-forward packet: iif "eth0" oif "cbr0" ip saddr 10.241.0.4 ip daddr 10.244.0.3 ip ttl 62 tcp sport 30816 tcp dport 8443 tcp flags == syn';
+    const p = parseNftMonitor(`${pkt}\n${line}\n`, 'lab-trace-1');
+    expect(p.passes[0]!.steps).toEqual([{ table: 'kube-proxy', chain: 'filter-forward', kind: 'policy', verdict: 'ACCEPT' }]);
+    expect(p.passes[0]!.packet).toMatchObject({ iif: 'eth0', oif: 'cbr0', dport: 8443, flags: 'S', ttl: 62 });
+  });
   it('walks node1 the same way as xtables-monitor does, NAT included', () => {
     const flow: Flow = {
       index: 0,
@@ -127,3 +134,27 @@ describe('nft monitor output', () => {
     expect(hops[1]!.hooks[0]!.note).toMatch(/conntrack translated this reply/);
   });
 });
+
+describe("kube-proxy's nftables mode (nft monitor, saved from a real cross-node trace)", () => {
+  const { flow, spec } = JSON.parse(readFileSync(join(DIR, 'nft-cross-node', 'flow.json'), 'utf8')) as { flow: Flow; spec: TraceSpec };
+  const passes: Record<string, TracePass[]> = {};
+  for (const host of ['node1', 'node2', 'router']) {
+    const text = readFileSync(join(DIR, 'nft-cross-node', `${host}.nftables.txt`), 'utf8');
+    const parsed = parseNftMonitor(text, spec.tag, text.split('\n').map((_, i) => i));
+    expect(parsed, host).toMatchObject({ added: 1, deleted: 1 });
+    passes[host] = parsed.passes;
+  }
+  it('walks the same hops as in iptables mode, through table ip kube-proxy', () => {
+    const hops = buildWalk(passes, flow, spec.tag);
+    expect(hops.map((h) => `${h.host} ${h.direction}`)).toEqual(['router request', 'node1 request', 'router request', 'node2 request', 'node2 reply', 'router reply', 'node1 reply', 'router reply']);
+    const rules = hops[1]!.hooks.flatMap((h) => h.rules);
+    expect(rules.every((r) => r.table === 'kube-proxy')).toBe(true);
+    const chains = rules.map((r) => r.chain);
+    const at = (prefix: string) => chains.findIndex((c) => c.startsWith(prefix));
+    expect(['services', 'external-', 'mark-for-masquerade', 'service-', 'endpoint-', 'masquerading'].map(at).every((i, k, all) => i >= 0 && (k === 0 || i > all[k - 1]!))).toBe(true);
+    expect(rules.find((r) => r.chain.startsWith('service-'))!.rule).toMatch(/^numgen random mod 2 vmap/);
+    expect(rules.find((r) => r.rule.includes('dnat to'))!.nat).toBe(`now ${flow.client} > 10.244.1.2:8443`);
+    expect(hops[6]!.notes.join(' ')).toContain('conntrack, not a rule');
+  });
+});
+
