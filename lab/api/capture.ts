@@ -1,9 +1,9 @@
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { OrderedStream, parseTcpdumpLine, type StreamLine } from '../capture/stream.js';
 import { ExitCode, LabError } from '../errors.js';
 import { spawnIn, stopChild } from '../kernel/exec.js';
+import { makeOutputDir } from '../util/output-dir.js';
 import { preflight } from '../kernel/preflight.js';
 import { hostNamespace, runningLab } from './running.js';
 
@@ -56,8 +56,7 @@ export async function capture(lab: string, targets: string[], opts: CaptureOptio
     if (ifname !== undefined && !/^[A-Za-z0-9_.-]{1,15}$/.test(ifname)) throw new LabError(`${t}: "${ifname}" is not an interface name`, ExitCode.badInput);
     return { host, ifname, ns: hostNamespace(running, host), label: ifname ? `${host}:${ifname}` : `${host}:any` };
   });
-  const dir = opts.write ? resolve(opts.write) : undefined;
-  if (dir) mkdirSync(dir, { recursive: true });
+  const dir = opts.write ? makeOutputDir(opts.write, '--write') : undefined;
 
   const children: ChildProcess[] = [];
   const stream = new OrderedStream(ORDER_WINDOW_MS);

@@ -1,23 +1,37 @@
-import { rmSync } from 'node:fs';
-import { deleteNamespaces, listNamespaces, markedNamespaces, namespaceMarker } from '../kernel/netns.js';
-import { stopProcesses } from '../kernel/processes.js';
-import { listStates, readState, removeState } from '../state/store.js';
-import { LAB_MARKER_PREFIX } from '../topology/names.js';
-import { ourProcesses } from './workloads.js';
+import { readdirSync, rmSync } from 'node:fs';
+import { ourNamespaceFile } from '../kernel/apply.js';
+import { deleteNamespaces, listNamespaces, markedNamespaces, namespaceMarkers } from '../kernel/netns.js';
+import { stopLabProcesses } from '../kernel/processes.js';
+import { log } from '../log.js';
+import { NETNS_ETC, netnsEtcDir } from '../plan/dns.js';
+import { withLabLock } from '../state/lock.js';
+import { inspectState, labDir, labFolders, listStates, recordedProcesses, STATE_ROOT } from '../state/store.js';
+import { isLabName, LAB_MARKER_PREFIX } from '../topology/names.js';
+import { insideRoot } from '../util/paths.js';
 
 export interface DownResult {
   lab: string;
   namespaces: string[];
   processes: number[];
+  /** Why the state file could not be used, when it could not (the markers were then enough). */
+  stateProblem?: string;
+  /** Paths the lab refused to delete because they lie outside its own folders. */
+  refused: string[];
 }
 
 /**
- * Remove a lab: its own processes (by pid), its namespaces, its files.
- * Idempotent, and works without a state file: namespaces are then found by the
- * lab's name prefix and confirmed by the ownership marker on their loopback.
+ * Remove a lab: every process inside its namespaces, its namespaces, its files.
+ * Idempotent, and works without a state file (or with a damaged one): namespaces are then
+ * found by the lab's name prefix and confirmed by the ownership marker on their loopback.
  */
 export async function down(lab: string): Promise<DownResult> {
-  const state = readState(lab);
+  labDir(lab); // refuses a name that is not a lab name before anything is touched
+  return withLabLock(lab, 'down', () => removeLab(lab));
+}
+
+async function removeLab(lab: string): Promise<DownResult> {
+  const { state, problem } = inspectState(lab);
+  if (problem) log.warn({ lab }, problem);
   const existing = await listNamespaces();
   const fromState = (state?.namespaces ?? []).filter((ns) => existing.includes(ns));
   const otherLabs = new Set(listStates().filter((s) => s.lab !== lab).flatMap((s) => s.namespaces));
@@ -25,18 +39,52 @@ export async function down(lab: string): Promise<DownResult> {
   const marked = await markedNamespaces(lab, unrecorded);
   const namespaces = [...fromState, ...marked];
 
-  const pids = await ourProcesses(state, namespaces);
-  await stopProcesses(pids);
+  // Processes first: one left inside would keep its namespace (and addresses) alive after `netns del`.
+  const processes = await stopLabProcesses(namespaces, state ? recordedProcesses(state) : []);
   await deleteNamespaces(namespaces);
-  for (const file of state?.files ?? []) rmSync(file, { recursive: true, force: true });
-  removeState(lab);
-  return { lab, namespaces, processes: pids };
+
+  // The /etc/netns folders of its namespaces: those the state lists, and any holding only the lab's own files.
+  const refused: string[] = [];
+  const dirs = new Set([...(state?.files ?? []), ...namespaces.map(netnsEtcDir).filter(holdsOnlyOurFiles)]);
+  for (const dir of dirs) removeInside(NETNS_ETC, dir, refused);
+  removeInside(STATE_ROOT, labDir(lab), refused);
+  return { lab, namespaces, processes, refused, ...(problem ? { stateProblem: problem } : {}) };
 }
 
-/** Every lab this machine knows of: from state files, and from marked namespaces without one. */
-export async function knownLabs(): Promise<string[]> {
-  const labs = new Set(listStates().map((s) => s.lab));
-  const marks = await Promise.all((await listNamespaces()).map(namespaceMarker));
-  for (const mark of marks) if (mark) labs.add(mark.slice(LAB_MARKER_PREFIX.length));
-  return [...labs].sort();
+/** rm -rf, only for a path that resolves (symlinks and ".." included) to inside root. */
+function removeInside(root: string, path: string, refused: string[]): void {
+  if (!insideRoot(root, path)) {
+    refused.push(path);
+    log.warn({ path, root }, 'refused to delete a path outside the lab folders');
+    return;
+  }
+  rmSync(path, { recursive: true, force: true });
+}
+
+function holdsOnlyOurFiles(dir: string): boolean {
+  try {
+    const entries = readdirSync(dir);
+    return entries.length > 0 && entries.every((e) => ourNamespaceFile(`${dir}/${e}`));
+  } catch {
+    return false;
+  }
+}
+
+export interface KnownLabs {
+  labs: string[];
+  /** Namespaces whose marker names something that is not a lab name: left alone, and reported. */
+  ignored: { ns: string; marker: string }[];
+}
+
+/** Every lab this machine knows of: from state folders, and from marked namespaces without one. */
+export async function knownLabs(): Promise<KnownLabs> {
+  const labs = new Set(labFolders());
+  const ignored: KnownLabs['ignored'] = [];
+  for (const [ns, mark] of await namespaceMarkers(await listNamespaces())) {
+    if (!mark) continue;
+    const name = mark.slice(LAB_MARKER_PREFIX.length);
+    if (isLabName(name) && ns.startsWith(`${name}-`)) labs.add(name);
+    else ignored.push({ ns, marker: mark });
+  }
+  return { labs: [...labs].sort(), ignored };
 }

@@ -16,6 +16,7 @@ import {
   withScale,
   type EndpointsView,
 } from '../plan/scale.js';
+import { withLabLock } from '../state/lock.js';
 import { LabStore } from '../state/store.js';
 import { namespaceName } from '../topology/names.js';
 import type { Pod, Topology } from '../topology/schema.js';
@@ -82,7 +83,9 @@ export interface ReviveResult extends EndpointChangeResult {
 const info = (p: Pod): PodInfo => ({ name: p.name, node: p.node, address: p.address });
 
 /** Scale the pods named <group>-<n> to `replicas`, then resync every node's rules. */
-export async function scale(lab: string, group: string, replicas: number, opts: { onStage?: (stage: string, ms: number) => void } = {}): Promise<ScaleResult> {
+export const scale = (lab: string, group: string, replicas: number, opts: { onStage?: (stage: string, ms: number) => void } = {}) =>
+  withLabLock(lab, 'scale', () => scaleLocked(lab, group, replicas, opts));
+async function scaleLocked(lab: string, group: string, replicas: number, opts: { onStage?: (stage: string, ms: number) => void } = {}): Promise<ScaleResult> {
   const started = performance.now();
   const running = runningLab(lab);
   preflight();
@@ -135,7 +138,8 @@ export async function scale(lab: string, group: string, replicas: number, opts: 
  * it leaves every Service's endpoints; every node's rules are resynced. Connections already
  * established keep their conntrack entries - the result lists them.
  */
-export async function kill(lab: string, podName: string, opts: { keepRunning?: boolean } = {}): Promise<KillResult> {
+export const kill = (lab: string, podName: string, opts: { keepRunning?: boolean } = {}) => withLabLock(lab, 'kill', () => killLocked(lab, podName, opts));
+async function killLocked(lab: string, podName: string, opts: { keepRunning?: boolean } = {}): Promise<KillResult> {
   const { started, store, before, pod, after, timings, stage } = readinessChange(lab, podName, false);
   let pids: number[] = [];
   if (!opts.keepRunning) {
@@ -166,9 +170,11 @@ export async function kill(lab: string, podName: string, opts: { keepRunning?: b
 }
 
 /** The pod recovers: its workload is started again if it was stopped, and it becomes an endpoint again. */
-export async function revive(lab: string, podName: string): Promise<ReviveResult> {
+export const revive = (lab: string, podName: string) => withLabLock(lab, 'revive', () => reviveLocked(lab, podName));
+async function reviveLocked(lab: string, podName: string): Promise<ReviveResult> {
   const { started, store, before, pod, after, timings, stage } = readinessChange(lab, podName, true);
   const alive = isServing(store.state, pod.name);
+  if (alive && pod.ready) throw new LabError(`pod ${pod.name} of lab ${lab} is ready and its workload runs: nothing to revive (lab kill ${lab} ${pod.name} first)`, ExitCode.labState);
   if (!alive) await provision(planWorkloads(after, [pod.name]), store, renamed(stage, { workloads: 'start workload' }));
   store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, true));
   const { rules } = await syncEndpoints(before, after, stage, { flushUdp: false });

@@ -1,7 +1,9 @@
 import { listNamespaces } from '../kernel/netns.js';
 import { isOurs } from '../kernel/processes.js';
 import { readAddresses } from '../kernel/readers.js';
-import { listStates } from '../state/store.js';
+import { ExitCode, LabError } from '../errors.js';
+import { labDir, listStates, readState } from '../state/store.js';
+import { mapLimit, NAMESPACE_CONCURRENCY } from '../util/pool.js';
 
 export interface LabStatus {
   lab: string;
@@ -15,21 +17,23 @@ export interface LabStatus {
 /** Every lab with a state file: namespaces (present or not), their IPv4 addresses, workloads. */
 export async function status(lab?: string): Promise<LabStatus[]> {
   const existing = new Set(await listNamespaces());
-  const states = listStates().filter((s) => !lab || s.lab === lab);
+  const states = lab ? [readState(lab) ?? notUp(lab)] : listStates();
   return Promise.all(
     states.map(async (s) => ({
       lab: s.lab,
       phase: s.phase,
       topology: s.topologyPath,
       createdAt: s.createdAt,
-      namespaces: await Promise.all(
-        s.namespaces.map(async (ns) => {
-          const present = existing.has(ns);
-          return { ns, present, addresses: present ? await readAddresses(ns) : [] };
-        }),
-      ),
+      namespaces: await mapLimit(s.namespaces, NAMESPACE_CONCURRENCY, async (ns) => {
+        const present = existing.has(ns);
+        return { ns, present, addresses: present ? await readAddresses(ns) : [] };
+      }),
       workloads: s.processes.map((p) => ({ pod: p.pod, pid: p.pid, ports: p.ports, running: !p.stopped && isOurs(p) })),
     })),
   );
 }
 
+
+function notUp(lab: string): never {
+  throw new LabError(`lab "${lab}" is not up (no state in ${labDir(lab)}): lab up <scenario> --name ${lab} builds it`, ExitCode.labState);
+}

@@ -1,10 +1,13 @@
 import { ExitCode, LabError } from '../errors.js';
 import { foreignNamespaceFiles } from '../kernel/apply.js';
-import { listNamespaces } from '../kernel/netns.js';
+import { listNamespaces, namespaceMarkers } from '../kernel/netns.js';
 import { preflight } from '../kernel/preflight.js';
 import { planLab, type Plan } from '../plan/plan.js';
 import { LabStore, readState, type LabState } from '../state/store.js';
+import { withLabLock } from '../state/lock.js';
 import { loadTopology } from '../topology/load.js';
+import { labMarker } from '../topology/names.js';
+import { once, onInterrupt, throwIfInterrupted } from '../util/interrupt.js';
 import { down } from './down.js';
 import { provision } from './provision.js';
 import { stager } from './stages.js';
@@ -33,45 +36,71 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
   const plan = planLab(topology);
   const lab = topology.lab;
 
-  const existing = await listNamespaces();
-  const clash = plan.namespaces.filter((n) => existing.includes(n.ns)).map((n) => n.ns);
+  return withLabLock(lab, 'up', async () => {
+    await refuseClashes(plan);
+
+    // Record intent first: a crash after this point leaves a state file `down` can follow.
+    const store = LabStore.create({
+      lab,
+      topologyPath: path,
+      overrides,
+      createdAt: new Date().toISOString(),
+      phase: 'creating',
+      namespaces: plan.namespaces.map((n) => n.ns),
+      processes: [],
+      // Recorded before they exist, like the namespaces: `down` removes them even after a crash.
+      files: plan.files.map((f) => f.dir),
+    });
+
+    const timings: Record<string, number> = {};
+    const stage = stager(timings, (name, ms) => {
+      opts.onStage?.(name, ms);
+      // Fault injection for the crash-recovery tests: die hard, as a killed `up` would.
+      if (process.env.LAB_CRASH_AFTER === name) process.kill(process.pid, 'SIGKILL');
+    });
+    // A failed stage and a stop signal (Ctrl-C) both undo everything, once.
+    const rollback = once(() => down(lab));
+    const release = onInterrupt(`roll back lab ${lab}`, rollback);
+    try {
+      await provision(plan, store, stage);
+      throwIfInterrupted();
+    } catch (err) {
+      await rollback().catch(() => undefined);
+      throw err;
+    } finally {
+      release();
+    }
+    store.markUp();
+    return { lab, plan, state: store.state, timings };
+  });
+}
+
+/**
+ * Refuse to build over anything that exists: this lab's state, a namespace of the same name
+ * (this lab's, left by a crash, or someone else's, which `down` would never remove), or files
+ * in the /etc/netns folders the lab would own.
+ */
+async function refuseClashes(plan: Plan): Promise<void> {
+  const lab = plan.lab;
+  const existing = new Set(await listNamespaces());
+  const clash = plan.namespaces.map((n) => n.ns).filter((ns) => existing.has(ns));
+  const markers = await namespaceMarkers(clash);
+  const foreignNs = clash.filter((ns) => markers.get(ns) !== labMarker(lab));
+  if (foreignNs.length > 0) {
+    const one = foreignNs.length === 1;
+    throw new LabError(
+      `namespace${one ? '' : 's'} ${foreignNs.join(', ')} already exist${one ? 's' : ''} and ${one ? 'is' : 'are'} not lab ${lab}'s (no "${labMarker(lab)}" marker on lo), so "lab down" will not remove ${one ? 'it' : 'them'}: remove ${one ? 'it' : 'them'} yourself if nothing uses ${one ? 'it' : 'them'}, or pick another lab name with --name`,
+      ExitCode.labState,
+    );
+  }
   if (readState(lab) || clash.length > 0) {
     throw new LabError(
       `lab "${lab}" is already up${clash.length ? ` (namespaces ${clash.join(', ')})` : ''}: run "lab down ${lab}" first, or pick another name with --name`,
       ExitCode.labState,
     );
   }
-
   const foreign = foreignNamespaceFiles(plan);
   if (foreign.length > 0) {
     throw new LabError(`${foreign.join(', ')} already exist${foreign.length === 1 ? 's' : ''}: the lab would write and later remove these; remove them first if nothing else uses them`, ExitCode.labState);
   }
-
-  // Record intent first: a crash after this point leaves a state file `down` can follow.
-  const store = LabStore.create({
-    lab,
-    topologyPath: path,
-    overrides,
-    createdAt: new Date().toISOString(),
-    phase: 'creating',
-    namespaces: plan.namespaces.map((n) => n.ns),
-    processes: [],
-    // Recorded before they exist, like the namespaces: `down` removes them even after a crash.
-    files: plan.files.map((f) => f.dir),
-  });
-
-  const timings: Record<string, number> = {};
-  const stage = stager(timings, (name, ms) => {
-    opts.onStage?.(name, ms);
-    // Fault injection for the crash-recovery tests: die hard, as a killed `up` would.
-    if (process.env.LAB_CRASH_AFTER === name) process.kill(process.pid, 'SIGKILL');
-  });
-  try {
-    await provision(plan, store, stage);
-  } catch (err) {
-    await down(lab).catch(() => undefined);
-    throw err;
-  }
-  store.markUp();
-  return { lab, plan, state: store.state, timings };
 }

@@ -1,7 +1,10 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { preflight } from '../kernel/preflight.js';
+import { withLabLock } from '../state/lock.js';
+import { interruptedBy, onInterrupt } from '../util/interrupt.js';
+import { makeOutputDir } from '../util/output-dir.js';
 import { displayPath, TOPOLOGIES_DIR } from '../topology/load.js';
 import { runWalkthrough, writeRun, type PathTrace, type VerifyResult } from '../verify/engine.js';
 import { flowFitsPath, trafficGroups } from '../verify/paths.js';
@@ -37,20 +40,40 @@ export function resolveWalkthroughRef(ref: string): string {
 }
 
 /** Prove a running lab's walkthrough against real traffic. */
-export async function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
-  const running = runningLab(lab);
-  const topology = opts.walkthrough ? { ...running.topology, walkthrough: resolveWalkthroughRef(opts.walkthrough) } : running.topology;
-  const { walkthrough } = loadWalkthrough(topology, running.path);
-  preflight();
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const runDir = resolve(opts.outDir ?? join('lab-runs', lab, stamp));
-  const { result, evidence } = await runWalkthrough(running.topology, walkthrough, runDir, opts.onProgress);
-  if (opts.trace) {
-    result.traces = await tracePaths(lab, walkthrough, opts.onProgress);
-    writeRun(running.topology, result, evidence);
-  }
-  return result;
+export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  // Held for the whole run: a concurrent scale or kill would change what is measured, and two
+  // runs at once would count each other's packets in the rule counters.
+  return withLabLock(lab, 'verify', async () => {
+    const running = runningLab(lab);
+    const topology = opts.walkthrough ? { ...running.topology, walkthrough: resolveWalkthroughRef(opts.walkthrough) } : running.topology;
+    const { walkthrough } = loadWalkthrough(topology, running.path);
+    preflight();
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const runDir = makeOutputDir(opts.outDir ?? join('lab-runs', lab, stamp), opts.outDir !== undefined ? '--out' : undefined);
+    // Until the report is written, the folder says it is incomplete (also after a SIGKILL).
+    const marker = join(runDir, INCOMPLETE_FILE);
+    writeFileSync(marker, `verify of lab ${lab} started ${new Date().toISOString()} by pid ${process.pid} and has not finished\n`);
+    const release = onInterrupt(`mark ${runDir} incomplete`, () => writeFileSync(marker, `verify of lab ${lab} was stopped by ${interruptedBy()} at ${new Date().toISOString()}: the captures and report here are partial\n`));
+    try {
+      const { result, evidence } = await runWalkthrough(running.topology, walkthrough, runDir, opts.onProgress);
+      if (opts.trace) {
+        result.traces = await tracePaths(lab, walkthrough, opts.onProgress);
+        writeRun(running.topology, result, evidence);
+      }
+      rmSync(marker, { force: true });
+      return result;
+    } catch (err) {
+      if (!interruptedBy()) writeFileSync(marker, `verify of lab ${lab} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      throw err;
+    } finally {
+      release();
+    }
+  });
 }
+
+/** The file an unfinished run folder holds: it says why the run did not finish. */
+export const INCOMPLETE_FILE = 'INCOMPLETE';
+
 
 /**
  * One traced connection per path: trace new connections of the path's traffic until one takes

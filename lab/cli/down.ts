@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { down, knownLabs } from '../api/down.js';
 import { preflight } from '../kernel/preflight.js';
 import { resolveLabName } from './lab-name.js';
-import { green, printJson, say } from './output.js';
+import { green, printJson, say, yellow } from './output.js';
 
 export function registerDown(program: Command): void {
   program
@@ -12,11 +12,17 @@ export function registerDown(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (labArg: string | undefined, opts: { json?: boolean }) => {
       preflight(['ip']);
-      const labs = labArg ? [resolveLabName(labArg)] : await knownLabs();
+      const known = labArg ? { labs: [resolveLabName(labArg)], ignored: [] } : await knownLabs();
       const results = [];
-      for (const lab of labs) results.push(await down(lab));
+      for (const lab of known.labs) results.push(await down(lab));
+      // On stderr, so --json stays the list of removed labs.
+      for (const i of known.ignored) process.stderr.write(`lab: left alone: namespace ${i.ns}, its marker "${i.marker}" names no lab this machine could have made\n`);
       if (opts.json) return printJson(results);
       if (results.length === 0) say('no labs are up');
-      for (const r of results) say(`${green('down')} lab ${r.lab}: ${r.namespaces.length} namespaces, ${r.processes.length} processes removed`);
+      for (const r of results) {
+        if (r.stateProblem) say(yellow(`note: ${r.stateProblem.replace(/: run .*$/, '')}; removed by its markers`));
+        for (const p of r.refused) say(yellow(`refused to delete ${p}: outside the lab's folders`));
+        say(`${green('down')} lab ${r.lab}: ${r.namespaces.length} namespaces, ${r.processes.length} processes removed`);
+      }
     });
 }

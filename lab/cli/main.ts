@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { installSignalHandlers } from '../util/interrupt.js';
 import { exitWithError } from './output.js';
 
 const program = new Command()
@@ -40,8 +41,8 @@ const verb = process.argv.slice(2).find((a) => !a.startsWith('-'));
 const versionOnly = !verb && process.argv.slice(2).some((a) => a === '-V' || a === '--version');
 const loaders = verb && verbs[verb] ? [verbs[verb]] : versionOnly ? [] : [...new Set(Object.values(verbs))];
 
-// Let 'exit' handlers (which stop captures) run when interrupted.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+// SIGINT, SIGTERM, SIGHUP: stop children, run cleanups, exit 130/143/129 (lab/util/interrupt.ts).
+installSignalHandlers();
 // `lab rules nodeport node1 | head`: a reader that went away is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);

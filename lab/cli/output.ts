@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
+import { interruptedBy } from '../util/interrupt.js';
 
 /** Human output goes to stdout, in colour on a terminal. */
 export { bold, dim, green, red, useColour, yellow } from '../util/colour.js';
@@ -22,8 +23,10 @@ export function progressDone(): void {
 }
 
 /** The one error funnel: a clear message and a documented exit code, never a stack trace. */
-export function exitWithError(err: unknown): never {
+export function exitWithError(err: unknown): void {
   progressDone();
+  // A stop signal is being handled: its handler cleans up and picks the exit code.
+  if (interruptedBy()) return;
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : ExitCode.badInput);
   if (err instanceof LabError) {
     process.stderr.write(`lab: ${err.message}\n`);

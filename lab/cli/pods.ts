@@ -102,6 +102,8 @@ export function registerPods(program: Command): void {
     .action(async (labArg: string, opts: { from?: string; to?: string; requests: number; timeout: number; json?: boolean }) => {
       if (!(opts.timeout >= 0.1 && opts.timeout <= 10)) throw new LabError(`--timeout ${opts.timeout}: expected 0.1-10 seconds`, ExitCode.badInput);
       const r = await probe(resolveLabName(labArg), { from: opts.from, to: opts.to, requests: opts.requests, timeout: opts.timeout });
+      // Not one answer: the path is broken, and a script must be able to tell.
+      if (r.failed === r.requests) process.exitCode = ExitCode.checkFailed;
       if (opts.json) return printJson(r);
       say(`${bold('probe')} ${r.from} -> ${r.to}: ${r.requests} new connections in ${r.ms} ms`);
       const pods = [...new Set([...r.endpoints, ...Object.keys(r.answeredBy)])].sort();

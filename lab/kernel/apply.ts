@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { log } from '../log.js';
 import { RESOLV_CONF_HEADER } from '../plan/dns.js';
 import type { Plan } from '../plan/plan.js';
+import { mapLimit, NAMESPACE_CONCURRENCY } from '../util/pool.js';
 import { run, runIn } from './exec.js';
 import { NETNS_RUN_DIR } from './netns.js';
 import { applyProxyRules } from './rules.js';
@@ -40,11 +41,8 @@ export async function configureNamespaces(plan: Plan): Promise<void> {
 
 /** sysctls, written inside each namespace with one command per namespace that needs any. */
 export async function setSysctls(plan: Plan): Promise<void> {
-  await Promise.all(
-    plan.namespaces
-      .filter((n) => Object.keys(n.sysctls).length > 0)
-      .map((n) => runIn(n.ns, 'sysctl', ['-q', '-w', ...Object.entries(n.sysctls).map(([k, v]) => `${k}=${v}`)])),
-  );
+  const withSysctls = plan.namespaces.filter((n) => Object.keys(n.sysctls).length > 0);
+  await mapLimit(withSysctls, NAMESPACE_CONCURRENCY, (n) => runIn(n.ns, 'sysctl', ['-q', '-w', ...Object.entries(n.sysctls).map(([k, v]) => `${k}=${v}`)]));
 }
 
 interface IpLinkJson {
@@ -119,18 +117,20 @@ export function writeNamespaceFiles(plan: Plan): void {
  * delete. A resolv.conf carrying the lab's header is ours, left by a lab whose state was lost.
  */
 export function foreignNamespaceFiles(plan: Plan): string[] {
-  const ours = (path: string) => {
-    try {
-      return path.endsWith('/resolv.conf') && readFileSync(path, 'utf8').startsWith(`${RESOLV_CONF_HEADER}\n`);
-    } catch {
-      return false;
-    }
-  };
   return plan.files.flatMap((f) => {
     try {
-      return readdirSync(f.dir).map((name) => `${f.dir}/${name}`).filter((path) => !ours(path));
+      return readdirSync(f.dir).map((name) => `${f.dir}/${name}`).filter((path) => !ourNamespaceFile(path));
     } catch {
       return [];
     }
   });
+}
+
+/** A resolv.conf the lab wrote (it carries the lab's header), left by a lab whose state was lost. */
+export function ourNamespaceFile(path: string): boolean {
+  try {
+    return path.endsWith('/resolv.conf') && readFileSync(path, 'utf8').startsWith(`${RESOLV_CONF_HEADER}\n`);
+  } catch {
+    return false;
+  }
 }

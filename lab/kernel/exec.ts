@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { CommandError } from '../errors.js';
 import { log } from '../log.js';
+import { throwIfInterrupted, trackChild } from '../util/interrupt.js';
 
 export interface RunOptions {
   input?: string;
@@ -22,9 +23,11 @@ const trimNewline = (s: string) => (s.endsWith('\n') ? s.slice(0, -1) : s);
  * spawn (no wrapper library: loading one costs more than most commands the lab runs).
  */
 export async function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  throwIfInterrupted();
   const started = performance.now();
   const result = await new Promise<RunResult & { error?: string }>((resolve) => {
-    const child = spawn(file, args, { env: { ...process.env, LC_ALL: 'C' }, stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 30_000 });
+    // Followed by pid: a stop signal stops it too (lab/util/interrupt.ts).
+    const child = trackChild(spawn(file, args, { env: { ...process.env, LC_ALL: 'C' }, stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 30_000 }));
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -61,7 +64,8 @@ export function runIn(ns: string, file: string, args: readonly string[], opts: R
  * and hand back the child; the caller waits for its readiness line and stops it by pid.
  */
 export function spawnIn(ns: string, file: string, args: readonly string[], stdio: StdioOptions = ['ignore', 'pipe', 'pipe']): ChildProcess {
-  const child = spawn('ip', ['netns', 'exec', ns, file, ...args], { stdio, env: { ...process.env, LC_ALL: 'C' } });
+  throwIfInterrupted();
+  const child = trackChild(spawn('ip', ['netns', 'exec', ns, file, ...args], { stdio, env: { ...process.env, LC_ALL: 'C' } }));
   log.debug({ cmd: ['ip', 'netns', 'exec', ns, file, ...args].join(' '), pid: child.pid }, 'started');
   return child;
 }
@@ -69,7 +73,7 @@ export function spawnIn(ns: string, file: string, args: readonly string[], stdio
 /** Run a command attached to this terminal (the user's own, as in `lab exec`); resolves to its exit code. */
 export function runAttached(file: string, args: readonly string[]): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(file, args, { stdio: 'inherit' });
+    const child = trackChild(spawn(file, args, { stdio: 'inherit' }));
     child.on('error', () => resolve(1));
     child.on('close', (code) => resolve(code ?? 1));
   });

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { namespacesPids } from './netns.js';
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if the pid is gone. */
 export function processStartTime(pid: number): string | undefined {
@@ -63,6 +64,19 @@ export async function stopProcesses(pids: number[], graceMs = 1500): Promise<voi
       /* already gone */
     }
   }
+}
+
+/**
+ * Stop everything that runs for a lab, whoever started it: every process inside one of its
+ * namespaces (workloads, a killed verify's tcpdumps, a learner's shell), and the processes the
+ * lab recorded whose start time still matches (in case one lives outside the namespaces).
+ * A process left inside would keep a deleted namespace, and its addresses, alive.
+ */
+export async function stopLabProcesses(namespaces: string[], recorded: readonly { pid: number; startTime: string }[] = []): Promise<number[]> {
+  const pids = new Set(namespacesPids(namespaces).filter((pid) => pid !== process.pid));
+  for (const p of recorded) if (p.pid !== process.pid && isOurs(p)) pids.add(p.pid);
+  await stopProcesses([...pids]);
+  return [...pids].sort((a, b) => a - b);
 }
 
 /** The processes a process started, and theirs, from /proc/<pid>/task/<tid>/children. */

@@ -1,4 +1,5 @@
 import type { Pod, Service, ServicePort, Topology } from '../topology/schema.js';
+import { selects } from '../topology/relations.js';
 
 /** One ready backend of a service port, as an EndpointSlice would list it. */
 export interface Endpoint {
@@ -20,10 +21,6 @@ export interface ServicePortView {
   endpoints: Endpoint[];
 }
 
-export function selects(service: Service, pod: Pod): boolean {
-  const entries = Object.entries(service.selector);
-  return entries.length > 0 && entries.every(([k, v]) => pod.labels[k] === v);
-}
 
 export function servicePortName(service: Service, port: ServicePort): string {
   return `${service.namespace}/${service.name}${port.name ? `:${port.name}` : ''}`;

@@ -1,6 +1,7 @@
 import type { Topology } from '../topology/schema.js';
 import { HOST_IFNAME, labMarker, namespaceName, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
 import { cidrContains, cidrsOverlap, firstHost, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js';
+import { labPrefixes as prefixesOf } from '../topology/relations.js';
 
 export type Role = 'router' | 'node' | 'client' | 'pod';
 
@@ -62,7 +63,7 @@ const prefixOf = (cidr: string) => cidr.split('/')[1]!;
 export function planNetwork(t: Topology): NetworkPlan {
   const ns = (host: string) => namespaceName(t.lab, host);
   const subnets = new Map(t.networks.map((n) => [n.name, n.subnet]));
-  const labPrefixes = [...t.networks.map((n) => n.subnet), t.cluster.podCIDR, t.cluster.serviceCIDR];
+  const labPrefixes = prefixesOf(t);
   const plans = new Map<string, NamespacePlan>();
   const createBatch: string[] = [];
 
@@ -176,14 +177,3 @@ export function planNetwork(t: Topology): NetworkPlan {
   return { namespaces: [...plans.values()], createBatch, labPrefixes, podParts };
 }
 
-/** True when an address or prefix lies inside the lab's own address space. */
-export function insideLab(labPrefixes: string[], target: string): boolean {
-  const [addr, len] = target.split('/');
-  const a = parseIPv4(addr!);
-  if (a === undefined) return false;
-  const prefix = len === undefined ? 32 : Number(len);
-  return labPrefixes.some((p) => {
-    const c = parseCidr(p)!;
-    return c.prefix <= prefix && cidrContains(c, a);
-  });
-}

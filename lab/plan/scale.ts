@@ -1,5 +1,5 @@
 import { ExitCode, LabError } from '../errors.js';
-import { podVethName } from '../topology/names.js';
+import { IFNAMSIZ, NAME_PATTERN, podVethName } from '../topology/names.js';
 import type { Node, Pod, Topology } from '../topology/schema.js';
 import { cidrContains, firstHost, formatIPv4, isNetworkOrBroadcast, parseCidr, parseIPv4 } from '../util/ipv4.js';
 import { servicePorts } from './endpoints.js';
@@ -25,7 +25,6 @@ export interface PodChanges {
 export type PodTemplate = Pick<Pod, 'labels' | 'workload'>;
 
 export const MAX_REPLICAS = 64;
-const IFNAMSIZ = 15;
 
 export function emptyChanges(): PodChanges {
   return { added: [], removed: [], readiness: {}, templates: {} };
@@ -72,7 +71,7 @@ export interface ScalePlan {
 export function planScale(t: Topology, group: string, replicas: number, opts: { template?: PodTemplate; restorable?: Pod[] } = {}): ScalePlan {
   const known = opts.template;
   const bad = (message: string) => new LabError(message, ExitCode.badInput);
-  if (!/^[a-z][a-z0-9-]*$/.test(group)) throw bad(`"${group}" is not a pod group name (pods are named <group>-<number>, e.g. web for web-1)`);
+  if (!NAME_PATTERN.test(group)) throw bad(`"${group}" is not a pod group name (pods are named <group>-<number>, e.g. web for web-1)`);
   if (!Number.isInteger(replicas) || replicas < 0) throw bad(`replicas must be a whole number >= 0 (got ${replicas})`);
   if (replicas > MAX_REPLICAS) throw bad(`${replicas} replicas: the lab allows at most ${MAX_REPLICAS} per group (each pod is a namespace and a process)`);
   const members = groupMembers(t, group);

@@ -1,6 +1,12 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
+import { ExitCode, LabError } from '../errors.js';
+import { netnsEtcDir } from '../plan/dns.js';
 import type { PodChanges } from '../plan/scale.js';
+import { isLabName, namePattern } from '../topology/names.js';
+import { podSchema } from '../topology/schema.js';
+import { insideRoot } from '../util/paths.js';
 
 /**
  * A lab's record of what it created, in /run (tmpfs: gone at reboot, like the namespaces).
@@ -47,16 +53,86 @@ export interface LabState {
   podChanges?: PodChanges;
 }
 
-export const labDir = (lab: string) => join(STATE_ROOT, lab);
-const stateFile = (lab: string) => join(labDir(lab), 'state.json');
+const ownedProcessSchema = { pid: z.number().int().min(2), startTime: z.string() };
+const processRecordSchema = z.strictObject({ ...ownedProcessSchema, pod: z.string(), ns: z.string(), ports: z.array(z.number().int()), stopped: z.boolean().optional() });
+const podChangesSchema = z.strictObject({
+  added: z.array(podSchema),
+  removed: z.array(z.string()),
+  readiness: z.record(z.string(), z.boolean()),
+  templates: z.record(z.string(), z.strictObject({ labels: z.record(z.string(), z.string()), workload: z.enum(['http', 'dns']) })),
+});
 
+/**
+ * The state is read back with this schema: it is ours, but it lives in a file someone may edit
+ * or a full disk may cut short. Everything `down` deletes is checked here to be the lab's own:
+ * its namespaces start with "<lab>-", its files are the /etc/netns folders of those namespaces.
+ */
+const stateSchema = z
+  .strictObject({
+    lab: z.string().refine(isLabName, 'is not a lab name'),
+    topologyPath: z.string(),
+    overrides: z.record(z.string(), z.string()),
+    createdAt: z.string(),
+    phase: z.enum(['creating', 'up']),
+    namespaces: z.array(z.string().regex(namePattern(64), 'is not a namespace name the lab makes')),
+    processes: z.array(processRecordSchema),
+    workloadHost: z.strictObject({ ...ownedProcessSchema, ns: z.string() }).optional(),
+    files: z.array(z.string()),
+    podChanges: podChangesSchema.optional(),
+  })
+  .superRefine((s, ctx) => {
+    s.namespaces.forEach((ns, i) => {
+      if (!ns.startsWith(`${s.lab}-`)) ctx.addIssue({ code: 'custom', path: ['namespaces', i], message: `${ns} is not named like a namespace of lab ${s.lab}` });
+    });
+    s.files.forEach((f, i) => {
+      if (!s.namespaces.some((ns) => f === netnsEtcDir(ns))) ctx.addIssue({ code: 'custom', path: ['files', i], message: `${f} is not the /etc/netns folder of one of the lab's namespaces` });
+    });
+  });
+
+export const labDir = (lab: string) => {
+  const dir = join(STATE_ROOT, lab);
+  // Every path built from a lab name stays inside the state root (the name is checked anyway).
+  if (!isLabName(lab) || !insideRoot(STATE_ROOT, dir)) throw new LabError(`"${lab}" is not a lab name`, ExitCode.badInput);
+  return dir;
+};
+export const stateFile = (lab: string) => join(labDir(lab), 'state.json');
+export const labExists = (lab: string) => existsSync(labDir(lab));
+
+/** The lab's state; undefined when it has none; exit 5 naming the file and the way out when it is damaged. */
 export function readState(lab: string): LabState | undefined {
-  try {
-    return JSON.parse(readFileSync(stateFile(lab), 'utf8')) as LabState;
-  } catch {
-    return undefined;
-  }
+  const r = inspectState(lab);
+  if (r.problem) throw new LabError(r.problem, ExitCode.labState, { file: stateFile(lab) });
+  return r.state;
 }
+
+/** The state, or why it cannot be used (for `down`, which then works from the namespaces' markers). */
+export function inspectState(lab: string): { state?: LabState; problem?: string } {
+  const file = stateFile(lab);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return {};
+    return { problem: `cannot read ${file} (${code})` };
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    return { problem: damaged(lab, file, `not JSON (${(err as Error).message})`) };
+  }
+  const parsed = stateSchema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { problem: damaged(lab, file, `${issue.path.join('.') || 'state'}: ${issue.message}`) };
+  }
+  if (parsed.data.lab !== lab) return { problem: damaged(lab, file, `it names lab "${parsed.data.lab}"`) };
+  return { state: parsed.data as LabState };
+}
+
+const damaged = (lab: string, file: string, why: string) =>
+  `the state file ${file} of lab ${lab} is damaged (${why}): run "lab down ${lab}", which removes the lab from its namespaces' ownership markers`;
 
 /** Every process this state says the lab started: the workload process and each pod's record. */
 export function recordedProcesses(state: LabState): OwnedProcess[] {
@@ -129,7 +205,8 @@ export class LabStore {
 
 function writeState(state: LabState): void {
   mkdirSync(labDir(state.lab), { recursive: true });
-  const tmp = `${stateFile(state.lab)}.tmp`;
+  // A private temporary name: two writers never rename each other's file away.
+  const tmp = `${stateFile(state.lab)}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
   renameSync(tmp, stateFile(state.lab));
 }
@@ -138,12 +215,20 @@ export function removeState(lab: string): void {
   rmSync(labDir(lab), { recursive: true, force: true });
 }
 
-export function listStates(): LabState[] {
-  let names: string[] = [];
+/** Lab names with a folder in the state root (valid names only: a stray folder is not a lab). */
+export function labFolders(): string[] {
   try {
-    names = readdirSync(STATE_ROOT);
+    return readdirSync(STATE_ROOT, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && isLabName(d.name))
+      .map((d) => d.name);
   } catch {
     return [];
   }
-  return names.map(readState).filter((s): s is LabState => s !== undefined);
+}
+
+/** Every lab with a usable state file (damaged ones are skipped: `lab status <lab>` names them). */
+export function listStates(): LabState[] {
+  return labFolders()
+    .map((lab) => inspectState(lab).state)
+    .filter((s): s is LabState => s !== undefined);
 }

@@ -5,6 +5,7 @@ import { PROJECT_ROOT } from '../util/project.js';
 import { fieldName, YamlFile } from '../util/yaml-file.js';
 import { checkTopology } from './check.js';
 import { topologySchema, type Topology } from './schema.js';
+import { NAME_PATTERN } from './names.js';
 
 /** The project's own topologies/ folder, wherever the lab is run from. */
 export const TOPOLOGIES_DIR = resolve(PROJECT_ROOT, 'topologies');
@@ -21,7 +22,7 @@ export interface LoadedTopology {
 export function resolveTopologyPath(nameOrPath: string): string {
   const looksLikePath = nameOrPath.includes('/') || /\.ya?ml$/.test(nameOrPath);
   if (looksLikePath) return resolve(nameOrPath);
-  if (!/^[a-z][a-z0-9-]*$/.test(nameOrPath)) {
+  if (!NAME_PATTERN.test(nameOrPath)) {
     throw new InputError([{ file: nameOrPath, field: '', message: 'not a scenario name (a-z, 0-9, -) nor a path to a .yaml file' }]);
   }
   const path = resolve(TOPOLOGIES_DIR, `${nameOrPath}.yaml`);
@@ -55,7 +56,7 @@ export function applyOverrides(file: YamlFile, overrides: Record<string, string>
   for (const [key, raw] of Object.entries(overrides)) {
     const parts = key.split('.');
     const path: (string | number)[] = [];
-    let here: unknown = file.doc.toJS();
+    let here: unknown = file.data();
     for (const part of parts) {
       if (Array.isArray(here)) {
         const index = here.findIndex((item) => item && typeof item === 'object' && (item as { name?: unknown }).name === part);

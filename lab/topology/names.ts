@@ -4,6 +4,16 @@ import type { Topology } from './schema.js';
 
 export const LAB_MARKER_PREFIX = 'kube-packet-lab:';
 
+/** Every name a user picks (lab, host, network, service): it becomes part of namespace and interface names. */
+export const NAME_MAX = 30;
+/** The name pattern, optionally bounded in length (a namespace is <lab>-<host>, so up to 61). */
+export const namePattern = (max?: number) => new RegExp(`^[a-z][a-z0-9-]${max === undefined ? '*' : `{0,${max - 1}}`}$`);
+export const NAME_PATTERN = namePattern();
+export const NAME_RULE = 'must start with a letter and use only a-z, 0-9 and "-"';
+export const isLabName = (s: string) => namePattern(NAME_MAX).test(s);
+/** The kernel refuses interface names longer than this (IFNAMSIZ - 1). */
+export const IFNAMSIZ = 15;
+
 export const namespaceName = (lab: string, host: string) => `${lab}-${host}`;
 
 /** The alias set on each lab namespace's loopback: proof of ownership for `down`. */

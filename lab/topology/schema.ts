@@ -1,19 +1,42 @@
 import { z } from 'zod';
+import { NAME_MAX, NAME_PATTERN, NAME_RULE } from './names.js';
 
 /**
  * The topology file format. Every object is strict: an unknown key is an error,
  * because a typo ("adress") silently ignored would build a different lab.
  */
 
-const name = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]*$/, 'must start with a letter and use only a-z, 0-9 and "-"')
-  .max(30, 'must be at most 30 characters');
+const name = z.string().regex(NAME_PATTERN, NAME_RULE).max(NAME_MAX, `must be at most ${NAME_MAX} characters`);
+
+/**
+ * Limits: a lab is bounded so that everything `up`, its rollback and `down` do stays batched and
+ * finite (docs/guarantees.md). A thousand pods per lab is the size the lab is built for.
+ */
+export const LIMITS = {
+  networks: 16,
+  routers: 8,
+  interfacesPerRouter: 16,
+  routesPerRouter: 64,
+  nextHops: 16,
+  nodes: 32,
+  clients: 32,
+  pods: 1024,
+  labelsPerPod: 16,
+  services: 1024,
+  portsPerService: 16,
+  loadBalancerIPs: 8,
+  sourceRanges: 16,
+  labelLength: 63,
+  description: 1000,
+  path: 255,
+} as const;
+const most = <T extends z.ZodArray<z.ZodType>>(a: T, n: number, what: string) => a.max(n, `at most ${n} ${what} (the lab's limit)`);
 
 const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address like 10.240.0.4');
 const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be an IPv4 CIDR like 10.244.0.0/24');
 const port = z.number().int().min(1).max(65535);
-const labels = z.record(z.string(), z.string());
+const labelText = z.string().max(LIMITS.labelLength, `must be at most ${LIMITS.labelLength} characters`);
+const labels = z.record(labelText, labelText).refine((l) => Object.keys(l).length <= LIMITS.labelsPerPod, `at most ${LIMITS.labelsPerPod} labels`);
 
 export const networkSchema = z.strictObject({
   name,
@@ -23,7 +46,7 @@ export const networkSchema = z.strictObject({
 export const routeSchema = z.strictObject({
   to: z.union([cidr, ipv4]),
   /** One next hop, or several for equal-cost multipath (a load balancer spreading flows over nodes). */
-  via: z.union([ipv4, z.array(ipv4).min(1)]),
+  via: z.union([ipv4, most(z.array(ipv4).min(1), LIMITS.nextHops, 'next hops')]),
 });
 
 export const interfaceSchema = z.strictObject({
@@ -33,8 +56,8 @@ export const interfaceSchema = z.strictObject({
 
 export const routerSchema = z.strictObject({
   name,
-  interfaces: z.array(interfaceSchema).min(1),
-  routes: z.array(routeSchema).default([]),
+  interfaces: most(z.array(interfaceSchema).min(1), LIMITS.interfacesPerRouter, 'interfaces per router'),
+  routes: most(z.array(routeSchema), LIMITS.routesPerRouter, 'routes per router').default([]),
   /** Spread flows over ECMP next hops by ports too (fib_multipath_hash_policy=1), as a cloud load balancer does. */
   hashPorts: z.boolean().default(false),
 });
@@ -44,6 +67,7 @@ export const nodeSchema = z.strictObject({
   network: name,
   address: ipv4,
   podCIDR: cidr,
+  /** Checked against the kernel's interface name limit with the other derived names (checks/names.ts). */
   bridge: z.string().default('cbr0'),
 });
 
@@ -78,18 +102,18 @@ export const serviceSchema = z.strictObject({
   type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']),
   clusterIP: ipv4,
   selector: labels,
-  ports: z.array(servicePortSchema).min(1),
+  ports: most(z.array(servicePortSchema).min(1), LIMITS.portsPerService, 'ports per service'),
   externalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
   internalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
   sessionAffinity: z.enum(['None', 'ClientIP']).default('None'),
   /** sessionAffinityConfig.clientIP.timeoutSeconds: how long a client sticks to its endpoint (Kubernetes' default, 3 hours). */
   sessionAffinityTimeoutSeconds: z.number().int().min(1).max(86400).default(10800),
   /** status.loadBalancer.ingress[].ip, for type LoadBalancer. */
-  loadBalancerIPs: z.array(ipv4).default([]),
+  loadBalancerIPs: most(z.array(ipv4), LIMITS.loadBalancerIPs, 'load balancer IPs').default([]),
   /** spec.externalIPs: addresses routed to the nodes that kube-proxy treats as the service's. */
-  externalIPs: z.array(ipv4).default([]),
+  externalIPs: most(z.array(ipv4), LIMITS.loadBalancerIPs, 'external IPs').default([]),
   /** spec.loadBalancerSourceRanges: only these sources may use the load balancer IPs. */
-  loadBalancerSourceRanges: z.array(cidr).default([]),
+  loadBalancerSourceRanges: most(z.array(cidr), LIMITS.sourceRanges, 'source ranges').default([]),
   /** spec.healthCheckNodePort (LoadBalancer, externalTrafficPolicy Local): kube-proxy answers 200 or 503 here by local endpoint count. */
   healthCheckNodePort: z.number().int().optional(),
 });
@@ -99,7 +123,11 @@ export const clusterSchema = z.strictObject({
   podCIDR: cidr,
   serviceCIDR: cidr,
   /** cluster DNS domain, for service names such as web.default.svc.cluster.local */
-  domain: z.string().default('cluster.local'),
+  domain: z
+    .string()
+    .regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$/, 'must be a DNS domain like cluster.local')
+    .max(253)
+    .default('cluster.local'),
   /** kubelet's clusterDNS: when set, every pod gets a resolv.conf naming this service IP. */
   dns: ipv4.optional(),
 });
@@ -112,17 +140,17 @@ export const kubeProxySchema = z.strictObject({
 
 export const topologySchema = z.strictObject({
   lab: name,
-  description: z.string().default(''),
+  description: z.string().max(LIMITS.description, `must be at most ${LIMITS.description} characters`).default(''),
   cluster: clusterSchema,
-  networks: z.array(networkSchema).min(1),
-  routers: z.array(routerSchema).default([]),
-  nodes: z.array(nodeSchema).min(1),
-  clients: z.array(clientSchema).default([]),
-  pods: z.array(podSchema).default([]),
-  services: z.array(serviceSchema).default([]),
+  networks: most(z.array(networkSchema).min(1), LIMITS.networks, 'networks'),
+  routers: most(z.array(routerSchema), LIMITS.routers, 'routers').default([]),
+  nodes: most(z.array(nodeSchema).min(1), LIMITS.nodes, 'nodes'),
+  clients: most(z.array(clientSchema), LIMITS.clients, 'clients').default([]),
+  pods: most(z.array(podSchema), LIMITS.pods, 'pods').default([]),
+  services: most(z.array(serviceSchema), LIMITS.services, 'services').default([]),
   kubeProxy: kubeProxySchema.default({ mode: 'iptables' }),
-  /** The walkthrough file, relative to this file. */
-  walkthrough: z.string().optional(),
+  /** The walkthrough file, relative to this file, in its folder. */
+  walkthrough: z.string().min(1).max(LIMITS.path, `must be at most ${LIMITS.path} characters`).optional(),
 });
 
 export type TopologyInput = z.input<typeof topologySchema>;

@@ -1,7 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isMap, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { InputError, type InputProblem } from '../errors.js';
+
+const MAX_ALIASES = 100;
+/** Bigger files are no topology or walkthrough a person wrote (the largest accepted topology is about 100 KB). */
+const MAX_BYTES = 4 * 1024 * 1024;
 
 /** A parsed YAML file that can say on which line any field stands. */
 export class YamlFile {
@@ -14,6 +18,9 @@ export class YamlFile {
   static read(path: string, displayPath = path): YamlFile {
     let text: string;
     try {
+      const size = statSync(path);
+      if (!size.isFile()) throw Object.assign(new Error('not a file'), { code: size.isDirectory() ? 'EISDIR' : 'not a regular file' });
+      if (size.size > MAX_BYTES) throw Object.assign(new Error('too big'), { code: `${size.size} bytes; at most ${MAX_BYTES}` });
       text = readFileSync(path, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -38,6 +45,18 @@ export class YamlFile {
       );
     }
     return file;
+  }
+
+  /**
+   * The document as plain data. Aliases are expanded here, at most MAX_ALIASES of them: a
+   * "billion laughs" file (aliases of aliases) is refused instead of filling the memory.
+   */
+  data(): unknown {
+    try {
+      return this.doc.toJS({ maxAliasCount: MAX_ALIASES });
+    } catch (err) {
+      throw new InputError([{ file: this.path, field: '', message: `YAML aliases: ${err instanceof Error ? err.message : String(err)} (at most ${MAX_ALIASES} alias expansions)` }]);
+    }
   }
 
   /** The line of the value at path, or of the nearest parent that exists. */
@@ -68,7 +87,7 @@ export class YamlFile {
   /** Parse with a zod schema, turning every issue into a located problem. */
   validate<S extends z.ZodType>(schema: S): z.output<S> {
     // reportInput: zod 4 drops issue.input otherwise, and describeIssue needs it to tell "missing" from "wrong type".
-    const result = schema.safeParse(this.doc.toJS(), { reportInput: true });
+    const result = schema.safeParse(this.data(), { reportInput: true });
     if (result.success) return result.data;
     const problems: InputProblem[] = [];
     for (const issue of result.error.issues) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NAME_PATTERN, NAME_RULE } from '../topology/names.js';
 
 /**
  * A workshop is data beside its topology (topologies/<scenario>.workshop.yaml): an ordered
@@ -10,7 +11,7 @@ import { z } from 'zod';
  * (so `lab rules {lab} node1` works for a lab brought up with --name).
  */
 
-const hostName = z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be a host name of the topology, e.g. node1');
+const hostName = z.string().regex(NAME_PATTERN, 'must be a host name of the topology, e.g. node1');
 const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address like 10.240.0.4');
 /** "10.240.0.4:32000" or "10.240.0.4" (any port). */
 const address = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$/, 'must be an address like 10.240.0.4 or 10.240.0.4:32000');
@@ -102,7 +103,7 @@ export type PortMode = (typeof PORT_MODES)[number];
 
 export const stepSchema = z.strictObject({
   /** Stable identifier: progress is recorded by it, so steps can be reordered or added later. */
-  id: z.string().regex(/^[a-z][a-z0-9-]*$/, 'must use only a-z, 0-9 and "-"'),
+  id: z.string().regex(NAME_PATTERN, NAME_RULE),
   title: z.string().min(1),
   /** The step of the seed walkthrough this follows, e.g. "1.2.1". */
   seed: z.string().optional(),

@@ -85,7 +85,7 @@ describe.skipIf(!root)('lab lifecycle: coexistence, crashes, bad input', () => {
     const r = await lab(['up', 'no-such-scenario']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/no scenario named "no-such-scenario"/);
-    const bad = await lab(['rules', 'nodeport', 'node1', '--table', 'mangle']);
+    const bad = await lab(['rules', 'nodeport', 'node1', '--table', 'raw']);
     expect(bad.exitCode).toBe(2);
     const usage = await lab(['up']);
     expect(usage.exitCode).toBe(2);

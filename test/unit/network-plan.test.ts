@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { insideLab, planNetwork, type NamespacePlan } from '../../lab/plan/network.js';
+import { planNetwork, type NamespacePlan } from '../../lab/plan/network.js';
+import { insideLab } from '../../lab/topology/relations.js';
 import { planLab } from '../../lab/plan/plan.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import { labMarker } from '../../lab/topology/names.js';

@@ -155,6 +155,7 @@ describe('broken topologies', () => {
       ['nodes[1].podCIDR', 7],
       ['pods[0].address', 9],
       ['services[0].ports[0].nodePort', 11],
+      ['services[0].selector', 11], // an empty selector selects no pod
     ]);
     expect(problems.find((p) => p.field === 'nodes[0].address')!.message).toMatch(/broadcast/);
     expect(problems.filter((p) => p.field === 'nodes[1].podCIDR').map((p) => p.message)).toEqual([

@@ -1,0 +1,81 @@
+import { cidrContains, cidrsOverlap, firstHost, isNetworkOrBroadcast } from '../../util/ipv4.js';
+import type { CheckContext } from './context.js';
+
+/**
+ * Addresses: cluster ranges apart, networks apart, every host address inside its network (or its
+ * node's podCIDR) and owned once. Fills the context's parsed ranges for the later checks.
+ */
+export function checkAddresses(c: CheckContext): void {
+  const { t } = c;
+  c.podRange = c.cidrAt(['cluster', 'podCIDR'], t.cluster.podCIDR);
+  c.serviceRange = c.cidrAt(['cluster', 'serviceCIDR'], t.cluster.serviceCIDR);
+  const { podRange, serviceRange } = c;
+  if (podRange && serviceRange && cidrsOverlap(podRange, serviceRange)) {
+    c.at(['cluster', 'serviceCIDR'], `${t.cluster.serviceCIDR} overlaps cluster.podCIDR ${t.cluster.podCIDR}`);
+  }
+
+  t.networks.forEach((n, i) => {
+    if (c.networks.has(n.name)) c.at(['networks', i, 'name'], `network "${n.name}" is defined twice`);
+    const subnet = c.cidrAt(['networks', i, 'subnet'], n.subnet);
+    c.networks.set(n.name, subnet);
+    if (!subnet) return;
+    for (const [other, oc] of c.networks) {
+      if (other !== n.name && oc && cidrsOverlap(subnet, oc)) c.at(['networks', i, 'subnet'], `${n.subnet} overlaps network "${other}"`);
+    }
+    if (podRange && cidrsOverlap(subnet, podRange)) c.at(['networks', i, 'subnet'], `${n.subnet} overlaps cluster.podCIDR`);
+    if (serviceRange && cidrsOverlap(subnet, serviceRange)) c.at(['networks', i, 'subnet'], `${n.subnet} overlaps cluster.serviceCIDR`);
+  });
+
+  const onNetwork = (path: PropertyKey[], network: string, address: string) => {
+    if (!c.networks.has(network)) {
+      c.at([...path, 'network'], `no network named "${network}" (known: ${[...c.networks.keys()].join(', ')})`);
+      return;
+    }
+    const subnet = c.networks.get(network);
+    const a = c.ipAt([...path, 'address'], address);
+    if (a === undefined || !subnet) return;
+    if (!cidrContains(subnet, a)) c.at([...path, 'address'], `${address} is not inside network "${network}" (${subnet.text})`);
+    else if (isNetworkOrBroadcast(subnet, a)) c.at([...path, 'address'], `${address} is the network or broadcast address of ${subnet.text}`);
+    c.claimAddress([...path, 'address'], address);
+  };
+
+  t.routers.forEach((r, i) => {
+    const seen = new Set<string>();
+    r.interfaces.forEach((iface, j) => {
+      if (seen.has(iface.network)) c.at(['routers', i, 'interfaces', j, 'network'], `router already has an interface on "${iface.network}"`);
+      seen.add(iface.network);
+      onNetwork(['routers', i, 'interfaces', j], iface.network, iface.address);
+    });
+  });
+
+  t.nodes.forEach((n, i) => {
+    onNetwork(['nodes', i], n.network, n.address);
+    const pc = c.cidrAt(['nodes', i, 'podCIDR'], n.podCIDR);
+    if (!pc) return;
+    if (podRange && !(cidrContains(podRange, pc.network) && pc.prefix >= podRange.prefix)) {
+      c.at(['nodes', i, 'podCIDR'], `${n.podCIDR} is not inside cluster.podCIDR ${t.cluster.podCIDR}`);
+    }
+    for (const [other, oc] of c.podCidrs) {
+      if (cidrsOverlap(pc, oc)) c.at(['nodes', i, 'podCIDR'], `${n.podCIDR} overlaps the podCIDR of node "${other}"`);
+    }
+    c.podCidrs.set(n.name, pc);
+    c.claimAddress(['nodes', i, 'podCIDR'], firstHost(pc));
+  });
+
+  t.clients.forEach((cl, i) => onNetwork(['clients', i], cl.network, cl.address));
+
+  t.pods.forEach((p, i) => {
+    const node = t.nodes.find((n) => n.name === p.node);
+    if (!node) {
+      c.at(['pods', i, 'node'], `no node named "${p.node}" (known: ${t.nodes.map((n) => n.name).join(', ')})`);
+      return;
+    }
+    const a = c.ipAt(['pods', i, 'address'], p.address);
+    const pc = c.podCidrs.get(node.name);
+    if (a === undefined || !pc) return;
+    if (!cidrContains(pc, a)) c.at(['pods', i, 'address'], `${p.address} is not inside the podCIDR of node "${node.name}" (${pc.text})`);
+    else if (isNetworkOrBroadcast(pc, a)) c.at(['pods', i, 'address'], `${p.address} is the network or broadcast address of ${pc.text}`);
+    else if (p.address === firstHost(pc)) c.at(['pods', i, 'address'], `${p.address} belongs to ${node.name}'s bridge ${node.bridge}`);
+    else c.claimAddress(['pods', i, 'address'], p.address);
+  });
+}
