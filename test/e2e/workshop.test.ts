@@ -60,7 +60,7 @@ describe.skipIf(!root)('lab workshop against a live nodeport lab', () => {
     const r = await workshop(['nodeport', '--name', UPPED, '--up'], ['quit']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain(`up lab ${UPPED}`);
-    expect(r.stdout).toContain('Step 1 of 10');
+    expect(r.stdout).toContain('Step 1 of 11');
     expect((await namespaces()).filter((n) => n.startsWith(`${UPPED}-`))).toHaveLength(6);
     // Already up: --up does nothing more.
     const again = await workshop(['nodeport', '--name', UPPED, '--up'], ['quit']);
@@ -80,12 +80,12 @@ describe.skipIf(!root)('lab workshop against a live nodeport lab', () => {
     const other = answer.pod === 'web-1' ? 'web-2' : 'web-1';
     const r = await workshop(['nodeport', '--name', LAB], [other, answer.pod, 'quit']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toContain('Step 1 of 10: The client connects to the NodePort');
+    expect(r.stdout).toContain('Step 1 of 11: The client connects to the NodePort');
     expect(r.stdout).toContain(`$ lab exec ${LAB} client -- curl -s 10.240.0.4:32000`);
     expect(r.stdout).toContain(`answer> ${other}\n  not quite.\n  Hint 1/2:`);
     expect(r.stdout).toMatch(new RegExp(`answer> ${answer.pod}\\n {2}right: the lab says ${answer.pod} \\(`));
-    expect(r.stdout).toContain('Step 2 of 10');
-    expect(r.stdout).toContain(`stopped at step 2 of 10; progress is saved. Resume with: lab workshop ${LAB}`);
+    expect(r.stdout).toContain('Step 2 of 11');
+    expect(r.stdout).toContain(`stopped at step 2 of 11; progress is saved. Resume with: lab workshop ${LAB}`);
     expect(r.stdout).not.toMatch(/\u001b\[/); // no colour when not on a terminal
     const p = progress();
     expect(p).toMatchObject({ lab: LAB, scenario: 'nodeport' });
@@ -116,12 +116,13 @@ describe.skipIf(!root)('lab workshop against a live nodeport lab', () => {
         'skip', // 9
         '10.240.0.4', // 10: port required
         '10.240.0.4:32000', // 10
+        '127.0.0.0/8', // 11: KUBE-FIREWALL's -d
       ],
     );
     expect(r.exitCode, r.stderr).toBe(0);
     const out = r.stdout;
-    expect(out).toContain('welcome back: 1 of 10 steps done, continuing at step 2');
-    expect(out).not.toContain('Step 1 of 10');
+    expect(out).toContain('welcome back: 1 of 11 steps done, continuing at step 2');
+    expect(out).not.toContain('Step 1 of 11');
     expect(out).toContain(`right: the lab says ${translatedTo}`);
     expect(out).toContain('answer> KUBE-SVC-54WW65JLHZHRV7HC\n  not quite.');
     expect(out).toContain('right: the lab says KUBE-EXT-54WW65JLHZHRV7HC');
@@ -132,29 +133,29 @@ describe.skipIf(!root)('lab workshop against a live nodeport lab', () => {
     expect(out).toContain("skipped. The lab's answer: 10.244.0.1");
     expect(out).toContain('not quite: right address; now the port too (address:port)');
     expect(out).toContain('right: the lab says 10.240.0.4:32000');
-    expect(out).toContain('Workshop complete. 9 of 10 answered');
+    expect(out).toContain('Workshop complete. 10 of 11 answered');
 
     const p = progress();
-    expect(Object.keys(p.steps)).toHaveLength(10);
+    expect(Object.keys(p.steps)).toHaveLength(11);
     expect(p.steps['snat-cross-node']).toMatchObject({ outcome: 'correct', attempts: 2 });
     expect(p.steps['snat-same-node']).toMatchObject({ outcome: 'skipped' });
     expect(p.steps.reply).toMatchObject({ outcome: 'correct', attempts: 2 });
 
     const list = await workshop([LAB, '--list', '--json']);
     const listed = JSON.parse(list.stdout) as { score: { done: number; correct: number; skipped: number }; steps: { id: string; status: string }[] };
-    expect(listed.score).toMatchObject({ done: 10, correct: 9, skipped: 1 });
+    expect(listed.score).toMatchObject({ done: 11, correct: 10, skipped: 1 });
     expect(listed.steps.find((s) => s.id === 'snat-same-node')?.status).toBe('skipped');
   });
 
   it('says so when a finished workshop is run again, and starts over with --reset', async () => {
     const again = await workshop([LAB]);
     expect(again.exitCode).toBe(0);
-    expect(again.stdout).toContain('Workshop complete. 9 of 10 answered');
-    expect(again.stdout).not.toContain('Step 1 of 10');
+    expect(again.stdout).toContain('Workshop complete. 10 of 11 answered');
+    expect(again.stdout).not.toContain('Step 1 of 11');
 
     const reset = await workshop([LAB, '--reset'], ['quit']);
     expect(reset.exitCode).toBe(0);
-    expect(reset.stdout).toContain('Step 1 of 10');
+    expect(reset.stdout).toContain('Step 1 of 11');
     expect(progress().steps).toEqual({});
   });
 
