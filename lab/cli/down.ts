@@ -22,7 +22,7 @@ export function registerDown(program: Command): void {
       for (const r of results) {
         if (r.stateProblem) say(yellow(`note: ${r.stateProblem.replace(/: run .*$/, '')}; removed by its markers`));
         for (const p of r.refused) say(yellow(`refused to delete ${p}: outside the lab's folders`));
-        say(`${green('down')} lab ${r.lab}: ${r.namespaces.length} namespaces, ${r.processes.length} processes removed`);
+        say(`${green('down')} lab ${r.lab}: ${r.namespaces.length} namespaces, ${r.processes.length} ${r.processes.length === 1 ? 'process' : 'processes'} removed`);
       }
     });
 }

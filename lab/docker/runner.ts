@@ -262,7 +262,8 @@ export function dockerStatus(opts: { image?: string } = {}): Promise<DockerStatu
       const namespaces = await containerNamespaces(docker, c);
       let labs: string[] = [];
       if (c.state === 'running') {
-        const { stdout } = await execCapture(docker.getContainer(c.id), ['ls', '-1', '/run/kube-packet-lab']);
+        // One folder per lab; the per-lab lock files beside them are not labs.
+        const { stdout } = await execCapture(docker.getContainer(c.id), ['find', '/run/kube-packet-lab', '-mindepth', '1', '-maxdepth', '1', '-type', 'd', '-printf', '%f\n']);
         labs = stdout.split('\n').filter(Boolean).sort();
       }
       status.container = { ...c, namespaces, labs };

@@ -159,14 +159,14 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
     const [c] = await labContainers();
     const top = (await (await connectDocker()).getContainer(c!.id).top({ ps_args: '-eo pid,args' })) as { Titles: string[]; Processes: string[][] };
     containerProcesses = top.Processes.map((p) => Number(p[top.Titles.indexOf('PID')])).map((pid) => ({ pid, start: processStartTime(pid) }));
-    expect(containerProcesses.length).toBeGreaterThan(3); // init, sleep and the two workloads at least
+    expect(containerProcesses.length).toBeGreaterThanOrEqual(3); // init, sleep and the lab's one workload process at least
     const down = await timed(
       'docker down',
       () => execa(process.execPath, [CLI, 'docker', 'down'], { cwd: '/', reject: false, timeout: 60_000 }),
       times,
     );
     expect(down.exitCode, String(down.stderr)).toBe(0);
-    expect(String(down.stdout)).toMatch(/down.* lab dockertest: 6 namespaces, 2 processes/);
+    expect(String(down.stdout)).toMatch(/down.* lab dockertest: 6 namespaces, 1 process\b/);
     expect(String(down.stdout)).toMatch(/container kube-packet-lab \(\w+\) removed/);
     expect(await labContainers()).toEqual([]);
     expect((await lab(['docker', 'down'])).stdout).toMatch(/no lab container/);

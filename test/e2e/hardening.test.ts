@@ -173,7 +173,7 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
       await waitFor('a pcap', () => existsSync(out) && readdirPcaps(out) > 0);
       v.kill(signal);
       const r = await v;
-      expect(r.exitCode, r.stderr).toBe(codes[signal]);
+      expect(r.exitCode, String(r.stderr)).toBe(codes[signal]);
       expect(await tcpdumpsIn(out)).toEqual([]);
       expect(readFileSync(join(out, 'INCOMPLETE'), 'utf8')).toMatch(new RegExp(`stopped by ${signal}`));
     }
@@ -208,7 +208,7 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
         // It finished before the signal came: an ordinary lab, removed as usual.
         expect((await lab(['down', 'sig-up'])).exitCode).toBe(0);
       } else {
-        expect(r.exitCode, r.stderr).toBe(signal === 'SIGINT' ? 130 : 143);
+        expect(r.exitCode, String(r.stderr)).toBe(signal === 'SIGINT' ? 130 : 143);
       }
       expect(await labNamespaces('sig-up')).toEqual([]);
       expect(existsSync(`${STATE_ROOT}/sig-up`)).toBe(false);
@@ -244,7 +244,7 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
     await waitFor('the links stage', async () => (await labNamespaces('big')).length === 1006, 60_000);
     u.kill('SIGINT');
     const r = await u;
-    expect(r.exitCode, r.stderr).toBe(130);
+    expect(r.exitCode, String(r.stderr)).toBe(130);
     expect(await labNamespaces('big')).toEqual([]);
     expect(existsSync(`${STATE_ROOT}/big`)).toBe(false);
   });
