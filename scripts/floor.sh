@@ -5,7 +5,7 @@
 # workloads, no readiness wait. One host-level `ip -batch` creates the namespaces and veth
 # pairs, one `ip -n NS -batch` per namespace configures it, one `ip -batch` deletes them all.
 #
-#   sudo bash scripts/floor.sh 100        (inside /work/tools/iso on a shared machine)
+#   sudo bash scripts/floor.sh 100        (inside scripts/isolated.sh on a shared machine)
 set -euo pipefail
 n=${1:-100}
 p="floor$$"
