@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
-import { addTraceRules, expectedAdds, hasRawTable, removeTraceRules, removeTraceRulesSync, startMonitor, stopMonitor, untilMonitors, type TraceMonitor } from '../kernel/netfilter-trace.js';
+import { addTraceRules, expectedAdds, hasRawTable, removeTraceRules, removeTraceRulesSync, startMonitor, stopMonitor, untilMonitorListens, untilMonitors, type TraceMonitor } from '../kernel/netfilter-trace.js';
 import { nextSourcePort } from '../kernel/ports.js';
 import { preflight } from '../kernel/preflight.js';
 import { readConntrack } from '../kernel/readers.js';
@@ -88,7 +88,8 @@ export async function trace(lab: string, opts: TraceOptions = {}): Promise<Trace
     opts.onProgress?.(`starting ${hosts.length} trace monitors`);
     if (mode === 'iptables') await Promise.all(hosts.map(async (h) => createdRaw.set(h, !(await hasRawTable(ns(h))))));
     for (const h of hosts) monitors.push(startMonitor(ns(h), mode, spec, started));
-    // A monitor is listening once it prints our own rules arriving: only then send.
+    await Promise.all(monitors.map(untilMonitorListens));
+    // Every monitor hears changes now; once each prints our own rules arriving, send.
     await Promise.all(
       hosts.map(async (h) => {
         applied.add(h);

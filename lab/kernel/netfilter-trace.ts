@@ -77,6 +77,39 @@ export function untilMonitors(monitors: TraceMonitor[], test: (p: MonitorParse) 
   });
 }
 
+/**
+ * A monitor hears only the changes made after it subscribed, and prints nothing when it has. So
+ * announce a throwaway table (added and deleted at once) until the monitor reports it: from then
+ * on it sees every change, our trace rules included. Without this, a monitor that subscribed a
+ * moment after the rules went in never saw them arrive.
+ */
+export async function untilMonitorListens(m: TraceMonitor): Promise<void> {
+  const marker = `lab-listen-${process.pid}`;
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    await runIn(m.ns, 'nft', ['-f', '-'], { input: `add table ip ${marker}\ndelete table ip ${marker}\n` });
+    if (await heard(m, marker, 200)) return;
+    if (m.child.exitCode !== null || m.child.signalCode !== null) throw new LabError(`the trace monitor in ${m.ns} exited before it was listening`, ExitCode.commandFailed);
+    if (Date.now() > deadline) throw new LabError(`the trace monitor in ${m.ns} did not start listening within ${WAIT_MS / 1000} s`, ExitCode.commandFailed);
+  }
+}
+
+/** Whether the monitor printed `marker` already, or does within `ms`. */
+function heard(m: TraceMonitor, marker: string, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (m.text.includes(marker)) return resolve(true);
+    const finish = (yes: boolean) => {
+      clearTimeout(timer);
+      m.child.stdout!.off('data', listener);
+      resolve(yes);
+    };
+    // Registered after startMonitor's own listener, so m.text already holds the new lines.
+    const listener = () => m.text.includes(marker) && finish(true);
+    const timer = setTimeout(() => finish(m.text.includes(marker)), ms);
+    m.child.stdout!.on('data', listener);
+  });
+}
+
 export const expectedAdds = (mode: ProxyMode, spec: TraceSpec) => (mode === 'nftables' ? 1 : iptablesTraceRuleCount(spec));
 
 /** Whether the namespace has an iptables raw table already (so the trace must not delete it). */
