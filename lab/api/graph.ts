@@ -3,6 +3,7 @@ import { graphDot, graphMermaid, topologyGraph } from '../picture/graph.js';
 import { standaloneSvg } from '../picture/svg.js';
 import { readState } from '../state/store.js';
 import { loadTopology } from '../topology/load.js';
+import { isLabName } from '../topology/names.js';
 import { runningLab } from './running.js';
 
 export const GRAPH_FORMATS = ['svg', 'mermaid', 'dot'] as const;
@@ -14,7 +15,7 @@ export type GraphFormat = (typeof GRAPH_FORMATS)[number];
  */
 export function graph(ref: string, format: GraphFormat = 'svg'): string {
   if (!GRAPH_FORMATS.includes(format)) throw new LabError(`--format ${format}: expected one of ${GRAPH_FORMATS.join(', ')}`, ExitCode.badInput);
-  const state = /^[a-z][a-z0-9-]*$/.test(ref) ? readState(ref) : undefined;
+  const state = isLabName(ref) ? readState(ref) : undefined;
   const topology = state?.phase === 'up' ? runningLab(ref).topology : loadTopology(ref).topology;
   const g = topologyGraph(topology);
   return format === 'mermaid' ? graphMermaid(g) : format === 'dot' ? graphDot(g) : `${standaloneSvg(g)}\n`;

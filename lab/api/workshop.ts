@@ -10,6 +10,7 @@ import type { Check } from '../workshop/schema.js';
 import { runningLab } from './running.js';
 import { status } from './status.js';
 import { up, type UpOptions } from './up.js';
+import { isLabName } from '../topology/names.js';
 
 /**
  * The workshop verb's domain: which lab and which scenario a command means, bringing the lab up,
@@ -25,7 +26,7 @@ export interface WorkshopTarget {
   topology: Topology;
 }
 
-const looksLikeLabName = (s: string) => /^[a-z][a-z0-9-]*$/.test(s);
+const looksLikeLabName = isLabName;
 const isUp = (lab: string) => readState(lab)?.phase === 'up';
 
 /** Is the lab named otherwise than its topology file's own `lab:` (brought up with --name)? */
