@@ -117,7 +117,7 @@ async function scaleLocked(lab: string, group: string, replicas: number, opts: {
 
   // The pods exist (or are about to go): the lab now is `after`. Then kube-proxy notices.
   store.setPodChanges(recordScale(changes, plan));
-  const { rules, udpFlushed } = await syncEndpoints(before, after, stage);
+  const { rules, udpFlushed } = await syncEndpoints(store, before, after, stage);
 
   // Endpoints are gone from every node's rules first; then the pods terminate.
   if (plan.remove.length > 0) await stage('remove pods', () => removePods(store, plan.remove.map((p) => p.name)));
@@ -149,7 +149,7 @@ async function killLocked(lab: string, podName: string, opts: { keepRunning?: bo
     });
   }
   store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, false));
-  const { rules, udpFlushed } = await syncEndpoints(before, after, stage);
+  const { rules, udpFlushed } = await syncEndpoints(store, before, after, stage);
 
   const ports = new Set(podPorts(before, pod));
   const existing: KillResult['existing'] = [];
@@ -177,7 +177,7 @@ async function reviveLocked(lab: string, podName: string): Promise<ReviveResult>
   if (alive && pod.ready) throw new LabError(`pod ${pod.name} of lab ${lab} is ready and its workload runs: nothing to revive (lab kill ${lab} ${pod.name} first)`, ExitCode.labState);
   if (!alive) await provision(planWorkloads(after, [pod.name]), store, renamed(stage, { workloads: 'start workload' }));
   store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, true));
-  const { rules } = await syncEndpoints(before, after, stage, { flushUdp: false });
+  const { rules } = await syncEndpoints(store, before, after, stage, { flushUdp: false });
   const pid = alive ? undefined : store.state.processes.find((p) => p.pod === pod.name)?.pid;
   return { ...changeResult(lab, before, after, rules, timings, started), udpFlushed: [], pod: info(pod), started: !alive, pid };
 }
@@ -186,10 +186,10 @@ async function reviveLocked(lab: string, podName: string): Promise<ReviveResult>
  * kube-proxy's reaction to an endpoint change, the one seam every verb goes through: every
  * node's rules resynced, then the conntrack entries of UDP endpoints that are gone deleted.
  */
-async function syncEndpoints(before: Topology, after: Topology, stage: Stage, opts = { flushUdp: true }) {
+async function syncEndpoints(store: LabStore, before: Topology, after: Topology, stage: Stage, opts = { flushUdp: true }) {
   let rules: NodeResync[] = [];
   await stage('rules', async () => {
-    rules = await resyncRules(after);
+    rules = await resyncRules(before, after, store);
   });
   const udpFlushed = opts.flushUdp ? await flushUdpEndpoints(before, after) : [];
   return { rules, udpFlushed };
