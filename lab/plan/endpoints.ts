@@ -29,8 +29,22 @@ export function servicePortName(service: Service, port: ServicePort): string {
 /** Sorting as kube-proxy's endpoint cache does: by the "ip:port" string. */
 const byAddress = (a: Endpoint, b: Endpoint) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0);
 
-/** Every service port with its ready endpoints: the input kube-proxy syncs from. */
+/**
+ * Every service port with its ready endpoints: the input kube-proxy syncs from. Computed once
+ * per topology object (topologies are not changed in place; a change makes a new one): a sync
+ * asks for it per node and per ruleset. Callers must not change what it returns.
+ */
 export function servicePorts(t: Topology): ServicePortView[] {
+  let views = viewsOf.get(t);
+  if (!views) {
+    views = computeServicePorts(t);
+    viewsOf.set(t, views);
+  }
+  return views;
+}
+const viewsOf = new WeakMap<Topology, ServicePortView[]>();
+
+function computeServicePorts(t: Topology): ServicePortView[] {
   return t.services.flatMap((service) =>
     service.ports.map((port) => ({
       service,

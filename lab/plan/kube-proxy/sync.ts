@@ -46,8 +46,10 @@ export function planChangeSync(before: Topology, after: Topology, node: string, 
   const mode = after.kubeProxy.mode;
   if (scope.full) return planProxySync(after, node, existing ?? NOTHING_YET);
   const writeService = (key: string) => scope.services.has(key);
+  // Of the last sync only what kube-proxy remembers is needed: the chains in use, the map elements.
+  const remembered = { writeService: () => false };
   if (mode === 'nftables') {
-    return { mode, ...planNftPartialSync(existing?.nft ?? NOTHING_YET.nft, nftablesRules(before, node), nftablesRules(after, node, { writeService })) };
+    return { mode, ...planNftPartialSync(existing?.nft ?? NOTHING_YET.nft, nftablesRules(before, node, remembered), nftablesRules(after, node, { writeService })) };
   }
-  return { mode, ...planResync(existing?.natChains, kubeProxyRules(after, node, { writeService }), kubeProxyRules(before, node).activeServiceChains) };
+  return { mode, ...planResync(existing?.natChains, kubeProxyRules(after, node, { writeService }), kubeProxyRules(before, node, remembered).activeServiceChains) };
 }
