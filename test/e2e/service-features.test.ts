@@ -79,6 +79,9 @@ describe.skipIf(!root)('loadBalancerSourceRanges and externalIPs', () => {
 
       const health = async (ip: string) => (await lab(['exec', l, 'client', '--', 'curl', '-s', '-w', ' %{http_code}', `${ip}:32100/healthz`])).stdout;
       expect(await health('10.240.0.5')).toMatch(/"localEndpoints": 1,\n\t"serviceProxyHealthy": true\n\} 200$/);
+      // kube-proxy listens on its --nodeport-addresses: all addresses by default in iptables mode, the node IP in nftables mode.
+      const local = await lab(['exec', l, 'node1', '--', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '127.0.0.1:32100']);
+      expect(local.stdout).toBe(mode === 'iptables' ? '200' : '000');
 
       // web-2 dies: kube-proxy's count on node2 drops to 0 with the sync, the load balancer's probes see 503.
       const killed = await lab(['kill', l, 'web-2', '--json']);

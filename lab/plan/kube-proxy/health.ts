@@ -10,8 +10,14 @@ import { selects } from '../../topology/relations.js';
 /** One node's health check server for one Service: what kube-proxy answers on healthCheckNodePort. */
 export interface HealthCheckServer {
   node: string;
-  /** The node's network namespace: the server listens there, on every address. */
+  /** The node's network namespace: the server listens there. */
   ns: string;
+  /**
+   * The address it listens on: kube-proxy listens on the --nodeport-addresses IPs, so on every
+   * address (0.0.0.0) by default in iptables mode, and on the node IP in nftables mode, whose
+   * default is "primary".
+   */
+  address: string;
   port: number;
   namespace: string;
   name: string;
@@ -62,7 +68,14 @@ export function localReadyEndpoints(t: Topology, service: Service, node: string)
 /** Every node's health check server, one per such Service, with its count after this sync. */
 export function healthCheckServers(t: Topology): HealthCheckServer[] {
   return healthCheckServices(t).flatMap((s) =>
-    t.nodes.map((n) => ({ node: n.name, ns: namespaceName(t.lab, n.name), port: s.healthCheckNodePort, namespace: s.namespace, name: s.name, localEndpoints: localReadyEndpoints(t, s, n.name) })),
+    t.nodes.map((n) => ({
+      node: n.name,
+      ns: namespaceName(t.lab, n.name),
+      address: t.kubeProxy.mode === 'nftables' ? n.address : '0.0.0.0',
+      port: s.healthCheckNodePort,       namespace: s.namespace,
+      name: s.name,
+      localEndpoints: localReadyEndpoints(t, s, n.name),
+    })),
   );
 }
 
