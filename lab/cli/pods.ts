@@ -83,7 +83,7 @@ export function registerPods(program: Command): void {
       if (r.existing.length > 10) say(dim(`  … ${r.existing.length - 10} more (lab conntrack ${r.lab} <node>)`));
       for (const line of r.explanation) say(yellow('  * ') + line);
       say(dim(`timings: ${timings(r.timings)}`));
-      say(dim(`next: lab probe ${r.lab} (new connections avoid ${r.pod.name}); lab revive ${r.lab} ${r.pod.name}`));
+      say(dim(`next: lab probe ${r.lab} (${r.terminating ? 'who answers new connections now' : `new connections avoid ${r.pod.name}`}); lab endpoints ${r.lab}; lab revive ${r.lab} ${r.pod.name}`));
     });
 
   program
