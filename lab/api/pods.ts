@@ -4,6 +4,7 @@ import { deleteUdpEntries, type ConntrackEntry } from '../kernel/conntrack.js';
 import { readConntrack } from '../kernel/readers.js';
 import { preflight } from '../kernel/preflight.js';
 import { podPorts, servicePorts } from '../plan/endpoints.js';
+import { healthCheckServices } from '../plan/kube-proxy/health.js';
 import { planPods, planWorkloads } from '../plan/plan.js';
 import {
   emptyChanges,
@@ -21,6 +22,7 @@ import { LabStore } from '../state/store.js';
 import { namespaceName } from '../topology/names.js';
 import type { Pod, Topology } from '../topology/schema.js';
 import { provision, removePods } from './provision.js';
+import { syncHealthChecks, type LoadBalancerFollow } from './health.js';
 import { resyncRules, type NodeResync } from './resync.js';
 import { runningLab } from './running.js';
 import { stager, type Stage } from './stages.js';
@@ -48,6 +50,8 @@ export interface EndpointChangeResult {
   changes: { service: string; added: string[]; removed: string[] }[];
   /** One entry per node: the chains its resync created and deleted, and how long the restore took. */
   rules: NodeResync[];
+  /** Health-checked load balancer routes after the change: where the load balancer's probes moved them. */
+  loadBalancers: LoadBalancerFollow[];
   /** UDP conntrack entries of removed endpoints deleted on each node, as kube-proxy does (none for TCP). */
   udpFlushed: { node: string; endpoint: string; entries: number }[];
   /** Milliseconds per stage. */
@@ -119,13 +123,14 @@ async function scaleLocked(lab: string, group: string, replicas: number, opts: {
 
   // The pods exist (or are about to go): the lab now is `after`. Then kube-proxy notices.
   store.setPodChanges(recordScale(changes, plan));
-  const { rules, udpFlushed } = await syncEndpoints(before, after, stage);
+  const { rules, udpFlushed, loadBalancers } = await syncEndpoints(before, after, stage);
 
   // Endpoints are gone from every node's rules first; then the pods terminate.
   if (plan.remove.length > 0) await stage('remove pods', () => removePods(store, plan.remove.map((p) => p.name)));
 
   return {
     ...changeResult(lab, before, after, rules, timings, started),
+    loadBalancers,
     udpFlushed,
     group,
     from: plan.from,
@@ -167,7 +172,7 @@ async function killLocked(lab: string, podName: string, opts: KillOptions = {}):
   }
   const changed = after.pods.find((p) => p.name === pod.name)!;
   store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, changed.ready, changed.terminating));
-  const { rules, udpFlushed } = await syncEndpoints(before, after, stage);
+  const { rules, udpFlushed, loadBalancers } = await syncEndpoints(before, after, stage);
 
   const ports = new Set(podPorts(before, pod));
   const existing: KillResult['existing'] = [];
@@ -178,6 +183,7 @@ async function killLocked(lab: string, podName: string, opts: KillOptions = {}):
   }
   return {
     ...changeResult(lab, before, after, rules, timings, started),
+    loadBalancers,
     udpFlushed,
     pod: info(pod),
     stopped: !keepRunning,
@@ -196,9 +202,9 @@ async function reviveLocked(lab: string, podName: string): Promise<ReviveResult>
   if (alive && pod.ready && !pod.terminating) throw new LabError(`pod ${pod.name} of lab ${lab} is ready and its workload runs: nothing to revive (lab kill ${lab} ${pod.name} first)`, ExitCode.labState);
   if (!alive) await provision(planWorkloads(after, [pod.name]), store, renamed(stage, { workloads: 'start workload' }));
   store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, true, false));
-  const { rules } = await syncEndpoints(before, after, stage, { flushUdp: false });
+  const { rules, loadBalancers } = await syncEndpoints(before, after, stage, { flushUdp: false });
   const pid = alive ? undefined : store.state.processes.find((p) => p.pod === pod.name)?.pid;
-  return { ...changeResult(lab, before, after, rules, timings, started), udpFlushed: [], pod: info(pod), started: !alive, pid };
+  return { ...changeResult(lab, before, after, rules, timings, started), loadBalancers, udpFlushed: [], pod: info(pod), started: !alive, pid };
 }
 
 /**
@@ -211,7 +217,10 @@ async function syncEndpoints(before: Topology, after: Topology, stage: Stage, op
     rules = await resyncRules(after);
   });
   const udpFlushed = opts.flushUdp ? await flushUdpEndpoints(before, after) : [];
-  return { rules, udpFlushed };
+  // After the sync kube-proxy tells its health check servers the new local endpoint counts.
+  let loadBalancers: LoadBalancerFollow[] = [];
+  if (healthCheckServices(after).length > 0) await stage('health checks', async () => void (loadBalancers = await syncHealthChecks(after)));
+  return { rules, udpFlushed, loadBalancers };
 }
 
 /** A stage runner that reports some stages under other names. */
@@ -237,7 +246,7 @@ async function flushUdpEndpoints(before: Topology, after: Topology): Promise<End
   return out;
 }
 
-function changeResult(lab: string, before: Topology, after: Topology, rules: NodeResync[], timings: Record<string, number>, started: number): Omit<EndpointChangeResult, 'udpFlushed'> {
+function changeResult(lab: string, before: Topology, after: Topology, rules: NodeResync[], timings: Record<string, number>, started: number): Omit<EndpointChangeResult, 'udpFlushed' | 'loadBalancers'> {
   const endpointsBefore = endpointsView(before);
   const endpointsAfter = endpointsView(after);
   return { lab, endpointsBefore, endpointsAfter, changes: endpointsDiff(endpointsBefore, endpointsAfter), rules, timings, ms: Math.round(performance.now() - started) };

@@ -9,6 +9,7 @@ import { loadTopology } from '../topology/load.js';
 import { labMarker } from '../topology/names.js';
 import { once, onInterrupt, throwIfInterrupted } from '../util/interrupt.js';
 import { down } from './down.js';
+import { syncHealthChecks, type LoadBalancerFollow } from './health.js';
 import { provision } from './provision.js';
 import { stager } from './stages.js';
 
@@ -23,6 +24,8 @@ export interface UpResult {
   plan: Plan;
   state: LabState;
   timings: Record<string, number>;
+  /** Health-checked load balancer routes, once the load balancer's first checks set them. */
+  loadBalancers: LoadBalancerFollow[];
 }
 
 /**
@@ -61,8 +64,11 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     // A failed stage and a stop signal (Ctrl-C) both undo everything, once.
     const rollback = once(() => down(lab));
     const release = onInterrupt(`roll back lab ${lab}`, rollback);
+    let loadBalancers: LoadBalancerFollow[] = [];
     try {
       await provision(plan, store, stage);
+      // kube-proxy's health check servers and the load balancer following them, once the links carry packets.
+      if (plan.healthChecks) await stage('health checks', async () => void (loadBalancers = await syncHealthChecks(topology)));
       throwIfInterrupted();
     } catch (err) {
       await rollback().catch(() => undefined);
@@ -71,7 +77,7 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
       release();
     }
     store.markUp();
-    return { lab, plan, state: store.state, timings };
+    return { lab, plan, state: store.state, timings, loadBalancers };
   });
 }
 

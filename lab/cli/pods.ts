@@ -3,6 +3,7 @@ import { kill, revive, scale, type EndpointChangeResult } from '../api/pods.js';
 import { probe } from '../api/probe.js';
 import { ExitCode, LabError } from '../errors.js';
 import { resolveLabName } from './lab-name.js';
+import { printLoadBalancers } from './load-balancers.js';
 import { bold, dim, green, printJson, progress, progressDone, red, say, yellow } from './output.js';
 import type { EndpointConditions } from '../plan/scale.js';
 
@@ -32,6 +33,7 @@ function printChange(r: EndpointChangeResult): void {
     const chains = [...n.added.map((c) => green(`+${c}`)), ...n.removed.map((c) => red(`-${c}`))];
     say(`  ${n.node.padEnd(8)} ${chains.join(' ') || dim('no chain added or removed (rules rewritten in place)')} ${dim(`(${n.lines} lines, ${n.restoreMs} ms)`)}`);
   }
+  printLoadBalancers(r.loadBalancers);
 }
 
 /** An EndpointSlice entry's conditions, as kubectl get endpointslice -o yaml shows them. */

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { up } from '../api/up.js';
 import { HOST_IFNAME } from '../topology/names.js';
+import { printLoadBalancers } from './load-balancers.js';
 import { collectSet, dim, green, printJson, progress, progressDone, say } from './output.js';
 
 export function registerUp(program: Command): void {
@@ -18,7 +19,7 @@ export function registerUp(program: Command): void {
       progressDone();
       const ms = Math.round(performance.now() - t0);
       if (opts.json) {
-        printJson({ lab: result.lab, namespaces: result.state.namespaces, processes: result.state.processes, timings: result.timings, ms });
+        printJson({ lab: result.lab, namespaces: result.state.namespaces, processes: result.state.processes, timings: result.timings, loadBalancers: result.loadBalancers, ms });
         return;
       }
       say(`${green('up')} lab ${result.lab} in ${ms} ms`);
@@ -27,6 +28,7 @@ export function registerUp(program: Command): void {
         say(`  ${ns.ns.padEnd(22)} ${ns.role.padEnd(7)} ${addrs.join(', ')}`);
       }
       for (const p of result.state.processes) say(dim(`  workload ${p.pod} pid ${p.pid} listening on ${p.ports.join(',')}`));
+      printLoadBalancers(result.loadBalancers);
       say(dim(`next: lab verify ${topology === result.lab ? result.lab : `${topology} --name ${result.lab}`}; lab down ${result.lab}`));
     });
 }

@@ -1,6 +1,6 @@
 import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
 import { parseConntrack, type ConntrackEntry } from './conntrack.js';
-import { runIn } from './exec.js';
+import { run, runIn } from './exec.js';
 
 /**
  * What the lab reads from a namespace's kernel: rules and their counters, conntrack with its
@@ -59,6 +59,17 @@ export async function readRoute(ns: string, to: string): Promise<{ dev?: string;
     return (JSON.parse(stdout) as { dev?: string; gateway?: string }[])[0];
   } catch {
     return undefined;
+  }
+}
+
+/** The next hops of a namespace's route to exactly `to` (one gateway, or each of a multipath route's). */
+export async function readNextHops(ns: string, to: string): Promise<string[]> {
+  const { stdout } = await run('ip', ['-n', ns, '-j', 'route', 'show', to], { allowFailure: true });
+  try {
+    const r = (JSON.parse(stdout || '[]') as { gateway?: string; nexthops?: { gateway?: string }[] }[])[0];
+    return (r?.nexthops?.map((h) => h.gateway ?? '') ?? (r?.gateway ? [r.gateway] : [])).filter(Boolean);
+  } catch {
+    return [];
   }
 }
 

@@ -2,6 +2,7 @@ import type { ProxyMode, Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import { clusterDnsRecords, netnsEtcDir, podResolvConf } from './dns.js';
 import { podPorts } from './endpoints.js';
+import { healthCheckServices } from './kube-proxy/health.js';
 import { planProxySync } from './kube-proxy/sync.js';
 import { planNetwork, type NetworkPlan } from './network.js';
 import type { PodWorkload } from '../workload/protocol.js';
@@ -26,6 +27,8 @@ export interface Plan extends NetworkPlan {
   workloadHome: string;
   /** Each pod's resolv.conf when the cluster has DNS (cluster.dns), as kubelet writes it. */
   files: FilePlan[];
+  /** kube-proxy runs a health check server (a LoadBalancer Service with externalTrafficPolicy Local and a healthCheckNodePort). */
+  healthChecks: boolean;
 }
 
 /** Pure: everything `up` will do, computed before anything is touched. */
@@ -49,7 +52,7 @@ export function planLab(t: Topology): Plan {
         return { dir, path: `${dir}/resolv.conf`, content: podResolvConf(clusterDNS, t.cluster.domain) };
       })
     : [];
-  return { ...network, lab: t.lab, kubeProxy, workloads, workloadHome: namespaceName(t.lab, t.nodes[0]!.name), files };
+  return { ...network, lab: t.lab, kubeProxy, workloads, workloadHome: namespaceName(t.lab, t.nodes[0]!.name), files, healthChecks: healthCheckServices(t).length > 0 };
 }
 
 /**

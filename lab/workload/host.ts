@@ -13,8 +13,11 @@
 import { appendFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import type { HealthCheckServer, LoadBalancerCheck } from '../plan/kube-proxy/health.js';
 import { serveDns } from './dns-pod.js';
+import { HealthServer, healthServerKey } from './health-server.js';
 import { serveHttp } from './http-pod.js';
+import { checkerKey, LoadBalancerChecker } from './load-balancer.js';
 import { inNamespace } from './netns.js';
 import type { ControlRequest, ControlResponse, PodWorkload } from './protocol.js';
 import type { PodSockets } from './sockets.js';
@@ -45,10 +48,40 @@ function close(pod: string): void {
   pods.delete(pod);
 }
 
+/** kube-proxy's health check servers (node namespace:port) and the load balancer's checks (router namespace, route). */
+const healthServers = new Map<string, HealthServer>();
+const checkers = new Map<string, LoadBalancerChecker>();
+
+async function syncHealth(servers: HealthCheckServer[], loadBalancers: LoadBalancerCheck[]): Promise<void> {
+  await reconcile(healthServers, servers, healthServerKey, (c) => inNamespace(c.ns, () => HealthServer.open(c)));
+  // Checks start once every server listens, so no first probe meets a closed port.
+  await reconcile(checkers, loadBalancers, checkerKey, (c) => {
+    const checker = new LoadBalancerChecker(c, (line) => process.stderr.write(line));
+    checker.start();
+    return checker;
+  });
+}
+
+/** Make `running` hold exactly what `wanted` lists: the others closed, the running ones updated, the missing started. */
+async function reconcile<C, R extends { update(c: C): void; close(): void }>(running: Map<string, R>, wanted: C[], key: (c: C) => string, start: (c: C) => R | Promise<R>): Promise<void> {
+  const keys = new Set(wanted.map(key));
+  for (const [k, r] of running) {
+    if (keys.has(k)) continue;
+    r.close();
+    running.delete(k);
+  }
+  for (const c of wanted) {
+    const r = running.get(key(c));
+    if (r) r.update(c);
+    else running.set(key(c), await start(c));
+  }
+}
+
 async function handle(req: ControlRequest): Promise<ControlResponse> {
   try {
     if (req.op === 'open') for (const w of req.pods) await open(w);
     else if (req.op === 'close') for (const p of req.pods) close(p);
+    else if (req.op === 'health') await syncHealth(req.servers, req.loadBalancers);
     return { ok: true, pods: [...pods.keys()] };
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };

@@ -2,6 +2,7 @@
  * The workload process's control channel: one JSON request per line on a Unix socket in the
  * lab's state folder, one JSON answer per line. Shared by the process and the lab's client.
  */
+import type { HealthCheckServer, LoadBalancerCheck } from '../plan/kube-proxy/health.js';
 import type { Zone } from './dns-message.js';
 
 /** One pod's workload: what it listens on, and what it says about itself. */
@@ -24,7 +25,13 @@ export type ControlRequest =
   /** Close these pods' sockets and end their connections, as a stopped process would. */
   | { op: 'close'; pods: string[] }
   /** The pods being served now. */
-  | { op: 'list' };
+  | { op: 'list' }
+  /**
+   * kube-proxy's health check servers and the load balancer's checks, as they should be now
+   * (sent at up and after every sync): servers missing are opened, counts rewritten, servers and
+   * checks no longer wanted stopped.
+   */
+  | { op: 'health'; servers: HealthCheckServer[]; loadBalancers: LoadBalancerCheck[] };
 
 export type ControlResponse = { ok: true; pods: string[] } | { ok: false; error: string };
 

@@ -20,6 +20,8 @@ const RUNS: { name: string; scenario: string; set?: string[]; walkthrough?: stri
   { name: 'nft-itp', scenario: 'internal-local' },
   { name: 'nft-itp-unready', scenario: 'internal-local', set: ['--set', 'pods.web-2.ready=false'], walkthrough: 'internal-local-unready' },
   { name: 'nft-aff', scenario: 'affinity' },
+  { name: 'nft-lbl', scenario: 'loadbalancer-local' },
+  { name: 'nft-lbl-unready', scenario: 'loadbalancer-local', set: ['--set', 'pods.web-2.ready=false'], walkthrough: 'loadbalancer-local-unready' },
 ];
 
 interface Report {

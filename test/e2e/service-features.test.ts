@@ -1,15 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lab, requireRoot } from './helpers.js';
+import { hostSnapshot, lab, labProcesses, namespaces, requireRoot } from './helpers.js';
 
 /**
  * Service features beyond the seeds, in both proxy modes against the real kernel:
  * loadBalancerSourceRanges (a client outside them dropped before any translation) and an
- * external IP (topologies/lb-source-ranges.yaml and its walkthrough).
+ * external IP (topologies/lb-source-ranges.yaml and its walkthrough); the health check node port
+ * of a Local LoadBalancer, which the load balancer (the router) follows
+ * (topologies/loadbalancer-local.yaml and its two walkthroughs).
  */
 
 const root = requireRoot();
 const MODES = ['iptables', 'nftables'] as const;
 const name = (mode: string) => `lbsr-${mode.slice(0, 3)}`;
+const lbLocal = (mode: string) => `lbl-${mode.slice(0, 3)}`;
 
 interface Report {
   failed: number;
@@ -18,10 +21,10 @@ interface Report {
 
 describe.skipIf(!root)('loadBalancerSourceRanges and externalIPs', () => {
   beforeAll(async () => {
-    for (const m of MODES) await lab(['down', name(m)]);
+    for (const m of MODES) await Promise.all([lab(['down', name(m)]), lab(['down', lbLocal(m)])]);
   });
   afterAll(async () => {
-    for (const m of MODES) await lab(['down', name(m)]);
+    for (const m of MODES) await Promise.all([lab(['down', name(m)]), lab(['down', lbLocal(m)])]);
   });
 
   for (const mode of MODES) {
@@ -43,4 +46,71 @@ describe.skipIf(!root)('loadBalancerSourceRanges and externalIPs', () => {
       await lab(['down', name(mode)]);
     });
   }
+
+  interface LoadBalancerFollow {
+    router: string;
+    to: string;
+    via: string[];
+    settled: boolean;
+    ms: number;
+  }
+  const routeVia = async (l: string) => (await lab(['exec', l, 'router', '--', 'ip', 'route', 'show', '10.240.0.100'])).stdout.trim();
+  const verified = async (l: string, walkthrough?: string) => {
+    const v = await lab(['verify', l, '--json', ...(walkthrough ? ['--walkthrough', walkthrough] : [])]);
+    const report = JSON.parse(v.stdout) as Report;
+    expect(report.paths.flatMap((p) => p.steps).filter((s) => s.status === 'fail')).toEqual([]);
+    expect(v.exitCode).toBe(0);
+  };
+
+  for (const mode of MODES) {
+    it(`${mode} mode: killing node2's only pod turns its health check to 503, the load balancer drops node2, revive brings it back`, async () => {
+      const l = lbLocal(mode);
+      const host = await hostSnapshot();
+      const up = await lab(['up', 'loadbalancer-local', '--name', l, '--set', `kubeProxy.mode=${mode}`, '--json']);
+      expect(up.exitCode, up.stderr).toBe(0);
+      // Both nodes healthy: the load balancer's first checks leave both next hops.
+      const upLbs = (JSON.parse(up.stdout) as { loadBalancers: LoadBalancerFollow[] }).loadBalancers;
+      expect(upLbs).toMatchObject([{ router: 'router', to: '10.240.0.100/32', via: ['10.240.0.4', '10.240.0.5'], settled: true }]);
+      expect(await routeVia(l)).toMatch(/nexthop via 10\.240\.0\.4 .*\n\s*nexthop via 10\.240\.0\.5 /s);
+      await verified(l);
+
+      const health = async (ip: string) => (await lab(['exec', l, 'client', '--', 'curl', '-s', '-w', ' %{http_code}', `${ip}:32100/healthz`])).stdout;
+      expect(await health('10.240.0.5')).toMatch(/"localEndpoints": 1,\n\t"serviceProxyHealthy": true\n\} 200$/);
+
+      // web-2 dies: kube-proxy's count on node2 drops to 0 with the sync, the load balancer's probes see 503.
+      const killed = await lab(['kill', l, 'web-2', '--json']);
+      expect(killed.exitCode, killed.stderr).toBe(0);
+      const after = (JSON.parse(killed.stdout) as { loadBalancers: LoadBalancerFollow[] }).loadBalancers;
+      expect(after).toMatchObject([{ via: ['10.240.0.4'], settled: true }]);
+      expect(await health('10.240.0.5')).toBe('{\n\t"service": {\n\t\t"namespace": "default",\n\t\t"name": "web"\n\t},\n\t"localEndpoints": 0,\n\t"serviceProxyHealthy": true\n} 503');
+      expect(await health('10.240.0.4')).toMatch(/"localEndpoints": 1,.* 200$/s);
+      // On the wire at node2: the load balancer's own probe (from the router, 10.240.0.1) answered 503.
+      const wire = await lab(['exec', l, 'node2', '--', 'timeout', '5', 'tcpdump', '-l', '-n', '-A', '-i', 'eth0', '-c', '1', 'tcp src port 32100 and dst host 10.240.0.1 and tcp[tcpflags] & tcp-push != 0']);
+      expect(wire.stdout).toMatch(/IP 10\.240\.0\.5\.32100 > 10\.240\.0\.1\.\d+: Flags \[P\.\][\s\S]*HTTP\/1\.1 503 Service Unavailable[\s\S]*"localEndpoints": 0/);
+      expect(await routeVia(l)).toBe('10.240.0.100 via 10.240.0.4 dev br-nodes');
+      await verified(l, 'loadbalancer-local-unready');
+
+      // web-2 back: node2 answers 200 again and the load balancer sends to it again.
+      const revived = await lab(['revive', l, 'web-2', '--json']);
+      expect(revived.exitCode, revived.stderr).toBe(0);
+      expect((JSON.parse(revived.stdout) as { loadBalancers: LoadBalancerFollow[] }).loadBalancers).toMatchObject([{ via: ['10.240.0.4', '10.240.0.5'], settled: true }]);
+      expect(await health('10.240.0.5')).toMatch(/"localEndpoints": 1,.* 200$/s);
+      await verified(l);
+
+      // down leaves nothing: no namespace, no process (the servers and probes lived in the workload process), the host untouched.
+      expect((await lab(['down', l])).exitCode).toBe(0);
+      expect((await namespaces()).filter((n) => n.startsWith(`${l}-`))).toEqual([]);
+      expect(await labProcesses(l)).toEqual([]);
+      expect(await hostSnapshot()).toEqual(host);
+    });
+  }
+
+  it('a lab built with web-2 not ready starts with node2 out of the load balancer', async () => {
+    const l = lbLocal('iptables');
+    const up = await lab(['up', 'loadbalancer-local', '--name', l, '--set', 'pods.web-2.ready=false', '--json']);
+    expect(up.exitCode, up.stderr).toBe(0);
+    expect((JSON.parse(up.stdout) as { loadBalancers: LoadBalancerFollow[] }).loadBalancers).toMatchObject([{ via: ['10.240.0.4'], settled: true }]);
+    await verified(l, 'loadbalancer-local-unready');
+    await lab(['down', l]);
+  });
 });

@@ -167,3 +167,13 @@ describe('lab kill --terminating, as recorded state', () => {
     expect(endpointsView(revived)[0]!.endpoints.map((e) => e.pod)).toEqual(['web-1', 'web-2']);
   });
 });
+
+describe('the health check node port with a terminating pod (TestHealthCheckNodePortWhenTerminating)', () => {
+  it('counts ready local endpoints only: a node whose only pod terminates answers as having none', async () => {
+    const { localReadyEndpoints } = await import('../../lab/plan/kube-proxy/health.js');
+    const t = loadTopology('loadbalancer-local', { 'pods.web-2.terminating': 'true' }).topology;
+    const svc = t.services.find((s) => s.healthCheckNodePort)!;
+    expect(localReadyEndpoints(t, svc, 'node1')).toBe(1);
+    expect(localReadyEndpoints(t, svc, 'node2')).toBe(0);
+  });
+});

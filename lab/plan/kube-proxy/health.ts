@@ -1,0 +1,109 @@
+import type { Service, Topology } from '../../topology/schema.js';
+import { namespaceName } from '../../topology/names.js';
+import { selects } from '../../topology/relations.js';
+import { endpointConditions } from '../endpoints.js';
+
+/**
+ * kube-proxy's service health check server and the cloud load balancer that follows it, as
+ * data. Pure: the workload process serves and probes what these functions describe.
+ */
+
+/** One node's health check server for one Service: what kube-proxy answers on healthCheckNodePort. */
+export interface HealthCheckServer {
+  node: string;
+  /** The node's network namespace: the server listens there, on every address. */
+  ns: string;
+  port: number;
+  namespace: string;
+  name: string;
+  /** The Service's ready endpoints on this node (distinct pod IPs), as kube-proxy counts them after a sync. */
+  localEndpoints: number;
+}
+
+/** How the load balancer checks its backends: a cloud's defaults, scaled down to a lab's pace. */
+export interface HealthCheckTiming {
+  intervalMs: number;
+  timeoutMs: number;
+  /** Consecutive failures before a healthy node is taken out. */
+  unhealthyThreshold: number;
+  /** Consecutive successes before an unhealthy node is put back. */
+  healthyThreshold: number;
+}
+
+/**
+ * Cloud load balancers probe every few seconds (GCE's health check for such a Service: every
+ * 8 s, 1 s timeout, 3 failures out, 1 success in) and need more than one failure to drop a
+ * backend. The lab keeps the shape and shrinks the clock, so a walkthrough waits well under a second.
+ */
+export const LB_HEALTH_CHECK: HealthCheckTiming = { intervalMs: 200, timeoutMs: 150, unhealthyThreshold: 2, healthyThreshold: 1 };
+
+/** A router route to a load balancer IP that the load balancer health-checks: its next hops follow the checks. */
+export interface LoadBalancerCheck extends HealthCheckTiming {
+  router: string;
+  /** The router's namespace: probes leave from there and the route is replaced there, nowhere else. */
+  ns: string;
+  /** The route's destination, with its prefix (10.240.0.100/32). */
+  to: string;
+  /** The Service's healthCheckNodePort, probed on every next hop. */
+  port: number;
+  /** Every next hop (node address) the route may use. */
+  nodes: string[];
+}
+
+/** Services kube-proxy runs a health check server for: LoadBalancer, externalTrafficPolicy Local. */
+export function healthCheckServices(t: Topology): (Service & { healthCheckNodePort: number })[] {
+  return t.services.filter((s): s is Service & { healthCheckNodePort: number } => s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local' && s.healthCheckNodePort !== undefined);
+}
+
+/** kube-proxy's LocalReadyEndpoints for one Service on one node: distinct IPs of ready endpoints there (a terminating pod is not ready). */
+export function localReadyEndpoints(t: Topology, service: Service, node: string): number {
+  return new Set(t.pods.filter((p) => p.node === node && endpointConditions(p).ready && selects(service, p)).map((p) => p.address)).size;
+}
+
+/** Every node's health check server, one per such Service, with its count after this sync. */
+export function healthCheckServers(t: Topology): HealthCheckServer[] {
+  return healthCheckServices(t).flatMap((s) =>
+    t.nodes.map((n) => ({ node: n.name, ns: namespaceName(t.lab, n.name), port: s.healthCheckNodePort, namespace: s.namespace, name: s.name, localEndpoints: localReadyEndpoints(t, s, n.name) })),
+  );
+}
+
+/** The routes to a health-checked Service's load balancer IP over more than one node: what the load balancer checks. */
+export function loadBalancerChecks(t: Topology): LoadBalancerCheck[] {
+  const portByIP = new Map(healthCheckServices(t).flatMap((s) => s.loadBalancerIPs.map((ip) => [ip, s.healthCheckNodePort] as const)));
+  return t.routers.flatMap((r) =>
+    r.routes.flatMap((route) => {
+      const port = portByIP.get(route.to.replace(/\/32$/, ''));
+      if (port === undefined || !Array.isArray(route.via) || route.via.length < 2) return [];
+      const to = route.to.includes('/') ? route.to : `${route.to}/32`;
+      return [{ router: r.name, ns: namespaceName(t.lab, r.name), to, port, nodes: [...route.via], ...LB_HEALTH_CHECK }];
+    }),
+  );
+}
+
+/**
+ * The next hops a check settles on once its probes have seen this topology: the nodes whose
+ * server answers 200 (a ready local endpoint), or every node when none does (cloud load
+ * balancers fail open rather than send nowhere).
+ */
+export function expectedNextHops(t: Topology, check: LoadBalancerCheck): string[] {
+  const servers = healthCheckServers(t).filter((s) => s.port === check.port);
+  const healthy = check.nodes.filter((ip) => {
+    const node = t.nodes.find((n) => n.address === ip);
+    return servers.some((s) => s.node === node?.name && s.localEndpoints > 0);
+  });
+  return healthy.length > 0 ? healthy : check.nodes;
+}
+
+/** The body kube-proxy's health check server writes (pkg/proxy/healthcheck/service_health.go): tab-indented JSON, no final newline. */
+export function healthCheckBody(namespace: string, name: string, localEndpoints: number, serviceProxyHealthy = true): string {
+  return [
+    '{',
+    '\t"service": {',
+    `\t\t"namespace": ${JSON.stringify(namespace)},`,
+    `\t\t"name": ${JSON.stringify(name)}`,
+    '\t},',
+    `\t"localEndpoints": ${localEndpoints},`,
+    `\t"serviceProxyHealthy": ${serviceProxyHealthy}`,
+    '}',
+  ].join('\n');
+}

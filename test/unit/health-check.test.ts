@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { expectedNextHops, healthCheckBody, healthCheckServers, loadBalancerChecks, LB_HEALTH_CHECK } from '../../lab/plan/kube-proxy/health.js';
+import { kubeProxyRules } from '../../lab/plan/kube-proxy/iptables.js';
+import { planLab } from '../../lab/plan/plan.js';
+import { loadTopology } from '../../lab/topology/load.js';
+import type { Topology } from '../../lab/topology/schema.js';
+import { loadWalkthrough } from '../../lab/verify/walkthrough.js';
+
+/** The health check node port of a Local LoadBalancer, as data: the servers' counts, the load balancer's checks, the body. */
+
+const withReady = (t: Topology, ready: Record<string, boolean>): Topology => ({ ...t, pods: t.pods.map((p) => (p.name in ready ? { ...p, ready: ready[p.name]! } : p)) });
+
+describe('loadbalancer-local', () => {
+  const { topology: t, path } = loadTopology('loadbalancer-local');
+
+  it('loads with both walkthroughs', () => {
+    expect(loadWalkthrough(t, path).walkthrough.paths.map((p) => p.name)).toEqual(['via-node1', 'via-node2']);
+    expect(loadWalkthrough({ ...t, walkthrough: 'loadbalancer-local-unready.walkthrough.yaml' }, path).walkthrough.traffic.requests).toBe(12);
+  });
+
+  it("counts each node's ready local endpoints, as kube-proxy's LocalReadyEndpoints does", () => {
+    expect(healthCheckServers(t)).toEqual([
+      { node: 'node1', ns: 'loadbalancer-local-node1', port: 32100, namespace: 'default', name: 'web', localEndpoints: 1 },
+      { node: 'node2', ns: 'loadbalancer-local-node2', port: 32100, namespace: 'default', name: 'web', localEndpoints: 1 },
+    ]);
+    const unready = loadTopology('loadbalancer-local', { 'pods.web-2.ready': 'false' }).topology;
+    expect(healthCheckServers(unready).map((s) => s.localEndpoints)).toEqual([1, 0]);
+  });
+
+  it('counts distinct pod IPs: a second ready pod on node1 makes 2, an unready one nothing', () => {
+    const extra = { ...t.pods[0]!, name: 'web-3', address: '10.244.0.4' };
+    const more = { ...t, pods: [...t.pods, extra, { ...extra, name: 'web-4', address: '10.244.0.5', ready: false }] };
+    expect(healthCheckServers(more).map((s) => [s.node, s.localEndpoints])).toEqual([['node1', 2], ['node2', 1]]);
+  });
+
+  it('checks the ECMP route to the LB IP on the health check node port, from the router', () => {
+    expect(loadBalancerChecks(t)).toEqual([{ router: 'router', ns: 'loadbalancer-local-router', to: '10.240.0.100/32', port: 32100, nodes: ['10.240.0.4', '10.240.0.5'], ...LB_HEALTH_CHECK }]);
+    expect(planLab(t).healthChecks).toBe(true);
+  });
+
+  it('settles on the nodes with a ready local endpoint, and on every node when none has one (fail open)', () => {
+    const [check] = loadBalancerChecks(t);
+    expect(expectedNextHops(t, check!)).toEqual(['10.240.0.4', '10.240.0.5']);
+    expect(expectedNextHops(withReady(t, { 'web-2': false }), check!)).toEqual(['10.240.0.4']);
+    expect(expectedNextHops(withReady(t, { 'web-1': false }), check!)).toEqual(['10.240.0.5']);
+    expect(expectedNextHops(withReady(t, { 'web-1': false, 'web-2': false }), check!)).toEqual(['10.240.0.4', '10.240.0.5']);
+  });
+
+  it('accepts the health check node port in the filter table (iptables mode)', () => {
+    const accept = kubeProxyRules(t, 'node1').filter.rules.filter((r) => r.chain === 'KUBE-NODEPORTS');
+    expect(accept.map((r) => r.args.join(' '))).toEqual(['-m comment --comment "default/web:https health check node port" -m tcp -p tcp --dport 32100 -j ACCEPT'.replace(/"/g, '')]);
+  });
+});
+
+describe("kube-proxy's health check answer", () => {
+  it('is the tab-indented JSON of service_health.go, without a final newline', () => {
+    const body = healthCheckBody('default', 'web', 0);
+    expect(body).toBe('{\n\t"service": {\n\t\t"namespace": "default",\n\t\t"name": "web"\n\t},\n\t"localEndpoints": 0,\n\t"serviceProxyHealthy": true\n}');
+    expect(JSON.parse(body)).toEqual({ service: { namespace: 'default', name: 'web' }, localEndpoints: 0, serviceProxyHealthy: true });
+  });
+});
+
+describe('scenarios without a health check node port', () => {
+  it('plan no health check servers and no load balancer checks', () => {
+    const t = loadTopology('loadbalancer').topology;
+    expect(healthCheckServers(t)).toEqual([]);
+    expect(loadBalancerChecks(t)).toEqual([]);
+    expect(planLab(t).healthChecks).toBe(false);
+  });
+});
