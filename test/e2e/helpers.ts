@@ -24,6 +24,15 @@ export async function lab(args: string[], opts: { env?: Record<string, string>; 
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
+/**
+ * Start the CLI in the background, to signal it. execa would follow a SIGTERM with a SIGKILL
+ * after 5 s (forceKillAfterDelay); a rollback under a loaded CI machine can take longer, and the
+ * SIGKILL then looked like the CLI dying by the signal itself. The tests judge the CLI's own exit.
+ */
+export function startLab(args: string[], opts: { env?: Record<string, string> } = {}) {
+  return execa(process.execPath, [CLI, ...args], { reject: false, cwd: ROOT, env: opts.env, forceKillAfterDelay: false });
+}
+
 export async function sh(file: string, args: string[]): Promise<string> {
   return String((await execa(file, args, { reject: false })).stdout);
 }
