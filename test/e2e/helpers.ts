@@ -85,3 +85,28 @@ export async function hostSnapshot(): Promise<Record<string, string>> {
     multipath_hash: sysctl('/proc/sys/net/ipv4/fib_multipath_hash_policy'),
   };
 }
+
+/**
+ * Open slow requests from the lab's client (the pod answers after `delayMs`) until one of them is
+ * translated by node1 to `podIP`: an established connection to watch while the endpoints change.
+ * `done` resolves to that request's answer; `pending` holds every request sent (await it at the end).
+ */
+export async function slowConnectionTo(labName: string, to: string, podIP: string, delayMs = 6000): Promise<{ port?: number; done?: Promise<string>; pending: Promise<unknown>[] }> {
+  const { execa } = await import('execa');
+  const pending: Promise<unknown>[] = [];
+  let port = 40000 + Math.floor(Math.random() * 10000);
+  for (let round = 0; round < 6; round++) {
+    const batch = Array.from({ length: 6 }, () => {
+      const p = port++;
+      const done = execa('ip', ['netns', 'exec', `${labName}-client`, 'curl', '-sS', '--max-time', '15', '--local-port', String(p), `http://${to}/?delay=${delayMs}`], { reject: false }).then((r) => String(r.stdout));
+      pending.push(done);
+      return { port: p, done };
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const ct = JSON.parse((await lab(['conntrack', labName, 'node1', '--json'])).stdout) as { original: { sport: number }; reply: { src: string }; state: string }[];
+    const hit = batch.find((b) => ct.some((e) => e.original.sport === b.port && e.reply.src === podIP && e.state === 'ESTABLISHED'));
+    if (hit) return { ...hit, pending };
+    await Promise.all(batch.map((b) => b.done));
+  }
+  return { pending };
+}

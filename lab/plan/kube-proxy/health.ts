@@ -1,6 +1,7 @@
 import type { Service, Topology } from '../../topology/schema.js';
 import { namespaceName } from '../../topology/names.js';
 import { selects } from '../../topology/relations.js';
+import { endpointConditions } from '../endpoints.js';
 
 /**
  * kube-proxy's service health check server and the cloud load balancer that follows it, as
@@ -60,9 +61,9 @@ export function healthCheckServices(t: Topology): (Service & { healthCheckNodePo
   return t.services.filter((s): s is Service & { healthCheckNodePort: number } => s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local' && s.healthCheckNodePort !== undefined);
 }
 
-/** kube-proxy's LocalReadyEndpoints for one Service on one node: distinct IPs of ready endpoints there. */
+/** kube-proxy's LocalReadyEndpoints for one Service on one node: distinct IPs of ready endpoints there (a terminating pod is not ready). */
 export function localReadyEndpoints(t: Topology, service: Service, node: string): number {
-  return new Set(t.pods.filter((p) => p.node === node && p.ready && selects(service, p)).map((p) => p.address)).size;
+  return new Set(t.pods.filter((p) => p.node === node && endpointConditions(p).ready && selects(service, p)).map((p) => p.address)).size;
 }
 
 /** Every node's health check server, one per such Service, with its count after this sync. */
