@@ -119,6 +119,20 @@ describe.skipIf(!root)('loadBalancerSourceRanges and externalIPs', () => {
     await verified(l, 'loadbalancer-local-unready');
     await lab(['down', l]);
   });
+
+  it('a terminating pod is not ready: node2 answers 503 while web-2 still serves, and the load balancer drains node2', async () => {
+    const l = lbLocal('nftables');
+    expect((await lab(['up', 'loadbalancer-local', '--name', l, '--set', 'kubeProxy.mode=nftables'])).exitCode).toBe(0);
+    const killed = await lab(['kill', l, 'web-2', '--terminating', '--json']);
+    expect(killed.exitCode, killed.stderr).toBe(0);
+    expect((JSON.parse(killed.stdout) as { loadBalancers: LoadBalancerFollow[] }).loadBalancers).toMatchObject([{ via: ['10.240.0.4'], settled: true }]);
+    const health = await lab(['exec', l, 'client', '--', 'curl', '-s', '-w', ' %{http_code}', '10.240.0.5:32100']);
+    expect(health.stdout).toMatch(/"localEndpoints": 0,.* 503$/s);
+    // web-2 itself still answers (it serves out its grace period).
+    expect((await lab(['exec', l, 'node2', '--', 'curl', '-s', '10.244.1.2:8443'])).stdout).toContain('"pod":"web-2"');
+    await verified(l, 'loadbalancer-local-unready');
+    await lab(['down', l]);
+  });
 });
 
 describe.skipIf(!root)('the health check node port under crashes and signals', () => {
