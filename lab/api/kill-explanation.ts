@@ -1,4 +1,5 @@
-import type { Pod, ProxyMode } from '../topology/schema.js';
+import { servicePorts, trafficPolicies } from '../plan/endpoints.js';
+import type { Pod, ProxyMode, Topology } from '../topology/schema.js';
 import type { EndpointChangeResult } from './pods.js';
 
 /** What `lab kill` teaches: why new connections avoid the pod while existing ones keep their translation. */
@@ -13,4 +14,39 @@ export function killExplanation(pod: Pod, ports: number[], existing: number, udp
       ? `The workload still runs (a failed readiness probe): established connections keep being served by ${pod.name}.`
       : `The workload was stopped: ${pod.name}'s sockets and connections were closed, and a late packet of an old connection still goes to ${pod.address}, which now answers with a reset.`,
   ];
+}
+
+/**
+ * What `lab kill --terminating` teaches: the pod serves out its grace period, and whether new
+ * connections still reach it depends, per traffic policy and node, on whether a ready endpoint is left.
+ */
+export function terminatingExplanation(after: Topology, pod: Pod): string[] {
+  const lines = [
+    `${pod.name} is terminating: its workload keeps running, and its EndpointSlice entry reads ready=false, serving=${pod.ready}, terminating=true.`,
+  ];
+  for (const sp of servicePorts(after)) {
+    const mine = sp.terminating.find((e) => e.pod === pod.name);
+    if (!mine) continue;
+    const { usesCluster, usesLocal, externalLocal, internalLocal } = trafficPolicies(sp.service);
+    const where: string[] = [];
+    if (usesCluster) {
+      where.push(
+        sp.endpoints.length > 0
+          ? `Cluster policy: ${sp.endpoints.length} ready ${sp.endpoints.length === 1 ? 'endpoint is' : 'endpoints are'} left, so no node sends a new connection to ${mine.address}`
+          : `Cluster policy: no ready endpoint is left anywhere, so every node falls back to the serving-terminating ones and new connections do reach ${mine.address}`,
+      );
+    }
+    if (usesLocal) {
+      const which = externalLocal && internalLocal ? 'external and internal' : externalLocal ? 'external' : 'internal';
+      const readyHere = sp.endpoints.filter((e) => e.node === mine.node).length;
+      where.push(
+        readyHere > 0
+          ? `Local policy (${which} traffic) on ${mine.node}: a ready local endpoint is left, so ${mine.address} gets no new connection there`
+          : `Local policy (${which} traffic) on ${mine.node}: no ready local endpoint is left, so ${mine.node} falls back to ${mine.address}`,
+      );
+    }
+    lines.push(`${sp.name}: ${where.join('; ')}.`);
+  }
+  lines.push(`Existing connections keep their conntrack translation and are served to the end; ${pod.name} stays until lab revive (a real pod leaves when its grace period ends).`);
+  return lines;
 }

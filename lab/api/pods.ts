@@ -26,7 +26,7 @@ import { syncHealthChecks, type LoadBalancerFollow } from './health.js';
 import { resyncRules, type NodeResync } from './resync.js';
 import { runningLab } from './running.js';
 import { stager, type Stage } from './stages.js';
-import { killExplanation } from './kill-explanation.js';
+import { killExplanation, terminatingExplanation } from './kill-explanation.js';
 import { isServing, stopPodWorkloads } from './workloads.js';
 
 /**
@@ -69,8 +69,10 @@ export interface ScaleResult extends EndpointChangeResult {
 
 export interface KillResult extends EndpointChangeResult {
   pod: PodInfo;
-  /** The workload process was stopped (false with keepRunning: a readiness failure only). */
+  /** The workload process was stopped (false with keepRunning: a readiness failure only; false with terminating). */
   stopped: boolean;
+  /** The pod is being deleted and serves out its grace period (serving, terminating, not ready). */
+  terminating: boolean;
   pids: number[];
   /** Conntrack entries, on any node, whose translation still leads to the pod. */
   existing: { node: string; state: string; original: string; reply: string }[];
@@ -138,22 +140,38 @@ async function scaleLocked(lab: string, group: string, replicas: number, opts: {
   };
 }
 
+export interface KillOptions {
+  /** Fail only the readiness probe: the workload keeps running. */
+  keepRunning?: boolean;
+  /**
+   * The pod is deleted and serves out its grace period: the workload keeps running and answering,
+   * its EndpointSlice entry becomes ready=false, serving=true, terminating=true, and kube-proxy
+   * uses it only where no ready endpoint is left.
+   */
+  terminating?: boolean;
+}
+
 /**
  * A pod fails: its workload stops (unless keepRunning: then only its readiness probe fails) and
- * it leaves every Service's endpoints; every node's rules are resynced. Connections already
- * established keep their conntrack entries - the result lists them.
+ * it leaves every Service's endpoints; every node's rules are resynced. With terminating, the pod
+ * is being deleted instead: it keeps serving and becomes a serving-terminating endpoint.
+ * Connections already established keep their conntrack entries - the result lists them.
  */
-export const kill = (lab: string, podName: string, opts: { keepRunning?: boolean } = {}) => withLabLock(lab, 'kill', () => killLocked(lab, podName, opts));
-async function killLocked(lab: string, podName: string, opts: { keepRunning?: boolean } = {}): Promise<KillResult> {
-  const { started, store, before, pod, after, timings, stage } = readinessChange(lab, podName, false);
+export const kill = (lab: string, podName: string, opts: KillOptions = {}) => withLabLock(lab, 'kill', () => killLocked(lab, podName, opts));
+async function killLocked(lab: string, podName: string, opts: KillOptions = {}): Promise<KillResult> {
+  const terminating = !!opts.terminating;
+  const { started, store, before, pod, after, timings, stage } = readinessChange(lab, podName, (p) => (terminating ? { ...p, terminating: true } : { ...p, ready: false }));
+  if (terminating && pod.terminating) throw new LabError(`pod ${pod.name} of lab ${lab} is already terminating (lab revive ${lab} ${pod.name} undoes it)`, ExitCode.labState);
+  const keepRunning = opts.keepRunning || terminating;
   let pids: number[] = [];
-  if (!opts.keepRunning) {
+  if (!keepRunning) {
     await stage('stop workload', async () => {
       pids = await stopPodWorkloads(store, [pod.name]);
       store.markStopped(pod.name);
     });
   }
-  store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, false));
+  const changed = after.pods.find((p) => p.name === pod.name)!;
+  store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, changed.ready, changed.terminating));
   const { rules, udpFlushed, loadBalancers } = await syncEndpoints(store, before, after, stage);
 
   const ports = new Set(podPorts(before, pod));
@@ -168,21 +186,22 @@ async function killLocked(lab: string, podName: string, opts: { keepRunning?: bo
     loadBalancers,
     udpFlushed,
     pod: info(pod),
-    stopped: !opts.keepRunning,
+    stopped: !keepRunning,
+    terminating,
     pids,
     existing,
-    explanation: killExplanation(pod, [...ports], existing.length, udpFlushed, !!opts.keepRunning, after.kubeProxy.mode),
+    explanation: terminating ? terminatingExplanation(after, pod) : killExplanation(pod, [...ports], existing.length, udpFlushed, !!opts.keepRunning, after.kubeProxy.mode),
   };
 }
 
 /** The pod recovers: its workload is started again if it was stopped, and it becomes an endpoint again. */
 export const revive = (lab: string, podName: string) => withLabLock(lab, 'revive', () => reviveLocked(lab, podName));
 async function reviveLocked(lab: string, podName: string): Promise<ReviveResult> {
-  const { started, store, before, pod, after, timings, stage } = readinessChange(lab, podName, true);
+  const { started, store, before, pod, after, timings, stage } = readinessChange(lab, podName, (p) => ({ ...p, ready: true, terminating: false }));
   const alive = isServing(store.state, pod.name);
-  if (alive && pod.ready) throw new LabError(`pod ${pod.name} of lab ${lab} is ready and its workload runs: nothing to revive (lab kill ${lab} ${pod.name} first)`, ExitCode.labState);
+  if (alive && pod.ready && !pod.terminating) throw new LabError(`pod ${pod.name} of lab ${lab} is ready and its workload runs: nothing to revive (lab kill ${lab} ${pod.name} first)`, ExitCode.labState);
   if (!alive) await provision(planWorkloads(after, [pod.name]), store, renamed(stage, { workloads: 'start workload' }));
-  store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, true));
+  store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, true, false));
   const { rules, loadBalancers } = await syncEndpoints(store, before, after, stage, { flushUdp: false });
   const pid = alive ? undefined : store.state.processes.find((p) => p.pod === pod.name)?.pid;
   return { ...changeResult(lab, before, after, rules, timings, started), loadBalancers, udpFlushed: [], pod: info(pod), started: !alive, pid };
@@ -212,8 +231,10 @@ const renamed =
 
 /** kube-proxy's conntrack cleanup after a sync: entries of UDP endpoints that are gone, on every node. */
 async function flushUdpEndpoints(before: Topology, after: Topology): Promise<EndpointChangeResult['udpFlushed']> {
-  const remaining = new Set(servicePorts(after).filter((sp) => sp.protocol === 'udp').flatMap((sp) => sp.endpoints.map((e) => e.address)));
-  const gone = [...new Set(servicePorts(before).filter((sp) => sp.protocol === 'udp').flatMap((sp) => sp.endpoints.map((e) => e.address)))].filter((a) => !remaining.has(a));
+  // A serving-terminating endpoint is still usable (kube-proxy flushes endpoints that stop serving).
+  const udpEndpoints = (t: Topology) => servicePorts(t).filter((sp) => sp.protocol === 'udp').flatMap((sp) => [...sp.endpoints, ...sp.terminating].map((e) => e.address));
+  const remaining = new Set(udpEndpoints(after));
+  const gone = [...new Set(udpEndpoints(before))].filter((a) => !remaining.has(a));
   const out: EndpointChangeResult['udpFlushed'] = [];
   for (const endpoint of gone) {
     const [ip, port] = endpoint.split(':') as [string, string];
@@ -231,14 +252,14 @@ function changeResult(lab: string, before: Topology, after: Topology, rules: Nod
   return { lab, endpointsBefore, endpointsAfter, changes: endpointsDiff(endpointsBefore, endpointsAfter), rules, timings, ms: Math.round(performance.now() - started) };
 }
 
-/** What kill and revive share: the running lab, the pod, and the topology with its readiness flipped. */
-function readinessChange(lab: string, podName: string, ready: boolean) {
+/** What kill and revive share: the running lab, the pod, and the topology with the pod's conditions changed. */
+function readinessChange(lab: string, podName: string, change: (p: Pod) => Pod) {
   const started = performance.now();
   const running = runningLab(lab);
   preflight();
   const before = running.topology;
   const pod = endpointPod(before, podName);
-  const after: Topology = { ...before, pods: before.pods.map((p) => (p.name === pod.name ? { ...p, ready } : p)) };
+  const after: Topology = { ...before, pods: before.pods.map((p) => (p.name === pod.name ? change(p) : p)) };
   const timings: Record<string, number> = {};
   return { started, store: new LabStore(running.state), before, pod, after, timings, stage: stager(timings) };
 }

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
-import { addTraceRules, expectedAdds, hasRawTable, removeTraceRules, removeTraceRulesSync, startMonitor, stopMonitor, untilMonitorListens, untilMonitors, type TraceMonitor } from '../kernel/netfilter-trace.js';
+import { addTraceRules, expectedAdds, removeTraceRules, removeTraceRulesSync, startMonitor, stopMonitor, untilMonitorListens, untilMonitors, type RawTableGuard, type TraceMonitor } from '../kernel/netfilter-trace.js';
 import { nextSourcePort } from '../kernel/ports.js';
 import { preflight } from '../kernel/preflight.js';
 import { readConntrack } from '../kernel/readers.js';
@@ -15,6 +15,7 @@ import type { Flow } from '../verify/flows.js';
 import { locateFlow } from '../verify/paths.js';
 import { sendDatagram, sendRequest } from '../verify/traffic.js';
 import { loadWalkthrough, type Traffic } from '../verify/walkthrough.js';
+import { labDir } from '../state/store.js';
 import { runningLab } from './running.js';
 
 export interface TraceOptions {
@@ -68,7 +69,7 @@ export async function trace(lab: string, opts: TraceOptions = {}): Promise<Trace
   const { topology: t, from, to } = traceTraffic(lab, opts);
   const proto = opts.proto ?? 'tcp';
   const mode = proxyMode(t);
-  preflight(['ip', 'curl', 'stdbuf', 'nft', ...(mode === 'iptables' ? ['iptables-restore', 'xtables-monitor'] : [])]);
+  preflight(['ip', 'curl', 'stdbuf', 'nft', ...(mode === 'iptables' ? ['iptables-restore', 'iptables-save', 'xtables-monitor', 'flock'] : [])]);
   const sender = [...t.clients, ...t.pods].find((h) => h.name === from)!;
   const port = nextSourcePort();
   const spec: TraceSpec = { tag: traceTag(port), proto, clientIP: sender.address, clientPort: port, podCIDR: t.cluster.podCIDR };
@@ -76,24 +77,23 @@ export async function trace(lab: string, opts: TraceOptions = {}): Promise<Trace
   const ns = (h: string) => namespaceName(t.lab, h);
 
   const monitors: TraceMonitor[] = [];
-  const createdRaw = new Map<string, boolean>();
+  const guard: RawTableGuard = { lock: join(labDir(lab), 'trace.lock'), madeRaw: (namespace) => join(labDir(lab), `trace-made-raw.${namespace}`) };
   const applied = new Set<string>();
   // An exiting process cannot await: remove whatever is in place synchronously, kill the monitors.
   const onExit = () => {
-    for (const h of applied) removeTraceRulesSync(ns(h), mode, spec, createdRaw.get(h) ?? false);
+    for (const h of applied) removeTraceRulesSync(ns(h), mode, spec, guard);
     for (const m of monitors) m.child.kill('SIGKILL');
   };
   process.once('exit', onExit);
   try {
     opts.onProgress?.(`starting ${hosts.length} trace monitors`);
-    if (mode === 'iptables') await Promise.all(hosts.map(async (h) => createdRaw.set(h, !(await hasRawTable(ns(h))))));
     for (const h of hosts) monitors.push(startMonitor(ns(h), mode, spec, started));
     await Promise.all(monitors.map(untilMonitorListens));
     // Every monitor hears changes now; once each prints our own rules arriving, send.
     await Promise.all(
       hosts.map(async (h) => {
         applied.add(h);
-        await addTraceRules(ns(h), mode, spec);
+        await addTraceRules(ns(h), mode, spec, guard);
       }),
     );
     await untilMonitors(monitors, (p) => p.added >= expectedAdds(mode, spec), 'saw the trace rules arrive');
@@ -105,7 +105,7 @@ export async function trace(lab: string, opts: TraceOptions = {}): Promise<Trace
     locateFlow(flow, Object.fromEntries(await Promise.all(t.nodes.map(async (n) => [n.name, await readConntrack(ns(n.name), proto)] as const))));
     // Removing the rules is also the end marker: once each monitor prints the removal, every
     // trace line of this connection before it has been read.
-    await Promise.all(hosts.map((h) => removeTraceRules(ns(h), mode, spec, createdRaw.get(h) ?? false).then(() => applied.delete(h))));
+    await Promise.all(hosts.map((h) => removeTraceRules(ns(h), mode, spec, guard).then(() => applied.delete(h))));
     await untilMonitors(monitors, (p) => p.deleted >= (mode === 'nftables' ? 1 : expectedAdds(mode, spec)), 'saw the trace rules go');
     const passes = Object.fromEntries(
       monitors.map((m, i) => [
@@ -118,7 +118,7 @@ export async function trace(lab: string, opts: TraceOptions = {}): Promise<Trace
     if (process.env.LAB_TRACE_DUMP) dumpMonitors(process.env.LAB_TRACE_DUMP, mode, hosts, monitors, flow, spec);
     return { lab, mode, from, to, proto, flow, traced: hosts, hops, ms: Math.round(performance.now() - started) };
   } finally {
-    await Promise.all([...applied].map((h) => removeTraceRules(ns(h), mode, spec, createdRaw.get(h) ?? false)));
+    await Promise.all([...applied].map((h) => removeTraceRules(ns(h), mode, spec, guard)));
     await Promise.all(monitors.map(stopMonitor));
     process.removeListener('exit', onExit);
     log.debug({ lab, tag: spec.tag }, 'trace cleaned up');

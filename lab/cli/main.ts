@@ -34,6 +34,7 @@ const verbs: Record<string, () => Promise<Register>> = {
   kill: pods,
   revive: pods,
   probe: pods,
+  endpoints: pods,
   docker: () => import('./docker.js').then((m) => m.registerDocker),
   workshop: () => import('./workshop.js').then((m) => m.registerWorkshop),
 };

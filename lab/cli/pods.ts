@@ -5,6 +5,7 @@ import { ExitCode, LabError } from '../errors.js';
 import { resolveLabName } from './lab-name.js';
 import { printLoadBalancers } from './load-balancers.js';
 import { bold, dim, green, printJson, progress, progressDone, red, say, yellow } from './output.js';
+import type { EndpointConditions } from '../plan/scale.js';
 
 /** "web=3" → ["web", 3] */
 function parseReplicas(arg: string): [string, number] {
@@ -24,6 +25,7 @@ function printChange(r: EndpointChangeResult): void {
     say(`${bold('endpoints')} of ${after.service}`);
     say(`  before: ${show(before?.endpoints ?? [], (a) => (change.removed.some((x) => a.startsWith(`${x} `)) ? red(a) : a))}`);
     say(`  after:  ${show(after.endpoints, (a) => (change.added.some((x) => a.startsWith(`${x} `)) ? green(a) : a))}`);
+    for (const e of after.terminating ?? []) say(`  ${yellow('terminating')}: ${e.address} (${e.pod}) ${conditionsText(e.conditions)}`);
   }
   const call = r.rules[0]?.mode === 'nftables' ? 'one nft -f transaction' : 'one iptables-restore --noflush';
   const first = r.rules[0];
@@ -36,6 +38,8 @@ function printChange(r: EndpointChangeResult): void {
   printLoadBalancers(r.loadBalancers);
 }
 
+/** An EndpointSlice entry's conditions, as kubectl get endpointslice -o yaml shows them. */
+const conditionsText = (c: EndpointConditions) => `ready=${c.ready} serving=${c.serving} terminating=${c.terminating}`;
 
 const timings = (t: Record<string, number>) => Object.entries(t).map(([k, v]) => `${k} ${v} ms`).join(', ');
 
@@ -66,19 +70,24 @@ export function registerPods(program: Command): void {
     .argument('<lab>', 'a lab that is up')
     .argument('<pod>', 'a pod that backs a Service, e.g. web-2')
     .option('--keep-running', 'fail only the readiness probe: the workload keeps serving connections it already has')
+    .option('--terminating', 'the pod is deleted and serves out its grace period: it keeps answering, and becomes a serving-terminating endpoint (used only where no ready one is left)')
     .option('--json', 'machine-readable output')
-    .action(async (labArg: string, pod: string, opts: { keepRunning?: boolean; json?: boolean }) => {
-      const r = await kill(resolveLabName(labArg), pod, { keepRunning: opts.keepRunning ?? false });
+    .action(async (labArg: string, pod: string, opts: { keepRunning?: boolean; terminating?: boolean; json?: boolean }) => {
+      const r = await kill(resolveLabName(labArg), pod, { keepRunning: opts.keepRunning ?? false, terminating: opts.terminating ?? false });
       if (opts.json) return printJson(r);
-      const how = r.stopped ? `workload stopped${r.pids.length ? ` (pid ${r.pids.join(', ')})` : ''}` : 'workload left running (readiness failed)';
-      say(`${red('killed')} ${r.pod.name} (${r.pod.address} on ${r.pod.node}) in lab ${r.lab}: ${how}, no longer an endpoint - ${r.ms} ms`);
+      const how = r.terminating
+        ? 'terminating, workload still serving'
+        : r.stopped
+          ? `workload stopped${r.pids.length ? ` (pid ${r.pids.join(', ')})` : ''}`
+          : 'workload left running (readiness failed)';
+      say(`${red('killed')} ${r.pod.name} (${r.pod.address} on ${r.pod.node}) in lab ${r.lab}: ${how}, no longer a ready endpoint - ${r.ms} ms`);
       printChange(r);
       say(`${bold('existing connections')}: ${r.existing.length} conntrack ${r.existing.length === 1 ? 'entry' : 'entries'} still translated to ${r.pod.name}`);
       for (const e of r.existing.slice(0, 10)) say(`  ${e.node.padEnd(6)} ${e.state.padEnd(12)} orig ${e.original}   reply ${e.reply}`);
       if (r.existing.length > 10) say(dim(`  … ${r.existing.length - 10} more (lab conntrack ${r.lab} <node>)`));
       for (const line of r.explanation) say(yellow('  * ') + line);
       say(dim(`timings: ${timings(r.timings)}`));
-      say(dim(`next: lab probe ${r.lab} (new connections avoid ${r.pod.name}); lab revive ${r.lab} ${r.pod.name}`));
+      say(dim(`next: lab probe ${r.lab} (${r.terminating ? 'who answers new connections now' : `new connections avoid ${r.pod.name}`}); lab endpoints ${r.lab}; lab revive ${r.lab} ${r.pod.name}`));
     });
 
   program
@@ -93,6 +102,27 @@ export function registerPods(program: Command): void {
       say(`${green('revived')} ${r.pod.name} in lab ${r.lab}${r.started ? `: workload started (pid ${r.pid})` : ''}, an endpoint again - ${r.ms} ms`);
       printChange(r);
       say(dim(`timings: ${timings(r.timings)}`));
+    });
+
+  program
+    .command('endpoints')
+    .description("a running lab's endpoints as its EndpointSlices list them: ready, serving, terminating")
+    .argument('<lab>', 'a lab that is up')
+    .option('--json', 'machine-readable output')
+    .action(async (labArg: string, opts: { json?: boolean }) => {
+      const { endpoints } = await import('../api/endpoints.js');
+      const r = endpoints(resolveLabName(labArg));
+      if (opts.json) return printJson(r);
+      for (const s of r.services) {
+        say(bold(s.service));
+        const rows = [...s.endpoints, ...(s.terminating ?? [])].sort((a, b) => (a.address < b.address ? -1 : 1));
+        if (rows.length === 0) say(dim('  no endpoints (no pod is ready or serving)'));
+        for (const e of rows) {
+          const c = e.conditions!;
+          const text = `  ${e.address.padEnd(20)} ${e.pod.padEnd(12)} ${e.node.padEnd(8)} ${conditionsText(c)}`;
+          say(c.ready ? text : yellow(text));
+        }
+      }
     });
 
   program

@@ -112,42 +112,46 @@ function heard(m: TraceMonitor, marker: string, ms: number): Promise<boolean> {
 
 export const expectedAdds = (mode: ProxyMode, spec: TraceSpec) => (mode === 'nftables' ? 1 : iptablesTraceRuleCount(spec));
 
-/** Whether the namespace has an iptables raw table already (so the trace must not delete it). */
-export async function hasRawTable(ns: string): Promise<boolean> {
-  return (await runIn(ns, 'nft', ['list', 'table', 'ip', 'raw'], { allowFailure: true })).exitCode === 0;
-}
-
-export async function addTraceRules(ns: string, mode: ProxyMode, spec: TraceSpec): Promise<void> {
-  if (mode === 'nftables') await runIn(ns, 'nft', ['-f', '-'], { input: nftTraceTable(spec) });
-  else await runIn(ns, 'iptables-restore', ['--noflush'], { input: iptablesTraceRules(spec, '-A') });
-}
-
 /**
- * Remove the trace's rules; in iptables mode also the raw table the trace created, in one nft
- * transaction that fails (harmlessly) if another trace's rules are in it.
+ * Where iptables-mode traces of one lab coordinate: the raw table is shared by every trace (and
+ * by anyone's own raw rules), and deleting a table deletes every rule still in it. So adding a
+ * trace's rules, and removing them and then the raw table once nothing is left in it, happen
+ * under one flock per lab; `madeRaw` marks a namespace whose raw table a trace created, so a
+ * raw table that was there before any trace is never deleted.
  */
-export async function removeTraceRules(ns: string, mode: ProxyMode, spec: TraceSpec, createdRaw: boolean): Promise<void> {
-  if (mode === 'nftables') {
-    await runIn(ns, 'nft', ['delete', 'table', 'ip', spec.tag], { allowFailure: true });
-    return;
-  }
-  await runIn(ns, 'iptables-restore', ['--noflush'], { input: iptablesTraceRules(spec, '-D'), allowFailure: true });
-  if (createdRaw) await runIn(ns, 'nft', ['-f', '-'], { input: DROP_EMPTY_RAW, allowFailure: true });
+export interface RawTableGuard {
+  lock: string;
+  madeRaw: (ns: string) => string;
 }
 
-const DROP_EMPTY_RAW = 'delete chain ip raw PREROUTING\ndelete chain ip raw OUTPUT\ndelete table ip raw\n';
+// Run inside the namespace under the guard's lock; $1 is the namespace's made-raw marker, the
+// iptables-restore payload arrives on stdin.
+const ADD_UNDER_LOCK = 'nft list table ip raw >/dev/null 2>&1 || : > "$1"; exec iptables-restore --noflush';
+const REMOVE_UNDER_LOCK =
+  'iptables-restore --noflush; if [ -e "$1" ] && ! iptables-save -t raw | grep -q "^-A "; then nft delete table ip raw && rm -f "$1"; fi';
+const LOCK_WAIT_S = '10';
+
+const underLock = (guard: RawTableGuard, ns: string, script: string) => ['-w', LOCK_WAIT_S, guard.lock, 'sh', '-c', script, 'sh', guard.madeRaw(ns)];
+
+export async function addTraceRules(ns: string, mode: ProxyMode, spec: TraceSpec, guard: RawTableGuard): Promise<void> {
+  if (mode === 'nftables') await runIn(ns, 'nft', ['-f', '-'], { input: nftTraceTable(spec) });
+  else await runIn(ns, 'flock', underLock(guard, ns, ADD_UNDER_LOCK), { input: iptablesTraceRules(spec, '-A') });
+}
+
+/** Remove the trace's rules; in iptables mode also the raw table, if a trace made it and no rule is left in it. */
+export async function removeTraceRules(ns: string, mode: ProxyMode, spec: TraceSpec, guard: RawTableGuard): Promise<void> {
+  if (mode === 'nftables') await runIn(ns, 'nft', ['delete', 'table', 'ip', spec.tag], { allowFailure: true });
+  else await runIn(ns, 'flock', underLock(guard, ns, REMOVE_UNDER_LOCK), { input: iptablesTraceRules(spec, '-D'), allowFailure: true });
+}
 
 /**
  * The same removal, synchronously, for a process that is exiting (Ctrl-C, SIGTERM): an 'exit'
  * handler cannot wait for promises.
  */
-export function removeTraceRulesSync(ns: string, mode: ProxyMode, spec: TraceSpec, createdRaw: boolean): void {
+export function removeTraceRulesSync(ns: string, mode: ProxyMode, spec: TraceSpec, guard: RawTableGuard): void {
   const sync = (file: string, args: string[], input?: string) => spawnSync('ip', ['netns', 'exec', ns, file, ...args], { input, stdio: ['pipe', 'ignore', 'ignore'], timeout: 5000 });
   if (mode === 'nftables') sync('nft', ['delete', 'table', 'ip', spec.tag]);
-  else {
-    sync('iptables-restore', ['--noflush'], iptablesTraceRules(spec, '-D'));
-    if (createdRaw) sync('nft', ['-f', '-'], DROP_EMPTY_RAW);
-  }
+  else sync('flock', underLock(guard, ns, REMOVE_UNDER_LOCK), iptablesTraceRules(spec, '-D'));
 }
 
 /** Stop a monitor by its pid and wait for it. */

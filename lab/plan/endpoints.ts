@@ -1,7 +1,11 @@
 import type { Pod, Service, ServicePort, Topology } from '../topology/schema.js';
 import { selects } from '../topology/relations.js';
 
-/** One ready backend of a service port, as an EndpointSlice would list it. */
+/**
+ * One backend of a service port, as an EndpointSlice lists it, with its conditions:
+ * ready (serving and not terminating), serving (the readiness probe passes), terminating (the pod
+ * is being deleted and serves out its grace period).
+ */
 export interface Endpoint {
   pod: string;
   node: string;
@@ -9,6 +13,9 @@ export interface Endpoint {
   port: number;
   /** "ip:port", the form kube-proxy hashes and prints. */
   address: string;
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
 }
 
 export interface ServicePortView {
@@ -18,9 +25,11 @@ export interface ServicePortView {
   name: string;
   /** Lower case, as kube-proxy hashes it and as iptables names the match module. */
   protocol: 'tcp' | 'udp';
+  /** The ready endpoints. */
   endpoints: Endpoint[];
+  /** Endpoints that are serving but terminating (not ready): kube-proxy's fallback when no ready one is left. */
+  terminating: Endpoint[];
 }
-
 
 export function servicePortName(service: Service, port: ServicePort): string {
   return `${service.namespace}/${service.name}${port.name ? `:${port.name}` : ''}`;
@@ -29,10 +38,16 @@ export function servicePortName(service: Service, port: ServicePort): string {
 /** Sorting as kube-proxy's endpoint cache does: by the "ip:port" string. */
 const byAddress = (a: Endpoint, b: Endpoint) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0);
 
+/** An EndpointSlice's conditions for a pod: serving is its readiness probe, ready is serving and not terminating. */
+export function endpointConditions(pod: Pick<Pod, 'ready' | 'terminating'>): Pick<Endpoint, 'ready' | 'serving' | 'terminating'> {
+  return { ready: pod.ready && !pod.terminating, serving: pod.ready, terminating: pod.terminating };
+}
+
 /**
- * Every service port with its ready endpoints: the input kube-proxy syncs from. Computed once
- * per topology object (topologies are not changed in place; a change makes a new one): a sync
- * asks for it per node and per ruleset. Callers must not change what it returns.
+ * Every service port with its usable endpoints (ready, and serving-terminating): the input
+ * kube-proxy syncs from. Computed once per topology object (topologies are not changed in place;
+ * a change makes a new one): a sync asks for it per node and per ruleset. Callers must not
+ * change what it returns.
  */
 export function servicePorts(t: Topology): ServicePortView[] {
   let views = viewsOf.get(t);
@@ -46,17 +61,57 @@ const viewsOf = new WeakMap<Topology, ServicePortView[]>();
 
 function computeServicePorts(t: Topology): ServicePortView[] {
   return t.services.flatMap((service) =>
-    service.ports.map((port) => ({
-      service,
-      port,
-      name: servicePortName(service, port),
-      protocol: port.protocol === 'UDP' ? ('udp' as const) : ('tcp' as const),
-      endpoints: t.pods
-        .filter((pod) => pod.ready && selects(service, pod))
-        .map((pod) => ({ pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: `${pod.address}:${port.targetPort}` }))
-        .sort(byAddress),
-    })),
+    service.ports.map((port) => {
+      const all = t.pods
+        .filter((pod) => selects(service, pod))
+        .map((pod) => ({ pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: `${pod.address}:${port.targetPort}`, ...endpointConditions(pod) }))
+        .sort(byAddress);
+      return {
+        service,
+        port,
+        name: servicePortName(service, port),
+        protocol: port.protocol === 'UDP' ? ('udp' as const) : ('tcp' as const),
+        endpoints: all.filter((e) => e.ready),
+        terminating: all.filter((e) => !e.ready && e.serving && e.terminating),
+      };
+    }),
   );
+}
+
+/** kube-proxy's UsesClusterEndpoints / UsesLocalEndpoints for a service. */
+export function trafficPolicies(service: Service) {
+  const external = service.type !== 'ClusterIP';
+  const externalLocal = external && service.externalTrafficPolicy === 'Local';
+  const internalLocal = service.internalTrafficPolicy === 'Local';
+  return { external, externalLocal, internalLocal, usesCluster: !internalLocal || external, usesLocal: internalLocal || externalLocal };
+}
+
+export interface CategorizedEndpoints {
+  /** Endpoints for Cluster traffic policy (empty when the service never uses it). */
+  cluster: Endpoint[];
+  /** This node's endpoints for Local traffic policy (empty when the service never uses it). */
+  local: Endpoint[];
+  /** Every endpoint this node can send to: the union of the two, sorted. */
+  reachable: Endpoint[];
+  /** Whether the service has a usable endpoint anywhere in the cluster. */
+  hasAny: boolean;
+}
+
+/**
+ * kube-proxy's CategorizeEndpoints (pkg/proxy/topology.go, v1.34), without topology hints: ready
+ * endpoints by default; when a policy's set has no ready endpoint, the serving-terminating ones
+ * instead, decided independently for Cluster (any node) and Local (this node). Pure.
+ */
+export function categorizeEndpoints(sp: Pick<ServicePortView, 'service' | 'endpoints' | 'terminating'>, node: string): CategorizedEndpoints {
+  const p = trafficPolicies(sp.service);
+  const pick = (ready: Endpoint[], terminating: Endpoint[]) => (ready.length > 0 ? ready : terminating);
+  const cluster = p.usesCluster ? pick(sp.endpoints, sp.terminating) : [];
+  const isLocal = (e: Endpoint) => e.node === node;
+  const local = p.usesLocal ? pick(sp.endpoints.filter(isLocal), sp.terminating.filter(isLocal)) : [];
+  const hasAny = sp.endpoints.length > 0 || sp.terminating.length > 0;
+  const byAddr = new Map([...cluster, ...local].map((e) => [e.address, e]));
+  const reachable = [...byAddr.values()].sort(byAddress);
+  return { cluster, local, reachable, hasAny };
 }
 
 /** The ports a pod's workload listens on: every targetPort of a service that selects it. */

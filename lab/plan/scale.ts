@@ -2,7 +2,7 @@ import { ExitCode, LabError } from '../errors.js';
 import { IFNAMSIZ, NAME_PATTERN, podVethName } from '../topology/names.js';
 import type { Node, Pod, Topology } from '../topology/schema.js';
 import { cidrContains, firstHost, formatIPv4, isNetworkOrBroadcast, parseCidr, parseIPv4 } from '../util/ipv4.js';
-import { servicePorts } from './endpoints.js';
+import { servicePorts, type Endpoint } from './endpoints.js';
 
 /**
  * Endpoint changes on a running lab, as data. Pure: `lab scale`, `lab kill` and `lab revive`
@@ -18,6 +18,8 @@ export interface PodChanges {
   removed: string[];
   /** Readiness set at run time: false after `lab kill`, true after `lab revive`. */
   readiness: Record<string, boolean>;
+  /** Pods being deleted that serve out their grace period (`lab kill --terminating`); `lab revive` clears it. */
+  terminating: Record<string, boolean>;
   /** Per scaled group, what its new pods look like (kept so a group scaled to 0 can grow again). */
   templates: Record<string, PodTemplate>;
 }
@@ -27,15 +29,17 @@ export type PodTemplate = Pick<Pod, 'labels' | 'workload'>;
 export const MAX_REPLICAS = 64;
 
 export function emptyChanges(): PodChanges {
-  return { added: [], removed: [], readiness: {}, templates: {} };
+  return { added: [], removed: [], readiness: {}, terminating: {}, templates: {} };
 }
 
 /** The topology a running lab has now: the file's pods, minus removed, plus added, with run-time readiness. */
 export function applyPodChanges(t: Topology, c: PodChanges | undefined): Topology {
   if (!c) return t;
-  const pods = [...t.pods.filter((p) => !c.removed.includes(p.name)), ...c.added].map((p) =>
-    c.readiness[p.name] === undefined ? p : { ...p, ready: c.readiness[p.name]! },
-  );
+  const pods = [...t.pods.filter((p) => !c.removed.includes(p.name)), ...c.added].map((p) => ({
+    ...p,
+    ready: c.readiness[p.name] ?? p.ready,
+    terminating: c.terminating?.[p.name] ?? p.terminating,
+  }));
   return { ...t, pods };
 }
 
@@ -112,7 +116,7 @@ export function planScale(t: Topology, group: string, replicas: number, opts: { 
     taken.add(name);
     usedAddresses.add(address);
     perNode.set(node.name, perNode.get(node.name)! + 1);
-    plan.add.push({ name, node: node.name, address, labels: { ...template.labels }, ready: true, workload: template.workload });
+    plan.add.push({ name, node: node.name, address, labels: { ...template.labels }, ready: true, terminating: false, workload: template.workload });
   }
   return plan;
 }
@@ -152,24 +156,39 @@ export function recordScale(c: PodChanges, plan: ScalePlan): PodChanges {
     if (i >= 0) out.added.splice(i, 1);
     else if (!out.removed.includes(p.name)) out.removed.push(p.name);
     delete out.readiness[p.name];
+    delete out.terminating[p.name];
   }
   return out;
 }
 
-export function recordReadiness(c: PodChanges, pod: string, ready: boolean): PodChanges {
+export function recordReadiness(c: PodChanges, pod: string, ready: boolean, terminating = false): PodChanges {
   const out: PodChanges = structuredClone(c);
   out.readiness[pod] = ready;
+  (out.terminating ??= {})[pod] = terminating;
   return out;
 }
 
-/** Each service port's ready endpoints, as "pod ip:port" lists: what `scale` and `kill` print before and after. */
+/** An EndpointSlice entry's conditions. */
+export interface EndpointConditions {
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+}
+
+/**
+ * Each service port's endpoints, as "pod ip:port" lists: what `scale` and `kill` print before and
+ * after. `endpoints` are the ready ones; `terminating` those serving out a grace period (shown with
+ * their EndpointSlice conditions), which kube-proxy uses only when no ready one is left.
+ */
 export interface EndpointsView {
   service: string;
-  endpoints: { pod: string; node: string; address: string }[];
+  endpoints: { pod: string; node: string; address: string; conditions?: EndpointConditions }[];
+  terminating?: { pod: string; node: string; address: string; conditions: EndpointConditions }[];
 }
 
 export function endpointsView(t: Topology): EndpointsView[] {
-  return servicePorts(t).map((sp) => ({ service: `${sp.name}/${sp.protocol}`, endpoints: sp.endpoints.map((e) => ({ pod: e.pod, node: e.node, address: e.address })) }));
+  const entry = (e: Endpoint) => ({ pod: e.pod, node: e.node, address: e.address, conditions: { ready: e.ready, serving: e.serving, terminating: e.terminating } });
+  return servicePorts(t).map((sp) => ({ service: `${sp.name}/${sp.protocol}`, endpoints: sp.endpoints.map(entry), terminating: sp.terminating.map(entry) }));
 }
 
 /** Endpoint addresses added and removed, per service port. */

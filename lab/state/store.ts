@@ -68,6 +68,7 @@ const podChangesSchema = z.strictObject({
   added: z.array(podSchema),
   removed: z.array(z.string()),
   readiness: z.record(z.string(), z.boolean()),
+  terminating: z.record(z.string(), z.boolean()).default({}),
   templates: z.record(z.string(), z.strictObject({ labels: z.record(z.string(), z.string()), workload: z.enum(['http', 'dns']) })),
 });
 

@@ -84,6 +84,11 @@ export const podSchema = z.strictObject({
   labels: labels.default({}),
   /** false: the pod runs but fails its readiness probe, so it is not an endpoint. */
   ready: z.boolean().default(true),
+  /**
+   * true: the pod is being deleted and serves out its grace period. Its EndpointSlice entry is
+   * ready=false, serving=<ready>, terminating=true; kube-proxy uses it only when no ready one is left.
+   */
+  terminating: z.boolean().default(false),
   /** The program the pod runs: an HTTP server that reports who it saw, or a cluster DNS server. */
   workload: z.enum(['http', 'dns']).default('http'),
 });

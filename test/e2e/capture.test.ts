@@ -1,17 +1,16 @@
-import { execa } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePcap } from '../../lab/capture/pcap.js';
-import { CLI, lab, requireRoot, sh } from './helpers.js';
+import { lab, requireRoot, sh, startLab } from './helpers.js';
 
 const root = requireRoot();
 const LAB = 'cap';
 
 /** Start `lab capture`, resolve once it says it is capturing. */
 function startCapture(args: string[]) {
-  const child = execa(process.execPath, [CLI, 'capture', LAB, ...args], { reject: false });
+  const child = startLab(['capture', LAB, ...args]);
   const ready = new Promise<void>((resolve) => child.stderr!.on('data', (d: Buffer) => d.toString().includes('capturing on') && resolve()));
   return { child, ready };
 }

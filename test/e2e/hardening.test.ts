@@ -1,10 +1,10 @@
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, hostSnapshot, lab, namespaces, requireRoot, ROOT, sh } from './helpers.js';
+import { hostSnapshot, lab, namespaces, requireRoot, ROOT, sh, startLab } from './helpers.js';
 
 /**
  * The lab under careless and hostile use (issue 7): concurrent verbs on one lab, signals at any
@@ -22,9 +22,7 @@ const processesMentioning = async (text: string) =>
 const tcpdumpsIn = async (dir: string) => (await processesMentioning(dir)).filter((l) => /\btcpdump\b/.test(l));
 
 /** Start the CLI without waiting for it, so a test can signal it. */
-function start(args: string[], env: Record<string, string> = {}): ResultPromise {
-  return execa(process.execPath, [CLI, ...args], { reject: false, cwd: ROOT, env });
-}
+const start = (args: string[], env: Record<string, string> = {}) => startLab(args, { env });
 
 /** Each test stands on its own: bring the lab up if an earlier one did not leave it up. */
 async function ensureUp(l: string): Promise<void> {
@@ -196,9 +194,11 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
     }
   });
 
-  // Known flake (about 1 run in 4 CI runs): one round now and then fails; the cause is not
-  // understood yet (the closing note of this change says so). Retried, not hidden.
-  it('up stopped by SIGINT or SIGTERM at any moment, 10 times: it rolls back, nothing is left', { retry: 2 }, async () => {
+  // This test failed about once in 4 CI runs: a signal that came as a finished `up` was exiting
+  // killed it outright (Node restores the default action while it tears down), which the test
+  // took for a failed rollback. Measured: a signal sent just after up prints its last line ends
+  // it by the signal 27 times in 30.
+  it('up stopped by SIGINT or SIGTERM at any moment, 10 times: it rolls back, nothing is left', async () => {
     for (let i = 0; i < 10; i++) {
       const signal = i % 2 ? 'SIGTERM' : 'SIGINT';
       const u = start(['up', 'nodeport', '--name', 'sig-up']);
@@ -206,11 +206,13 @@ describe.skipIf(!root)('hardening: locks, signals, down sweep, state and limits'
       await sleep(i * 60);
       u.kill(signal);
       const r = await u;
-      if (r.exitCode === 0) {
-        // It finished before the signal came: an ordinary lab, removed as usual.
+      if (String(r.stdout).includes('next: lab verify')) {
+        // It finished before the signal came: exit 0, or, when the signal found it exiting (its
+        // handlers already gone), killed by it. Either way an ordinary lab, removed as usual.
+        expect((await lab(['status', 'sig-up'])).exitCode).toBe(0);
         expect((await lab(['down', 'sig-up'])).exitCode).toBe(0);
       } else {
-        expect(r.exitCode, String(r.stderr)).toBe(signal === 'SIGINT' ? 130 : 143);
+        expect(r.exitCode, `${r.signal ?? ''} ${String(r.stderr)}`).toBe(signal === 'SIGINT' ? 130 : 143);
       }
       expect(await labNamespaces('sig-up')).toEqual([]);
       expect(existsSync(`${STATE_ROOT}/sig-up`)).toBe(false);

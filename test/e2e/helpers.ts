@@ -24,6 +24,15 @@ export async function lab(args: string[], opts: { env?: Record<string, string>; 
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
+/**
+ * Start the CLI in the background, to signal it. execa would follow a SIGTERM with a SIGKILL
+ * after 5 s (forceKillAfterDelay); a rollback under a loaded CI machine can take longer, and the
+ * SIGKILL then looked like the CLI dying by the signal itself. The tests judge the CLI's own exit.
+ */
+export function startLab(args: string[], opts: { env?: Record<string, string> } = {}) {
+  return execa(process.execPath, [CLI, ...args], { reject: false, cwd: ROOT, env: opts.env, forceKillAfterDelay: false });
+}
+
 export async function sh(file: string, args: string[]): Promise<string> {
   return String((await execa(file, args, { reject: false })).stdout);
 }
@@ -75,4 +84,29 @@ export async function hostSnapshot(): Promise<Record<string, string>> {
     send_redirects: sysctl('/proc/sys/net/ipv4/conf/all/send_redirects'),
     multipath_hash: sysctl('/proc/sys/net/ipv4/fib_multipath_hash_policy'),
   };
+}
+
+/**
+ * Open slow requests from the lab's client (the pod answers after `delayMs`) until one of them is
+ * translated by node1 to `podIP`: an established connection to watch while the endpoints change.
+ * `done` resolves to that request's answer; `pending` holds every request sent (await it at the end).
+ */
+export async function slowConnectionTo(labName: string, to: string, podIP: string, delayMs = 6000): Promise<{ port?: number; done?: Promise<string>; pending: Promise<unknown>[] }> {
+  const { execa } = await import('execa');
+  const pending: Promise<unknown>[] = [];
+  let port = 40000 + Math.floor(Math.random() * 10000);
+  for (let round = 0; round < 6; round++) {
+    const batch = Array.from({ length: 6 }, () => {
+      const p = port++;
+      const done = execa('ip', ['netns', 'exec', `${labName}-client`, 'curl', '-sS', '--max-time', '15', '--local-port', String(p), `http://${to}/?delay=${delayMs}`], { reject: false }).then((r) => String(r.stdout));
+      pending.push(done);
+      return { port: p, done };
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const ct = JSON.parse((await lab(['conntrack', labName, 'node1', '--json'])).stdout) as { original: { sport: number }; reply: { src: string }; state: string }[];
+    const hit = batch.find((b) => ct.some((e) => e.original.sport === b.port && e.reply.src === podIP && e.state === 'ESTABLISHED'));
+    if (hit) return { ...hit, pending };
+    await Promise.all(batch.map((b) => b.done));
+  }
+  return { pending };
 }

@@ -1,6 +1,5 @@
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lab, labProcesses, namespaces, requireRoot, sh } from './helpers.js';
+import { lab, labProcesses, namespaces, requireRoot, sh, slowConnectionTo } from './helpers.js';
 import type { EndpointChangeResult, KillResult, ScaleResult } from '../../lab/api/pods.js';
 import type { ProbeResult } from '../../lab/api/probe.js';
 import type { ConntrackEntry } from '../../lab/kernel/conntrack.js';
@@ -114,31 +113,17 @@ describe.skipIf(!root)('scale, kill and revive on a running lab', () => {
     // Open slow requests (the pod answers after 6 s) until one of them is translated to web-2. The
     // answer must still be pending after two CLI calls (conntrack, kill), which take 1.5-2 s each
     // on a loaded 2-core machine: 2.5 s was not enough there.
-    let onWeb2: { port: number; done: Promise<string> } | undefined;
-    const pending: Promise<unknown>[] = [];
-    let port = 40000 + Math.floor(Math.random() * 10000);
-    for (let round = 0; round < 6 && !onWeb2; round++) {
-      const batch = Array.from({ length: 6 }, () => {
-        const p = port++;
-        const done = execa('ip', ['netns', 'exec', `${LAB}-client`, 'curl', '-sS', '--max-time', '15', '--local-port', String(p), `http://${NODEPORT}/?delay=6000`], { reject: false }).then((r) => String(r.stdout));
-        pending.push(done);
-        return { port: p, done };
-      });
-      await new Promise((r) => setTimeout(r, 300));
-      const ct = JSON.parse((await lab(['conntrack', LAB, 'node1', '--json'])).stdout) as ConntrackEntry[];
-      onWeb2 = batch.find((b) => ct.some((e) => e.original.sport === b.port && e.reply.src === '10.244.1.2' && e.state === 'ESTABLISHED'));
-      if (!onWeb2) await Promise.all(batch.map((b) => b.done));
-    }
-    expect(onWeb2, 'no slow connection landed on web-2').toBeDefined();
+    const { pending, ...onWeb2 } = await slowConnectionTo(LAB, NODEPORT, '10.244.1.2');
+    expect(onWeb2.done, 'no slow connection landed on web-2').toBeDefined();
 
     const k = await json<KillResult>(['kill', LAB, 'web-2', '--keep-running']);
     expect(k.stopped).toBe(false);
-    expect(k.existing.some((e) => e.state === 'ESTABLISHED' && e.original.includes(`:${onWeb2!.port} >`))).toBe(true);
+    expect(k.existing.some((e) => e.state === 'ESTABLISHED' && e.original.includes(`:${onWeb2.port} >`))).toBe(true);
     // New connections avoid web-2 at once…
     const p = await probe(20);
     expect(p.answeredBy['web-2'] ?? 0).toBe(0);
     // …while the established one, decided before the change, is answered by web-2 in the end.
-    const answer = JSON.parse(await onWeb2!.done) as { pod: string };
+    const answer = JSON.parse(await onWeb2.done!) as { pod: string };
     expect(answer.pod).toBe('web-2');
     await Promise.all(pending);
   });

@@ -1,5 +1,8 @@
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostSnapshot, lab, labProcesses, namespaces, requireRoot } from './helpers.js';
+import { CLI, hostSnapshot, lab, labProcesses, namespaces, requireRoot, ROOT } from './helpers.js';
 
 /**
  * Service features beyond the seeds, in both proxy modes against the real kernel:
@@ -76,6 +79,9 @@ describe.skipIf(!root)('loadBalancerSourceRanges and externalIPs', () => {
 
       const health = async (ip: string) => (await lab(['exec', l, 'client', '--', 'curl', '-s', '-w', ' %{http_code}', `${ip}:32100/healthz`])).stdout;
       expect(await health('10.240.0.5')).toMatch(/"localEndpoints": 1,\n\t"serviceProxyHealthy": true\n\} 200$/);
+      // kube-proxy listens on its --nodeport-addresses: all addresses by default in iptables mode, the node IP in nftables mode.
+      const local = await lab(['exec', l, 'node1', '--', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '127.0.0.1:32100']);
+      expect(local.stdout).toBe(mode === 'iptables' ? '200' : '000');
 
       // web-2 dies: kube-proxy's count on node2 drops to 0 with the sync, the load balancer's probes see 503.
       const killed = await lab(['kill', l, 'web-2', '--json']);
@@ -112,5 +118,65 @@ describe.skipIf(!root)('loadBalancerSourceRanges and externalIPs', () => {
     expect((JSON.parse(up.stdout) as { loadBalancers: LoadBalancerFollow[] }).loadBalancers).toMatchObject([{ via: ['10.240.0.4'], settled: true }]);
     await verified(l, 'loadbalancer-local-unready');
     await lab(['down', l]);
+  });
+
+  it('a terminating pod is not ready: node2 answers 503 while web-2 still serves, and the load balancer drains node2', async () => {
+    const l = lbLocal('nftables');
+    expect((await lab(['up', 'loadbalancer-local', '--name', l, '--set', 'kubeProxy.mode=nftables'])).exitCode).toBe(0);
+    const killed = await lab(['kill', l, 'web-2', '--terminating', '--json']);
+    expect(killed.exitCode, killed.stderr).toBe(0);
+    expect((JSON.parse(killed.stdout) as { loadBalancers: LoadBalancerFollow[] }).loadBalancers).toMatchObject([{ via: ['10.240.0.4'], settled: true }]);
+    const health = await lab(['exec', l, 'client', '--', 'curl', '-s', '-w', ' %{http_code}', '10.240.0.5:32100']);
+    expect(health.stdout).toMatch(/"localEndpoints": 0,.* 503$/s);
+    // web-2 itself still answers (it serves out its grace period).
+    expect((await lab(['exec', l, 'node2', '--', 'curl', '-s', '10.244.1.2:8443'])).stdout).toContain('"pod":"web-2"');
+    await verified(l, 'loadbalancer-local-unready');
+    await lab(['down', l]);
+  });
+});
+
+describe.skipIf(!root)('the health check node port under crashes and signals', () => {
+  const l = 'lbl-hard';
+  const gone = async () => {
+    expect((await namespaces()).filter((n) => n.startsWith(`${l}-`))).toEqual([]);
+    expect(await labProcesses(l)).toEqual([]);
+    expect(existsSync(`/run/kube-packet-lab/${l}`)).toBe(false);
+  };
+  beforeAll(async () => {
+    await lab(['down', l]);
+  });
+  afterAll(async () => {
+    await lab(['down', l]);
+  });
+
+  for (const stage of ['workloads', 'health checks']) {
+    it(`an up SIGKILLed right after "${stage}": down stops the servers' and probes' process and removes every namespace`, async () => {
+      const killed = await lab(['up', 'loadbalancer-local', '--name', l], { env: { LAB_CRASH_AFTER: stage } });
+      expect(killed.exitCode).not.toBe(0);
+      expect((await namespaces()).filter((n) => n.startsWith(`${l}-`))).toHaveLength(6);
+      expect((await labProcesses(l)).length).toBeGreaterThan(0);
+      expect((await lab(['down', l])).exitCode).toBe(0);
+      await gone();
+    });
+  }
+
+  it('kill stopped by SIGINT or SIGTERM while it waits for the load balancer, 4 times: the lab stays usable, revive brings node2 back, down leaves nothing', async () => {
+    expect((await lab(['up', 'loadbalancer-local', '--name', l])).exitCode).toBe(0);
+    for (let i = 0; i < 4; i++) {
+      const signal = i % 2 ? 'SIGTERM' : 'SIGINT';
+      const k = execa(process.execPath, [CLI, 'kill', l, 'web-2'], { reject: false, cwd: ROOT });
+      // The kill takes about 1.3 s here; from about 0.8 s on it waits for the load balancer's probes.
+      await sleep(700 + i * 200);
+      k.kill(signal);
+      const r = await k;
+      // Done, stopped by the lab's handler, or (still loading) ended by the signal itself.
+      expect(r.exitCode === 0 || r.exitCode === (signal === 'SIGINT' ? 130 : 143) || r.signal === signal, `${r.exitCode} ${r.signal} ${String(r.stderr)}`).toBe(true);
+      // Whatever the signal interrupted, the next verb finds a consistent lab and the load balancer follows it.
+      const revived = await lab(['revive', l, 'web-2', '--json']);
+      if (revived.exitCode === 0) expect(JSON.parse(revived.stdout).loadBalancers).toMatchObject([{ via: ['10.240.0.4', '10.240.0.5'], settled: true }]);
+      else expect(revived.stderr).toMatch(/nothing to revive/);
+    }
+    expect((await lab(['down', l])).exitCode).toBe(0);
+    await gone();
   });
 });

@@ -20,11 +20,16 @@ describe('loadbalancer-local', () => {
 
   it("counts each node's ready local endpoints, as kube-proxy's LocalReadyEndpoints does", () => {
     expect(healthCheckServers(t)).toEqual([
-      { node: 'node1', ns: 'loadbalancer-local-node1', port: 32100, namespace: 'default', name: 'web', localEndpoints: 1 },
-      { node: 'node2', ns: 'loadbalancer-local-node2', port: 32100, namespace: 'default', name: 'web', localEndpoints: 1 },
+      { node: 'node1', ns: 'loadbalancer-local-node1', address: '0.0.0.0', port: 32100, namespace: 'default', name: 'web', localEndpoints: 1 },
+      { node: 'node2', ns: 'loadbalancer-local-node2', address: '0.0.0.0', port: 32100, namespace: 'default', name: 'web', localEndpoints: 1 },
     ]);
     const unready = loadTopology('loadbalancer-local', { 'pods.web-2.ready': 'false' }).topology;
     expect(healthCheckServers(unready).map((s) => s.localEndpoints)).toEqual([1, 0]);
+  });
+
+  it('listens where kube-proxy does: every address in iptables mode, the node IP in nftables mode (--nodeport-addresses primary)', () => {
+    const nft = loadTopology('loadbalancer-local', { 'kubeProxy.mode': 'nftables' }).topology;
+    expect(healthCheckServers(nft).map((s) => s.address)).toEqual(['10.240.0.4', '10.240.0.5']);
   });
 
   it('counts distinct pod IPs: a second ready pod on node1 makes 2, an unready one nothing', () => {

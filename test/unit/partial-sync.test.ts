@@ -100,6 +100,7 @@ function twoServices(): Topology {
 }
 const killed = (t: Topology, pod: string) => applyPodChanges(t, recordReadiness(emptyChanges(), pod, false));
 const scaled = (t: Topology, n: number) => withScale(t, planScale(t, 'web', n));
+const terminating = (t: Topology, pod: string) => applyPodChanges(t, recordReadiness(emptyChanges(), pod, true, true));
 
 const CHANGES: [string, () => [Topology, Topology]][] = [
   ['scale web=3 (a new endpoint)', () => [load('nodeport'), scaled(load('nodeport'), 3)]],
@@ -108,6 +109,8 @@ const CHANGES: [string, () => [Topology, Topology]][] = [
   ['externalTrafficPolicy Local, a node loses its local endpoint', () => [load('nodeport-local'), killed(load('nodeport-local'), 'web-2')]],
   // node2's NodePort element in no-endpoint-nodeports changes its value: drop, then goto reject-chain
   ['externalTrafficPolicy Local, then no endpoint at all (a map element changes its value)', () => [killed(load('nodeport-local'), 'web-2'), killed(killed(load('nodeport-local'), 'web-2'), 'web-1')]],
+  ['a pod terminating (still serving): no longer ready', () => [load('nodeport'), terminating(load('nodeport'), 'web-2')]],
+  ['every pod terminating: the fallback to serving-terminating endpoints', () => [terminating(load('nodeport'), 'web-2'), terminating(terminating(load('nodeport'), 'web-2'), 'web-1')]],
   ['sessionAffinity ClientIP, scale up', () => [load('affinity'), scaled(load('affinity'), 3)]],
   ['two services, one changes', () => [twoServices(), killed(twoServices(), 'api-2')]],
 ];

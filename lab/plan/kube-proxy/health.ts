@@ -1,6 +1,7 @@
 import type { Service, Topology } from '../../topology/schema.js';
 import { namespaceName } from '../../topology/names.js';
 import { selects } from '../../topology/relations.js';
+import { endpointConditions } from '../endpoints.js';
 
 /**
  * kube-proxy's service health check server and the cloud load balancer that follows it, as
@@ -10,8 +11,14 @@ import { selects } from '../../topology/relations.js';
 /** One node's health check server for one Service: what kube-proxy answers on healthCheckNodePort. */
 export interface HealthCheckServer {
   node: string;
-  /** The node's network namespace: the server listens there, on every address. */
+  /** The node's network namespace: the server listens there. */
   ns: string;
+  /**
+   * The address it listens on: kube-proxy listens on the --nodeport-addresses IPs, so on every
+   * address (0.0.0.0) by default in iptables mode, and on the node IP in nftables mode, whose
+   * default is "primary".
+   */
+  address: string;
   port: number;
   namespace: string;
   name: string;
@@ -54,15 +61,22 @@ export function healthCheckServices(t: Topology): (Service & { healthCheckNodePo
   return t.services.filter((s): s is Service & { healthCheckNodePort: number } => s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local' && s.healthCheckNodePort !== undefined);
 }
 
-/** kube-proxy's LocalReadyEndpoints for one Service on one node: distinct IPs of ready endpoints there. */
+/** kube-proxy's LocalReadyEndpoints for one Service on one node: distinct IPs of ready endpoints there (a terminating pod is not ready). */
 export function localReadyEndpoints(t: Topology, service: Service, node: string): number {
-  return new Set(t.pods.filter((p) => p.node === node && p.ready && selects(service, p)).map((p) => p.address)).size;
+  return new Set(t.pods.filter((p) => p.node === node && endpointConditions(p).ready && selects(service, p)).map((p) => p.address)).size;
 }
 
 /** Every node's health check server, one per such Service, with its count after this sync. */
 export function healthCheckServers(t: Topology): HealthCheckServer[] {
   return healthCheckServices(t).flatMap((s) =>
-    t.nodes.map((n) => ({ node: n.name, ns: namespaceName(t.lab, n.name), port: s.healthCheckNodePort, namespace: s.namespace, name: s.name, localEndpoints: localReadyEndpoints(t, s, n.name) })),
+    t.nodes.map((n) => ({
+      node: n.name,
+      ns: namespaceName(t.lab, n.name),
+      address: t.kubeProxy.mode === 'nftables' ? n.address : '0.0.0.0',
+      port: s.healthCheckNodePort,       namespace: s.namespace,
+      name: s.name,
+      localEndpoints: localReadyEndpoints(t, s, n.name),
+    })),
   );
 }
 

@@ -1,5 +1,5 @@
 import type { Topology } from '../../topology/schema.js';
-import { servicePorts, type Endpoint, type ServicePortView } from '../endpoints.js';
+import { categorizeEndpoints, servicePorts, trafficPolicies, type Endpoint, type ServicePortView } from '../endpoints.js';
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
 import { endpointChain, externalChain, firewallChain, serviceChain, serviceLocalChain } from './hash.js';
 import { renderRestore, type Rule, type Table } from './rules.js';
@@ -42,6 +42,9 @@ export const SERVICE_CHAIN = /^KUBE-(SVC|SVL|EXT|FW|SEP)-/;
 
 /** kube-proxy's largeClusterEndpointsThreshold: above this many endpoints, endpoint rules lose their comments. */
 export const LARGE_CLUSTER_ENDPOINTS = 1000;
+
+/** kube-proxy's largeClusterMode: it counts every service port's endpoints, terminating ones too. */
+export const isLargeClusterPorts = (ports: ServicePortView[]) => ports.reduce((n, sp) => n + sp.endpoints.length + sp.terminating.length, 0) > LARGE_CLUSTER_ENDPOINTS;
 
 /** "namespace/name": the unit kube-proxy's change trackers report (UpdatedServices). */
 export const serviceKey = (s: { namespace: string; name: string }) => `${s.namespace}/${s.name}`;
@@ -99,8 +102,7 @@ export function kubeProxyRules(t: Topology, nodeName: string, opts: RulesOptions
   const active: string[] = [];
   const w = writer(nat, filter, active);
   const ports = servicePorts(t);
-  // kube-proxy counts every service port's endpoints to decide whether the cluster is "large".
-  const largeClusterMode = ports.reduce((n, sp) => n + sp.endpoints.length, 0) > LARGE_CLUSTER_ENDPOINTS;
+  const largeClusterMode = isLargeClusterPorts(ports);
 
   w.nat('KUBE-POSTROUTING', '-m', 'mark', '!', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'RETURN');
   w.nat('KUBE-POSTROUTING', '-j', 'MARK', '--xor-mark', MASQ_MARK);
@@ -168,11 +170,9 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   const svlChain = serviceLocalChain(spn, sp.protocol);
   const extChain = externalChain(spn, sp.protocol);
   const fwChain = firewallChain(spn, sp.protocol);
-  const local = sp.endpoints.filter((e) => e.node === nodeName);
-  const hasEndpoints = sp.endpoints.length > 0;
-  const external = service.type !== 'ClusterIP';
-  const externalLocal = external && service.externalTrafficPolicy === 'Local';
-  const internalLocal = service.internalTrafficPolicy === 'Local';
+  // Ready endpoints, or serving-terminating ones where a policy has no ready one (CategorizeEndpoints).
+  const { cluster, local, reachable, hasAny: hasEndpoints } = categorizeEndpoints(sp, nodeName);
+  const { external, externalLocal, internalLocal, usesCluster: usesSVC, usesLocal: usesSVL } = trafficPolicies(service);
   const clusterDst = [...proto, '-d', service.clusterIP, '--dport', String(port.port)];
   const dst = (ip: string) => [...proto, '-d', ip, '--dport', String(port.port)];
   const nodePort = external ? port.nodePort : undefined;
@@ -184,7 +184,7 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   }
 
   if (!hasEndpoints) {
-    // No ready endpoint anywhere: reject in the filter table, no NAT chains at all.
+    // No usable endpoint anywhere (ready, or serving-terminating): reject in the filter table, no NAT chains at all.
     w.filter('KUBE-SERVICES', ...comment(`${spn} has no endpoints`), ...clusterDst, '-j', 'REJECT');
     for (const ip of [...service.externalIPs, ...service.loadBalancerIPs]) w.filter('KUBE-EXTERNAL-SERVICES', ...comment(`${spn} has no endpoints`), ...dst(ip), '-j', 'REJECT');
     if (nodePort !== undefined) {
@@ -193,9 +193,6 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
     return;
   }
 
-  // Which chains this service port needs (kube-proxy: UsesClusterEndpoints / UsesLocalEndpoints).
-  const usesSVC = !internalLocal || external;
-  const usesSVL = internalLocal || externalLocal;
   // kube-proxy creates a policy chain only when it has endpoints to list: no local endpoint, no KUBE-SVL.
   const hasSVL = usesSVL && local.length > 0;
   const internalChain = internalLocal ? svlChain : svcChain;
@@ -204,9 +201,8 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   if (usesFW) w.natChain(fwChain);
   if (usesSVC) w.natChain(svcChain);
   if (hasSVL) w.natChain(svlChain);
-  // Endpoint chains for the endpoints this node can reach: all of them, or only local ones when
-  // nothing uses KUBE-SVC (a ClusterIP service with internalTrafficPolicy Local).
-  const reachable = usesSVC ? sp.endpoints : local;
+  // Endpoint chains for the endpoints this node can reach (allLocallyReachableEndpoints): the
+  // Cluster set, the Local set, or their union when one of them fell back to terminating endpoints.
   const sepChains = reachable.map((e) => endpointChain(spn, sp.protocol, e.address));
   sepChains.forEach((c) => w.natChain(c));
 
@@ -254,7 +250,7 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   const affinity = service.sessionAffinity === 'ClientIP' ? service.sessionAffinityTimeoutSeconds : undefined;
   // kube-proxy's appendServiceCommentLocked: endpoint rules carry no comment in largeClusterMode (a smaller restore).
   const endpointComment = (text: string) => (largeClusterMode ? [] : comment(text));
-  if (usesSVC) writeEndpointJumps(svcChain, spn, sp, sp.endpoints, affinity, w, endpointComment);
+  if (usesSVC) writeEndpointJumps(svcChain, spn, sp, cluster, affinity, w, endpointComment);
   if (hasSVL) writeEndpointJumps(svlChain, spn, sp, local, affinity, w, endpointComment);
 
   reachable.forEach((e, i) => {

@@ -1,5 +1,5 @@
 import type { Topology } from '../../topology/schema.js';
-import { servicePorts, type Endpoint, type ServicePortView } from '../endpoints.js';
+import { categorizeEndpoints, servicePorts, trafficPolicies, type Endpoint, type ServicePortView } from '../endpoints.js';
 import { nftEndpointKey, nftNameBase, nftServiceKey } from './hash.js';
 import { MASQ_MARK } from './iptables.js';
 
@@ -161,18 +161,12 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   const rule = (c: string, text: string, comment?: string) => void (write && r.rules.push({ chain: c, rule: text, comment }));
   const element = (container: string, key: string, value?: string, comment?: string) => void r.elements.push({ container, key, value, comment });
   const proto = sp.protocol;
-  const external = service.type !== 'ClusterIP';
-  const externalLocal = external && service.externalTrafficPolicy === 'Local';
-  const internalLocal = service.internalTrafficPolicy === 'Local';
+  const { external, externalLocal, internalLocal, usesCluster: usesClusterEndpoints, usesLocal: usesLocalEndpoints } = trafficPolicies(service);
   const affinity = service.sessionAffinity === 'ClientIP';
 
-  const all = sp.endpoints;
-  const local = all.filter((e) => e.node === nodeName);
-  const hasEndpoints = all.length > 0;
-  const usesClusterEndpoints = !internalLocal || external;
-  const usesLocalEndpoints = internalLocal || externalLocal;
-  const reachable = hasEndpoints ? (usesClusterEndpoints ? all : local) : [];
-  const usesClusterChain = all.length > 0 && usesClusterEndpoints;
+  // Ready endpoints, or serving-terminating ones where a policy has no ready one (CategorizeEndpoints).
+  const { cluster, local, reachable, hasAny: hasEndpoints } = categorizeEndpoints(sp, nodeName);
+  const usesClusterChain = cluster.length > 0 && usesClusterEndpoints;
   const usesLocalChain = local.length > 0 && usesLocalEndpoints;
   const internalChain = internalLocal ? names.local : names.service;
   const hasInternal = internalLocal ? local.length > 0 : hasEndpoints;
@@ -229,7 +223,7 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
       if (write) r.containers.push({ kind: 'set', name, type: 'ipv4_addr', flags: 'dynamic,timeout', timeout: service.sessionAffinityTimeoutSeconds });
     }
   }
-  if (usesClusterChain && write) writeEndpointDispatch(names.service, names.key, all, affinity, r);
+  if (usesClusterChain && write) writeEndpointDispatch(names.service, names.key, cluster, affinity, r);
   if (usesLocalChain) {
     chain(names.local);
     if (write) writeEndpointDispatch(names.local, names.key, local, affinity, r);

@@ -1,6 +1,6 @@
 import { servicePorts } from '../endpoints.js';
 import type { Topology } from '../../topology/schema.js';
-import { LARGE_CLUSTER_ENDPOINTS, serviceKey } from './iptables.js';
+import { isLargeClusterPorts, serviceKey } from './iptables.js';
 
 /**
  * Which sync kube-proxy would run after a change (pkg/proxy/{iptables,nftables}/proxier.go):
@@ -28,13 +28,13 @@ function signatures(t: Topology): Map<string, string> {
   const out = new Map<string, string>();
   for (const sp of servicePorts(t)) {
     const key = serviceKey(sp.service);
-    out.set(key, `${out.get(key) ?? ''}${JSON.stringify([sp.service, sp.port, sp.endpoints])}`);
+    out.set(key, `${out.get(key) ?? ''}${JSON.stringify([sp.service, sp.port, sp.endpoints, sp.terminating])}`);
   }
   return out;
 }
 
 /** kube-proxy's largeClusterMode: more than 1000 endpoints over all service ports. */
-export const isLargeCluster = (t: Topology) => servicePorts(t).reduce((n, sp) => n + sp.endpoints.length, 0) > LARGE_CLUSTER_ENDPOINTS;
+export const isLargeCluster = (t: Topology) => isLargeClusterPorts(servicePorts(t));
 
 /**
  * Whether this sync reads the node's chains to delete stale ones. iptables mode does (one
