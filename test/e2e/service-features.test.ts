@@ -160,6 +160,27 @@ describe.skipIf(!root)('the health check node port under crashes and signals', (
     });
   }
 
+  it('kill web-1 and web-2 at once, then revive both at once, 3 times: each verb waits for its own route under the lab lock; with no healthy node the load balancer fails open', async () => {
+    expect((await lab(['up', 'loadbalancer-local', '--name', l])).exitCode).toBe(0);
+    const follows = (r: { stdout: string }) => (JSON.parse(r.stdout) as { loadBalancers: LoadBalancerFollow[] }).loadBalancers[0]!;
+    const code = async (ip: string) => (await lab(['exec', l, 'client', '--', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `${ip}:32100`])).stdout;
+    for (let i = 0; i < 3; i++) {
+      const kills = await Promise.all([lab(['kill', l, 'web-1', '--json']), lab(['kill', l, 'web-2', '--json'])]);
+      expect(kills.map((k) => k.exitCode), kills.map((k) => k.stderr).join('')).toEqual([0, 0]);
+      // One of them ran first and saw one node left; the second saw none and the load balancer kept both (fail open).
+      expect(kills.map((k) => follows(k).settled)).toEqual([true, true]);
+      expect(kills.map((k) => follows(k).via.length).sort()).toEqual([1, 2]);
+      expect([await code('10.240.0.4'), await code('10.240.0.5')]).toEqual(['503', '503']);
+      const revives = await Promise.all([lab(['revive', l, 'web-1', '--json']), lab(['revive', l, 'web-2', '--json'])]);
+      expect(revives.map((k) => k.exitCode), revives.map((k) => k.stderr).join('')).toEqual([0, 0]);
+      expect(revives.map((k) => follows(k).settled)).toEqual([true, true]);
+      expect(revives.map((k) => follows(k).via.length).sort()).toEqual([1, 2]);
+      expect([await code('10.240.0.4'), await code('10.240.0.5')]).toEqual(['200', '200']);
+    }
+    expect((await lab(['down', l])).exitCode).toBe(0);
+    await gone();
+  });
+
   it('kill stopped by SIGINT or SIGTERM while it waits for the load balancer, 4 times: the lab stays usable, revive brings node2 back, down leaves nothing', async () => {
     expect((await lab(['up', 'loadbalancer-local', '--name', l])).exitCode).toBe(0);
     for (let i = 0; i < 4; i++) {

@@ -43,6 +43,29 @@ export interface HealthCheckTiming {
  */
 export const LB_HEALTH_CHECK: HealthCheckTiming = { intervalMs: 200, timeoutMs: 150, unhealthyThreshold: 2, healthyThreshold: 1 };
 
+/** What the load balancer believes of one node: healthy or not (undefined before its first probe), and the probes in a row that disagree. */
+export interface NodeHealth {
+  healthy: boolean | undefined;
+  streak: number;
+}
+
+/**
+ * One probe's effect on a node's state, as cloud load balancers count: the first probe decides,
+ * after that a healthy node is taken out after `unhealthyThreshold` failures in a row and an
+ * unhealthy one put back after `healthyThreshold` passes in a row.
+ */
+export function afterProbe(state: NodeHealth, passed: boolean, timing: Pick<HealthCheckTiming, 'unhealthyThreshold' | 'healthyThreshold'>): NodeHealth {
+  if (state.healthy === undefined || state.healthy === passed) return { healthy: passed, streak: 0 };
+  const streak = state.streak + 1;
+  return streak >= (state.healthy ? timing.unhealthyThreshold : timing.healthyThreshold) ? { healthy: passed, streak: 0 } : { healthy: state.healthy, streak };
+}
+
+/** The next hops for the nodes' states: the healthy ones, or every node when none is (fail open). */
+export function nextHopsOf(nodes: string[], healthy: (node: string) => boolean | undefined): string[] {
+  const passing = nodes.filter((n) => healthy(n));
+  return passing.length > 0 ? passing : nodes;
+}
+
 /** A router route to a load balancer IP that the load balancer health-checks: its next hops follow the checks. */
 export interface LoadBalancerCheck extends HealthCheckTiming {
   router: string;
@@ -100,11 +123,10 @@ export function loadBalancerChecks(t: Topology): LoadBalancerCheck[] {
  */
 export function expectedNextHops(t: Topology, check: LoadBalancerCheck): string[] {
   const servers = healthCheckServers(t).filter((s) => s.port === check.port);
-  const healthy = check.nodes.filter((ip) => {
+  return nextHopsOf(check.nodes, (ip) => {
     const node = t.nodes.find((n) => n.address === ip);
     return servers.some((s) => s.node === node?.name && s.localEndpoints > 0);
   });
-  return healthy.length > 0 ? healthy : check.nodes;
 }
 
 /** The body kube-proxy's health check server writes (pkg/proxy/healthcheck/service_health.go): tab-indented JSON, no final newline. */
