@@ -14,7 +14,7 @@ export class HealthServer {
     private readonly sockets: PodSockets,
   ) {}
 
-  /** Listen on every address of the node; the caller stands in the node's namespace until this resolves. */
+  /** Listen on the node's address(es); the caller stands in the node's namespace until this resolves. */
   static async open(config: HealthCheckServer): Promise<HealthServer> {
     const sockets = new PodSockets();
     const server = new HealthServer(config, sockets);
@@ -26,7 +26,7 @@ export class HealthServer {
       res.end(body);
     });
     try {
-      await sockets.listen(http, config.port);
+      await sockets.listen(http, config.port, config.address);
     } catch (err) {
       sockets.close();
       throw err;

@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import type { LoadBalancerCheck } from '../plan/kube-proxy/health.js';
+import { afterProbe, nextHopsOf, type LoadBalancerCheck, type NodeHealth } from '../plan/kube-proxy/health.js';
 import { inNamespace } from './netns.js';
 
 export interface ProbeResult {
@@ -22,9 +22,7 @@ export class LoadBalancerChecker {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   /** Each node's state as the load balancer sees it (absent: never probed; the first probe decides). */
-  private readonly healthy = new Map<string, boolean>();
-  /** Probes in a row that disagree with a node's state. */
-  private readonly streak = new Map<string, number>();
+  private readonly health = new Map<string, NodeHealth>();
   /** The next hops this checker installed (none yet: the first round installs its own). */
   private via: string | undefined;
 
@@ -49,9 +47,8 @@ export class LoadBalancerChecker {
   private async round(): Promise<void> {
     const { nodes, intervalMs } = this.check;
     const results = await Promise.all(nodes.map((n) => this.probe(n)));
-    for (const r of results) this.judge(r);
-    const passing = nodes.filter((n) => this.healthy.get(n));
-    const want = passing.length > 0 ? passing : nodes;
+    for (const r of results) this.health.set(r.node, afterProbe(this.health.get(r.node) ?? { healthy: undefined, streak: 0 }, r.status === 200, this.check));
+    const want = nextHopsOf(nodes, (n) => this.health.get(n)?.healthy);
     if (!this.stopped && want.join(',') !== this.via) {
       const error = await this.replaceRoute(want);
       const seen = results.map((r) => `${r.node}=${r.status ?? r.error}`).join(' ');
@@ -59,22 +56,6 @@ export class LoadBalancerChecker {
       if (!error) this.via = want.join(',');
     }
     if (!this.stopped) this.timer = setTimeout(() => void this.round(), intervalMs);
-  }
-
-  /** Apply the thresholds: a node's state flips only after enough probes in a row say otherwise. */
-  private judge(r: ProbeResult): void {
-    const passed = r.status === 200;
-    const state = this.healthy.get(r.node);
-    if (state === undefined || state === passed) {
-      this.healthy.set(r.node, passed);
-      this.streak.set(r.node, 0);
-      return;
-    }
-    const streak = (this.streak.get(r.node) ?? 0) + 1;
-    if (streak >= (state ? this.check.unhealthyThreshold : this.check.healthyThreshold)) {
-      this.healthy.set(r.node, passed);
-      this.streak.set(r.node, 0);
-    } else this.streak.set(r.node, streak);
   }
 
   /** GET /healthz on the node's health check node port, from the router's namespace. */

@@ -11,7 +11,7 @@ export class PodSockets {
   private readonly connections = new Set<{ destroy(): void }>();
 
   /** Listen on a TCP server; resolves once the socket listens (it exists from then on). */
-  listen(server: Server, port: number): Promise<void> {
+  listen(server: Server, port: number, host = '0.0.0.0'): Promise<void> {
     this.servers.push(server);
     server.on('connection', (c) => {
       this.connections.add(c);
@@ -19,7 +19,7 @@ export class PodSockets {
     });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ port, host: '0.0.0.0' }, () => {
+      server.listen({ port, host }, () => {
         server.off('error', reject);
         server.on('error', () => undefined); // one pod's trouble must not end the others
         resolve();

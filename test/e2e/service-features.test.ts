@@ -79,6 +79,9 @@ describe.skipIf(!root)('loadBalancerSourceRanges and externalIPs', () => {
 
       const health = async (ip: string) => (await lab(['exec', l, 'client', '--', 'curl', '-s', '-w', ' %{http_code}', `${ip}:32100/healthz`])).stdout;
       expect(await health('10.240.0.5')).toMatch(/"localEndpoints": 1,\n\t"serviceProxyHealthy": true\n\} 200$/);
+      // kube-proxy listens on its --nodeport-addresses: all addresses by default in iptables mode, the node IP in nftables mode.
+      const local = await lab(['exec', l, 'node1', '--', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '127.0.0.1:32100']);
+      expect(local.stdout).toBe(mode === 'iptables' ? '200' : '000');
 
       // web-2 dies: kube-proxy's count on node2 drops to 0 with the sync, the load balancer's probes see 503.
       const killed = await lab(['kill', l, 'web-2', '--json']);
@@ -116,6 +119,20 @@ describe.skipIf(!root)('loadBalancerSourceRanges and externalIPs', () => {
     await verified(l, 'loadbalancer-local-unready');
     await lab(['down', l]);
   });
+
+  it('a terminating pod is not ready: node2 answers 503 while web-2 still serves, and the load balancer drains node2', async () => {
+    const l = lbLocal('nftables');
+    expect((await lab(['up', 'loadbalancer-local', '--name', l, '--set', 'kubeProxy.mode=nftables'])).exitCode).toBe(0);
+    const killed = await lab(['kill', l, 'web-2', '--terminating', '--json']);
+    expect(killed.exitCode, killed.stderr).toBe(0);
+    expect((JSON.parse(killed.stdout) as { loadBalancers: LoadBalancerFollow[] }).loadBalancers).toMatchObject([{ via: ['10.240.0.4'], settled: true }]);
+    const health = await lab(['exec', l, 'client', '--', 'curl', '-s', '-w', ' %{http_code}', '10.240.0.5:32100']);
+    expect(health.stdout).toMatch(/"localEndpoints": 0,.* 503$/s);
+    // web-2 itself still answers (it serves out its grace period).
+    expect((await lab(['exec', l, 'node2', '--', 'curl', '-s', '10.244.1.2:8443'])).stdout).toContain('"pod":"web-2"');
+    await verified(l, 'loadbalancer-local-unready');
+    await lab(['down', l]);
+  });
 });
 
 describe.skipIf(!root)('the health check node port under crashes and signals', () => {
@@ -142,6 +159,27 @@ describe.skipIf(!root)('the health check node port under crashes and signals', (
       await gone();
     });
   }
+
+  it('kill web-1 and web-2 at once, then revive both at once, 3 times: each verb waits for its own route under the lab lock; with no healthy node the load balancer fails open', async () => {
+    expect((await lab(['up', 'loadbalancer-local', '--name', l])).exitCode).toBe(0);
+    const follows = (r: { stdout: string }) => (JSON.parse(r.stdout) as { loadBalancers: LoadBalancerFollow[] }).loadBalancers[0]!;
+    const code = async (ip: string) => (await lab(['exec', l, 'client', '--', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `${ip}:32100`])).stdout;
+    for (let i = 0; i < 3; i++) {
+      const kills = await Promise.all([lab(['kill', l, 'web-1', '--json']), lab(['kill', l, 'web-2', '--json'])]);
+      expect(kills.map((k) => k.exitCode), kills.map((k) => k.stderr).join('')).toEqual([0, 0]);
+      // One of them ran first and saw one node left; the second saw none and the load balancer kept both (fail open).
+      expect(kills.map((k) => follows(k).settled)).toEqual([true, true]);
+      expect(kills.map((k) => follows(k).via.length).sort()).toEqual([1, 2]);
+      expect([await code('10.240.0.4'), await code('10.240.0.5')]).toEqual(['503', '503']);
+      const revives = await Promise.all([lab(['revive', l, 'web-1', '--json']), lab(['revive', l, 'web-2', '--json'])]);
+      expect(revives.map((k) => k.exitCode), revives.map((k) => k.stderr).join('')).toEqual([0, 0]);
+      expect(revives.map((k) => follows(k).settled)).toEqual([true, true]);
+      expect(revives.map((k) => follows(k).via.length).sort()).toEqual([1, 2]);
+      expect([await code('10.240.0.4'), await code('10.240.0.5')]).toEqual(['200', '200']);
+    }
+    expect((await lab(['down', l])).exitCode).toBe(0);
+    await gone();
+  });
 
   it('kill stopped by SIGINT or SIGTERM while it waits for the load balancer, 4 times: the lab stays usable, revive brings node2 back, down leaves nothing', async () => {
     expect((await lab(['up', 'loadbalancer-local', '--name', l])).exitCode).toBe(0);

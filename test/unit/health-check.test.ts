@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expectedNextHops, healthCheckBody, healthCheckServers, loadBalancerChecks, LB_HEALTH_CHECK } from '../../lab/plan/kube-proxy/health.js';
+import { afterProbe, expectedNextHops, nextHopsOf, healthCheckBody, healthCheckServers, loadBalancerChecks, LB_HEALTH_CHECK } from '../../lab/plan/kube-proxy/health.js';
 import { kubeProxyRules } from '../../lab/plan/kube-proxy/iptables.js';
 import { planLab } from '../../lab/plan/plan.js';
 import { loadTopology } from '../../lab/topology/load.js';
@@ -20,11 +20,16 @@ describe('loadbalancer-local', () => {
 
   it("counts each node's ready local endpoints, as kube-proxy's LocalReadyEndpoints does", () => {
     expect(healthCheckServers(t)).toEqual([
-      { node: 'node1', ns: 'loadbalancer-local-node1', port: 32100, namespace: 'default', name: 'web', localEndpoints: 1 },
-      { node: 'node2', ns: 'loadbalancer-local-node2', port: 32100, namespace: 'default', name: 'web', localEndpoints: 1 },
+      { node: 'node1', ns: 'loadbalancer-local-node1', address: '0.0.0.0', port: 32100, namespace: 'default', name: 'web', localEndpoints: 1 },
+      { node: 'node2', ns: 'loadbalancer-local-node2', address: '0.0.0.0', port: 32100, namespace: 'default', name: 'web', localEndpoints: 1 },
     ]);
     const unready = loadTopology('loadbalancer-local', { 'pods.web-2.ready': 'false' }).topology;
     expect(healthCheckServers(unready).map((s) => s.localEndpoints)).toEqual([1, 0]);
+  });
+
+  it('listens where kube-proxy does: every address in iptables mode, the node IP in nftables mode (--nodeport-addresses primary)', () => {
+    const nft = loadTopology('loadbalancer-local', { 'kubeProxy.mode': 'nftables' }).topology;
+    expect(healthCheckServers(nft).map((s) => s.address)).toEqual(['10.240.0.4', '10.240.0.5']);
   });
 
   it('counts distinct pod IPs: a second ready pod on node1 makes 2, an unready one nothing', () => {
@@ -49,6 +54,25 @@ describe('loadbalancer-local', () => {
   it('accepts the health check node port in the filter table (iptables mode)', () => {
     const accept = kubeProxyRules(t, 'node1').filter.rules.filter((r) => r.chain === 'KUBE-NODEPORTS');
     expect(accept.map((r) => r.args.join(' '))).toEqual(['-m comment --comment "default/web:https health check node port" -m tcp -p tcp --dport 32100 -j ACCEPT'.replace(/"/g, '')]);
+  });
+});
+
+describe("the load balancer's view of a node", () => {
+  const probes = (results: boolean[]) => {
+    let state = { healthy: undefined as boolean | undefined, streak: 0 };
+    return results.map((passed) => (state = afterProbe(state, passed, LB_HEALTH_CHECK)).healthy);
+  };
+
+  it('takes the first probe as it comes, then needs 2 failures in a row to take a node out and 1 pass to put it back', () => {
+    expect(probes([false])).toEqual([false]);
+    expect(probes([true, false, true, false, false, true])).toEqual([true, true, true, true, false, true]);
+  });
+
+  it('keeps the healthy nodes as next hops, and every node when none is healthy (fail open)', () => {
+    const nodes = ['10.240.0.4', '10.240.0.5'];
+    expect(nextHopsOf(nodes, (n) => n === '10.240.0.4')).toEqual(['10.240.0.4']);
+    expect(nextHopsOf(nodes, () => false)).toEqual(nodes);
+    expect(nextHopsOf(nodes, () => undefined)).toEqual(nodes);
   });
 });
 

@@ -11,8 +11,14 @@ import { endpointConditions } from '../endpoints.js';
 /** One node's health check server for one Service: what kube-proxy answers on healthCheckNodePort. */
 export interface HealthCheckServer {
   node: string;
-  /** The node's network namespace: the server listens there, on every address. */
+  /** The node's network namespace: the server listens there. */
   ns: string;
+  /**
+   * The address it listens on: kube-proxy listens on the --nodeport-addresses IPs, so on every
+   * address (0.0.0.0) by default in iptables mode, and on the node IP in nftables mode, whose
+   * default is "primary".
+   */
+  address: string;
   port: number;
   namespace: string;
   name: string;
@@ -36,6 +42,29 @@ export interface HealthCheckTiming {
  * backend. The lab keeps the shape and shrinks the clock, so a walkthrough waits well under a second.
  */
 export const LB_HEALTH_CHECK: HealthCheckTiming = { intervalMs: 200, timeoutMs: 150, unhealthyThreshold: 2, healthyThreshold: 1 };
+
+/** What the load balancer believes of one node: healthy or not (undefined before its first probe), and the probes in a row that disagree. */
+export interface NodeHealth {
+  healthy: boolean | undefined;
+  streak: number;
+}
+
+/**
+ * One probe's effect on a node's state, as cloud load balancers count: the first probe decides,
+ * after that a healthy node is taken out after `unhealthyThreshold` failures in a row and an
+ * unhealthy one put back after `healthyThreshold` passes in a row.
+ */
+export function afterProbe(state: NodeHealth, passed: boolean, timing: Pick<HealthCheckTiming, 'unhealthyThreshold' | 'healthyThreshold'>): NodeHealth {
+  if (state.healthy === undefined || state.healthy === passed) return { healthy: passed, streak: 0 };
+  const streak = state.streak + 1;
+  return streak >= (state.healthy ? timing.unhealthyThreshold : timing.healthyThreshold) ? { healthy: passed, streak: 0 } : { healthy: state.healthy, streak };
+}
+
+/** The next hops for the nodes' states: the healthy ones, or every node when none is (fail open). */
+export function nextHopsOf(nodes: string[], healthy: (node: string) => boolean | undefined): string[] {
+  const passing = nodes.filter((n) => healthy(n));
+  return passing.length > 0 ? passing : nodes;
+}
 
 /** A router route to a load balancer IP that the load balancer health-checks: its next hops follow the checks. */
 export interface LoadBalancerCheck extends HealthCheckTiming {
@@ -63,7 +92,14 @@ export function localReadyEndpoints(t: Topology, service: Service, node: string)
 /** Every node's health check server, one per such Service, with its count after this sync. */
 export function healthCheckServers(t: Topology): HealthCheckServer[] {
   return healthCheckServices(t).flatMap((s) =>
-    t.nodes.map((n) => ({ node: n.name, ns: namespaceName(t.lab, n.name), port: s.healthCheckNodePort, namespace: s.namespace, name: s.name, localEndpoints: localReadyEndpoints(t, s, n.name) })),
+    t.nodes.map((n) => ({
+      node: n.name,
+      ns: namespaceName(t.lab, n.name),
+      address: t.kubeProxy.mode === 'nftables' ? n.address : '0.0.0.0',
+      port: s.healthCheckNodePort,       namespace: s.namespace,
+      name: s.name,
+      localEndpoints: localReadyEndpoints(t, s, n.name),
+    })),
   );
 }
 
@@ -87,11 +123,10 @@ export function loadBalancerChecks(t: Topology): LoadBalancerCheck[] {
  */
 export function expectedNextHops(t: Topology, check: LoadBalancerCheck): string[] {
   const servers = healthCheckServers(t).filter((s) => s.port === check.port);
-  const healthy = check.nodes.filter((ip) => {
+  return nextHopsOf(check.nodes, (ip) => {
     const node = t.nodes.find((n) => n.address === ip);
     return servers.some((s) => s.node === node?.name && s.localEndpoints > 0);
   });
-  return healthy.length > 0 ? healthy : check.nodes;
 }
 
 /** The body kube-proxy's health check server writes (pkg/proxy/healthcheck/service_health.go): tab-indented JSON, no final newline. */
