@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, hostSnapshot, lab, labProcesses, namespaces, requireRoot, ROOT } from './helpers.js';
+import type { LoadBalancerFollow } from '../../lab/api/health.js';
 
 /**
  * Service features beyond the seeds, in both proxy modes against the real kernel:
