@@ -123,7 +123,7 @@ async function scaleLocked(lab: string, group: string, replicas: number, opts: {
 
   // The pods exist (or are about to go): the lab now is `after`. Then kube-proxy notices.
   store.setPodChanges(recordScale(changes, plan));
-  const { rules, udpFlushed, loadBalancers } = await syncEndpoints(before, after, stage);
+  const { rules, udpFlushed, loadBalancers } = await syncEndpoints(store, before, after, stage);
 
   // Endpoints are gone from every node's rules first; then the pods terminate.
   if (plan.remove.length > 0) await stage('remove pods', () => removePods(store, plan.remove.map((p) => p.name)));
@@ -172,7 +172,7 @@ async function killLocked(lab: string, podName: string, opts: KillOptions = {}):
   }
   const changed = after.pods.find((p) => p.name === pod.name)!;
   store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, changed.ready, changed.terminating));
-  const { rules, udpFlushed, loadBalancers } = await syncEndpoints(before, after, stage);
+  const { rules, udpFlushed, loadBalancers } = await syncEndpoints(store, before, after, stage);
 
   const ports = new Set(podPorts(before, pod));
   const existing: KillResult['existing'] = [];
@@ -202,7 +202,7 @@ async function reviveLocked(lab: string, podName: string): Promise<ReviveResult>
   if (alive && pod.ready && !pod.terminating) throw new LabError(`pod ${pod.name} of lab ${lab} is ready and its workload runs: nothing to revive (lab kill ${lab} ${pod.name} first)`, ExitCode.labState);
   if (!alive) await provision(planWorkloads(after, [pod.name]), store, renamed(stage, { workloads: 'start workload' }));
   store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, true, false));
-  const { rules, loadBalancers } = await syncEndpoints(before, after, stage, { flushUdp: false });
+  const { rules, loadBalancers } = await syncEndpoints(store, before, after, stage, { flushUdp: false });
   const pid = alive ? undefined : store.state.processes.find((p) => p.pod === pod.name)?.pid;
   return { ...changeResult(lab, before, after, rules, timings, started), loadBalancers, udpFlushed: [], pod: info(pod), started: !alive, pid };
 }
@@ -211,10 +211,10 @@ async function reviveLocked(lab: string, podName: string): Promise<ReviveResult>
  * kube-proxy's reaction to an endpoint change, the one seam every verb goes through: every
  * node's rules resynced, then the conntrack entries of UDP endpoints that are gone deleted.
  */
-async function syncEndpoints(before: Topology, after: Topology, stage: Stage, opts = { flushUdp: true }) {
+async function syncEndpoints(store: LabStore, before: Topology, after: Topology, stage: Stage, opts = { flushUdp: true }) {
   let rules: NodeResync[] = [];
   await stage('rules', async () => {
-    rules = await resyncRules(after);
+    rules = await resyncRules(before, after, store);
   });
   const udpFlushed = opts.flushUdp ? await flushUdpEndpoints(before, after) : [];
   // After the sync kube-proxy tells its health check servers the new local endpoint counts.

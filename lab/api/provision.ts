@@ -23,22 +23,26 @@ export async function provision(plan: Plan, store: LabStore, stage: Stage): Prom
   // The workload process starts (in a namespace that now exists) while the links are configured.
   const host = plan.workloads.length > 0 ? ensureWorkloadHost(store, plan.workloadHome) : undefined;
   host?.catch(() => undefined); // its failure is raised where it is awaited
+  // A veth drops packets until the kernel has processed its carrier (see waitForLinks): checked
+  // while the workload process comes up, once the links and rules are in place.
+  let linksReady: Promise<void> | undefined;
   try {
     if (plan.namespaces.length > 0) await stage('links', () => configureNamespaces(plan));
     if (plan.namespaces.some((n) => Object.keys(n.sysctls).length > 0)) await stage('sysctls', () => setSysctls(plan));
     if (plan.kubeProxy.length > 0) await stage('kube-proxy rules', () => applyRules(plan));
     if (plan.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(plan));
+    if (plan.namespaces.length > 0) {
+      linksReady = stage('links ready', async () => {
+        const stillDown = await waitForLinks(plan);
+        if (stillDown.length > 0) log.warn({ links: stillDown }, 'links still not up after 3 s; the first packets through them may be lost');
+      });
+      linksReady.catch(() => undefined); // raised where it is awaited
+    }
     if (host) await stage('workloads', async () => startPodWorkloads(store, plan.workloads, await host));
+    await linksReady;
   } catch (err) {
-    await host?.catch(() => undefined); // recorded before the caller cleans up
+    await Promise.all([host?.catch(() => undefined), linksReady?.catch(() => undefined)]); // recorded, and no command left running, before the caller cleans up
     throw err;
-  }
-  // A veth drops packets until the kernel has processed its carrier (see waitForLinks).
-  if (plan.namespaces.length > 0) {
-    await stage('links ready', async () => {
-      const stillDown = await waitForLinks(plan);
-      if (stillDown.length > 0) log.warn({ links: stillDown }, 'links still not up after 3 s; the first packets through them may be lost');
-    });
   }
 }
 

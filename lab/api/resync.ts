@@ -1,15 +1,24 @@
 import { applyProxyRules, proxyExisting } from '../kernel/rules.js';
-import { planProxySync } from '../plan/kube-proxy/sync.js';
+import { log } from '../log.js';
+import { planChangeSync } from '../plan/kube-proxy/sync.js';
+import { sweepsStaleChains, syncScope, type SyncScope } from '../plan/kube-proxy/scope.js';
+import type { LabStore } from '../state/store.js';
 import { namespaceName } from '../topology/names.js';
 import type { ProxyMode, Topology } from '../topology/schema.js';
 
 export interface NodeResync {
   node: string;
   mode: ProxyMode;
+  /** kube-proxy's kind of sync: partial (only the changed services' chains) or full. */
+  sync: 'partial' | 'full';
+  /** Services whose chains this sync rewrote (all of them on a full sync). */
+  services: number;
   /** Per-service chains created by this sync (a new endpoint's KUBE-SEP / endpoint- chain…). */
   added: string[];
   /** Per-service chains flushed and deleted by this sync (a removed endpoint's chain…). */
   removed: string[];
+  /** The node's chains were read to sweep stale ones (iptables largeClusterMode does so once per sync period). */
+  swept: boolean;
   /** Lines of the payload. */
   lines: number;
   /** Time of the one iptables-restore --noflush (or nft -f) call. */
@@ -17,23 +26,47 @@ export interface NodeResync {
 }
 
 /**
- * kube-proxy's reaction to an endpoint change: on every node at once, read the chains it has,
- * then write the whole ruleset for the new endpoints in one atomic call (iptables-restore
- * --noflush, or one nft -f transaction in nftables mode).
+ * kube-proxy's reaction to an endpoint change from `before` to `after`, on every node at once:
+ * a partial sync (only the services whose Service or endpoints changed are rewritten; the
+ * top-level chains always), unless a full one is due (an earlier change whose sync did not
+ * finish, or more than Services and endpoints changed); one atomic call per node
+ * (iptables-restore --noflush, or one nft -f transaction). A partial sync that fails is
+ * followed at once by a full one, as kube-proxy's next sync after a failure is full.
  */
-export async function resyncRules(t: Topology): Promise<NodeResync[]> {
+export async function resyncRules(before: Topology, after: Topology, store: LabStore): Promise<NodeResync[]> {
+  const scope: SyncScope = store.needFullSync ? { full: true } : syncScope(before, after);
+  const last = store.state.proxySync?.lastSweep;
+  const sweep = scope.full || sweepsStaleChains(after, last ? Date.now() - Date.parse(last) : undefined);
+  let out: NodeResync[];
+  try {
+    out = await syncNodes(before, after, scope, sweep);
+  } catch (err) {
+    if (scope.full) throw err;
+    log.warn({ lab: after.lab, err: String(err) }, 'partial sync failed: syncing in full');
+    out = await syncNodes(before, after, { full: true }, true);
+  }
+  store.recordProxySync(out.every((n) => n.swept));
+  return out;
+}
+
+function syncNodes(before: Topology, after: Topology, scope: SyncScope, sweep: boolean): Promise<NodeResync[]> {
+  const mode = after.kubeProxy.mode;
   return Promise.all(
-    t.nodes.map(async (n) => {
-      const ns = namespaceName(t.lab, n.name);
-      const plan = planProxySync(t, n.name, await proxyExisting(ns, t.kubeProxy.mode));
+    after.nodes.map(async (n) => {
+      const ns = namespaceName(after.lab, n.name);
+      const existing = sweep ? await proxyExisting(ns, mode) : undefined;
+      const plan = planChangeSync(before, after, n.name, scope, existing);
       const started = performance.now();
-      await applyProxyRules(ns, plan.mode, plan.payload);
+      if (plan.payload) await applyProxyRules(ns, plan.mode, plan.payload);
       return {
         node: n.name,
         mode: plan.mode,
+        sync: scope.full ? 'full' : 'partial',
+        services: scope.full ? after.services.length : scope.services.size,
         added: plan.added,
         removed: plan.removed,
-        lines: plan.payload.trimEnd().split('\n').length,
+        swept: sweep,
+        lines: plan.payload ? plan.payload.trimEnd().split('\n').length : 0,
         restoreMs: Math.round((performance.now() - started) * 10) / 10,
       };
     }),

@@ -1,13 +1,20 @@
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { applyPodChanges } from '../plan/scale.js';
-import { readState, type LabState } from '../state/store.js';
+import { labDir, readState, type LabState } from '../state/store.js';
 import { loadTopology, type LoadedTopology } from '../topology/load.js';
+import type { Topology } from '../topology/schema.js';
 
 /** A lab that is up: its state and the topology it was built from (with the same overrides). */
-export interface RunningLab extends LoadedTopology {
+export interface RunningLab {
+  /** The lab as it runs now: the file, plus the pods `lab scale` / `kill` / `revive` changed. */
+  topology: Topology;
+  /** Absolute path of the topology file. */
+  path: string;
   state: LabState;
   /** The topology as its file (and --set overrides) describe it, before run-time pod changes. */
-  fileTopology: LoadedTopology['topology'];
+  fileTopology: Topology;
 }
 
 export function runningLab(lab: string): RunningLab {
@@ -18,9 +25,60 @@ export function runningLab(lab: string): RunningLab {
       ExitCode.labState,
     );
   }
+  const { topology, path } = validatedTopology(state);
+  return { topology: applyPodChanges(topology, state.podChanges), fileTopology: topology, path, state };
+}
+
+/**
+ * The lab's topology as validated when it was last read, kept in the lab's folder with what it
+ * was read from: the file (its identity, size and time of change), the overrides and the
+ * lab's own schema code. While none of those changed it is not parsed and validated again: at
+ * 1000 services that is most of a `lab scale`. Any change, or an unreadable cache, reads the file.
+ */
+interface TopologyCache {
+  key: string;
+  topology: Topology;
+  path: string;
+}
+
+const cacheFile = (lab: string) => join(labDir(lab), 'topology.json');
+const SCHEMA_CODE = new URL('../topology/schema.js', import.meta.url);
+
+function cacheKey(path: string, overrides: Record<string, string>): string | undefined {
+  try {
+    const f = statSync(path);
+    const code = statSync(SCHEMA_CODE);
+    return JSON.stringify([path, f.dev, f.ino, f.size, f.mtimeMs, f.ctimeMs, overrides, code.mtimeMs]);
+  } catch {
+    return undefined;
+  }
+}
+
+function validatedTopology(state: LabState): { topology: Topology; path: string } {
+  const key = cacheKey(state.topologyPath, state.overrides);
+  try {
+    const cached = JSON.parse(readFileSync(cacheFile(state.lab), 'utf8')) as TopologyCache;
+    if (key !== undefined && cached.key === key) return cached;
+  } catch {
+    /* no cache yet, or a damaged one: read the file */
+  }
   const loaded = loadTopology(state.topologyPath, state.overrides);
-  // The lab as it runs now: the file, plus the pods `lab scale` / `kill` / `revive` changed.
-  return { ...loaded, topology: applyPodChanges(loaded.topology, state.podChanges), fileTopology: loaded.topology, state };
+  rememberTopology(state.lab, loaded, state.overrides);
+  return loaded;
+}
+
+/** Keep a validated topology for the next commands on this lab (`up` calls this once the lab is up). */
+export function rememberTopology(lab: string, loaded: LoadedTopology, overrides: Record<string, string>): void {
+  const key = cacheKey(loaded.path, overrides);
+  if (key === undefined) return;
+  const file = cacheFile(lab);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, JSON.stringify({ key, topology: loaded.topology, path: loaded.path } satisfies TopologyCache));
+    renameSync(tmp, file);
+  } catch {
+    /* a cache only: the next command reads the file */
+  }
 }
 
 /** The namespace of a host in a running lab, or a clear error naming the hosts there are. */

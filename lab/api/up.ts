@@ -11,6 +11,7 @@ import { once, onInterrupt, throwIfInterrupted } from '../util/interrupt.js';
 import { down } from './down.js';
 import { syncHealthChecks, type LoadBalancerFollow } from './health.js';
 import { provision } from './provision.js';
+import { rememberTopology } from './running.js';
 import { stager } from './stages.js';
 
 export interface UpOptions {
@@ -34,7 +35,8 @@ export interface UpResult {
  */
 export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpResult> {
   const overrides = opts.overrides ?? {};
-  const { topology, path } = loadTopology(topologyRef, overrides);
+  const loaded = loadTopology(topologyRef, overrides);
+  const { topology, path } = loaded;
   preflight();
   const plan = planLab(topology);
   const lab = topology.lab;
@@ -77,6 +79,7 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
       release();
     }
     store.markUp();
+    rememberTopology(lab, loaded, overrides);
     return { lab, plan, state: store.state, timings, loadBalancers };
   });
 }

@@ -28,7 +28,9 @@ function printChange(r: EndpointChangeResult): void {
     for (const e of after.terminating ?? []) say(`  ${yellow('terminating')}: ${e.address} (${e.pod}) ${conditionsText(e.conditions)}`);
   }
   const call = r.rules[0]?.mode === 'nftables' ? 'one nft -f transaction' : 'one iptables-restore --noflush';
-  say(`${bold('kube-proxy rules')}: ${call} per node, all nodes at once`);
+  const first = r.rules[0];
+  const kind = !first ? '' : first.sync === 'full' ? 'a full sync' : `a partial sync (the ${first.services} changed service${first.services === 1 ? '' : 's'} rewritten)`;
+  say(`${bold('kube-proxy rules')}: ${kind}, ${call} per node, all nodes at once`);
   for (const n of r.rules) {
     const chains = [...n.added.map((c) => green(`+${c}`)), ...n.removed.map((c) => red(`-${c}`))];
     say(`  ${n.node.padEnd(8)} ${chains.join(' ') || dim('no chain added or removed (rules rewritten in place)')} ${dim(`(${n.lines} lines, ${n.restoreMs} ms)`)}`);

@@ -43,8 +43,23 @@ export function endpointConditions(pod: Pick<Pod, 'ready' | 'terminating'>): Pic
   return { ready: pod.ready && !pod.terminating, serving: pod.ready, terminating: pod.terminating };
 }
 
-/** Every service port with its usable endpoints (ready, and serving-terminating): the input kube-proxy syncs from. */
+/**
+ * Every service port with its usable endpoints (ready, and serving-terminating): the input
+ * kube-proxy syncs from. Computed once per topology object (topologies are not changed in place;
+ * a change makes a new one): a sync asks for it per node and per ruleset. Callers must not
+ * change what it returns.
+ */
 export function servicePorts(t: Topology): ServicePortView[] {
+  let views = viewsOf.get(t);
+  if (!views) {
+    views = computeServicePorts(t);
+    viewsOf.set(t, views);
+  }
+  return views;
+}
+const viewsOf = new WeakMap<Topology, ServicePortView[]>();
+
+function computeServicePorts(t: Topology): ServicePortView[] {
   return t.services.flatMap((service) =>
     service.ports.map((port) => {
       const all = t.pods

@@ -33,8 +33,13 @@ export interface Plan extends NetworkPlan {
 
 /** Pure: everything `up` will do, computed before anything is touched. */
 export function planLab(t: Topology): Plan {
-  const network = planNetwork(t);
   const kubeProxy = t.nodes.map((n) => ({ ns: namespaceName(t.lab, n.name), node: n.name, mode: t.kubeProxy.mode, payload: planProxySync(t, n.name, 'fresh').payload }));
+  return { ...planWithoutRules(t), kubeProxy };
+}
+
+/** The plan without kube-proxy's payloads (pods added to a running lab get theirs from a resync). */
+function planWithoutRules(t: Topology): Plan {
+  const network = planNetwork(t);
   // Localhost NodePorts: iptables mode accepts 127.0.0.1:<nodePort> (kube-proxy sets route_localnet,
   // guarded by KUBE-FIREWALL); nftables mode does not support them, so it leaves the sysctl alone.
   if (t.kubeProxy.mode === 'iptables') {
@@ -52,7 +57,7 @@ export function planLab(t: Topology): Plan {
         return { dir, path: `${dir}/resolv.conf`, content: podResolvConf(clusterDNS, t.cluster.domain) };
       })
     : [];
-  return { ...network, lab: t.lab, kubeProxy, workloads, workloadHome: namespaceName(t.lab, t.nodes[0]!.name), files, healthChecks: healthCheckServices(t).length > 0 };
+  return { ...network, lab: t.lab, kubeProxy: [], workloads, workloadHome: namespaceName(t.lab, t.nodes[0]!.name), files, healthChecks: healthCheckServices(t).length > 0 };
 }
 
 /**
@@ -62,7 +67,7 @@ export function planLab(t: Topology): Plan {
  * whether it came with `up` or later. No iptables payload: rules are resynced separately.
  */
 export function planPods(t: Topology, pods: string[]): Plan {
-  const full = planLab(t);
+  const full = planWithoutRules(t);
   const wanted = new Set(pods);
   const namespaces = full.namespaces.filter((n) => n.role === 'pod' && wanted.has(n.host));
   const nodeLines = new Map<string, string[]>();
@@ -90,6 +95,6 @@ export function planPods(t: Topology, pods: string[]): Plan {
 
 /** Only these pods' workloads, for starting them again in pods that exist (`lab revive`). */
 export function planWorkloads(t: Topology, pods: string[]): Plan {
-  const full = planLab(t);
+  const full = planWithoutRules(t);
   return { ...full, namespaces: [], createBatch: [], podParts: {}, kubeProxy: [], files: [], workloads: full.workloads.filter((w) => pods.includes(w.pod)) };
 }

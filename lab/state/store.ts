@@ -51,6 +51,15 @@ export interface LabState {
   files: string[];
   /** Pods added, removed, killed or revived since `up` (lab scale / kill / revive). */
   podChanges?: PodChanges;
+  /** What kube-proxy remembers between syncs (absent: `up`'s full sync was the last one). */
+  proxySync?: ProxySyncRecord;
+}
+
+export interface ProxySyncRecord {
+  /** An endpoint change was recorded but its sync did not finish: the next sync must be full. */
+  needFullSync: boolean;
+  /** When stale chains were last swept (ISO time): largeClusterMode sweeps once per sync period. */
+  lastSweep?: string;
 }
 
 const ownedProcessSchema = { pid: z.number().int().min(2), startTime: z.string() };
@@ -80,6 +89,7 @@ const stateSchema = z
     workloadHost: z.strictObject({ ...ownedProcessSchema, ns: z.string() }).optional(),
     files: z.array(z.string()),
     podChanges: podChangesSchema.optional(),
+    proxySync: z.strictObject({ needFullSync: z.boolean(), lastSweep: z.string().optional() }).optional(),
   })
   .superRefine((s, ctx) => {
     s.namespaces.forEach((ns, i) => {
@@ -145,7 +155,16 @@ export function recordedProcesses(state: LabState): OwnedProcess[] {
  * once (atomically), so what the kernel holds is recorded before or as it is created.
  */
 export class LabStore {
-  constructor(readonly state: LabState) {}
+  /**
+   * Whether the rules may lag the recorded pods, as the state said when this command opened it
+   * (kube-proxy's needFullSync): a change recorded by an earlier command that died before its
+   * sync finished. Read once here, because this command's own change sets the flag again.
+   */
+  readonly needFullSync: boolean;
+
+  constructor(readonly state: LabState) {
+    this.needFullSync = state.proxySync?.needFullSync ?? false;
+  }
 
   /** Record a new lab's intent before anything exists. */
   static create(state: LabState): LabStore {
@@ -189,13 +208,23 @@ export class LabStore {
     this.save();
   }
 
+  /** Pods changed: recorded with needFullSync set, cleared by recordProxySync once every node is synced. */
   setPodChanges(changes: PodChanges): void {
     this.state.podChanges = changes;
+    this.state.proxySync = { ...this.state.proxySync, needFullSync: true };
+    this.save();
+  }
+
+  /** Every node's rules now match the recorded pods; `swept`: stale chains were swept just now. */
+  recordProxySync(swept: boolean): void {
+    this.state.proxySync = { needFullSync: false, lastSweep: swept ? new Date().toISOString() : this.state.proxySync?.lastSweep };
     this.save();
   }
 
   markUp(): void {
     this.state.phase = 'up';
+    // `up` wrote every node's first (full) sync on empty tables: nothing stale, as of now.
+    this.state.proxySync = { needFullSync: false, lastSweep: new Date().toISOString() };
     this.save();
   }
 

@@ -14,10 +14,9 @@ import { appendFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { HealthCheckServer, LoadBalancerCheck } from '../plan/kube-proxy/health.js';
-import { serveDns } from './dns-pod.js';
-import { HealthServer, healthServerKey } from './health-server.js';
+import type { HealthServer } from './health-server.js';
 import { serveHttp } from './http-pod.js';
-import { checkerKey, LoadBalancerChecker } from './load-balancer.js';
+import type { LoadBalancerChecker } from './load-balancer.js';
 import { inNamespace } from './netns.js';
 import type { ControlRequest, ControlResponse, PodWorkload } from './protocol.js';
 import type { PodSockets } from './sockets.js';
@@ -39,7 +38,9 @@ const pods = new Map<string, PodSockets>();
 async function open(w: PodWorkload): Promise<void> {
   if (pods.has(w.pod)) return;
   const logFile = join(logDir, `${w.pod}.log`);
-  const sockets = await inNamespace(w.ns, () => (w.kind === 'dns' ? serveDns(w, (line) => appendFileSync(logFile, line)) : serveHttp(w)));
+  // The DNS pod's code (and its wire format library) loads only for a lab that has one: `up` waits for this process to be ready.
+  const serveDns = w.kind === 'dns' ? (await import('./dns-pod.js')).serveDns : undefined;
+  const sockets = await inNamespace(w.ns, () => (serveDns ? serveDns(w, (line) => appendFileSync(logFile, line)) : serveHttp(w)));
   pods.set(w.pod, sockets);
 }
 
@@ -53,6 +54,8 @@ const healthServers = new Map<string, HealthServer>();
 const checkers = new Map<string, LoadBalancerChecker>();
 
 async function syncHealth(servers: HealthCheckServer[], loadBalancers: LoadBalancerCheck[]): Promise<void> {
+  // Loaded on the first health request: most labs have no health check Service.
+  const [{ HealthServer, healthServerKey }, { checkerKey, LoadBalancerChecker }] = await Promise.all([import('./health-server.js'), import('./load-balancer.js')]);
   await reconcile(healthServers, servers, healthServerKey, (c) => inNamespace(c.ns, () => HealthServer.open(c)));
   // Checks start once every server listens, so no first probe meets a closed port.
   await reconcile(checkers, loadBalancers, checkerKey, (c) => {

@@ -2,16 +2,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { isLargeCluster, syncScope } from '../../lab/plan/kube-proxy/scope.js';
 import { planLab, planWorkloads } from '../../lab/plan/plan.js';
+import { planScale, withScale } from '../../lab/plan/scale.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import { scaleTopology } from '../../scripts/scale-topology.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'scale-topology-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const load = (name: string, pods: number, services = 0) => {
+const load = (name: string, pods: number, services = 0, opts: { ownPods?: boolean } = {}) => {
   const path = join(dir, `${name}.yaml`);
-  writeFileSync(path, scaleTopology(name, pods, services));
+  writeFileSync(path, scaleTopology(name, pods, services, opts));
   return loadTopology(path).topology;
 };
 
@@ -32,6 +34,14 @@ describe('the scale benchmark topologies', () => {
     expect(t.services).toHaveLength(1001);
     const payload = planLab(t).kubeProxy[0]!.payload;
     expect(payload.match(/^:KUBE-SVC-/gm)).toHaveLength(1001);
+  });
+
+  it('ownPods: 1000 services over two pods of their own, so scaling web changes one Service (a partial sync of one)', () => {
+    const t = load('own', 2, 1000, { ownPods: true });
+    expect(t.pods.map((p) => p.name)).toEqual(['web-1', 'web-2', 'api-1', 'api-2']);
+    const after = withScale(t, planScale(t, 'web', 3));
+    expect(syncScope(t, after)).toEqual({ full: false, services: new Set(['default/web']) });
+    expect(isLargeCluster(t)).toBe(true);
   });
 
   it('refuses more pods than two /22 ranges hold', () => {

@@ -21,14 +21,28 @@ export function base32(bytes: Uint8Array): string {
   return out;
 }
 
+/**
+ * sha256 then base32 of a name, remembered: a sync at 1000 services hashes the same few thousand
+ * names for every node and for the rulesets before and after a change.
+ */
+const hashes = new Map<string, string>();
+function hashOf(text: string): string {
+  let h = hashes.get(text);
+  if (h === undefined) {
+    h = base32(createHash('sha256').update(text).digest());
+    hashes.set(text, h);
+  }
+  return h;
+}
+
 /** kube-proxy's chain suffix: base32(sha256(servicePortName + protocol))[:16]. */
 export function portProtoHash(servicePortName: string, protocol: string): string {
-  return base32(createHash('sha256').update(servicePortName + protocol.toLowerCase()).digest()).slice(0, 16);
+  return hashOf(servicePortName + protocol.toLowerCase()).slice(0, 16);
 }
 
 /** The endpoint chain suffix: the endpoint "ip:port" is hashed in too. */
 export function endpointHash(servicePortName: string, protocol: string, endpoint: string): string {
-  return base32(createHash('sha256').update(servicePortName + protocol.toLowerCase() + endpoint).digest()).slice(0, 16);
+  return hashOf(servicePortName + protocol.toLowerCase() + endpoint).slice(0, 16);
 }
 
 export const serviceChain = (spn: string, proto: string) => `KUBE-SVC-${portProtoHash(spn, proto)}`;
@@ -42,7 +56,7 @@ export const endpointChain = (spn: string, proto: string, endpoint: string) => `
  * names that differ in one digit still look different: "ULMVA6XW-ns1/svc1/tcp/p80".
  */
 export function nftNameBase(name: string): string {
-  return `${base32(createHash('sha256').update(name).digest()).slice(0, 8)}-${name}`;
+  return `${hashOf(name).slice(0, 8)}-${name}`;
 }
 
 /** "namespace/name/protocol/portName", the service part of every per-service nftables name. */

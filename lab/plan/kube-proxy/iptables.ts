@@ -27,6 +27,34 @@ export interface NodeRuleset {
   node: string;
   nat: Table;
   filter: Table;
+  /**
+   * Every per-service nat chain this ruleset uses, written or not: a partial sync leaves an
+   * unchanged service's chains out of the payload (they stay as they are), but they are still
+   * in use, so no stale-chain sweep may delete them.
+   */
+  activeServiceChains: string[];
+  /** More than 1000 endpoints: kube-proxy's largeClusterMode (no comments on endpoint rules, stale chains swept at most once per sync period). */
+  largeClusterMode: boolean;
+}
+
+/** The per-service chains kube-proxy owns and deletes when they go stale. */
+export const SERVICE_CHAIN = /^KUBE-(SVC|SVL|EXT|FW|SEP)-/;
+
+/** kube-proxy's largeClusterEndpointsThreshold: above this many endpoints, endpoint rules lose their comments. */
+export const LARGE_CLUSTER_ENDPOINTS = 1000;
+
+/** kube-proxy's largeClusterMode: it counts every service port's endpoints, terminating ones too. */
+export const isLargeClusterPorts = (ports: ServicePortView[]) => ports.reduce((n, sp) => n + sp.endpoints.length + sp.terminating.length, 0) > LARGE_CLUSTER_ENDPOINTS;
+
+/** "namespace/name": the unit kube-proxy's change trackers report (UpdatedServices). */
+export const serviceKey = (s: { namespace: string; name: string }) => `${s.namespace}/${s.name}`;
+
+export interface RulesOptions {
+  /**
+   * A partial sync: only services this returns true for get their per-service chains
+   * (KUBE-SVC/SVL/EXT/FW/SEP) declared and written; the top-level chains are always complete.
+   */
+  writeService?: (serviceKey: string) => boolean;
 }
 
 /**
@@ -64,14 +92,17 @@ export function baseJumps(): { nat: Rule[]; filter: Rule[] } {
  * the masquerade rule, KUBE-EXT, the endpoint jumps, the KUBE-SEP chains; the
  * "must be the last rule" jump to KUBE-NODEPORTS at the end. Pure.
  */
-export function kubeProxyRules(t: Topology, nodeName: string): NodeRuleset {
+export function kubeProxyRules(t: Topology, nodeName: string, opts: RulesOptions = {}): NodeRuleset {
   const nat: Table = { name: 'nat', chains: ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ'], rules: [] };
   const filter: Table = {
     name: 'filter',
     chains: ['KUBE-NODEPORTS', 'KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FIREWALL', 'KUBE-FORWARD', 'KUBE-PROXY-FIREWALL'],
     rules: [],
   };
-  const w = writer(nat, filter);
+  const active: string[] = [];
+  const w = writer(nat, filter, active);
+  const ports = servicePorts(t);
+  const largeClusterMode = isLargeClusterPorts(ports);
 
   w.nat('KUBE-POSTROUTING', '-m', 'mark', '!', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'RETURN');
   w.nat('KUBE-POSTROUTING', '-j', 'MARK', '--xor-mark', MASQ_MARK);
@@ -79,7 +110,10 @@ export function kubeProxyRules(t: Topology, nodeName: string): NodeRuleset {
   w.nat('KUBE-MARK-MASQ', '-j', 'MARK', '--or-mark', MASQ_MARK);
 
   const nodeIP = t.nodes.find((n) => n.name === nodeName)?.address;
-  for (const sp of servicePorts(t)) writeServicePort(sp, nodeName, t.cluster.podCIDR, nodeIP, w);
+  for (const sp of ports) {
+    const write = opts.writeService?.(serviceKey(sp.service)) ?? true;
+    writeServicePort(sp, nodeName, t.cluster.podCIDR, nodeIP, write ? w : skipping(w, active), largeClusterMode);
+  }
 
   w.nat(
     'KUBE-SERVICES',
@@ -94,19 +128,42 @@ export function kubeProxyRules(t: Topology, nodeName: string): NodeRuleset {
   w.filter('KUBE-FORWARD', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP');
   w.filter('KUBE-FORWARD', ...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'ACCEPT');
   w.filter('KUBE-FORWARD', ...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT');
-  return { node: nodeName, nat, filter };
+  return { node: nodeName, nat, filter, activeServiceChains: active, largeClusterMode };
 }
 
-type Writer = ReturnType<typeof writer>;
-function writer(nat: Table, filter: Table) {
+interface Writer {
+  nat: (chain: string, ...args: string[]) => void;
+  filter: (chain: string, ...args: string[]) => void;
+  /** Declare a per-service nat chain. */
+  natChain: (chain: string) => void;
+}
+function writer(nat: Table, filter: Table, active: string[]): Writer {
   return {
-    nat: (chain: string, ...args: string[]) => void nat.rules.push({ chain, args }),
-    filter: (chain: string, ...args: string[]) => void filter.rules.push({ chain, args }),
-    natChain: (chain: string) => void nat.chains.push(chain),
+    nat: (chain, ...args) => void nat.rules.push({ chain, args }),
+    filter: (chain, ...args) => void filter.rules.push({ chain, args }),
+    natChain: (chain) => {
+      nat.chains.push(chain);
+      active.push(chain);
+    },
   };
 }
 
-function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: string, nodeIP: string | undefined, w: Writer): void {
+/**
+ * What a partial sync writes for a service that did not change: its entries in the top-level
+ * chains (KUBE-SERVICES, KUBE-NODEPORTS, the filter chains) but not its own chains, which keep
+ * what the last sync wrote; they are noted as still in use.
+ */
+function skipping(w: Writer, active: string[]): Writer {
+  return {
+    nat: (chain, ...args) => {
+      if (!SERVICE_CHAIN.test(chain)) w.nat(chain, ...args);
+    },
+    filter: w.filter,
+    natChain: (chain) => void active.push(chain),
+  };
+}
+
+function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: string, nodeIP: string | undefined, w: Writer, largeClusterMode: boolean): void {
   const { service, port, name: spn } = sp;
   const proto = protoMatch(sp.protocol);
   const svcChain = serviceChain(spn, sp.protocol);
@@ -191,28 +248,38 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   }
 
   const affinity = service.sessionAffinity === 'ClientIP' ? service.sessionAffinityTimeoutSeconds : undefined;
-  if (usesSVC) writeEndpointJumps(svcChain, spn, sp, cluster, affinity, w);
-  if (hasSVL) writeEndpointJumps(svlChain, spn, sp, local, affinity, w);
+  // kube-proxy's appendServiceCommentLocked: endpoint rules carry no comment in largeClusterMode (a smaller restore).
+  const endpointComment = (text: string) => (largeClusterMode ? [] : comment(text));
+  if (usesSVC) writeEndpointJumps(svcChain, spn, sp, cluster, affinity, w, endpointComment);
+  if (hasSVL) writeEndpointJumps(svlChain, spn, sp, local, affinity, w, endpointComment);
 
   reachable.forEach((e, i) => {
     const chain = sepChains[i]!;
-    w.nat(chain, ...comment(spn), '-s', e.ip, '-j', 'KUBE-MARK-MASQ');
+    w.nat(chain, ...endpointComment(spn), '-s', e.ip, '-j', 'KUBE-MARK-MASQ');
     const recentSet = affinity ? ['-m', 'recent', '--name', chain, '--set'] : [];
-    w.nat(chain, ...comment(spn), ...recentSet, ...proto, '-j', 'DNAT', '--to-destination', e.address);
+    w.nat(chain, ...endpointComment(spn), ...recentSet, ...proto, '-j', 'DNAT', '--to-destination', e.address);
   });
 }
 
 /** `affinity`: sessionAffinity ClientIP's timeout in seconds, or undefined without affinity. */
-function writeEndpointJumps(chain: string, spn: string, sp: ServicePortView, endpoints: Endpoint[], affinity: number | undefined, w: Writer): void {
+function writeEndpointJumps(
+  chain: string,
+  spn: string,
+  sp: ServicePortView,
+  endpoints: Endpoint[],
+  affinity: number | undefined,
+  w: Writer,
+  endpointComment: (text: string) => string[],
+): void {
   const sepOf = (e: Endpoint) => endpointChain(spn, sp.protocol, e.address);
   if (affinity !== undefined) {
     for (const e of endpoints) {
-      w.nat(chain, ...comment(`${spn} -> ${e.address}`), '-m', 'recent', '--name', sepOf(e), '--rcheck', '--seconds', String(affinity), '--reap', '-j', sepOf(e));
+      w.nat(chain, ...endpointComment(`${spn} -> ${e.address}`), '-m', 'recent', '--name', sepOf(e), '--rcheck', '--seconds', String(affinity), '--reap', '-j', sepOf(e));
     }
   }
   endpoints.forEach((e, i) => {
     const stat = i < endpoints.length - 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', probability(i, endpoints.length)] : [];
-    w.nat(chain, ...comment(`${spn} -> ${e.address}`), ...stat, '-j', sepOf(e));
+    w.nat(chain, ...endpointComment(`${spn} -> ${e.address}`), ...stat, '-j', sepOf(e));
   });
 }
 

@@ -47,6 +47,18 @@ export interface NftRuleset {
   chains: NftChain[];
   rules: NftRule[];
   elements: NftElement[];
+  /** Every per-service chain in use, written or not (a partial sync leaves unchanged services' chains out). */
+  activeChains: string[];
+  /** Every affinity set in use, written or not. */
+  activeSets: string[];
+}
+
+export interface NftRulesOptions {
+  /**
+   * A partial sync: only services this returns true for get their chains, rules and affinity
+   * sets written; every service's map and set elements are still computed (the sync diffs them).
+   */
+  writeService?: (serviceKey: string) => boolean;
 }
 
 /** Chains whose names carry a "/" are per-service (service-, external-, local-, endpoint-, firewall-): kube-proxy's test for stale ones. */
@@ -87,9 +99,9 @@ const PROTO_PORT = 'inet_proto . inet_service : verdict';
  * What kube-proxy's nftables proxier writes on one node: the fixed skeleton (setupNFTables) and,
  * per service port, its chains and map elements (syncProxyRules). Pure.
  */
-export function nftablesRules(t: Topology, nodeName: string): NftRuleset {
+export function nftablesRules(t: Topology, nodeName: string, opts: NftRulesOptions = {}): NftRuleset {
   const node = t.nodes.find((n) => n.name === nodeName);
-  const r: NftRuleset = { node: nodeName, containers: [], chains: [], rules: [], elements: [] };
+  const r: NftRuleset = { node: nodeName, containers: [], chains: [], rules: [], elements: [], activeChains: [], activeSets: [] };
   const rule = (chain: string, text: string, comment?: string) => void r.rules.push({ chain, rule: text, comment });
   const element = (container: string, key: string, value?: string, comment?: string) => void r.elements.push({ container, key, value, comment });
 
@@ -122,7 +134,7 @@ export function nftablesRules(t: Topology, nodeName: string): NftRuleset {
   rule('service-endpoints-check', 'ip daddr . meta l4proto . th dport vmap @no-endpoint-services');
   if (node) element('nodeport-ips', node.address);
 
-  for (const sp of servicePorts(t)) writeServicePort(sp, nodeName, t.cluster.podCIDR, r);
+  for (const sp of servicePorts(t)) writeServicePort(sp, nodeName, t.cluster.podCIDR, r, opts.writeService?.(`${sp.service.namespace}/${sp.service.name}`) ?? true);
   return r;
 }
 
@@ -138,11 +150,15 @@ export function nftEndpointNames(serviceKey: string, e: Pick<Endpoint, 'ip' | 'p
   return { chain: `endpoint-${base}`, affinitySet: `affinity-${base}` };
 }
 
-function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: string, r: NftRuleset): void {
+/** `write` false: a partial sync and an unchanged service, so only its map and set elements are written; its chains stay as they are. */
+function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: string, r: NftRuleset, write: boolean): void {
   const { service, port } = sp;
   const names = nftServiceNames(sp);
-  const chain = (name: string) => void r.chains.push({ name });
-  const rule = (c: string, text: string, comment?: string) => void r.rules.push({ chain: c, rule: text, comment });
+  const chain = (name: string) => {
+    r.activeChains.push(name);
+    if (write) r.chains.push({ name });
+  };
+  const rule = (c: string, text: string, comment?: string) => void (write && r.rules.push({ chain: c, rule: text, comment }));
   const element = (container: string, key: string, value?: string, comment?: string) => void r.elements.push({ container, key, value, comment });
   const proto = sp.protocol;
   const { external, externalLocal, internalLocal, usesCluster: usesClusterEndpoints, usesLocal: usesLocalEndpoints } = trafficPolicies(service);
@@ -202,13 +218,15 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   }
   if (affinity) {
     for (const e of reachable) {
-      r.containers.push({ kind: 'set', name: nftEndpointNames(names.key, e).affinitySet, type: 'ipv4_addr', flags: 'dynamic,timeout', timeout: service.sessionAffinityTimeoutSeconds });
+      const name = nftEndpointNames(names.key, e).affinitySet;
+      r.activeSets.push(name);
+      if (write) r.containers.push({ kind: 'set', name, type: 'ipv4_addr', flags: 'dynamic,timeout', timeout: service.sessionAffinityTimeoutSeconds });
     }
   }
-  if (usesClusterChain) writeEndpointDispatch(names.service, names.key, cluster, affinity, r);
+  if (usesClusterChain && write) writeEndpointDispatch(names.service, names.key, cluster, affinity, r);
   if (usesLocalChain) {
     chain(names.local);
-    writeEndpointDispatch(names.local, names.key, local, affinity, r);
+    if (write) writeEndpointDispatch(names.local, names.key, local, affinity, r);
   }
   for (const e of reachable) {
     const ep = nftEndpointNames(names.key, e);
@@ -284,11 +302,8 @@ export interface NftSyncPlan {
  */
 export function planNftSync(existing: NftExisting, r: NftRuleset): NftSyncPlan {
   const have = new Set(existing.chains);
-  const wanted = new Set(r.chains.map((c) => c.name));
-  const removed = existing.chains.filter((c) => isServiceChain(c) && !wanted.has(c));
+  const { removed, staleSets } = staleObjects(existing, r);
   const added = r.chains.filter((c) => isServiceChain(c.name) && !have.has(c.name)).map((c) => c.name);
-  const wantedSets = new Set(r.containers.map((c) => c.name));
-  const staleSets = existing.sets.filter((s) => isAffinitySet(s) && !wantedSets.has(s));
   const lines = [`add table ${head} { comment "rules for kube-proxy" ; }`];
   for (const c of r.containers) {
     lines.push(containerLine(c));
@@ -303,3 +318,49 @@ export function planNftSync(existing: NftExisting, r: NftRuleset): NftSyncPlan {
   for (const s of staleSets) lines.push(`delete set ${head} ${s}`);
   return { payload: `${lines.join('\n')}\n`, added, removed };
 }
+
+/** Per-service chains and affinity sets the node has that the ruleset no longer uses (kube-proxy lists both on every sync). */
+function staleObjects(existing: NftExisting, r: NftRuleset): { removed: string[]; staleSets: string[] } {
+  const chains = new Set(r.activeChains);
+  const sets = new Set(r.activeSets);
+  return {
+    removed: existing.chains.filter((c) => isServiceChain(c) && !chains.has(c)),
+    staleSets: existing.sets.filter((s) => isAffinitySet(s) && !sets.has(s)),
+  };
+}
+
+const elementId = (e: NftElement) => `${e.container} ${e.key}`;
+
+/**
+ * A partial sync (upstream: tryPartialSync, no setupNFTables): the skeleton is left as the last
+ * full sync made it; only the changed services' chains are declared, flushed and written (and
+ * their affinity sets declared); the maps and sets get only the elements that differ from the
+ * last sync's (kube-proxy keeps those in memory: here `before`, the ruleset of the last sync),
+ * a changed value deleted and added again; stale chains are flushed and deleted, stale affinity
+ * sets deleted. `before` and `after` come from the same node; `after` written for the changed services only. Pure.
+ */
+export function planNftPartialSync(existing: NftExisting, before: NftRuleset, after: NftRuleset): NftSyncPlan {
+  const had = new Set(before.activeChains);
+  const { removed, staleSets } = staleObjects(existing, after);
+  const lines: string[] = [];
+  for (const c of after.containers) if (isAffinitySet(c.name)) lines.push(containerLine(c));
+  for (const c of after.chains) if (isServiceChain(c.name)) lines.push(chainLine(c), `flush chain ${head} ${c.name}`);
+  for (const c of removed) lines.push(`flush chain ${head} ${c}`);
+  lines.push(...after.rules.filter((r) => isServiceChain(r.chain)).map(ruleLine));
+
+  const old = new Map(before.elements.map((e) => [elementId(e), e]));
+  const now = new Set(after.elements.map(elementId));
+  for (const e of before.elements) if (!now.has(elementId(e))) lines.push(deleteElementLine(e));
+  for (const e of after.elements) {
+    const was = old.get(elementId(e));
+    if (was && was.value === e.value) continue;
+    if (was) lines.push(deleteElementLine(was));
+    lines.push(elementLine(e));
+  }
+  for (const c of removed) lines.push(`delete chain ${head} ${c}`);
+  for (const s of staleSets) lines.push(`delete set ${head} ${s}`);
+  const added = after.activeChains.filter((c) => !had.has(c));
+  return { payload: lines.length > 0 ? `${lines.join('\n')}\n` : '', added, removed };
+}
+
+const deleteElementLine = (e: NftElement) => `delete element ${head} ${e.container} { ${e.key} }`;

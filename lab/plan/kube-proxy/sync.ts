@@ -1,7 +1,8 @@
 import type { ProxyMode, Topology } from '../../topology/schema.js';
 import { initialRestore, kubeProxyRules } from './iptables.js';
-import { nftablesRules, planNftSync, type NftExisting } from './nftables.js';
+import { nftablesRules, planNftPartialSync, planNftSync, type NftExisting } from './nftables.js';
 import { planResync } from './resync.js';
+import type { SyncScope } from './scope.js';
 
 /**
  * The one seam between a topology and a node's kube-proxy rules, whatever the proxy mode:
@@ -10,6 +11,7 @@ import { planResync } from './resync.js';
  */
 export interface ProxySync {
   mode: ProxyMode;
+  /** Empty when a partial sync has nothing to write (nftables mode, nothing changed). */
   payload: string;
   /** Per-service chains created by this sync (a new endpoint's KUBE-SEP / endpoint- chain…). */
   added: string[];
@@ -25,11 +27,29 @@ export interface ProxyExisting {
 
 export const NOTHING_YET: ProxyExisting = { natChains: [], nft: { chains: [], sets: [] } };
 
+/** A full sync: every chain kube-proxy owns written again, from what the node has (or a fresh node). */
 export function planProxySync(t: Topology, node: string, existing: ProxyExisting | 'fresh'): ProxySync {
   const mode = t.kubeProxy.mode;
   if (mode === 'nftables') return { mode, ...planNftSync(existing === 'fresh' ? NOTHING_YET.nft : existing.nft, nftablesRules(t, node)) };
   const rules = kubeProxyRules(t, node);
   // A fresh node also gets the jumps from the built-in chains and the canary chains.
-  if (existing === 'fresh') return { mode, payload: initialRestore(rules), added: rules.nat.chains.filter((c) => /^KUBE-(SVC|SVL|EXT|FW|SEP)-/.test(c)), removed: [] };
+  if (existing === 'fresh') return { mode, payload: initialRestore(rules), added: rules.activeServiceChains, removed: [] };
   return { mode, ...planResync(existing.natChains, rules) };
+}
+
+/**
+ * A sync after a change from `before` (what the node's last successful sync wrote) to `after`:
+ * full or partial as `scope` says. `existing` is what the node has now, read when the sync
+ * sweeps stale chains (see sweepsStaleChains); undefined skips the sweep. Pure.
+ */
+export function planChangeSync(before: Topology, after: Topology, node: string, scope: SyncScope, existing: ProxyExisting | undefined): ProxySync {
+  const mode = after.kubeProxy.mode;
+  if (scope.full) return planProxySync(after, node, existing ?? NOTHING_YET);
+  const writeService = (key: string) => scope.services.has(key);
+  // Of the last sync only what kube-proxy remembers is needed: the chains in use, the map elements.
+  const remembered = { writeService: () => false };
+  if (mode === 'nftables') {
+    return { mode, ...planNftPartialSync(existing?.nft ?? NOTHING_YET.nft, nftablesRules(before, node, remembered), nftablesRules(after, node, { writeService })) };
+  }
+  return { mode, ...planResync(existing?.natChains, kubeProxyRules(after, node, { writeService }), kubeProxyRules(before, node, remembered).activeServiceChains) };
 }
