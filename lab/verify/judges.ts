@@ -1,5 +1,6 @@
 import { describePacket, type TcpPacket } from '../capture/pcap.js';
 import type { ConntrackEntry } from '../kernel/conntrack.js';
+import { judgeAffinityExpired } from './affinity-expiry.js';
 import type { Evidence } from './evidence.js';
 import { addressMatches, flowVariables, formatPattern, packetInFlow, resolvePattern, type AddressPattern, type Flow } from './flows.js';
 import { flowsOfPaths } from './paths.js';
@@ -182,6 +183,10 @@ export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } 
     const seen = holding.length ? holding.map((l) => `${l.chain} (${l.endpoint}) holds ${client?.ip}`).join('; ') : `${client?.ip} in none of ${lists.length} lists`;
     const what = evidence.nft ? 'affinity set' : 'recent list of the KUBE-SEP';
     return verdict(ok, `${what} for ${want} holds ${client?.ip}, no other does`, seen);
+  },
+  affinityExpired(e, { at, pat, evidence, groupFlows }) {
+    const wait = evidence.affinityWaits?.[groupFlows[0]?.group ?? ''];
+    return judgeAffinityExpired(pat(e.client)?.ip ?? e.client, at, wait, groupFlows.length);
   },
 };
 
