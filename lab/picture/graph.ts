@@ -61,7 +61,7 @@ export function topologyGraph(t: Topology): TopologyGraph {
   }
   for (const p of t.pods) {
     const node = t.nodes.find((n) => n.name === p.node)!;
-    hosts.push({ name: p.name, role: 'pod', interfaces: [`${HOST_IFNAME} ${p.address}/${prefix(node.podCIDR)}`, ...(p.ready ? [] : ['not ready'])], bridges: [], node: p.node });
+    hosts.push({ name: p.name, role: 'pod', interfaces: [`${HOST_IFNAME} ${p.address}/${prefix(node.podCIDR)}`, ...(p.terminating ? ['terminating'] : []), ...(p.ready ? [] : ['not ready'])], bridges: [], node: p.node });
     links.push({ host: p.name, ifname: HOST_IFNAME, peerHost: node.name, bridge: node.bridge, peer: podVethName(p.name) });
   }
   for (const h of [...t.clients, ...t.nodes]) {

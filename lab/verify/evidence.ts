@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { withCaptures, type ObservationPoint } from '../capture/tcpdump.js';
+import { captureFile, withCaptures, type ObservationPoint } from '../capture/tcpdump.js';
 import { parsePcap, type TcpPacket } from '../capture/pcap.js';
 import type { ConntrackEntry } from '../kernel/conntrack.js';
 import { nextSourcePort } from '../kernel/ports.js';
@@ -23,9 +23,11 @@ import {
 } from '../kernel/readers.js';
 import type { ProxyMode, Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
-import { flowVariables, resolvePattern, type Flow } from './flows.js';
+import { addressMatches, flowVariables, resolvePattern, type Flow } from './flows.js';
 import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups } from './paths.js';
 import { sendRequest } from './traffic.js';
+import { readAffinityState, waitForAffinityExpiry } from '../kernel/affinity.js';
+import type { AffinityWaitEvidence } from './affinity-expiry.js';
 import type { Walkthrough } from './walkthrough.js';
 
 /**
@@ -57,12 +59,40 @@ export interface Evidence {
    * DNAT to, the verdict-map elements, and the connections conntrack holds translated to each
    * endpoint before and after the traffic.
    */
+  /** Per traffic group sent with afterAffinityExpiry: the wait for the kernel to forget its sender, and after. */
+  affinityWaits?: Record<string, AffinityWaitEvidence>;
   nft?: {
     dnatChains: Record<string, Record<string, string[]>>;
     maps: Record<string, NftMapElement[]>;
     translatedBefore: Record<string, Record<string, string[]>>;
     translatedAfter: Record<string, Record<string, string[]>>;
   };
+}
+
+const HTTP_RESPONSE_DEADLINE_MS = 3000;
+
+/**
+ * httpResponse steps judge packets of connections the lab does not make (a load balancer's
+ * health checks, every 200 ms): before the captures stop, read each such step's pcap until it
+ * holds an HTTP response from src to dst (any status: the judge decides), or the deadline passes.
+ */
+async function awaitHttpResponses(w: Walkthrough, points: ObservationPoint[], runDir: string): Promise<void> {
+  const wanted = w.paths.flatMap((p) => p.steps.flatMap((s) => (s.expect?.httpResponse ? [{ at: s.at ?? '', ...s.expect.httpResponse }] : [])));
+  const deadline = performance.now() + HTTP_RESPONSE_DEADLINE_MS;
+  for (const want of wanted) {
+    const point = points.find((p) => p.id === want.at);
+    const src = resolvePattern(want.src, {});
+    const dst = resolvePattern(want.dst, {});
+    if (!point || !src || !dst) continue;
+    const seen = () => {
+      try {
+        return parsePcap(readFileSync(captureFile(point, runDir))).some((p) => addressMatches(src, p.src, p.sport) && addressMatches(dst, p.dst, p.dport) && p.payload.startsWith('HTTP/'));
+      } catch {
+        return false; // a record half written: read again
+      }
+    };
+    while (!seen() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Nodes named by steps of one check kind. */
@@ -92,11 +122,24 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   const translatedBefore = await readTranslated();
   const readAllConntrack = () => perNode(t.nodes.map((n) => n.name), (n) => readConntrack(ns(n)));
 
+  // sessionAffinity timeouts: the affinity rules' counters at the start, for the nodes traffic waits on.
+  const affinityWaits: Record<string, AffinityWaitEvidence> = {};
+  const waitNodes = [...new Set(trafficGroups(w).flatMap((g) => (g.traffic.afterAffinityExpiry ? [g.traffic.afterAffinityExpiry] : [])))];
+  const hitsAtRunStart = await perNode(nft ? [] : waitNodes, async (n) => (await readAffinityState(ns(n), mode)).affinityHits ?? 0);
+  // The longest affinity timeout of the lab, and a margin for a loaded machine.
+  const affinityDeadlineMs = (Math.max(0, ...t.services.filter((s) => s.sessionAffinity === 'ClientIP').map((s) => s.sessionAffinityTimeoutSeconds)) + 10) * 1000;
+
   onProgress?.(`capturing on ${points.length} interfaces`);
   const { result: flows, packets, files } = await withCaptures(points, runDir, async () => {
     const all: Flow[] = [];
     for (const g of trafficGroups(w)) {
       const sender = [...t.clients, ...t.pods].find((h) => h.name === g.traffic.from)!;
+      const waitOn = g.traffic.afterAffinityExpiry;
+      let waited: Awaited<ReturnType<typeof waitForAffinityExpiry>> | undefined;
+      if (waitOn) {
+        onProgress?.(`waiting for ${waitOn} to forget ${sender.address}'s session affinity`);
+        waited = await waitForAffinityExpiry(ns(waitOn), mode, sender.address, affinityDeadlineMs);
+      }
       const mine: Flow[] = [];
       // A path tied to the node that translated it needs each flow located as it goes.
       const locate = g.paths.some((p) => p.via);
@@ -107,7 +150,18 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
         all.push(flow);
         onProgress?.(`request ${all.length}: ${flow.answer ? `answered by ${flow.answer.pod}` : `no answer (${flow.error})`}`);
       }
+      if (waitOn && waited) {
+        const after = await readAffinityState(ns(waitOn), mode);
+        affinityWaits[g.key] = {
+          ...waited,
+          node: waitOn,
+          client: sender.address,
+          after: after.entries.filter((e) => e.client === sender.address),
+          ...(nft ? {} : { hitsAtRunStart: hitsAtRunStart[waitOn], hitsAfter: after.affinityHits }),
+        };
+      }
     }
+    await awaitHttpResponses(w, points, runDir);
     return all;
   });
 
@@ -144,6 +198,7 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   return {
     mode,
     ...(nftEvidence ? { nft: nftEvidence } : {}),
+    ...(Object.keys(affinityWaits).length > 0 ? { affinityWaits } : {}),
     packets: Object.fromEntries(packets),
     captures: Object.fromEntries(files),
     conntrack,

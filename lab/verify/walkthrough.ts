@@ -57,6 +57,11 @@ export const stepSchema = z.strictObject({
       /** Every request of this traffic reached one and the same endpoint. */
       sameEndpoint: z.literal(true).optional(),
       /**
+       * An HTTP response captured at \`at\` on any connection, not only this traffic's (the load
+       * balancer's health checks of a node, say): from \`src\` to \`dst\`, with this status code.
+       */
+      httpResponse: z.strictObject({ src: pattern, dst: pattern, status: z.number().int().min(100).max(599) }).optional(),
+      /**
        * A rule of node `at` counted packets during this run: the first rule of that table and
        * chain jumping to `jump` (e.g. filter KUBE-EXTERNAL-SERVICES DROP), shown with its comment.
        */
@@ -77,6 +82,11 @@ export const stepSchema = z.strictObject({
        * to `endpoint` holds `client`'s address, and no other endpoint's list does.
        */
       recent: z.strictObject({ client: pattern, endpoint: pattern }).optional(),
+      /**
+       * sessionAffinity's timeout, for traffic sent with afterAffinityExpiry: node `at` remembered
+       * `client`, forgot it after the timeout (polled), and balanced its next connection afresh.
+       */
+      affinityExpired: z.strictObject({ client: pattern }).optional(),
     })
     .optional(),
 });
@@ -91,6 +101,11 @@ export const trafficSchema = z.strictObject({
   maxRequests: z.number().int().min(1).max(1000).default(40),
   /** Seconds curl waits for an answer; a dropped request costs this much. */
   timeout: z.number().min(0.1).max(10).default(1),
+  /**
+   * A node: before sending, wait until its kernel has forgotten the sender's sessionAffinity (every
+   * affinity entry of the sender older than the timeout, or gone), polling its state with a deadline.
+   */
+  afterAffinityExpiry: z.string().optional(),
 });
 
 export const pathSchema = z.strictObject({
@@ -156,6 +171,7 @@ function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputPro
   const checkTraffic = (tr: Traffic, path: PropertyKey[]) => {
     if (!senders.has(tr.from)) problems.push(file.problem([...path, 'from'], `"${tr.from}" is not a client or pod of this topology`));
     if (tr.requests > tr.maxRequests) problems.push(file.problem([...path, 'requests'], 'is larger than maxRequests'));
+    if (tr.afterAffinityExpiry !== undefined && !nodes.has(tr.afterAffinityExpiry)) problems.push(file.problem([...path, 'afterAffinityExpiry'], `"${tr.afterAffinityExpiry}" is not a node of this topology`));
   };
   checkTraffic(w.traffic, ['traffic']);
   w.observe.forEach((o, i) => {
@@ -176,8 +192,8 @@ function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputPro
       }
       const kinds = Object.keys(e).filter((k) => (e as Record<string, unknown>)[k] !== undefined);
       if (kinds.length !== 1) problems.push(file.problem([...here, 'expect'], `must hold exactly one check (has ${kinds.join(', ') || 'none'})`));
-      const needsPoint = e.packet || e.noPacket;
-      const needsNode = e.conntrack || e.route || e.dnatRule || e.rule || e.recent;
+      const needsPoint = e.packet || e.noPacket || e.httpResponse;
+      const needsNode = e.conntrack || e.route || e.dnatRule || e.rule || e.recent || e.affinityExpired;
       if (needsPoint && !w.observe.includes(s.at ?? '')) problems.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not one of the observation points in \`observe\``));
       if (needsNode && !nodes.has(s.at ?? '')) problems.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not a node of this topology`));
       e.share?.endpoints.forEach((ep, k) => {

@@ -22,6 +22,8 @@ const RUNS: { name: string; scenario: string; set?: string[]; walkthrough?: stri
   { name: 'nft-aff', scenario: 'affinity' },
   { name: 'nft-lbl', scenario: 'loadbalancer-local' },
   { name: 'nft-lbl-unready', scenario: 'loadbalancer-local', set: ['--set', 'pods.web-2.ready=false'], walkthrough: 'loadbalancer-local-unready' },
+  { name: 'nft-aff-to', scenario: 'affinity', set: ['--set', 'services.web.sessionAffinityTimeoutSeconds=3'], walkthrough: 'affinity-timeout' },
+  { name: 'nft-etp-term', scenario: 'nodeport-local', set: ['--set', 'pods.web-2.terminating=true'], walkthrough: 'nodeport-local-terminating' },
 ];
 
 interface Report {

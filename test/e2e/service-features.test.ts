@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, hostSnapshot, lab, labProcesses, namespaces, requireRoot, ROOT } from './helpers.js';
+import type { LoadBalancerFollow } from '../../lab/api/health.js';
 
 /**
  * Service features beyond the seeds, in both proxy modes against the real kernel:
@@ -200,4 +201,42 @@ describe.skipIf(!root)('the health check node port under crashes and signals', (
     expect((await lab(['down', l])).exitCode).toBe(0);
     await gone();
   });
+});
+
+/**
+ * sessionAffinityConfig.clientIP.timeoutSeconds on the wire (topologies/affinity-timeout.walkthrough.yaml):
+ * with a 3 s timeout the client sticks to one pod, verify polls node1's kernel until it forgets
+ * the client, and the next connection is balanced afresh; in both proxy modes.
+ */
+describe.skipIf(!root)('sessionAffinity timeoutSeconds', () => {
+  const affName = (mode: string) => `afft-${mode.slice(0, 3)}`;
+  beforeAll(async () => {
+    for (const m of MODES) await lab(['down', affName(m)]);
+  });
+  afterAll(async () => {
+    for (const m of MODES) await lab(['down', affName(m)]);
+  });
+
+  for (const mode of MODES) {
+    it(`${mode} mode: sticky within 3 s, forgotten after them (polled), then balanced afresh`, async () => {
+      const L = affName(mode);
+      const up = await lab(['up', 'affinity', '--name', L, '--set', `kubeProxy.mode=${mode}`, '--set', 'services.web.sessionAffinityTimeoutSeconds=3']);
+      expect(up.exitCode, up.stderr).toBe(0);
+      const rules = (await lab(['rules', L, 'node1'])).stdout;
+      expect(rules).toMatch(mode === 'iptables' ? /--rcheck --seconds 3 --reap/ : /flags dynamic,timeout\s+timeout 3s/);
+      const v = await lab(['verify', L, '--walkthrough', 'affinity-timeout', '--json']);
+      const report = JSON.parse(v.stdout) as Report & { ms: number };
+      const failed = report.paths.flatMap((p) => p.steps).filter((s) => s.status === 'fail');
+      expect(failed, JSON.stringify(failed, null, 2)).toEqual([]);
+      expect(v.exitCode).toBe(0);
+      const expired = report.paths[1]!.steps[0]!.seen;
+      const waited = Number(/forgotten after ([\d.]+) s/.exec(expired)?.[1]);
+      // The kernel forgets the client about 3 s after it was last seen: not before, and the poll notices within a fraction of a second.
+      expect(waited).toBeGreaterThanOrEqual(2);
+      expect(waited).toBeLessThan(6);
+      if (mode === 'iptables') expect(expired).toMatch(/counted 4 of 5 connections/);
+      console.log(`affinity timeout (${mode}): ${expired}`);
+      await lab(['down', L]);
+    });
+  }
 });

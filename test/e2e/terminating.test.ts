@@ -71,6 +71,9 @@ describe.skipIf(!root)('terminating endpoints against the real kernel', () => {
       expect((JSON.parse(await onWeb2.done!) as { pod: string }).pod).toBe('web-2');
       await Promise.all(pending);
 
+      const again = await lab(['kill', L, 'web-2', '--terminating']);
+      expect(again.exitCode).toBe(5);
+      expect(again.stderr).toContain('already terminating');
       const human = await lab(['endpoints', L]);
       expect(human.stdout).toMatch(/10\.244\.1\.2:8443\s+web-2\s+node2\s+ready=false serving=true terminating=true/);
       await verifyPasses(L, 'nodeport-terminating');
