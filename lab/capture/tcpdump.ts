@@ -28,8 +28,11 @@ const READY_TIMEOUT_MS = 5000;
  * Start tcpdump on one interface inside a namespace, and resolve only once it reports
  * "listening on": from then on, no packet on that interface is missed.
  */
+/** The pcap file a capture at this point writes in `dir`. */
+export const captureFile = (point: Pick<ObservationPoint, 'host' | 'ifname'>, dir: string) => join(dir, `${point.host}-${point.ifname}.pcap`);
+
 export function startCapture(point: ObservationPoint, dir: string, filter: string[] = ['tcp']): Promise<Capture> {
-  const file = join(dir, `${point.host}-${point.ifname}.pcap`);
+  const file = captureFile(point, dir);
   // --immediate-mode: hand over each packet at once (otherwise a block still filling is lost on SIGINT);
   // -U: write each packet as it comes; -Z root: keep root, so the file lands where we asked.
   const args = ['-i', point.ifname, '-n', '-U', '--immediate-mode', '-s', '512', '-Z', 'root', '-w', file, ...filter];

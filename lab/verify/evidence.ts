@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { withCaptures, type ObservationPoint } from '../capture/tcpdump.js';
+import { captureFile, withCaptures, type ObservationPoint } from '../capture/tcpdump.js';
 import { parsePcap, type TcpPacket } from '../capture/pcap.js';
 import type { ConntrackEntry } from '../kernel/conntrack.js';
 import { nextSourcePort } from '../kernel/ports.js';
@@ -23,7 +23,7 @@ import {
 } from '../kernel/readers.js';
 import type { ProxyMode, Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
-import { flowVariables, resolvePattern, type Flow } from './flows.js';
+import { addressMatches, flowVariables, resolvePattern, type Flow } from './flows.js';
 import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups } from './paths.js';
 import { sendRequest } from './traffic.js';
 import { readAffinityState, waitForAffinityExpiry } from '../kernel/affinity.js';
@@ -67,6 +67,32 @@ export interface Evidence {
     translatedBefore: Record<string, Record<string, string[]>>;
     translatedAfter: Record<string, Record<string, string[]>>;
   };
+}
+
+const HTTP_RESPONSE_DEADLINE_MS = 3000;
+
+/**
+ * httpResponse steps judge packets of connections the lab does not make (a load balancer's
+ * health checks, every 200 ms): before the captures stop, read each such step's pcap until it
+ * holds an HTTP response from src to dst (any status: the judge decides), or the deadline passes.
+ */
+async function awaitHttpResponses(w: Walkthrough, points: ObservationPoint[], runDir: string): Promise<void> {
+  const wanted = w.paths.flatMap((p) => p.steps.flatMap((s) => (s.expect?.httpResponse ? [{ at: s.at ?? '', ...s.expect.httpResponse }] : [])));
+  const deadline = performance.now() + HTTP_RESPONSE_DEADLINE_MS;
+  for (const want of wanted) {
+    const point = points.find((p) => p.id === want.at);
+    const src = resolvePattern(want.src, {});
+    const dst = resolvePattern(want.dst, {});
+    if (!point || !src || !dst) continue;
+    const seen = () => {
+      try {
+        return parsePcap(readFileSync(captureFile(point, runDir))).some((p) => addressMatches(src, p.src, p.sport) && addressMatches(dst, p.dst, p.dport) && p.payload.startsWith('HTTP/'));
+      } catch {
+        return false; // a record half written: read again
+      }
+    };
+    while (!seen() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Nodes named by steps of one check kind. */
@@ -133,6 +159,7 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
         };
       }
     }
+    await awaitHttpResponses(w, points, runDir);
     return all;
   });
 

@@ -57,7 +57,12 @@ type FlowJudge<K extends CheckKind> = (e: NonNullable<Expect[K]>, ctx: JudgeCont
 const verdict = (ok: boolean, expected: string, seen: string): Verdict => ({ ok, expected, seen });
 const countOf = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
-export const groupJudges: { [K in 'never' | 'share' | 'sameEndpoint']: GroupJudge<K> } = {
+/** Checks that look at the whole traffic group or every capture, not at one request. */
+const GROUP_KINDS = ['never', 'share', 'sameEndpoint', 'httpResponse'] as const;
+type GroupKind = (typeof GROUP_KINDS)[number];
+const isGroupKind = (k: CheckKind): k is GroupKind => (GROUP_KINDS as readonly string[]).includes(k);
+
+export const groupJudges: { [K in GroupKind]: GroupJudge<K> } = {
   never(addr, { evidence }) {
     const hits = Object.entries(evidence.packets).flatMap(([point, pkts]) => pkts.filter((p) => p.src === addr || p.dst === addr).map((p) => `${point}: ${describePacket(p)}`));
     const total = Object.values(evidence.packets).reduce((n, p) => n + p.length, 0);
@@ -75,11 +80,22 @@ export const groupJudges: { [K in 'never' | 'share' | 'sameEndpoint']: GroupJudg
     const pods = new Set(groupFlows.map((f) => f.answer?.pod ?? '(no answer)'));
     return verdict(pods.size === 1 && !pods.has('(no answer)'), `all ${groupFlows.length} requests reach one pod`, [...pods].join(', '));
   },
+  httpResponse(e, { at, evidence }) {
+    const src = resolvePattern(e.src, {});
+    const dst = resolvePattern(e.dst, {});
+    const expected = `HTTP ${e.status} from ${formatPattern(src, e.src)} to ${formatPattern(dst, e.dst)}`;
+    const statusOf = (p: TcpPacket) => /^HTTP\/1\.[01] (\d{3})/.exec(p.payload)?.[1];
+    const responses = (evidence.packets[at] ?? []).filter((p) => src && dst && addressMatches(src, p.src, p.sport) && addressMatches(dst, p.dst, p.dport) && statusOf(p));
+    const hit = responses.find((p) => Number(statusOf(p)) === e.status);
+    // The status line, and kube-proxy's count when the body is a health check answer.
+    const show = (p: TcpPacket) => [`${describePacket(p)}: ${p.payload.split('\r\n')[0]}`, /"localEndpoints": ?\d+/.exec(p.payload)?.[0]].filter(Boolean).join(', ') + ` (${responses.length} such responses)`;
+    return verdict(Boolean(hit), expected, hit ? show(hit) : responses.length ? `other statuses: ${show(responses[0]!)}` : 'no such HTTP response captured here');
+  },
 };
 
 const showEntry = (x: ConntrackEntry) => `orig ${x.original.src}:${x.original.sport} > ${x.original.dst}:${x.original.dport}, reply ${x.reply.src}:${x.reply.sport} > ${x.reply.dst}:${x.reply.dport}`;
 
-export const flowJudges: { [K in Exclude<CheckKind, 'never' | 'share' | 'sameEndpoint'>]: FlowJudge<K> } = {
+export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } = {
   packet(e, { at, flow, pat, evidence }) {
     const src = pat(e.src);
     const dst = pat(e.dst);
@@ -196,7 +212,7 @@ export function judgeStep(step: Step, flow: Flow | undefined, groupFlows: Flow[]
   const ctx: JudgeContext = { at: s.at ?? '', groupFlows, evidence };
   const value = s.expect![kind];
   let v: Verdict;
-  if (kind === 'never' || kind === 'share' || kind === 'sameEndpoint') {
+  if (isGroupKind(kind)) {
     v = (groupJudges[kind] as GroupJudge<typeof kind>)(value as never, ctx);
   } else if (!flow) {
     v = verdict(false, describeExpectation(s), 'no request of this path was seen (see flows in report.json)');

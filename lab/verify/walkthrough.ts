@@ -57,6 +57,11 @@ export const stepSchema = z.strictObject({
       /** Every request of this traffic reached one and the same endpoint. */
       sameEndpoint: z.literal(true).optional(),
       /**
+       * An HTTP response captured at \`at\` on any connection, not only this traffic's (the load
+       * balancer's health checks of a node, say): from \`src\` to \`dst\`, with this status code.
+       */
+      httpResponse: z.strictObject({ src: pattern, dst: pattern, status: z.number().int().min(100).max(599) }).optional(),
+      /**
        * A rule of node `at` counted packets during this run: the first rule of that table and
        * chain jumping to `jump` (e.g. filter KUBE-EXTERNAL-SERVICES DROP), shown with its comment.
        */
@@ -187,7 +192,7 @@ function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputPro
       }
       const kinds = Object.keys(e).filter((k) => (e as Record<string, unknown>)[k] !== undefined);
       if (kinds.length !== 1) problems.push(file.problem([...here, 'expect'], `must hold exactly one check (has ${kinds.join(', ') || 'none'})`));
-      const needsPoint = e.packet || e.noPacket;
+      const needsPoint = e.packet || e.noPacket || e.httpResponse;
       const needsNode = e.conntrack || e.route || e.dnatRule || e.rule || e.recent || e.affinityExpired;
       if (needsPoint && !w.observe.includes(s.at ?? '')) problems.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not one of the observation points in \`observe\``));
       if (needsNode && !nodes.has(s.at ?? '')) problems.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not a node of this topology`));

@@ -4,6 +4,9 @@ import { kubeProxyRules } from '../../lab/plan/kube-proxy/iptables.js';
 import { planLab } from '../../lab/plan/plan.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import type { Topology } from '../../lab/topology/schema.js';
+import type { TcpPacket } from '../../lab/capture/pcap.js';
+import type { Evidence } from '../../lab/verify/evidence.js';
+import { groupJudges } from '../../lab/verify/judges.js';
 import { loadWalkthrough } from '../../lab/verify/walkthrough.js';
 
 /** The health check node port of a Local LoadBalancer, as data: the servers' counts, the load balancer's checks, the body. */
@@ -73,6 +76,27 @@ describe("the load balancer's view of a node", () => {
     expect(nextHopsOf(nodes, (n) => n === '10.240.0.4')).toEqual(['10.240.0.4']);
     expect(nextHopsOf(nodes, () => false)).toEqual(nodes);
     expect(nextHopsOf(nodes, () => undefined)).toEqual(nodes);
+  });
+});
+
+describe('the httpResponse check (the load balancer\'s probes on the wire)', () => {
+  const response = (src: string, status: string, body = ''): TcpPacket => ({
+    time: 1, src, sport: 32100, dst: '10.240.0.1', dport: 40000, flags: 'P.', seq: 1, ack: 1, payloadLength: 200,
+    payload: `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\n\r\n${body}`,
+  });
+  const ctx = (packets: TcpPacket[]) => ({ at: 'node2:eth0', groupFlows: [], evidence: { packets: { 'node2:eth0': packets } } as unknown as Evidence });
+  const want = { src: '10.240.0.5:32100', dst: '10.240.0.1', status: 503 };
+
+  it('passes on a captured response with that status, and shows its status line and count', () => {
+    const v = groupJudges.httpResponse(want, ctx([response('10.240.0.5', '503 Service Unavailable', healthCheckBody('default', 'web', 0))]));
+    expect(v.ok).toBe(true);
+    expect(v.seen).toBe('10.240.0.5:32100 > 10.240.0.1:40000 [P.] len 200: HTTP/1.1 503 Service Unavailable, "localEndpoints": 0 (1 such responses)');
+  });
+
+  it('fails on another status, on another sender, and on no response at all', () => {
+    expect(groupJudges.httpResponse(want, ctx([response('10.240.0.5', '200 OK')])).seen).toMatch(/^other statuses: .*HTTP\/1\.1 200 OK/);
+    expect(groupJudges.httpResponse(want, ctx([response('10.240.0.4', '503 Service Unavailable')])).ok).toBe(false);
+    expect(groupJudges.httpResponse(want, ctx([])).seen).toBe('no such HTTP response captured here');
   });
 });
 
