@@ -139,20 +139,29 @@ export interface AffinityExpiry {
   /** iptables: the affinity rules' packet counters when the wait began. */
   affinityHits?: number;
   hz?: number;
+  /** The wait was not attempted: the timeout is longer than a verify run waits (MAX_AFFINITY_WAIT_S). */
+  tooLong?: boolean;
 }
+
+/** The longest affinity timeout a verify run waits out: a walkthrough about expiry uses a short one. */
+export const MAX_AFFINITY_WAIT_S = 60;
 
 /**
  * Wait until a node's kernel has forgotten `client`: poll its affinity state (every 100 ms) until
- * no set would still match the client, or the deadline passes. No fixed sleep: the wait ends at the
- * first poll that sees the expiry.
+ * no set would still match the client, or the deadline (the timeout plus `marginMs`) passes. No
+ * fixed sleep: the wait ends at the first poll that sees the expiry.
  */
-export async function waitForAffinityExpiry(ns: string, mode: ProxyMode, client: string, deadlineMs: number): Promise<AffinityExpiry> {
+export async function waitForAffinityExpiry(ns: string, mode: ProxyMode, client: string, marginMs = 10_000): Promise<AffinityExpiry> {
   const started = performance.now();
   const first = await readAffinityState(ns, mode);
   const timeoutS = Math.max(0, ...first.entries.filter((e) => e.client === client).map((e) => first.timeouts[e.set] ?? 0));
   let hz: number | undefined;
   let polls = 1;
   let state = first;
+  const mine = first.entries.filter((e) => e.client === client);
+  if (timeoutS > MAX_AFFINITY_WAIT_S) return { before: mine, expired: false, waitedMs: 0, polls, timeoutS, affinityHits: first.affinityHits, tooLong: true };
+  // The deadline: the timeout the rules carry, and a margin for a loaded machine.
+  const deadlineMs = timeoutS * 1000 + marginMs;
   for (;;) {
     if (mode === 'iptables' && first.sample && state.sample) hz ??= tickRate(first.sample, state.sample);
     if (remembered(state, client, hz) === false) break;

@@ -1,4 +1,4 @@
-import type { AffinityEntry, AffinityExpiry } from '../kernel/affinity.js';
+import { MAX_AFFINITY_WAIT_S, type AffinityEntry, type AffinityExpiry } from '../kernel/affinity.js';
 
 /**
  * sessionAffinityConfig.clientIP.timeoutSeconds on the wire: what a verify run records around a
@@ -32,6 +32,8 @@ export function judgeAffinityExpired(client: string, at: string, w: AffinityWait
   if (!w || w.node !== at || w.client !== client) return fail(`no wait for ${client}'s affinity to expire on ${at} before this traffic (traffic.afterAffinityExpiry: ${at})`);
   const before = w.before.map((e) => describe(e, w.timeoutS)).join('; ');
   if (w.before.length === 0) return fail(`${at} did not remember ${client} when the wait began: nothing to expire (send sticky traffic first)`);
+  if (w.tooLong) return fail(`${before}; a ${w.timeoutS} s timeout is longer than verify waits (${MAX_AFFINITY_WAIT_S} s): lab up with --set services.<name>.sessionAffinityTimeoutSeconds=3`);
+  if (!w.expired && w.affinityHits !== undefined && w.hz === undefined) return fail(`${before}; the kernel's tick rate could not be read from /proc/timer_list, so the age of the entry is unknown`);
   if (!w.expired) return fail(`${before}; still remembered after ${w.waitedMs} ms (${w.polls} polls), the deadline`);
   const parts = [before, `forgotten after ${(w.waitedMs / 1000).toFixed(1)} s (${w.polls} polls of the kernel's state)`];
   const iptables = w.hitsAfter !== undefined && w.affinityHits !== undefined;

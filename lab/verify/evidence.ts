@@ -126,8 +126,6 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   const affinityWaits: Record<string, AffinityWaitEvidence> = {};
   const waitNodes = [...new Set(trafficGroups(w).flatMap((g) => (g.traffic.afterAffinityExpiry ? [g.traffic.afterAffinityExpiry] : [])))];
   const hitsAtRunStart = await perNode(nft ? [] : waitNodes, async (n) => (await readAffinityState(ns(n), mode)).affinityHits ?? 0);
-  // The longest affinity timeout of the lab, and a margin for a loaded machine.
-  const affinityDeadlineMs = (Math.max(0, ...t.services.filter((s) => s.sessionAffinity === 'ClientIP').map((s) => s.sessionAffinityTimeoutSeconds)) + 10) * 1000;
 
   onProgress?.(`capturing on ${points.length} interfaces`);
   const { result: flows, packets, files } = await withCaptures(points, runDir, async () => {
@@ -138,7 +136,7 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
       let waited: Awaited<ReturnType<typeof waitForAffinityExpiry>> | undefined;
       if (waitOn) {
         onProgress?.(`waiting for ${waitOn} to forget ${sender.address}'s session affinity`);
-        waited = await waitForAffinityExpiry(ns(waitOn), mode, sender.address, affinityDeadlineMs);
+        waited = await waitForAffinityExpiry(ns(waitOn), mode, sender.address);
       }
       const mine: Flow[] = [];
       // A path tied to the node that translated it needs each flow located as it goes.

@@ -106,3 +106,13 @@ describe('the timeout in the rules and the walkthrough', () => {
     expect(problemsOf(() => loadWalkthrough(bad, t.path)).some((p) => p.field.includes('afterAffinityExpiry'))).toBe(true);
   });
 });
+
+describe('the affinityExpired check, limits', () => {
+  const base: AffinityWaitEvidence = { node: 'node1', client: '10.241.0.4', timeoutS: 10800, before: [{ set: 'KUBE-SEP-A', endpoint: '10.244.0.3:8443', client: '10.241.0.4', stamps: [100] }], expired: false, waitedMs: 0, polls: 1, affinityHits: 3, hitsAtRunStart: 0, hitsAfter: 4, after: [] };
+  it('a timeout longer than verify waits fails at once, naming the way out', () => {
+    expect(judgeAffinityExpired('10.241.0.4', 'node1', { ...base, tooLong: true }, 1).seen).toMatch(/10800 s timeout is longer than verify waits \(60 s\).*sessionAffinityTimeoutSeconds=3/);
+  });
+  it('an unknown tick rate is named, not reported as "still remembered"', () => {
+    expect(judgeAffinityExpired('10.241.0.4', 'node1', { ...base, timeoutS: 3, waitedMs: 13000 }, 1).seen).toContain('tick rate could not be read');
+  });
+});
