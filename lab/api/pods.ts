@@ -95,7 +95,7 @@ async function scaleLocked(lab: string, group: string, replicas: number, opts: {
   const started = performance.now();
   const running = runningLab(lab);
   preflight();
-  const store = new LabStore(running.state);
+  const store = running.store();
   const before = running.topology;
   const changes = store.state.podChanges ?? emptyChanges();
   const restorable = groupMembers(running.fileTopology, group).filter((p) => changes.removed.includes(p.name));
@@ -261,7 +261,7 @@ function readinessChange(lab: string, podName: string, change: (p: Pod) => Pod) 
   const pod = endpointPod(before, podName);
   const after: Topology = { ...before, pods: before.pods.map((p) => (p.name === pod.name ? change(p) : p)) };
   const timings: Record<string, number> = {};
-  return { started, store: new LabStore(running.state), before, pod, after, timings, stage: stager(timings) };
+  return { started, store: running.store(), before, pod, after, timings, stage: stager(timings) };
 }
 
 /** A pod of the running lab that backs some Service (it has a workload to kill or revive). */

@@ -2,7 +2,7 @@ import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { applyPodChanges } from '../plan/scale.js';
-import { labDir, readState, type LabState } from '../state/store.js';
+import { labDir, LabStore, readState, type LabState } from '../state/store.js';
 import { loadTopology, type LoadedTopology } from '../topology/load.js';
 import type { Topology } from '../topology/schema.js';
 
@@ -15,6 +15,8 @@ export interface RunningLab {
   state: LabState;
   /** The topology as its file (and --set overrides) describe it, before run-time pod changes. */
   fileTopology: Topology;
+  /** The lab's store for a command that changes it, knowing which reading of the file it works from. */
+  store: () => LabStore;
 }
 
 export function runningLab(lab: string): RunningLab {
@@ -25,8 +27,15 @@ export function runningLab(lab: string): RunningLab {
       ExitCode.labState,
     );
   }
-  const { topology, path } = validatedTopology(state);
-  return { topology: applyPodChanges(topology, state.podChanges), fileTopology: topology, path, state };
+  const { topology, path, key } = validatedTopology(state);
+  return {
+    topology: applyPodChanges(topology, state.podChanges),
+    fileTopology: topology,
+    path,
+    state,
+    // No key (the file cannot be stat'ed): always a full sync.
+    store: () => new LabStore(state, { topologyKey: key ?? `unknown ${Date.now()}` }),
+  };
 }
 
 /**
@@ -54,7 +63,8 @@ const codeTime = () => {
   return undefined;
 };
 
-function cacheKey(path: string, overrides: Record<string, string>): string | undefined {
+/** Which reading of a topology file this is: the file's identity, size and times, the overrides, the lab's schema code. */
+export function topologyKey(path: string, overrides: Record<string, string>): string | undefined {
   try {
     const f = statSync(path);
     return JSON.stringify([path, f.dev, f.ino, f.size, f.mtimeMs, f.ctimeMs, overrides, codeTime()]);
@@ -63,22 +73,22 @@ function cacheKey(path: string, overrides: Record<string, string>): string | und
   }
 }
 
-function validatedTopology(state: LabState): { topology: Topology; path: string } {
-  const key = cacheKey(state.topologyPath, state.overrides);
+function validatedTopology(state: LabState): { topology: Topology; path: string; key: string | undefined } {
+  const key = topologyKey(state.topologyPath, state.overrides);
   try {
     const cached = JSON.parse(readFileSync(cacheFile(state.lab), 'utf8')) as TopologyCache;
-    if (key !== undefined && cached.key === key) return cached;
+    if (key !== undefined && cached.key === key) return { topology: cached.topology, path: cached.path, key };
   } catch {
     /* no cache yet, or a damaged one: read the file */
   }
   const loaded = loadTopology(state.topologyPath, state.overrides);
   rememberTopology(state.lab, loaded, state.overrides);
-  return loaded;
+  return { topology: loaded.topology, path: loaded.path, key };
 }
 
 /** Keep a validated topology for the next commands on this lab (`up` calls this once the lab is up). */
 export function rememberTopology(lab: string, loaded: LoadedTopology, overrides: Record<string, string>): void {
-  const key = cacheKey(loaded.path, overrides);
+  const key = topologyKey(loaded.path, overrides);
   if (key === undefined) return;
   const file = cacheFile(lab);
   const tmp = `${file}.${process.pid}.tmp`;

@@ -11,7 +11,7 @@ import { once, onInterrupt, throwIfInterrupted } from '../util/interrupt.js';
 import { down } from './down.js';
 import { syncHealthChecks, type LoadBalancerFollow } from './health.js';
 import { provision } from './provision.js';
-import { rememberTopology } from './running.js';
+import { rememberTopology, topologyKey } from './running.js';
 import { stager } from './stages.js';
 
 export interface UpOptions {
@@ -78,7 +78,7 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     } finally {
       release();
     }
-    store.markUp();
+    store.markUp(topologyKey(path, overrides));
     rememberTopology(lab, loaded, overrides);
     return { lab, plan, state: store.state, timings, loadBalancers };
   });

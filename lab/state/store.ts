@@ -60,6 +60,8 @@ export interface ProxySyncRecord {
   needFullSync: boolean;
   /** When stale chains were last swept (ISO time): largeClusterMode sweeps once per sync period. */
   lastSweep?: string;
+  /** Which reading of the topology file the rules were last synced from (see api/running.ts). */
+  topologyKey?: string;
 }
 
 const ownedProcessSchema = { pid: z.number().int().min(2), startTime: z.string() };
@@ -89,7 +91,7 @@ const stateSchema = z
     workloadHost: z.strictObject({ ...ownedProcessSchema, ns: z.string() }).optional(),
     files: z.array(z.string()),
     podChanges: podChangesSchema.optional(),
-    proxySync: z.strictObject({ needFullSync: z.boolean(), lastSweep: z.string().optional() }).optional(),
+    proxySync: z.strictObject({ needFullSync: z.boolean(), lastSweep: z.string().optional(), topologyKey: z.string().optional() }).optional(),
   })
   .superRefine((s, ctx) => {
     s.namespaces.forEach((ns, i) => {
@@ -162,8 +164,21 @@ export class LabStore {
    */
   readonly needFullSync: boolean;
 
-  constructor(readonly state: LabState) {
-    this.needFullSync = state.proxySync?.needFullSync ?? false;
+  /** The reading of the topology file this command works from (a change's sync records it). */
+  readonly topologyKey: string | undefined;
+
+  /**
+   * `topologyKey`: the reading of the topology file this command works from. When the rules
+   * were synced from another (the file was edited since), the next sync is full too: the
+   * Services it describes may not be the ones the rules were written for.
+   */
+  constructor(
+    readonly state: LabState,
+    opts: { topologyKey?: string } = {},
+  ) {
+    this.topologyKey = opts.topologyKey;
+    const otherFile = opts.topologyKey !== undefined && opts.topologyKey !== state.proxySync?.topologyKey;
+    this.needFullSync = otherFile || state.proxySync?.needFullSync === true;
   }
 
   /** Record a new lab's intent before anything exists. */
@@ -217,14 +232,19 @@ export class LabStore {
 
   /** Every node's rules now match the recorded pods; `swept`: stale chains were swept just now. */
   recordProxySync(swept: boolean): void {
-    this.state.proxySync = { needFullSync: false, lastSweep: swept ? new Date().toISOString() : this.state.proxySync?.lastSweep };
+    this.state.proxySync = {
+      needFullSync: false,
+      lastSweep: swept ? new Date().toISOString() : this.state.proxySync?.lastSweep,
+      topologyKey: this.topologyKey ?? this.state.proxySync?.topologyKey,
+    };
     this.save();
   }
 
-  markUp(): void {
+  /** `topologyKey`: the reading of the topology file the lab was built from. */
+  markUp(topologyKey?: string): void {
     this.state.phase = 'up';
     // `up` wrote every node's first (full) sync on empty tables: nothing stale, as of now.
-    this.state.proxySync = { needFullSync: false, lastSweep: new Date().toISOString() };
+    this.state.proxySync = { needFullSync: false, lastSweep: new Date().toISOString(), ...(topologyKey ? { topologyKey } : {}) };
     this.save();
   }
 

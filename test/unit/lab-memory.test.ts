@@ -30,7 +30,7 @@ afterAll(() => {
 
 const upLab = (lab: string, topologyPath: string) => {
   const s = store.LabStore.create({ lab, topologyPath, overrides: {}, createdAt: 'now', phase: 'creating', namespaces: [], processes: [], files: [] });
-  s.markUp();
+  s.markUp(running.topologyKey(topologyPath, {}));
   return s;
 };
 
@@ -38,7 +38,7 @@ describe('needFullSync: an endpoint change recorded but not synced', () => {
   it('is set with the change, cleared by the sync, and seen by the next command that opens the state', () => {
     const s = upLab('m1', '/x.yaml');
     expect(new store.LabStore(store.readState('m1')!).needFullSync).toBe(false);
-    s.setPodChanges({ added: [], removed: [], readiness: { 'web-2': false }, templates: {} });
+    s.setPodChanges({ added: [], removed: [], readiness: { 'web-2': false }, terminating: {}, templates: {} });
     // The command died here: the next one must sync in full.
     expect(new store.LabStore(store.readState('m1')!).needFullSync).toBe(true);
     // This command's own change does not make its own sync full: the flag was read at open.
@@ -65,6 +65,8 @@ describe('the validated topology kept in the lab folder', () => {
     copyFileSync(join(TOPOLOGIES_DIR, 'nodeport.yaml'), file);
     upLab('m3', file);
     expect(running.runningLab('m3').topology.description).not.toBe('from the cache');
+    // The rules were synced from this very reading of the file: a change may sync partially.
+    expect(running.runningLab('m3').store().needFullSync).toBe(false);
 
     // The kept copy is what later commands use (marked here so the test can tell).
     const cache = join(root, 'm3', 'topology.json');
@@ -76,6 +78,11 @@ describe('the validated topology kept in the lab folder', () => {
     // An edited file (other size and time) is read and validated again.
     writeFileSync(file, readFileSync(file, 'utf8').replace(/^description: .*$/m, 'description: edited'));
     expect(running.runningLab('m3').topology.description).toBe('edited');
+    // The rules came from the file as it was: the next sync is full, and records the new reading.
+    const changing = running.runningLab('m3').store();
+    expect(changing.needFullSync).toBe(true);
+    changing.recordProxySync(true);
+    expect(running.runningLab('m3').store().needFullSync).toBe(false);
   });
 
   it('a damaged copy is ignored: the file is read', () => {
