@@ -78,6 +78,12 @@ describe.skipIf(!root)('loadBalancerSourceRanges and externalIPs', () => {
       expect(await routeVia(l)).toMatch(/nexthop via 10\.240\.0\.4 .*\n\s*nexthop via 10\.240\.0\.5 /s);
       await verified(l);
 
+      // The unready walkthrough fails while web-2 is ready: its 503 is not on the wire, and web-2 answers some connections.
+      const early = await lab(['verify', l, '--json', '--walkthrough', 'loadbalancer-local-unready']);
+      expect(early.exitCode).toBe(1);
+      expect((JSON.parse(early.stdout) as Report).paths.flatMap((p) => p.steps).filter((s) => s.status === 'fail').map((s) => s.title)).toContain(
+        "The load balancer's health checks of node2 are answered 503 (no ready local endpoint)",
+      );
       const health = async (ip: string) => (await lab(['exec', l, 'client', '--', 'curl', '-s', '-w', ' %{http_code}', `${ip}:32100/healthz`])).stdout;
       expect(await health('10.240.0.5')).toMatch(/"localEndpoints": 1,\n\t"serviceProxyHealthy": true\n\} 200$/);
       // kube-proxy listens on its --nodeport-addresses: all addresses by default in iptables mode, the node IP in nftables mode.
