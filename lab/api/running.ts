@@ -42,13 +42,22 @@ interface TopologyCache {
 }
 
 const cacheFile = (lab: string) => join(labDir(lab), 'topology.json');
-const SCHEMA_CODE = new URL('../topology/schema.js', import.meta.url);
+/** The lab's schema code (compiled; the module itself when run from source, as the tests do). */
+const codeTime = () => {
+  for (const url of [new URL('../topology/schema.js', import.meta.url), new URL(import.meta.url)]) {
+    try {
+      return statSync(url).mtimeMs;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+};
 
 function cacheKey(path: string, overrides: Record<string, string>): string | undefined {
   try {
     const f = statSync(path);
-    const code = statSync(SCHEMA_CODE);
-    return JSON.stringify([path, f.dev, f.ino, f.size, f.mtimeMs, f.ctimeMs, overrides, code.mtimeMs]);
+    return JSON.stringify([path, f.dev, f.ino, f.size, f.mtimeMs, f.ctimeMs, overrides, codeTime()]);
   } catch {
     return undefined;
   }

@@ -7,6 +7,7 @@ import { log } from '../log.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { WORKLOAD_MARKER } from '../workload/marker.js';
 import { CONTROL_SOCKET, type ControlRequest, type ControlResponse } from '../workload/protocol.js';
+import { NETNS_RUN_DIR } from './netns.js';
 import { processStartTime } from './processes.js';
 
 /** The compiled workload process (lab/workload/host.ts). */
@@ -23,10 +24,12 @@ export function startWorkloadHost(ns: string, stateDir: string): Promise<{ pid: 
   const logDir = join(stateDir, 'pods');
   mkdirSync(logDir, { recursive: true });
   const logPath = join(stateDir, 'workloads.log');
-  const args = ['netns', 'exec', ns, process.execPath, HOST_SCRIPT, WORKLOAD_MARKER, '--ns', ns, '--control', controlSocket(stateDir), '--log-dir', logDir];
-  // `ip netns exec` execs node, so the pid we get is the workload process's own.
+  // nsenter joins the network namespace only and execs node, so the pid we get is the workload
+  // process's own; `ip netns exec` would also copy the mount namespace, whose size grows with
+  // every /run/netns mount, for nothing this process uses (it resolves no names).
+  const args = [`--net=${NETNS_RUN_DIR}/${ns}`, process.execPath, HOST_SCRIPT, WORKLOAD_MARKER, '--ns', ns, '--control', controlSocket(stateDir), '--log-dir', logDir];
   const logFd = openSync(logPath, 'a');
-  const child = spawn('ip', args, { detached: true, stdio: ['ignore', 'pipe', logFd] });
+  const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', 'pipe', logFd] });
   closeSync(logFd);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -38,7 +41,7 @@ export function startWorkloadHost(ns: string, stateDir: string): Promise<{ pid: 
       } catch {
         /* gone */
       }
-      reject(new LabError(`the workload process did not start: ${why} (see ${logPath})`, ExitCode.commandFailed, { command: ['ip', ...args].join(' ') }));
+      reject(new LabError(`the workload process did not start: ${why} (see ${logPath})`, ExitCode.commandFailed, { command: ['nsenter', ...args].join(' ') }));
     };
     const onEarlyExit = (code: number | null) => fail(`exited with ${code}`);
     child.on('exit', onEarlyExit);
