@@ -11,7 +11,8 @@ export interface LabStatus {
   topology: string;
   createdAt: string;
   namespaces: { ns: string; present: boolean; addresses: { ifname: string; cidr: string }[] }[];
-  workloads: { pod: string; pid: number; ports: number[]; running: boolean }[];
+  /** terminating: `lab kill --terminating` marked the pod as being deleted (it keeps serving). */
+  workloads: { pod: string; pid: number; ports: number[]; running: boolean; terminating?: boolean }[];
 }
 
 /** Every lab with a state file: namespaces (present or not), their IPv4 addresses, workloads. */
@@ -28,7 +29,7 @@ export async function status(lab?: string): Promise<LabStatus[]> {
         const present = existing.has(ns);
         return { ns, present, addresses: present ? await readAddresses(ns) : [] };
       }),
-      workloads: s.processes.map((p) => ({ pod: p.pod, pid: p.pid, ports: p.ports, running: !p.stopped && isOurs(p) })),
+      workloads: s.processes.map((p) => ({ pod: p.pod, pid: p.pid, ports: p.ports, running: !p.stopped && isOurs(p), ...(s.podChanges?.terminating?.[p.pod] ? { terminating: true } : {}) })),
     })),
   );
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ExitCode, LabError } from '../errors.js';
 import { preflight } from '../kernel/preflight.js';
 import { resolveLabName } from './lab-name.js';
-import { bold, dim, green, printJson, red, say } from './output.js';
+import { bold, dim, green, printJson, red, say, yellow } from './output.js';
 
 export function registerInspect(program: Command): void {
   program
@@ -21,7 +21,7 @@ export function registerInspect(program: Command): void {
         for (const n of l.namespaces) {
           say(`  ${n.ns.padEnd(24)} ${n.present ? n.addresses.map((a) => `${a.ifname} ${a.cidr}`).join(', ') : red('missing')}`);
         }
-        for (const w of l.workloads) say(`  workload ${w.pod} pid ${w.pid} ports ${w.ports.join(',')} ${w.running ? green('running') : red('stopped')}`);
+        for (const w of l.workloads) say(`  workload ${w.pod} pid ${w.pid} ports ${w.ports.join(',')} ${w.running ? green('running') : red('stopped')}${w.terminating ? ` ${yellow('terminating')} (lab endpoints ${l.lab})` : ''}`);
       }
     });
 

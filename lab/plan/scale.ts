@@ -19,7 +19,7 @@ export interface PodChanges {
   /** Readiness set at run time: false after `lab kill`, true after `lab revive`. */
   readiness: Record<string, boolean>;
   /** Pods being deleted that serve out their grace period (`lab kill --terminating`); `lab revive` clears it. */
-  terminating: Record<string, boolean>;
+  terminating?: Record<string, boolean>;
   /** Per scaled group, what its new pods look like (kept so a group scaled to 0 can grow again). */
   templates: Record<string, PodTemplate>;
 }
@@ -156,7 +156,7 @@ export function recordScale(c: PodChanges, plan: ScalePlan): PodChanges {
     if (i >= 0) out.added.splice(i, 1);
     else if (!out.removed.includes(p.name)) out.removed.push(p.name);
     delete out.readiness[p.name];
-    delete out.terminating[p.name];
+    if (out.terminating) delete out.terminating[p.name];
   }
   return out;
 }

@@ -67,7 +67,7 @@ describe.skipIf(!root)('loadBalancerSourceRanges and externalIPs', () => {
   };
 
   for (const mode of MODES) {
-    it(`${mode} mode: killing node2's only pod turns its health check to 503, the load balancer drops node2, revive brings it back`, async () => {
+    it(`${mode} mode: killing node2's only pod turns its health check to 503, the load balancer drops node2, revive brings it back, scale follows too`, async () => {
       const l = lbLocal(mode);
       const host = await hostSnapshot();
       const up = await lab(['up', 'loadbalancer-local', '--name', l, '--set', `kubeProxy.mode=${mode}`, '--json']);
@@ -109,6 +109,14 @@ describe.skipIf(!root)('loadBalancerSourceRanges and externalIPs', () => {
       expect((JSON.parse(revived.stdout) as { loadBalancers: LoadBalancerFollow[] }).loadBalancers).toMatchObject([{ via: ['10.240.0.4', '10.240.0.5'], settled: true }]);
       expect(await health('10.240.0.5')).toMatch(/"localEndpoints": 1,.* 200$/s);
       await verified(l);
+
+      // scale follows too: web=1 deletes web-2 (node2 has no pod left), web=2 brings it back.
+      const down1 = await lab(['scale', l, 'web=1', '--json']);
+      expect(down1.exitCode, down1.stderr).toBe(0);
+      expect((JSON.parse(down1.stdout) as { loadBalancers: LoadBalancerFollow[] }).loadBalancers).toMatchObject([{ via: ['10.240.0.4'], settled: true }]);
+      const up2 = await lab(['scale', l, 'web=2', '--json']);
+      expect(up2.exitCode, up2.stderr).toBe(0);
+      expect((JSON.parse(up2.stdout) as { loadBalancers: LoadBalancerFollow[] }).loadBalancers).toMatchObject([{ via: ['10.240.0.4', '10.240.0.5'], settled: true }]);
 
       // down leaves nothing: no namespace, no process (the servers and probes lived in the workload process), the host untouched.
       expect((await lab(['down', l])).exitCode).toBe(0);

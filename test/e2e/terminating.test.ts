@@ -74,6 +74,7 @@ describe.skipIf(!root)('terminating endpoints against the real kernel', () => {
       const again = await lab(['kill', L, 'web-2', '--terminating']);
       expect(again.exitCode).toBe(5);
       expect(again.stderr).toContain('already terminating');
+      expect((await lab(['status', L])).stdout).toMatch(/workload web-2 .* running terminating/);
       const human = await lab(['endpoints', L]);
       expect(human.stdout).toMatch(/10\.244\.1\.2:8443\s+web-2\s+node2\s+ready=false serving=true terminating=true/);
       await verifyPasses(L, 'nodeport-terminating');
