@@ -1,9 +1,8 @@
-import type { NftExisting } from '../plan/kube-proxy/nftables.js';
+import { NFT_TABLE, type NftExisting } from '../plan/kube-proxy/nftables.js';
 import { parseSave } from '../plan/kube-proxy/rules.js';
 import type { ProxyExisting } from '../plan/kube-proxy/sync.js';
 import type { ProxyMode } from '../topology/schema.js';
 import { runIn } from './exec.js';
-import { readNftObjects } from './readers.js';
 
 /** The chains of a namespace's nat table, as iptables-save lists them (built-in ones too). */
 export async function natChains(ns: string): Promise<string[]> {
@@ -11,12 +10,28 @@ export async function natChains(ns: string): Promise<string[]> {
   return parseSave(stdout).chains.get('nat') ?? [];
 }
 
+/**
+ * The kube-proxy table's chain and set names, as kube-proxy lists them before each sync
+ * (`nft list chains`, `nft list sets`): names only, not the rules and map elements a listing
+ * of the whole table would carry (at 1000 Services that listing costs more than the sync).
+ */
 export async function nftExisting(ns: string): Promise<NftExisting> {
-  const objects = await readNftObjects(ns);
-  return {
-    chains: objects.flatMap((o) => (o.chain ? [o.chain.name] : [])),
-    sets: objects.flatMap((o) => (o.set ? [o.set.name] : [])),
-  };
+  const [chains, sets] = await Promise.all([nftNames(ns, 'chain'), nftNames(ns, 'set')]);
+  return { chains, sets };
+}
+
+async function nftNames(ns: string, kind: 'chain' | 'set'): Promise<string[]> {
+  const { stdout, exitCode } = await runIn(ns, 'nft', ['-j', 'list', `${kind}s`, 'ip'], { allowFailure: true });
+  if (exitCode !== 0) return [];
+  try {
+    const objects = (JSON.parse(stdout) as { nftables: Record<string, { table?: string; name?: string } | undefined>[] }).nftables;
+    return objects.flatMap((o) => {
+      const item = o[kind];
+      return item?.table === NFT_TABLE && item.name ? [item.name] : [];
+    });
+  } catch {
+    return [];
+  }
 }
 
 /** What kube-proxy reads before a sync: the chains (and, in nftables mode, sets) the node has. */
