@@ -1,4 +1,4 @@
-import { NFT_TABLE, type NftExisting } from '../plan/kube-proxy/nftables.js';
+import type { NftExisting } from '../plan/kube-proxy/nftables.js';
 import { parseSave } from '../plan/kube-proxy/rules.js';
 import type { ProxyExisting } from '../plan/kube-proxy/sync.js';
 import type { ProxyMode } from '../topology/schema.js';
@@ -27,7 +27,7 @@ async function nftNames(ns: string, kind: 'chain' | 'set'): Promise<string[]> {
     const objects = (JSON.parse(stdout) as { nftables: Record<string, { table?: string; name?: string } | undefined>[] }).nftables;
     return objects.flatMap((o) => {
       const item = o[kind];
-      return item?.table === NFT_TABLE && item.name ? [item.name] : [];
+      return item?.table === 'kube-proxy' && item.name ? [item.name] : [];
     });
   } catch {
     return [];
