@@ -1,5 +1,5 @@
 import { ExitCode, LabError } from '../errors.js';
-import { nextSourcePort } from '../kernel/ports.js';
+import { nextSourcePort, portsInUse } from '../kernel/ports.js';
 import { preflight } from '../kernel/preflight.js';
 import { endpointsView } from '../plan/scale.js';
 import { namespaceName } from '../topology/names.js';
@@ -51,8 +51,9 @@ export async function probe(lab: string, opts: { from?: string; to?: string; req
   const answeredBy: Record<string, number> = {};
   const errors: string[] = [];
   let failed = 0;
+  const inUse = await portsInUse(namespaceName(lab, sender.name));
   for (let i = 0; i < requests; i++) {
-    const flow = await sendRequest(namespaceName(lab, sender.name), traffic, 'probe', i, nextSourcePort(), sender.address);
+    const flow = await sendRequest(namespaceName(lab, sender.name), traffic, 'probe', i, nextSourcePort(inUse), sender.address);
     if (flow.answer) answeredBy[flow.answer.pod] = (answeredBy[flow.answer.pod] ?? 0) + 1;
     else {
       failed++;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
 import { addTraceRules, expectedAdds, removeTraceRules, removeTraceRulesSync, startMonitor, stopMonitor, untilMonitorListens, untilMonitors, type RawTableGuard, type TraceMonitor } from '../kernel/netfilter-trace.js';
-import { nextSourcePort } from '../kernel/ports.js';
+import { nextSourcePort, portsInUse } from '../kernel/ports.js';
 import { preflight } from '../kernel/preflight.js';
 import { readConntrack } from '../kernel/readers.js';
 import type { Topology } from '../topology/schema.js';
@@ -15,6 +15,7 @@ import type { Flow } from '../verify/flows.js';
 import { locateFlow } from '../verify/paths.js';
 import { sendDatagram, sendRequest } from '../verify/traffic.js';
 import { loadWalkthrough, type Traffic } from '../verify/walkthrough.js';
+import { lockWaitSeconds, withFileLock } from '../state/lock.js';
 import { labDir } from '../state/store.js';
 import { runningLab } from './running.js';
 
@@ -66,18 +67,28 @@ function traceTraffic(lab: string, opts: TraceOptions): { topology: Topology; fr
  */
 export async function trace(lab: string, opts: TraceOptions = {}): Promise<TraceResult> {
   const started = performance.now();
-  const { topology: t, from, to } = traceTraffic(lab, opts);
+  const target = traceTraffic(lab, opts);
+  // One trace at a time per lab. Every monitor prints every trace event of its namespace and
+  // looks up the rule each names: a rule another trace had just removed made it exit ("error: No
+  // such file or directory"), and one trace's cleanup could delete the raw table under the other.
+  const wait = lockWaitSeconds();
+  const busy = () => new LabError(`lab ${lab}: another lab trace still runs after ${wait} s (LAB_LOCK_WAIT sets how long)`, ExitCode.labState);
+  return withFileLock(join(labDir(lab), 'trace.lock'), wait, busy, () => traceLocked(lab, opts, target, started));
+}
+
+async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<typeof traceTraffic>, started: number): Promise<TraceResult> {
+  const { topology: t, from, to } = target;
   const proto = opts.proto ?? 'tcp';
   const mode = proxyMode(t);
-  preflight(['ip', 'curl', 'stdbuf', 'nft', ...(mode === 'iptables' ? ['iptables-restore', 'iptables-save', 'xtables-monitor', 'flock'] : [])]);
+  preflight(['ip', 'curl', 'stdbuf', 'nft', ...(mode === 'iptables' ? ['iptables-restore', 'iptables-save', 'xtables-monitor', 'sh'] : [])]);
   const sender = [...t.clients, ...t.pods].find((h) => h.name === from)!;
-  const port = nextSourcePort();
+  const port = nextSourcePort(await portsInUse(namespaceName(t.lab, sender.name)));
   const spec: TraceSpec = { tag: traceTag(port), proto, clientIP: sender.address, clientPort: port, podCIDR: t.cluster.podCIDR };
   const hosts = [...t.nodes, ...t.routers].map((h) => h.name);
   const ns = (h: string) => namespaceName(t.lab, h);
 
   const monitors: TraceMonitor[] = [];
-  const guard: RawTableGuard = { lock: join(labDir(lab), 'trace.lock'), madeRaw: (namespace) => join(labDir(lab), `trace-made-raw.${namespace}`) };
+  const guard: RawTableGuard = { madeRaw: (namespace) => join(labDir(lab), `trace-made-raw.${namespace}`) };
   const applied = new Set<string>();
   // An exiting process cannot await: remove whatever is in place synchronously, kill the monitors.
   const onExit = () => {

@@ -16,6 +16,8 @@ export interface TraceMonitor {
   ns: string;
   child: ChildProcess;
   text: string;
+  /** What the monitor wrote to stderr (why it exited, if it did). */
+  stderr: string;
   /** Arrival time of each line (ms since start), for ordering. */
   stamps: number[];
   parse(): MonitorParse;
@@ -31,6 +33,7 @@ export function startMonitor(ns: string, mode: ProxyMode, spec: TraceSpec, t0: n
     ns,
     child,
     text: '',
+    stderr: '',
     stamps: [],
     parse: () => (mode === 'nftables' ? parseNftMonitor : parseXtablesMonitor)(m.text, spec.tag, m.stamps),
   };
@@ -45,16 +48,18 @@ export function startMonitor(ns: string, mode: ProxyMode, spec: TraceSpec, t0: n
       m.stamps.push(now);
     }
   });
-  child.stderr!.resume(); // errors show as an early exit
+  child.stderr!.on('data', (d: Buffer) => (m.stderr = (m.stderr + d.toString()).slice(-2000)));
   return m;
 }
+
+const exitReason = (m: TraceMonitor) => ` (${m.child.signalCode ?? `exit ${m.child.exitCode}`}${m.stderr.trim() ? `: ${m.stderr.trim()}` : ''})`;
 
 /** Resolve once every monitor's output satisfies the test; fail if one exits or 5 s pass. */
 export function untilMonitors(monitors: TraceMonitor[], test: (p: MonitorParse) => boolean, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const check = () => {
       const dead = monitors.find((m) => m.child.exitCode !== null || m.child.signalCode !== null);
-      if (dead) return done(new LabError(`the trace monitor in ${dead.ns} exited before it ${what}`, ExitCode.commandFailed));
+      if (dead) return done(new LabError(`the trace monitor in ${dead.ns} exited before it ${what}${exitReason(dead)}`, ExitCode.commandFailed));
       if (monitors.every((m) => test(m.parse()))) done();
     };
     const timer = setTimeout(() => done(new LabError(`the trace monitors did not report that they ${what} within ${WAIT_MS / 1000} s`, ExitCode.commandFailed)), WAIT_MS);
@@ -89,7 +94,7 @@ export async function untilMonitorListens(m: TraceMonitor): Promise<void> {
   for (;;) {
     await runIn(m.ns, 'nft', ['-f', '-'], { input: `add table ip ${marker}\ndelete table ip ${marker}\n` });
     if (await heard(m, marker, 200)) return;
-    if (m.child.exitCode !== null || m.child.signalCode !== null) throw new LabError(`the trace monitor in ${m.ns} exited before it was listening`, ExitCode.commandFailed);
+    if (m.child.exitCode !== null || m.child.signalCode !== null) throw new LabError(`the trace monitor in ${m.ns} exited before it was listening${exitReason(m)}`, ExitCode.commandFailed);
     if (Date.now() > deadline) throw new LabError(`the trace monitor in ${m.ns} did not start listening within ${WAIT_MS / 1000} s`, ExitCode.commandFailed);
   }
 }
@@ -113,35 +118,31 @@ function heard(m: TraceMonitor, marker: string, ms: number): Promise<boolean> {
 export const expectedAdds = (mode: ProxyMode, spec: TraceSpec) => (mode === 'nftables' ? 1 : iptablesTraceRuleCount(spec));
 
 /**
- * Where iptables-mode traces of one lab coordinate: the raw table is shared by every trace (and
- * by anyone's own raw rules), and deleting a table deletes every rule still in it. So adding a
- * trace's rules, and removing them and then the raw table once nothing is left in it, happen
- * under one flock per lab; `madeRaw` marks a namespace whose raw table a trace created, so a
- * raw table that was there before any trace is never deleted.
+ * iptables mode: the raw table is shared by the lab's traces (one at a time, under the trace lock)
+ * and by anyone's own raw rules. `madeRaw(ns)` is a marker file saying a trace created the
+ * namespace's raw table, so the trace that empties it deletes it, and a raw table that was there
+ * before any trace is never deleted.
  */
 export interface RawTableGuard {
-  lock: string;
   madeRaw: (ns: string) => string;
 }
 
-// Run inside the namespace under the guard's lock; $1 is the namespace's made-raw marker, the
-// iptables-restore payload arrives on stdin.
-const ADD_UNDER_LOCK = 'nft list table ip raw >/dev/null 2>&1 || : > "$1"; exec iptables-restore --noflush';
-const REMOVE_UNDER_LOCK =
-  'iptables-restore --noflush; if [ -e "$1" ] && ! iptables-save -t raw | grep -q "^-A "; then nft delete table ip raw && rm -f "$1"; fi';
-const LOCK_WAIT_S = '10';
+// Run inside the namespace; $1 is the namespace's made-raw marker, the iptables-restore payload
+// arrives on stdin.
+const ADD_RULES = 'nft list table ip raw >/dev/null 2>&1 || : > "$1"; exec iptables-restore --noflush';
+const REMOVE_RULES = 'iptables-restore --noflush; if [ -e "$1" ] && ! iptables-save -t raw | grep -q "^-A "; then nft delete table ip raw && rm -f "$1"; fi';
 
-const underLock = (guard: RawTableGuard, ns: string, script: string) => ['-w', LOCK_WAIT_S, guard.lock, 'sh', '-c', script, 'sh', guard.madeRaw(ns)];
+const script = (guard: RawTableGuard, ns: string, text: string) => ['-c', text, 'sh', guard.madeRaw(ns)];
 
 export async function addTraceRules(ns: string, mode: ProxyMode, spec: TraceSpec, guard: RawTableGuard): Promise<void> {
   if (mode === 'nftables') await runIn(ns, 'nft', ['-f', '-'], { input: nftTraceTable(spec) });
-  else await runIn(ns, 'flock', underLock(guard, ns, ADD_UNDER_LOCK), { input: iptablesTraceRules(spec, '-A') });
+  else await runIn(ns, 'sh', script(guard, ns, ADD_RULES), { input: iptablesTraceRules(spec, '-A') });
 }
 
 /** Remove the trace's rules; in iptables mode also the raw table, if a trace made it and no rule is left in it. */
 export async function removeTraceRules(ns: string, mode: ProxyMode, spec: TraceSpec, guard: RawTableGuard): Promise<void> {
   if (mode === 'nftables') await runIn(ns, 'nft', ['delete', 'table', 'ip', spec.tag], { allowFailure: true });
-  else await runIn(ns, 'flock', underLock(guard, ns, REMOVE_UNDER_LOCK), { input: iptablesTraceRules(spec, '-D'), allowFailure: true });
+  else await runIn(ns, 'sh', script(guard, ns, REMOVE_RULES), { input: iptablesTraceRules(spec, '-D'), allowFailure: true });
 }
 
 /**
@@ -151,7 +152,7 @@ export async function removeTraceRules(ns: string, mode: ProxyMode, spec: TraceS
 export function removeTraceRulesSync(ns: string, mode: ProxyMode, spec: TraceSpec, guard: RawTableGuard): void {
   const sync = (file: string, args: string[], input?: string) => spawnSync('ip', ['netns', 'exec', ns, file, ...args], { input, stdio: ['pipe', 'ignore', 'ignore'], timeout: 5000 });
   if (mode === 'nftables') sync('nft', ['delete', 'table', 'ip', spec.tag]);
-  else sync('flock', underLock(guard, ns, REMOVE_UNDER_LOCK), iptablesTraceRules(spec, '-D'));
+  else sync('sh', script(guard, ns, REMOVE_RULES), iptablesTraceRules(spec, '-D'));
 }
 
 /** Stop a monitor by its pid and wait for it. */

@@ -1,3 +1,5 @@
+import { ExitCode, LabError } from '../errors.js';
+import { runIn } from './exec.js';
 /**
  * The one owner of the source ports the lab's own requests leave from (verify, probe, trace,
  * the workshop). Each connection gets a fixed, known port, so it can be found again in every
@@ -15,9 +17,31 @@ export const isLabSourcePort = (port: number) => port >= LAB_SOURCE_PORTS.from &
 // TIME_WAIT, and two verbs running at once on one lab apart from each other.
 let next = LAB_SOURCE_PORTS.from + Math.floor(Math.random() * SPAN);
 
-/** The next lab source port (wrapping inside the range). */
-export function nextSourcePort(): number {
-  const port = next;
-  next = next + 1 > LAB_SOURCE_PORTS.to ? LAB_SOURCE_PORTS.from : next + 1;
-  return port;
+/**
+ * The next lab source port (wrapping inside the range), skipping `inUse` (the sender's ports,
+ * from `portsInUse`) and recording the one it returns there. Without the skip, a port an earlier
+ * run's connection still holds in TIME_WAIT made curl fail: "bind failed with errno 98".
+ */
+export function nextSourcePort(inUse: Set<number> = new Set()): number {
+  for (let tries = 0; tries < SPAN; tries++) {
+    const port = next;
+    next = next + 1 > LAB_SOURCE_PORTS.to ? LAB_SOURCE_PORTS.from : next + 1;
+    if (!inUse.has(port)) {
+      inUse.add(port);
+      return port;
+    }
+  }
+  throw new LabError(`every lab source port (${LAB_SOURCE_PORTS.from}-${LAB_SOURCE_PORTS.to}) is in use`, ExitCode.commandFailed);
+}
+
+/** The local TCP and UDP ports of every socket in a namespace, TIME_WAIT included (one `ss`). */
+export async function portsInUse(ns: string): Promise<Set<number>> {
+  const { stdout } = await runIn(ns, 'ss', ['-Htuan']);
+  const ports = new Set<number>();
+  for (const line of stdout.split('\n')) {
+    const local = line.trim().split(/\s+/)[4];
+    const port = Number(local?.slice(local.lastIndexOf(':') + 1));
+    if (Number.isInteger(port) && port > 0) ports.add(port);
+  }
+  return ports;
 }

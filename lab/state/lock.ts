@@ -26,7 +26,7 @@ export interface LockHolder {
 
 const lockPath = (lab: string) => join(STATE_ROOT, `${lab}.lock`);
 /** How long a second verb waits for the first one, in seconds (LAB_LOCK_WAIT overrides). */
-const waitSeconds = () => {
+export const lockWaitSeconds = () => {
   const s = Number(process.env.LAB_LOCK_WAIT ?? '60');
   return Number.isFinite(s) && s >= 0 ? s : 60;
 };
@@ -69,7 +69,7 @@ export function lockHolder(lab: string): LockHolder | undefined {
 async function acquire(lab: string, verb: string): Promise<number> {
   mkdirSync(STATE_ROOT, { recursive: true });
   const path = lockPath(lab);
-  const deadline = Date.now() + waitSeconds() * 1000;
+  const deadline = Date.now() + lockWaitSeconds() * 1000;
   for (;;) {
     const fd = openSync(path, 'a+');
     let got = await flock(fd, ['-n']);
@@ -80,7 +80,7 @@ async function acquire(lab: string, verb: string): Promise<number> {
       const holder = lockHolder(lab);
       closeSync(fd);
       const who = holder ? `${holder.verb} by pid ${holder.pid} since ${holder.since}` : 'another lab command holds it';
-      throw new LabError(`lab ${lab} is busy: ${who} (waited ${waitSeconds()} s; LAB_LOCK_WAIT sets how long)`, ExitCode.labState, { holder });
+      throw new LabError(`lab ${lab} is busy: ${who} (waited ${lockWaitSeconds()} s; LAB_LOCK_WAIT sets how long)`, ExitCode.labState, { holder });
     }
     // The file we locked may have been removed by a `down` that held it: lock the new one then.
     if (sameFile(fd, path)) {
@@ -89,6 +89,21 @@ async function acquire(lab: string, verb: string): Promise<number> {
       writeSync(fd, `${JSON.stringify(me)}\n`);
       return fd;
     }
+    closeSync(fd);
+  }
+}
+
+/**
+ * Run fn holding an exclusive flock on `path` (created if missing), waiting up to `waitS` seconds
+ * for another holder; `busy` is the error when the wait runs out. The kernel drops the lock when
+ * this process exits, however it exits.
+ */
+export async function withFileLock<T>(path: string, waitS: number, busy: () => Error, fn: () => Promise<T>): Promise<T> {
+  const fd = openSync(path, 'a+');
+  try {
+    if (!(await flock(fd, ['-w', String(waitS)]))) throw busy();
+    return await fn();
+  } finally {
     closeSync(fd);
   }
 }

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { captureFile, withCaptures, type ObservationPoint } from '../capture/tcpdump.js';
 import { parsePcap, type TcpPacket } from '../capture/pcap.js';
 import type { ConntrackEntry } from '../kernel/conntrack.js';
-import { nextSourcePort } from '../kernel/ports.js';
+import { nextSourcePort, portsInUse } from '../kernel/ports.js';
 import {
   affinitySetsOf,
   countersByJump,
@@ -139,10 +139,11 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
         waited = await waitForAffinityExpiry(ns(waitOn), mode, sender.address);
       }
       const mine: Flow[] = [];
+      const inUse = await portsInUse(ns(sender.name));
       // A path tied to the node that translated it needs each flow located as it goes.
       const locate = g.paths.some((p) => p.via);
       while (mine.length < g.traffic.maxRequests && !groupSatisfied(g, mine)) {
-        const flow = await sendRequest(ns(sender.name), g.traffic, g.key, all.length, nextSourcePort(), sender.address);
+        const flow = await sendRequest(ns(sender.name), g.traffic, g.key, all.length, nextSourcePort(inUse), sender.address);
         if (locate) locateFlow(flow, await readAllConntrack());
         mine.push(flow);
         all.push(flow);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { withCaptures } from '../capture/tcpdump.js';
 import { describePacket } from '../capture/pcap.js';
 import type { ConntrackEntry } from '../kernel/conntrack.js';
-import { isLabSourcePort, nextSourcePort } from '../kernel/ports.js';
+import { isLabSourcePort, nextSourcePort, portsInUse } from '../kernel/ports.js';
 import { DEFAULT_TCP_TIMEOUTS, readConntrack, readConntrackTimeouts, readRoute, readRules } from '../kernel/readers.js';
 import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
 import type { Topology } from '../topology/schema.js';
@@ -150,8 +150,9 @@ async function requestsUntilEndpoint(c: TrafficCheck, live: LiveLab): Promise<{ 
   const traffic: Traffic = { from: c.from, to: c.to, requests: 1, maxRequests: 1, timeout: 1 };
   const ns = namespaceName(live.lab, sender.name);
   const flows: Flow[] = [];
+  const inUse = await portsInUse(ns);
   for (let i = 0; i < MAX_REQUESTS; i++) {
-    const flow = await sendRequest(ns, traffic, 'workshop', i, nextSourcePort(), sender.address);
+    const flow = await sendRequest(ns, traffic, 'workshop', i, nextSourcePort(inUse), sender.address);
     flows.push(flow);
     if (flow.answer && (!c.endpoint || flow.answer.pod === c.endpoint)) return { hit: flow, flows };
   }

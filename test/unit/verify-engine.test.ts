@@ -131,6 +131,15 @@ describe('source ports', () => {
     expect(LAB_SOURCE_PORTS.to).toBeLessThan(32768);
     expect(isLabSourcePort(40000)).toBe(false);
   });
+
+  it('skips ports a socket of the sender holds (a TIME_WAIT from an earlier run) and records what it hands out', () => {
+    const probe = nextSourcePort();
+    const after = (n: number) => LAB_SOURCE_PORTS.from + ((probe + n - LAB_SOURCE_PORTS.from) % (LAB_SOURCE_PORTS.to - LAB_SOURCE_PORTS.from + 1));
+    const inUse = new Set([after(1), after(2)]);
+    const port = nextSourcePort(inUse);
+    expect(port).toBe(after(3));
+    expect(inUse.has(port)).toBe(true);
+  });
 });
 
 describe('judges against saved runs', () => {
