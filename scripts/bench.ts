@@ -7,6 +7,7 @@
  *   sudo node dist/scripts/bench.js [scenario] [rounds]
  *   sudo node dist/scripts/bench.js scale [rounds] [out-file]     (see scripts/bench-scale.ts)
  *   sudo node dist/scripts/bench.js health [rounds]               (see scripts/bench-health.ts)
+ *   sudo node dist/scripts/bench.js startup [rounds]              (see scripts/bench-startup.ts)
  */
 import { $ } from 'zx';
 import { join } from 'node:path';
@@ -15,6 +16,12 @@ import { PROJECT_ROOT } from '../lab/util/project.js';
 if (process.argv[2] === 'scale') {
   const { scaleBenchmark } = await import('./bench-scale.js');
   await scaleBenchmark(Number(process.argv[3] ?? 3), process.argv[4] ?? join(PROJECT_ROOT, 'lab-runs', 'bench-scale.md'));
+  process.exit(0);
+}
+
+if (process.argv[2] === 'startup') {
+  const { startupBenchmark } = await import('./bench-startup.js');
+  await startupBenchmark(Number(process.argv[3] ?? 5));
   process.exit(0);
 }
 

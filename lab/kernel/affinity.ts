@@ -1,7 +1,7 @@
 import { parseSave } from '../plan/kube-proxy/rules.js';
 import type { ProxyMode } from '../topology/schema.js';
 import { runIn } from './exec.js';
-import { readNftObjects, readRules } from './readers.js';
+import { elementOf, endpointOfName, readNftObjects, readRules, recentListRules } from './readers.js';
 
 /**
  * sessionAffinity's memory with its clock: which client each endpoint remembers, and for how
@@ -92,26 +92,24 @@ export function remembered(state: AffinityState, client: string, hz?: number): b
   return mine.some((e) => state.sample!.jiffies - Math.max(...(e.stamps ?? [0])) <= (state.timeouts[e.set] ?? 0) * hz);
 }
 
-const endpointOfSetName = (name: string) => name.slice(name.lastIndexOf('__') + 2).replace('/', ':');
-
 /** A node's affinity memory, its clock, and (iptables) how often the affinity rules matched. */
 export async function readAffinityState(ns: string, mode: ProxyMode): Promise<AffinityState> {
   if (mode === 'nftables') {
     const entries: AffinityEntry[] = [];
     const timeouts: Record<string, number> = {};
     for (const o of await readNftObjects(ns)) {
-      const s = o.set as ({ name: string; timeout?: number; elem?: unknown[] } | undefined);
+      const s = o.set;
       if (!s?.name.startsWith('affinity-')) continue;
       timeouts[s.name] = s.timeout ?? 0;
       for (const e of s.elem ?? []) {
-        const inner = e && typeof e === 'object' && 'elem' in e ? (e as { elem: { val: unknown; expires?: number } }).elem : { val: e };
-        entries.push({ set: s.name, endpoint: endpointOfSetName(s.name), client: String(inner.val), expiresS: inner.expires });
+        const { val, expires } = elementOf(e);
+        entries.push({ set: s.name, endpoint: endpointOfName(s.name), client: String(val), expiresS: expires });
       }
     }
     return { mode, entries, timeouts };
   }
   const nat = parseSave(await readRules(ns, { table: 'nat', counters: true })).rules;
-  const lists = nat.filter((r) => r.chain.startsWith('KUBE-SEP-') && r.modules.includes('recent') && r.options.get('--to-destination'));
+  const lists = recentListRules(nat);
   const checks = nat.filter((r) => r.options.has('--rcheck'));
   const timeouts = Object.fromEntries(checks.map((r) => [r.options.get('--name') ?? r.options.get('-j')!, Number(r.options.get('--seconds') ?? 0)]));
   const files = lists.map((r) => `/proc/net/xt_recent/${r.chain}`);
@@ -170,8 +168,6 @@ export async function waitForAffinityExpiry(ns: string, mode: ProxyMode, client:
     state = await readAffinityState(ns, mode);
     polls++;
   }
-  const before = first.entries
-    .filter((e) => e.client === client)
-    .map((e) => (hz && first.sample ? { ...e, ageS: Math.round(ageOf(e, first.sample, hz) * 100) / 100 } : e));
+  const before = mine.map((e) => (hz && first.sample ? { ...e, ageS: Math.round(ageOf(e, first.sample, hz) * 100) / 100 } : e));
   return { before, expired: remembered(state, client, hz) === false, waitedMs: Math.round(performance.now() - started), polls, timeoutS, affinityHits: first.affinityHits, hz };
 }

@@ -81,12 +81,15 @@ export interface RecentList {
   sources: string[];
 }
 
+/** The KUBE-SEP rules that fill an xt_recent list ("recent --set") and DNAT: one per list. Pure. */
+export const recentListRules = (nat: ParsedRule[]) => nat.filter((r) => r.chain.startsWith('KUBE-SEP-') && r.modules.includes('recent') && r.options.get('--to-destination'));
+
 /**
  * sessionAffinity's memory on a node: each KUBE-SEP chain with a "recent --set" rule, the
  * endpoint it DNATs to, and the source addresses its list (/proc/net/xt_recent/<chain>) holds.
  */
 export async function readRecentLists(ns: string): Promise<RecentList[]> {
-  const seps = parseSave(await readRules(ns, { table: 'nat' })).rules.filter((r) => r.chain.startsWith('KUBE-SEP-') && r.modules.includes('recent') && r.options.get('--to-destination'));
+  const seps = recentListRules(parseSave(await readRules(ns, { table: 'nat' })).rules);
   return Promise.all(
     seps.map(async (r) => {
       const { stdout } = await runIn(ns, 'cat', [`/proc/net/xt_recent/${r.chain}`], { allowFailure: true });
@@ -137,7 +140,7 @@ export async function readNftText(ns: string, opts: { allowFailure?: boolean } =
 
 export interface NftObject {
   chain?: { name: string };
-  set?: { name: string; elem?: unknown[] };
+  set?: { name: string; timeout?: number; elem?: unknown[] };
   map?: { name: string; elem?: unknown[] };
 }
 
@@ -153,16 +156,16 @@ export async function readNftObjects(ns: string): Promise<NftObject[]> {
 }
 
 /** A set element: a plain value, or {elem: {val, timeout, expires, comment}}. */
-function elementOf(e: unknown): { val: unknown; comment?: string } {
+export function elementOf(e: unknown): { val: unknown; expires?: number; comment?: string } {
   if (e && typeof e === 'object' && 'elem' in e) {
-    const inner = (e as { elem: { val: unknown; comment?: string } }).elem;
-    return { val: inner.val, comment: inner.comment };
+    const inner = (e as { elem: { val: unknown; expires?: number; comment?: string } }).elem;
+    return { val: inner.val, expires: inner.expires, comment: inner.comment };
   }
   return { val: e };
 }
 
 /** "affinity-HASH-ns/svc/tcp/port__10.244.0.3/8443" → "10.244.0.3:8443". */
-const endpointOfName = (name: string) => name.slice(name.lastIndexOf('__') + 2).replace('/', ':');
+export const endpointOfName = (name: string) => name.slice(name.lastIndexOf('__') + 2).replace('/', ':');
 
 /** sessionAffinity in nftables mode: each affinity-… set (per endpoint) and the client addresses it holds. Pure. */
 export function affinitySetsOf(objects: NftObject[]): RecentList[] {

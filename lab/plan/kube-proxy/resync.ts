@@ -8,8 +8,6 @@ import { resyncRestore, SERVICE_CHAIN, type NodeRuleset } from './iptables.js';
  * only the changed services' chains; the unchanged ones are still in use. Pure.
  */
 
-export { SERVICE_CHAIN };
-
 export interface ResyncPlan {
   payload: string;
   /** Per-service nat chains this sync creates. */
