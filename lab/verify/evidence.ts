@@ -54,13 +54,13 @@ export interface Evidence {
   flows: Flow[];
   /** The proxy mode the lab ran in (absent in runs saved before nftables mode: iptables). */
   mode?: ProxyMode;
+  /** Per traffic group sent with afterAffinityExpiry: the wait for the kernel to forget its sender, and after. */
+  affinityWaits?: Record<string, AffinityWaitEvidence>;
   /**
    * nftables mode, which has no rule counters: per node, the endpoint chains by the address they
    * DNAT to, the verdict-map elements, and the connections conntrack holds translated to each
    * endpoint before and after the traffic.
    */
-  /** Per traffic group sent with afterAffinityExpiry: the wait for the kernel to forget its sender, and after. */
-  affinityWaits?: Record<string, AffinityWaitEvidence>;
   nft?: {
     dnatChains: Record<string, Record<string, string[]>>;
     maps: Record<string, NftMapElement[]>;
