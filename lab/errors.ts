@@ -32,6 +32,12 @@ export interface InputProblem {
   message: string;
 }
 
+/** Where problems found in a file are reported: the file's path, and the line of a field when it is known. */
+export interface ProblemLocator {
+  readonly path: string;
+  problem(path: readonly PropertyKey[], message: string): InputProblem;
+}
+
 export function formatProblem(p: InputProblem): string {
   const where = p.line ? `${p.file}:${p.line}` : p.file;
   return `${where}: ${p.field ? `${p.field}: ` : ''}${p.message}`;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { topologySchema } from '../topology/schema.js';
 import { walkthroughSchema } from '../verify/walkthrough.js';
 import { workshopSchema } from '../workshop/schema.js';

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { applyRules, configureNamespaces, createNamespaces, setSysctls, waitForLinks, writeNamespaceFiles } from '../kernel/apply.js';
+import { applyRules, configureNamespaces, createNamespaces, waitForLinks, writeNamespaceFiles } from '../kernel/apply.js';
 import { deleteNamespaces } from '../kernel/netns.js';
 import { log } from '../log.js';
 import type { Plan } from '../plan/plan.js';
@@ -28,7 +28,6 @@ export async function provision(plan: Plan, store: LabStore, stage: Stage): Prom
   let linksReady: Promise<void> | undefined;
   try {
     if (plan.namespaces.length > 0) await stage('links', () => configureNamespaces(plan));
-    if (plan.namespaces.some((n) => Object.keys(n.sysctls).length > 0)) await stage('sysctls', () => setSysctls(plan));
     if (plan.kubeProxy.length > 0) await stage('kube-proxy rules', () => applyRules(plan));
     if (plan.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(plan));
     if (plan.namespaces.length > 0) {

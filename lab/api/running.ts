@@ -1,10 +1,9 @@
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { applyPodChanges } from '../plan/scale.js';
-import { labDir, LabStore, readState, type LabState } from '../state/store.js';
-import { loadTopology, type LoadedTopology } from '../topology/load.js';
+import { LabStore, readState, type LabState } from '../state/store.js';
+import { loadTopology } from '../topology/load.js';
 import type { Topology } from '../topology/schema.js';
+import { cachedTopology, rememberTopology, topologyKey } from './topology-cache.js';
 
 /** A lab that is up: its state and the topology it was built from (with the same overrides). */
 export interface RunningLab {
@@ -38,66 +37,13 @@ export function runningLab(lab: string): RunningLab {
   };
 }
 
-/**
- * The lab's topology as validated when it was last read, kept in the lab's folder with what it
- * was read from: the file (its identity, size and time of change), the overrides and the
- * lab's own schema code. While none of those changed it is not parsed and validated again: at
- * 1000 services that is most of a `lab scale`. Any change, or an unreadable cache, reads the file.
- */
-interface TopologyCache {
-  key: string;
-  topology: Topology;
-  path: string;
-}
-
-const cacheFile = (lab: string) => join(labDir(lab), 'topology.json');
-/** The lab's schema code (compiled; the module itself when run from source, as the tests do). */
-const codeTime = () => {
-  for (const url of [new URL('../topology/schema.js', import.meta.url), new URL(import.meta.url)]) {
-    try {
-      return statSync(url).mtimeMs;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-};
-
-/** Which reading of a topology file this is: the file's identity, size and times, the overrides, the lab's schema code. */
-export function topologyKey(path: string, overrides: Record<string, string>): string | undefined {
-  try {
-    const f = statSync(path);
-    return JSON.stringify([path, f.dev, f.ino, f.size, f.mtimeMs, f.ctimeMs, overrides, codeTime()]);
-  } catch {
-    return undefined;
-  }
-}
-
 function validatedTopology(state: LabState): { topology: Topology; path: string; key: string | undefined } {
   const key = topologyKey(state.topologyPath, state.overrides);
-  try {
-    const cached = JSON.parse(readFileSync(cacheFile(state.lab), 'utf8')) as TopologyCache;
-    if (key !== undefined && cached.key === key) return { topology: cached.topology, path: cached.path, key };
-  } catch {
-    /* no cache yet, or a damaged one: read the file */
-  }
+  const cached = cachedTopology(state.lab, key);
+  if (cached) return { ...cached, key };
   const loaded = loadTopology(state.topologyPath, state.overrides);
   rememberTopology(state.lab, loaded, state.overrides);
   return { topology: loaded.topology, path: loaded.path, key };
-}
-
-/** Keep a validated topology for the next commands on this lab (`up` calls this once the lab is up). */
-export function rememberTopology(lab: string, loaded: LoadedTopology, overrides: Record<string, string>): void {
-  const key = topologyKey(loaded.path, overrides);
-  if (key === undefined) return;
-  const file = cacheFile(lab);
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, JSON.stringify({ key, topology: loaded.topology, path: loaded.path } satisfies TopologyCache));
-    renameSync(tmp, file);
-  } catch {
-    /* a cache only: the next command reads the file */
-  }
 }
 
 /** The namespace of a host in a running lab, or a clear error naming the hosts there are. */

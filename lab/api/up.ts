@@ -5,14 +5,14 @@ import { preflight } from '../kernel/preflight.js';
 import { planLab, type Plan } from '../plan/plan.js';
 import { LabStore, readState, type LabState } from '../state/store.js';
 import { withLabLock } from '../state/lock.js';
-import { loadTopology } from '../topology/load.js';
+import { prebuiltTopology } from '../topology/prebuilt.js';
 import { labMarker } from '../topology/names.js';
 import { once, onInterrupt, throwIfInterrupted } from '../util/interrupt.js';
 import { down } from './down.js';
 import { syncHealthChecks, type LoadBalancerFollow } from './health.js';
 import { provision } from './provision.js';
-import { rememberTopology, topologyKey } from './running.js';
 import { stager } from './stages.js';
+import { rememberTopology, topologyKey } from './topology-cache.js';
 
 export interface UpOptions {
   overrides?: Record<string, string>;
@@ -35,7 +35,8 @@ export interface UpResult {
  */
 export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpResult> {
   const overrides = opts.overrides ?? {};
-  const loaded = loadTopology(topologyRef, overrides);
+  // A built-in scenario was validated at build time; any other file is read and validated now.
+  const loaded = prebuiltTopology(topologyRef, overrides) ?? (await import('../topology/load.js')).loadTopology(topologyRef, overrides);
   const { topology, path } = loaded;
   preflight();
   const plan = planLab(topology);

@@ -5,7 +5,7 @@ import { preflight } from '../kernel/preflight.js';
 import { withLabLock } from '../state/lock.js';
 import { interruptedBy, onInterrupt } from '../util/interrupt.js';
 import { makeOutputDir } from '../util/output-dir.js';
-import { displayPath, TOPOLOGIES_DIR } from '../topology/load.js';
+import { displayPath, TOPOLOGIES_DIR } from '../topology/paths.js';
 import { runWalkthrough, writeRun, type PathTrace, type VerifyResult } from '../verify/engine.js';
 import { flowFitsPath, trafficGroups } from '../verify/paths.js';
 import { loadWalkthrough, type Walkthrough } from '../verify/walkthrough.js';

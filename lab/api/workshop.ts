@@ -1,6 +1,7 @@
 import { ExitCode, LabError } from '../errors.js';
 import { listStates, readState } from '../state/store.js';
-import { displayPath, loadTopology, resolveTopologyPath } from '../topology/load.js';
+import { loadTopology } from '../topology/load.js';
+import { displayPath, resolveTopologyPath } from '../topology/paths.js';
 import type { Topology } from '../topology/schema.js';
 import { checkHealth, notUpReport, type HealthReport } from '../workshop/health.js';
 import { availableWorkshops, hasWorkshop, loadWorkshop, scenarioOf, workshopPathFor, type LoadedWorkshop } from '../workshop/load.js';

@@ -42,6 +42,9 @@ const verb = process.argv.slice(2).find((a) => !a.startsWith('-'));
 const versionOnly = !verb && process.argv.slice(2).some((a) => a === '-V' || a === '--version');
 const loaders = verb && verbs[verb] ? [verbs[verb]] : versionOnly ? [] : [...new Set(Object.values(verbs))];
 
+// `up`'s workload process takes longer to start than the kernel work: it starts now, and waits to be placed.
+if (verb === 'up' && !process.argv.includes('--help') && !process.argv.includes('-h')) void import('../kernel/workloads.js').then((m) => m.prestartWorkloadHost());
+
 // SIGINT, SIGTERM, SIGHUP: stop children, run cleanups, exit 130/143/129 (lab/util/interrupt.ts).
 installSignalHandlers();
 // `lab rules nodeport node1 | head`: a reader that went away is not an error.

@@ -15,8 +15,9 @@ export async function createNamespaces(plan: Plan): Promise<void> {
 }
 
 /**
- * Links, addresses and routes: each namespace's lines run by `ip -batch` inside it. A batch line
- * cannot name a namespace, so it is one `ip` per namespace, started as cheaply as possible:
+ * Links, addresses and routes: each namespace's lines run by `ip -batch` inside it, then its
+ * sysctls (some name its interfaces). A batch line cannot name a namespace, so it is one `ip`
+ * (and one `sysctl`) per namespace, started as cheaply as possible:
  * `nsenter --net` only joins the network namespace, where `ip -n` and `ip netns exec` also
  * copy the mount namespace (every /run/netns mount: a cost that grows with the lab, so a
  * thousand pods would take quadratic time), and a few shells (one per CPU) start them instead
@@ -29,7 +30,10 @@ export async function configureNamespaces(plan: Plan): Promise<void> {
     const lines = plan.namespaces.map((n) => {
       const file = join(dir, `${n.ns}.ip`);
       writeFileSync(file, `${n.batch.join('\n')}\n`);
-      return `nsenter --net=${NETNS_RUN_DIR}/${n.ns} ip -batch ${file} </dev/null`;
+      const enter = `nsenter --net=${NETNS_RUN_DIR}/${n.ns}`;
+      const sysctls = Object.entries(n.sysctls).map(([k, v]) => `'${k}=${v}'`);
+      // One line each: sh -e stops at any failing line (it would not at the first command of an && list).
+      return [`${enter} ip -batch ${file} </dev/null`, ...(sysctls.length ? [`${enter} sysctl -q -w ${sysctls.join(' ')}`] : [])].join('\n');
     });
     const parts = Math.max(1, Math.min(availableParallelism(), 4, lines.length));
     const chunks = Array.from({ length: parts }, (_, i) => lines.filter((_, j) => j % parts === i));
@@ -37,12 +41,6 @@ export async function configureNamespaces(plan: Plan): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** sysctls, written inside each namespace with one command per namespace that needs any. */
-export async function setSysctls(plan: Plan): Promise<void> {
-  const withSysctls = plan.namespaces.filter((n) => Object.keys(n.sysctls).length > 0);
-  await mapLimit(withSysctls, NAMESPACE_CONCURRENCY, (n) => runIn(n.ns, 'sysctl', ['-q', '-w', ...Object.entries(n.sysctls).map(([k, v]) => `${k}=${v}`)]));
 }
 
 interface IpLinkJson {

@@ -1,13 +1,13 @@
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
+import { trackChild, untrackChild } from '../util/interrupt.js';
 import { PROJECT_ROOT } from '../util/project.js';
 import { WORKLOAD_MARKER } from '../workload/marker.js';
-import { CONTROL_SOCKET, type ControlRequest, type ControlResponse } from '../workload/protocol.js';
-import { NETNS_RUN_DIR } from './netns.js';
+import { CONTROL_SOCKET, type ControlRequest, type ControlResponse, type HostPlacement } from '../workload/protocol.js';
 import { processStartTime } from './processes.js';
 
 /** The compiled workload process (lab/workload/host.ts). */
@@ -15,24 +15,51 @@ const HOST_SCRIPT = join(PROJECT_ROOT, 'dist', 'lab', 'workload', 'host.js');
 
 export const controlSocket = (stateDir: string) => join(stateDir, CONTROL_SOCKET);
 
+let prestarted: ChildProcess | undefined;
+let placedOne = false;
+
 /**
- * Start the lab's workload process inside namespace `ns` (so a sweep of the lab's namespaces
- * finds it), with the marker argument; resolve with its pid and start time once its control
+ * Start the workload process now, before the lab's namespaces exist: Node takes longer to start
+ * than `up`'s kernel work, so `lab up` starts it first thing and the process is ready when the
+ * namespaces are. It waits, in no lab namespace and touching nothing, for startWorkloadHost to
+ * tell it where to live; if this command ends first, its stdin closes and it exits.
+ */
+export function prestartWorkloadHost(): void {
+  if (placedOne) return;
+  prestarted ??= spawnHost();
+  // Not a reason for this command to keep running: a failed `up` exits, and so does the process.
+  prestarted.unref();
+  for (const s of [prestarted.stdin, prestarted.stdout, prestarted.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+}
+
+function spawnHost(): ChildProcess {
+  const child = spawn(process.execPath, [HOST_SCRIPT, WORKLOAD_MARKER], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.on('error', () => undefined); // reported by startWorkloadHost
+  child.stdin!.on('error', () => undefined); // it exited: reported by startWorkloadHost
+  return trackChild(child);
+}
+
+/**
+ * The lab's workload process, placed in namespace `ns` (so a sweep of the lab's namespaces
+ * finds it, with its marker argument); resolves with its pid and start time once its control
  * socket listens. Its log is `workloads.log` in the state folder; pods' logs go to `pods/`.
+ * The process is the one prestartWorkloadHost started, or a new one.
  */
 export function startWorkloadHost(ns: string, stateDir: string): Promise<{ pid: number; startTime: string }> {
   const logDir = join(stateDir, 'pods');
   mkdirSync(logDir, { recursive: true });
   const logPath = join(stateDir, 'workloads.log');
-  // nsenter joins the network namespace only and execs node, so the pid we get is the workload
-  // process's own; `ip netns exec` would also copy the mount namespace, whose size grows with
-  // every /run/netns mount, for nothing this process uses (it resolves no names).
-  const args = [`--net=${NETNS_RUN_DIR}/${ns}`, process.execPath, HOST_SCRIPT, WORKLOAD_MARKER, '--ns', ns, '--control', controlSocket(stateDir), '--log-dir', logDir];
-  const logFd = openSync(logPath, 'a');
-  const child = spawn('nsenter', args, { detached: true, stdio: ['ignore', 'pipe', logFd] });
-  closeSync(logFd);
+  // A prestarted process that already died (it could not start) is replaced.
+  const child = prestarted && prestarted.exitCode === null && prestarted.signalCode === null ? prestarted : spawnHost();
+  prestarted = undefined;
+  placedOne = true;
+  child.ref();
+  for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { ref?: () => void } | null)?.ref?.();
+  const placement: HostPlacement = { ns, log: logPath, control: controlSocket(stateDir), logDir };
+  child.stdin!.write(`${JSON.stringify(placement)}\n`);
   return new Promise((resolve, reject) => {
     let out = '';
+    let err = '';
     const timer = setTimeout(() => fail('no ready line within 10 s'), 10_000);
     const fail = (why: string) => {
       clearTimeout(timer);
@@ -41,17 +68,21 @@ export function startWorkloadHost(ns: string, stateDir: string): Promise<{ pid: 
       } catch {
         /* gone */
       }
-      reject(new LabError(`the workload process did not start: ${why} (see ${logPath})`, ExitCode.commandFailed, { command: ['nsenter', ...args].join(' ') }));
+      const said = err.trim() ? `: ${err.trim().split('\n').slice(-3).join(' / ')}` : '';
+      reject(new LabError(`the workload process did not start: ${why}${said} (see ${logPath})`, ExitCode.commandFailed, { command: [process.execPath, HOST_SCRIPT, WORKLOAD_MARKER].join(' ') }));
     };
-    const onEarlyExit = (code: number | null) => fail(`exited with ${code}`);
+    const onEarlyExit = (code: number | null, signal: NodeJS.Signals | null) => fail(`exited with ${code ?? signal}`);
     child.on('exit', onEarlyExit);
-    child.on('error', (err) => fail(err.message));
+    child.on('error', (e) => fail(e.message));
+    // Until it takes its log as stderr, what it says (a failed start) comes here.
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       if (!out.includes('\n')) return;
       clearTimeout(timer);
       child.off('exit', onEarlyExit);
-      child.stdout!.destroy();
+      for (const s of [child.stdout, child.stderr, child.stdin]) s!.destroy();
+      untrackChild(child);
       child.unref();
       const pid = child.pid!;
       log.debug({ pid, ns }, 'workload process ready');

@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import en from 'zod/v4/locales/en.js';
+import * as z from 'zod/mini';
 import { ExitCode, LabError } from '../errors.js';
 import { netnsEtcDir } from '../plan/dns.js';
 import type { PodChanges } from '../plan/scale.js';
-import { isLabName, namePattern } from '../topology/names.js';
-import { podSchema } from '../topology/schema.js';
+import { isLabName, NAME_MAX, namePattern } from '../topology/names.js';
 import { insideRoot } from '../util/paths.js';
 
 /**
@@ -64,13 +64,27 @@ export interface ProxySyncRecord {
   topologyKey?: string;
 }
 
-const ownedProcessSchema = { pid: z.number().int().min(2), startTime: z.string() };
-const processRecordSchema = z.strictObject({ ...ownedProcessSchema, pod: z.string(), ns: z.string(), ports: z.array(z.number().int()), stopped: z.boolean().optional() });
+// zod/mini, not zod: every verb reads the state, and the full zod costs about 45 ms to load (docs/benchmarks.md).
+z.config(en());
+const pid = z.int().check(z.gte(2));
+const ownedProcessSchema = { pid, startTime: z.string() };
+const processRecordSchema = z.strictObject({ ...ownedProcessSchema, pod: z.string(), ns: z.string(), ports: z.array(z.int()), stopped: z.optional(z.boolean()) });
+const labName = z.string().check(z.regex(namePattern(NAME_MAX), 'is not a name the lab accepts'));
+/** A pod `lab scale` added, as the lab wrote it: the topology's pod after validation (so every field is there). */
+const recordedPodSchema = z.strictObject({
+  name: labName,
+  node: labName,
+  address: z.string(),
+  labels: z.record(z.string(), z.string()),
+  ready: z.boolean(),
+  terminating: z._default(z.boolean(), false),
+  workload: z.enum(['http', 'dns']),
+});
 const podChangesSchema = z.strictObject({
-  added: z.array(podSchema),
+  added: z.array(recordedPodSchema),
   removed: z.array(z.string()),
   readiness: z.record(z.string(), z.boolean()),
-  terminating: z.record(z.string(), z.boolean()).default({}),
+  terminating: z._default(z.record(z.string(), z.boolean()), {}),
   templates: z.record(z.string(), z.strictObject({ labels: z.record(z.string(), z.string()), workload: z.enum(['http', 'dns']) })),
 });
 
@@ -81,26 +95,28 @@ const podChangesSchema = z.strictObject({
  */
 const stateSchema = z
   .strictObject({
-    lab: z.string().refine(isLabName, 'is not a lab name'),
+    lab: z.string().check(z.refine(isLabName, 'is not a lab name')),
     topologyPath: z.string(),
     overrides: z.record(z.string(), z.string()),
     createdAt: z.string(),
     phase: z.enum(['creating', 'up']),
-    namespaces: z.array(z.string().regex(namePattern(64), 'is not a namespace name the lab makes')),
+    namespaces: z.array(z.string().check(z.regex(namePattern(64), 'is not a namespace name the lab makes'))),
     processes: z.array(processRecordSchema),
-    workloadHost: z.strictObject({ ...ownedProcessSchema, ns: z.string() }).optional(),
+    workloadHost: z.optional(z.strictObject({ ...ownedProcessSchema, ns: z.string() })),
     files: z.array(z.string()),
-    podChanges: podChangesSchema.optional(),
-    proxySync: z.strictObject({ needFullSync: z.boolean(), lastSweep: z.string().optional(), topologyKey: z.string().optional() }).optional(),
+    podChanges: z.optional(podChangesSchema),
+    proxySync: z.optional(z.strictObject({ needFullSync: z.boolean(), lastSweep: z.optional(z.string()), topologyKey: z.optional(z.string()) })),
   })
-  .superRefine((s, ctx) => {
-    s.namespaces.forEach((ns, i) => {
-      if (!ns.startsWith(`${s.lab}-`)) ctx.addIssue({ code: 'custom', path: ['namespaces', i], message: `${ns} is not named like a namespace of lab ${s.lab}` });
-    });
-    s.files.forEach((f, i) => {
-      if (!s.namespaces.some((ns) => f === netnsEtcDir(ns))) ctx.addIssue({ code: 'custom', path: ['files', i], message: `${f} is not the /etc/netns folder of one of the lab's namespaces` });
-    });
-  });
+  .check(
+    z.superRefine((s, ctx) => {
+      s.namespaces.forEach((ns, i) => {
+        if (!ns.startsWith(`${s.lab}-`)) ctx.addIssue({ code: 'custom', path: ['namespaces', i], message: `${ns} is not named like a namespace of lab ${s.lab}` });
+      });
+      s.files.forEach((f, i) => {
+        if (!s.namespaces.some((ns) => f === netnsEtcDir(ns))) ctx.addIssue({ code: 'custom', path: ['files', i], message: `${f} is not the /etc/netns folder of one of the lab's namespaces` });
+      });
+    }),
+  );
 
 export const labDir = (lab: string) => {
   const dir = join(STATE_ROOT, lab);

@@ -1,7 +1,6 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { InputProblem } from '../errors.js';
+import type { InputProblem, ProblemLocator } from '../errors.js';
 import { insideRoot } from '../util/paths.js';
-import type { YamlFile } from '../util/yaml-file.js';
 import { checkAddresses } from './checks/addresses.js';
 import { CheckContext } from './checks/context.js';
 import { checkNames } from './checks/names.js';
@@ -15,7 +14,7 @@ export { NODE_PORT_RANGE } from './checks/services.js';
  * Checks that need the whole file, by concern: names, addresses, routes, services, and the files
  * it refers to. Returns every problem at once so a user fixes the file in one go.
  */
-export function checkTopology(t: Topology, file: YamlFile): InputProblem[] {
+export function checkTopology(t: Topology, file: ProblemLocator): InputProblem[] {
   const c = new CheckContext(t, file);
   checkNames(c);
   checkAddresses(c);

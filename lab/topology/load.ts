@@ -1,14 +1,9 @@
-import { existsSync } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
 import { InputError } from '../errors.js';
-import { PROJECT_ROOT } from '../util/project.js';
 import { fieldName, YamlFile } from '../util/yaml-file.js';
 import { checkTopology } from './check.js';
+import { overrideValue } from './overrides.js';
+import { displayPath, resolveTopologyPath } from './paths.js';
 import { topologySchema, type Topology } from './schema.js';
-import { NAME_PATTERN } from './names.js';
-
-/** The project's own topologies/ folder, wherever the lab is run from. */
-export const TOPOLOGIES_DIR = resolve(PROJECT_ROOT, 'topologies');
 
 export interface LoadedTopology {
   topology: Topology;
@@ -16,25 +11,6 @@ export interface LoadedTopology {
   path: string;
   /** The YAML file, kept for locating problems found later (walkthrough references). */
   file: YamlFile;
-}
-
-/** "nodeport" → topologies/nodeport.yaml; anything with a slash or .yaml is a path. */
-export function resolveTopologyPath(nameOrPath: string): string {
-  const looksLikePath = nameOrPath.includes('/') || /\.ya?ml$/.test(nameOrPath);
-  if (looksLikePath) return resolve(nameOrPath);
-  if (!NAME_PATTERN.test(nameOrPath)) {
-    throw new InputError([{ file: nameOrPath, field: '', message: 'not a scenario name (a-z, 0-9, -) nor a path to a .yaml file' }]);
-  }
-  const path = resolve(TOPOLOGIES_DIR, `${nameOrPath}.yaml`);
-  if (!existsSync(path)) {
-    throw new InputError([{ file: nameOrPath, field: '', message: `no scenario named "${nameOrPath}" (looked for ${displayPath(path)})` }]);
-  }
-  return path;
-}
-
-export function displayPath(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
 }
 
 /** Read, validate and check a topology. Throws InputError naming file, field and line. */
@@ -68,12 +44,6 @@ export function applyOverrides(file: YamlFile, overrides: Record<string, string>
         here = here && typeof here === 'object' ? (here as Record<string, unknown>)[part] : undefined;
       }
     }
-    file.doc.setIn(path, parseScalar(raw));
+    file.doc.setIn(path, overrideValue(raw));
   }
-}
-
-function parseScalar(raw: string): unknown {
-  if (raw === 'true' || raw === 'false') return raw === 'true';
-  if (/^-?\d+$/.test(raw)) return Number(raw);
-  return raw;
 }

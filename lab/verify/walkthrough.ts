@@ -1,8 +1,8 @@
 import { dirname, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InputError, type InputProblem } from '../errors.js';
 import type { Topology } from '../topology/schema.js';
-import { displayPath } from '../topology/load.js';
+import { displayPath } from '../topology/paths.js';
 import { YamlFile } from '../util/yaml-file.js';
 
 /**

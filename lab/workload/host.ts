@@ -17,21 +17,9 @@ import type { HealthCheckServer, LoadBalancerCheck } from '../plan/kube-proxy/he
 import type { HealthServer } from './health-server.js';
 import { serveHttp } from './http-pod.js';
 import type { LoadBalancerChecker } from './load-balancer.js';
-import { inNamespace } from './netns.js';
-import type { ControlRequest, ControlResponse, PodWorkload } from './protocol.js';
+import { enterHome, inNamespace, redirectStderr } from './netns.js';
+import type { ControlRequest, ControlResponse, HostPlacement, PodWorkload } from './protocol.js';
 import type { PodSockets } from './sockets.js';
-
-const arg = (flag: string) => {
-  const i = process.argv.indexOf(flag);
-  const value = i >= 0 ? process.argv[i + 1] : undefined;
-  if (!value) {
-    process.stderr.write(`workload host: missing ${flag}\n`);
-    process.exit(2);
-  }
-  return value;
-};
-const controlPath = arg('--control');
-const logDir = arg('--log-dir');
 
 const pods = new Map<string, PodSockets>();
 
@@ -112,13 +100,47 @@ const control = createServer((conn) => {
   conn.on('error', () => conn.destroy());
 });
 
-rmSync(controlPath, { force: true });
-control.listen(controlPath, () => process.stdout.write(`ready ${process.pid}\n`));
+let controlPath: string | undefined;
+let logDir = '';
 
+/**
+ * Wait on stdin for where to live (protocol.ts: HostPlacement), move there, listen, say ready.
+ * stdin ending before the ready line means the lab that started us is gone (even SIGKILLed):
+ * exit, leaving nothing. After the ready line the lab closes stdin; that end means nothing.
+ */
+let placed = false;
+let ready = false;
+let input = '';
+process.stdin.on('data', (chunk: Buffer) => {
+  if (placed) return;
+  input += chunk.toString();
+  const nl = input.indexOf('\n');
+  if (nl < 0) return;
+  placed = true;
+  try {
+    const where = JSON.parse(input.slice(0, nl)) as HostPlacement;
+    redirectStderr(where.log);
+    enterHome(where.ns);
+    controlPath = where.control;
+    logDir = where.logDir;
+    rmSync(controlPath, { force: true });
+    control.listen(controlPath, () => {
+      ready = true;
+      process.stdout.write(`ready ${process.pid}\n`);
+    });
+  } catch (err) {
+    process.stderr.write(`workload host: cannot take its place: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  }
+});
 const stop = () => {
-  rmSync(controlPath, { force: true });
+  if (controlPath) rmSync(controlPath, { force: true });
   process.exit(0);
 };
+process.stdin.on('end', () => {
+  if (!ready) stop();
+});
+process.stdin.on('error', () => undefined);
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 // The lab closes our stdout after the ready line; never write there again.

@@ -35,5 +35,20 @@ export type ControlRequest =
 
 export type ControlResponse = { ok: true; pods: string[] } | { ok: false; error: string };
 
+/**
+ * Where the workload process lives, sent as one JSON line on its stdin: `lab up` starts the
+ * process before the lab's namespaces exist (Node takes longer to start than the kernel work),
+ * then tells it its namespace, log file and control socket once they do.
+ */
+export interface HostPlacement {
+  /** The lab namespace the process moves into. */
+  ns: string;
+  /** Its log (becomes its stderr). */
+  log: string;
+  control: string;
+  /** The pods' log files (the DNS pod's queries). */
+  logDir: string;
+}
+
 /** The control socket's file name inside the lab's state folder. */
 export const CONTROL_SOCKET = 'workloads.sock';

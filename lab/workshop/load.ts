@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { InputError, type InputProblem } from '../errors.js';
-import { displayPath, TOPOLOGIES_DIR } from '../topology/load.js';
+import { displayPath, TOPOLOGIES_DIR } from '../topology/paths.js';
 import type { Topology } from '../topology/schema.js';
 import { YamlFile } from '../util/yaml-file.js';
 import { checkKind, workshopSchema, type Workshop } from './schema.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { NAME_PATTERN, NAME_RULE } from '../topology/names.js';
 
 /**

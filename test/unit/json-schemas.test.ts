@@ -2,9 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { jsonSchemas, SCHEMAS_DIR, schemaText, type SchemaFile } from '../../lab/api/json-schemas.js';
-import { TOPOLOGIES_DIR } from '../../lab/topology/load.js';
+import { TOPOLOGIES_DIR } from '../../lab/topology/paths.js';
 import { PROJECT_ROOT } from '../../lab/util/project.js';
 
 const shipped = (file: SchemaFile) => readFileSync(join(PROJECT_ROOT, SCHEMAS_DIR, file), 'utf8');

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as Running from '../../lab/api/running.js';
+import type * as TopologyCache from '../../lab/api/topology-cache.js';
 import type * as Store from '../../lab/state/store.js';
-import { TOPOLOGIES_DIR } from '../../lab/topology/load.js';
+import { TOPOLOGIES_DIR } from '../../lab/topology/paths.js';
 
 /**
  * What a lab keeps between commands, in its state folder: kube-proxy's needFullSync (an endpoint
@@ -17,10 +18,12 @@ const root = mkdtempSync(join(tmpdir(), 'lab-memory-'));
 const before = process.env.LAB_STATE_DIR;
 let store: typeof Store;
 let running: typeof Running;
+let cache: typeof TopologyCache;
 beforeAll(async () => {
   process.env.LAB_STATE_DIR = root;
   store = await import('../../lab/state/store.js');
   running = await import('../../lab/api/running.js');
+  cache = await import('../../lab/api/topology-cache.js');
 });
 afterAll(() => {
   if (before === undefined) delete process.env.LAB_STATE_DIR;
@@ -30,7 +33,7 @@ afterAll(() => {
 
 const upLab = (lab: string, topologyPath: string) => {
   const s = store.LabStore.create({ lab, topologyPath, overrides: {}, createdAt: 'now', phase: 'creating', namespaces: [], processes: [], files: [] });
-  s.markUp(running.topologyKey(topologyPath, {}));
+  s.markUp(cache.topologyKey(topologyPath, {}));
   return s;
 };
 

@@ -1,6 +1,5 @@
-import type { InputProblem } from '../../errors.js';
+import type { InputProblem, ProblemLocator } from '../../errors.js';
 import { parseCidr, parseIPv4, type Cidr } from '../../util/ipv4.js';
-import type { YamlFile } from '../../util/yaml-file.js';
 import type { Topology } from '../schema.js';
 
 /**
@@ -19,7 +18,7 @@ export class CheckContext {
 
   constructor(
     readonly t: Topology,
-    readonly file: YamlFile,
+    readonly file: ProblemLocator,
   ) {}
 
   at(path: PropertyKey[], message: string): void {
