@@ -42,8 +42,11 @@ const verb = process.argv.slice(2).find((a) => !a.startsWith('-'));
 const versionOnly = !verb && process.argv.slice(2).some((a) => a === '-V' || a === '--version');
 const loaders = verb && verbs[verb] ? [verbs[verb]] : versionOnly ? [] : [...new Set(Object.values(verbs))];
 
-// `up`'s workload process takes longer to start than the kernel work: it starts now, and waits to be placed.
-if (verb === 'up' && !process.argv.includes('--help') && !process.argv.includes('-h')) void import('../kernel/workloads.js').then((m) => m.prestartWorkloadHost());
+// `up`'s workload process takes longer to start than the kernel work: it starts now, and waits
+// to be placed in the lab (lab/kernel/workloads.ts). If `up` ends without placing it, it is stopped.
+const help = process.argv.includes('--help') || process.argv.includes('-h');
+const workloads = verb === 'up' && !help ? import('../kernel/workloads.js').then((m) => (m.prestartWorkloadHost(), m)) : undefined;
+const discardUnplaced = () => workloads?.then((m) => m.discardUnplacedHost()).catch(() => undefined);
 
 // SIGINT, SIGTERM, SIGHUP: stop children, run cleanups, exit 130/143/129 (lab/util/interrupt.ts).
 installSignalHandlers();
@@ -58,4 +61,8 @@ Promise.all(loaders.map((load) => load()))
     for (const register of registers) register(program);
     return program.parseAsync(process.argv);
   })
-  .catch(exitWithError);
+  .then(discardUnplaced)
+  .catch(async (err: unknown) => {
+    await discardUnplaced();
+    exitWithError(err);
+  });

@@ -32,6 +32,20 @@ export function prestartWorkloadHost(): void {
   for (const s of [prestarted.stdin, prestarted.stdout, prestarted.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
 }
 
+/**
+ * The prestarted process, if it was never placed (`up` refused its input, or the lab has no
+ * pods): killed, and reaped before this command exits, so a refused command leaves no process.
+ */
+export async function discardUnplacedHost(): Promise<void> {
+  const child = prestarted;
+  prestarted = undefined;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.ref(); // this command waits for it
+  child.kill('SIGKILL');
+  await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+}
+
 function spawnHost(): ChildProcess {
   const child = spawn(process.execPath, [HOST_SCRIPT, WORKLOAD_MARKER], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   child.on('error', () => undefined); // reported by startWorkloadHost

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -42,15 +42,22 @@ export async function namespaces(): Promise<string[]> {
 }
 
 /**
- * This lab's processes: workloads (their command line names the namespace after --ns) and
+ * This lab's processes: its workload process (it carries the workload marker, and its stderr is
+ * the log in the lab's state folder, which stays its fd 2 even once the file is deleted) and
  * captures (their pcap path lies under lab-runs/<lab>/). Other labs running at the same time
  * are not counted.
  */
 export async function labProcesses(lab: string): Promise<string[]> {
   const out = await sh('ps', ['-eo', 'pid,args']);
-  return out
-    .split('\n')
-    .filter((l) => (l.includes('--kube-packet-lab-workload') && l.includes(`--ns ${lab}-`)) || (/\btcpdump\b/.test(l) && l.includes(`/lab-runs/${lab}/`)));
+  return out.split('\n').filter((l) => {
+    if (/\btcpdump\b/.test(l) && l.includes(`/lab-runs/${lab}/`)) return true;
+    if (!l.includes('--kube-packet-lab-workload')) return false;
+    try {
+      return readlinkSync(`/proc/${l.trim().split(/\s+/)[0]}/fd/2`).includes(`/kube-packet-lab/${lab}/workloads.log`);
+    } catch {
+      return false; // exited since ps looked
+    }
+  });
 }
 
 const sysctl = (path: string) => {
