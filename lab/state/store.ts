@@ -1,12 +1,11 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import en from 'zod/v4/locales/en.js';
-import * as z from 'zod/mini';
 import { ExitCode, LabError } from '../errors.js';
 import { netnsEtcDir } from '../plan/dns.js';
 import type { PodChanges } from '../plan/scale.js';
 import { isLabName, NAME_MAX, namePattern } from '../topology/names.js';
 import { insideRoot } from '../util/paths.js';
+import { bool, dict, int, list, object, oneOf, ShapeProblem, str, text } from './shape.js';
 
 /**
  * A lab's record of what it created, in /run (tmpfs: gone at reboot, like the namespaces).
@@ -64,59 +63,56 @@ export interface ProxySyncRecord {
   topologyKey?: string;
 }
 
-// zod/mini, not zod: every verb reads the state, and the full zod costs about 45 ms to load (docs/benchmarks.md).
-z.config(en());
-const pid = z.int().check(z.gte(2));
-const ownedProcessSchema = { pid, startTime: z.string() };
-const processRecordSchema = z.strictObject({ ...ownedProcessSchema, pod: z.string(), ns: z.string(), ports: z.array(z.int()), stopped: z.optional(z.boolean()) });
-const labName = z.string().check(z.regex(namePattern(NAME_MAX), 'is not a name the lab accepts'));
-/** A pod `lab scale` added, as the lab wrote it: the topology's pod after validation (so every field is there). */
-const recordedPodSchema = z.strictObject({
-  name: labName,
-  node: labName,
-  address: z.string(),
-  labels: z.record(z.string(), z.string()),
-  ready: z.boolean(),
-  terminating: z._default(z.boolean(), false),
-  workload: z.enum(['http', 'dns']),
-});
-const podChangesSchema = z.strictObject({
-  added: z.array(recordedPodSchema),
-  removed: z.array(z.string()),
-  readiness: z.record(z.string(), z.boolean()),
-  terminating: z._default(z.record(z.string(), z.boolean()), {}),
-  templates: z.record(z.string(), z.strictObject({ labels: z.record(z.string(), z.string()), workload: z.enum(['http', 'dns']) })),
-});
+const ownedProcess = { pid: int(2), startTime: str };
+const processRecord = object({ ...ownedProcess, pod: str, ns: str, ports: list(int()) }, { stopped: bool });
+const name = text((s) => namePattern(NAME_MAX).test(s), 'is not a name the lab accepts');
+/** A pod `lab scale` added, as the lab wrote it: the topology's pod after validation, every field there. */
+const recordedPod = object({ name, node: name, address: str, labels: dict(str), ready: bool, workload: oneOf(['http', 'dns']) }, { terminating: bool });
+const podChanges = object(
+  { added: list(recordedPod), removed: list(str), readiness: dict(bool), templates: dict(object({ labels: dict(str), workload: oneOf(['http', 'dns']) })) },
+  { terminating: dict(bool) },
+);
 
 /**
- * The state is read back with this schema: it is ours, but it lives in a file someone may edit
+ * The state is read back with this check: it is ours, but it lives in a file someone may edit
  * or a full disk may cut short. Everything `down` deletes is checked here to be the lab's own:
  * its namespaces start with "<lab>-", its files are the /etc/netns folders of those namespaces.
  */
-const stateSchema = z
-  .strictObject({
-    lab: z.string().check(z.refine(isLabName, 'is not a lab name')),
-    topologyPath: z.string(),
-    overrides: z.record(z.string(), z.string()),
-    createdAt: z.string(),
-    phase: z.enum(['creating', 'up']),
-    namespaces: z.array(z.string().check(z.regex(namePattern(64), 'is not a namespace name the lab makes'))),
-    processes: z.array(processRecordSchema),
-    workloadHost: z.optional(z.strictObject({ ...ownedProcessSchema, ns: z.string() })),
-    files: z.array(z.string()),
-    podChanges: z.optional(podChangesSchema),
-    proxySync: z.optional(z.strictObject({ needFullSync: z.boolean(), lastSweep: z.optional(z.string()), topologyKey: z.optional(z.string()) })),
-  })
-  .check(
-    z.superRefine((s, ctx) => {
-      s.namespaces.forEach((ns, i) => {
-        if (!ns.startsWith(`${s.lab}-`)) ctx.addIssue({ code: 'custom', path: ['namespaces', i], message: `${ns} is not named like a namespace of lab ${s.lab}` });
-      });
-      s.files.forEach((f, i) => {
-        if (!s.namespaces.some((ns) => f === netnsEtcDir(ns))) ctx.addIssue({ code: 'custom', path: ['files', i], message: `${f} is not the /etc/netns folder of one of the lab's namespaces` });
-      });
-    }),
-  );
+const stateShape = object(
+  {
+    lab: text(isLabName, 'is not a lab name'),
+    topologyPath: str,
+    overrides: dict(str),
+    createdAt: str,
+    phase: oneOf(['creating', 'up']),
+    namespaces: list(text((s) => namePattern(64).test(s), 'is not a namespace name the lab makes')),
+    processes: list(processRecord),
+    files: list(str),
+  },
+  {
+    workloadHost: object({ ...ownedProcess, ns: str }),
+    podChanges,
+    proxySync: object({ needFullSync: bool }, { lastSweep: str, topologyKey: str }),
+  },
+);
+
+/** The state, checked: its shape, then what it says it owns. */
+function checkState(data: unknown): LabState {
+  stateShape(data, []);
+  const s = data as LabState;
+  s.namespaces.forEach((ns, i) => {
+    if (!ns.startsWith(`${s.lab}-`)) throw new ShapeProblem(['namespaces', i], `${ns} is not named like a namespace of lab ${s.lab}`);
+  });
+  s.files.forEach((f, i) => {
+    if (!s.namespaces.some((ns) => f === netnsEtcDir(ns))) throw new ShapeProblem(['files', i], `${f} is not the /etc/netns folder of one of the lab's namespaces`);
+  });
+  // Written before these fields existed: their defaults.
+  if (s.podChanges) {
+    s.podChanges.terminating ??= {};
+    for (const p of s.podChanges.added) p.terminating ??= false;
+  }
+  return s;
+}
 
 export const labDir = (lab: string) => {
   const dir = join(STATE_ROOT, lab);
@@ -151,13 +147,15 @@ export function inspectState(lab: string): { state?: LabState; problem?: string 
   } catch (err) {
     return { problem: damaged(lab, file, `not JSON (${(err as Error).message})`) };
   }
-  const parsed = stateSchema.safeParse(data);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    return { problem: damaged(lab, file, `${issue.path.join('.') || 'state'}: ${issue.message}`) };
+  let state: LabState;
+  try {
+    state = checkState(data);
+  } catch (err) {
+    if (!(err instanceof ShapeProblem)) throw err;
+    return { problem: damaged(lab, file, `${err.path.join('.') || 'state'}: ${err.message}`) };
   }
-  if (parsed.data.lab !== lab) return { problem: damaged(lab, file, `it names lab "${parsed.data.lab}"`) };
-  return { state: parsed.data as LabState };
+  if (state.lab !== lab) return { problem: damaged(lab, file, `it names lab "${state.lab}"`) };
+  return { state };
 }
 
 const damaged = (lab: string, file: string, why: string) =>

@@ -38,6 +38,11 @@ describe('the state file is validated when read', () => {
     ['a pid that is a word', { ...goodState('d4'), processes: [{ pod: 'w', ns: 'd4-w', pid: 'one', startTime: '1', ports: [] }] }, /processes\.0\.pid/],
     ['an unknown phase', { ...goodState('d5'), phase: 'half' }, /phase/],
     ['another lab\'s name', goodState('elsewhere'), /names lab "elsewhere"/],
+    ['an unknown key', { ...goodState('d7'), extra: 1 }, /extra: unknown key/],
+    ['a missing key', { ...goodState('d8'), phase: undefined }, /phase: missing/],
+    ['a port that is text, deep inside', { ...goodState('d9'), processes: [{ pod: 'w', ns: 'd9-w', pid: 42, startTime: '1', ports: ['443'] }] }, /processes\.0\.ports\.0: expected a whole number/],
+    ['an added pod of another shape', { ...goodState('d10'), podChanges: { added: [{ name: 'web-3' }], removed: [], readiness: {}, templates: {} } }, /podChanges\.added\.0\.node: missing/],
+    ['a namespace name with a slash', { ...goodState('d11'), namespaces: ['d11-../x'] }, /namespaces\.0: "d11-\.\.\/x" is not a namespace name/],
   ];
   it.each(damaged)('%s: exit 5 naming the file and "lab down"', (_name, content, why) => {
     const lab = `dmg-${damaged.findIndex((d) => d[1] === content)}`;
@@ -46,6 +51,15 @@ describe('the state file is validated when read', () => {
     expect(inspectState(lab).problem).toMatch(why);
     expect(() => readState(lab)).toThrow(expect.objectContaining({ exitCode: 5, message: expect.stringContaining(`${labDir(lab)}/state.json`) }));
     expect(() => readState(lab)).toThrow(new RegExp(`lab down ${lab}`));
+  });
+
+  it('a state written before podChanges had terminating: read with its defaults', () => {
+    const state = { ...goodState('old'), podChanges: { added: [{ name: 'web-3', node: 'node1', address: '10.244.1.9', labels: { app: 'web' }, ready: true, workload: 'http' }], removed: [], readiness: {}, templates: {} } };
+    mkdirSync(labDir('old'), { recursive: true });
+    writeFileSync(join(labDir('old'), 'state.json'), JSON.stringify(state));
+    const read = readState('old')!;
+    expect(read.podChanges?.terminating).toEqual({});
+    expect(read.podChanges?.added[0]?.terminating).toBe(false);
   });
 
   it('no state is not damage', () => {
