@@ -45,7 +45,7 @@ const loaders = verb && verbs[verb] ? [verbs[verb]] : versionOnly ? [] : [...new
 // `up`'s workload process takes longer to start than the kernel work: it starts now, and waits
 // to be placed in the lab (lab/kernel/workloads.ts). If `up` ends without placing it, it is stopped.
 const help = process.argv.includes('--help') || process.argv.includes('-h');
-const workloads = verb === 'up' && !help ? import('../kernel/workloads.js').then((m) => (m.prestartWorkloadHost(), m)) : undefined;
+const workloads = verb === 'up' && !help ? import('../api/prestart.js').then((m) => (m.prestartWorkloadHost(), m)) : undefined;
 const discardUnplaced = () => workloads?.then((m) => m.discardUnplacedHost()).catch(() => undefined);
 
 // SIGINT, SIGTERM, SIGHUP: stop children, run cleanups, exit 130/143/129 (lab/util/interrupt.ts).
