@@ -27,8 +27,12 @@ export async function provision(plan: Plan, store: LabStore, stage: Stage): Prom
   // while the workload process comes up, once the links and rules are in place.
   let linksReady: Promise<void> | undefined;
   try {
-    if (plan.namespaces.length > 0) await stage('links', () => configureNamespaces(plan));
-    if (plan.kubeProxy.length > 0) await stage('kube-proxy rules', () => applyRules(plan));
+    // Links and kube-proxy's rules at once: they touch different things, and the rules name
+    // interfaces without needing them to exist. Both finish before either's failure is raised.
+    const links = plan.namespaces.length > 0 ? stage('links', () => configureNamespaces(plan)) : undefined;
+    const rules = plan.kubeProxy.length > 0 ? stage('kube-proxy rules', () => applyRules(plan)) : undefined;
+    const failed = (await Promise.allSettled([links, rules])).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     if (plan.files.length > 0) await stage('pod resolv.conf', async () => writeNamespaceFiles(plan));
     if (plan.namespaces.length > 0) {
       linksReady = stage('links ready', async () => {
