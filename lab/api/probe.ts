@@ -60,7 +60,7 @@ export async function probe(lab: string, opts: { from?: string; to?: string; req
       if (errors.length < 3) errors.push(flow.error ?? 'no answer');
     }
   }
-  const endpointPods = new Set(endpointsView(t).flatMap((v) => [...v.endpoints, ...(v.terminating ?? [])].map((e) => e.pod)));
+  const endpointPods = new Set(endpointsView(t).flatMap((v) => [...v.endpoints, ...v.terminating].map((e) => e.pod)));
   return {
     lab,
     from: sender.name,

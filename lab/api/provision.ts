@@ -20,7 +20,8 @@ export async function provision(plan: Plan, store: LabStore, stage: Stage): Prom
     plan.files.map((f) => f.dir),
   );
   if (plan.createBatch.length > 0) await stage('namespaces', () => createNamespaces(plan));
-  // The workload process starts (in a namespace that now exists) while the links are configured.
+  // The workload process (`up` started it already; scale and revive start one if none runs) is
+  // placed in a namespace that now exists, and comes up while the links are configured.
   const host = plan.workloads.length > 0 ? ensureWorkloadHost(store, plan.workloadHome) : undefined;
   host?.catch(() => undefined); // its failure is raised where it is awaited
   // A veth drops packets until the kernel has processed its carrier (see waitForLinks): checked

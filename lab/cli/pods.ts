@@ -5,7 +5,7 @@ import { ExitCode, LabError } from '../errors.js';
 import { resolveLabName } from './lab-name.js';
 import { printLoadBalancers } from './load-balancers.js';
 import { bold, dim, green, printJson, progress, progressDone, red, say, yellow } from './output.js';
-import type { EndpointConditions } from '../plan/scale.js';
+import type { EndpointConditions } from '../plan/endpoints.js';
 
 /** "web=3" → ["web", 3] */
 function parseReplicas(arg: string): [string, number] {
@@ -25,7 +25,7 @@ function printChange(r: EndpointChangeResult): void {
     say(`${bold('endpoints')} of ${after.service}`);
     say(`  before: ${show(before?.endpoints ?? [], (a) => (change.removed.some((x) => a.startsWith(`${x} `)) ? red(a) : a))}`);
     say(`  after:  ${show(after.endpoints, (a) => (change.added.some((x) => a.startsWith(`${x} `)) ? green(a) : a))}`);
-    for (const e of after.terminating ?? []) say(`  ${yellow('terminating')}: ${e.address} (${e.pod}) ${conditionsText(e.conditions)}`);
+    for (const e of after.terminating) say(`  ${yellow('terminating')}: ${e.address} (${e.pod}) ${conditionsText(e.conditions)}`);
   }
   const call = r.rules[0]?.mode === 'nftables' ? 'one nft -f transaction' : 'one iptables-restore --noflush';
   const first = r.rules[0];
@@ -115,12 +115,11 @@ export function registerPods(program: Command): void {
       if (opts.json) return printJson(r);
       for (const s of r.services) {
         say(bold(s.service));
-        const rows = [...s.endpoints, ...(s.terminating ?? [])].sort((a, b) => (a.address < b.address ? -1 : 1));
+        const rows = [...s.endpoints, ...s.terminating].sort((a, b) => (a.address < b.address ? -1 : 1));
         if (rows.length === 0) say(dim('  no endpoints (no pod is ready or serving)'));
         for (const e of rows) {
-          const c = e.conditions!;
-          const text = `  ${e.address.padEnd(20)} ${e.pod.padEnd(12)} ${e.node.padEnd(8)} ${conditionsText(c)}`;
-          say(c.ready ? text : yellow(text));
+          const text = `  ${e.address.padEnd(20)} ${e.pod.padEnd(12)} ${e.node.padEnd(8)} ${conditionsText(e.conditions)}`;
+          say(e.conditions.ready ? text : yellow(text));
         }
       }
     });

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { log } from '../log.js';
 import { RESOLV_CONF_HEADER } from '../plan/dns.js';
 import type { Plan } from '../plan/plan.js';
-import { mapLimit, NAMESPACE_CONCURRENCY } from '../util/pool.js';
-import { run, runIn } from './exec.js';
+import { run } from './exec.js';
 import { NETNS_RUN_DIR } from './netns.js';
 import { applyProxyRules } from './rules.js';
 

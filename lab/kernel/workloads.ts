@@ -28,8 +28,15 @@ export function prestartWorkloadHost(): void {
   if (placedOne) return;
   prestarted ??= spawnHost();
   // Not a reason for this command to keep running: a failed `up` exits, and so does the process.
-  prestarted.unref();
-  for (const s of [prestarted.stdin, prestarted.stdout, prestarted.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+  holdOpen(prestarted, false);
+}
+
+/** Whether the child and its pipes keep this command's event loop running. */
+function holdOpen(child: ChildProcess, hold: boolean): void {
+  for (const h of [child, child.stdin, child.stdout, child.stderr] as unknown as ({ ref(): void; unref(): void } | null)[]) {
+    if (hold) h?.ref();
+    else h?.unref();
+  }
 }
 
 /**
@@ -67,8 +74,7 @@ export function startWorkloadHost(ns: string, stateDir: string): Promise<{ pid: 
   const child = prestarted && prestarted.exitCode === null && prestarted.signalCode === null ? prestarted : spawnHost();
   prestarted = undefined;
   placedOne = true;
-  child.ref();
-  for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { ref?: () => void } | null)?.ref?.();
+  holdOpen(child, true);
   const placement: HostPlacement = { ns, log: logPath, control: controlSocket(stateDir), logDir };
   child.stdin!.write(`${JSON.stringify(placement)}\n`);
   return new Promise((resolve, reject) => {

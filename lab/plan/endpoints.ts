@@ -38,8 +38,11 @@ export function servicePortName(service: Service, port: ServicePort): string {
 /** Sorting as kube-proxy's endpoint cache does: by the "ip:port" string. */
 const byAddress = (a: Endpoint, b: Endpoint) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0);
 
+/** An EndpointSlice entry's conditions. */
+export type EndpointConditions = Pick<Endpoint, 'ready' | 'serving' | 'terminating'>;
+
 /** An EndpointSlice's conditions for a pod: serving is its readiness probe, ready is serving and not terminating. */
-export function endpointConditions(pod: Pick<Pod, 'ready' | 'terminating'>): Pick<Endpoint, 'ready' | 'serving' | 'terminating'> {
+export function endpointConditions(pod: Pick<Pod, 'ready' | 'terminating'>): EndpointConditions {
   return { ready: pod.ready && !pod.terminating, serving: pod.ready, terminating: pod.terminating };
 }
 

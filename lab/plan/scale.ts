@@ -2,7 +2,7 @@ import { ExitCode, LabError } from '../errors.js';
 import { IFNAMSIZ, NAME_PATTERN, podVethName } from '../topology/names.js';
 import type { Node, Pod, Topology } from '../topology/schema.js';
 import { cidrContains, firstHost, formatIPv4, isNetworkOrBroadcast, parseCidr, parseIPv4 } from '../util/ipv4.js';
-import { servicePorts, type Endpoint } from './endpoints.js';
+import { servicePorts, type Endpoint, type EndpointConditions } from './endpoints.js';
 
 /**
  * Endpoint changes on a running lab, as data. Pure: `lab scale`, `lab kill` and `lab revive`
@@ -168,13 +168,6 @@ export function recordReadiness(c: PodChanges, pod: string, ready: boolean, term
   return out;
 }
 
-/** An EndpointSlice entry's conditions. */
-export interface EndpointConditions {
-  ready: boolean;
-  serving: boolean;
-  terminating: boolean;
-}
-
 /**
  * Each service port's endpoints, as "pod ip:port" lists: what `scale` and `kill` print before and
  * after. `endpoints` are the ready ones; `terminating` those serving out a grace period (shown with
@@ -182,8 +175,8 @@ export interface EndpointConditions {
  */
 export interface EndpointsView {
   service: string;
-  endpoints: { pod: string; node: string; address: string; conditions?: EndpointConditions }[];
-  terminating?: { pod: string; node: string; address: string; conditions: EndpointConditions }[];
+  endpoints: { pod: string; node: string; address: string; conditions: EndpointConditions }[];
+  terminating: { pod: string; node: string; address: string; conditions: EndpointConditions }[];
 }
 
 export function endpointsView(t: Topology): EndpointsView[] {

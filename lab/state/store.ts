@@ -65,7 +65,9 @@ export interface ProxySyncRecord {
 
 const ownedProcess = { pid: int(2), startTime: str };
 const processRecord = object({ ...ownedProcess, pod: str, ns: str, ports: list(int()) }, { stopped: bool });
-const name = text((s) => namePattern(NAME_MAX).test(s), 'is not a name the lab accepts');
+const NAME = namePattern(NAME_MAX);
+const NAMESPACE = namePattern(64);
+const name = text((s) => NAME.test(s), 'is not a name the lab accepts');
 /** A pod `lab scale` added, as the lab wrote it: the topology's pod after validation, every field there. */
 const recordedPod = object({ name, node: name, address: str, labels: dict(str), ready: bool, workload: oneOf(['http', 'dns']) }, { terminating: bool });
 const podChanges = object(
@@ -85,7 +87,7 @@ const stateShape = object(
     overrides: dict(str),
     createdAt: str,
     phase: oneOf(['creating', 'up']),
-    namespaces: list(text((s) => namePattern(64).test(s), 'is not a namespace name the lab makes')),
+    namespaces: list(text((s) => NAMESPACE.test(s), 'is not a namespace name the lab makes')),
     processes: list(processRecord),
     files: list(str),
   },

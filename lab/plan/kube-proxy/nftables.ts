@@ -1,7 +1,7 @@
 import type { Topology } from '../../topology/schema.js';
 import { categorizeEndpoints, servicePorts, trafficPolicies, type Endpoint, type ServicePortView } from '../endpoints.js';
 import { nftEndpointKey, nftNameBase, nftServiceKey } from './hash.js';
-import { MASQ_MARK } from './iptables.js';
+import { MASQ_MARK, serviceKey } from './iptables.js';
 
 /**
  * kube-proxy's nftables mode (pkg/proxy/nftables/proxier.go, v1.34): one table `ip kube-proxy`,
@@ -134,7 +134,7 @@ export function nftablesRules(t: Topology, nodeName: string, opts: NftRulesOptio
   rule('service-endpoints-check', 'ip daddr . meta l4proto . th dport vmap @no-endpoint-services');
   if (node) element('nodeport-ips', node.address);
 
-  for (const sp of servicePorts(t)) writeServicePort(sp, nodeName, t.cluster.podCIDR, r, opts.writeService?.(`${sp.service.namespace}/${sp.service.name}`) ?? true);
+  for (const sp of servicePorts(t)) writeServicePort(sp, nodeName, t.cluster.podCIDR, r, opts.writeService?.(serviceKey(sp.service)) ?? true);
   return r;
 }
 
