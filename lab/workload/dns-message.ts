@@ -85,7 +85,28 @@ export function answerQuery(query: Buffer, zone: Zone): Buffer | undefined {
   if (msg.questions?.length !== 1) return respond('FORMERR');
   const q = msg.questions[0]!;
   const { rcode, answers } = resolveQuestion({ name: q.name, type: q.type, class: q.class ?? 'IN' }, zone);
-  return respond(rcode, { aa: rcode !== 'REFUSED', questions: [q], answers });
+  let response: Buffer;
+  try {
+    response = respond(rcode, { aa: rcode !== 'REFUSED', questions: [q], answers });
+  } catch {
+    return respond('FORMERR'); // a question dns-packet decodes but cannot encode again
+  }
+  // A question the answer could not carry back unchanged is refused, not echoed damaged.
+  return carries(response, q) ? response : respond('FORMERR');
+}
+
+/**
+ * Whether a response decodes back to the question it answers. dns-packet's decoder is lenient
+ * where its encoder is not: it reads a label as UTF-8 (a 0xff byte becomes U+FFFD, three bytes,
+ * and a 63-byte label grows past what a label may hold) and takes a length byte with its top
+ * bits set (a reserved label type) as a length, so a name may not survive the trip back.
+ */
+function carries(response: Buffer, q: WireQuestion): boolean {
+  try {
+    return dnsPacket.decode(response).questions?.[0]?.name === q.name;
+  } catch {
+    return false;
+  }
 }
 
 /** A query as a stub resolver sends it: one question, recursion desired (for tests and probes). */

@@ -5,6 +5,7 @@
  * (kube-proxy's SyncEndpoints), so a load balancer probing it follows the endpoints.
  */
 import { createServer } from 'node:http';
+import { guardHttpServer } from './guard.js';
 import { healthCheckBody, type HealthCheckServer } from '../plan/kube-proxy/health.js';
 import { PodSockets } from './sockets.js';
 
@@ -25,6 +26,7 @@ export class HealthServer {
       res.writeHead(localEndpoints > 0 ? 200 : 503, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff', 'Content-Length': Buffer.byteLength(body) });
       res.end(body);
     });
+    guardHttpServer(http, `health check server ${config.ns}:${config.port}`);
     try {
       await sockets.listen(http, config.port, config.address);
     } catch (err) {

@@ -15,6 +15,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { HealthCheckServer, LoadBalancerCheck } from '../plan/kube-proxy/health.js';
 import type { HealthServer } from './health-server.js';
+import { logFailure } from './guard.js';
 import { serveHttp } from './http-pod.js';
 import type { LoadBalancerChecker } from './load-balancer.js';
 import { enterHome, inNamespace, redirectStderr } from './netns.js';
@@ -142,6 +143,11 @@ process.stdin.on('end', () => {
 });
 process.stdin.on('error', () => undefined);
 process.on('SIGTERM', stop);
+// The last resort, should a handler escape its guard (guard.ts): every pod of the lab lives in
+// this process, so one client's exception must not end them all. The log line names it ("uncaught"),
+// and the fuzz test (test/e2e/workload-fuzz.test.ts) fails on any such line.
+process.on('uncaughtException', (err) => logFailure('workload host: uncaught exception', err));
+process.on('unhandledRejection', (err) => logFailure('workload host: uncaught rejection', err));
 process.on('SIGINT', stop);
 // The lab closes our stdout after the ready line; never write there again.
 process.stdout.on('error', () => undefined);

@@ -1,8 +1,12 @@
 /**
  * A backend pod's workload: an HTTP server on each targetPort that answers with who it is and
  * the client address it saw. That last field is what makes SNAT visible.
+ *
+ * Whatever a client sends, only its own connection suffers: the one process serves every pod
+ * of the lab, so nothing a request carries may throw out of a handler (see guard.ts).
  */
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { guardHttpServer } from './guard.js';
 import type { PodWorkload } from './protocol.js';
 import { PodSockets } from './sockets.js';
 
@@ -18,27 +22,46 @@ export async function serveHttp(w: PodWorkload): Promise<PodSockets> {
   return sockets;
 }
 
+/** The longest /?delay=<ms> a pod honours. */
+export const MAX_DELAY_MS = 60_000;
+
+/**
+ * The delay a request target asks for: /?delay=<ms>, a whole number of milliseconds up to a
+ * minute; anything else (no query, not a number, a target that is no URL at all, such as "//")
+ * means none. Never throws.
+ */
+export function requestedDelay(target: string | undefined): number {
+  const q = target?.indexOf('?') ?? -1;
+  if (!target || q < 0) return 0;
+  const ms = Number(new URLSearchParams(target.slice(q + 1)).get('delay'));
+  return Number.isFinite(ms) && ms > 0 ? Math.min(Math.floor(ms), MAX_DELAY_MS) : 0;
+}
+
 function httpServer(w: PodWorkload, port: number) {
-  const server = createServer((req, res) => {
-    const answer = {
-      pod: w.pod,
-      node: w.node,
-      podIP: w.ip,
-      port,
-      // What this pod saw as the other end of the connection: after any SNAT.
-      client: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
-      path: req.url,
-    };
-    const send = () => {
-      res.writeHead(200, { 'content-type': 'application/json', connection: 'close' });
-      res.end(`${JSON.stringify(answer)}\n`);
-    };
-    // /?delay=<ms> answers late (at most a minute): a long-lived connection, to watch an
-    // established flow keep its DNAT while the endpoints change under it.
-    const delay = Math.min(Number(new URL(req.url ?? '/', 'http://x').searchParams.get('delay') ?? 0) || 0, 60_000);
-    if (delay > 0) setTimeout(send, delay);
-    else send();
-  });
+  const server = createServer((req, res) => answer(w, port, req, res));
   server.keepAliveTimeout = 0;
-  return server;
+  return guardHttpServer(server, `pod ${w.pod} :${port}`);
+}
+
+function answer(w: PodWorkload, port: number, req: IncomingMessage, res: ServerResponse): void {
+  const body = {
+    pod: w.pod,
+    node: w.node,
+    podIP: w.ip,
+    port,
+    // What this pod saw as the other end of the connection: after any SNAT.
+    client: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+    path: req.url,
+  };
+  const send = () => {
+    if (res.destroyed || res.writableEnded) return;
+    res.writeHead(200, { 'content-type': 'application/json', connection: 'close' });
+    res.end(`${JSON.stringify(body)}\n`);
+  };
+  // /?delay=<ms> answers late: a long-lived connection, to watch an established flow keep its
+  // DNAT while the endpoints change under it. A client that leaves first takes its timer along.
+  const delay = requestedDelay(req.url);
+  if (delay === 0) return send();
+  const timer = setTimeout(send, delay);
+  res.on('close', () => clearTimeout(timer));
 }

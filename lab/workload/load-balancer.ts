@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterProbe, nextHopsOf, type LoadBalancerCheck, type NodeHealth } from '../plan/kube-proxy/health.js';
+import { logFailure } from './guard.js';
 import { inNamespace } from './netns.js';
 
 export interface ProbeResult {
@@ -44,8 +45,18 @@ export class LoadBalancerChecker {
     clearTimeout(this.timer);
   }
 
+  /** One round of probes, then the next: a round that fails is logged, and the checks go on. */
   private async round(): Promise<void> {
-    const { nodes, intervalMs } = this.check;
+    try {
+      await this.probeAll();
+    } catch (err) {
+      logFailure(`load balancer ${this.check.router}`, err);
+    }
+    if (!this.stopped) this.timer = setTimeout(() => void this.round(), this.check.intervalMs);
+  }
+
+  private async probeAll(): Promise<void> {
+    const { nodes } = this.check;
     const results = await Promise.all(nodes.map((n) => this.probe(n)));
     for (const r of results) this.health.set(r.node, afterProbe(this.health.get(r.node) ?? { healthy: undefined, streak: 0 }, r.status === 200, this.check));
     const want = nextHopsOf(nodes, (n) => this.health.get(n)?.healthy);
@@ -55,7 +66,6 @@ export class LoadBalancerChecker {
       this.log(`${new Date().toISOString()} load balancer ${this.check.router}: ${this.check.to} via ${want.join(',')} (probes :${this.check.port} ${seen})${error ? ` FAILED: ${error}` : ''}\n`);
       if (!error) this.via = want.join(',');
     }
-    if (!this.stopped) this.timer = setTimeout(() => void this.round(), intervalMs);
   }
 
   /** GET /healthz on the node's health check node port, from the router's namespace. */
