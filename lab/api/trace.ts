@@ -15,7 +15,7 @@ import type { Flow } from '../verify/flows.js';
 import { locateFlow } from '../verify/paths.js';
 import { sendDatagram, sendRequest } from '../verify/traffic.js';
 import { loadWalkthrough, type Traffic } from '../verify/walkthrough.js';
-import { lockWaitSeconds, withFileLock } from '../state/lock.js';
+import { lockHolder, withLabLock } from '../state/lock.js';
 import { labDir } from '../state/store.js';
 import { runningLab } from './running.js';
 
@@ -24,6 +24,8 @@ export interface TraceOptions {
   to?: string;
   proto?: 'tcp' | 'udp';
   onProgress?: (text: string) => void;
+  /** Called once when another command holds the lab and the trace waits for it. */
+  onWait?: (text: string) => void;
 }
 
 export interface TraceResult {
@@ -67,13 +69,12 @@ function traceTraffic(lab: string, opts: TraceOptions): { topology: Topology; fr
  */
 export async function trace(lab: string, opts: TraceOptions = {}): Promise<TraceResult> {
   const started = performance.now();
-  const target = traceTraffic(lab, opts);
-  // One trace at a time per lab. Every monitor prints every trace event of its namespace and
-  // looks up the rule each names: a rule another trace had just removed made it exit ("error: No
-  // such file or directory"), and one trace's cleanup could delete the raw table under the other.
-  const wait = lockWaitSeconds();
-  const busy = () => new LabError(`lab ${lab}: another lab trace still runs after ${wait} s (LAB_LOCK_WAIT sets how long)`, ExitCode.labState);
-  return withFileLock(join(labDir(lab), 'trace.lock'), wait, busy, () => traceLocked(lab, opts, target, started));
+  // The lab's lock, as the verbs that change it take it: a scale running meanwhile deletes and
+  // rewrites the chains the monitors look rules up in ("error: No such file or directory"), and a
+  // second trace's removed rules, or its cleanup of the raw table, would do the same.
+  const holder = lockHolder(lab);
+  if (holder && holder.pid !== process.pid) opts.onWait?.(`waiting for lab ${lab}: ${holder.verb} by pid ${holder.pid} holds it since ${holder.since}`);
+  return withLabLock(lab, 'trace', () => traceLocked(lab, opts, traceTraffic(lab, opts), started));
 }
 
 async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<typeof traceTraffic>, started: number): Promise<TraceResult> {

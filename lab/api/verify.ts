@@ -11,6 +11,7 @@ import { flowFitsPath, trafficGroups } from '../verify/paths.js';
 import { loadWalkthrough, type Walkthrough } from '../verify/walkthrough.js';
 import { trace } from './trace.js';
 import { runningLab } from './running.js';
+import { requireWorkloadHost } from './workloads.js';
 
 export interface VerifyOptions {
   /** Where pcaps and the report go; default lab-runs/<lab>/<timestamp> under the current directory. */
@@ -48,6 +49,8 @@ export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyRes
     const topology = opts.walkthrough ? { ...running.topology, walkthrough: resolveWalkthroughRef(opts.walkthrough) } : running.topology;
     const { walkthrough } = loadWalkthrough(topology, running.path);
     preflight();
+    // Every pod is served by one process: a dead or stopped one would fail every step, slowly, without naming it.
+    await requireWorkloadHost(running.state);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const runDir = makeOutputDir(opts.outDir ?? join('lab-runs', lab, stamp), opts.outDir !== undefined ? '--out' : undefined);
     // Until the report is written, the folder says it is incomplete (also after a SIGKILL).

@@ -1,5 +1,6 @@
 import { namespacesPids } from '../kernel/netns.js';
-import { isOurs, processCmdline, stopProcesses } from '../kernel/processes.js';
+import { ExitCode, LabError } from '../errors.js';
+import { isOurs, processCmdline, processState, stopProcesses } from '../kernel/processes.js';
 import { controlWorkloads, startWorkloadHost } from '../kernel/workloads.js';
 import type { WorkloadPlan } from '../plan/plan.js';
 import { labDir, recordedProcesses, type LabState, type LabStore, type WorkloadHostRecord } from '../state/store.js';
@@ -23,8 +24,51 @@ export function runningHost(state: LabState): WorkloadHostRecord | undefined {
   return state.workloadHost && isOurs(state.workloadHost) ? state.workloadHost : undefined;
 }
 
+/** The way out for a lab whose workload process cannot serve. */
+const wayOut = (lab: string) => `lab revive ${lab} <pod> starts a new one for that pod; lab down ${lab} and lab up again rebuild the lab`;
+
+/**
+ * Why the lab's workload process (which serves every pod) cannot serve now, or undefined: it
+ * is gone, or stopped (SIGSTOP: its sockets still accept connections, but nothing answers).
+ */
+export function workloadHostTrouble(state: LabState): string | undefined {
+  const host = state.workloadHost;
+  if (!host || !state.processes.some((p) => !p.stopped)) return undefined;
+  const what = `lab ${state.lab}'s workload process (pid ${host.pid}, serving every pod)`;
+  if (!isOurs(host)) return `${what} is gone, so no pod answers: ${wayOut(state.lab)}`;
+  const st = processState(host.pid);
+  if (st === 'T' || st === 't') return `${what} is stopped (state ${st}, e.g. by SIGSTOP), so no pod answers: kill -CONT ${host.pid} resumes it; or ${wayOut(state.lab)}`;
+  return undefined;
+}
+
+/** How long a live workload process may take to answer a ping before the lab calls it hung. */
+const PING_MS = 2000;
+
+/**
+ * Fail fast, naming the workload process, before a verb waits on it: gone, stopped, or not
+ * answering its control socket. Exit 5 (lab state).
+ */
+export async function requireWorkloadHost(state: LabState): Promise<void> {
+  const trouble = workloadHostTrouble(state);
+  if (trouble) throw new LabError(trouble, ExitCode.labState);
+  if (!state.workloadHost || !state.processes.some((p) => !p.stopped)) return;
+  try {
+    await controlWorkloads(labDir(state.lab), { op: 'list' }, PING_MS);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new LabError(`lab ${state.lab}'s workload process (pid ${state.workloadHost.pid}) does not answer its control socket (${why}): ${wayOut(state.lab)}`, ExitCode.labState);
+  }
+}
+
+/** A recorded workload process that is stopped makes every request to it wait: refuse at once. */
+function refuseStopped(state: LabState): void {
+  const trouble = workloadHostTrouble(state);
+  if (trouble && state.workloadHost && isOurs(state.workloadHost)) throw new LabError(trouble, ExitCode.labState);
+}
+
 /** The lab's workload process: the running one, or a new one started in namespace `home`. */
 export async function ensureWorkloadHost(store: LabStore, home: string): Promise<WorkloadHostRecord> {
+  refuseStopped(store.state);
   const running = runningHost(store.state);
   if (running) return running;
   const host = { ns: home, ...(await startWorkloadHost(home, labDir(store.lab))) };
@@ -45,6 +89,7 @@ export async function startPodWorkloads(store: LabStore, workloads: WorkloadPlan
  * Returns the pid of the process that served them, if one did.
  */
 export async function stopPodWorkloads(store: LabStore, pods: string[]): Promise<number[]> {
+  refuseStopped(store.state);
   const host = runningHost(store.state);
   const served = host ? store.state.processes.filter((p) => pods.includes(p.pod) && !p.stopped && p.pid === host.pid) : [];
   if (host && served.length > 0) await controlWorkloads(labDir(store.lab), { op: 'close', pods });

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { spawnIn, stopChild } from '../kernel/exec.js';
@@ -20,6 +20,8 @@ export interface Capture {
   file: string;
   child: ChildProcess;
   stderr: string;
+  /** Settles once tcpdump's stderr has closed: its last words (the packet counts) have been read. */
+  stderrClosed: Promise<void>;
 }
 
 const READY_TIMEOUT_MS = 5000;
@@ -37,7 +39,8 @@ export function startCapture(point: ObservationPoint, dir: string, filter: strin
   // -U: write each packet as it comes; -Z root: keep root, so the file lands where we asked.
   const args = ['-i', point.ifname, '-n', '-U', '--immediate-mode', '-s', '512', '-Z', 'root', '-w', file, ...filter];
   const child = spawnIn(point.ns, 'tcpdump', args, ['ignore', 'ignore', 'pipe']);
-  const capture: Capture = { point, file, child, stderr: '' };
+  const stderrClosed = new Promise<void>((resolve) => child.stderr!.once('close', resolve));
+  const capture: Capture = { point, file, child, stderr: '', stderrClosed };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail('did not report "listening" within 5 s'), READY_TIMEOUT_MS);
     const fail = (why: string) => {
@@ -61,20 +64,75 @@ export function startCapture(point: ObservationPoint, dir: string, filter: strin
   });
 }
 
-/** Stop a capture (SIGINT lets tcpdump flush and close the file) and wait for it to exit. */
-export function stopCapture(c: Capture): Promise<void> {
-  return stopChild(c.child, 'SIGINT', 3000);
+/** How long a capture's file must stay unchanged before tcpdump counts as caught up, and the longest wait for it. */
+const SETTLED_MS = 60;
+const DRAIN_LIMIT_MS = 1000;
+
+/**
+ * Wait until tcpdump has written what the kernel handed it: it writes each packet as it reads
+ * it (-U, --immediate-mode), so a file that stays the same size for a moment is caught up. A
+ * SIGINT while packets still wait in its ring buffer loses them (a SYN-ACK missing from a
+ * capture under load); what is lost anyway shows in the counts tcpdump prints at exit.
+ */
+async function drain(c: Capture): Promise<void> {
+  const size = () => {
+    try {
+      return statSync(c.file).size;
+    } catch {
+      return -1;
+    }
+  };
+  const deadline = performance.now() + DRAIN_LIMIT_MS;
+  let last = size();
+  let stableSince = performance.now();
+  while (performance.now() < deadline && performance.now() - stableSince < SETTLED_MS) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const now = size();
+    if (now !== last) [last, stableSince] = [now, performance.now()];
+  }
+}
+
+/** Stop a capture (SIGINT lets tcpdump flush and close the file), wait for it to exit and for its last words. */
+export async function stopCapture(c: Capture): Promise<void> {
+  await stopChild(c.child, 'SIGINT', 3000);
+  await Promise.race([c.stderrClosed, new Promise((resolve) => setTimeout(resolve, 500).unref())]);
+}
+
+/**
+ * What went wrong with a capture that the packets alone would hide, as one sentence naming the
+ * point, or undefined. `ended` is how tcpdump exited if it did so before it was asked to.
+ */
+export function captureProblem(point: ObservationPoint, stderr: string, ended?: { code: number | null; signal: NodeJS.Signals | null }): string | undefined {
+  const where = `tcpdump at ${point.id} (namespace ${point.ns})`;
+  const said = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/^(listening on|tcpdump: listening|\d+ packets? )/.test(l)).slice(-2).join(' / ');
+  if (ended) return `${where} ended before the traffic did (${ended.signal ? `killed by ${ended.signal}` : `exit code ${ended.code}`})${said ? `: ${said}` : ''}`;
+  const count = (what: string) => Number(new RegExp(`(\\d+) packets? ${what}`).exec(stderr)?.[1] ?? NaN);
+  const [captured, received, dropped] = [count('captured'), count('received by filter'), count('dropped by kernel')];
+  if (dropped > 0) return `${where}: the kernel dropped ${dropped} packets before tcpdump read them`;
+  if (received > captured) return `${where} wrote ${captured} of the ${received} packets the kernel handed it`;
+  return undefined;
 }
 
 export function readCapture(c: Capture): TcpPacket[] {
   return parsePcap(readFileSync(c.file));
 }
 
+/** What withCaptures learned: the work's result, each point's packets and pcap file, and each point's trouble. */
+export interface CaptureRun<T> {
+  result: T;
+  packets: Map<string, TcpPacket[]>;
+  files: Map<string, string>;
+  /** Per point id: a capture that ended early or lost packets (captureProblem). */
+  problems: Map<string, string>;
+  /** The points whose tcpdump ended before the work did: what they did not see proves nothing. */
+  ended: Set<string>;
+}
+
 /**
  * Run work with captures open on every point, and always stop them afterwards,
  * whether the work succeeded or not. Also stops them if the process is interrupted.
  */
-export async function withCaptures<T>(points: ObservationPoint[], dir: string, work: () => Promise<T>): Promise<{ result: T; packets: Map<string, TcpPacket[]>; files: Map<string, string> }> {
+export async function withCaptures<T>(points: ObservationPoint[], dir: string, work: () => Promise<T>): Promise<CaptureRun<T>> {
   const started: Capture[] = [];
   const killAll = () => started.forEach((c) => c.child.kill('SIGKILL'));
   process.once('exit', killAll);
@@ -84,10 +142,18 @@ export async function withCaptures<T>(points: ObservationPoint[], dir: string, w
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     const result = await work();
+    // Exited before being asked to: killed, or the interface went away under it.
+    const early = new Map(started.filter((c) => c.child.exitCode !== null || c.child.signalCode !== null).map((c) => [c.point.id, { code: c.child.exitCode, signal: c.child.signalCode }]));
+    await Promise.all(started.map(async (c) => (early.has(c.point.id) ? undefined : drain(c))));
     await Promise.all(started.map(stopCapture));
+    const problems = new Map<string, string>();
+    for (const c of started) {
+      const problem = captureProblem(c.point, c.stderr, early.get(c.point.id));
+      if (problem) problems.set(c.point.id, problem);
+    }
     const packets = new Map(started.map((c) => [c.point.id, readCapture(c)]));
     const files = new Map(started.map((c) => [c.point.id, c.file]));
-    return { result, packets, files };
+    return { result, packets, files, problems, ended: new Set(early.keys()) };
   } finally {
     await Promise.all(started.map(stopCapture));
     process.removeListener('exit', killAll);

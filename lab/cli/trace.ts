@@ -16,7 +16,7 @@ export function registerTrace(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (labArg: string, opts: { from?: string; to?: string; proto: string; json?: boolean }) => {
       if (opts.proto !== 'tcp' && opts.proto !== 'udp') throw new LabError(`--proto ${opts.proto}: expected tcp or udp`, ExitCode.badInput);
-      const result = await trace(resolveLabName(labArg), { from: opts.from, to: opts.to, proto: opts.proto, onProgress: (t) => progress(`trace: ${t}`) });
+      const result = await trace(resolveLabName(labArg), { from: opts.from, to: opts.to, proto: opts.proto, onProgress: (t) => progress(`trace: ${t}`), onWait: (t) => process.stderr.write(`lab: ${t}\n`) });
       progressDone();
       if (opts.json) printJson(result);
       else say(renderTrace(result));

@@ -22,6 +22,16 @@ export function processCmdline(pid: number): string[] {
   }
 }
 
+/** The state letter of /proc/<pid>/stat (R, S, D, T stopped, t traced, Z zombie…), or undefined if the pid is gone. */
+export function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Running, and not a zombie waiting for a (possibly slow) reaper: /proc/<pid>/stat field 3. */
 export function isAlive(pid: number): boolean {
   try {

@@ -52,6 +52,10 @@ export interface Evidence {
   /** sessionAffinity's recent lists per node (nftables mode: its affinity sets). */
   recent: Record<string, RecentList[]>;
   flows: Flow[];
+  /** Per observation point whose capture went wrong: what happened (it ended early, or lost packets). */
+  captureProblems?: Record<string, string>;
+  /** The observation points whose tcpdump ended before the traffic did: what they did not see proves nothing. */
+  capturesEnded?: string[];
   /** The proxy mode the lab ran in (absent in runs saved before nftables mode: iptables). */
   mode?: ProxyMode;
   /** Per traffic group sent with afterAffinityExpiry: the wait for the kernel to forget its sender, and after. */
@@ -128,7 +132,7 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   const hitsAtRunStart = await perNode(nft ? [] : waitNodes, async (n) => (await readAffinityState(ns(n), mode)).affinityHits ?? 0);
 
   onProgress?.(`capturing on ${points.length} interfaces`);
-  const { result: flows, packets, files } = await withCaptures(points, runDir, async () => {
+  const { result: flows, packets, files, problems, ended } = await withCaptures(points, runDir, async () => {
     const all: Flow[] = [];
     for (const g of trafficGroups(w)) {
       const sender = [...t.clients, ...t.pods].find((h) => h.name === g.traffic.from)!;
@@ -198,6 +202,7 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
     mode,
     ...(nftEvidence ? { nft: nftEvidence } : {}),
     ...(Object.keys(affinityWaits).length > 0 ? { affinityWaits } : {}),
+    ...(problems.size > 0 ? { captureProblems: Object.fromEntries(problems), capturesEnded: [...ended] } : {}),
     packets: Object.fromEntries(packets),
     captures: Object.fromEntries(files),
     conntrack,

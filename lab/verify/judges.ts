@@ -220,7 +220,25 @@ export function judgeStep(step: Step, flow: Flow | undefined, groupFlows: Flow[]
     const vars = flowVariables(flow);
     v = (flowJudges[kind] as FlowJudge<typeof kind>)(value as never, { ...ctx, flow, pat: (x) => resolvePattern(x, vars) });
   }
+  v = blameCapture(kind, s.at ?? '', v, evidence);
   return { ...base, expected: v.expected, seen: v.seen, status: v.ok ? 'pass' : 'fail' };
+}
+
+/**
+ * A capture that went wrong takes the blame, by name: a packet missing where tcpdump died or
+ * lost packets says so instead of "no packet of this connection", and an absence (noPacket,
+ * never) seen by a capture that ended early proves nothing, so it fails. Pure.
+ */
+export function blameCapture(kind: CheckKind, at: string, v: Verdict, evidence: Pick<Evidence, 'captureProblems' | 'capturesEnded'>): Verdict {
+  const problems = evidence.captureProblems ?? {};
+  const ended = evidence.capturesEnded ?? [];
+  if (kind === 'never') {
+    const dead = ended.find((p) => problems[p]);
+    return v.ok && dead ? { ...v, ok: false, seen: `cannot tell: ${problems[dead]}` } : v;
+  }
+  if (kind === 'noPacket' && v.ok && ended.includes(at)) return { ...v, ok: false, seen: `cannot tell: ${problems[at]}` };
+  if ((kind === 'packet' || kind === 'httpResponse') && !v.ok && problems[at]) return { ...v, seen: `capture failed: ${problems[at]} (${v.seen})` };
+  return v;
 }
 
 /** Judge every path of a walkthrough against a run's evidence. Pure. */
