@@ -1,5 +1,6 @@
 import type { ConntrackEntry } from '../kernel/conntrack.js';
 import type { TcpPacket } from '../capture/pcap.js';
+import { patternWords } from './outcome.js';
 
 /** What the pod's workload answered. */
 export interface PodAnswer {
@@ -67,8 +68,9 @@ export function resolvePattern(pattern: string, vars: Record<string, string | un
   return { ip: ip!, port: port === undefined || port === '*' ? undefined : Number(port) };
 }
 
+/** An address pattern as the report prints it; one no request resolved, in words ("the SNAT address"). */
 export function formatPattern(p: AddressPattern | undefined, raw: string): string {
-  if (!p) return `${raw} (unknown)`;
+  if (!p) return patternWords(raw);
   return p.port === undefined ? `${p.ip}:*` : `${p.ip}:${p.port}`;
 }
 

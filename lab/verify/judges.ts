@@ -3,6 +3,7 @@ import type { ConntrackEntry } from '../kernel/conntrack.js';
 import { judgeAffinityExpired } from './affinity-expiry.js';
 import type { Evidence } from './evidence.js';
 import { addressMatches, flowVariables, formatPattern, packetInFlow, resolvePattern, type AddressPattern, type Flow } from './flows.js';
+import { patternWords, unseenPathText } from './outcome.js';
 import { flowsOfPaths } from './paths.js';
 import type { Step, Walkthrough } from './walkthrough.js';
 
@@ -135,11 +136,12 @@ export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } 
   route(e, { at, pat, evidence }) {
     const to = pat(e.to);
     const dev = (to && evidence.routes[at]?.[to.ip]) || '';
-    return verdict(dev === e.dev, `route to ${to?.ip} leaves via ${e.dev}`, dev ? `via ${dev}` : 'no route');
+    return verdict(dev === e.dev, `route to ${to?.ip ?? patternWords(e.to)} leaves via ${e.dev}`, dev ? `via ${dev}` : 'no route');
   },
   dnatRule(e, { at, pat, evidence }) {
     const to = pat(e.to);
     const key = to ? `${to.ip}:${to.port}` : '';
+    if (!to) return verdict(false, `a DNAT rule to ${patternWords(e.to)} counts this connection`, 'no request resolved the address');
     if (evidence.nft) {
       // No counters in nftables mode: the endpoint chain that DNATs there, and the connections that appeared translated there.
       const chains = evidence.nft.dnatChains[at]?.[key] ?? [];
@@ -176,30 +178,23 @@ export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } 
   recent(e, { at, pat, evidence }) {
     const client = pat(e.client);
     const endpoint = pat(e.endpoint);
-    const want = endpoint ? `${endpoint.ip}:${endpoint.port}` : '';
+    const want = endpoint ? `${endpoint.ip}:${endpoint.port}` : patternWords(e.endpoint);
     const lists = evidence.recent[at] ?? [];
     const holding = lists.filter((l) => client && l.sources.includes(client.ip));
     const ok = holding.length === 1 && holding[0]!.endpoint === want;
     const seen = holding.length ? holding.map((l) => `${l.chain} (${l.endpoint}) holds ${client?.ip}`).join('; ') : `${client?.ip} in none of ${lists.length} lists`;
     const what = evidence.nft ? 'affinity set' : 'recent list of the KUBE-SEP';
-    return verdict(ok, `${what} for ${want} holds ${client?.ip}, no other does`, seen);
+    return verdict(ok, `${what} for ${want} holds ${client?.ip ?? patternWords(e.client)}, no other does`, seen);
   },
   affinityExpired(e, { at, pat, evidence, groupFlows }) {
     const wait = evidence.affinityWaits?.[groupFlows[0]?.group ?? ''];
-    return judgeAffinityExpired(pat(e.client)?.ip ?? e.client, at, wait, groupFlows.length);
+    return judgeAffinityExpired(pat(e.client)?.ip ?? patternWords(e.client), at, wait, groupFlows.length);
   },
 };
 
 /** The one check kind a step's expect holds (the walkthrough loader insists on exactly one). */
 export function checkKind(s: Step): CheckKind | undefined {
   return s.expect ? (Object.keys(s.expect).find((k) => (s.expect as Record<string, unknown>)[k] !== undefined) as CheckKind | undefined) : undefined;
-}
-
-function describeExpectation(s: Step): string {
-  const e = s.expect;
-  if (!e) return '';
-  if (e.packet) return `${e.packet.src} > ${e.packet.dst}`;
-  return Object.keys(e).join(', ');
 }
 
 /** Judge one step against the evidence. Pure. */
@@ -215,7 +210,10 @@ export function judgeStep(step: Step, flow: Flow | undefined, groupFlows: Flow[]
   if (isGroupKind(kind)) {
     v = (groupJudges[kind] as GroupJudge<typeof kind>)(value as never, ctx);
   } else if (!flow) {
-    v = verdict(false, describeExpectation(s), 'no request of this path was seen (see flows in report.json)');
+    // What would have been checked, in words where no request resolved an address; and what became of the requests.
+    const none: Flow = { index: -1, group: '', from: '', client: '', target: groupFlows[0]?.target ?? '' };
+    const { expected } = (flowJudges[kind] as FlowJudge<typeof kind>)(value as never, { ...ctx, flow: none, pat: (x) => resolvePattern(x, {}) });
+    v = verdict(false, expected, unseenPathText(groupFlows));
   } else {
     const vars = flowVariables(flow);
     v = (flowJudges[kind] as FlowJudge<typeof kind>)(value as never, { ...ctx, flow, pat: (x) => resolvePattern(x, vars) });

@@ -192,7 +192,24 @@ describe('judges against saved runs', () => {
     const cross = judgeWalkthrough(w, e).find((p) => p.name === 'cross-node')!;
     expect(cross.flow).toBeUndefined();
     const flowSteps = cross.steps.filter((s) => !/ClusterIP/.test(s.title));
-    expect(flowSteps.every((s) => s.status === 'fail' && s.seen.startsWith('no request of this path'))).toBe(true);
+    for (const s of flowSteps) {
+      expect(s.status).toBe('fail');
+      // What became of the requests, from what the traffic generator recorded.
+      expect(s.seen).toMatch(/^none of \d+ requests took this path: \d+ answered \(web-1 \d+\)$/);
+      // No internal placeholder ($client, $snat) or check kind name (dnatRule, answer) in the expected column.
+      expect(s.expected, s.step).not.toMatch(/\$|^(dnatRule|answer|packet|conntrack|route)$/);
+    }
+    const expected = flowSteps.map((s) => s.expected).join('\n');
+    expect(expected).toContain("the client's address > 10.240.0.4:32000");
+    expect(expected).toContain('> the SNAT address');
+  });
+  it('says how many requests went unanswered, and how, when none took a path', () => {
+    const e = copy(evidence);
+    e.flows = e.flows.map((f, i) => ({ index: f.index, group: f.group, from: f.from, client: f.client, target: f.target, error: i % 4 === 0 ? 'curl: (7) Failed to connect to 10.240.0.4 port 32000: Connection refused' : 'curl: (28) Connection timed out after 1001 milliseconds' }));
+    const cross = judgeWalkthrough(w, e).find((p) => p.name === 'cross-node')!;
+    const n = e.flows.length;
+    const refused = e.flows.filter((_f, i) => i % 4 === 0).length;
+    expect(cross.steps.find((s) => s.status === 'fail')!.seen).toBe(`0 of ${n} requests answered: ${n - refused} timed out, ${refused} connection refused`);
   });
   it('fails the conntrack step when the entry is on another node', () => {
     const e = copy(evidence);

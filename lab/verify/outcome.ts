@@ -1,0 +1,54 @@
+/**
+ * Words for what a failed step could not show: a flow variable no request resolved ("$snat"
+ * becomes "the SNAT address"), and, for a path no request took, what became of the requests
+ * that were sent. Pure.
+ */
+
+/** What the traffic generator recorded of one request (a Flow). */
+export interface SentRequest {
+  answer?: { pod: string };
+  error?: string;
+}
+
+const VARIABLE_WORDS: Record<string, string> = {
+  client: "the client's",
+  target: "the requested service's",
+  pod: "the pod's",
+  snat: 'the SNAT',
+};
+
+/** "$client" → "the client's address", "$snat.ip" → "the SNAT IP"; a pattern that is no variable stays as written. */
+export function patternWords(raw: string): string {
+  const m = /^\$([a-z]+)(\.ip)?(:\*)?$/.exec(raw);
+  if (!m) return raw;
+  const whose = VARIABLE_WORDS[m[1]!] ?? `the ${m[1]}'s`;
+  return `${whose} ${m[2] || m[3] ? 'IP' : 'address'}`;
+}
+
+/** Why a request went unanswered, in a few words, from curl's message. */
+export function failureKind(error: string | undefined): string {
+  const e = error ?? '';
+  if (/timed out|\(28\)/i.test(e)) return 'timed out';
+  if (/refused|\(7\)/i.test(e)) return 'connection refused';
+  if (/reset|\(56\)/i.test(e)) return 'connection reset';
+  if (/empty reply|\(52\)/i.test(e)) return 'empty reply';
+  if (/no route|unreachable/i.test(e)) return 'no route';
+  return e ? e.replace(/^curl: \(\d+\)\s*/, '').slice(0, 60) : 'no answer';
+}
+
+const tally = (xs: string[]) => [...xs.reduce((m, x) => m.set(x, (m.get(x) ?? 0) + 1), new Map<string, number>())].sort((a, b) => b[1] - a[1]);
+
+/**
+ * What the traffic generator recorded for a path no request took: "0 of 40 requests answered:
+ * 40 timed out", or "none of 12 requests took this path: 12 answered (web-1 12)".
+ */
+export function unseenPathText(groupFlows: SentRequest[]): string {
+  const n = groupFlows.length;
+  if (n === 0) return 'no request of this path was sent';
+  const answered = groupFlows.filter((f) => f.answer);
+  const failures = tally(groupFlows.filter((f) => !f.answer).map((f) => failureKind(f.error)));
+  const failed = failures.map(([why, k]) => `${k} ${why}`).join(', ');
+  if (answered.length === 0) return `0 of ${n} requests answered: ${failed}`;
+  const by = tally(answered.map((f) => f.answer!.pod)).map(([pod, k]) => `${pod} ${k}`).join(', ');
+  return `none of ${n} requests took this path: ${answered.length} answered (${by})${failed ? `, ${failed}` : ''}`;
+}
