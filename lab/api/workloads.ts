@@ -25,7 +25,7 @@ export function runningHost(state: LabState): WorkloadHostRecord | undefined {
 }
 
 /** The way out for a lab whose workload process cannot serve. */
-const wayOut = (lab: string) => `lab revive ${lab} <pod> starts a new one for that pod; lab down ${lab} and lab up again rebuild the lab`;
+const wayOut = (lab: string) => `lab revive ${lab} <pod>, for each pod, serves it from a new one; lab down ${lab} and lab up again rebuild the lab`;
 
 /**
  * Why the lab's workload process (which serves every pod) cannot serve now, or undefined: it
