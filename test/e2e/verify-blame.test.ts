@@ -115,16 +115,23 @@ describe.skipIf(!root)('failures name what failed', () => {
   });
 
   it('a trace that meets a running scale waits for the lab, says so, and succeeds', async () => {
-    const scale = startLab(['scale', LAB, 'web=10']);
+    const scale = startLab(['scale', LAB, 'web=4']);
     const until = Date.now() + 10_000;
     while (holderVerb() !== 'scale' && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
     expect(holderVerb()).toBe('scale');
-    const t = await lab(['trace', LAB]);
-    const s = await scale;
+    // Held still, mid-change, so the trace surely meets it.
+    process.kill(scale.pid!, 'SIGSTOP');
+    const trace = startLab(['trace', LAB]);
+    let traceEnded = false;
+    void trace.finally(() => (traceEnded = true));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(traceEnded, 'the trace did not wait for the scale').toBe(false);
+    process.kill(scale.pid!, 'SIGCONT');
+    const [s, t] = await Promise.all([scale, trace]);
     expect(s.exitCode, String(s.stderr)).toBe(0);
-    expect(t.exitCode, t.stderr).toBe(0);
-    expect(t.stderr).toMatch(new RegExp(`waiting for lab ${LAB}: scale by pid \\d+ holds it`));
-    expect(t.stdout).toContain('KUBE-NODEPORTS');
+    expect(t.exitCode, String(t.stderr)).toBe(0);
+    expect(String(t.stderr)).toMatch(new RegExp(`waiting for lab ${LAB}: scale by pid ${scale.pid} holds it`));
+    expect(String(t.stdout)).toContain('KUBE-NODEPORTS');
     expect((await lab(['scale', LAB, 'web=2'])).exitCode).toBe(0);
   });
 });
