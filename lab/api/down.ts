@@ -1,6 +1,6 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { ourNamespaceFile } from '../kernel/apply.js';
-import { deleteNamespaces, listNamespaces, markedNamespaces, namespaceMarkers } from '../kernel/netns.js';
+import { deleteNamespaces, listNamespaces, markedNamespaces, namespaceMarkers, ownedNamespaces } from '../kernel/netns.js';
 import { stopLabProcesses } from '../kernel/processes.js';
 import { log } from '../log.js';
 import { NETNS_ETC, netnsEtcDir } from '../plan/dns.js';
@@ -17,19 +17,26 @@ export interface DownResult {
   stateProblem?: string;
   /** Paths the lab refused to delete because they lie outside its own folders. */
   refused: string[];
+  /** Recorded namespaces left in place: another lab's marker, or no proof they are this lab's. */
+  leftAlone: string[];
+  /** What could not be done to the state folder (a full or read-only state root): one line each. */
+  warnings: string[];
 }
 
 /**
  * Remove a lab: every process inside its namespaces, its namespaces, its files.
  * Idempotent, and works without a state file (or with a damaged one): namespaces are then
  * found by the lab's name prefix and confirmed by the ownership marker on their loopback.
+ * Works on a full or read-only state root too: the kernel's objects go first, and what cannot
+ * be written or removed in the state root becomes a warning.
  */
 export async function down(lab: string): Promise<DownResult> {
   labDir(lab); // refuses a name that is not a lab name before anything is touched
-  return withLabLock(lab, 'down', () => removeLab(lab));
+  const warnings: string[] = [];
+  return withLabLock(lab, 'down', () => removeLab(lab, warnings), { onStateRootError: (w) => warnings.push(w) });
 }
 
-async function removeLab(lab: string): Promise<DownResult> {
+async function removeLab(lab: string, warnings: string[]): Promise<DownResult> {
   const { state, problem } = inspectState(lab);
   if (problem) log.warn({ lab }, problem);
   const existing = await listNamespaces();
@@ -37,7 +44,10 @@ async function removeLab(lab: string): Promise<DownResult> {
   const otherLabs = new Set(listStates().filter((s) => s.lab !== lab).flatMap((s) => s.namespaces));
   const unrecorded = existing.filter((ns) => !fromState.includes(ns) && !otherLabs.has(ns));
   const marked = await markedNamespaces(lab, unrecorded);
-  const namespaces = [...fromState, ...marked];
+  // A state file names namespaces, it does not prove them: each is checked (marker or recorded identity).
+  const owned = await ownedNamespaces(lab, fromState, state?.namespaceIds);
+  const leftAlone = fromState.filter((ns) => !owned.includes(ns));
+  const namespaces = [...owned, ...marked];
 
   // Processes first: one left inside would keep its namespace (and addresses) alive after `netns del`.
   const processes = await stopLabProcesses(namespaces, state ? recordedProcesses(state) : []);
@@ -45,10 +55,15 @@ async function removeLab(lab: string): Promise<DownResult> {
 
   // The /etc/netns folders of its namespaces: those the state lists, and any holding only the lab's own files.
   const refused: string[] = [];
-  const dirs = new Set([...(state?.files ?? []), ...namespaces.map(netnsEtcDir).filter(holdsOnlyOurFiles)]);
+  const dirs = new Set([...(state?.files ?? []).filter((d) => !leftAlone.some((ns) => d === netnsEtcDir(ns))), ...namespaces.map(netnsEtcDir).filter(holdsOnlyOurFiles)]);
   for (const dir of dirs) removeInside(NETNS_ETC, dir, refused);
-  removeInside(STATE_ROOT, labDir(lab), refused);
-  return { lab, namespaces, processes, refused, ...(problem ? { stateProblem: problem } : {}) };
+  // The kernel's objects are gone; a state folder that cannot be removed (read-only root) is only reported.
+  try {
+    removeInside(STATE_ROOT, labDir(lab), refused);
+  } catch (err) {
+    warnings.push(`could not remove ${labDir(lab)} (${(err as NodeJS.ErrnoException).code ?? String(err)}): run "lab down ${lab}" again once the state root is writable`);
+  }
+  return { lab, namespaces, processes, refused, leftAlone, warnings, ...(problem ? { stateProblem: problem } : {}) };
 }
 
 /** rm -rf, only for a path that resolves (symlinks and ".." included) to inside root. */

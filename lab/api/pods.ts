@@ -14,17 +14,19 @@ import {
   planScale,
   recordReadiness,
   recordScale,
+  applyPodChanges,
   withScale,
   type EndpointsView,
 } from '../plan/scale.js';
 import { withLabLock } from '../state/lock.js';
 import { LabStore } from '../state/store.js';
 import { namespaceName } from '../topology/names.js';
+import { onInterrupt } from '../util/interrupt.js';
 import type { Pod, Topology } from '../topology/schema.js';
-import { provision, removePods } from './provision.js';
+import { provision, removeLeftoverPods, removePods } from './provision.js';
 import { syncHealthChecks, type LoadBalancerFollow } from './health.js';
 import { resyncRules, type NodeResync } from './resync.js';
-import { runningLab } from './running.js';
+import { runningLab, type RunningLab } from './running.js';
 import { stager, type Stage } from './stages.js';
 import { killExplanation, terminatingExplanation } from './kill-explanation.js';
 import { isServing, stopPodWorkloads } from './workloads.js';
@@ -97,6 +99,20 @@ async function scaleLocked(lab: string, group: string, replicas: number, opts: {
   preflight();
   const store = running.store();
   const before = running.topology;
+  await removeLeftoverPods(store, before);
+  // Stopped halfway, the pods being added (not yet recorded as the lab's) or removed (recorded as
+  // gone) are removed at once, so the lab is what its state says.
+  const release = onInterrupt(`finish scale of lab ${lab}`, () => removeLeftoverPods(store, applyPodChanges(running.fileTopology, store.state.podChanges)));
+  try {
+    return await scaleChange(running, store, group, replicas, started, opts);
+  } finally {
+    release();
+  }
+}
+
+async function scaleChange(running: RunningLab, store: LabStore, group: string, replicas: number, started: number, opts: { onStage?: (stage: string, ms: number) => void }): Promise<ScaleResult> {
+  const lab = store.lab;
+  const before = running.topology;
   const changes = store.state.podChanges ?? emptyChanges();
   const restorable = groupMembers(running.fileTopology, group).filter((p) => changes.removed.includes(p.name));
   const plan = planScale(before, group, replicas, { template: changes.templates[group], restorable });
@@ -162,13 +178,20 @@ async function killLocked(lab: string, podName: string, opts: KillOptions = {}):
   const terminating = !!opts.terminating;
   const { started, store, before, pod, after, timings, stage } = readinessChange(lab, podName, (p) => (terminating ? { ...p, terminating: true } : { ...p, ready: false }));
   if (terminating && pod.terminating) throw new LabError(`pod ${pod.name} of lab ${lab} is already terminating (lab revive ${lab} ${pod.name} undoes it)`, ExitCode.labState);
+  await removeLeftoverPods(store, before);
   const keepRunning = opts.keepRunning || terminating;
   let pids: number[] = [];
   if (!keepRunning) {
-    await stage('stop workload', async () => {
-      pids = await stopPodWorkloads(store, [pod.name]);
-      store.markStopped(pod.name);
-    });
+    // Stopped while the sockets close: recorded as closed (a later revive opens them again, which is harmless if they were not).
+    const release = onInterrupt(`record ${pod.name} stopped`, () => store.markStopped(pod.name));
+    try {
+      await stage('stop workload', async () => {
+        pids = await stopPodWorkloads(store, [pod.name]);
+        store.markStopped(pod.name);
+      });
+    } finally {
+      release();
+    }
   }
   const changed = after.pods.find((p) => p.name === pod.name)!;
   store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, changed.ready, changed.terminating));
@@ -198,6 +221,7 @@ async function killLocked(lab: string, podName: string, opts: KillOptions = {}):
 export const revive = (lab: string, podName: string) => withLabLock(lab, 'revive', () => reviveLocked(lab, podName));
 async function reviveLocked(lab: string, podName: string): Promise<ReviveResult> {
   const { started, store, before, pod, after, timings, stage } = readinessChange(lab, podName, (p) => ({ ...p, ready: true, terminating: false }));
+  await removeLeftoverPods(store, before);
   const alive = isServing(store.state, pod.name);
   if (alive && pod.ready && !pod.terminating) throw new LabError(`pod ${pod.name} of lab ${lab} is ready and its workload runs: nothing to revive (lab kill ${lab} ${pod.name} first)`, ExitCode.labState);
   if (!alive) await provision(planWorkloads(after, [pod.name]), store, renamed(stage, { workloads: 'start workload' }));

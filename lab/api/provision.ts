@@ -1,10 +1,14 @@
 import { rmSync } from 'node:fs';
 import { applyRules, configureNamespaces, createNamespaces, waitForLinks, writeNamespaceFiles } from '../kernel/apply.js';
-import { deleteNamespaces } from '../kernel/netns.js';
+import { CommandError } from '../errors.js';
+import { createdBeforeFailure, deleteNamespaces, namespaceInodes, ownedNamespaces } from '../kernel/netns.js';
 import { log } from '../log.js';
+import { netnsEtcDir } from '../plan/dns.js';
 import type { Plan } from '../plan/plan.js';
+import { clashError, namespaceClashes, withNamespaceClaims } from '../state/claims.js';
 import type { LabStore } from '../state/store.js';
 import { namespaceName } from '../topology/names.js';
+import type { Topology } from '../topology/schema.js';
 import type { Stage } from './stages.js';
 import { ensureWorkloadHost, startPodWorkloads, stopPodWorkloads } from './workloads.js';
 
@@ -15,11 +19,8 @@ import { ensureWorkloadHost, startPodWorkloads, stopPodWorkloads } from './workl
  * state first, so a crash at any point leaves nothing `down` misses.
  */
 export async function provision(plan: Plan, store: LabStore, stage: Stage): Promise<void> {
-  store.addResources(
-    plan.namespaces.map((n) => n.ns),
-    plan.files.map((f) => f.dir),
-  );
-  if (plan.createBatch.length > 0) await stage('namespaces', () => createNamespaces(plan));
+  await claimResources(plan, store);
+  if (plan.createBatch.length > 0) await stage('namespaces', () => createRecorded(plan, store));
   // The workload process (`up` started it already; scale and revive start one if none runs) is
   // placed in a namespace that now exists, and comes up while the links are configured.
   const host = plan.workloads.length > 0 ? ensureWorkloadHost(store, plan.workloadHome) : undefined;
@@ -50,12 +51,55 @@ export async function provision(plan: Plan, store: LabStore, stage: Stage): Prom
   }
 }
 
+/**
+ * Record the namespaces and files the plan creates. Namespaces this lab does not hold yet (a
+ * scale's new pods) are claimed first: refused, before anything is created, when one exists or
+ * another lab holds it (see state/claims.ts).
+ */
+async function claimResources(plan: Plan, store: LabStore): Promise<void> {
+  const namespaces = plan.namespaces.map((n) => n.ns);
+  const files = plan.files.map((f) => f.dir);
+  const fresh = namespaces.filter((ns) => !store.state.namespaces.includes(ns));
+  if (fresh.length === 0) return store.addResources(namespaces, files);
+  await withNamespaceClaims(async () => {
+    const clashes = await namespaceClashes(store.lab, fresh);
+    if (clashes.length > 0) throw clashError(store.lab, clashes);
+    store.addResources(namespaces, files);
+  });
+}
+
+/** Create the plan's namespaces and record who they are at once, also those made before a failure. */
+async function createRecorded(plan: Plan, store: LabStore): Promise<void> {
+  try {
+    await createNamespaces(plan);
+  } catch (err) {
+    const made = err instanceof CommandError ? createdBeforeFailure(plan.createBatch, err.stderr) : [];
+    store.recordNamespaceIds(namespaceInodes(made));
+    throw err;
+  }
+  store.recordNamespaceIds(namespaceInodes(plan.namespaces.map((n) => n.ns)));
+}
+
 /** Delete pods: their workloads, their namespaces (which take their veth pairs along) and files. */
 export async function removePods(store: LabStore, pods: string[]): Promise<void> {
   await stopPodWorkloads(store, pods);
-  const namespaces = pods.map((p) => namespaceName(store.lab, p));
+  const recorded = pods.map((p) => namespaceName(store.lab, p)).filter((ns) => store.state.namespaces.includes(ns));
+  // Only what the lab made: a pod namespace someone else created under the same name stays.
+  const namespaces = await ownedNamespaces(store.lab, recorded, store.state.namespaceIds);
   await deleteNamespaces(namespaces);
-  const dirs = store.state.files.filter((f) => namespaces.some((ns) => f.endsWith(`/${ns}`)));
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  store.forgetPods(pods, namespaces, dirs);
+  const dirs = store.state.files.filter((f) => recorded.some((ns) => f === netnsEtcDir(ns)));
+  for (const ns of namespaces) if (dirs.includes(netnsEtcDir(ns))) rmSync(netnsEtcDir(ns), { recursive: true, force: true });
+  store.forgetPods(pods, recorded, dirs);
+}
+
+/**
+ * Pods whose namespaces the state holds but the lab, as recorded, no longer has: left by a
+ * scale, kill or revive stopped halfway (a signal between recording and finishing). Removed, so
+ * the next verb finds the lab as its state describes it.
+ */
+export async function removeLeftoverPods(store: LabStore, t: Topology): Promise<string[]> {
+  const hosts = new Set([...t.nodes, ...t.clients, ...t.routers, ...t.pods].map((h) => namespaceName(store.lab, h.name)));
+  const leftovers = store.state.namespaces.filter((ns) => !hosts.has(ns)).map((ns) => ns.slice(store.lab.length + 1));
+  if (leftovers.length > 0) await removePods(store, leftovers);
+  return leftovers;
 }

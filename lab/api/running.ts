@@ -2,8 +2,10 @@ import { ExitCode, LabError } from '../errors.js';
 import { applyPodChanges } from '../plan/scale.js';
 import { LabStore, readState, type LabState } from '../state/store.js';
 import { loadTopology } from '../topology/load.js';
+import { namespaceName } from '../topology/names.js';
 import type { Topology } from '../topology/schema.js';
-import { cachedTopology, rememberTopology, topologyKey } from './topology-cache.js';
+import { log } from '../log.js';
+import { cachedTopology, rememberTopology, savedTopology, topologyKey } from './topology-cache.js';
 
 /** A lab that is up: its state and the topology it was built from (with the same overrides). */
 export interface RunningLab {
@@ -42,13 +44,26 @@ function validatedTopology(state: LabState): { topology: Topology; path: string;
   const cached = cachedTopology(state.lab, key);
   if (cached) return { ...cached, key };
   const loaded = loadTopology(state.topologyPath, state.overrides);
+  if (loaded.topology.lab !== state.lab) return savedOrRefuse(state, loaded.topology.lab);
   rememberTopology(state.lab, loaded, state.overrides);
   return { topology: loaded.topology, path: loaded.path, key };
 }
 
+/**
+ * The file was edited to name another lab: this lab goes on as it was validated when last read
+ * (its namespaces, pods and Services), and its rules are not resynced from the edited file.
+ */
+function savedOrRefuse(state: LabState, fileLab: string): { topology: Topology; path: string; key: string | undefined } {
+  const saved = savedTopology(state.lab);
+  const why = `${state.topologyPath} now names lab "${fileLab}", not "${state.lab}"`;
+  if (!saved) throw new LabError(`${why}, and lab ${state.lab}'s own copy of its topology is gone: put "lab: ${state.lab}" back, or "lab down ${state.lab}"`, ExitCode.labState);
+  log.warn({ lab: state.lab, file: state.topologyPath }, `${why}: working from the topology lab ${state.lab} was built from`);
+  return { ...saved, key: state.proxySync?.topologyKey };
+}
+
 /** The namespace of a host in a running lab, or a clear error naming the hosts there are. */
 export function hostNamespace(running: RunningLab, host: string): string {
-  const ns = `${running.state.lab}-${host}`;
+  const ns = namespaceName(running.state.lab, host);
   if (!running.state.namespaces.includes(ns)) {
     const hosts = running.state.namespaces.map((n) => n.slice(running.state.lab.length + 1));
     throw new LabError(`lab "${running.state.lab}" has no host "${host}" (hosts: ${hosts.join(', ')})`, ExitCode.badInput);

@@ -40,6 +40,20 @@ export function cachedTopology(lab: string, key: string | undefined): { topology
   }
 }
 
+/**
+ * The topology kept when the lab was last read, whatever has changed since: what a verb works
+ * from when the file now describes another lab (an edited `lab:`), since the lab named on the
+ * command line is the only one a verb may touch.
+ */
+export function savedTopology(lab: string): { topology: Topology; path: string } | undefined {
+  try {
+    const saved = JSON.parse(readFileSync(cacheFile(lab), 'utf8')) as TopologyCache;
+    return saved.topology?.lab === lab ? { topology: saved.topology, path: saved.path } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Keep a validated topology for the next commands on this lab (`up` calls this once the lab is up). */
 export function rememberTopology(lab: string, loaded: { topology: Topology; path: string }, overrides: Record<string, string>): void {
   const key = topologyKey(loaded.path, overrides);

@@ -1,9 +1,10 @@
 import { ExitCode, LabError } from '../errors.js';
 import { foreignNamespaceFiles } from '../kernel/apply.js';
-import { listNamespaces, namespaceMarkers } from '../kernel/netns.js';
+import { namespaceMarkers } from '../kernel/netns.js';
 import { preflight } from '../kernel/preflight.js';
 import { planLab, type Plan } from '../plan/plan.js';
 import { LabStore, readState, type LabState } from '../state/store.js';
+import { clashError, namespaceClashes, withNamespaceClaims } from '../state/claims.js';
 import { withLabLock } from '../state/lock.js';
 import { prebuiltTopology } from '../topology/prebuilt.js';
 import { labMarker } from '../topology/names.js';
@@ -43,19 +44,21 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
   const lab = topology.lab;
 
   return withLabLock(lab, 'up', async () => {
-    await refuseClashes(plan);
-
-    // Record intent first: a crash after this point leaves a state file `down` can follow.
-    const store = LabStore.create({
-      lab,
-      topologyPath: path,
-      overrides,
-      createdAt: new Date().toISOString(),
-      phase: 'creating',
-      namespaces: plan.namespaces.map((n) => n.ns),
-      processes: [],
-      // Recorded before they exist, like the namespaces: `down` removes them even after a crash.
-      files: plan.files.map((f) => f.dir),
+    // Record intent first: a crash after this point leaves a state file `down` can follow. The
+    // check and the record hold the claim lock: no other lab takes one of these names between.
+    const store = await withNamespaceClaims(async () => {
+      await refuseClashes(plan);
+      return LabStore.create({
+        lab,
+        topologyPath: path,
+        overrides,
+        createdAt: new Date().toISOString(),
+        phase: 'creating',
+        namespaces: plan.namespaces.map((n) => n.ns),
+        processes: [],
+        // Recorded before they exist, like the namespaces: `down` removes them even after a crash.
+        files: plan.files.map((f) => f.dir),
+      });
     });
 
     const timings: Record<string, number> = {};
@@ -87,22 +90,16 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
 
 /**
  * Refuse to build over anything that exists: this lab's state, a namespace of the same name
- * (this lab's, left by a crash, or someone else's, which `down` would never remove), or files
- * in the /etc/netns folders the lab would own.
+ * (this lab's, left by a crash, or someone else's, which `down` would never remove), a name
+ * another lab's state holds, or files in the /etc/netns folders the lab would own.
  */
 async function refuseClashes(plan: Plan): Promise<void> {
   const lab = plan.lab;
-  const existing = new Set(await listNamespaces());
-  const clash = plan.namespaces.map((n) => n.ns).filter((ns) => existing.has(ns));
-  const markers = await namespaceMarkers(clash);
-  const foreignNs = clash.filter((ns) => markers.get(ns) !== labMarker(lab));
-  if (foreignNs.length > 0) {
-    const one = foreignNs.length === 1;
-    throw new LabError(
-      `namespace${one ? '' : 's'} ${foreignNs.join(', ')} already exist${one ? 's' : ''} and ${one ? 'is' : 'are'} not lab ${lab}'s (no "${labMarker(lab)}" marker on lo), so "lab down" will not remove ${one ? 'it' : 'them'}: remove ${one ? 'it' : 'them'} yourself if nothing uses ${one ? 'it' : 'them'}, or pick another lab name with --name`,
-      ExitCode.labState,
-    );
-  }
+  const clashes = await namespaceClashes(lab, plan.namespaces.map((n) => n.ns));
+  const markers = await namespaceMarkers(clashes.filter((c) => c.lab === undefined).map((c) => c.ns));
+  const clash = clashes.filter((c) => c.lab === undefined && markers.get(c.ns) === labMarker(lab)).map((c) => c.ns);
+  const foreignNs = clashes.filter((c) => !clash.includes(c.ns));
+  if (foreignNs.length > 0) throw clashError(lab, foreignNs);
   if (readState(lab) || clash.length > 0) {
     throw new LabError(
       `lab "${lab}" is already up${clash.length ? ` (namespaces ${clash.join(', ')})` : ''}: run "lab down ${lab}" first, or pick another name with --name`,

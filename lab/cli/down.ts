@@ -22,6 +22,8 @@ export function registerDown(program: Command): void {
       for (const r of results) {
         if (r.stateProblem) say(yellow(`note: ${r.stateProblem.replace(/: run .*$/, '')}; removed by its markers`));
         for (const p of r.refused) say(yellow(`refused to delete ${p}: outside the lab's folders`));
+        for (const ns of r.leftAlone) say(yellow(`left alone: namespace ${ns}, listed in the state but not made by lab ${r.lab} (another lab's marker, or none)`));
+        for (const w of r.warnings) say(yellow(`warning: ${w}`));
         say(`${green('down')} lab ${r.lab}: ${r.namespaces.length} namespaces, ${r.processes.length} ${r.processes.length === 1 ? 'process' : 'processes'} removed`);
       }
     });

@@ -45,6 +45,51 @@ export async function namespaceMarkers(names: string[]): Promise<Map<string, str
   return new Map(names.map((ns) => [ns, all.get(ns)]));
 }
 
+/**
+ * Each namespace's identity: the inode of its nsfs file, unique among living namespaces. The lab
+ * records it right after `ip netns add`, so a namespace it made and crashed before marking is
+ * told from one someone else made later under the same name.
+ */
+export function namespaceInodes(names: readonly string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const ns of names) {
+    try {
+      out.set(ns, statSync(`${NETNS_RUN_DIR}/${ns}`).ino);
+    } catch {
+      /* not there */
+    }
+  }
+  return out;
+}
+
+/**
+ * The namespaces a lab may delete among `candidates`: those marked as its own, and those without
+ * any marker whose identity is the one the lab recorded when it made them. One marked by another
+ * lab, or unmarked and not recorded (someone's `ip netns add`), is never the lab's.
+ */
+export async function ownedNamespaces(lab: string, candidates: readonly string[], recordedIds: Readonly<Record<string, number>> = {}): Promise<string[]> {
+  const marks = await namespaceMarkers([...candidates]);
+  const inodes = namespaceInodes(candidates.filter((ns) => marks.get(ns) === undefined));
+  return candidates.filter((ns) => {
+    const mark = marks.get(ns);
+    if (mark !== undefined) return mark === labMarker(lab);
+    return inodes.has(ns) && recordedIds[ns] === inodes.get(ns);
+  });
+}
+
+/**
+ * After a failed `ip -batch` of creations: the namespaces its lines made before the failing one
+ * (ip stops at the first failure and says "Command failed -:<line>").
+ */
+export function createdBeforeFailure(batch: readonly string[], stderr: string): string[] {
+  const m = /Command failed -:(\d+)/.exec(stderr);
+  if (!m) return [];
+  return batch
+    .slice(0, Number(m[1]) - 1)
+    .map((line) => /^netns add (\S+)$/.exec(line)?.[1])
+    .filter((ns): ns is string => ns !== undefined);
+}
+
 /** Namespaces that carry this lab's marker: safe to delete even without a state file. */
 export async function markedNamespaces(lab: string, candidates?: string[]): Promise<string[]> {
   const all = candidates ?? (await listNamespaces());

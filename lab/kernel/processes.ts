@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { namespacesPids } from './netns.js';
+import { WORKLOAD_MARKER } from '../workload/marker.js';
+import { NETNS_RUN_DIR, namespaceInodes, namespacesPids } from './netns.js';
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if the pid is gone. */
 export function processStartTime(pid: number): string | undefined {
@@ -76,15 +77,47 @@ export async function stopProcesses(pids: number[], graceMs = 1500): Promise<voi
   }
 }
 
+/** The inode of a process's network namespace (/proc/<pid>/ns/net), or undefined if it is gone. */
+function netnsInode(pid: number): number | undefined {
+  try {
+    const m = /^net:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/ns/net`));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A process the state records is the lab's only if it still is the one recorded (start time),
+ * carries the workload marker, and lives in one of the lab's namespaces or in a namespace that
+ * lost its name (its /run/netns file deleted while it ran): never in this command's namespace or
+ * another named one. A hand-edited pid pointing at anything else is left alone.
+ */
+function isRecordedLabProcess(p: { pid: number; startTime: string }, labInodes: Set<number>): boolean {
+  if (p.pid === process.pid || !isOurs(p) || !processCmdline(p.pid).includes(WORKLOAD_MARKER)) return false;
+  const ns = netnsInode(p.pid);
+  if (ns === undefined) return false;
+  if (labInodes.has(ns)) return true;
+  let named: string[] = [];
+  try {
+    named = readdirSync(NETNS_RUN_DIR);
+  } catch {
+    named = [];
+  }
+  const namedInodes = new Set(namespaceInodes(named).values());
+  return ns !== netnsInode(process.pid) && !namedInodes.has(ns);
+}
+
 /**
  * Stop everything that runs for a lab, whoever started it: every process inside one of its
- * namespaces (workloads, a killed verify's tcpdumps, a learner's shell), and the processes the
- * lab recorded whose start time still matches (in case one lives outside the namespaces).
+ * namespaces (workloads, a killed verify's tcpdumps, a learner's shell), and the lab's workload
+ * processes it recorded (see isRecordedLabProcess) in case one lives outside them.
  * A process left inside would keep a deleted namespace, and its addresses, alive.
  */
 export async function stopLabProcesses(namespaces: string[], recorded: readonly { pid: number; startTime: string }[] = []): Promise<number[]> {
   const pids = new Set(namespacesPids(namespaces).filter((pid) => pid !== process.pid));
-  for (const p of recorded) if (p.pid !== process.pid && isOurs(p)) pids.add(p.pid);
+  const labInodes = new Set(namespaceInodes(namespaces).values());
+  for (const p of recorded) if (isRecordedLabProcess(p, labInodes)) pids.add(p.pid);
   await stopProcesses([...pids]);
   return [...pids].sort((a, b) => a - b);
 }

@@ -34,16 +34,39 @@ export const lockWaitSeconds = () => {
 /** Locks this process holds, so a verb that calls another (up's rollback calls down) does not wait for itself. */
 const held = new Map<string, number>();
 
+/** Errors of a state root that is full or read-only: `down` goes on through them. */
+const STATE_ROOT_UNWRITABLE = new Set(['EROFS', 'ENOSPC', 'EDQUOT']);
+
+export interface LockOptions {
+  /**
+   * Given, the verb runs without the lock when the state root is full or read-only (told why,
+   * in one line): `down` must be able to remove the kernel's objects then. Absent, that fails.
+   */
+  onStateRootError?: (warning: string) => void;
+}
+
 /** Run fn holding the lab's lock; wait a bounded time for another holder, then exit 5 naming it. */
-export async function withLabLock<T>(lab: string, verb: string, fn: () => Promise<T>): Promise<T> {
+export async function withLabLock<T>(lab: string, verb: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
   if (held.has(lab)) return fn();
-  const fd = await acquire(lab, verb);
+  let fd: number;
+  try {
+    fd = await acquire(lab, verb);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!opts.onStateRootError || code === undefined || !STATE_ROOT_UNWRITABLE.has(code)) throw err;
+    opts.onStateRootError(`could not lock lab ${lab} in ${STATE_ROOT} (${code}): going on without the lock`);
+    return fn();
+  }
   held.set(lab, fd);
   try {
     return await fn();
   } finally {
     held.delete(lab);
-    ftruncateSync(fd, 0); // no stale holder for the next reader
+    try {
+      ftruncateSync(fd, 0); // no stale holder for the next reader
+    } catch {
+      /* a read-only or full root: the holder note stays, its pid is checked by lockHolder */
+    }
     // A lab that is gone takes its lock file along; a waiter on the old file notices and retries.
     if (!labExists(lab)) {
       try {
@@ -85,8 +108,12 @@ async function acquire(lab: string, verb: string): Promise<number> {
     // The file we locked may have been removed by a `down` that held it: lock the new one then.
     if (sameFile(fd, path)) {
       const me: LockHolder = { pid: process.pid, startTime: processStartTime(process.pid) ?? '', verb, since: new Date().toISOString() };
-      ftruncateSync(fd, 0);
-      writeSync(fd, `${JSON.stringify(me)}\n`);
+      try {
+        ftruncateSync(fd, 0);
+        writeSync(fd, `${JSON.stringify(me)}\n`);
+      } catch {
+        /* a full state root: the lock holds without the note of who holds it */
+      }
       return fd;
     }
     closeSync(fd);

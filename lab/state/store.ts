@@ -43,6 +43,8 @@ export interface LabState {
   createdAt: string;
   phase: 'creating' | 'up';
   namespaces: string[];
+  /** The identity (nsfs inode) of each namespace the lab made, recorded as soon as it exists. */
+  namespaceIds?: Record<string, number>;
   processes: ProcessRecord[];
   /** The workload process serving the pods' sockets, once started. */
   workloadHost?: WorkloadHostRecord;
@@ -92,6 +94,7 @@ const stateShape = object(
     files: list(str),
   },
   {
+    namespaceIds: dict(int()),
     workloadHost: object({ ...ownedProcess, ns: str }),
     podChanges,
     proxySync: object({ needFullSync: bool }, { lastSweep: str, topologyKey: str }),
@@ -105,6 +108,9 @@ function checkState(data: unknown): LabState {
   s.namespaces.forEach((ns, i) => {
     if (!ns.startsWith(`${s.lab}-`)) throw new ShapeProblem(['namespaces', i], `${ns} is not named like a namespace of lab ${s.lab}`);
   });
+  for (const ns of Object.keys(s.namespaceIds ?? {})) {
+    if (!s.namespaces.includes(ns)) throw new ShapeProblem(['namespaceIds', ns], `${ns} is not one of the lab's namespaces`);
+  }
   s.files.forEach((f, i) => {
     if (!s.namespaces.some((ns) => f === netnsEtcDir(ns))) throw new ShapeProblem(['files', i], `${f} is not the /etc/netns folder of one of the lab's namespaces`);
   });
@@ -214,6 +220,13 @@ export class LabStore {
     this.save();
   }
 
+  /** Namespaces that now exist because this lab made them: their identities, so `down` knows them before they carry the marker. */
+  recordNamespaceIds(ids: Map<string, number>): void {
+    if (ids.size === 0) return;
+    this.state.namespaceIds = { ...this.state.namespaceIds, ...Object.fromEntries(ids) };
+    this.save();
+  }
+
   setWorkloadHost(host: WorkloadHostRecord): void {
     this.state.workloadHost = host;
     this.save();
@@ -234,6 +247,7 @@ export class LabStore {
   /** Pods deleted: their records, namespaces and files. */
   forgetPods(pods: string[], namespaces: string[], files: string[]): void {
     this.state.namespaces = this.state.namespaces.filter((ns) => !namespaces.includes(ns));
+    if (this.state.namespaceIds) for (const ns of namespaces) delete this.state.namespaceIds[ns];
     this.state.processes = this.state.processes.filter((p) => !pods.includes(p.pod));
     this.state.files = this.state.files.filter((f) => !files.includes(f));
     this.save();

@@ -31,9 +31,10 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
+/** A lab as `up --name <lab>` records it (the name is an override of the file's `lab:`). */
 const upLab = (lab: string, topologyPath: string) => {
-  const s = store.LabStore.create({ lab, topologyPath, overrides: {}, createdAt: 'now', phase: 'creating', namespaces: [], processes: [], files: [] });
-  s.markUp(cache.topologyKey(topologyPath, {}));
+  const s = store.LabStore.create({ lab, topologyPath, overrides: { lab }, createdAt: 'now', phase: 'creating', namespaces: [], processes: [], files: [] });
+  s.markUp(cache.topologyKey(topologyPath, { lab }));
   return s;
 };
 
