@@ -17,6 +17,7 @@ import { sendDatagram, sendRequest } from '../verify/traffic.js';
 import { loadWalkthrough, type Traffic } from '../verify/walkthrough.js';
 import { lockWaitSeconds, withFileLock } from '../state/lock.js';
 import { labDir } from '../state/store.js';
+import { checkTarget } from '../util/target.js';
 import { runningLab } from './running.js';
 
 export interface TraceOptions {
@@ -46,6 +47,7 @@ export function proxyMode(t: Topology): ProxyMode {
 
 /** The traffic a trace sends: the options, else the walkthrough's first traffic. */
 function traceTraffic(lab: string, opts: TraceOptions): { topology: Topology; from: string; to: string } {
+  if (opts.to !== undefined) checkTarget('--to', opts.to);
   const running = runningLab(lab);
   let { from, to } = opts;
   if (!from || !to) {
@@ -56,7 +58,7 @@ function traceTraffic(lab: string, opts: TraceOptions): { topology: Topology; fr
   }
   const t = running.topology;
   if (![...t.clients, ...t.pods].some((h) => h.name === from)) throw new LabError(`--from ${from}: no client or pod of that name in lab "${lab}"`, ExitCode.badInput);
-  if (!/^[^:\s]+:\d{1,5}$/.test(to)) throw new LabError(`--to ${to}: expected ip:port (or a service name:port), e.g. 10.240.0.4:32000`, ExitCode.badInput);
+  checkTarget('--to', to);
   return { topology: t, from, to };
 }
 

@@ -1,10 +1,11 @@
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { preflight } from '../kernel/preflight.js';
 import { withLabLock } from '../state/lock.js';
 import { interruptedBy, onInterrupt } from '../util/interrupt.js';
 import { makeOutputDir } from '../util/output-dir.js';
+import { writeRunFile } from '../util/run-file.js';
 import { displayPath, TOPOLOGIES_DIR } from '../topology/paths.js';
 import { runWalkthrough, writeRun, type PathTrace, type VerifyResult } from '../verify/engine.js';
 import { flowFitsPath, trafficGroups } from '../verify/paths.js';
@@ -52,8 +53,8 @@ export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyRes
     const runDir = makeOutputDir(opts.outDir ?? join('lab-runs', lab, stamp), opts.outDir !== undefined ? '--out' : undefined);
     // Until the report is written, the folder says it is incomplete (also after a SIGKILL).
     const marker = join(runDir, INCOMPLETE_FILE);
-    writeFileSync(marker, `verify of lab ${lab} started ${new Date().toISOString()} by pid ${process.pid} and has not finished\n`);
-    const release = onInterrupt(`mark ${runDir} incomplete`, () => writeFileSync(marker, `verify of lab ${lab} was stopped by ${interruptedBy()} at ${new Date().toISOString()}: the captures and report here are partial\n`));
+    writeRunFile(marker, `verify of lab ${lab} started ${new Date().toISOString()} by pid ${process.pid} and has not finished\n`);
+    const release = onInterrupt(`mark ${runDir} incomplete`, () => writeRunFile(marker, `verify of lab ${lab} was stopped by ${interruptedBy()} at ${new Date().toISOString()}: the captures and report here are partial\n`));
     try {
       const { result, evidence } = await runWalkthrough(running.topology, walkthrough, runDir, opts.onProgress);
       if (opts.trace) {
@@ -63,7 +64,7 @@ export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyRes
       rmSync(marker, { force: true });
       return result;
     } catch (err) {
-      if (!interruptedBy()) writeFileSync(marker, `verify of lab ${lab} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      if (!interruptedBy()) writeRunFile(marker, `verify of lab ${lab} failed: ${err instanceof Error ? err.message : String(err)}\n`);
       throw err;
     } finally {
       release();
