@@ -4,7 +4,7 @@ import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
 import { addTraceRules, expectedAdds, removeTraceRules, removeTraceRulesSync, startMonitor, stopMonitor, untilMonitorListens, untilMonitors, type RawTableGuard, type TraceMonitor } from '../kernel/netfilter-trace.js';
 import { nextSourcePort, portsInUse } from '../kernel/ports.js';
-import { preflight } from '../kernel/preflight.js';
+import { preflight, requireRoot } from '../kernel/preflight.js';
 import { readConntrack } from '../kernel/readers.js';
 import type { Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
@@ -69,6 +69,7 @@ function traceTraffic(lab: string, opts: TraceOptions): { topology: Topology; fr
  */
 export async function trace(lab: string, opts: TraceOptions = {}): Promise<TraceResult> {
   const started = performance.now();
+  requireRoot(); // before the locks: their files are root's
   const target = traceTraffic(lab, opts);
   // One trace at a time per lab. Every monitor prints every trace event of its namespace and
   // looks up the rule each names: a rule another trace had just removed made it exit ("error: No

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
-import { preflight } from '../kernel/preflight.js';
+import { preflight, requireRoot } from '../kernel/preflight.js';
 import { withLabLock } from '../state/lock.js';
 import { interruptedBy, onInterrupt } from '../util/interrupt.js';
 import { makeOutputDir } from '../util/output-dir.js';
@@ -42,6 +42,7 @@ export function resolveWalkthroughRef(ref: string): string {
 
 /** Prove a running lab's walkthrough against real traffic. */
 export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  requireRoot(); // before the lock: its file is root's
   // Held for the whole run: a concurrent scale or kill would change what is measured, and two
   // runs at once would count each other's packets in the rule counters.
   return withLabLock(lab, 'verify', async () => {

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { fromSystemError, LabError } from '../../lab/errors.js';
 import { loadTopology } from '../../lab/topology/load.js';
+import { checkTarget } from '../../lab/util/target.js';
 import { problemsOf } from './helpers.js';
 
 /** Issue 16 item 10: input that passed validation and failed (or built a lab that could not work) later. */
@@ -42,4 +44,35 @@ describe('special-purpose address ranges are refused at validation', () => {
   it('ordinary private ranges still pass', () => {
     expect(problemsWith('10.241.0.', '192.168.7.')).toEqual([]);
   });
+});
+
+describe('system errors become one line and exit 3', () => {
+  const sysErr = (code: string, syscall: string, path?: string) => Object.assign(new Error(`${code}: boom, ${syscall}`), { code, syscall, path });
+  it.each([
+    ['EACCES', 'open', '/run/kube-packet-lab/nodeport.lock', /permission denied \(open \/run\/kube-packet-lab\/nodeport\.lock\): .*sudo/],
+    ['EROFS', 'open', '/ro/report.json', /read-only file system \(open \/ro\/report\.json\)/],
+    ['ENOSPC', 'write', undefined, /no space left on the device \(write\)/],
+    ['ENOENT', 'uv_cwd', undefined, /current folder no longer exists/],
+  ])('%s in %s', (code, syscall, path, says) => {
+    const err = fromSystemError(sysErr(code, syscall, path));
+    expect(err?.exitCode).toBe(3);
+    expect(err?.message).toMatch(says);
+    expect(err?.message).not.toContain('\n');
+  });
+  it('leaves other errors alone', () => {
+    expect(fromSystemError(new Error('x'))).toBeUndefined();
+    expect(fromSystemError(sysErr('ENOENT', 'open', '/x'))).toBeUndefined();
+  });
+});
+
+describe('--to of probe and trace', () => {
+  it.each(['x y', '10.240.0.4:99999', '10.240.0.4', '10.240.0.4:0', '10.240.0.300:80', ':80', 'a:b:80', '-x:80'])('refuses %j', (to) => {
+    expect(() => checkTarget('--to', to)).toThrow(LabError);
+    try {
+      checkTarget('--to', to);
+    } catch (err) {
+      expect((err as LabError).exitCode).toBe(2);
+    }
+  });
+  it.each(['10.240.0.4:32000', 'web.default.svc.cluster.local:80', 'web:443'])('takes %j', (to) => expect(checkTarget('--to', to)).toBe(to));
 });
