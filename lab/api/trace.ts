@@ -4,6 +4,7 @@ import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
 import { addTraceRules, expectedAdds, removeTraceRules, removeTraceRulesSync, startMonitor, stopMonitor, untilMonitorListens, untilMonitors, type RawTableGuard, type TraceMonitor } from '../kernel/netfilter-trace.js';
 import { nextSourcePort, portsInUse } from '../kernel/ports.js';
+import { forgetTrace, recordTrace, sweepDeadTrace } from '../kernel/stale-trace.js';
 import { preflight, requireRoot } from '../kernel/preflight.js';
 import { readConntrack } from '../kernel/readers.js';
 import type { Topology } from '../topology/schema.js';
@@ -93,15 +94,22 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
   const monitors: TraceMonitor[] = [];
   const guard: RawTableGuard = { madeRaw: (namespace) => join(labDir(lab), `trace-made-raw.${namespace}`) };
   const applied = new Set<string>();
+  // A trace SIGKILLed earlier left its rules and monitors: sweep them, then say who we are in case it happens to us.
+  const record = join(labDir(lab), 'trace-running.json');
+  await sweepDeadTrace(record, guard, hosts.map(ns));
+  const recorded = { mode, spec, namespaces: hosts.map(ns) };
+  recordTrace(record, recorded);
   // An exiting process cannot await: remove whatever is in place synchronously, kill the monitors.
   const onExit = () => {
     for (const h of applied) removeTraceRulesSync(ns(h), mode, spec, guard);
     for (const m of monitors) m.child.kill('SIGKILL');
+    forgetTrace(record);
   };
   process.once('exit', onExit);
   try {
     opts.onProgress?.(`starting ${hosts.length} trace monitors`);
     for (const h of hosts) monitors.push(startMonitor(ns(h), mode, spec, started));
+    recordTrace(record, recorded, monitors);
     await Promise.all(monitors.map(untilMonitorListens));
     // Every monitor hears changes now; once each prints our own rules arriving, send.
     await Promise.all(
@@ -134,6 +142,7 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
   } finally {
     await Promise.all([...applied].map((h) => removeTraceRules(ns(h), mode, spec, guard)));
     await Promise.all(monitors.map(stopMonitor));
+    forgetTrace(record);
     process.removeListener('exit', onExit);
     log.debug({ lab, tag: spec.tag }, 'trace cleaned up');
   }
