@@ -141,7 +141,8 @@ const argRows: [string, string[], number, string | RegExp][] = [
   // issue 16: arguments checked before the lab is looked up
   ['capture for longer than a timer can wait', ['capture', 'nosuchlab', 'node1', '--duration', '3000000'], 2, 'at most 86400'],
   ['capture with tcpdump options as the filter', ['capture', 'nosuchlab', 'node1', '--filter', '-w /tmp/lab-x.pcap tcp'], 2, 'not tcpdump options'],
-  ['probe to an address with a space', ['probe', 'nosuchlab', '--to', 'x y'], 2, 'is not an IPv4 address or a DNS name'],
+  ['probe to an address with a space', ['probe', 'nosuchlab', '--to', 'x y'], 2, '--to "x y": expected host:port'],
+  ['probe to a host with a space', ['probe', 'nosuchlab', '--to', 'x y:80'], 2, 'is not an IPv4 address or a DNS name'],
   ['trace to port 99999', ['trace', 'nosuchlab', '--from', 'client', '--to', '10.240.0.4:99999'], 2, 'is not a port (1-65535)'],
   ['exec with a second --', ['exec', 'nosuchlab', 'client', '--', '--', 'echo'], 2, 'only the first -- separates'],
 ];
