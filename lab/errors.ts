@@ -67,3 +67,31 @@ export class CommandError extends LabError {
     this.name = 'CommandError';
   }
 }
+
+/**
+ * A failed system call the lab did not expect (a full or read-only disk, a folder it may not
+ * write, the working folder deleted): one line naming the call and the path, exit 3. Undefined
+ * for anything else, which stays an unexpected error.
+ */
+export function fromSystemError(err: unknown): LabError | undefined {
+  const e = err as NodeJS.ErrnoException;
+  if (!(err instanceof Error) || typeof e.code !== 'string' || typeof e.syscall !== 'string') return undefined;
+  const what = `${e.syscall}${e.path ? ` ${e.path}` : ''}`;
+  const say = (message: string) => new LabError(message, ExitCode.environment, { code: e.code, syscall: e.syscall, path: e.path });
+  if (e.syscall === 'uv_cwd') return say('the current folder no longer exists (was it deleted?): cd to a folder that exists and run it again');
+  switch (e.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return say(`permission denied (${what}): kube-packet-lab needs root: run it with sudo`);
+    case 'EROFS':
+      return say(`read-only file system (${what}): the lab cannot write there`);
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return say(`no space left on the device (${what}): free some space and run it again`);
+    case 'EMFILE':
+    case 'ENFILE':
+      return say(`too many open files (${what}): raise the limit (ulimit -n) or close some`);
+    default:
+      return undefined;
+  }
+}

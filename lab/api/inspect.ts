@@ -2,7 +2,7 @@ import type { ConntrackEntry } from '../kernel/conntrack.js';
 import { runAttached } from '../kernel/exec.js';
 import { readConntrack, readNftText, readRules } from '../kernel/readers.js';
 import { rulesHeader } from '../plan/kube-proxy/version.js';
-import type { ProxyMode } from '../topology/schema.js';
+import type { ProxyMode, Topology } from '../topology/schema.js';
 import { hostNamespace, runningLab } from './running.js';
 
 /**
@@ -14,8 +14,21 @@ export async function rules(lab: string, host: string, table = 'nat', counters =
   const running = runningLab(lab);
   const ns = hostNamespace(running, host);
   const mode = running.topology.kubeProxy.mode;
+  const kind = hostKind(running.topology, host);
+  if (kind !== 'node') {
+    // kube-proxy runs on nodes only: show the namespace's own tables, and say whose they are.
+    const own = await readRules(ns, { table, counters, allowFailure: false });
+    return { mode, text: `# ${kind} ${host} of lab ${lab}: not a node, so kube-proxy wrote no rules here (its namespace's own iptables-save -t ${table})\n${own}` };
+  }
   const text = mode === 'nftables' ? await readNftText(ns, { allowFailure: false }) : await readRules(ns, { table, counters, allowFailure: false });
   return { mode, text: `${rulesHeader(mode, lab, host)}\n${text}` };
+}
+
+/** What a host of the lab is: kube-proxy's rules live only on nodes. */
+function hostKind(t: Topology, host: string): 'node' | 'pod' | 'client' | 'router' {
+  if (t.nodes.some((n) => n.name === host)) return 'node';
+  if (t.pods.some((p) => p.name === host)) return 'pod';
+  return t.clients.some((c) => c.name === host) ? 'client' : 'router';
 }
 
 export async function conntrack(lab: string, host: string): Promise<ConntrackEntry[]> {

@@ -2,7 +2,7 @@ import { ExitCode, LabError } from '../errors.js';
 import { foreignNamespaceFiles } from '../kernel/apply.js';
 import { deleteUdpEntries, type ConntrackEntry } from '../kernel/conntrack.js';
 import { readConntrack } from '../kernel/readers.js';
-import { preflight } from '../kernel/preflight.js';
+import { preflight, requireRoot } from '../kernel/preflight.js';
 import { podPorts, servicePorts } from '../plan/endpoints.js';
 import { healthCheckServices } from '../plan/kube-proxy/health.js';
 import { planPods, planWorkloads } from '../plan/plan.js';
@@ -90,9 +90,15 @@ export interface ReviveResult extends EndpointChangeResult {
 
 const info = (p: Pod): PodInfo => ({ name: p.name, node: p.node, address: p.address });
 
+/** The lab's lock, taken as root only: a user's EACCES on root's lock file would say nothing useful. */
+async function lockedAsRoot<T>(lab: string, verb: string, fn: () => Promise<T>): Promise<T> {
+  requireRoot();
+  return withLabLock(lab, verb, fn);
+}
+
 /** Scale the pods named <group>-<n> to `replicas`, then resync every node's rules. */
 export const scale = (lab: string, group: string, replicas: number, opts: { onStage?: (stage: string, ms: number) => void } = {}) =>
-  withLabLock(lab, 'scale', () => scaleLocked(lab, group, replicas, opts));
+  lockedAsRoot(lab, 'scale', () => scaleLocked(lab, group, replicas, opts));
 async function scaleLocked(lab: string, group: string, replicas: number, opts: { onStage?: (stage: string, ms: number) => void } = {}): Promise<ScaleResult> {
   const started = performance.now();
   const running = runningLab(lab);
@@ -173,7 +179,7 @@ export interface KillOptions {
  * is being deleted instead: it keeps serving and becomes a serving-terminating endpoint.
  * Connections already established keep their conntrack entries - the result lists them.
  */
-export const kill = (lab: string, podName: string, opts: KillOptions = {}) => withLabLock(lab, 'kill', () => killLocked(lab, podName, opts));
+export const kill = (lab: string, podName: string, opts: KillOptions = {}) => lockedAsRoot(lab, 'kill', () => killLocked(lab, podName, opts));
 async function killLocked(lab: string, podName: string, opts: KillOptions = {}): Promise<KillResult> {
   const terminating = !!opts.terminating;
   const { started, store, before, pod, after, timings, stage } = readinessChange(lab, podName, (p) => (terminating ? { ...p, terminating: true } : { ...p, ready: false }));
@@ -218,7 +224,7 @@ async function killLocked(lab: string, podName: string, opts: KillOptions = {}):
 }
 
 /** The pod recovers: its workload is started again if it was stopped, and it becomes an endpoint again. */
-export const revive = (lab: string, podName: string) => withLabLock(lab, 'revive', () => reviveLocked(lab, podName));
+export const revive = (lab: string, podName: string) => lockedAsRoot(lab, 'revive', () => reviveLocked(lab, podName));
 async function reviveLocked(lab: string, podName: string): Promise<ReviveResult> {
   const { started, store, before, pod, after, timings, stage } = readinessChange(lab, podName, (p) => ({ ...p, ready: true, terminating: false }));
   await removeLeftoverPods(store, before);

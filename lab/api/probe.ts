@@ -5,6 +5,7 @@ import { endpointsView } from '../plan/scale.js';
 import { namespaceName } from '../topology/names.js';
 import { sendRequest } from '../verify/traffic.js';
 import { loadWalkthrough, type Traffic } from '../verify/walkthrough.js';
+import { checkTarget } from '../util/target.js';
 import { runningLab } from './running.js';
 
 export interface ProbeResult {
@@ -31,6 +32,7 @@ export interface ProbeResult {
  */
 export async function probe(lab: string, opts: { from?: string; to?: string; requests?: number; timeout?: number } = {}): Promise<ProbeResult> {
   const started = performance.now();
+  if (opts.to !== undefined) checkTarget('--to', opts.to);
   const running = runningLab(lab);
   preflight(['ip', 'curl']);
   const t = running.topology;

@@ -4,7 +4,8 @@ import { ExitCode, LabError } from '../errors.js';
 import { log } from '../log.js';
 import { addTraceRules, expectedAdds, removeTraceRules, removeTraceRulesSync, startMonitor, stopMonitor, untilMonitorListens, untilMonitors, type RawTableGuard, type TraceMonitor } from '../kernel/netfilter-trace.js';
 import { nextSourcePort, portsInUse } from '../kernel/ports.js';
-import { preflight } from '../kernel/preflight.js';
+import { forgetTrace, recordTrace, sweepDeadTrace } from '../kernel/stale-trace.js';
+import { preflight, requireRoot } from '../kernel/preflight.js';
 import { readConntrack } from '../kernel/readers.js';
 import type { Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
@@ -17,6 +18,7 @@ import { sendDatagram, sendRequest } from '../verify/traffic.js';
 import { loadWalkthrough, type Traffic } from '../verify/walkthrough.js';
 import { lockHolder, withLabLock } from '../state/lock.js';
 import { labDir } from '../state/store.js';
+import { checkTarget } from '../util/target.js';
 import { runningLab } from './running.js';
 
 export interface TraceOptions {
@@ -48,6 +50,7 @@ export function proxyMode(t: Topology): ProxyMode {
 
 /** The traffic a trace sends: the options, else the walkthrough's first traffic. */
 function traceTraffic(lab: string, opts: TraceOptions): { topology: Topology; from: string; to: string } {
+  if (opts.to !== undefined) checkTarget('--to', opts.to);
   const running = runningLab(lab);
   let { from, to } = opts;
   if (!from || !to) {
@@ -58,7 +61,7 @@ function traceTraffic(lab: string, opts: TraceOptions): { topology: Topology; fr
   }
   const t = running.topology;
   if (![...t.clients, ...t.pods].some((h) => h.name === from)) throw new LabError(`--from ${from}: no client or pod of that name in lab "${lab}"`, ExitCode.badInput);
-  if (!/^[^:\s]+:\d{1,5}$/.test(to)) throw new LabError(`--to ${to}: expected ip:port (or a service name:port), e.g. 10.240.0.4:32000`, ExitCode.badInput);
+  checkTarget('--to', to);
   return { topology: t, from, to };
 }
 
@@ -69,12 +72,23 @@ function traceTraffic(lab: string, opts: TraceOptions): { topology: Topology; fr
  */
 export async function trace(lab: string, opts: TraceOptions = {}): Promise<TraceResult> {
   const started = performance.now();
+<<<<<<< HEAD
   // The lab's lock, as the verbs that change it take it: a scale running meanwhile deletes and
   // rewrites the chains the monitors look rules up in ("error: No such file or directory"), and a
   // second trace's removed rules, or its cleanup of the raw table, would do the same.
   const holder = lockHolder(lab);
   if (holder && holder.pid !== process.pid) opts.onWait?.(`waiting for lab ${lab}: ${holder.verb} by pid ${holder.pid} holds it since ${holder.since}`);
   return withLabLock(lab, 'trace', () => traceLocked(lab, opts, traceTraffic(lab, opts), started));
+=======
+  requireRoot(); // before the locks: their files are root's
+  const target = traceTraffic(lab, opts);
+  // One trace at a time per lab. Every monitor prints every trace event of its namespace and
+  // looks up the rule each names: a rule another trace had just removed made it exit ("error: No
+  // such file or directory"), and one trace's cleanup could delete the raw table under the other.
+  const wait = lockWaitSeconds();
+  const busy = () => new LabError(`lab ${lab}: another lab trace still runs after ${wait} s (LAB_LOCK_WAIT sets how long)`, ExitCode.labState);
+  return withFileLock(join(labDir(lab), 'trace.lock'), wait, busy, () => traceLocked(lab, opts, target, started));
+>>>>>>> h3
 }
 
 async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<typeof traceTraffic>, started: number): Promise<TraceResult> {
@@ -91,15 +105,22 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
   const monitors: TraceMonitor[] = [];
   const guard: RawTableGuard = { madeRaw: (namespace) => join(labDir(lab), `trace-made-raw.${namespace}`) };
   const applied = new Set<string>();
+  // A trace SIGKILLed earlier left its rules and monitors: sweep them, then say who we are in case it happens to us.
+  const record = join(labDir(lab), 'trace-running.json');
+  await sweepDeadTrace(record, guard, hosts.map(ns));
+  const recorded = { mode, spec, namespaces: hosts.map(ns) };
+  recordTrace(record, recorded);
   // An exiting process cannot await: remove whatever is in place synchronously, kill the monitors.
   const onExit = () => {
     for (const h of applied) removeTraceRulesSync(ns(h), mode, spec, guard);
     for (const m of monitors) m.child.kill('SIGKILL');
+    forgetTrace(record);
   };
   process.once('exit', onExit);
   try {
     opts.onProgress?.(`starting ${hosts.length} trace monitors`);
     for (const h of hosts) monitors.push(startMonitor(ns(h), mode, spec, started));
+    recordTrace(record, recorded, monitors);
     await Promise.all(monitors.map(untilMonitorListens));
     // Every monitor hears changes now; once each prints our own rules arriving, send.
     await Promise.all(
@@ -132,6 +153,7 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
   } finally {
     await Promise.all([...applied].map((h) => removeTraceRules(ns(h), mode, spec, guard)));
     await Promise.all(monitors.map(stopMonitor));
+    forgetTrace(record);
     process.removeListener('exit', onExit);
     log.debug({ lab, tag: spec.tag }, 'trace cleaned up');
   }

@@ -1,10 +1,11 @@
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
-import { preflight } from '../kernel/preflight.js';
+import { preflight, requireRoot } from '../kernel/preflight.js';
 import { withLabLock } from '../state/lock.js';
 import { interruptedBy, onInterrupt } from '../util/interrupt.js';
 import { makeOutputDir } from '../util/output-dir.js';
+import { writeRunFile } from '../util/run-file.js';
 import { displayPath, TOPOLOGIES_DIR } from '../topology/paths.js';
 import { runWalkthrough, writeRun, type PathTrace, type VerifyResult } from '../verify/engine.js';
 import { flowFitsPath, trafficGroups } from '../verify/paths.js';
@@ -42,6 +43,7 @@ export function resolveWalkthroughRef(ref: string): string {
 
 /** Prove a running lab's walkthrough against real traffic. */
 export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  requireRoot(); // before the lock: its file is root's
   // Held for the whole run: a concurrent scale or kill would change what is measured, and two
   // runs at once would count each other's packets in the rule counters.
   return withLabLock(lab, 'verify', async () => {
@@ -55,8 +57,8 @@ export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyRes
     const runDir = makeOutputDir(opts.outDir ?? join('lab-runs', lab, stamp), opts.outDir !== undefined ? '--out' : undefined);
     // Until the report is written, the folder says it is incomplete (also after a SIGKILL).
     const marker = join(runDir, INCOMPLETE_FILE);
-    writeFileSync(marker, `verify of lab ${lab} started ${new Date().toISOString()} by pid ${process.pid} and has not finished\n`);
-    const release = onInterrupt(`mark ${runDir} incomplete`, () => writeFileSync(marker, `verify of lab ${lab} was stopped by ${interruptedBy()} at ${new Date().toISOString()}: the captures and report here are partial\n`));
+    writeRunFile(marker, `verify of lab ${lab} started ${new Date().toISOString()} by pid ${process.pid} and has not finished\n`);
+    const release = onInterrupt(`mark ${runDir} incomplete`, () => writeRunFile(marker, `verify of lab ${lab} was stopped by ${interruptedBy()} at ${new Date().toISOString()}: the captures and report here are partial\n`));
     try {
       const { result, evidence } = await runWalkthrough(running.topology, walkthrough, runDir, opts.onProgress);
       if (opts.trace) {
@@ -66,7 +68,7 @@ export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyRes
       rmSync(marker, { force: true });
       return result;
     } catch (err) {
-      if (!interruptedBy()) writeFileSync(marker, `verify of lab ${lab} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      if (!interruptedBy()) writeRunFile(marker, `verify of lab ${lab} failed: ${err instanceof Error ? err.message : String(err)}\n`);
       throw err;
     } finally {
       release();

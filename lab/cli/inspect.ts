@@ -67,6 +67,8 @@ export function registerInspect(program: Command): void {
       preflight(['ip']);
       const argv = command[0] === '--' ? command.slice(1) : command;
       if (argv.length === 0) throw new LabError('lab exec: no command given (e.g. lab exec nodeport node1 -- ip route)', ExitCode.badInput);
+      // Only the first -- separates: a second one would reach ip netns exec as the program's name.
+      if (argv[0]!.startsWith('-')) throw new LabError(`lab exec: "${argv[0]}" is not a command: only the first -- separates the lab's arguments from the command (e.g. lab exec nodeport node1 -- ip route)`, ExitCode.badInput);
       const { execIn } = await import('../api/inspect.js');
       process.exitCode = await execIn(resolveLabName(labArg), host, argv);
     });

@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { ExitCode, LabError } from '../errors.js';
+import { ExitCode, fromSystemError, LabError } from '../errors.js';
 import { log } from '../log.js';
 import { interruptedBy } from '../util/interrupt.js';
 
@@ -28,6 +28,7 @@ export function exitWithError(err: unknown): void {
   // A stop signal is being handled: its handler cleans up and picks the exit code.
   if (interruptedBy()) return;
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : ExitCode.badInput);
+  err = fromSystemError(err) ?? err;
   if (err instanceof LabError) {
     process.stderr.write(`lab: ${err.message}\n`);
     log.debug({ err, details: err.details }, 'failed');

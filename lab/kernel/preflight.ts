@@ -43,11 +43,16 @@ export function missingTools(tools: string[] = Object.keys(REQUIRED_TOOLS)): { t
   return tools.filter((t) => !which(t)).map((tool) => ({ tool, pkg: REQUIRED_TOOLS[tool] ?? OPTIONAL_TOOLS[tool] ?? tool }));
 }
 
-/** Refuse early, before anything is created: root and the tools, or a one-line reason. */
-export function preflight(tools?: string[]): void {
+/** Exit 3 unless root: for verbs to call before they take a lab's lock (its file is root's). */
+export function requireRoot(): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new LabError('kube-packet-lab needs root to create network namespaces: run it with sudo', ExitCode.environment);
   }
+}
+
+/** Refuse early, before anything is created: root and the tools, or a one-line reason. */
+export function preflight(tools?: string[]): void {
+  requireRoot();
   const missing = missingTools(tools);
   if (missing.length > 0) {
     const pkgs = [...new Set(missing.map((m) => m.pkg))];

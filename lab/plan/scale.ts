@@ -1,6 +1,6 @@
 import { ExitCode, LabError } from '../errors.js';
 import { IFNAMSIZ, NAME_PATTERN, podVethName } from '../topology/names.js';
-import type { Node, Pod, Topology } from '../topology/schema.js';
+import { LIMITS, type Node, type Pod, type Topology } from '../topology/schema.js';
 import { cidrContains, firstHost, formatIPv4, isNetworkOrBroadcast, parseCidr, parseIPv4 } from '../util/ipv4.js';
 import { servicePorts, type Endpoint, type EndpointConditions } from './endpoints.js';
 
@@ -79,6 +79,9 @@ export function planScale(t: Topology, group: string, replicas: number, opts: { 
   if (!Number.isInteger(replicas) || replicas < 0) throw bad(`replicas must be a whole number >= 0 (got ${replicas})`);
   if (replicas > MAX_REPLICAS) throw bad(`${replicas} replicas: the lab allows at most ${MAX_REPLICAS} per group (each pod is a namespace and a process)`);
   const members = groupMembers(t, group);
+  // The lab's pod limit counts every group: a second group must not grow the lab past it.
+  const total = t.pods.length - members.length + replicas;
+  if (total > LIMITS.pods) throw bad(`${replicas} replicas of ${group} would make ${total} pods in lab "${t.lab}": the lab allows at most ${LIMITS.pods} in all (the other groups hold ${t.pods.length - members.length})`);
   const first = members[0];
   const template: PodTemplate | undefined = first ? { labels: { ...first.labels }, workload: first.workload } : known;
   if (!template) {

@@ -52,3 +52,18 @@ export function isNetworkOrBroadcast(cidr: Cidr, addr: number): boolean {
   const broadcast = (cidr.network | (~maskOf(cidr.prefix) >>> 0)) >>> 0;
   return addr === cidr.network || addr === broadcast;
 }
+
+/** Ranges the kernel will not route as ordinary host addresses, and why: a lab built on them fails at apply or cannot be verified. */
+const UNUSABLE_RANGES: { cidr: Cidr; why: string }[] = [
+  { text: '0.0.0.0/8', why: '"this network", not assignable to a host' },
+  { text: '127.0.0.0/8', why: 'loopback: the kernel keeps it on lo, so traffic never crosses the lab' },
+  { text: '169.254.0.0/16', why: 'link-local: not routed past one link' },
+  { text: '224.0.0.0/4', why: 'multicast, not assignable to a host' },
+  { text: '240.0.0.0/4', why: 'reserved (and 255.255.255.255 broadcast), not assignable to a host' },
+].map(({ text, why }) => ({ cidr: parseCidr(text)!, why }));
+
+/** Why a range cannot hold the lab's hosts, if it cannot: it overlaps a special-purpose range. */
+export function unusableRange(cidr: Cidr): string | undefined {
+  const hit = UNUSABLE_RANGES.find((u) => cidrsOverlap(u.cidr, cidr));
+  return hit && `${cidr.text} overlaps ${hit.cidr.text}, ${hit.why}`;
+}

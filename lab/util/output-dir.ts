@@ -1,10 +1,12 @@
 import { accessSync, constants, existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../errors.js';
+import { untrustedFolder } from './run-file.js';
 
 /**
  * Create a folder for a command's files (verify's run, capture's pcaps), or refuse (exit 2) a place no folder can be made: a file, a device,
- * a path under /proc, /sys or /dev, or a parent that is a file or not writable.
+ * a path under /proc, /sys or /dev, a parent that is a file or not writable, or a folder another user could write
+ * (lab/util/run-file.ts).
  */
 export function makeOutputDir(path: string, option?: string): string {
   const dir = resolve(path);
@@ -24,10 +26,17 @@ export function makeOutputDir(path: string, option?: string): string {
   } catch {
     refuse(`${existing} is not writable`);
   }
+  // Checked before anything is made in it, and again once the folder exists (it may have been swapped meanwhile).
+  const untrusted = (folder: string) => {
+    const why = untrustedFolder(folder);
+    if (why) refuse(`${why}; pick a folder only root or you can write`);
+  };
+  untrusted(real);
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
   } catch (err) {
     refuse(`cannot create it (${(err as NodeJS.ErrnoException).code})`);
   }
+  untrusted(realpathSync(dir));
   return dir;
 }

@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { log } from '../log.js';
 import { topologyGraph } from '../picture/graph.js';
@@ -10,6 +9,7 @@ import { gatherEvidence, saveEvidence, type Evidence } from './evidence.js';
 import type { Flow } from './flows.js';
 import { judgeWalkthrough, type PathResult } from './judges.js';
 import type { Walkthrough } from './walkthrough.js';
+import { writeRunFile } from '../util/run-file.js';
 
 export type { PathResult, StepResult, StepStatus } from './judges.js';
 
@@ -66,10 +66,10 @@ export function reportHtml(t: Topology, result: VerifyResult, evidence: Evidence
 export function writeRun(t: Topology, result: VerifyResult, evidence: Evidence): void {
   const { runDir } = result;
   saveEvidence(runDir, evidence);
-  writeFileSync(join(runDir, 'conntrack.txt'), Object.entries(evidence.conntrack).map(([n, e]) => `# ${n}\n${e.map((x) => x.text).join('\n')}`).join('\n\n') + '\n');
-  writeFileSync(join(runDir, 'report.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeRunFile(join(runDir, 'conntrack.txt'), Object.entries(evidence.conntrack).map(([n, e]) => `# ${n}\n${e.map((x) => x.text).join('\n')}`).join('\n\n') + '\n');
+  writeRunFile(join(runDir, 'report.json'), `${JSON.stringify(result, null, 2)}\n`);
   const started = performance.now();
-  writeFileSync(result.html, reportHtml(t, result, evidence));
+  writeRunFile(result.html, reportHtml(t, result, evidence));
   log.debug({ ms: Math.round(performance.now() - started), file: result.html }, 'report.html written');
 }
 

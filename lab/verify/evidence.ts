@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { captureFile, withCaptures, type ObservationPoint } from '../capture/tcpdump.js';
 import { parsePcap, type TcpPacket } from '../capture/pcap.js';
@@ -29,6 +29,7 @@ import { sendRequest } from './traffic.js';
 import { readAffinityState, waitForAffinityExpiry } from '../kernel/affinity.js';
 import type { AffinityWaitEvidence } from './affinity-expiry.js';
 import type { Walkthrough } from './walkthrough.js';
+import { writeRunFile } from '../util/run-file.js';
 
 /**
  * Everything a verify run learned from the kernel, as one plain object: judging a walkthrough
@@ -222,7 +223,7 @@ export const EVIDENCE_FILE = 'evidence.json';
 export function saveEvidence(runDir: string, e: Evidence): void {
   const { packets: _packets, ...rest } = e;
   const captures = Object.fromEntries(Object.entries(e.captures).map(([id, f]) => [id, basename(f)]));
-  writeFileSync(join(runDir, EVIDENCE_FILE), `${JSON.stringify({ ...rest, captures }, null, 2)}\n`);
+  writeRunFile(join(runDir, EVIDENCE_FILE), `${JSON.stringify({ ...rest, captures }, null, 2)}\n`);
 }
 
 /** A saved run's evidence, with its packets read from its pcaps again. */

@@ -138,6 +138,13 @@ const argRows: [string, string[], number, string | RegExp][] = [
   ['probe with timeout 0', ['probe', 'nosuchlab', '--timeout', '0'], 2, '--timeout 0'],
   ['rules of an unknown table', ['rules', 'nosuchlab', 'node1', '--table', 'raw'], 2, 'expected nat, filter or mangle'],
   ['verify of a lab that is not up', ['verify', 'nosuchlab'], 5, 'is not up'],
+  // issue 16: arguments checked before the lab is looked up
+  ['capture for longer than a timer can wait', ['capture', 'nosuchlab', 'node1', '--duration', '3000000'], 2, 'at most 86400'],
+  ['capture with tcpdump options as the filter', ['capture', 'nosuchlab', 'node1', '--filter', '-w /tmp/lab-x.pcap tcp'], 2, 'not tcpdump options'],
+  ['probe to an address with a space', ['probe', 'nosuchlab', '--to', 'x y'], 2, '--to "x y": expected host:port'],
+  ['probe to a host with a space', ['probe', 'nosuchlab', '--to', 'x y:80'], 2, 'is not an IPv4 address or a DNS name'],
+  ['trace to port 99999', ['trace', 'nosuchlab', '--from', 'client', '--to', '10.240.0.4:99999'], 2, 'is not a port (1-65535)'],
+  ['exec with a second --', ['exec', 'nosuchlab', 'client', '--', '--', 'echo'], 2, 'only the first -- separates'],
 ];
 
 describe.skipIf(!root)('bad input: refused before anything exists', () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostSnapshot, lab, labProcesses, namespaces, requireRoot, ROOT, sh, startLab } from './helpers.js';
+import { hostSnapshot, lab, labProcesses, namespaces, requireRoot, ROOT, sh, startLab, tcpdumpsWriting } from './helpers.js';
 
 /**
  * The lab under careless and hostile use (issue 7): concurrent verbs on one lab, signals at any
@@ -16,10 +16,7 @@ const root = requireRoot();
 const STATE_ROOT = '/run/kube-packet-lab';
 const LABS = ['hard', 'race-up', 'sig-up', 'big', 'foreign'];
 const labNamespaces = async (l: string) => (await namespaces()).filter((n) => n.startsWith(`${l}-`));
-/** Processes whose command line mentions this text (a run folder). */
-const processesMentioning = async (text: string) =>
-  (await sh('ps', ['-eo', 'pid,args'])).split('\n').filter((l) => l.includes(text) && !l.includes(' ps -eo'));
-const tcpdumpsIn = async (dir: string) => (await processesMentioning(dir)).filter((l) => /\btcpdump\b/.test(l));
+const tcpdumpsIn = (dir: string) => tcpdumpsWriting(dir);
 
 /** Start the CLI without waiting for it, so a test can signal it. */
 const start = (args: string[], env: Record<string, string> = {}) => startLab(args, { env });

@@ -50,7 +50,7 @@ export async function namespaces(): Promise<string[]> {
 export async function labProcesses(lab: string): Promise<string[]> {
   const out = await sh('ps', ['-eo', 'pid,args']);
   return out.split('\n').filter((l) => {
-    if (/\btcpdump\b/.test(l) && l.includes(`/lab-runs/${lab}/`)) return true;
+    if (isTcpdumpWriting(l, `/lab-runs/${lab}/`)) return true;
     if (!l.includes('--kube-packet-lab-workload')) return false;
     try {
       return readlinkSync(`/proc/${l.trim().split(/\s+/)[0]}/fd/2`).includes(`/kube-packet-lab/${lab}/workloads.log`);
@@ -58,6 +58,25 @@ export async function labProcesses(lab: string): Promise<string[]> {
       return false; // exited since ps looked
     }
   });
+}
+
+/**
+ * A `ps -eo pid,args` line of a tcpdump writing a pcap whose path holds `text`: the lab opens each
+ * pcap itself and hands it to tcpdump as fd 3 (-w /dev/fd/3), so the path is in fd 3's link, not in args.
+ */
+export function isTcpdumpWriting(psLine: string, text: string): boolean {
+  if (!/\btcpdump\b/.test(psLine)) return false;
+  if (psLine.includes(text)) return true;
+  try {
+    return readlinkSync(`/proc/${psLine.trim().split(/\s+/)[0]}/fd/3`).includes(text);
+  } catch {
+    return false; // exited since ps looked, or writes no pcap
+  }
+}
+
+/** The tcpdumps writing a pcap whose path holds `text` (a run folder). */
+export async function tcpdumpsWriting(text: string): Promise<string[]> {
+  return (await sh('ps', ['-eo', 'pid,args'])).split('\n').filter((l) => isTcpdumpWriting(l, text));
 }
 
 const sysctl = (path: string) => {

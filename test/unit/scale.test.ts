@@ -113,6 +113,14 @@ describe('planScale', () => {
     full.pods = [];
     refuse(() => planScale(full, 'web', 5, { template: { labels: { app: 'web' }, workload: 'http' } }), /no free address/);
   });
+
+  it('counts every group against the lab\'s 1024-pod limit (issue 16)', () => {
+    const crowded = nodeport();
+    const db = crowded.pods[0]!;
+    crowded.pods.push(...Array.from({ length: 1000 }, (_, i) => ({ ...db, name: `db-${i + 1}`, labels: { app: 'db' }, address: `10.99.${i >> 8}.${i & 255}` })));
+    expect(() => planScale(crowded, 'web', 30)).toThrow(/would make 1030 pods .* at most 1024 in all/);
+    expect(planScale(crowded, 'web', 24).add).toHaveLength(22);
+  });
 });
 
 describe('pod changes as the lab records them', () => {

@@ -1,4 +1,4 @@
-import { cidrContains, cidrsOverlap, firstHost, isNetworkOrBroadcast } from '../../util/ipv4.js';
+import { cidrContains, cidrsOverlap, firstHost, isNetworkOrBroadcast, unusableRange, type Cidr } from '../../util/ipv4.js';
 import type { CheckContext } from './context.js';
 
 /**
@@ -10,6 +10,13 @@ export function checkAddresses(c: CheckContext): void {
   c.podRange = c.cidrAt(['cluster', 'podCIDR'], t.cluster.podCIDR);
   c.serviceRange = c.cidrAt(['cluster', 'serviceCIDR'], t.cluster.serviceCIDR);
   const { podRange, serviceRange } = c;
+  // Refused here, not at apply: the kernel takes some of these ranges, and others build a lab that cannot carry traffic.
+  const usable = (path: PropertyKey[], range: Cidr | undefined) => {
+    const why = range && unusableRange(range);
+    if (why) c.at(path, why);
+  };
+  usable(['cluster', 'podCIDR'], podRange);
+  usable(['cluster', 'serviceCIDR'], serviceRange);
   if (podRange && serviceRange && cidrsOverlap(podRange, serviceRange)) {
     c.at(['cluster', 'serviceCIDR'], `${t.cluster.serviceCIDR} overlaps cluster.podCIDR ${t.cluster.podCIDR}`);
   }
@@ -19,6 +26,7 @@ export function checkAddresses(c: CheckContext): void {
     const subnet = c.cidrAt(['networks', i, 'subnet'], n.subnet);
     c.networks.set(n.name, subnet);
     if (!subnet) return;
+    usable(['networks', i, 'subnet'], subnet);
     for (const [other, oc] of c.networks) {
       if (other !== n.name && oc && cidrsOverlap(subnet, oc)) c.at(['networks', i, 'subnet'], `${n.subnet} overlaps network "${other}"`);
     }
