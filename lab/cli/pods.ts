@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { kill, revive, scale, type EndpointChangeResult } from '../api/pods.js';
 import { probe } from '../api/probe.js';
 import { ExitCode, LabError } from '../errors.js';
+import { conditionsText, endpointRows } from './endpoint-rows.js';
 import { resolveLabName } from './lab-name.js';
 import { printLoadBalancers } from './load-balancers.js';
 import { bold, dim, green, printJson, progress, progressDone, red, say, yellow } from './output.js';
-import type { EndpointConditions } from '../plan/endpoints.js';
 
 /** "web=3" → ["web", 3] */
 function parseReplicas(arg: string): [string, number] {
@@ -37,9 +37,6 @@ function printChange(r: EndpointChangeResult): void {
   }
   printLoadBalancers(r.loadBalancers);
 }
-
-/** An EndpointSlice entry's conditions, as kubectl get endpointslice -o yaml shows them. */
-const conditionsText = (c: EndpointConditions) => `ready=${c.ready} serving=${c.serving} terminating=${c.terminating}`;
 
 const timings = (t: Record<string, number>) => Object.entries(t).map(([k, v]) => `${k} ${v} ms`).join(', ');
 
@@ -106,7 +103,7 @@ export function registerPods(program: Command): void {
 
   program
     .command('endpoints')
-    .description("a running lab's endpoints as its EndpointSlices list them: ready, serving, terminating")
+    .description("a running lab's endpoints as its EndpointSlices list them, the not-ready ones marked: ready, serving, terminating")
     .argument('<lab>', 'a lab that is up')
     .option('--json', 'machine-readable output')
     .action(async (labArg: string, opts: { json?: boolean }) => {
@@ -115,12 +112,7 @@ export function registerPods(program: Command): void {
       if (opts.json) return printJson(r);
       for (const s of r.services) {
         say(bold(s.service));
-        const rows = [...s.endpoints, ...s.terminating].sort((a, b) => (a.address < b.address ? -1 : 1));
-        if (rows.length === 0) say(dim('  no endpoints (no pod is ready or serving)'));
-        for (const e of rows) {
-          const text = `  ${e.address.padEnd(20)} ${e.pod.padEnd(12)} ${e.node.padEnd(8)} ${conditionsText(e.conditions)}`;
-          say(e.conditions.ready ? text : yellow(text));
-        }
+        for (const line of endpointRows(s)) say(line);
       }
     });
 

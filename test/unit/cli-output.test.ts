@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { endpointRows } from '../../lab/cli/endpoint-rows.js';
+import { applyPodChanges, emptyChanges, endpointsView, recordReadiness } from '../../lab/plan/scale.js';
+import { loadTopology } from '../../lab/topology/load.js';
+
+const nodeport = loadTopology('nodeport').topology;
+
+describe('lab endpoints', () => {
+  it('lists a killed (not serving) endpoint, marked, beside the ready one', () => {
+    const killed = applyPodChanges(nodeport, recordReadiness(emptyChanges(), 'web-2', false));
+    const view = endpointsView(killed)[0]!;
+    expect(view.notServing).toEqual([{ pod: 'web-2', node: 'node2', address: '10.244.1.2:8443', conditions: { ready: false, serving: false, terminating: false } }]);
+    const rows = endpointRows(view);
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatch(/^ {2}10\.244\.0\.3:8443 +web-1 +node1 +ready=true serving=true terminating=false$/);
+    expect(rows[1]).toMatch(/10\.244\.1\.2:8443 +web-2 +node2 +ready=false serving=false terminating=false {2}\(not serving: no rule sends to it\)$/);
+  });
+
+  it('marks a serving-terminating endpoint with when it is used', () => {
+    const terminating = applyPodChanges(nodeport, recordReadiness(emptyChanges(), 'web-2', true, true));
+    const rows = endpointRows(endpointsView(terminating)[0]!);
+    expect(rows[1]).toMatch(/web-2 .*terminating=true {2}\(serving-terminating: used only where no ready endpoint is left\)$/);
+  });
+});
