@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { conntrackStates } from '../api/kill-explanation.js';
 import { kill, revive, scale, type EndpointChangeResult } from '../api/pods.js';
 import { probe } from '../api/probe.js';
 import { ExitCode, LabError } from '../errors.js';
@@ -79,7 +80,7 @@ export function registerPods(program: Command): void {
           : 'workload left running (readiness failed)';
       say(`${red('killed')} ${r.pod.name} (${r.pod.address} on ${r.pod.node}) in lab ${r.lab}: ${how}, no longer a ready endpoint - ${r.ms} ms`);
       printChange(r);
-      say(`${bold('existing connections')}: ${r.existing.length} conntrack ${r.existing.length === 1 ? 'entry' : 'entries'} still translated to ${r.pod.name}`);
+      say(`${bold('conntrack entries')} translated to ${r.pod.name}: ${r.existing.length === 0 ? 'none' : `${r.existing.length} (${conntrackStates(r.existing.map((e) => e.state))})`}`);
       for (const e of r.existing.slice(0, 10)) say(`  ${e.node.padEnd(6)} ${e.state.padEnd(12)} orig ${e.original}   reply ${e.reply}`);
       if (r.existing.length > 10) say(dim(`  … ${r.existing.length - 10} more (lab conntrack ${r.lab} <node>)`));
       for (const line of r.explanation) say(yellow('  * ') + line);

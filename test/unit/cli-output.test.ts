@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { conntrackStates, killExplanation } from '../../lab/api/kill-explanation.js';
 import { endpointRows } from '../../lab/cli/endpoint-rows.js';
 import { applyPodChanges, emptyChanges, endpointsView, recordReadiness } from '../../lab/plan/scale.js';
 import { loadTopology } from '../../lab/topology/load.js';
@@ -20,5 +21,25 @@ describe('lab endpoints', () => {
     const terminating = applyPodChanges(nodeport, recordReadiness(emptyChanges(), 'web-2', true, true));
     const rows = endpointRows(endpointsView(terminating)[0]!);
     expect(rows[1]).toMatch(/web-2 .*terminating=true {2}\(serving-terminating: used only where no ready endpoint is left\)$/);
+  });
+});
+
+describe('lab kill explains conntrack by state', () => {
+  const pod = nodeport.pods.find((p) => p.name === 'web-2')!;
+  const explain = (states: string[]) => killExplanation(pod, [8443], states, [], false)[1]!;
+
+  it('with no entry, says so and never speaks of "the 0 entries above"', () => {
+    const text = explain([]);
+    expect(text).toContain('conntrack holds no entry translated to web-2');
+    expect(text).not.toMatch(/\b0 entries|entries above/);
+  });
+
+  it('calls TIME_WAIT entries closed connections, not existing ones, and counts open ones apart', () => {
+    const text = explain(['TIME_WAIT', 'TIME_WAIT', 'ESTABLISHED']);
+    expect(text).toContain('Of the 3 conntrack entries translated to web-2');
+    expect(text).toContain('the 1 open one (1 ESTABLISHED) keep their DNAT to 10.244.1.2:8443');
+    expect(text).toContain('the 2 TIME_WAIT/CLOSE entries are connections already closed');
+    expect(explain(['TIME_WAIT'])).not.toMatch(/open one/);
+    expect(conntrackStates(['TIME_WAIT', 'ESTABLISHED', 'TIME_WAIT', ''])).toBe('2 TIME_WAIT, 1 ESTABLISHED, 1 UDP');
   });
 });
