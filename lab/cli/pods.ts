@@ -59,7 +59,7 @@ export function registerPods(program: Command): void {
       if (r.from === r.to) say(dim('  nothing to add or remove; rules resynced anyway'));
       printChange(r);
       say(dim(`timings: ${timings(r.timings)}`));
-      say(dim(`next: lab probe ${r.lab} (who answers new connections); lab rules ${r.lab} node1`));
+      say(dim(`next: lab probe ${r.lab} (who answers new connections)${r.rules[0] ? `; lab rules ${r.lab} ${r.rules[0].node}` : ''}`));
     });
 
   program
@@ -82,7 +82,7 @@ export function registerPods(program: Command): void {
       printChange(r);
       say(`${bold('conntrack entries')} translated to ${r.pod.name}: ${r.existing.length === 0 ? 'none' : `${r.existing.length} (${conntrackStates(r.existing.map((e) => e.state))})`}`);
       for (const e of r.existing.slice(0, 10)) say(`  ${e.node.padEnd(6)} ${e.state.padEnd(12)} orig ${e.original}   reply ${e.reply}`);
-      if (r.existing.length > 10) say(dim(`  … ${r.existing.length - 10} more (lab conntrack ${r.lab} <node>)`));
+      if (r.existing.length > 10) say(dim(`  … ${r.existing.length - 10} more (lab conntrack ${r.lab} ${r.existing[10]!.node})`));
       for (const line of r.explanation) say(yellow('  * ') + line);
       say(dim(`timings: ${timings(r.timings)}`));
       say(dim(`next: lab probe ${r.lab} (${r.terminating ? 'who answers new connections now' : `new connections avoid ${r.pod.name}`}); lab endpoints ${r.lab}; lab revive ${r.lab} ${r.pod.name}`));
