@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { conntrackStates, killExplanation } from '../../lab/api/kill-explanation.js';
 import { endpointRows } from '../../lab/cli/endpoint-rows.js';
+import { outputColumns } from '../../lab/cli/output.js';
 import { applyPodChanges, emptyChanges, endpointsView, recordReadiness } from '../../lab/plan/scale.js';
 import { loadTopology } from '../../lab/topology/load.js';
 
@@ -41,5 +42,15 @@ describe('lab kill explains conntrack by state', () => {
     expect(text).toContain('the 2 TIME_WAIT/CLOSE entries are connections already closed');
     expect(explain(['TIME_WAIT'])).not.toMatch(/open one/);
     expect(conntrackStates(['TIME_WAIT', 'ESTABLISHED', 'TIME_WAIT', ''])).toBe('2 TIME_WAIT, 1 ESTABLISHED, 1 UDP');
+  });
+});
+
+describe('how wide human output may be', () => {
+  it('honours COLUMNS, then the terminal, and is 80 columns on a pipe', () => {
+    expect(outputColumns({ COLUMNS: '120' }, { isTTY: false })).toBe(120);
+    expect(outputColumns({ COLUMNS: '60' }, { isTTY: true, columns: 200 })).toBe(60);
+    expect(outputColumns({}, { isTTY: true, columns: 200 })).toBe(200);
+    expect(outputColumns({}, { isTTY: false, columns: undefined })).toBe(80);
+    expect(outputColumns({ COLUMNS: 'wide' }, { isTTY: true, columns: 0 })).toBe(80);
   });
 });
