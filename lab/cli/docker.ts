@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CONTAINER_NAME, DEFAULT_IMAGE } from '../docker/engine.js';
 import { dockerDown, dockerShell, dockerStatus, dockerUp, dockerVerify } from '../docker/runner.js';
+import { loadTopology } from '../topology/load.js';
 import { bold, dim, green, printJson, progress, progressDone, say, yellow } from './output.js';
 
 /**
@@ -18,6 +19,25 @@ function showProgress(text: string): void {
   const width = (process.stderr.columns ?? 100) - 1;
   const line = text.replace(/\s+/g, ' ').trim();
   progress(line.length > width ? `${line.slice(0, width - 1)}…` : line);
+}
+
+/**
+ * The "next:" line after lab docker up, runnable as printed: verify and shell take the lab's
+ * name (--name among the arguments for lab up, else the topology's `lab:`) and one of its nodes.
+ */
+export function dockerNextHint(scenario: string, labArgs: string[]): string {
+  let topology: { lab: string; nodes: { name: string }[] } | undefined;
+  try {
+    topology = loadTopology(scenario).topology;
+  } catch {
+    topology = undefined; // a file only the container has: name what is known
+  }
+  const i = labArgs.findIndex((a) => a === '--name' || a.startsWith('--name='));
+  const named = i < 0 ? undefined : labArgs[i]!.startsWith('--name=') ? labArgs[i]!.slice('--name='.length) : labArgs[i + 1];
+  const lab = named ?? topology?.lab ?? scenario;
+  const node = topology?.nodes[0]?.name;
+  const shell = node ? `lab docker shell ${node} --lab ${lab}` : 'lab docker shell';
+  return `next: lab docker verify ${lab}; ${shell}; lab docker down`;
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -74,7 +94,7 @@ export function registerDocker(program: Command): void {
               `${c.privileged ? ', privileged' : ''}; lab up took ${seconds(result.upMs)}`,
           ),
         );
-        if (result.code === 0) say(dim(`next: lab docker verify ${scenario}; lab docker shell node1; lab docker down`));
+        if (result.code === 0) say(dim(dockerNextHint(scenario, labArgs)));
         passExitCode(result.code);
       },
     );
