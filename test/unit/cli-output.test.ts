@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { conntrackStates, killExplanation } from '../../lab/api/kill-explanation.js';
+import { upCommand } from '../../lab/api/running.js';
 import { endpointRows } from '../../lab/cli/endpoint-rows.js';
 import { outputColumns } from '../../lab/cli/output.js';
 import { applyPodChanges, emptyChanges, endpointsView, recordReadiness } from '../../lab/plan/scale.js';
@@ -52,5 +53,12 @@ describe('how wide human output may be', () => {
     expect(outputColumns({}, { isTTY: true, columns: 200 })).toBe(200);
     expect(outputColumns({}, { isTTY: false, columns: undefined })).toBe(80);
     expect(outputColumns({ COLUMNS: 'wide' }, { isTTY: true, columns: 0 })).toBe(80);
+  });
+});
+
+describe('the hint of a lab that is not up', () => {
+  it('says lab up <name> only when a scenario has that name', () => {
+    expect(upCommand('nodeport')).toBe('lab up nodeport');
+    expect(upCommand('nn')).toBe('lab up <scenario> --name nn');
   });
 });
