@@ -1,3 +1,4 @@
+import { ExitCode, LabError } from '../errors.js';
 import type { ConntrackEntry } from '../kernel/conntrack.js';
 import { runAttached } from '../kernel/exec.js';
 import { readConntrack, readNftText, readRules } from '../kernel/readers.js';
@@ -7,13 +8,14 @@ import { hostNamespace, runningLab } from './running.js';
 
 /**
  * kube-proxy's rules on a node under a header naming the kube-proxy version and mode: as
- * iptables-save prints them (nat table by default), or in nftables mode the kube-proxy table
- * as nft prints it (`table` does not apply there: one table holds the nat and filter chains).
+ * iptables-save prints them (nat table unless `table` says otherwise), or in nftables mode the
+ * kube-proxy table as nft prints it. A table or counters asked of an nftables lab are refused:
+ * one table holds the nat and filter chains there, and kube-proxy's nft rules carry no counters.
  */
-export async function rules(lab: string, host: string, table = 'nat', counters = false): Promise<{ mode: ProxyMode; text: string }> {
+export async function rules(lab: string, host: string, table?: string, counters = false): Promise<{ mode: ProxyMode; text: string }> {
   const running = runningLab(lab);
-  const ns = hostNamespace(running, host);
   const mode = running.topology.kubeProxy.mode;
+<<<<<<< HEAD
   const kind = hostKind(running.topology, host);
   if (kind !== 'node') {
     // kube-proxy runs on nodes only: show the namespace's own tables, and say whose they are.
@@ -29,6 +31,19 @@ function hostKind(t: Topology, host: string): 'node' | 'pod' | 'client' | 'route
   if (t.nodes.some((n) => n.name === host)) return 'node';
   if (t.pods.some((p) => p.name === host)) return 'pod';
   return t.clients.some((c) => c.name === host) ? 'client' : 'router';
+=======
+  if (mode === 'nftables') refuseIptablesOptions(lab, host, table, counters);
+  const ns = hostNamespace(running, host);
+  const text = mode === 'nftables' ? await readNftText(ns, { allowFailure: false }) : await readRules(ns, { table: table ?? 'nat', counters, allowFailure: false });
+  return { mode, text: `${rulesHeader(mode, lab, host)}\n${text}` };
+}
+
+function refuseIptablesOptions(lab: string, host: string, table: string | undefined, counters: boolean): void {
+  const problems: string[] = [];
+  if (table !== undefined) problems.push(`-t ${table}: kube-proxy's nftables mode keeps its nat and filter chains in one table, ip kube-proxy, which "lab rules ${lab} ${host}" prints whole (each base chain names its type: nat or filter)`);
+  if (counters) problems.push(`-c: kube-proxy's nftables rules carry no counters (kube-proxy writes none); "lab trace ${lab}" shows the rules a packet meets, and "lab conntrack ${lab} ${host}" the connections`);
+  if (problems.length > 0) throw new LabError(`lab ${lab} runs kube-proxy in nftables mode:\n  ${problems.join('\n  ')}`, ExitCode.badInput);
+>>>>>>> h4
 }
 
 export async function conntrack(lab: string, host: string): Promise<ConntrackEntry[]> {

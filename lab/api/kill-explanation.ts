@@ -2,13 +2,35 @@ import { servicePorts, trafficPolicies } from '../plan/endpoints.js';
 import type { Pod, ProxyMode, Topology } from '../topology/schema.js';
 import type { EndpointChangeResult } from './pods.js';
 
+/** TCP states of a connection that is over: conntrack keeps the entry a while so late packets still match. */
+const CLOSED_STATES = new Set(['TIME_WAIT', 'CLOSE']);
+
+/** "2 ESTABLISHED, 1 TIME_WAIT": conntrack entries counted by state (UDP entries have none). */
+export function conntrackStates(states: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const s of states) counts.set(s || 'UDP', (counts.get(s || 'UDP') ?? 0) + 1);
+  return [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
+}
+
+/** The sentence on what conntrack keeps for the pod, worded by the states of its entries. */
+function existingSentence(pod: Pod, addr: string, states: readonly string[]): string {
+  const rule = "rules decide only a connection's first packet (conntrack state NEW), and conntrack applies the translation it recorded to every later packet";
+  if (states.length === 0) return `Existing connections: conntrack holds no entry translated to ${pod.name}, so no connection keeps its old translation (${rule}).`;
+  const open = states.filter((s) => !CLOSED_STATES.has(s));
+  const closed = states.length - open.length;
+  const parts: string[] = [];
+  if (open.length > 0) parts.push(`the ${open.length} open ${open.length === 1 ? 'one' : 'ones'} (${conntrackStates(open)}) keep their DNAT to ${addr} until the connection ends or the entry expires (ESTABLISHED up to 5 days); kube-proxy flushes such entries for UDP only`);
+  if (closed > 0) parts.push(`the ${closed} TIME_WAIT/CLOSE ${closed === 1 ? 'entry is a connection' : 'entries are connections'} already closed, kept about 120 s so a late packet still finds its translation; no traffic flows there`);
+  return `Existing connections: ${rule}. Of the ${states.length} conntrack ${states.length === 1 ? 'entry' : 'entries'} translated to ${pod.name}, ${parts.join('; ')}.`;
+}
+
 /** What `lab kill` teaches: why new connections avoid the pod while existing ones keep their translation. */
-export function killExplanation(pod: Pod, ports: number[], existing: number, udpFlushed: EndpointChangeResult['udpFlushed'], keepRunning: boolean, mode: ProxyMode = 'iptables'): string[] {
+export function killExplanation(pod: Pod, ports: number[], existingStates: readonly string[], udpFlushed: EndpointChangeResult['udpFlushed'], keepRunning: boolean, mode: ProxyMode = 'iptables'): string[] {
   const addr = `${pod.address}:${ports.join(',')}`;
   const flushed = udpFlushed.reduce((n, f) => n + f.entries, 0);
   return [
     `New connections: every node's ${mode === 'nftables' ? 'service- (and local-) chains no longer pick' : 'KUBE-SVC (and KUBE-SVL) chains no longer list'} ${addr}, so from now on no new connection is translated to ${pod.name}.`,
-    `Existing connections: rules decide only a connection's first packet (conntrack state NEW). Conntrack remembers each connection's translation and applies it to every later packet, so the ${existing} ${existing === 1 ? 'entry' : 'entries'} above keep their DNAT to ${addr} until the connection ends or the entry expires (TIME_WAIT 120 s, ESTABLISHED up to 5 days); kube-proxy flushes such entries for UDP only.`,
+    existingSentence(pod, addr, existingStates),
     ...(flushed > 0 ? [`UDP: as kube-proxy does, the lab deleted the ${flushed} UDP conntrack entries of ${pod.name}'s UDP ports, so the next datagram of those flows is balanced anew.`] : []),
     keepRunning
       ? `The workload still runs (a failed readiness probe): established connections keep being served by ${pod.name}.`

@@ -219,7 +219,7 @@ async function killLocked(lab: string, podName: string, opts: KillOptions = {}):
     terminating,
     pids,
     existing,
-    explanation: terminating ? terminatingExplanation(after, pod) : killExplanation(pod, [...ports], existing.length, udpFlushed, !!opts.keepRunning, after.kubeProxy.mode),
+    explanation: terminating ? terminatingExplanation(after, pod) : killExplanation(pod, [...ports], existing.map((e) => e.state), udpFlushed, !!opts.keepRunning, after.kubeProxy.mode),
   };
 }
 

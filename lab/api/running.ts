@@ -1,8 +1,14 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { applyPodChanges } from '../plan/scale.js';
 import { LabStore, readState, type LabState } from '../state/store.js';
 import { loadTopology } from '../topology/load.js';
+<<<<<<< HEAD
 import { namespaceName } from '../topology/names.js';
+=======
+import { TOPOLOGIES_DIR } from '../topology/paths.js';
+>>>>>>> h4
 import type { Topology } from '../topology/schema.js';
 import { log } from '../log.js';
 import { cachedTopology, rememberTopology, savedTopology, topologyKey } from './topology-cache.js';
@@ -20,11 +26,16 @@ export interface RunningLab {
   store: () => LabStore;
 }
 
+/** How to bring a lab of this name up: `lab up <name>` runs only when a scenario has that name. */
+export function upCommand(lab: string): string {
+  return existsSync(join(TOPOLOGIES_DIR, `${lab}.yaml`)) ? `lab up ${lab}` : `lab up <scenario> --name ${lab}`;
+}
+
 export function runningLab(lab: string): RunningLab {
   const state = readState(lab);
   if (!state || state.phase !== 'up') {
     throw new LabError(
-      state ? `lab "${lab}" did not finish coming up: run "lab down ${lab}" and "lab up" again` : `lab "${lab}" is not up: run "lab up ${lab}" first`,
+      state ? `lab "${lab}" did not finish coming up: run "lab down ${lab}" and "${upCommand(lab)}" again` : `lab "${lab}" is not up: run "${upCommand(lab)}" first`,
       ExitCode.labState,
     );
   }

@@ -4,6 +4,7 @@ import { readAddresses } from '../kernel/readers.js';
 import { ExitCode, LabError } from '../errors.js';
 import { labDir, listStates, readState } from '../state/store.js';
 import { mapLimit, NAMESPACE_CONCURRENCY } from '../util/pool.js';
+import { upCommand } from './running.js';
 
 export interface LabStatus {
   lab: string;
@@ -36,5 +37,5 @@ export async function status(lab?: string): Promise<LabStatus[]> {
 
 
 function notUp(lab: string): never {
-  throw new LabError(`lab "${lab}" is not up (no state in ${labDir(lab)}): lab up <scenario> --name ${lab} builds it`, ExitCode.labState);
+  throw new LabError(`lab "${lab}" is not up (no state in ${labDir(lab)}): ${upCommand(lab)} builds it`, ExitCode.labState);
 }

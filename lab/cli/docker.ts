@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CONTAINER_NAME, DEFAULT_IMAGE } from '../docker/engine.js';
 import { dockerDown, dockerShell, dockerStatus, dockerUp, dockerVerify } from '../docker/runner.js';
+import { loadTopology } from '../topology/load.js';
 import { bold, dim, green, printJson, progress, progressDone, say, yellow } from './output.js';
 
 /**
@@ -20,6 +21,25 @@ function showProgress(text: string): void {
   progress(line.length > width ? `${line.slice(0, width - 1)}…` : line);
 }
 
+/**
+ * The "next:" line after lab docker up, runnable as printed: verify and shell take the lab's
+ * name (--name among the arguments for lab up, else the topology's `lab:`) and one of its nodes.
+ */
+export function dockerNextHint(scenario: string, labArgs: string[]): string {
+  let topology: { lab: string; nodes: { name: string }[] } | undefined;
+  try {
+    topology = loadTopology(scenario).topology;
+  } catch {
+    topology = undefined; // a file only the container has: name what is known
+  }
+  const i = labArgs.findIndex((a) => a === '--name' || a.startsWith('--name='));
+  const named = i < 0 ? undefined : labArgs[i]!.startsWith('--name=') ? labArgs[i]!.slice('--name='.length) : labArgs[i + 1];
+  const lab = named ?? topology?.lab ?? scenario;
+  const node = topology?.nodes[0]?.name;
+  const shell = node ? `lab docker shell ${node} --lab ${lab}` : 'lab docker shell';
+  return `next: lab docker verify ${lab}; ${shell}; lab docker down`;
+}
+
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /**
@@ -35,49 +55,7 @@ export function registerDocker(program: Command): void {
     .command('docker')
     .description('run the lab inside one Docker container (needs a Docker engine; no root beyond access to its socket)');
 
-  docker
-    .command('up')
-    .description('build the lab image if missing, start the lab container, run "lab up <scenario>" in it')
-    .argument('<scenario>', 'scenario name (topologies/<name>.yaml) or a topology file in this project')
-    .argument('[labArgs...]', 'after --: more arguments for lab up, e.g. -- --name np2')
-    .option('--rebuild', 'build the image even if it exists')
-    .option('--no-cache', 'with --rebuild: ignore cached layers')
-    .option('--image <tag>', 'image tag to build and run', DEFAULT_IMAGE)
-    .option('--base <image>', 'BASE build argument: a Debian bookworm image (default $LAB_DOCKER_BASE, else node:20-bookworm-slim)')
-    .option('--build-network <mode>', 'network for the build\'s RUN steps (apt, npm)', 'host')
-    .option('--privileged', 'run the container privileged instead of with NET_ADMIN + SYS_ADMIN and unconfined profiles')
-    .action(
-      async (
-        scenario: string,
-        labArgs: string[],
-        opts: { rebuild?: boolean; cache: boolean; image: string; base?: string; buildNetwork: string; privileged?: boolean },
-      ) => {
-        const result = await dockerUp(scenario, {
-          image: opts.image,
-          ...(opts.base ? { base: opts.base } : {}),
-          rebuild: opts.rebuild ?? false,
-          noCache: !opts.cache,
-          buildNetwork: opts.buildNetwork,
-          privileged: opts.privileged ?? false,
-          labArgs,
-          onProgress: (text) => {
-            showProgress(text);
-            if (text.startsWith('docker: lab up')) progressDone();
-          },
-        });
-        progressDone();
-        const c = result.container;
-        if (result.built) say(dim(`image ${result.image} built in ${seconds(result.buildMs ?? 0)}`));
-        say(
-          dim(
-            `container ${c.name} (${c.id.slice(0, 12)}) ${result.created ? `started in ${seconds(result.startMs)}` : 'reused'}` +
-              `${c.privileged ? ', privileged' : ''}; lab up took ${seconds(result.upMs)}`,
-          ),
-        );
-        if (result.code === 0) say(dim(`next: lab docker verify ${scenario}; lab docker shell node1; lab docker down`));
-        passExitCode(result.code);
-      },
-    );
+  registerDockerUp(docker);
 
   docker
     .command('verify')
@@ -140,4 +118,51 @@ export function registerDocker(program: Command): void {
       say(`${bold('labs')}      ${c.labs.length ? c.labs.join(', ') : 'none'}`);
       if (c.namespaces.length) say(dim(`  namespaces: ${c.namespaces.join(' ')}`));
     });
+}
+
+/** lab docker up: build the image when needed, start the container, lab up inside it. */
+function registerDockerUp(docker: Command): void {
+  docker
+    .command('up')
+    .description('build the lab image if missing, start the lab container, run "lab up <scenario>" in it')
+    .argument('<scenario>', 'scenario name (topologies/<name>.yaml) or a topology file in this project')
+    .argument('[labArgs...]', 'after --: more arguments for lab up, e.g. -- --name np2')
+    .option('--rebuild', 'build the image even if it exists')
+    .option('--no-cache', 'with --rebuild: ignore cached layers')
+    .option('--image <tag>', 'image tag to build and run', DEFAULT_IMAGE)
+    .option('--base <image>', 'BASE build argument: a Debian bookworm image (default $LAB_DOCKER_BASE, else node:20-bookworm-slim)')
+    .option('--build-network <mode>', 'network for the build\'s RUN steps (apt, npm)', 'host')
+    .option('--privileged', 'run the container privileged instead of with NET_ADMIN + SYS_ADMIN and unconfined profiles')
+    .action(
+      async (
+        scenario: string,
+        labArgs: string[],
+        opts: { rebuild?: boolean; cache: boolean; image: string; base?: string; buildNetwork: string; privileged?: boolean },
+      ) => {
+        const result = await dockerUp(scenario, {
+          image: opts.image,
+          ...(opts.base ? { base: opts.base } : {}),
+          rebuild: opts.rebuild ?? false,
+          noCache: !opts.cache,
+          buildNetwork: opts.buildNetwork,
+          privileged: opts.privileged ?? false,
+          labArgs,
+          onProgress: (text) => {
+            showProgress(text);
+            if (text.startsWith('docker: lab up')) progressDone();
+          },
+        });
+        progressDone();
+        const c = result.container;
+        if (result.built) say(dim(`image ${result.image} built in ${seconds(result.buildMs ?? 0)}`));
+        say(
+          dim(
+            `container ${c.name} (${c.id.slice(0, 12)}) ${result.created ? `started in ${seconds(result.startMs)}` : 'reused'}` +
+              `${c.privileged ? ', privileged' : ''}; lab up took ${seconds(result.upMs)}`,
+          ),
+        );
+        if (result.code === 0) say(dim(dockerNextHint(scenario, labArgs)));
+        passExitCode(result.code);
+      },
+    );
 }

@@ -30,11 +30,11 @@ export function registerInspect(program: Command): void {
     .description("a node's kube-proxy rules as kube-proxy wrote them (iptables-save, or nft list table in nftables mode)")
     .argument('<lab>')
     .argument('<node>')
-    .option('-t, --table <table>', 'nat, filter or mangle (iptables mode)', 'nat')
-    .option('-c, --counters', 'show packet and byte counters')
-    .action(async (labArg: string, node: string, opts: { table: string; counters?: boolean }) => {
+    .option('-t, --table <table>', 'nat (the default), filter or mangle; iptables mode only')
+    .option('-c, --counters', 'show packet and byte counters; iptables mode only')
+    .action(async (labArg: string, node: string, opts: { table?: string; counters?: boolean }) => {
       preflight(['ip', 'iptables-save', 'nft']);
-      if (!['nat', 'filter', 'mangle'].includes(opts.table)) throw new LabError(`--table ${opts.table}: expected nat, filter or mangle`, ExitCode.badInput);
+      if (opts.table !== undefined && !['nat', 'filter', 'mangle'].includes(opts.table)) throw new LabError(`--table ${opts.table}: expected nat, filter or mangle`, ExitCode.badInput);
       const { rules } = await import('../api/inspect.js');
       say((await rules(resolveLabName(labArg), node, opts.table, opts.counters)).text);
     });

@@ -39,6 +39,20 @@ export function exitWithError(err: unknown): void {
   process.exit(ExitCode.commandFailed);
 }
 
+/** Width of a report when stdout is no terminal (a pipe to less, a file) and COLUMNS is unset. */
+export const DEFAULT_COLUMNS = 80;
+
+/**
+ * How wide human output may be: COLUMNS when it holds a positive number (as shells and less set
+ * it), else the terminal's width, else DEFAULT_COLUMNS. A terminal reporting 0 counts as none.
+ */
+export function outputColumns(env: NodeJS.ProcessEnv = process.env, out: { isTTY?: boolean; columns?: number } = process.stdout): number {
+  const fromEnv = Number(env.COLUMNS);
+  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
+  if (out.isTTY && out.columns) return out.columns;
+  return DEFAULT_COLUMNS;
+}
+
 /** Parse repeated --set key=value options. */
 export function collectSet(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const i = value.indexOf('=');

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
+import { conntrackStates } from '../api/kill-explanation.js';
 import { kill, revive, scale, type EndpointChangeResult } from '../api/pods.js';
 import { probe } from '../api/probe.js';
 import { ExitCode, LabError } from '../errors.js';
+import { conditionsText, endpointRows } from './endpoint-rows.js';
 import { resolveLabName } from './lab-name.js';
 import { printLoadBalancers } from './load-balancers.js';
 import { bold, dim, green, printJson, progress, progressDone, red, say, yellow } from './output.js';
-import type { EndpointConditions } from '../plan/endpoints.js';
 
 /** "web=3" → ["web", 3] */
 function parseReplicas(arg: string): [string, number] {
@@ -38,9 +39,6 @@ function printChange(r: EndpointChangeResult): void {
   printLoadBalancers(r.loadBalancers);
 }
 
-/** An EndpointSlice entry's conditions, as kubectl get endpointslice -o yaml shows them. */
-const conditionsText = (c: EndpointConditions) => `ready=${c.ready} serving=${c.serving} terminating=${c.terminating}`;
-
 const timings = (t: Record<string, number>) => Object.entries(t).map(([k, v]) => `${k} ${v} ms`).join(', ');
 
 export function registerPods(program: Command): void {
@@ -61,7 +59,7 @@ export function registerPods(program: Command): void {
       if (r.from === r.to) say(dim('  nothing to add or remove; rules resynced anyway'));
       printChange(r);
       say(dim(`timings: ${timings(r.timings)}`));
-      say(dim(`next: lab probe ${r.lab} (who answers new connections); lab rules ${r.lab} node1`));
+      say(dim(`next: lab probe ${r.lab} (who answers new connections)${r.rules[0] ? `; lab rules ${r.lab} ${r.rules[0].node}` : ''}`));
     });
 
   program
@@ -82,9 +80,9 @@ export function registerPods(program: Command): void {
           : 'workload left running (readiness failed)';
       say(`${red('killed')} ${r.pod.name} (${r.pod.address} on ${r.pod.node}) in lab ${r.lab}: ${how}, no longer a ready endpoint - ${r.ms} ms`);
       printChange(r);
-      say(`${bold('existing connections')}: ${r.existing.length} conntrack ${r.existing.length === 1 ? 'entry' : 'entries'} still translated to ${r.pod.name}`);
+      say(`${bold('conntrack entries')} translated to ${r.pod.name}: ${r.existing.length === 0 ? 'none' : `${r.existing.length} (${conntrackStates(r.existing.map((e) => e.state))})`}`);
       for (const e of r.existing.slice(0, 10)) say(`  ${e.node.padEnd(6)} ${e.state.padEnd(12)} orig ${e.original}   reply ${e.reply}`);
-      if (r.existing.length > 10) say(dim(`  … ${r.existing.length - 10} more (lab conntrack ${r.lab} <node>)`));
+      if (r.existing.length > 10) say(dim(`  … ${r.existing.length - 10} more (lab conntrack ${r.lab} ${r.existing[10]!.node})`));
       for (const line of r.explanation) say(yellow('  * ') + line);
       say(dim(`timings: ${timings(r.timings)}`));
       say(dim(`next: lab probe ${r.lab} (${r.terminating ? 'who answers new connections now' : `new connections avoid ${r.pod.name}`}); lab endpoints ${r.lab}; lab revive ${r.lab} ${r.pod.name}`));
@@ -106,7 +104,7 @@ export function registerPods(program: Command): void {
 
   program
     .command('endpoints')
-    .description("a running lab's endpoints as its EndpointSlices list them: ready, serving, terminating")
+    .description("a running lab's endpoints as its EndpointSlices list them, the not-ready ones marked: ready, serving, terminating")
     .argument('<lab>', 'a lab that is up')
     .option('--json', 'machine-readable output')
     .action(async (labArg: string, opts: { json?: boolean }) => {
@@ -115,12 +113,7 @@ export function registerPods(program: Command): void {
       if (opts.json) return printJson(r);
       for (const s of r.services) {
         say(bold(s.service));
-        const rows = [...s.endpoints, ...s.terminating].sort((a, b) => (a.address < b.address ? -1 : 1));
-        if (rows.length === 0) say(dim('  no endpoints (no pod is ready or serving)'));
-        for (const e of rows) {
-          const text = `  ${e.address.padEnd(20)} ${e.pod.padEnd(12)} ${e.node.padEnd(8)} ${conditionsText(e.conditions)}`;
-          say(e.conditions.ready ? text : yellow(text));
-        }
+        for (const line of endpointRows(s)) say(line);
       }
     });
 

@@ -29,6 +29,7 @@ export function registerUp(program: Command): void {
       }
       for (const p of result.state.processes) say(dim(`  workload ${p.pod} pid ${p.pid} listening on ${p.ports.join(',')}`));
       printLoadBalancers(result.loadBalancers);
-      say(dim(`next: lab verify ${topology === result.lab ? result.lab : `${topology} --name ${result.lab}`}; lab down ${result.lab}`));
+      // Verbs on a running lab take its name, whatever file or --name it came from.
+      say(dim(`next: lab verify ${result.lab}; lab down ${result.lab}`));
     });
 }

@@ -7,7 +7,7 @@ import type { HealthReport } from '../workshop/health.js';
 import { runLooks } from '../workshop/run-looks.js';
 import { runSession, type SessionIO } from '../workshop/session.js';
 import { resolveLabName } from './lab-name.js';
-import { bold, dim, green, printJson, progress, progressDone, red, say, yellow } from './output.js';
+import { bold, dim, green, outputColumns, printJson, progress, progressDone, red, say, yellow } from './output.js';
 
 interface WorkshopOptions {
   name?: string;
@@ -67,7 +67,7 @@ async function interactive(target: WorkshopTarget, reset: boolean): Promise<void
       io,
       runLooks: (looks) => runLooks(looks, target.lab, { write: (t) => process.stdout.write(t), dim }),
       style: { bold, dim, green, red, yellow },
-      width: Math.min(process.stdout.columns || 80, 100),
+      width: Math.min(outputColumns(), 100),
     });
   } finally {
     io.close();

@@ -29,6 +29,8 @@ export interface ServicePortView {
   endpoints: Endpoint[];
   /** Endpoints that are serving but terminating (not ready): kube-proxy's fallback when no ready one is left. */
   terminating: Endpoint[];
+  /** Endpoints whose readiness probe fails (serving=false): listed by the EndpointSlice, used by no rule. */
+  notServing: Endpoint[];
 }
 
 export function servicePortName(service: Service, port: ServicePort): string {
@@ -76,6 +78,7 @@ function computeServicePorts(t: Topology): ServicePortView[] {
         protocol: port.protocol === 'UDP' ? ('udp' as const) : ('tcp' as const),
         endpoints: all.filter((e) => e.ready),
         terminating: all.filter((e) => !e.ready && e.serving && e.terminating),
+        notServing: all.filter((e) => !e.serving),
       };
     }),
   );

@@ -174,17 +174,19 @@ export function recordReadiness(c: PodChanges, pod: string, ready: boolean, term
 /**
  * Each service port's endpoints, as "pod ip:port" lists: what `scale` and `kill` print before and
  * after. `endpoints` are the ready ones; `terminating` those serving out a grace period (shown with
- * their EndpointSlice conditions), which kube-proxy uses only when no ready one is left.
+ * their EndpointSlice conditions), which kube-proxy uses only when no ready one is left;
+ * `notServing` those the EndpointSlice still lists with serving=false, which no rule uses.
  */
 export interface EndpointsView {
   service: string;
   endpoints: { pod: string; node: string; address: string; conditions: EndpointConditions }[];
   terminating: { pod: string; node: string; address: string; conditions: EndpointConditions }[];
+  notServing: { pod: string; node: string; address: string; conditions: EndpointConditions }[];
 }
 
 export function endpointsView(t: Topology): EndpointsView[] {
   const entry = (e: Endpoint) => ({ pod: e.pod, node: e.node, address: e.address, conditions: { ready: e.ready, serving: e.serving, terminating: e.terminating } });
-  return servicePorts(t).map((sp) => ({ service: `${sp.name}/${sp.protocol}`, endpoints: sp.endpoints.map(entry), terminating: sp.terminating.map(entry) }));
+  return servicePorts(t).map((sp) => ({ service: `${sp.name}/${sp.protocol}`, endpoints: sp.endpoints.map(entry), terminating: sp.terminating.map(entry), notServing: sp.notServing.map(entry) }));
 }
 
 /** Endpoint addresses added and removed, per service port. */

@@ -43,7 +43,8 @@ export function renderTrace(r: TraceView): string {
       if (hook.policy) out.push(`    ${dim('(end of chain: policy')} ${hook.policy === 'DROP' ? red(hook.policy) : dim(hook.policy)}${dim(')')}`);
     }
     for (const n of h.notes) out.push(`  ${yellow('→')} ${n}`);
-    if (h.fate === 'DROP' || h.fate === 'REJECT') out.push(`  ${red(`${h.fate}: the packet ends here`)}`);
+    if (h.fate === 'DROP') out.push(`  ${red('DROP: the packet ends here, and nothing is sent back')}`);
+    if (h.fate === 'REJECT') out.push(`  ${red(`REJECT: the packet ends here, and ${h.host} sends ${h.rejectWith ?? 'an ICMP error'} back to ${h.packet.split(':')[0]}`)}`);
   }
   out.push('');
   const ok = r.hops.length > 0;

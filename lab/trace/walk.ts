@@ -41,8 +41,10 @@ export interface WalkHop {
   hooks: WalkHook[];
   /** Translations the trace cannot show (POSTROUTING's SNAT, conntrack's reply de-NAT), from conntrack. */
   notes: string[];
-  /** ACCEPT (went on), DROP (ended here). */
+  /** ACCEPT (went on), DROP or REJECT (ended here). */
   fate: string;
+  /** For REJECT: what the namespace sent back to the packet's source. */
+  rejectWith?: string;
   /** The same packet seen again (retransmissions). */
   repeats: number;
 }
@@ -63,6 +65,19 @@ function cleanRule(step: TraceStep): { rule: string; comment?: string } {
     .replace(/\s+/g, ' ')
     .trim();
   return { rule, comment };
+}
+
+/**
+ * What a REJECT rule sends back, from its text; undefined for a rule that does not reject. The
+ * kernel's trace reports a REJECT as the drop it ends in (NF_DROP): the rule's text tells them apart.
+ */
+export function rejectReply(rule: string): string | undefined {
+  const ipt = /-j REJECT(?: --reject-with (\S+))?/.exec(rule);
+  if (ipt) return ipt[1] === 'tcp-reset' ? 'a TCP reset' : `ICMP ${ipt[1] ?? 'icmp-port-unreachable'}`.replace('ICMP icmp-', 'ICMP ');
+  const nft = /(?:^|\s)reject(?: with (tcp reset|icmpx? (?:type )?\S+))?(?:\s|$)/.exec(rule);
+  if (!nft) return undefined;
+  if (nft[1] === 'tcp reset') return 'a TCP reset';
+  return `ICMP ${nft[1]?.replace(/^icmpx? (type )?/, '') ?? 'port-unreachable'}`;
 }
 
 /** Split a namespace's passes into packets: each starts with a pass through the trace's own rules. */
@@ -107,6 +122,7 @@ export function buildWalk(passes: Record<string, TracePass[]>, flow: Flow, ownTa
       const first = pkts[0]!;
       const hooks: WalkHook[] = [];
       let fate = 'ACCEPT';
+      let rejectWith: string | undefined;
       const enter = first[0]!.packet;
       let previous = enter;
       for (const pass of first) {
@@ -126,8 +142,10 @@ export function buildWalk(passes: Record<string, TracePass[]>, flow: Flow, ownTa
         }
         for (const s of steps) {
           if (s.kind === 'policy') hook.policy = s.verdict;
-          else if (s.kind === 'rule' && s.rule !== undefined) hook.rules.push({ table: s.table, chain: s.chain, ...cleanRule(s), verdict: s.verdict, target: s.target });
-          if (s.verdict === 'DROP' || s.verdict === 'REJECT') fate = s.verdict;
+          const sends = s.kind === 'rule' && s.verdict === 'DROP' ? rejectReply(s.rule ?? '') : undefined;
+          const verdict = sends ? 'REJECT' : s.verdict;
+          if (s.kind === 'rule' && s.rule !== undefined) hook.rules.push({ table: s.table, chain: s.chain, ...cleanRule(s), verdict, target: s.target });
+          if (verdict === 'DROP' || verdict === 'REJECT') [fate, rejectWith] = [verdict, sends];
         }
         hooks.push(hook);
         previous = pass.packet;
@@ -139,7 +157,7 @@ export function buildWalk(passes: Record<string, TracePass[]>, flow: Flow, ownTa
         if (direction === 'reply') notes.push(`conntrack, not a rule, translates the reply back: it leaves as ${entry.original.dst}:${entry.original.dport} > ${entry.original.src}:${entry.original.sport}`);
       }
       if (hooks.length === 0) notes.push('no rule here: forwarded as it came');
-      hops.push({ host, direction, packet: describeView(enter), iif: enter.iif, oif: first.at(-1)!.packet.oif, hooks, notes, fate, repeats: pkts.length - 1, ttl: enter.ttl ?? 0, seen: first[0]!.at });
+      hops.push({ host, direction, packet: describeView(enter), iif: enter.iif, oif: first.at(-1)!.packet.oif, hooks, notes, fate, ...(rejectWith ? { rejectWith } : {}), repeats: pkts.length - 1, ttl: enter.ttl ?? 0, seen: first[0]!.at });
     }
   }
   // Requests first, then replies; along each, the TTL the packet arrived with falls by one per

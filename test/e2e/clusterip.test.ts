@@ -95,7 +95,7 @@ describe.skipIf(!root)('clusterip lab against the real kernel', () => {
     expect(path('same-node').flow?.answer?.pod).toBe('web-1');
 
     // The same-node reply needed br_netfilter: it was seen reverse-translated on the frontend's bridge port.
-    const reverse = path('same-node').steps.find((s) => s.step === 'POST 2-4')!;
+    const reverse = path('same-node').steps.find((s) => s.step === 'reply 2-4')!;
     expect(reverse.status).toBe('pass');
     expect(reverse.seen).toMatch(/^172\.31\.0\.5:443 > 10\.244\.0\.10:\d+ \[S\.\]$/);
 

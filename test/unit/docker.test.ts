@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { dockerNextHint } from '../../lab/cli/docker.js';
 import { hostConfig } from '../../lab/docker/container.js';
 import { asLabError, engineError, messageOf } from '../../lab/docker/engine.js';
 import { pickNamespace, scenarioInContainer } from '../../lab/docker/runner.js';
@@ -87,6 +88,26 @@ describe('scenarios inside the container', () => {
     writeFileSync(file, 'lab: mine\n');
     try {
       expect(() => scenarioInContainer(file)).toThrow(/outside the project/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the next: line after lab docker up', () => {
+  it('names the lab and one of its own nodes, as verify and shell take them', () => {
+    expect(dockerNextHint('nodeport', [])).toBe('next: lab docker verify nodeport; lab docker shell node1 --lab nodeport; lab docker down');
+    expect(dockerNextHint('nodeport', ['--name', 'np2'])).toBe('next: lab docker verify np2; lab docker shell node1 --lab np2; lab docker down');
+    expect(dockerNextHint('topologies/clusterip.yaml', ['--name=c2'])).toContain('lab docker verify c2;');
+  });
+
+  it('names the lab of a topology file whose nodes are not node1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lab-docker-hint-'));
+    try {
+      const file = join(dir, 'mine.yaml');
+      const text = readFileSync(join(PROJECT_ROOT, 'topologies', 'nodeport.yaml'), 'utf8').replace(/^lab: nodeport$/m, 'lab: mine').replaceAll('node1', 'alpha').replaceAll('node2', 'bravo');
+      writeFileSync(file, text.replace(/^walkthrough: .*$/m, ''));
+      expect(dockerNextHint(file, [])).toBe('next: lab docker verify mine; lab docker shell alpha --lab mine; lab docker down');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

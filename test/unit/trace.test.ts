@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseNftMonitor, parseXtablesMonitor, type TracePass } from '../../lab/trace/events.js';
 import { renderTrace } from '../../lab/trace/render.js';
 import { iptablesTraceRuleCount, iptablesTraceRules, nftTraceTable, traceTag, type TraceSpec } from '../../lab/trace/rules.js';
-import { buildWalk } from '../../lab/trace/walk.js';
+import { buildWalk, rejectReply } from '../../lab/trace/walk.js';
 import type { Flow } from '../../lab/verify/flows.js';
 
 /**
@@ -98,6 +98,31 @@ describe('xtables-monitor output', () => {
     expect(hops.some((h) => h.direction === 'reply')).toBe(false);
     const text = renderTrace({ lab: 'unready', mode: 'iptables', from: 'client', to: '10.240.0.5:32000', flow: u.flow, traced: ['node1', 'node2', 'router'], hops, ms: 1 });
     expect(text).toContain('DROP: the packet ends here');
+  });
+
+  it('names a REJECT as REJECT, with what it sends back, though the kernel reports it as DROP', () => {
+    const u = saved('unready');
+    // The same walk, with the rule a service without endpoints has (text as xtables-monitor printed it in a real run).
+    const rejecting = structuredClone(u.passes);
+    const step = rejecting.node2!.flatMap((p) => p.steps).find((s) => s.verdict === 'DROP')!;
+    step.rule = '-p tcp -m comment --comment "default/web:https has no endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 32000 -j REJECT --reject-with icmp-port-unreachable';
+    const node2 = buildWalk(rejecting, u.flow, 'raw').find((h) => h.host === 'node2')!;
+    expect(node2).toMatchObject({ fate: 'REJECT', rejectWith: 'ICMP port-unreachable' });
+    expect(node2.hooks.flatMap((h) => h.rules).map((r) => r.verdict)).toContain('REJECT');
+    const text = renderTrace({ lab: 'x', mode: 'iptables', from: 'client', to: '10.240.0.5:32000', flow: u.flow, traced: ['node2'], hops: [node2], ms: 1 });
+    expect(text).toContain('REJECT: the packet ends here, and node2 sends ICMP port-unreachable back to 10.241.0.4');
+    expect(text).not.toContain('DROP: the packet ends here');
+  });
+
+  it('reads what a reject rule sends back, in both backends', () => {
+    expect(rejectReply('-j REJECT --reject-with icmp-port-unreachable')).toBe('ICMP port-unreachable');
+    expect(rejectReply('-p tcp -j REJECT --reject-with tcp-reset')).toBe('a TCP reset');
+    expect(rejectReply('-j REJECT')).toBe('ICMP port-unreachable');
+    expect(rejectReply('reject')).toBe('ICMP port-unreachable');
+    expect(rejectReply('meta l4proto tcp reject with tcp reset')).toBe('a TCP reset');
+    expect(rejectReply('reject with icmp type host-unreachable')).toBe('ICMP host-unreachable');
+    expect(rejectReply('-j DROP')).toBeUndefined();
+    expect(rejectReply('ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports')).toBeUndefined();
   });
 });
 
