@@ -21,7 +21,7 @@ describe('podNetwork: the mode field', () => {
     expect(routes(ns(plan, 'router'))).toEqual(['route add 10.244.0.0/24 via 10.240.0.4', 'route add 10.244.1.0/24 via 10.240.0.5']);
     expect(ns(plan, 'node1').batch.some((l) => l.includes('flannel') || l.includes('mtu'))).toBe(false);
     expect(ns(plan, 'node1').bridgeBatch).toEqual([]);
-    expect(plan.podNetwork).toMatchObject({ mode: 'routed', daemons: [] });
+    expect(plan.podNetwork).toMatchObject({ mode: 'routed', daemons: [], drawn: [] });
   });
 
   it('is settable with --set on every built-in mode name', () => {
@@ -95,6 +95,7 @@ describe('podNetwork mode vxlan (flannel)', () => {
   it('the router carries no pod-CIDR route, and the plan describes the tunnel for verify and the pictures', () => {
     expect(routes(ns(plan, 'router'))).toEqual([]);
     expect(plan.podNetwork.tunnel).toMatchObject({ kind: 'vxlan', vni: 1, port: 8472, overhead: 50 });
+    expect(plan.podNetwork.drawn).toEqual([{ a: 'node1', b: 'node2', kind: 'tunnel', label: 'VXLAN VNI 1, UDP 8472' }]);
     expect(plan.podNetwork.tunnel!.vteps.map((v) => [v.node, v.mac, v.address, v.underlay])).toEqual([
       ['node1', '0e:fa:0a:f0:00:04', '10.244.0.0', '10.240.0.4'],
       ['node2', '0e:fa:0a:f0:00:05', '10.244.1.0', '10.240.0.5'],

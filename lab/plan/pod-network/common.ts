@@ -12,6 +12,7 @@ export function emptyPlan(t: Topology, mode: PodNetworkPlan['mode']): PodNetwork
     nodes: Object.fromEntries(t.nodes.map((n) => [n.name, noAdditions()])),
     routers: Object.fromEntries(t.routers.map((r) => [r.name, noAdditions()])),
     daemons: [],
+    drawn: [],
   };
 }
 

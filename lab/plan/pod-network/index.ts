@@ -5,7 +5,7 @@ import { routed } from './routed.js';
 import type { PodNetwork } from './types.js';
 import { vxlan } from './vxlan.js';
 
-export type { CrossNodeHop, DaemonSpec, NamespaceAdditions, PodNetwork, PodNetworkPlan, ProblemAt, Tunnel, Vtep } from './types.js';
+export type { CrossNodeHop, DaemonSpec, DrawnLink, NamespaceAdditions, PodNetwork, PodNetworkPlan, ProblemAt, Tunnel, Vtep } from './types.js';
 
 /** One module per mode: the only place a mode's name leads to its code. */
 const MODULES: Record<PodNetworkMode, PodNetwork> = { routed, 'host-gw': hostGw, vxlan, bgp };

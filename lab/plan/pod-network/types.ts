@@ -58,6 +58,15 @@ export interface DaemonSpec {
   files: { path: string; content: string }[];
 }
 
+/** A line the pictures draw between two hosts for the mode: a VXLAN tunnel between VTEPs, a BGP session. */
+export interface DrawnLink {
+  a: string;
+  b: string;
+  kind: 'tunnel' | 'session';
+  /** e.g. "VXLAN VNI 1, UDP 8472" or "BGP". */
+  label: string;
+}
+
 /** Everything a mode contributes to a lab's plan. Pure data (it is part of the Plan). */
 export interface PodNetworkPlan {
   mode: PodNetworkMode;
@@ -68,6 +77,8 @@ export interface PodNetworkPlan {
   podMtu?: number;
   tunnel?: Tunnel;
   daemons: DaemonSpec[];
+  /** What `lab graph` and report.html draw for the mode, beside the wires. */
+  drawn: DrawnLink[];
 }
 
 /** What verify, trace and the pictures say about the hop between two nodes. */

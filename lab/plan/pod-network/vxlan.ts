@@ -66,7 +66,9 @@ export const vxlan: PodNetwork = {
       // flanneld turns off router advertisements on its device; the lab has no IPv6, but says the same.
       mine.sysctls[`net/ipv6/conf/${DEVICE}/accept_ra`] = '0'; // slashes: the device name holds a dot
     }
-    return { ...plan, podMtu: mtu, tunnel: vxlanTunnel(t) };
+    const label = `VXLAN VNI ${VNI}, UDP ${PORT}`;
+    const drawn = t.nodes.flatMap((a, i) => t.nodes.slice(i + 1).map((b) => ({ a: a.name, b: b.name, kind: 'tunnel' as const, label })));
+    return { ...plan, podMtu: mtu, tunnel: vxlanTunnel(t), drawn };
   },
   crossNodeHop: (t, from, to) => ({
     summary: `${from.name} routes ${to.podCIDR} into ${DEVICE}, which wraps it in UDP ${from.address} → ${to.address}:${PORT} (VNI ${VNI}); ${to.name}'s ${DEVICE} unwraps it`,
