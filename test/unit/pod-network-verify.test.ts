@@ -5,6 +5,8 @@ import { describePacket, parsePcap } from '../../lab/capture/pcap.js';
 import { graphDot, graphMermaid, topologyGraph } from '../../lab/picture/graph.js';
 import { pathHops } from '../../lab/picture/hops.js';
 import { topologySvg } from '../../lab/picture/svg.js';
+import { withTunnelHops } from '../../lab/trace/tunnel.js';
+import type { WalkHop } from '../../lab/trace/walk.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import type { VerifyResult } from '../../lab/verify/engine.js';
 import { loadEvidence, type Evidence } from '../../lab/verify/evidence.js';
@@ -147,5 +149,22 @@ describe('pictures of a pod network mode', () => {
     expect(tunnelled.map((h) => h.point)).toEqual(['node1:eth0', 'router:br-nodes', 'node2:eth0']);
     expect(tunnelled[0]).toMatchObject({ src: expect.stringMatching(/^10\.244\.0\.0:/), dst: '10.244.1.2:8443', outer: expect.stringMatching(/^VXLAN vni 1, UDP 10\.240\.0\.4:\d+ > 10\.240\.0\.5:8472$/) });
     expect(request.map((h) => h.point)).toContain('node2:flannel.1');
+  });
+});
+
+describe('lab trace in vxlan mode', () => {
+  const hop = (host: string, direction: 'request' | 'reply', iif: string, oif: string): WalkHop => ({ host, direction, packet: 'p', iif, oif, hooks: [], notes: [], fate: 'ACCEPT', repeats: 0 });
+  const walk = [hop('node1', 'request', 'eth0', 'flannel.1'), hop('node2', 'request', 'flannel.1', 'cbr0'), hop('node2', 'reply', 'cbr0', 'flannel.1'), hop('node1', 'reply', 'flannel.1', 'eth0')];
+
+  it('puts the encapsulation between the node that wraps and the node that unwraps, each way', () => {
+    const t = loadTopology('nodeport', { 'podNetwork.mode': 'vxlan' }).topology;
+    const hops = withTunnelHops(walk, t);
+    expect(hops.map((h) => h.host)).toEqual(['node1', 'flannel.1 node1 → node2', 'node2', 'node2', 'flannel.1 node2 → node1', 'node1']);
+    expect(hops[1]!.packet).toBe('UDP 10.240.0.4 > 10.240.0.5:8472, VXLAN vni 1, inner Ethernet 0e:fa:0a:f0:00:04 > 0e:fa:0a:f0:00:05');
+    expect(hops[4]!.direction).toBe('reply');
+  });
+
+  it('adds nothing in a mode without a tunnel', () => {
+    expect(withTunnelHops(walk, loadTopology('nodeport', { 'podNetwork.mode': 'host-gw' }).topology)).toEqual(walk);
   });
 });
