@@ -10,6 +10,7 @@ import type { LabStore } from '../state/store.js';
 import { namespaceName } from '../topology/names.js';
 import type { Topology } from '../topology/schema.js';
 import type { Stage } from './stages.js';
+import { startPodNetworkDaemons } from './pod-network-daemons.js';
 import { ensureWorkloadHost, startPodWorkloads, stopPodWorkloads } from './workloads.js';
 
 /**
@@ -45,6 +46,8 @@ export async function provision(plan: Plan, store: LabStore, stage: Stage): Prom
     }
     if (host) await stage('workloads', async () => startPodWorkloads(store, plan.workloads, await host));
     await linksReady;
+    // The pod network's daemons (bgp: BIRD), once the links they speak over carry packets.
+    if (plan.podNetwork.daemons.length > 0) await stage('pod network daemons', () => startPodNetworkDaemons(plan, store));
   } catch (err) {
     await Promise.all([host?.catch(() => undefined), linksReady?.catch(() => undefined)]); // recorded, and no command left running, before the caller cleans up
     throw err;

@@ -15,7 +15,7 @@ export async function createNamespaces(plan: Plan): Promise<void> {
 
 /**
  * Links, addresses and routes: each namespace's lines run by `ip -batch` inside it, then its
- * sysctls (some name its interfaces). A batch line cannot name a namespace, so it is one `ip`
+ * FDB entries (`bridge -batch`, the pod network's) and its sysctls (some name its interfaces). A batch line cannot name a namespace, so it is one `ip`
  * (and one `sysctl`) per namespace, started as cheaply as possible:
  * `nsenter --net` only joins the network namespace, where `ip -n` and `ip netns exec` also
  * copy the mount namespace (every /run/netns mount: a cost that grows with the lab, so a
@@ -31,8 +31,10 @@ export async function configureNamespaces(plan: Plan): Promise<void> {
       writeFileSync(file, `${n.batch.join('\n')}\n`);
       const enter = `nsenter --net=${NETNS_RUN_DIR}/${n.ns}`;
       const sysctls = Object.entries(n.sysctls).map(([k, v]) => `'${k}=${v}'`);
+      const bridge = n.bridgeBatch.length > 0 ? [`${enter} bridge -batch ${join(dir, `${n.ns}.bridge`)} </dev/null`] : [];
+      if (bridge.length > 0) writeFileSync(join(dir, `${n.ns}.bridge`), `${n.bridgeBatch.join('\n')}\n`);
       // One line each: sh -e stops at any failing line (it would not at the first command of an && list).
-      return [`${enter} ip -batch ${file} </dev/null`, ...(sysctls.length ? [`${enter} sysctl -q -w ${sysctls.join(' ')}`] : [])].join('\n');
+      return [`${enter} ip -batch ${file} </dev/null`, ...bridge, ...(sysctls.length ? [`${enter} sysctl -q -w ${sysctls.join(' ')}`] : [])].join('\n');
     });
     const parts = Math.max(1, Math.min(availableParallelism(), 4, lines.length));
     const chunks = Array.from({ length: parts }, (_, i) => lines.filter((_, j) => j % parts === i));

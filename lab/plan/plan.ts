@@ -79,7 +79,7 @@ export function planPods(t: Topology, pods: string[]): Plan {
     nodeLines.set(part.node, [...(nodeLines.get(part.node) ?? []), ...part.nodeBatch]);
   }
   for (const [node, batch] of nodeLines) {
-    namespaces.push({ ns: namespaceName(t.lab, node), host: node, role: 'node', batch, sysctls: {}, addresses: [] });
+    namespaces.push({ ns: namespaceName(t.lab, node), host: node, role: 'node', batch, bridgeBatch: [], sysctls: {}, addresses: [] });
   }
   const podNs = new Set(namespaces.filter((n) => n.role === 'pod').map((n) => n.ns));
   return {
@@ -88,6 +88,7 @@ export function planPods(t: Topology, pods: string[]): Plan {
     createBatch,
     podParts: Object.fromEntries(pods.map((p) => [p, full.podParts[p]!])),
     kubeProxy: [],
+    podNetwork: withoutDaemons(full),
     workloads: full.workloads.filter((w) => wanted.has(w.pod)),
     files: full.files.filter((f) => [...podNs].some((ns) => f.dir.endsWith(`/${ns}`))),
   };
@@ -96,5 +97,8 @@ export function planPods(t: Topology, pods: string[]): Plan {
 /** Only these pods' workloads, for starting them again in pods that exist (`lab revive`). */
 export function planWorkloads(t: Topology, pods: string[]): Plan {
   const full = planWithoutRules(t);
-  return { ...full, namespaces: [], createBatch: [], podParts: {}, kubeProxy: [], files: [], workloads: full.workloads.filter((w) => pods.includes(w.pod)) };
+  return { ...full, namespaces: [], createBatch: [], podParts: {}, kubeProxy: [], podNetwork: withoutDaemons(full), files: [], workloads: full.workloads.filter((w) => pods.includes(w.pod)) };
 }
+
+/** A plan cut to some pods starts no pod network daemon: the lab's own run since `up`. */
+const withoutDaemons = (full: Plan): Plan['podNetwork'] => ({ ...full.podNetwork, daemons: [] });

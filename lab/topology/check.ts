@@ -1,5 +1,6 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { InputProblem, ProblemLocator } from '../errors.js';
+import { podNetworkOf } from '../plan/pod-network/index.js';
 import { insideRoot } from '../util/paths.js';
 import { checkAddresses } from './checks/addresses.js';
 import { CheckContext } from './checks/context.js';
@@ -11,8 +12,8 @@ import type { Topology } from './schema.js';
 export { NODE_PORT_RANGE } from './checks/services.js';
 
 /**
- * Checks that need the whole file, by concern: names, addresses, routes, services, and the files
- * it refers to. Returns every problem at once so a user fixes the file in one go.
+ * Checks that need the whole file, by concern: names, addresses, routes, services, the pod
+ * network mode's own, and the files it refers to. Returns every problem at once so a user fixes the file in one go.
  */
 export function checkTopology(t: Topology, file: ProblemLocator): InputProblem[] {
   const c = new CheckContext(t, file);
@@ -20,6 +21,8 @@ export function checkTopology(t: Topology, file: ProblemLocator): InputProblem[]
   checkAddresses(c);
   checkRoutes(c);
   checkServices(c);
+  // What the pod network mode demands (host-gw: one L2 network; vxlan: room for the header).
+  podNetworkOf(t).check(t, (path, message) => c.at(path, message));
   checkFileReferences(c);
   return c.problems;
 }

@@ -31,7 +31,7 @@ export interface PrebuiltScenario {
 }
 
 /** The folders holding the code a topology's validation runs, compiled and source (either may be absent). */
-const VALIDATION_DIRS = ['dist/lab/topology', 'dist/lab/util', 'dist/lab/errors.js', 'lab/topology', 'lab/util', 'lab/errors.ts'];
+const VALIDATION_DIRS = ['dist/lab/topology', 'dist/lab/plan/pod-network', 'dist/lab/util', 'dist/lab/errors.js', 'lab/topology', 'lab/plan/pod-network', 'lab/util', 'lab/errors.ts'];
 
 /**
  * A stamp of the validation code: a hash of every file's path, size and time of change. It

@@ -41,6 +41,8 @@ const labels = z.record(labelText, labelText).refine((l) => Object.keys(l).lengt
 export const networkSchema = z.strictObject({
   name,
   subnet: cidr,
+  /** The link MTU of every interface on this network (eth0 of its hosts, the router's ports); unset: the kernel's 1500. */
+  mtu: z.number().int().min(68, 'must be at least 68 (IPv4 minimum)').max(9000, 'must be at most 9000').optional(),
 });
 
 export const routeSchema = z.strictObject({
@@ -143,6 +145,15 @@ export const kubeProxySchema = z.strictObject({
   mode: z.enum(['iptables', 'nftables']).default('iptables'),
 });
 
+/** The modes of the pod network between nodes (docs/pod-network.md); each is one module under lab/plan/pod-network/. */
+export const POD_NETWORK_MODES = ['routed', 'host-gw', 'vxlan', 'bgp'] as const;
+
+/** How pod traffic crosses from node to node: the CNI's part of the path. */
+export const podNetworkSchema = z.strictObject({
+  /** routed: the router's static pod-CIDR routes; host-gw and vxlan: flannel's backends; bgp: routes learned by BIRD, as Calico does. */
+  mode: z.enum(POD_NETWORK_MODES).default('routed'),
+});
+
 export const topologySchema = z.strictObject({
   lab: name,
   description: z.string().max(LIMITS.description, `must be at most ${LIMITS.description} characters`).default(''),
@@ -154,6 +165,7 @@ export const topologySchema = z.strictObject({
   pods: most(z.array(podSchema), LIMITS.pods, 'pods').default([]),
   services: most(z.array(serviceSchema), LIMITS.services, 'services').default([]),
   kubeProxy: kubeProxySchema.default({ mode: 'iptables' }),
+  podNetwork: podNetworkSchema.default({ mode: 'routed' }),
   /** The walkthrough file, relative to this file, in its folder. */
   walkthrough: z.string().min(1).max(LIMITS.path, `must be at most ${LIMITS.path} characters`).optional(),
 });
@@ -168,3 +180,5 @@ export type Pod = z.output<typeof podSchema>;
 export type Service = z.output<typeof serviceSchema>;
 export type ServicePort = z.output<typeof servicePortSchema>;
 export type ProxyMode = z.output<typeof kubeProxySchema>['mode'];
+export type PodNetworkMode = z.output<typeof podNetworkSchema>['mode'];
+export type RouterRoute = z.output<typeof routeSchema>;
