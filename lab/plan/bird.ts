@@ -11,7 +11,9 @@ export const BGP_TIMERS = {
   /** Seconds without a message before a peer is declared down (BGP's minimum is 3). */
   hold: 3,
   keepalive: 1,
-  /** Seconds between attempts to open a session, before the first and after an error. */
+  /** Seconds before the first attempt to open a session: at once (the lab starts the routers' BIRDs first). */
+  connectDelay: 0,
+  /** Seconds between attempts to open a session, and before one after an error. */
   connectRetry: 1,
 } as const;
 
@@ -75,7 +77,7 @@ function peerLines(p: BirdPeer): string[] {
     `  neighbor ${p.address} as ${p.as};`,
     `  hold time ${BGP_TIMERS.hold};`,
     `  keepalive time ${BGP_TIMERS.keepalive};`,
-    `  connect delay time ${BGP_TIMERS.connectRetry};`,
+    `  connect delay time ${BGP_TIMERS.connectDelay};`,
     `  connect retry time ${BGP_TIMERS.connectRetry};`,
     `  error wait time ${BGP_TIMERS.connectRetry}, ${BGP_TIMERS.connectRetry * 5};`,
     '  ipv4 {',

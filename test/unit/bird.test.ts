@@ -8,6 +8,7 @@ import { BGP_TIMERS, birdConfigText, birdProtocolName } from '../../lab/plan/bir
 import { planNetwork, type NamespacePlan } from '../../lab/plan/network.js';
 import { bgpSessions, nodeAs, ROUTER_AS } from '../../lab/plan/pod-network/bgp.js';
 import { podNetworkOf } from '../../lab/plan/pod-network/index.js';
+import { packageOf, REQUIRED_TOOLS } from '../../lab/kernel/preflight.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import { problemsOf } from './helpers.js';
 
@@ -135,4 +136,9 @@ describe('podNetwork mode bgp: bad input', () => {
     for (const d of planNetwork(load()).podNetwork.daemons) expect(d.files[0]!.content).not.toMatch(/protocol bgp (router|node1|node2) /);
     expect(birdProtocolName('edge-router')).toBe('bgp_edge_router');
   });
+});
+
+it('preflight names the Debian package bird2 for bird and birdc, which only bgp mode needs', () => {
+  expect([packageOf('bird'), packageOf('birdc')]).toEqual(['bird2', 'bird2']);
+  expect(Object.keys(REQUIRED_TOOLS)).not.toContain('bird');
 });

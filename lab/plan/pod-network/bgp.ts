@@ -1,7 +1,7 @@
 import { labDir } from '../../state/store.js';
 import type { Node, Router, Topology } from '../../topology/schema.js';
 import { namespaceName } from '../../topology/names.js';
-import { birdArgv, birdConfigText, birdPaths, type BirdPeer } from '../bird.js';
+import { birdArgv, birdConfigText, birdPaths, birdProtocolName, type BirdPeer } from '../bird.js';
 import { emptyPlan, leadsIntoPodRange } from './common.js';
 import type { DaemonSpec, DrawnLink, PodNetwork } from './types.js';
 
@@ -39,19 +39,19 @@ function nodeDaemon(t: Topology, node: Node, sessions: BgpSession[]): DaemonSpec
     .filter((s) => s.node.name === node.name)
     .map((s) => ({ name: s.router.name, localAddress: node.address, localAs: nodeAs(t, node), address: s.routerAddress, as: ROUTER_AS, imports: false, exports: true }));
   const config = birdConfigText({ routerId: node.address, announces: [node.podCIDR], peers, installsLearned: false });
-  return daemon(t, node.name, config);
+  return daemon(t, node.name, config, 1, { established: peers.map((p) => birdProtocolName(p.name)), routes: [] });
 }
 
 function routerDaemon(t: Topology, router: Router, sessions: BgpSession[]): DaemonSpec {
   const mine = sessions.filter((s) => s.router.name === router.name);
   const peers: BirdPeer[] = mine.map((s) => ({ name: s.node.name, localAddress: s.routerAddress, localAs: ROUTER_AS, address: s.node.address, as: nodeAs(t, s.node), imports: true, exports: false }));
   const config = birdConfigText({ routerId: mine[0]!.routerAddress, announces: [], peers, installsLearned: true });
-  return daemon(t, router.name, config);
+  return daemon(t, router.name, config, 0, { established: peers.map((p) => birdProtocolName(p.name)), routes: mine.map((s) => s.node.podCIDR) });
 }
 
-function daemon(t: Topology, host: string, config: string): DaemonSpec {
+function daemon(t: Topology, host: string, config: string, wave: DaemonSpec['wave'], ready: DaemonSpec['ready']): DaemonSpec {
   const paths = birdPaths(labDir(t.lab), host);
-  return { host, ns: namespaceName(t.lab, host), name: 'bird', argv: birdArgv(paths), files: [{ path: `bird/${host}.conf`, content: config }] };
+  return { host, ns: namespaceName(t.lab, host), name: 'bird', argv: birdArgv(paths), files: [{ path: `bird/${host}.conf`, content: config }], socket: paths.socket, log: paths.log, wave, ready };
 }
 
 /**
