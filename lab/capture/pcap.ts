@@ -1,6 +1,7 @@
 /**
  * A small reader for the classic pcap files tcpdump writes with -w: Ethernet (or Linux
- * cooked) frames carrying IPv4/TCP. Enough to say, per packet, who talked to whom.
+ * cooked) frames carrying IPv4/TCP, and VXLAN datagrams with the frame they carry decoded.
+ * Enough to say, per packet, who talked to whom, in which frame, and inside which tunnel.
  */
 
 export interface TcpPacket {
@@ -17,7 +18,19 @@ export interface TcpPacket {
   payloadLength: number;
   /** The first bytes of the payload, as text (HTTP is readable). */
   payload: string;
+  /** The IPv4 total length: the packet's size on the wire below the link header. */
+  ipLength?: number;
+  /** The Ethernet frame's addresses (absent in a cooked capture). */
+  srcMac?: string;
+  dstMac?: string;
+  /** The TCP maximum segment size option, on a SYN or SYN-ACK that carries one. */
+  mss?: number;
+  /** A UDP datagram to a VXLAN port (flags '' then): its VNI and the frame it carries, decoded. */
+  vxlan?: { vni: number; inner: TcpPacket };
 }
+
+/** UDP ports read as VXLAN: the Linux kernel's (and flannel's) 8472, and IANA's 4789. */
+export const VXLAN_PORTS = [8472, 4789];
 
 const LINKTYPE_ETHERNET = 1;
 const LINKTYPE_LINUX_SLL = 113;
@@ -52,12 +65,21 @@ export function parsePcap(buf: Buffer): TcpPacket[] {
     if (off + caplen > buf.length) break; // truncated last record
     const frame = buf.subarray(off, off + caplen);
     off += caplen;
-    const ip = ipPayload(frame, linktype);
-    if (!ip) continue;
-    const pkt = parseIPv4Tcp(ip, sec + frac / (nano ? 1e9 : 1e6));
+    const pkt = parseFrame(frame, linktype, sec + frac / (nano ? 1e9 : 1e6));
     if (pkt) packets.push(pkt);
   }
   return packets;
+}
+
+const macText = (b: Buffer, o: number) => [...b.subarray(o, o + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+
+/** One captured frame: its IPv4 packet (TCP, or a VXLAN datagram), with the Ethernet addresses when it has them. */
+function parseFrame(frame: Buffer, linktype: number, time: number): TcpPacket | undefined {
+  const ip = ipPayload(frame, linktype);
+  if (!ip) return undefined;
+  const pkt = parseIPv4(ip, time);
+  if (pkt && linktype === LINKTYPE_ETHERNET) return { ...pkt, dstMac: macText(frame, 0), srcMac: macText(frame, 6) };
+  return pkt;
 }
 
 function ipPayload(frame: Buffer, linktype: number): Buffer | undefined {
@@ -84,11 +106,47 @@ function ipPayload(frame: Buffer, linktype: number): Buffer | undefined {
 
 const ipText = (b: Buffer, o: number) => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
 
-function parseIPv4Tcp(ip: Buffer, time: number): TcpPacket | undefined {
+function parseIPv4(ip: Buffer, time: number): TcpPacket | undefined {
   if (ip.length < 20 || ip[0]! >> 4 !== 4) return undefined;
   const ihl = (ip[0]! & 15) * 4;
+  if (ip[9] === 17) return parseVxlan(ip, ihl, time);
+  if (ip[9] !== 6 || ip.length < ihl + 20) return undefined; // TCP, or UDP carrying VXLAN
+  return parseTcp(ip, ihl, time);
+}
+
+/** A UDP datagram to a VXLAN port whose header says a VNI follows (flag I, 0x08): the inner frame decoded like any other. */
+function parseVxlan(ip: Buffer, ihl: number, time: number): TcpPacket | undefined {
+  const udp = ip.subarray(ihl);
+  if (udp.length < 8 + 8) return undefined;
+  const dport = udp.readUInt16BE(2);
+  const vx = udp.subarray(8);
+  if (!VXLAN_PORTS.includes(dport) || !(vx[0]! & 0x08)) return undefined;
+  const inner = parseFrame(vx.subarray(8), LINKTYPE_ETHERNET, time);
+  if (!inner) return undefined;
+  const vni = vx.readUIntBE(4, 3);
+  const ipLength = ip.readUInt16BE(2);
+  return { time, src: ipText(ip, 12), dst: ipText(ip, 16), sport: udp.readUInt16BE(0), dport, flags: '', seq: 0, ack: 0, payloadLength: udp.readUInt16BE(4) - 8, payload: '', ipLength, vxlan: { vni, inner } };
+}
+
+/** The TCP options' MSS (kind 2, length 4), when the header carries one. */
+function mssOption(tcp: Buffer, dataOffset: number): number | undefined {
+  for (let o = 20; o + 1 < dataOffset && o + 1 < tcp.length; ) {
+    const kind = tcp[o]!;
+    if (kind === 0) return undefined;
+    if (kind === 1) {
+      o += 1;
+      continue;
+    }
+    const len = tcp[o + 1]!;
+    if (kind === 2 && len === 4 && o + 3 < tcp.length) return tcp.readUInt16BE(o + 2);
+    if (len < 2) return undefined;
+    o += len;
+  }
+  return undefined;
+}
+
+function parseTcp(ip: Buffer, ihl: number, time: number): TcpPacket {
   const totalLength = ip.readUInt16BE(2);
-  if (ip[9] !== 6 || ip.length < ihl + 20) return undefined; // TCP only
   const tcp = ip.subarray(ihl);
   const dataOffset = (tcp[12]! >> 4) * 4;
   const f = tcp[13]!;
@@ -96,7 +154,10 @@ function parseIPv4Tcp(ip: Buffer, time: number): TcpPacket | undefined {
     (f & 0x02 ? 'S' : '') + (f & 0x01 ? 'F' : '') + (f & 0x04 ? 'R' : '') + (f & 0x08 ? 'P' : '') + (f & 0x20 ? 'U' : '') + (f & 0x40 ? 'E' : '') + (f & 0x80 ? 'W' : '') + (f & 0x10 ? '.' : '');
   const payloadLength = Math.max(0, totalLength - ihl - dataOffset);
   const captured = tcp.subarray(dataOffset, dataOffset + payloadLength);
+  const mss = mssOption(tcp, dataOffset);
   return {
+    ...(mss === undefined ? {} : { mss }),
+    ipLength: totalLength,
     time,
     src: ipText(ip, 12),
     dst: ipText(ip, 16),
@@ -112,5 +173,6 @@ function parseIPv4Tcp(ip: Buffer, time: number): TcpPacket | undefined {
 
 /** One line in the spirit of tcpdump -n: "10.241.0.4.40001 > 10.240.0.4.32000: Flags [S]". */
 export function describePacket(p: TcpPacket): string {
+  if (p.vxlan) return `UDP ${p.src}:${p.sport} > ${p.dst}:${p.dport} VXLAN vni ${p.vxlan.vni} (${p.ipLength} bytes) carrying ${describePacket(p.vxlan.inner)}`;
   return `${p.src}:${p.sport} > ${p.dst}:${p.dport} [${p.flags}]${p.payloadLength ? ` len ${p.payloadLength}` : ''}`;
 }

@@ -74,12 +74,12 @@ export function readCapture(c: Capture): TcpPacket[] {
  * Run work with captures open on every point, and always stop them afterwards,
  * whether the work succeeded or not. Also stops them if the process is interrupted.
  */
-export async function withCaptures<T>(points: ObservationPoint[], dir: string, work: () => Promise<T>): Promise<{ result: T; packets: Map<string, TcpPacket[]>; files: Map<string, string> }> {
+export async function withCaptures<T>(points: ObservationPoint[], dir: string, work: () => Promise<T>, filter?: string[]): Promise<{ result: T; packets: Map<string, TcpPacket[]>; files: Map<string, string> }> {
   const started: Capture[] = [];
   const killAll = () => started.forEach((c) => c.child.kill('SIGKILL'));
   process.once('exit', killAll);
   try {
-    const results = await Promise.allSettled(points.map((p) => startCapture(p, dir)));
+    const results = await Promise.allSettled(points.map((p) => startCapture(p, dir, filter)));
     for (const r of results) if (r.status === 'fulfilled') started.push(r.value);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;

@@ -62,6 +62,16 @@ export async function readRoute(ns: string, to: string): Promise<{ dev?: string;
   }
 }
 
+/** The Ethernet addresses of a namespace's interfaces (loopback's zeros left out): whose a captured frame was addressed to. */
+export async function readMacs(ns: string): Promise<string[]> {
+  const { stdout } = await run('ip', ['-n', ns, '-j', 'link', 'show'], { allowFailure: true });
+  try {
+    return (JSON.parse(stdout || '[]') as { address?: string; link_type?: string }[]).filter((l) => l.link_type === 'ether' && l.address).map((l) => l.address!);
+  } catch {
+    return [];
+  }
+}
+
 /** The next hops of a namespace's route to exactly `to` (one gateway, or each of a multipath route's). */
 export async function readNextHops(ns: string, to: string): Promise<string[]> {
   const { stdout } = await run('ip', ['-n', ns, '-j', 'route', 'show', to], { allowFailure: true });

@@ -11,6 +11,7 @@ import {
   nftDnatChainsOf,
   nftMapElementsOf,
   readConntrack,
+  readMacs,
   readNftObjects,
   readNftText,
   readRecentLists,
@@ -21,7 +22,8 @@ import {
   type RecentList,
   type RuleCounter,
 } from '../kernel/readers.js';
-import type { ProxyMode, Topology } from '../topology/schema.js';
+import { podNetworkOf } from '../plan/pod-network/index.js';
+import type { PodNetworkMode, ProxyMode, Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import { addressMatches, flowVariables, resolvePattern, type Flow } from './flows.js';
 import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups } from './paths.js';
@@ -54,6 +56,10 @@ export interface Evidence {
   flows: Flow[];
   /** The proxy mode the lab ran in (absent in runs saved before nftables mode: iptables). */
   mode?: ProxyMode;
+  /** The pod network mode the lab ran in (absent in runs saved before it existed: routed). */
+  podNetwork?: PodNetworkMode;
+  /** The MACs of each host named by a frame step: who a captured frame was addressed to. */
+  macs?: Record<string, string[]>;
   /** Per traffic group sent with afterAffinityExpiry: the wait for the kernel to forget its sender, and after. */
   affinityWaits?: Record<string, AffinityWaitEvidence>;
   /**
@@ -127,6 +133,9 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   const waitNodes = [...new Set(trafficGroups(w).flatMap((g) => (g.traffic.afterAffinityExpiry ? [g.traffic.afterAffinityExpiry] : [])))];
   const hitsAtRunStart = await perNode(nft ? [] : waitNodes, async (n) => (await readAffinityState(ns(n), mode)).affinityHits ?? 0);
 
+  // The pod network's tunnel, if any, is captured too: its datagrams carry the flows between nodes.
+  const tunnel = podNetworkOf(t).plan(t).tunnel;
+  const filter = tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : undefined;
   onProgress?.(`capturing on ${points.length} interfaces`);
   const { result: flows, packets, files } = await withCaptures(points, runDir, async () => {
     const all: Flow[] = [];
@@ -162,10 +171,11 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
     }
     await awaitHttpResponses(w, points, runDir);
     return all;
-  });
+  }, filter);
 
   const readAffinity = (n: string) => (nft ? readNftObjects(ns(n)).then(affinitySetsOf) : readRecentLists(ns(n)));
-  const [conntrack, after, recent, translatedAfter] = await Promise.all([readAllConntrack(), readCounters(), perNode(nodesWith(w, 'recent'), readAffinity), readTranslated()]);
+  const frameHosts = [...new Set(w.paths.flatMap((p) => p.steps.flatMap((s) => (s.expect?.frame ? [s.expect.frame.to] : []))))];
+  const [conntrack, after, recent, translatedAfter, macs] = await Promise.all([readAllConntrack(), readCounters(), perNode(nodesWith(w, 'recent'), readAffinity), readTranslated(), perNode(frameHosts, (h) => readMacs(ns(h)))]);
   for (const flow of flows) locateFlow(flow, conntrack);
 
   // Routes toward the addresses the route steps name, resolved against each path's flow.
@@ -196,6 +206,8 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
     : undefined;
   return {
     mode,
+    podNetwork: t.podNetwork.mode,
+    ...(frameHosts.length > 0 ? { macs } : {}),
     ...(nftEvidence ? { nft: nftEvidence } : {}),
     ...(Object.keys(affinityWaits).length > 0 ? { affinityWaits } : {}),
     packets: Object.fromEntries(packets),

@@ -64,7 +64,8 @@ const isGroupKind = (k: CheckKind): k is GroupKind => (GROUP_KINDS as readonly s
 
 export const groupJudges: { [K in GroupKind]: GroupJudge<K> } = {
   never(addr, { evidence }) {
-    const hits = Object.entries(evidence.packets).flatMap(([point, pkts]) => pkts.filter((p) => p.src === addr || p.dst === addr).map((p) => `${point}: ${describePacket(p)}`));
+    const carries = (p: TcpPacket): boolean => p.src === addr || p.dst === addr || (p.vxlan !== undefined && carries(p.vxlan.inner));
+    const hits = Object.entries(evidence.packets).flatMap(([point, pkts]) => pkts.filter(carries).map((p) => `${point}: ${describePacket(p)}`));
     const total = Object.values(evidence.packets).reduce((n, p) => n + p.length, 0);
     return verdict(hits.length === 0, `${addr} on no packet`, hits[0] ?? `absent from all ${total} captured packets`);
   },
@@ -93,16 +94,45 @@ export const groupJudges: { [K in GroupKind]: GroupJudge<K> } = {
   },
 };
 
+type PacketPattern = { src: string; dst: string; flags?: string };
+type Resolve = (x: string) => AddressPattern | undefined;
+
+/** A captured packet matches a step's addresses and, when it names them, flags. */
+const matchesPacket = (e: PacketPattern, p: TcpPacket, pat: Resolve): boolean => {
+  const src = pat(e.src);
+  const dst = pat(e.dst);
+  return Boolean(src && dst && addressMatches(src, p.src, p.sport) && addressMatches(dst, p.dst, p.dport) && (!e.flags || p.flags === e.flags));
+};
+const describeExpected = (e: PacketPattern, pat: Resolve) => `${formatPattern(pat(e.src), e.src)} > ${formatPattern(pat(e.dst), e.dst)}${e.flags ? ` [${e.flags}]` : ''}`;
+
 const showEntry = (x: ConntrackEntry) => `orig ${x.original.src}:${x.original.sport} > ${x.original.dst}:${x.original.dport}, reply ${x.reply.src}:${x.reply.sport} > ${x.reply.dst}:${x.reply.dport}`;
 
 export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } = {
   packet(e, { at, flow, pat, evidence }) {
-    const src = pat(e.src);
-    const dst = pat(e.dst);
-    const expected = `${formatPattern(src, e.src)} > ${formatPattern(dst, e.dst)}${e.flags ? ` [${e.flags}]` : ''}`;
+    const expected = `${describeExpected(e, pat)}${e.mss ? ` mss ${e.mss}` : ''}`;
     const here = (evidence.packets[at] ?? []).filter((p) => packetInFlow(p, flow));
-    const hit = here.find((p) => src && dst && addressMatches(src, p.src, p.sport) && addressMatches(dst, p.dst, p.dport) && (!e.flags || p.flags === e.flags));
-    return verdict(Boolean(hit), expected, hit ? describePacket(hit) : here.length ? `not this one; first of ${here.length}: ${describePacket(here[0]!)}` : 'no packet of this connection');
+    const hit = here.find((p) => matchesPacket(e, p, pat) && (e.mss === undefined || p.mss === e.mss));
+    const show = (p: TcpPacket) => `${describePacket(p)}${e.mss ? ` mss ${p.mss ?? 'none'}` : ''}`;
+    return verdict(Boolean(hit), expected, hit ? show(hit) : here.length ? `not this one; first of ${here.length}: ${show(here[0]!)}` : 'no packet of this connection');
+  },
+  frame(e, { at, flow, pat, evidence }) {
+    const macs = evidence.macs?.[e.to] ?? [];
+    const owner = (mac: string | undefined) => Object.entries(evidence.macs ?? {}).find(([, m]) => mac && m.includes(mac))?.[0];
+    const here = (evidence.packets[at] ?? []).filter((p) => packetInFlow(p, flow) && matchesPacket(e, p, pat));
+    const hit = here.find((p) => p.dstMac !== undefined && macs.includes(p.dstMac));
+    const expected = `${e.absent ? 'no frame' : 'a frame'} to ${e.to} (${macs.join(', ') || 'no MAC read'}) carrying ${describeExpected(e, pat)}`;
+    const show = (p: TcpPacket) => `${describePacket(p)} in a frame to ${p.dstMac ?? '(no link header)'}${owner(p.dstMac) ? ` (${owner(p.dstMac)})` : ''}`;
+    const seen = hit ? show(hit) : here.length ? `${here.length} such frames, none to ${e.to}: ${show(here[0]!)}` : 'no packet of this connection here';
+    return verdict(e.absent ? !hit : Boolean(hit), expected, seen);
+  },
+  encapsulated(e, { at, flow, pat, evidence }) {
+    const outerSrc = pat(e.outer.src);
+    const outerDst = pat(e.outer.dst);
+    const tunnelled = (evidence.packets[at] ?? []).filter((p) => p.vxlan && packetInFlow(p.vxlan.inner, flow));
+    const hit = tunnelled.find((p) => outerSrc && outerDst && addressMatches(outerSrc, p.src, p.sport) && addressMatches(outerDst, p.dst, p.dport) && (e.vni === undefined || p.vxlan!.vni === e.vni) && matchesPacket(e.inner, p.vxlan!.inner, pat));
+    const expected = `UDP ${formatPattern(outerSrc, e.outer.src)} > ${formatPattern(outerDst, e.outer.dst)}${e.vni === undefined ? '' : ` VXLAN vni ${e.vni}`} carrying ${describeExpected(e.inner, pat)}`;
+    const captured = (evidence.packets[at] ?? []).length;
+    return verdict(Boolean(hit), expected, hit ? describePacket(hit) : tunnelled.length ? `not this one; first of ${tunnelled.length}: ${describePacket(tunnelled[0]!)}` : `no VXLAN datagram carrying this connection (of ${captured} captured here)`);
   },
   noPacket(_e, { at, flow, evidence }) {
     // Any packet from or to the request's own source address and port counts too, so a
@@ -204,7 +234,7 @@ function describeExpectation(s: Step): string {
 
 /** Judge one step against the evidence. Pure. */
 export function judgeStep(step: Step, flow: Flow | undefined, groupFlows: Flow[], evidence: Evidence): StepResult {
-  // In nftables mode a step may tell its story in nftables' own names.
+  // In nftables mode a step may tell its story in nftables' own names (the pod network mode's words were put in by inPodNetwork).
   const s = evidence.mode === 'nftables' && step.nftables ? { ...step, ...step.nftables } : step;
   const base = { step: s.step, title: s.title, at: s.at ?? '', note: s.note };
   const kind = checkKind(s);

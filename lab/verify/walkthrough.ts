@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import * as z from 'zod';
 import { InputError, type InputProblem } from '../errors.js';
-import type { Topology } from '../topology/schema.js';
+import { POD_NETWORK_MODES, type PodNetworkMode, type Topology } from '../topology/schema.js';
 import { displayPath } from '../topology/paths.js';
 import { YamlFile } from '../util/yaml-file.js';
 
@@ -22,22 +22,22 @@ const pattern = z.string().min(1);
 const observation = z.string().regex(/^[a-z][a-z0-9-]*:[a-zA-Z0-9_.-]+$/, 'must be host:interface, e.g. node1:eth0');
 
 const packetExpectation = z.strictObject({ src: pattern, dst: pattern, flags: z.string().optional() });
+const hostName = z.string().min(1);
 
-export const stepSchema = z.strictObject({
-  step: z.string(),
-  title: z.string(),
-  /** An observation point (host:ifname), or a host for conntrack/route/rule/answer checks. */
-  at: z.string().optional(),
-  /** Where the seed document simplifies or errs, and what the wire shows instead. */
-  note: z.string().optional(),
-  /** Steps that do not apply on this path, shown as such. */
-  skip: z.string().optional(),
-  /** In nftables mode, the title and note in nftables' own names (maps, service-/endpoint- chains). */
-  nftables: z.strictObject({ title: z.string().optional(), note: z.string().optional() }).optional(),
-  expect: z
+const expectSchema = z
     .strictObject({
-      /** A packet of this flow, seen at `at`. */
-      packet: packetExpectation.optional(),
+      /** A packet of this flow, seen at `at`; with `mss`, a SYN or SYN-ACK advertising that maximum segment size. */
+      packet: packetExpectation.extend({ mss: z.number().int().min(1).max(65535).optional() }).optional(),
+      /**
+       * A packet of this flow at `at` in an Ethernet frame addressed to one of host `to`'s
+       * interfaces (its MAC), or with `absent`, no such frame: who the frame was handed to on that segment.
+       */
+      frame: z.strictObject({ src: pattern, dst: pattern, to: hostName, absent: z.literal(true).optional() }).optional(),
+      /**
+       * A VXLAN datagram at `at`: the outer UDP header from `outer.src` to `outer.dst` (ip or
+       * ip:port), carrying a packet of this flow matching `inner`, decoded from the capture.
+       */
+      encapsulated: z.strictObject({ outer: z.strictObject({ src: pattern, dst: pattern }), vni: z.number().int().min(0).optional(), inner: packetExpectation }).optional(),
       /** No packet of this flow at `at`. */
       noPacket: z.literal(true).optional(),
       /** The connection-tracking entry on node `at`: original and reply tuples. */
@@ -87,8 +87,35 @@ export const stepSchema = z.strictObject({
        * `client`, forgot it after the timeout (polled), and balanced its next connection afresh.
        */
       affinityExpired: z.strictObject({ client: pattern }).optional(),
-    })
-    .optional(),
+    });
+
+/** What a step says differently in one pod network mode (podNetwork.mode): any of these replace the step's own. */
+const stepInModeSchema = z.strictObject({
+  title: z.string().optional(),
+  note: z.string().optional(),
+  at: z.string().optional(),
+  skip: z.string().optional(),
+  expect: expectSchema.optional(),
+});
+
+const podNetworkMode = z.enum(POD_NETWORK_MODES);
+
+export const stepSchema = z.strictObject({
+  step: z.string(),
+  title: z.string(),
+  /** An observation point (host:ifname), or a host for conntrack/route/rule/answer checks. */
+  at: z.string().optional(),
+  /** Where the seed document simplifies or errs, and what the wire shows instead. */
+  note: z.string().optional(),
+  /** Steps that do not apply on this path, shown as such. */
+  skip: z.string().optional(),
+  /** In nftables mode, the title and note in nftables' own names (maps, service-/endpoint- chains). */
+  nftables: z.strictObject({ title: z.string().optional(), note: z.string().optional() }).optional(),
+  /** Only in these pod network modes (podNetwork.mode); the step is left out in the others. */
+  podNetworks: z.array(podNetworkMode).min(1).optional(),
+  /** Per pod network mode, what this step says and checks instead (the wire differs between modes). */
+  podNetwork: z.partialRecord(podNetworkMode, stepInModeSchema).optional(),
+  expect: expectSchema.optional(),
 });
 
 export const trafficSchema = z.strictObject({
@@ -133,6 +160,8 @@ export const walkthroughSchema = z.strictObject({
   traffic: trafficSchema,
   /** Where tcpdump listens: host:ifname. */
   observe: z.array(observation).min(1),
+  /** Per pod network mode, more observation points (interfaces only that mode makes: flannel.1). */
+  podNetwork: z.partialRecord(podNetworkMode, z.strictObject({ observe: z.array(observation).min(1) })).optional(),
   paths: z.array(pathSchema).min(1),
 });
 
@@ -149,7 +178,22 @@ export interface LoadedWalkthrough {
   path: string;
 }
 
-/** Load the walkthrough named by a topology, and check its references against the topology. */
+/**
+ * The walkthrough as it reads in one pod network mode: that mode's observation points added,
+ * steps of other modes left out, and each step's words and check for the mode put in its place.
+ */
+export function inPodNetwork(w: Walkthrough, mode: PodNetworkMode): Walkthrough {
+  const steps = (p: WalkthroughPath) => p.steps.filter((s) => !s.podNetworks || s.podNetworks.includes(mode)).map((s) => stepInMode(s, mode));
+  return { ...w, observe: observeIn(w, mode), paths: w.paths.map((p) => ({ ...p, steps: steps(p) })) };
+}
+
+const observeIn = (w: Walkthrough, mode: PodNetworkMode) => [...w.observe, ...(w.podNetwork?.[mode]?.observe ?? [])];
+const stepInMode = (s: Step, mode: PodNetworkMode): Step => ({ ...s, ...s.podNetwork?.[mode] });
+
+/**
+ * Load the walkthrough named by a topology, check its references against the topology (in every
+ * pod network mode), and return it as it reads in the topology's mode.
+ */
 export function loadWalkthrough(t: Topology, topologyPath: string): LoadedWalkthrough {
   if (!t.walkthrough) {
     throw new InputError([{ file: displayPath(topologyPath), field: 'walkthrough', message: 'this topology names no walkthrough file, so there is nothing to verify' }]);
@@ -159,7 +203,7 @@ export function loadWalkthrough(t: Topology, topologyPath: string): LoadedWalkth
   const walkthrough = file.validate(walkthroughSchema);
   const problems = checkWalkthrough(walkthrough, t, file);
   if (problems.length > 0) throw new InputError(problems);
-  return { walkthrough, path };
+  return { walkthrough: inPodNetwork(walkthrough, t.podNetwork.mode), path };
 }
 
 function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputProblem[] {
@@ -183,23 +227,39 @@ function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputPro
     if (p.outcome === 'answered' && !p.endpoint) problems.push(file.problem(['paths', i, 'endpoint'], 'is required for a path whose outcome is "answered"'));
     if (p.endpoint && p.endpoint !== ANY_ENDPOINT && !pods.has(p.endpoint)) problems.push(file.problem(['paths', i, 'endpoint'], `no pod named "${p.endpoint}"`));
     if (p.via && !nodes.has(p.via)) problems.push(file.problem(['paths', i, 'via'], `"${p.via}" is not a node of this topology`));
-    p.steps.forEach((s, j) => {
-      const e = s.expect;
-      const here = ['paths', i, 'steps', j];
-      if (!e) {
-        if (!s.skip) problems.push(file.problem(here, 'a step needs `expect` or `skip`'));
-        return;
+    p.steps.forEach((step, j) => {
+      // The step as each pod network mode reads it: a problem is reported once, at the step.
+      const seen = new Set<string>();
+      for (const mode of POD_NETWORK_MODES) {
+        if (step.podNetworks && !step.podNetworks.includes(mode)) continue;
+        const where = step.podNetwork?.[mode] ? ['paths', i, 'steps', j, 'podNetwork', mode] : ['paths', i, 'steps', j];
+        for (const problem of stepProblems(stepInMode(step, mode), observeIn(w, mode), where)) {
+          const key = `${problem.field}\0${problem.message}`;
+          if (!seen.has(key)) problems.push(problem);
+          seen.add(key);
+        }
       }
-      const kinds = Object.keys(e).filter((k) => (e as Record<string, unknown>)[k] !== undefined);
-      if (kinds.length !== 1) problems.push(file.problem([...here, 'expect'], `must hold exactly one check (has ${kinds.join(', ') || 'none'})`));
-      const needsPoint = e.packet || e.noPacket || e.httpResponse;
-      const needsNode = e.conntrack || e.route || e.dnatRule || e.rule || e.recent || e.affinityExpired;
-      if (needsPoint && !w.observe.includes(s.at ?? '')) problems.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not one of the observation points in \`observe\``));
-      if (needsNode && !nodes.has(s.at ?? '')) problems.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not a node of this topology`));
-      e.share?.endpoints.forEach((ep, k) => {
-        if (!pods.has(ep)) problems.push(file.problem([...here, 'expect', 'share', 'endpoints', k], `no pod named "${ep}"`));
-      });
     });
   });
   return problems;
+
+  function stepProblems(s: Step, observe: string[], here: PropertyKey[]): InputProblem[] {
+    const out: InputProblem[] = [];
+    const e = s.expect;
+    if (!e) {
+      if (!s.skip) out.push(file.problem(here, 'a step needs `expect` or `skip`'));
+      return out;
+    }
+    const kinds = Object.keys(e).filter((k) => (e as Record<string, unknown>)[k] !== undefined);
+    if (kinds.length !== 1) out.push(file.problem([...here, 'expect'], `must hold exactly one check (has ${kinds.join(', ') || 'none'})`));
+    const needsPoint = e.packet || e.noPacket || e.httpResponse || e.frame || e.encapsulated;
+    const needsNode = e.conntrack || e.route || e.dnatRule || e.rule || e.recent || e.affinityExpired;
+    if (needsPoint && !observe.includes(s.at ?? '')) out.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not one of the observation points in \`observe\``));
+    if (needsNode && !nodes.has(s.at ?? '')) out.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not a node of this topology`));
+    if (e.frame && !hosts.has(e.frame.to)) out.push(file.problem([...here, 'expect', 'frame', 'to'], `no host named "${e.frame.to}" in the topology`));
+    e.share?.endpoints.forEach((ep, k) => {
+      if (!pods.has(ep)) out.push(file.problem([...here, 'expect', 'share', 'endpoints', k], `no pod named "${ep}"`));
+    });
+    return out;
+  }
 }
