@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, LabError } from '../errors.js';
-import { birdLogTail, birdProtocols, isThatBird, startBird, type BirdProtocol } from '../kernel/bird.js';
+import { birdLogTail, birdProtocols, isThatBird, peerOfProtocol, startBird, type BirdProtocol } from '../kernel/bird.js';
 import { run } from '../kernel/exec.js';
 import { isAlive } from '../kernel/processes.js';
 import type { DaemonSpec } from '../plan/pod-network/index.js';
@@ -109,7 +109,7 @@ export async function daemonSessions(state: LabState): Promise<DaemonStatus[]> {
     (state.daemons ?? []).map(async (d) => {
       const running = isThatBird(d);
       const protocols = running ? ((await birdProtocols(d.socket)) ?? []) : [];
-      const sessions = protocols.filter((p) => p.proto === 'BGP').map((p) => ({ host: d.host, peer: p.name.replace(/^bgp_/, '').replaceAll('_', '-'), state: p.state, info: p.info }));
+      const sessions = protocols.filter((p) => p.proto === 'BGP').map((p) => ({ host: d.host, peer: peerOfProtocol(p.name), state: p.state, info: p.info }));
       return { host: d.host, name: d.name, pid: d.pid, running, sessions };
     }),
   );

@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { log } from '../log.js';
+import { birdPaths } from '../plan/bird.js';
+import { labDir } from '../state/store.js';
 import { NETNS_RUN_DIR } from './netns.js';
 import { run } from './exec.js';
 import { isAlive, processCmdline, processStartTime, stopProcesses } from './processes.js';
@@ -70,6 +72,15 @@ export async function birdProtocols(socket: string): Promise<BirdProtocol[] | un
   const r = await run('birdc', ['-s', socket, 'show', 'protocols'], { allowFailure: true, timeoutMs: 5000 });
   return r.exitCode === 0 ? parseProtocols(r.stdout) : undefined;
 }
+
+/** The BGP sessions of a lab host's BIRD (none when it runs no BIRD), with the peer's host name. */
+export async function readBgpSessions(lab: string, host: string): Promise<{ peer: string; state: string; info: string }[]> {
+  const protocols = (await birdProtocols(birdPaths(labDir(lab), host).socket)) ?? [];
+  return protocols.filter((p) => p.proto === 'BGP').map((p) => ({ peer: peerOfProtocol(p.name), state: p.state, info: p.info }));
+}
+
+/** The host name a BGP protocol's name stands for (the inverse of birdProtocolName). */
+export const peerOfProtocol = (name: string): string => name.replace(/^bgp_/, '').replaceAll('_', '-');
 
 /** The last lines of a BIRD's log, for an error. */
 export function birdLogTail(path: string, lines = 8): string {
