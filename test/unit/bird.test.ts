@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,11 @@ import { bgpSessions, nodeAs, ROUTER_AS } from '../../lab/plan/pod-network/bgp.j
 import { podNetworkOf } from '../../lab/plan/pod-network/index.js';
 import { packageOf, REQUIRED_TOOLS } from '../../lab/kernel/preflight.js';
 import { loadTopology } from '../../lab/topology/load.js';
+import { loadWalkthrough } from '../../lab/verify/walkthrough.js';
+import { parseProtocols } from '../../lab/kernel/bird.js';
+import type { Evidence } from '../../lab/verify/evidence.js';
+import type { Flow } from '../../lab/verify/flows.js';
+import { flowJudges, groupJudges } from '../../lab/verify/judges.js';
 import { problemsOf } from './helpers.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
@@ -141,4 +146,63 @@ describe('podNetwork mode bgp: bad input', () => {
 it('preflight names the Debian package bird2 for bird and birdc, which only bgp mode needs', () => {
   expect([packageOf('bird'), packageOf('birdc')]).toEqual(['bird2', 'bird2']);
   expect(Object.keys(REQUIRED_TOOLS)).not.toContain('bird');
+});
+
+describe('birdc show protocols, parsed', () => {
+  // As BIRD 2.0.12 prints it (the router of a nodeport lab, node2's BIRD stopped).
+  const text = [
+    'BIRD 2.0.12 ready.',
+    'Name       Proto      Table      State  Since         Info',
+    'device1    Device     ---        up     19:02:11.120  ',
+    'kernel1    Kernel     master4    up     19:02:11.120  ',
+    'bgp_node1  BGP        ---        up     19:02:11.301  Established   ',
+    'bgp_node2  BGP        ---        start  19:02:15.877  Active        Socket: Connection refused',
+  ].join('\n');
+
+  it('gives each protocol its state and info', () => {
+    expect(parseProtocols(text).filter((p) => p.proto === 'BGP')).toEqual([
+      { name: 'bgp_node1', proto: 'BGP', state: 'up', info: 'Established' },
+      { name: 'bgp_node2', proto: 'BGP', state: 'start', info: 'Active Socket: Connection refused' },
+    ]);
+  });
+});
+
+describe('verify: the bgp checks', () => {
+  const evidence = {
+    routes: { router: { '10.244.1.2': 'br-nodes' } },
+    routeSources: { router: { '10.244.1.2': { dst: '10.244.1.0/24', via: '10.240.0.5', proto: 'bird' } } },
+    bgpSessions: { router: [{ peer: 'node1', state: 'up', info: 'Established' }, { peer: 'node2', state: 'start', info: 'Active' }] },
+  } as unknown as Evidence;
+  const ctx = { at: 'router', groupFlows: [], evidence, flow: {} as Flow, pat: (x: string) => ({ ip: x }) as never };
+
+  it('a route step passes only with the gateway and protocol it names', () => {
+    expect(flowJudges.route({ to: '10.244.1.2', dev: 'br-nodes', via: '10.240.0.5', proto: 'bird' }, ctx)).toMatchObject({ ok: true, seen: 'via br-nodes: 10.244.1.0/24 via 10.240.0.5 proto bird' });
+    expect(flowJudges.route({ to: '10.244.1.2', dev: 'br-nodes', proto: 'static' }, ctx).ok).toBe(false);
+    expect(flowJudges.route({ to: '10.244.1.2', dev: 'br-nodes', via: '10.240.0.4' }, ctx).ok).toBe(false);
+    const staticRoute = { ...evidence, routeSources: { router: { '10.244.1.2': { dst: '10.244.1.0/24', via: '10.240.0.5', proto: 'boot' } } } } as Evidence;
+    expect(flowJudges.route({ to: '10.244.1.2', dev: 'br-nodes', proto: 'bird' }, { ...ctx, evidence: staticRoute })).toMatchObject({ ok: false, seen: 'via br-nodes: 10.244.1.0/24 via 10.240.0.5 proto boot' });
+  });
+
+  it('a bgpSession step passes only for an Established session', () => {
+    expect(groupJudges.bgpSession({ peer: 'node1' }, ctx)).toMatchObject({ ok: true, seen: 'router ↔ node1: up Established' });
+    expect(groupJudges.bgpSession({ peer: 'node2' }, ctx)).toMatchObject({ ok: false, seen: 'router ↔ node2: start Active' });
+    expect(groupJudges.bgpSession({ peer: 'node3' }, ctx).ok).toBe(false);
+    expect(groupJudges.bgpSession({ peer: 'node1' }, { ...ctx, at: 'node1' })).toMatchObject({ ok: false, seen: 'no BIRD answering in node1' });
+  });
+
+  it('a bgp step at a host that is no node or router, or naming an unknown peer, is refused with its line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lab-bgp-walk-'));
+    try {
+      writeFileSync(join(dir, 't.yaml'), readFileSync(join(FIXTURES, '..', '..', 'topologies', 'nodeport.yaml'), 'utf8').replace('walkthrough: nodeport.walkthrough.yaml', 'walkthrough: w.yaml'));
+      writeFileSync(join(dir, 'w.yaml'), ['title: t', 'seed: s', 'traffic: { from: client, to: "10.240.0.4:32000" }', 'observe: [client:eth0]', 'paths:', '  - name: p', '    endpoint: web-2', '    steps:', '      - { step: "1", title: a, at: client, expect: { bgpSession: { peer: node2 } } }', '      - { step: "2", title: b, at: router, expect: { bgpSession: { peer: nobody } } }', ''].join('\n'));
+      const { topology, path } = loadTopology(join(dir, 't.yaml'), { 'podNetwork.mode': 'bgp' });
+      const problems = problemsOf(() => loadWalkthrough(topology, path));
+      expect(problems).toEqual([
+        expect.objectContaining({ field: 'paths[0].steps[0].at', line: 9, message: '"client" is not a node or router of this topology' }),
+        expect.objectContaining({ field: 'paths[0].steps[1].expect.bgpSession.peer', line: 10, message: '"nobody" is not a node or router of this topology' }),
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
