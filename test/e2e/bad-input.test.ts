@@ -118,6 +118,11 @@ const rows: Row[] = [
   { name: '17 labels on a pod', mutate: swap('labels: { app: web } }', `labels: { app: web, ${Array.from({ length: 16 }, (_, i) => `k${i}: v`).join(', ')} } }`), code: 2, says: 'at most 16 labels' },
   { name: 'a label value of 64 characters', mutate: swap('labels: { app: web } }', `labels: { app: web, tier: ${'x'.repeat(64)} } }`), code: 2, says: 'at most 63' },
   { name: 'a description of 1001 characters', mutate: add(`description: ${'x'.repeat(1001)}`), code: 2, says: 'at most 1000' },
+  // the pod network (issue 17): each mode's own checks, with the line of the field
+  { name: 'an unknown pod network mode', mutate: add('podNetwork: { mode: calico }'), code: 2, says: /:44: podNetwork\.mode: .*"routed"/ },
+  { name: 'host-gw across two networks', mutate: (t) => add('podNetwork: { mode: host-gw }')(swap('    network: nodes\n    address: 10.240.0.5', '    network: clients\n    address: 10.241.0.5')(swap('via: 10.240.0.5', 'via: 10.241.0.5')(t))), code: 2, says: /:25: nodes\[1\]\.network: podNetwork mode host-gw needs every node on one L2 network/ },
+  { name: 'vxlan with no room for its header', mutate: (t) => add('podNetwork: { mode: vxlan }')(swap('    subnet: 10.240.0.0/24', '    subnet: 10.240.0.0/24\n    mtu: 117')(t)), code: 2, says: /:9: networks\[0\]\.mtu: podNetwork mode vxlan: MTU 117 leaves 67/ },
+  { name: 'an MTU below IPv4\'s minimum', mutate: swap('    subnet: 10.240.0.0/24', '    subnet: 10.240.0.0/24\n    mtu: 60'), code: 2, says: 'networks[0].mtu: must be at least 68' },
 ];
 
 /** Bad arguments: [name, argv, exit code, fragment]. */
@@ -129,6 +134,8 @@ const argRows: [string, string[], number, string | RegExp][] = [
   ['a missing topology file', ['up', '/nonexistent/x.yaml'], 2, 'no such file'],
   ['--set with no =', ['up', 'nodeport', '--set', 'lab'], 2, 'expected key=value'],
   ['--set of an unknown item', ['up', 'nodeport', '--set', 'services.nosuch.type=NodePort'], 2, 'no item named "nosuch"'],
+  ['--set of an unknown pod network mode', ['up', 'nodeport', '--set', 'podNetwork.mode=weave'], 2, /nodeport\.yaml(:\d+)?: podNetwork\.mode: Invalid option/],
+  ['--set of the bgp mode before it is built', ['up', 'nodeport', '--set', 'podNetwork.mode=bgp'], 2, 'podNetwork.mode: bgp: not built yet'],
   ['--name that climbs out', ['up', 'nodeport', '--name', '../x'], 2, 'must start with a letter'],
   ['status of a lab that is not up', ['status', 'nosuchlab'], 5, 'lab "nosuchlab" is not up'],
   ['down of a name that is no lab name', ['down', '../etc'], 2, 'is not a lab name'],
