@@ -10,8 +10,11 @@ import type { Plan } from '../plan/plan.js';
 import { labDir, type DaemonRecord, type LabState, type LabStore } from '../state/store.js';
 import { throwIfInterrupted } from '../util/interrupt.js';
 
-/** How long the daemons get to reach readiness: BGP's own timers are a few seconds (lab/plan/bird.ts). */
-export const DAEMONS_READY_MS = 15_000;
+/**
+ * How long the daemons get to reach readiness: BGP's own timers are a few seconds (lab/plan/bird.ts).
+ * LAB_DAEMONS_READY_MS shortens it for the tests of a session that never comes up.
+ */
+export const DAEMONS_READY_MS = Number(process.env.LAB_DAEMONS_READY_MS) || 15_000;
 const POLL_MS = 25;
 
 /**
