@@ -11,8 +11,12 @@ export const BGP_TIMERS = {
   /** Seconds without a message before a peer is declared down (BGP's minimum is 3). */
   hold: 3,
   keepalive: 1,
-  /** Seconds before the first attempt to open a session: at once (the lab starts the routers' BIRDs first). */
-  connectDelay: 0,
+  /**
+   * Seconds before the first attempt to open a session. BIRD 2.0 waits at least 1 s whatever
+   * is configured (its log says "Connect delayed by 1 seconds" for 0): most of bgp mode's extra
+   * time in `up`.
+   */
+  connectDelay: 1,
   /** Seconds between attempts to open a session, and before one after an error. */
   connectRetry: 1,
 } as const;
@@ -29,6 +33,11 @@ export interface BirdPeer {
   imports: boolean;
   /** Whether this speaker's own prefixes are announced to this peer. */
   exports: boolean;
+  /**
+   * Wait for the peer to connect, never dial it. The router is passive: dialling a node whose
+   * BIRD is not up yet fails, and BIRD then holds the whole session down for its error wait.
+   */
+  passive: boolean;
 }
 
 export interface BirdConfig {
@@ -75,6 +84,7 @@ function peerLines(p: BirdPeer): string[] {
     `protocol bgp ${birdProtocolName(p.name)} {`,
     `  local ${p.localAddress} as ${p.localAs};`,
     `  neighbor ${p.address} as ${p.as};`,
+    ...(p.passive ? ['  passive on;'] : []),
     `  hold time ${BGP_TIMERS.hold};`,
     `  keepalive time ${BGP_TIMERS.keepalive};`,
     `  connect delay time ${BGP_TIMERS.connectDelay};`,

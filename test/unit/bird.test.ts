@@ -40,7 +40,7 @@ describe('BIRD configuration text (lab/plan/bird.ts)', () => {
     routerId: '10.240.0.4',
     announces: ['10.244.0.0/24'],
     installsLearned: false,
-    peers: [{ name: 'router', localAddress: '10.240.0.4', localAs: 64513, address: '10.240.0.1', as: 64512, imports: false, exports: true }],
+    peers: [{ name: 'router', localAddress: '10.240.0.4', localAs: 64513, address: '10.240.0.1', as: 64512, imports: false, exports: true, passive: false }],
   });
 
   it('originates the announced prefix as a static blackhole, exported to the peer only', () => {
@@ -102,6 +102,9 @@ describe('podNetwork mode bgp: the plan', () => {
     expect(router).toContain('neighbor 10.240.0.5 as 64514;');
     expect(router).toContain('export where source = RTS_BGP;');
     expect(router).not.toContain('protocol static');
+    // The router waits for the nodes to dial: it never dials a BIRD that is not up yet.
+    expect(router.match(/passive on;/g)).toHaveLength(2);
+    expect(configOf(plan, 'node1')).not.toContain('passive');
     expect(bgpSessions(t).map((s) => `${s.router.name}-${s.node.name}`)).toEqual(['router-node1', 'router-node2']);
   });
 

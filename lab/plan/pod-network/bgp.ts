@@ -37,14 +37,14 @@ const speakingRouters = (t: Topology, sessions: BgpSession[]) => t.routers.filte
 function nodeDaemon(t: Topology, node: Node, sessions: BgpSession[]): DaemonSpec {
   const peers: BirdPeer[] = sessions
     .filter((s) => s.node.name === node.name)
-    .map((s) => ({ name: s.router.name, localAddress: node.address, localAs: nodeAs(t, node), address: s.routerAddress, as: ROUTER_AS, imports: false, exports: true }));
+    .map((s) => ({ name: s.router.name, localAddress: node.address, localAs: nodeAs(t, node), address: s.routerAddress, as: ROUTER_AS, imports: false, exports: true, passive: false }));
   const config = birdConfigText({ routerId: node.address, announces: [node.podCIDR], peers, installsLearned: false });
   return daemon(t, node.name, config, 1, { established: peers.map((p) => birdProtocolName(p.name)), routes: [] });
 }
 
 function routerDaemon(t: Topology, router: Router, sessions: BgpSession[]): DaemonSpec {
   const mine = sessions.filter((s) => s.router.name === router.name);
-  const peers: BirdPeer[] = mine.map((s) => ({ name: s.node.name, localAddress: s.routerAddress, localAs: ROUTER_AS, address: s.node.address, as: nodeAs(t, s.node), imports: true, exports: false }));
+  const peers: BirdPeer[] = mine.map((s) => ({ name: s.node.name, localAddress: s.routerAddress, localAs: ROUTER_AS, address: s.node.address, as: nodeAs(t, s.node), imports: true, exports: false, passive: true }));
   const config = birdConfigText({ routerId: mine[0]!.routerAddress, announces: [], peers, installsLearned: true });
   return daemon(t, router.name, config, 0, { established: peers.map((p) => birdProtocolName(p.name)), routes: mine.map((s) => s.node.podCIDR) });
 }
