@@ -86,7 +86,11 @@ interface Row {
   met?: boolean;
 }
 
+<<<<<<< HEAD
 /** BENCH_PARTS=nodeport,services runs only those parts (p100, counts, status, nodeport, services, bgp); all by default. */
+=======
+/** BENCH_PARTS=nodeport,services runs only those parts (p100, podnet, counts, status, nodeport, services); all by default. */
+>>>>>>> h6
 const want = (part: string) => !process.env.BENCH_PARTS || process.env.BENCH_PARTS.split(',').includes(part);
 
 export async function scaleBenchmark(rounds: number, outFile: string): Promise<void> {
@@ -133,8 +137,29 @@ export async function scaleBenchmark(rounds: number, outFile: string): Promise<v
       }
     }
 
+    if (want('podnet')) {
+      // 2. The pod network modes (issue 17): the same 100-pod lab in routed, host-gw and vxlan
+      //    mode, interleaved round by round; each mode's up + down against routed's.
+      const path = topo('bench-pn', 100);
+      names.push('bench-pn');
+      const modes = ['routed', 'host-gw', 'vxlan'] as const;
+      const runs: Record<string, number[]> = Object.fromEntries(modes.map((m) => [m, []]));
+      for (let i = 0; i < rounds; i++) {
+        for (const mode of modes) {
+          const up = await lab(['up', path, '--set', `podNetwork.mode=${mode}`]);
+          runs[mode]!.push(up.ms + (await lab(['down', 'bench-pn'])).ms);
+        }
+      }
+      const routed = median(runs.routed!);
+      rows.push({ what: '100 pods, podNetwork.mode routed: `lab up` + `lab down`', value: ms(routed) });
+      for (const mode of modes.slice(1)) {
+        const ratio = median(runs[mode]!) / routed;
+        rows.push({ what: `… the same lab in ${mode} mode`, value: `${ms(median(runs[mode]!))}: ${ratio.toFixed(2)}× routed`, target: '≤ 1.3×', met: ratio <= 1.3 });
+      }
+    }
+
     if (want('counts')) {
-      // 2. Pod counts: time and memory as the lab grows. Linear growth shows as a steady cost per added pod.
+      // 3. Pod counts: time and memory as the lab grows. Linear growth shows as a steady cost per added pod.
       let previous: { pods: number; ms: number } | undefined;
       for (const pods of [10, 100, 200, 1000]) {
         const name = `bench-n${pods}`;
@@ -152,7 +177,7 @@ export async function scaleBenchmark(rounds: number, outFile: string): Promise<v
     }
 
     if (want('status')) {
-      // 3. CLI start-up: `lab status` against a bare node.
+      // 4. CLI start-up: `lab status` against a bare node.
       const statusRuns: number[] = [];
       const nodeRuns: number[] = [];
       for (let i = 0; i < Math.max(5, rounds * 3); i++) {
@@ -164,7 +189,7 @@ export async function scaleBenchmark(rounds: number, outFile: string): Promise<v
     }
 
     if (want('nodeport')) {
-      // 4. The NodePort lab.
+      // 5. The NodePort lab.
       names.push('bench-np');
       const np: number[] = [];
       for (let i = 0; i < Math.max(3, rounds); i++) {
@@ -174,7 +199,7 @@ export async function scaleBenchmark(rounds: number, outFile: string): Promise<v
     }
 
     if (want('services')) {
-      // 5. 1000 ClusterIP services with 2 endpoints each: the initial restore and `lab scale` resyncs.
+      // 6. 1000 ClusterIP services with 2 endpoints each: the initial restore and `lab scale` resyncs.
       //    a) every service selects app=web, so scaling web changes all 1001 of them: the worst case,
       //       every chain rewritten; b) the 1000 select two pods of their own, so scaling web changes
       //       one Service: kube-proxy's partial sync writes that one and the top-level chains.

@@ -10,6 +10,7 @@ import type { Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import type { ProxyMode } from '../trace/events.js';
 import { ownTable, traceTag, type TraceSpec } from '../trace/rules.js';
+import { withTunnelHops } from '../trace/tunnel.js';
 import { buildWalk, type WalkHop } from '../trace/walk.js';
 import type { Flow } from '../verify/flows.js';
 import { locateFlow } from '../verify/paths.js';
@@ -124,7 +125,7 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
         m.parse().passes.map((p) => ({ ...p, packet: { ...p.packet, proto } })),
       ]),
     );
-    const hops = buildWalk(passes, flow, ownTable(mode, spec));
+    const hops = withTunnelHops(buildWalk(passes, flow, ownTable(mode, spec)), t);
     // A developer's hook for saving real monitor output as test fixtures.
     if (process.env.LAB_TRACE_DUMP) dumpMonitors(process.env.LAB_TRACE_DUMP, mode, hosts, monitors, flow, spec);
     return { lab, mode, from, to, proto, flow, traced: hosts, hops, ms: Math.round(performance.now() - started) };

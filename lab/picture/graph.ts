@@ -1,3 +1,4 @@
+import { podNetworkOf, type DrawnLink } from '../plan/pod-network/index.js';
 import type { Topology } from '../topology/schema.js';
 import { HOST_IFNAME, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
 import { firstHost, parseCidr } from '../util/ipv4.js';
@@ -39,8 +40,12 @@ export interface GraphService {
 
 export interface TopologyGraph {
   lab: string;
+  /** The pod network mode (podNetwork.mode). */
+  podNetwork: string;
   hosts: GraphHost[];
   links: GraphLink[];
+  /** What the pod network mode adds between hosts: VXLAN tunnels between VTEPs, BGP sessions. */
+  overlays: DrawnLink[];
   services: GraphService[];
 }
 
@@ -51,13 +56,17 @@ export function topologyGraph(t: Topology): TopologyGraph {
   const hosts: GraphHost[] = [];
   const links: GraphLink[] = [];
   const routerOf = (network: string) => t.routers.find((r) => r.interfaces.some((i) => i.network === network));
+  const podNetwork = podNetworkOf(t);
+  const podNet = podNetwork.plan(t);
+  const vtepLine = (node: string) => podNet.tunnel?.vteps.filter((v) => v.node === node).map((v) => `${v.device} ${v.address}/32 VTEP ${v.mac}`) ?? [];
   for (const c of t.clients) hosts.push({ name: c.name, role: 'client', interfaces: [`${HOST_IFNAME} ${c.address}/${prefix(subnet.get(c.network)!)}`], bridges: [] });
   for (const r of t.routers) {
-    hosts.push({ name: r.name, role: 'router', interfaces: r.routes.map((x) => `route ${x.to} via ${[x.via].flat().join(', ')}`), bridges: r.interfaces.map((i) => ({ name: networkBridgeName(i.network), address: `${i.address}/${prefix(subnet.get(i.network)!)}` })) });
+    const routes = r.routes.filter((x) => podNetwork.keepsRouterRoute(t, x));
+    hosts.push({ name: r.name, role: 'router', interfaces: routes.map((x) => `route ${x.to} via ${[x.via].flat().join(', ')}`), bridges: r.interfaces.map((i) => ({ name: networkBridgeName(i.network), address: `${i.address}/${prefix(subnet.get(i.network)!)}` })) });
   }
   for (const n of t.nodes) {
     const gw = firstHost(parseCidr(n.podCIDR)!);
-    hosts.push({ name: n.name, role: 'node', interfaces: [`${HOST_IFNAME} ${n.address}/${prefix(subnet.get(n.network)!)}`, `pods ${n.podCIDR}`], bridges: [{ name: n.bridge, address: `${gw}/${prefix(n.podCIDR)}` }] });
+    hosts.push({ name: n.name, role: 'node', interfaces: [`${HOST_IFNAME} ${n.address}/${prefix(subnet.get(n.network)!)}`, `pods ${n.podCIDR}`, ...vtepLine(n.name)], bridges: [{ name: n.bridge, address: `${gw}/${prefix(n.podCIDR)}` }] });
   }
   for (const p of t.pods) {
     const node = t.nodes.find((n) => n.name === p.node)!;
@@ -80,7 +89,7 @@ export function topologyGraph(t: Topology): TopologyGraph {
       ...(s.sessionAffinity !== 'None' ? [`sessionAffinity ${s.sessionAffinity}`] : []),
     ],
   }));
-  return { lab: t.lab, hosts, links, services };
+  return { lab: t.lab, podNetwork: t.podNetwork.mode, hosts, links, overlays: podNet.drawn, services };
 }
 
 const id = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_');
@@ -93,6 +102,7 @@ export function graphMermaid(g: TopologyGraph): string {
     out.push(`  ${id(h.name)}["${lines.join('<br/>')}"]`);
   }
   for (const l of g.links) out.push(`  ${id(l.host)} ---|"${l.ifname} ↔ ${l.peer} (${l.bridge})"| ${id(l.peerHost)}`);
+  for (const o of g.overlays) out.push(`  ${id(o.a)} -.-|"${o.label}"| ${id(o.b)}`);
   for (const s of g.services) out.push(`  svc_${id(s.name)}{{"Service ${s.name} (${s.type})<br/>${s.lines.join('<br/>')}"}}`);
   return `${out.join('\n')}\n`;
 }
@@ -103,6 +113,7 @@ export function graphDot(g: TopologyGraph): string {
   const out = [`graph ${q(g.lab)} {`, '  node [shape=box, fontname="monospace"];'];
   for (const h of g.hosts) out.push(`  ${q(h.name)} [label=${q([`${h.name} (${h.role})`, ...h.interfaces, ...h.bridges.map((b) => `${b.name} ${b.address}`)].join('\\n'))}];`);
   for (const l of g.links) out.push(`  ${q(l.host)} -- ${q(l.peerHost)} [label=${q(`${l.ifname} ↔ ${l.peer}\\n${l.bridge}`)}];`);
+  for (const o of g.overlays) out.push(`  ${q(o.a)} -- ${q(o.b)} [style=dashed, label=${q(o.label)}];`);
   for (const s of g.services) out.push(`  ${q(`svc ${s.name}`)} [shape=hexagon, label=${q([`Service ${s.name} (${s.type})`, ...s.lines].join('\\n'))}];`);
   out.push('}');
   return `${out.join('\n')}\n`;

@@ -15,11 +15,19 @@ export interface Hop {
   flags: string;
   /** The source or destination changed since the previous hop of this direction. */
   changed: ('src' | 'dst')[];
+  /** Seen inside a tunnel: the outer header it travelled in here, e.g. "VXLAN vni 1, UDP 10.240.0.4:41000 > 10.240.0.5:8472". */
+  outer?: string;
 }
 
 export interface PathHops {
   request: Hop[];
   reply: Hop[];
+}
+
+/** A captured packet as the flow's hop: itself, or the packet a VXLAN datagram carries, with the outer header said. */
+function unwrapped(p: TcpPacket): { p: TcpPacket; outer?: string }[] {
+  if (!p.vxlan) return [{ p }];
+  return [{ p: p.vxlan.inner, outer: `VXLAN vni ${p.vxlan.vni}, UDP ${p.src}:${p.sport} > ${p.dst}:${p.dport}` }];
 }
 
 export function pathHops(flow: Flow, packets: Record<string, TcpPacket[]>): PathHops {
@@ -28,15 +36,15 @@ export function pathHops(flow: Flow, packets: Record<string, TcpPacket[]>): Path
     // translated, leave. Each distinct look is a hop; a retransmission is not.
     const seen = new Set<string>();
     const hops = Object.entries(packets)
-      .flatMap(([point, pkts]) => pkts.filter((x) => x.flags === flags && packetInFlow(x, flow)).map((p) => ({ point, p })))
-      .filter(({ point, p }) => {
-        const key = `${point} ${p.src}:${p.sport} ${p.dst}:${p.dport}`;
+      .flatMap(([point, pkts]) => pkts.flatMap(unwrapped).filter(({ p }) => p.flags === flags && packetInFlow(p, flow)).map(({ p, outer }) => ({ point, p, outer })))
+      .filter(({ point, p, outer }) => {
+        const key = `${point} ${p.src}:${p.sport} ${p.dst}:${p.dport} ${outer ?? ''}`;
         if (seen.has(key)) return false;
         seen.add(key);
         return true;
       })
       .sort((a, b) => a.p.time - b.p.time)
-      .map(({ point, p }) => ({ point, time: p.time, src: `${p.src}:${p.sport}`, dst: `${p.dst}:${p.dport}`, flags: p.flags, changed: [] as ('src' | 'dst')[] }));
+      .map(({ point, p, outer }) => ({ point, time: p.time, src: `${p.src}:${p.sport}`, dst: `${p.dst}:${p.dport}`, flags: p.flags, changed: [] as ('src' | 'dst')[], ...(outer ? { outer } : {}) }));
     hops.forEach((h, i) => {
       const prev = hops[i - 1];
       if (prev && prev.src !== h.src) h.changed.push('src');

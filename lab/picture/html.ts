@@ -49,6 +49,7 @@ ol.hops li + li::before { content: "→"; color: #7d93ad; font-size: 20px; paddi
 .hop { border: 1px solid #c8d3df; border-radius: 6px; padding: 4px 8px; background: #fbfcfd; }
 .hop .point { font-weight: 600; font-size: 12px; color: #56616d; display: block; }
 .hop .changed { background: #fff1c2; border-radius: 3px; padding: 0 2px; }
+.hop .outer { display: block; font-size: 11px; color: #c0562a; }
 .trace .hop-title { font-weight: 600; margin-top: 8px; }
 .trace ul { margin: 2px 0 4px; padding-left: 18px; }
 .trace li { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
@@ -62,7 +63,7 @@ ${SVG_STYLE}
 function hopList(hops: PathHops['request'], label: string): string {
   if (hops.length === 0) return `<p class="muted">${esc(label)}: not captured</p>`;
   const addr = (h: PathHops['request'][number], side: 'src' | 'dst') => `<span class="${h.changed.includes(side) ? 'changed' : ''}">${esc(h[side])}</span>`;
-  const items = hops.map((h) => `<li><div class="hop"><span class="point">${esc(h.point)}</span><span class="mono">${addr(h, 'src')} &gt; ${addr(h, 'dst')} [${esc(h.flags)}]</span></div></li>`);
+  const items = hops.map((h) => `<li><div class="hop"><span class="point">${esc(h.point)}</span><span class="mono">${addr(h, 'src')} &gt; ${addr(h, 'dst')} [${esc(h.flags)}]</span>${h.outer ? `<span class="outer mono">inside ${esc(h.outer)}</span>` : ''}</div></li>`);
   return `<h3>${esc(label)}</h3><ol class="hops">${items.join('')}</ol>`;
 }
 

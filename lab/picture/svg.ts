@@ -107,6 +107,7 @@ export function topologySvg(g: TopologyGraph): string {
     const my = (ay + by) / 2;
     out.push(`<text class="veth" x="${mx + 6}" y="${my}">${escapeXml(`${l.ifname} ↔ ${l.peer}`)}</text></g>`);
   }
+  out.push(...overlaySvg(g, boxes));
   for (const box of boxes.values()) {
     const h = box.host;
     const isService = (h.role as string) === 'service';
@@ -122,6 +123,22 @@ export function topologySvg(g: TopologyGraph): string {
   }
   out.push('</svg>');
   return out.join('\n');
+}
+
+/**
+ * The pod network's overlays (a VXLAN tunnel between two nodes' VTEPs, a BGP session): a dashed
+ * arc over the gap between the two boxes, drawn under them, each pair bending a little further.
+ */
+function overlaySvg(g: TopologyGraph, boxes: Map<string, Box>): string[] {
+  return g.overlays.flatMap((o, i) => {
+    const [a, b] = [boxes.get(o.a), boxes.get(o.b)].sort((x, y) => (x?.x ?? 0) - (y?.x ?? 0));
+    if (!a || !b) return [];
+    const y = Math.min(a.y, b.y) + 14;
+    const [x1, x2] = [a.x + a.w - 6, b.x + 6];
+    const lift = 26 + 12 * i;
+    const d = `M ${x1} ${y} C ${x1 + 20} ${y - lift}, ${x2 - 20} ${y - lift}, ${x2} ${y}`;
+    return [`<g class="overlay ${o.kind}" data-overlay="${escapeXml(`${o.a}-${o.b}`)}"><path d="${d}"/><text class="overlay-label" x="${(x1 + x2) / 2}" y="${y - lift * 0.75 - 4}" text-anchor="middle">${escapeXml(o.label)}</text></g>`];
+  });
 }
 
 /** The SVG on its own, as `lab graph --format svg` prints it: its styles inside. */
@@ -144,4 +161,6 @@ svg.topology rect.bridge { fill: #dde7f3; stroke: #7d93ad; }
 svg.topology text.bridge-label { fill: #1d2733; font-size: 11px; }
 svg.topology line { stroke: #7d93ad; stroke-width: 2; }
 svg.topology text.veth { fill: #6b7785; font-size: 10px; }
+svg.topology g.overlay path { fill: none; stroke: #c0562a; stroke-width: 2; stroke-dasharray: 6 4; }
+svg.topology g.overlay text.overlay-label { fill: #c0562a; font-size: 11px; }
 `;

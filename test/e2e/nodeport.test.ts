@@ -67,7 +67,7 @@ describe.skipIf(!root)('nodeport lab against the real kernel', () => {
     expect(cross.flow?.answer?.client).toMatch(/^10\.240\.0\.4:\d+$/);
     expect(same.flow?.answer?.pod).toBe('web-1');
     expect(same.flow?.answer?.client).toMatch(/^10\.244\.0\.1:\d+$/);
-    expect(Object.keys(report.captures).sort()).toEqual(['client:eth0', 'node1:cbr0', 'node1:eth0', 'node2:cbr0', 'node2:eth0', 'web-1:eth0', 'web-2:eth0']);
+    expect(Object.keys(report.captures).sort()).toEqual(['client:eth0', 'node1:cbr0', 'node1:eth0', 'node2:cbr0', 'node2:eth0', 'router:br-nodes', 'web-1:eth0', 'web-2:eth0']);
     // Every capture stopped with the command.
     expect((await labProcesses('nodeport')).filter((l) => l.includes('tcpdump'))).toEqual([]);
   });

@@ -201,7 +201,11 @@ describe('judges against saved runs', () => {
   });
   it('every check kind has exactly one judge', () => {
     const kinds = [...Object.keys(groupJudges), ...Object.keys(flowJudges)].sort();
+<<<<<<< HEAD
     expect(kinds).toEqual(['affinityExpired', 'answer', 'bgpSession', 'conntrack', 'dnatRule', 'encapsulated', 'frame', 'httpResponse', 'never', 'noAnswer', 'noPacket', 'packet', 'recent', 'route', 'rule', 'sameEndpoint', 'share'].sort());
+=======
+    expect(kinds).toEqual(['affinityExpired', 'answer', 'conntrack', 'dnatRule', 'encapsulated', 'frame', 'httpResponse', 'never', 'noAnswer', 'noPacket', 'packet', 'recent', 'route', 'rule', 'sameEndpoint', 'share'].sort());
+>>>>>>> h6
     expect(checkKind({ step: '1', title: 't', expect: { noAnswer: true } })).toBe('noAnswer');
   });
   it('judge recent lists (sessionAffinity) and shares', () => {
@@ -235,11 +239,11 @@ describe('report rendering', () => {
   const { w, evidence } = fixture('nodeport', 'nodeport');
   const result = summarise({ lab: 'nodeport' }, w, '/tmp/run', evidence, 123);
   it('counts steps and renders the table when there is room', () => {
-    expect(result).toMatchObject({ passed: 20, failed: 0 });
+    expect(result).toMatchObject({ passed: 21, failed: 0 });
     const text = renderReport(result);
     expect(text).toContain('path: cross-node');
     expect(text).toMatch(/step\s+what\s+at\s+expected\s+seen\s+result/);
-    expect(text.split('\n').at(-1)).toBe(`verify nodeport: 20 passed, 0 failed, ${evidence.flows.length} requests, 123 ms`);
+    expect(text.split('\n').at(-1)).toBe(`verify nodeport: 21 passed, 0 failed, ${evidence.flows.length} requests, 123 ms`);
     expect(Math.max(...text.split('\n').map((l) => l.length))).toBeGreaterThan(150);
   });
   it('fits a narrow terminal in 100 columns: step, where, result, then the seen packet', () => {
