@@ -13,7 +13,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Each is installed only when missing, so a base that already has them (the offline
 # CI base does) builds without touching a package mirror.
 RUN missing=(); \
-    for pair in ip:iproute2 iptables:iptables tcpdump:tcpdump conntrack:conntrack curl:curl ps:procps nsenter:util-linux nft:nftables; do \
+    for pair in ip:iproute2 iptables:iptables tcpdump:tcpdump conntrack:conntrack curl:curl ps:procps nsenter:util-linux nft:nftables bird:bird2; do \
       command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}"); \
     done; \
     command -v node >/dev/null || missing+=(nodejs); \

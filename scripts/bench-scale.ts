@@ -86,7 +86,11 @@ interface Row {
   met?: boolean;
 }
 
+<<<<<<< HEAD
+/** BENCH_PARTS=nodeport,services runs only those parts (p100, counts, status, nodeport, services, bgp); all by default. */
+=======
 /** BENCH_PARTS=nodeport,services runs only those parts (p100, podnet, counts, status, nodeport, services); all by default. */
+>>>>>>> h6
 const want = (part: string) => !process.env.BENCH_PARTS || process.env.BENCH_PARTS.split(',').includes(part);
 
 export async function scaleBenchmark(rounds: number, outFile: string): Promise<void> {
@@ -221,6 +225,8 @@ export async function scaleBenchmark(rounds: number, outFile: string): Promise<v
         met: rulesMs < 1000,
       });
     }
+
+    if (want('bgp')) rows.push(...(await bgpRows(topo('bench-bgp', 100), rounds, names)));
   } finally {
     for (const name of names) await lab(['down', name]).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
@@ -238,4 +244,28 @@ export async function scaleBenchmark(rounds: number, outFile: string): Promise<v
   process.stdout.write(text);
   writeFileSync(outFile, text);
   process.stdout.write(`\n(written to ${outFile})\n`);
+}
+
+/**
+ * podNetwork mode bgp at 100 pods: `up` in routed and in bgp mode, interleaved round by round,
+ * and bgp's own stage (a BIRD per node and router, until every session is Established and every
+ * route installed in the router's kernel).
+ */
+async function bgpRows(path: string, rounds: number, names: string[]): Promise<Row[]> {
+  names.push('bench-bgp');
+  const runs: { routed: number; bgp: number; daemons: number }[] = [];
+  for (let i = 0; i < Math.max(3, rounds); i++) {
+    const routed = await lab(['up', path, '--json']);
+    await lab(['down', 'bench-bgp']);
+    const bgp = await lab(['up', path, '--json', '--set', 'podNetwork.mode=bgp']);
+    await lab(['down', 'bench-bgp']);
+    const daemons = (JSON.parse(bgp.stdout) as { timings: Record<string, number> }).timings['pod network daemons'] ?? NaN;
+    runs.push({ routed: routed.ms, bgp: bgp.ms, daemons });
+  }
+  const daemons = median(runs.map((r) => r.daemons));
+  const extra = median(runs.map((r) => r.bgp - r.routed));
+  return [
+    { what: '100 pods, podNetwork mode bgp: `lab up` vs routed mode, same run', value: `${ms(median(runs.map((r) => r.bgp)))} vs ${ms(median(runs.map((r) => r.routed)))}: ${ms(extra)} more` },
+    { what: '… bgp\'s own stage: 3 BIRDs started until every session is Established and every route installed', value: `${ms(daemons)} (rounds: ${runs.map((r) => Math.round(r.daemons)).join(', ')} ms)`, target: '< 2 s', met: daemons < 2000 },
+  ];
 }

@@ -33,7 +33,7 @@ DOCKER_WAIT=${DOCKER_WAIT:-60}
 SOCKET=/var/run/docker.sock
 # What the lab runs inside the container (see lab/kernel/preflight.ts), plus what the
 # image build and a shell need. libstdc++6 is for a node binary copied from the host.
-PACKAGES=ca-certificates,iproute2,iptables,nftables,tcpdump,conntrack,curl,procps,util-linux,less,libstdc++6
+PACKAGES=ca-certificates,iproute2,iptables,nftables,tcpdump,conntrack,curl,procps,util-linux,bird2,less,libstdc++6
 
 say() { printf 'docker-engine: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }

@@ -23,6 +23,7 @@ command -v nsenter >/dev/null || need+=(util-linux)
 command -v nft >/dev/null || need+=(nftables)              # lab trace (nftables mode, and tidying iptables mode)
 command -v chromium >/dev/null || need+=(chromium)          # the test suite opens report.html in a real browser
 command -v sysctl >/dev/null || need+=(procps)
+command -v bird >/dev/null || need+=(bird2)                # podNetwork mode bgp: BIRD in every node and router
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then

@@ -7,7 +7,7 @@ import { bold, dim, green, printJson, red, say, yellow } from './output.js';
 export function registerInspect(program: Command): void {
   program
     .command('status')
-    .description('labs on this machine: namespaces, addresses, workloads')
+    .description('labs on this machine: namespaces, addresses, workloads, BGP sessions')
     .argument('[lab]', 'one lab only')
     .option('--json', 'machine-readable output')
     .action(async (labArg: string | undefined, opts: { json?: boolean }) => {
@@ -22,6 +22,10 @@ export function registerInspect(program: Command): void {
           say(`  ${n.ns.padEnd(24)} ${n.present ? n.addresses.map((a) => `${a.ifname} ${a.cidr}`).join(', ') : red('missing')}`);
         }
         for (const w of l.workloads) say(`  workload ${w.pod} pid ${w.pid} ports ${w.ports.join(',')} ${w.running ? green('running') : red('stopped')}${w.terminating ? ` ${yellow('terminating')} (lab endpoints ${l.lab})` : ''}`);
+        for (const d of l.daemons) {
+          say(`  ${d.name} in ${d.host} pid ${d.pid} ${d.running ? green('running') : red('stopped')}`);
+          for (const s of d.sessions) say(`    BGP ${d.host} ↔ ${s.peer.padEnd(12)} ${s.info.startsWith('Established') ? green(s.info) : red(`${s.state} ${s.info}`.trim())}`);
+        }
       }
     });
 

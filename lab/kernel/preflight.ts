@@ -15,11 +15,14 @@ export const REQUIRED_TOOLS: Record<string, string> = {
   curl: 'curl',
 };
 
-/** Tools only some verbs need (`lab trace`), named in preflight(tools) by those verbs. */
+/** Tools only some verbs or modes need (`lab trace`, bgp mode), named in preflight(tools) by them. */
 const OPTIONAL_TOOLS: Record<string, string> = {
   'xtables-monitor': 'iptables',
   nft: 'nftables',
   stdbuf: 'coreutils',
+  // podNetwork mode bgp only: the routing daemon in every node and router, and its client.
+  bird: 'bird2',
+  birdc: 'bird2',
 };
 
 const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
@@ -39,8 +42,11 @@ export function which(tool: string): string | undefined {
   return undefined;
 }
 
+/** The Debian package a tool comes in (its own name when the lab does not know it). */
+export const packageOf = (tool: string): string => REQUIRED_TOOLS[tool] ?? OPTIONAL_TOOLS[tool] ?? tool;
+
 export function missingTools(tools: string[] = Object.keys(REQUIRED_TOOLS)): { tool: string; pkg: string }[] {
-  return tools.filter((t) => !which(t)).map((tool) => ({ tool, pkg: REQUIRED_TOOLS[tool] ?? OPTIONAL_TOOLS[tool] ?? tool }));
+  return tools.filter((t) => !which(t)).map((tool) => ({ tool, pkg: packageOf(tool) }));
 }
 
 /** Exit 3 unless root: for verbs to call before they take a lab's lock (its file is root's). */

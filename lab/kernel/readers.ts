@@ -62,6 +62,19 @@ export async function readRoute(ns: string, to: string): Promise<{ dev?: string;
   }
 }
 
+/** Where the route a namespace uses toward an address came from: the most specific route holding it, its gateway and protocol (bird, kernel, static, boot). */
+export async function readRouteSource(ns: string, to: string): Promise<{ dst: string; via: string; proto: string } | undefined> {
+  const { stdout } = await run('ip', ['-n', ns, '-4', '-j', 'route', 'show', 'match', to], { allowFailure: true });
+  try {
+    const prefixOf = (dst: string) => (dst === 'default' ? 0 : Number(dst.split('/')[1] ?? 32));
+    const routes = (JSON.parse(stdout || '[]') as { dst: string; gateway?: string; protocol?: string }[]).sort((a, b) => prefixOf(b.dst) - prefixOf(a.dst));
+    const r = routes[0];
+    return r && { dst: r.dst, via: r.gateway ?? '', proto: r.protocol ?? 'boot' };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The Ethernet addresses of a namespace's interfaces (loopback's zeros left out): whose a captured frame was addressed to. */
 export async function readMacs(ns: string): Promise<string[]> {
   const { stdout } = await run('ip', ['-n', ns, '-j', 'link', 'show'], { allowFailure: true });

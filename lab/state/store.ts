@@ -36,6 +36,16 @@ export interface WorkloadHostRecord extends OwnedProcess {
   ns: string;
 }
 
+/** A daemon of the pod network (bgp: BIRD) in one of the lab's namespaces. */
+export interface DaemonRecord extends OwnedProcess {
+  host: string;
+  ns: string;
+  name: string;
+  /** Its control socket: in its command line, which tells it from any other BIRD. */
+  socket: string;
+  log: string;
+}
+
 export interface LabState {
   lab: string;
   topologyPath: string;
@@ -48,6 +58,8 @@ export interface LabState {
   processes: ProcessRecord[];
   /** The workload process serving the pods' sockets, once started. */
   workloadHost?: WorkloadHostRecord;
+  /** The pod network's daemons (bgp: BIRD), each recorded as it starts. */
+  daemons?: DaemonRecord[];
   /** Files the lab wrote outside its state folder (per-namespace resolv.conf). */
   files: string[];
   /** Pods added, removed, killed or revived since `up` (lab scale / kill / revive). */
@@ -96,6 +108,7 @@ const stateShape = object(
   {
     namespaceIds: dict(int()),
     workloadHost: object({ ...ownedProcess, ns: str }),
+    daemons: list(object({ ...ownedProcess, host: name, ns: str, name, socket: str, log: str })),
     podChanges,
     proxySync: object({ needFullSync: bool }, { lastSweep: str, topologyKey: str }),
   },
@@ -108,9 +121,15 @@ function checkState(data: unknown): LabState {
   s.namespaces.forEach((ns, i) => {
     if (!ns.startsWith(`${s.lab}-`)) throw new ShapeProblem(['namespaces', i], `${ns} is not named like a namespace of lab ${s.lab}`);
   });
+<<<<<<< HEAD
   for (const ns of Object.keys(s.namespaceIds ?? {})) {
     if (!s.namespaces.includes(ns)) throw new ShapeProblem(['namespaceIds', ns], `${ns} is not one of the lab's namespaces`);
   }
+=======
+  (s.daemons ?? []).forEach((d, i) => {
+    if (!s.namespaces.includes(d.ns)) throw new ShapeProblem(['daemons', i, 'ns'], `${d.ns} is not one of the lab's namespaces`);
+  });
+>>>>>>> h7
   s.files.forEach((f, i) => {
     if (!s.namespaces.some((ns) => f === netnsEtcDir(ns))) throw new ShapeProblem(['files', i], `${f} is not the /etc/netns folder of one of the lab's namespaces`);
   });
@@ -169,9 +188,9 @@ export function inspectState(lab: string): { state?: LabState; problem?: string 
 const damaged = (lab: string, file: string, why: string) =>
   `the state file ${file} of lab ${lab} is damaged (${why}): run "lab down ${lab}", which removes the lab from its namespaces' ownership markers`;
 
-/** Every process this state says the lab started: the workload process and each pod's record. */
+/** Every process this state says the lab started: the workload process, each pod's record, the daemons. */
 export function recordedProcesses(state: LabState): OwnedProcess[] {
-  return [...(state.workloadHost ? [state.workloadHost] : []), ...state.processes];
+  return [...(state.workloadHost ? [state.workloadHost] : []), ...state.processes, ...(state.daemons ?? [])];
 }
 
 /**
@@ -229,6 +248,12 @@ export class LabStore {
 
   setWorkloadHost(host: WorkloadHostRecord): void {
     this.state.workloadHost = host;
+    this.save();
+  }
+
+  /** A daemon just started (recorded before the command waits for anything). */
+  recordDaemon(d: DaemonRecord): void {
+    this.state.daemons = [...(this.state.daemons ?? []).filter((x) => x.host !== d.host || x.name !== d.name), d];
     this.save();
   }
 

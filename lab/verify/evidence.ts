@@ -16,6 +16,7 @@ import {
   readNftText,
   readRecentLists,
   readRoute,
+  readRouteSource,
   readRuleCounters,
   readTranslatedConnections,
   type NftMapElement,
@@ -23,6 +24,7 @@ import {
   type RuleCounter,
 } from '../kernel/readers.js';
 import { podNetworkOf } from '../plan/pod-network/index.js';
+import { readBgpSessions } from '../kernel/bird.js';
 import type { PodNetworkMode, ProxyMode, Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import { addressMatches, flowVariables, resolvePattern, type Flow } from './flows.js';
@@ -52,6 +54,10 @@ export interface Evidence {
   dnatAfter: Record<string, Record<string, number>>;
   /** node → address → the device its route leaves by ('' when there is none). */
   routes: Record<string, Record<string, string>>;
+  /** host → address → the most specific route holding it: prefix, gateway, protocol (for route steps naming via or proto). */
+  routeSources?: Record<string, Record<string, { dst: string; via: string; proto: string }>>;
+  /** host → the BGP sessions its BIRD reports (for bgpSession steps; podNetwork mode bgp). */
+  bgpSessions?: Record<string, { peer: string; state: string; info: string }[]>;
   /** sessionAffinity's recent lists per node (nftables mode: its affinity sets). */
   recent: Record<string, RecentList[]>;
   flows: Flow[];
@@ -105,6 +111,9 @@ async function awaitHttpResponses(w: Walkthrough, points: ObservationPoint[], ru
     while (!seen() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/** Hosts whose BIRD a bgpSession step asks about. */
+const hostsWithSessions = (w: Walkthrough) => [...new Set(w.paths.flatMap((p) => p.steps.filter((s) => s.expect?.bgpSession).map((s) => s.at!)))];
 
 /** Nodes named by steps of one check kind. */
 const nodesWith = (w: Walkthrough, kind: 'dnatRule' | 'rule' | 'recent') => [...new Set(w.paths.flatMap((p) => p.steps.filter((s) => s.expect?.[kind]).map((s) => s.at!)))];
@@ -193,12 +202,16 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
     }
   }
   const routes: Evidence['routes'] = {};
+  const routeSources: NonNullable<Evidence['routeSources']> = {};
   await Promise.all(
     [...queries].map(async (q) => {
       const [node, ip] = q.split(' ') as [string, string];
-      (routes[node] ??= {})[ip] = (await readRoute(ns(node), ip))?.dev ?? '';
+      const [route, source] = await Promise.all([readRoute(ns(node), ip), readRouteSource(ns(node), ip)]);
+      (routes[node] ??= {})[ip] = route?.dev ?? '';
+      if (source) (routeSources[node] ??= {})[ip] = source;
     }),
   );
+  const bgpSessions = await perNode(hostsWithSessions(w), (h) => readBgpSessions(t.lab, h));
 
   const map = <T, U>(r: Record<string, T>, f: (x: T) => U) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, f(v)]));
   const nftEvidence = nft
@@ -224,6 +237,8 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
     dnatBefore: map(before, dnatCountersOf),
     dnatAfter: map(after, dnatCountersOf),
     routes,
+    ...(Object.keys(routeSources).length > 0 ? { routeSources } : {}),
+    ...(Object.keys(bgpSessions).length > 0 ? { bgpSessions } : {}),
     recent,
     flows,
   };

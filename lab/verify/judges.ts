@@ -59,7 +59,7 @@ const verdict = (ok: boolean, expected: string, seen: string): Verdict => ({ ok,
 const countOf = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 /** Checks that look at the whole traffic group or every capture, not at one request. */
-const GROUP_KINDS = ['never', 'share', 'sameEndpoint', 'httpResponse'] as const;
+const GROUP_KINDS = ['never', 'share', 'sameEndpoint', 'httpResponse', 'bgpSession'] as const;
 type GroupKind = (typeof GROUP_KINDS)[number];
 const isGroupKind = (k: CheckKind): k is GroupKind => (GROUP_KINDS as readonly string[]).includes(k);
 
@@ -92,6 +92,12 @@ export const groupJudges: { [K in GroupKind]: GroupJudge<K> } = {
     // The status line, and kube-proxy's count when the body is a health check answer.
     const show = (p: TcpPacket) => [`${describePacket(p)}: ${p.payload.split('\r\n')[0]}`, /"localEndpoints": ?\d+/.exec(p.payload)?.[0]].filter(Boolean).join(', ') + ` (${responses.length} such responses)`;
     return verdict(Boolean(hit), expected, hit ? show(hit) : responses.length ? `other statuses: ${show(responses[0]!)}` : 'no such HTTP response captured here');
+  },
+  bgpSession(e, { at, evidence }) {
+    const sessions = evidence.bgpSessions?.[at] ?? [];
+    const s = sessions.find((x) => x.peer === e.peer);
+    const seen = s ? `${at} ↔ ${e.peer}: ${s.state} ${s.info}`.trim() : sessions.length ? `no session with ${e.peer} (${sessions.map((x) => x.peer).join(', ')})` : `no BIRD answering in ${at}`;
+    return verdict(Boolean(s?.info.startsWith('Established')), `BGP session ${at} ↔ ${e.peer} Established`, seen);
   },
 };
 
@@ -166,7 +172,15 @@ export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } 
   route(e, { at, pat, evidence }) {
     const to = pat(e.to);
     const dev = (to && evidence.routes[at]?.[to.ip]) || '';
+<<<<<<< HEAD
     return verdict(dev === e.dev, `route to ${to?.ip ?? patternWords(e.to)} leaves via ${e.dev}`, dev ? `via ${dev}` : 'no route');
+=======
+    const source = to ? evidence.routeSources?.[at]?.[to.ip] : undefined;
+    const ok = dev === e.dev && (e.via === undefined || source?.via === e.via) && (e.proto === undefined || source?.proto === e.proto);
+    const expected = `route to ${to?.ip} leaves via ${e.dev}${e.via ? ` (gateway ${e.via})` : ''}${e.proto ? `, proto ${e.proto}` : ''}`;
+    const learned = source && (e.via || e.proto) ? `: ${source.dst}${source.via ? ` via ${source.via}` : ''} proto ${source.proto}` : '';
+    return verdict(ok, expected, dev ? `via ${dev}${learned}` : 'no route');
+>>>>>>> h7
   },
   dnatRule(e, { at, pat, evidence }) {
     const to = pat(e.to);

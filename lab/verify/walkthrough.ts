@@ -46,8 +46,13 @@ const expectSchema = z
       answer: z.strictObject({ client: pattern }).optional(),
       /** An address that appears on no captured packet at all, for any flow. */
       never: z.string().optional(),
-      /** The route node `at` uses toward an address: its outgoing interface. */
-      route: z.strictObject({ to: pattern, dev: z.string() }).optional(),
+      /**
+       * The route node or router `at` uses toward an address: its outgoing interface, and when
+       * named its gateway and the protocol that installed it (bird: learned by BGP).
+       */
+      route: z.strictObject({ to: pattern, dev: z.string(), via: z.string().optional(), proto: z.string().optional() }).optional(),
+      /** The BIRD of node or router `at` has an Established BGP session with host `peer` (podNetwork mode bgp). */
+      bgpSession: z.strictObject({ peer: hostName }).optional(),
       /** kube-proxy's DNAT rule toward this endpoint on node `at` counted this connection. */
       dnatRule: z.strictObject({ to: pattern }).optional(),
       /** The request got no answer (dropped or refused), as this path expects. */
@@ -211,6 +216,7 @@ function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputPro
   const hosts = new Set([...t.nodes, ...t.clients, ...t.pods, ...t.routers].map((h) => h.name));
   const pods = new Set(t.pods.map((p) => p.name));
   const nodes = new Set(t.nodes.map((n) => n.name));
+  const routing = new Set([...t.nodes, ...t.routers].map((h) => h.name));
   const senders = new Set([...t.clients, ...t.pods].map((h) => h.name));
   const checkTraffic = (tr: Traffic, path: PropertyKey[]) => {
     if (!senders.has(tr.from)) problems.push(file.problem([...path, 'from'], `"${tr.from}" is not a client or pod of this topology`));
@@ -253,9 +259,12 @@ function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputPro
     const kinds = Object.keys(e).filter((k) => (e as Record<string, unknown>)[k] !== undefined);
     if (kinds.length !== 1) out.push(file.problem([...here, 'expect'], `must hold exactly one check (has ${kinds.join(', ') || 'none'})`));
     const needsPoint = e.packet || e.noPacket || e.httpResponse || e.frame || e.encapsulated;
-    const needsNode = e.conntrack || e.route || e.dnatRule || e.rule || e.recent || e.affinityExpired;
+    const needsNode = e.conntrack || e.dnatRule || e.rule || e.recent || e.affinityExpired;
+    const needsRouting = e.route || e.bgpSession;
     if (needsPoint && !observe.includes(s.at ?? '')) out.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not one of the observation points in \`observe\``));
     if (needsNode && !nodes.has(s.at ?? '')) out.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not a node of this topology`));
+    if (needsRouting && !routing.has(s.at ?? '')) out.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not a node or router of this topology`));
+    if (e.bgpSession && !routing.has(e.bgpSession.peer)) out.push(file.problem([...here, 'expect', 'bgpSession', 'peer'], `"${e.bgpSession.peer}" is not a node or router of this topology`));
     if (e.frame && !hosts.has(e.frame.to)) out.push(file.problem([...here, 'expect', 'frame', 'to'], `no host named "${e.frame.to}" in the topology`));
     e.share?.endpoints.forEach((ep, k) => {
       if (!pods.has(ep)) out.push(file.problem([...here, 'expect', 'share', 'endpoints', k], `no pod named "${ep}"`));

@@ -131,8 +131,8 @@ describe.skipIf(skip || !root)('provisioning a fresh Debian bookworm (what vagra
 
   it('starts from a machine that has none of what install.sh installs', async () => {
     const packages = await installShPackages();
-    expect(packages).toEqual(expect.arrayContaining(['iproute2', 'iptables', 'tcpdump', 'conntrack', 'curl', 'nodejs', 'npm']));
-    const probe = await execCapture(container, ['bash', '-c', 'for c in ip iptables-restore tcpdump conntrack curl node npm; do command -v $c; done; ls /var/lib/apt/lists; test -e /home/vagrant || echo no-home']);
+    expect(packages).toEqual(expect.arrayContaining(['iproute2', 'iptables', 'tcpdump', 'conntrack', 'curl', 'bird2', 'nodejs', 'npm']));
+    const probe = await execCapture(container, ['bash', '-c', 'for c in ip iptables-restore tcpdump conntrack curl bird node npm; do command -v $c; done; ls /var/lib/apt/lists; test -e /home/vagrant || echo no-home']);
     expect(probe.stdout.trim().split('\n')).toEqual(['no-home']);
     const net = await execCapture(container, ['cat', '/proc/net/dev']);
     expect(net.stdout.split('\n').filter((l) => /^\s*\w+:/.test(l)).map((l) => l.trim().split(':')[0])).toEqual(['lo']);
@@ -175,7 +175,7 @@ describe.skipIf(skip || !root)('provisioning a fresh Debian bookworm (what vagra
 
     // The lab's tools and Node were missing here, so install.sh installed them (from the mirror).
     const installed = /^==> apt-get install (.+)$/m.exec(log.text)?.[1]?.split(' ') ?? [];
-    expect(installed).toEqual(expect.arrayContaining(['iproute2', 'iptables', 'tcpdump', 'conntrack', 'curl', 'nodejs', 'npm']));
+    expect(installed).toEqual(expect.arrayContaining(['iproute2', 'iptables', 'tcpdump', 'conntrack', 'curl', 'bird2', 'nodejs', 'npm']));
     expect(log.text).toContain('==> npm ci');
     expect(log.text).toMatch(/up.* lab nodeport in \d+ ms/);
     expect(log.text).toMatch(/verify nodeport: \d+ passed, 0 failed/);

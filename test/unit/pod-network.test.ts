@@ -25,7 +25,7 @@ describe('podNetwork: the mode field', () => {
   });
 
   it('is settable with --set on every built-in mode name', () => {
-    for (const mode of POD_NETWORK_MODES.filter((m) => m !== 'bgp')) expect(load(mode).podNetwork.mode).toBe(mode);
+    for (const mode of POD_NETWORK_MODES) expect(load(mode).podNetwork.mode).toBe(mode);
   });
 
   it('an unknown mode is refused at podNetwork.mode with the file named', () => {
@@ -36,10 +36,6 @@ describe('podNetwork: the mode field', () => {
     expect(p!.message).toMatch(/routed.*host-gw.*vxlan.*bgp/);
   });
 
-  it('bgp is refused until it is built', () => {
-    const [p] = problemsOf(() => load('bgp'));
-    expect(p).toMatchObject({ field: 'podNetwork.mode', message: expect.stringMatching(/^bgp: not built yet/) });
-  });
 });
 
 describe('podNetwork mode host-gw', () => {

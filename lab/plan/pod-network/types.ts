@@ -56,6 +56,13 @@ export interface DaemonSpec {
   argv: string[];
   /** Files written under the lab's state folder before it starts (its configuration), relative to that folder. */
   files: { path: string; content: string }[];
+  /** Its control socket (absolute; in its command line: tells it from any other) and its log. */
+  socket: string;
+  log: string;
+  /** Started in waves: wave 1 once every wave-0 daemon answers (the routers' BIRDs listen before the nodes dial). */
+  wave: 0 | 1;
+  /** Ready when these BGP protocols are Established and these prefixes are in its namespace's main table (proto bird). */
+  ready: { established: string[]; routes: string[] };
 }
 
 /** A line the pictures draw between two hosts for the mode: a VXLAN tunnel between VTEPs, a BGP session. */
