@@ -1,9 +1,15 @@
 import { servicePorts, trafficPolicies } from '../plan/endpoints.js';
 import type { Pod, ProxyMode, Topology } from '../topology/schema.js';
-import type { EndpointChangeResult } from './pods.js';
+
+/** The UDP conntrack entries of one removed endpoint deleted on one node (kube-proxy flushes UDP only). */
+export interface UdpFlush {
+  node: string;
+  endpoint: string;
+  entries: number;
+}
 
 /** What `lab kill` teaches: why new connections avoid the pod while existing ones keep their translation. */
-export function killExplanation(pod: Pod, ports: number[], existing: number, udpFlushed: EndpointChangeResult['udpFlushed'], keepRunning: boolean, mode: ProxyMode = 'iptables'): string[] {
+export function killExplanation(pod: Pod, ports: number[], existing: number, udpFlushed: UdpFlush[], keepRunning: boolean, mode: ProxyMode = 'iptables'): string[] {
   const addr = `${pod.address}:${ports.join(',')}`;
   const flushed = udpFlushed.reduce((n, f) => n + f.entries, 0);
   return [
