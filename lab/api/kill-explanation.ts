@@ -1,6 +1,12 @@
 import { servicePorts, trafficPolicies } from '../plan/endpoints.js';
 import type { Pod, ProxyMode, Topology } from '../topology/schema.js';
-import type { EndpointChangeResult } from './pods.js';
+
+/** The UDP conntrack entries of one removed endpoint deleted on one node (kube-proxy flushes UDP only). */
+export interface UdpFlush {
+  node: string;
+  endpoint: string;
+  entries: number;
+}
 
 /** TCP states of a connection that is over: conntrack keeps the entry a while so late packets still match. */
 const CLOSED_STATES = new Set(['TIME_WAIT', 'CLOSE']);
@@ -25,7 +31,11 @@ function existingSentence(pod: Pod, addr: string, states: readonly string[]): st
 }
 
 /** What `lab kill` teaches: why new connections avoid the pod while existing ones keep their translation. */
+<<<<<<< HEAD
 export function killExplanation(pod: Pod, ports: number[], existingStates: readonly string[], udpFlushed: EndpointChangeResult['udpFlushed'], keepRunning: boolean, mode: ProxyMode = 'iptables'): string[] {
+=======
+export function killExplanation(pod: Pod, ports: number[], existing: number, udpFlushed: UdpFlush[], keepRunning: boolean, mode: ProxyMode = 'iptables'): string[] {
+>>>>>>> h5
   const addr = `${pod.address}:${ports.join(',')}`;
   const flushed = udpFlushed.reduce((n, f) => n + f.entries, 0);
   return [

@@ -28,7 +28,7 @@ import { syncHealthChecks, type LoadBalancerFollow } from './health.js';
 import { resyncRules, type NodeResync } from './resync.js';
 import { runningLab, type RunningLab } from './running.js';
 import { stager, type Stage } from './stages.js';
-import { killExplanation, terminatingExplanation } from './kill-explanation.js';
+import { killExplanation, terminatingExplanation, type UdpFlush } from './kill-explanation.js';
 import { isServing, stopPodWorkloads } from './workloads.js';
 
 /**
@@ -55,7 +55,7 @@ export interface EndpointChangeResult {
   /** Health-checked load balancer routes after the change: where the load balancer's probes moved them. */
   loadBalancers: LoadBalancerFollow[];
   /** UDP conntrack entries of removed endpoints deleted on each node, as kube-proxy does (none for TCP). */
-  udpFlushed: { node: string; endpoint: string; entries: number }[];
+  udpFlushed: UdpFlush[];
   /** Milliseconds per stage. */
   timings: Record<string, number>;
   ms: number;

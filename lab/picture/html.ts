@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import type { WalkHop } from '../trace/walk.js';
-import type { VerifyResult } from '../verify/engine.js';
+import type { VerifyResult } from '../verify/result.js';
 import type { TopologyGraph } from './graph.js';
 import type { PathHops } from './hops.js';
 import { escapeXml as esc, SVG_STYLE, topologySvg } from './svg.js';

@@ -3,39 +3,15 @@ import { log } from '../log.js';
 import { topologyGraph } from '../picture/graph.js';
 import { pathHops } from '../picture/hops.js';
 import { renderHtml } from '../picture/html.js';
-import type { WalkHop } from '../trace/walk.js';
 import type { Topology } from '../topology/schema.js';
 import { gatherEvidence, saveEvidence, type Evidence } from './evidence.js';
-import type { Flow } from './flows.js';
-import { judgeWalkthrough, type PathResult } from './judges.js';
+import { judgeWalkthrough } from './judges.js';
+import type { VerifyResult } from './result.js';
 import type { Walkthrough } from './walkthrough.js';
 import { writeRunFile } from '../util/run-file.js';
 
 export type { PathResult, StepResult, StepStatus } from './judges.js';
-
-/** A rule trace attached to a path (lab verify --trace). */
-export interface PathTrace {
-  mode: string;
-  flow: Flow;
-  hops: WalkHop[];
-}
-
-export interface VerifyResult {
-  lab: string;
-  title: string;
-  seed: string;
-  runDir: string;
-  /** The picture of this run: report.html in runDir. */
-  html: string;
-  captures: Record<string, string>;
-  flows: Flow[];
-  paths: PathResult[];
-  /** Per path name, with --trace. */
-  traces?: Record<string, PathTrace>;
-  passed: number;
-  failed: number;
-  ms: number;
-}
+export type { PathTrace, VerifyResult } from './result.js';
 
 /** Count the judged steps into a result. Pure. */
 export function summarise(t: Pick<Topology, 'lab'>, w: Walkthrough, runDir: string, evidence: Evidence, ms: number): VerifyResult {

@@ -1,4 +1,5 @@
-import { HOST_IFNAME, IFNAMSIZ, interfaceNames, podVethName } from '../names.js';
+import { HOST_IFNAME, IFNAMSIZ, networkBridgeName, podVethName, routerPortName } from '../names.js';
+import type { Topology } from '../schema.js';
 import type { CheckContext } from './context.js';
 
 /**
@@ -32,4 +33,17 @@ export function checkNames(c: CheckContext): void {
       c.at(['nodes', i, 'bridge'], `"${n.bridge}" is already an interface the lab creates on node "${n.name}"`);
     }
   });
+}
+
+/** Every interface name derived from a user-chosen name, with the field it comes from. */
+function interfaceNames(t: Topology): { path: PropertyKey[]; ifname: string }[] {
+  const out: { path: PropertyKey[]; ifname: string }[] = [];
+  t.nodes.forEach((n, i) => {
+    out.push({ path: ['nodes', i, 'bridge'], ifname: n.bridge });
+    out.push({ path: ['nodes', i, 'name'], ifname: routerPortName(n.name) });
+  });
+  t.clients.forEach((c, i) => out.push({ path: ['clients', i, 'name'], ifname: routerPortName(c.name) }));
+  t.routers.forEach((r, i) => r.interfaces.forEach((iface, j) => out.push({ path: ['routers', i, 'interfaces', j, 'network'], ifname: networkBridgeName(iface.network) })));
+  t.pods.forEach((p, i) => out.push({ path: ['pods', i, 'name'], ifname: podVethName(p.name) }));
+  return out;
 }
