@@ -86,11 +86,7 @@ interface Row {
   met?: boolean;
 }
 
-<<<<<<< HEAD
-/** BENCH_PARTS=nodeport,services runs only those parts (p100, counts, status, nodeport, services, bgp); all by default. */
-=======
-/** BENCH_PARTS=nodeport,services runs only those parts (p100, podnet, counts, status, nodeport, services); all by default. */
->>>>>>> h6
+/** BENCH_PARTS=nodeport,services runs only those parts (p100, podnet, counts, status, nodeport, services, bgp); all by default. */
 const want = (part: string) => !process.env.BENCH_PARTS || process.env.BENCH_PARTS.split(',').includes(part);
 
 export async function scaleBenchmark(rounds: number, outFile: string): Promise<void> {

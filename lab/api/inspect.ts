@@ -15,14 +15,15 @@ import { hostNamespace, runningLab } from './running.js';
 export async function rules(lab: string, host: string, table?: string, counters = false): Promise<{ mode: ProxyMode; text: string }> {
   const running = runningLab(lab);
   const mode = running.topology.kubeProxy.mode;
-<<<<<<< HEAD
+  const ns = hostNamespace(running, host);
   const kind = hostKind(running.topology, host);
   if (kind !== 'node') {
     // kube-proxy runs on nodes only: show the namespace's own tables, and say whose they are.
-    const own = await readRules(ns, { table, counters, allowFailure: false });
-    return { mode, text: `# ${kind} ${host} of lab ${lab}: not a node, so kube-proxy wrote no rules here (its namespace's own iptables-save -t ${table})\n${own}` };
+    const own = await readRules(ns, { table: table ?? 'nat', counters, allowFailure: false });
+    return { mode, text: `# ${kind} ${host} of lab ${lab}: not a node, so kube-proxy wrote no rules here (its namespace's own iptables-save -t ${table ?? 'nat'})\n${own}` };
   }
-  const text = mode === 'nftables' ? await readNftText(ns, { allowFailure: false }) : await readRules(ns, { table, counters, allowFailure: false });
+  if (mode === 'nftables') refuseIptablesOptions(lab, host, table, counters);
+  const text = mode === 'nftables' ? await readNftText(ns, { allowFailure: false }) : await readRules(ns, { table: table ?? 'nat', counters, allowFailure: false });
   return { mode, text: `${rulesHeader(mode, lab, host)}\n${text}` };
 }
 
@@ -31,11 +32,6 @@ function hostKind(t: Topology, host: string): 'node' | 'pod' | 'client' | 'route
   if (t.nodes.some((n) => n.name === host)) return 'node';
   if (t.pods.some((p) => p.name === host)) return 'pod';
   return t.clients.some((c) => c.name === host) ? 'client' : 'router';
-=======
-  if (mode === 'nftables') refuseIptablesOptions(lab, host, table, counters);
-  const ns = hostNamespace(running, host);
-  const text = mode === 'nftables' ? await readNftText(ns, { allowFailure: false }) : await readRules(ns, { table: table ?? 'nat', counters, allowFailure: false });
-  return { mode, text: `${rulesHeader(mode, lab, host)}\n${text}` };
 }
 
 function refuseIptablesOptions(lab: string, host: string, table: string | undefined, counters: boolean): void {
@@ -43,7 +39,6 @@ function refuseIptablesOptions(lab: string, host: string, table: string | undefi
   if (table !== undefined) problems.push(`-t ${table}: kube-proxy's nftables mode keeps its nat and filter chains in one table, ip kube-proxy, which "lab rules ${lab} ${host}" prints whole (each base chain names its type: nat or filter)`);
   if (counters) problems.push(`-c: kube-proxy's nftables rules carry no counters (kube-proxy writes none); "lab trace ${lab}" shows the rules a packet meets, and "lab conntrack ${lab} ${host}" the connections`);
   if (problems.length > 0) throw new LabError(`lab ${lab} runs kube-proxy in nftables mode:\n  ${problems.join('\n  ')}`, ExitCode.badInput);
->>>>>>> h4
 }
 
 export async function conntrack(lab: string, host: string): Promise<ConntrackEntry[]> {

@@ -31,11 +31,7 @@ function existingSentence(pod: Pod, addr: string, states: readonly string[]): st
 }
 
 /** What `lab kill` teaches: why new connections avoid the pod while existing ones keep their translation. */
-<<<<<<< HEAD
-export function killExplanation(pod: Pod, ports: number[], existingStates: readonly string[], udpFlushed: EndpointChangeResult['udpFlushed'], keepRunning: boolean, mode: ProxyMode = 'iptables'): string[] {
-=======
-export function killExplanation(pod: Pod, ports: number[], existing: number, udpFlushed: UdpFlush[], keepRunning: boolean, mode: ProxyMode = 'iptables'): string[] {
->>>>>>> h5
+export function killExplanation(pod: Pod, ports: number[], existingStates: readonly string[], udpFlushed: UdpFlush[], keepRunning: boolean, mode: ProxyMode = 'iptables'): string[] {
   const addr = `${pod.address}:${ports.join(',')}`;
   const flushed = udpFlushed.reduce((n, f) => n + f.entries, 0);
   return [

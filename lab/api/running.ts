@@ -4,11 +4,8 @@ import { ExitCode, LabError } from '../errors.js';
 import { applyPodChanges } from '../plan/scale.js';
 import { LabStore, readState, type LabState } from '../state/store.js';
 import { loadTopology } from '../topology/load.js';
-<<<<<<< HEAD
 import { namespaceName } from '../topology/names.js';
-=======
 import { TOPOLOGIES_DIR } from '../topology/paths.js';
->>>>>>> h4
 import type { Topology } from '../topology/schema.js';
 import { log } from '../log.js';
 import { cachedTopology, rememberTopology, savedTopology, topologyKey } from './topology-cache.js';

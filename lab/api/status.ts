@@ -4,11 +4,8 @@ import { readAddresses } from '../kernel/readers.js';
 import { ExitCode, LabError } from '../errors.js';
 import { labDir, listStates, readState } from '../state/store.js';
 import { mapLimit, NAMESPACE_CONCURRENCY } from '../util/pool.js';
-<<<<<<< HEAD
 import { upCommand } from './running.js';
-=======
 import { daemonSessions, type DaemonStatus } from './pod-network-daemons.js';
->>>>>>> h7
 
 export interface LabStatus {
   lab: string;

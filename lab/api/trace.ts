@@ -73,23 +73,13 @@ function traceTraffic(lab: string, opts: TraceOptions): { topology: Topology; fr
  */
 export async function trace(lab: string, opts: TraceOptions = {}): Promise<TraceResult> {
   const started = performance.now();
-<<<<<<< HEAD
+  requireRoot(); // before the lock: its files are root's
   // The lab's lock, as the verbs that change it take it: a scale running meanwhile deletes and
   // rewrites the chains the monitors look rules up in ("error: No such file or directory"), and a
   // second trace's removed rules, or its cleanup of the raw table, would do the same.
   const holder = lockHolder(lab);
   if (holder && holder.pid !== process.pid) opts.onWait?.(`waiting for lab ${lab}: ${holder.verb} by pid ${holder.pid} holds it since ${holder.since}`);
   return withLabLock(lab, 'trace', () => traceLocked(lab, opts, traceTraffic(lab, opts), started));
-=======
-  requireRoot(); // before the locks: their files are root's
-  const target = traceTraffic(lab, opts);
-  // One trace at a time per lab. Every monitor prints every trace event of its namespace and
-  // looks up the rule each names: a rule another trace had just removed made it exit ("error: No
-  // such file or directory"), and one trace's cleanup could delete the raw table under the other.
-  const wait = lockWaitSeconds();
-  const busy = () => new LabError(`lab ${lab}: another lab trace still runs after ${wait} s (LAB_LOCK_WAIT sets how long)`, ExitCode.labState);
-  return withFileLock(join(labDir(lab), 'trace.lock'), wait, busy, () => traceLocked(lab, opts, target, started));
->>>>>>> h3
 }
 
 async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<typeof traceTraffic>, started: number): Promise<TraceResult> {

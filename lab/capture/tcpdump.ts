@@ -1,9 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-<<<<<<< HEAD
-import { readFileSync, statSync } from 'node:fs';
-=======
-import { closeSync, readFileSync } from 'node:fs';
->>>>>>> h3
+import { closeSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { spawnIn, stopChild } from '../kernel/exec.js';
@@ -41,18 +37,11 @@ export const captureFile = (point: Pick<ObservationPoint, 'host' | 'ifname'>, di
 export function startCapture(point: ObservationPoint, dir: string, filter: string[] = ['tcp']): Promise<Capture> {
   const file = captureFile(point, dir);
   // --immediate-mode: hand over each packet at once (otherwise a block still filling is lost on SIGINT);
-<<<<<<< HEAD
-  // -U: write each packet as it comes; -Z root: keep root, so the file lands where we asked.
-  const args = ['-i', point.ifname, '-n', '-U', '--immediate-mode', '-s', '512', '-Z', 'root', '-w', file, ...filter];
-  const child = spawnIn(point.ns, 'tcpdump', args, ['ignore', 'ignore', 'pipe']);
-  const stderrClosed = new Promise<void>((resolve) => child.stderr!.once('close', resolve));
-  const capture: Capture = { point, file, child, stderr: '', stderrClosed };
-=======
   // -U: write each packet as it comes; -Z root: keep root, so tcpdump may open the file we hand it.
   const args = ['-i', point.ifname, '-n', '-U', '--immediate-mode', '-s', '512', '-Z', 'root', '-w', PCAP_FD_PATH, ...filter];
   const child = spawnWithPcap(point.ns, file, args, ['ignore', 'ignore', 'pipe']);
-  const capture: Capture = { point, file, child, stderr: '' };
->>>>>>> h3
+  const stderrClosed = new Promise<void>((resolve) => child.stderr!.once('close', resolve));
+  const capture: Capture = { point, file, child, stderr: '', stderrClosed };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail('did not report "listening" within 5 s'), READY_TIMEOUT_MS);
     const fail = (why: string) => {
@@ -76,7 +65,20 @@ export function startCapture(point: ObservationPoint, dir: string, filter: strin
   });
 }
 
-<<<<<<< HEAD
+/**
+ * tcpdump opens what -w names itself, following links: so the lab opens the pcap (lab/util/run-file.ts:
+ * never through a link) and hands it over as fd 3, which tcpdump reopens as /dev/fd/3 (the same file).
+ */
+export const PCAP_FD_PATH = '/dev/fd/3';
+export function spawnWithPcap(ns: string, file: string, args: string[], stdio: ['ignore', 'ignore' | 'pipe', 'pipe']): ChildProcess {
+  const fd = openRunFile(file);
+  try {
+    return spawnIn(ns, 'tcpdump', args, [...stdio, fd]);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** How long a capture's file must stay unchanged before tcpdump counts as caught up, and the longest wait for it. */
 const SETTLED_MS = 60;
 const DRAIN_LIMIT_MS = 1000;
@@ -124,25 +126,6 @@ export function captureProblem(point: ObservationPoint, stderr: string, ended?: 
   if (dropped > 0) return `${where}: the kernel dropped ${dropped} packets before tcpdump read them`;
   if (received > captured) return `${where} wrote ${captured} of the ${received} packets the kernel handed it`;
   return undefined;
-=======
-/**
- * tcpdump opens what -w names itself, following links: so the lab opens the pcap (lab/util/run-file.ts:
- * never through a link) and hands it over as fd 3, which tcpdump reopens as /dev/fd/3 (the same file).
- */
-export const PCAP_FD_PATH = '/dev/fd/3';
-export function spawnWithPcap(ns: string, file: string, args: string[], stdio: ['ignore', 'ignore' | 'pipe', 'pipe']): ChildProcess {
-  const fd = openRunFile(file);
-  try {
-    return spawnIn(ns, 'tcpdump', args, [...stdio, fd]);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Stop a capture (SIGINT lets tcpdump flush and close the file) and wait for it to exit. */
-export function stopCapture(c: Capture): Promise<void> {
-  return stopChild(c.child, 'SIGINT', 3000);
->>>>>>> h3
 }
 
 export function readCapture(c: Capture): TcpPacket[] {
@@ -164,11 +147,7 @@ export interface CaptureRun<T> {
  * Run work with captures open on every point, and always stop them afterwards,
  * whether the work succeeded or not. Also stops them if the process is interrupted.
  */
-<<<<<<< HEAD
-export async function withCaptures<T>(points: ObservationPoint[], dir: string, work: () => Promise<T>): Promise<CaptureRun<T>> {
-=======
-export async function withCaptures<T>(points: ObservationPoint[], dir: string, work: () => Promise<T>, filter?: string[]): Promise<{ result: T; packets: Map<string, TcpPacket[]>; files: Map<string, string> }> {
->>>>>>> h6
+export async function withCaptures<T>(points: ObservationPoint[], dir: string, work: () => Promise<T>, filter?: string[]): Promise<CaptureRun<T>> {
   const started: Capture[] = [];
   const killAll = () => started.forEach((c) => c.child.kill('SIGKILL'));
   process.once('exit', killAll);

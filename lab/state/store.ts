@@ -121,15 +121,12 @@ function checkState(data: unknown): LabState {
   s.namespaces.forEach((ns, i) => {
     if (!ns.startsWith(`${s.lab}-`)) throw new ShapeProblem(['namespaces', i], `${ns} is not named like a namespace of lab ${s.lab}`);
   });
-<<<<<<< HEAD
   for (const ns of Object.keys(s.namespaceIds ?? {})) {
     if (!s.namespaces.includes(ns)) throw new ShapeProblem(['namespaceIds', ns], `${ns} is not one of the lab's namespaces`);
   }
-=======
   (s.daemons ?? []).forEach((d, i) => {
     if (!s.namespaces.includes(d.ns)) throw new ShapeProblem(['daemons', i, 'ns'], `${d.ns} is not one of the lab's namespaces`);
   });
->>>>>>> h7
   s.files.forEach((f, i) => {
     if (!s.namespaces.some((ns) => f === netnsEtcDir(ns))) throw new ShapeProblem(['files', i], `${f} is not the /etc/netns folder of one of the lab's namespaces`);
   });

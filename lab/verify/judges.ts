@@ -172,15 +172,11 @@ export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } 
   route(e, { at, pat, evidence }) {
     const to = pat(e.to);
     const dev = (to && evidence.routes[at]?.[to.ip]) || '';
-<<<<<<< HEAD
-    return verdict(dev === e.dev, `route to ${to?.ip ?? patternWords(e.to)} leaves via ${e.dev}`, dev ? `via ${dev}` : 'no route');
-=======
     const source = to ? evidence.routeSources?.[at]?.[to.ip] : undefined;
     const ok = dev === e.dev && (e.via === undefined || source?.via === e.via) && (e.proto === undefined || source?.proto === e.proto);
-    const expected = `route to ${to?.ip} leaves via ${e.dev}${e.via ? ` (gateway ${e.via})` : ''}${e.proto ? `, proto ${e.proto}` : ''}`;
+    const expected = `route to ${to?.ip ?? patternWords(e.to)} leaves via ${e.dev}${e.via ? ` (gateway ${e.via})` : ''}${e.proto ? `, proto ${e.proto}` : ''}`;
     const learned = source && (e.via || e.proto) ? `: ${source.dst}${source.via ? ` via ${source.via}` : ''} proto ${source.proto}` : '';
     return verdict(ok, expected, dev ? `via ${dev}${learned}` : 'no route');
->>>>>>> h7
   },
   dnatRule(e, { at, pat, evidence }) {
     const to = pat(e.to);
