@@ -36,7 +36,8 @@ export function failureKind(error: string | undefined): string {
   return e ? e.replace(/^curl: \(\d+\)\s*/, '').slice(0, 60) : 'no answer';
 }
 
-const tally = (xs: string[]) => [...xs.reduce((m, x) => m.set(x, (m.get(x) ?? 0) + 1), new Map<string, number>())].sort((a, b) => b[1] - a[1]);
+/** Counts of each value, most first; a tie in name order, so the words do not depend on arrival order. */
+const tally = (xs: string[]) => [...xs.reduce((m, x) => m.set(x, (m.get(x) ?? 0) + 1), new Map<string, number>())].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 
 /**
  * What the traffic generator recorded for a path no request took: "0 of 40 requests answered:

@@ -205,7 +205,8 @@ describe('judges against saved runs', () => {
   });
   it('says how many requests went unanswered, and how, when none took a path', () => {
     const e = copy(evidence);
-    e.flows = e.flows.map((f, i) => ({ index: f.index, group: f.group, from: f.from, client: f.client, target: f.target, error: i % 4 === 0 ? 'curl: (7) Failed to connect to 10.240.0.4 port 32000: Connection refused' : 'curl: (28) Connection timed out after 1001 milliseconds' }));
+    // Eight requests of the saved run's path (it sent two): six time out, two are refused.
+    e.flows = Array.from({ length: 8 }, (_x, i) => e.flows[i % e.flows.length]!).map((f, i) => ({ index: i, group: f.group, from: f.from, client: f.client, target: f.target, error: i % 4 === 0 ? 'curl: (7) Failed to connect to 10.240.0.4 port 32000: Connection refused' : 'curl: (28) Connection timed out after 1001 milliseconds' }));
     const cross = judgeWalkthrough(w, e).find((p) => p.name === 'cross-node')!;
     const n = e.flows.length;
     const refused = e.flows.filter((_f, i) => i % 4 === 0).length;
