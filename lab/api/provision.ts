@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { applyRules, configureNamespaces, createNamespaces, waitForLinks, writeNamespaceFiles } from '../kernel/apply.js';
 import { CommandError } from '../errors.js';
-import { createdBeforeFailure, deleteNamespaces, namespaceInodes, ownedNamespaces } from '../kernel/netns.js';
+import { CLAIMED, createdBeforeFailure, deleteNamespaces, namespaceInodes, ownedNamespaces } from '../kernel/netns.js';
 import { log } from '../log.js';
 import { netnsEtcDir } from '../plan/dns.js';
 import type { Plan } from '../plan/plan.js';
@@ -68,6 +68,8 @@ async function claimResources(plan: Plan, store: LabStore): Promise<void> {
     const clashes = await namespaceClashes(store.lab, fresh);
     if (clashes.length > 0) throw clashError(store.lab, clashes);
     store.addResources(namespaces, files);
+    // Until `ip netns add` has run and its inodes are recorded, an interrupted up's rollback knows these names as its own.
+    store.recordNamespaceIds(new Map(fresh.map((ns) => [ns, CLAIMED])));
   });
 }
 

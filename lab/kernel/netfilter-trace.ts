@@ -118,7 +118,7 @@ function heard(m: TraceMonitor, marker: string, ms: number): Promise<boolean> {
 export const expectedAdds = (mode: ProxyMode, spec: TraceSpec) => (mode === 'nftables' ? 1 : iptablesTraceRuleCount(spec));
 
 /**
- * iptables mode: the raw table is shared by the lab's traces (one at a time, under the trace lock)
+ * iptables mode: the raw table is shared by the lab's traces (one at a time, under the lab's lock)
  * and by anyone's own raw rules. `madeRaw(ns)` is a marker file saying a trace created the
  * namespace's raw table, so the trace that empties it deletes it, and a raw table that was there
  * before any trace is never deleted.

@@ -73,9 +73,16 @@ export async function ownedNamespaces(lab: string, candidates: readonly string[]
   return candidates.filter((ns) => {
     const mark = marks.get(ns);
     if (mark !== undefined) return mark === labMarker(lab);
-    return inodes.has(ns) && recordedIds[ns] === inodes.get(ns);
+    // CLAIMED: the lab claimed the name while no namespace had it, and a signal came before it could record what it made.
+    return inodes.has(ns) && (recordedIds[ns] === inodes.get(ns) || recordedIds[ns] === CLAIMED);
   });
 }
+
+/**
+ * The identity recorded for a namespace name the lab claimed (under the machine-wide claim lock,
+ * while no namespace had that name) and is about to create: no real nsfs inode is 0.
+ */
+export const CLAIMED = 0;
 
 /**
  * After a failed `ip -batch` of creations: the namespaces its lines made before the failing one

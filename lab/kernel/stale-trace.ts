@@ -10,7 +10,7 @@ import { isOurs, processCmdline, processStartTime, stopProcesses } from './proce
  * A trace that is SIGKILLed cannot clean up: its TRACE rules stay in every namespace and its
  * monitors keep running. So a trace records, before it starts anything, who it is, what rules
  * it puts where and which monitors it started; it deletes the record when it has cleaned up.
- * The next trace of the lab (one at a time, under the trace lock) finds a record whose owner is
+ * The next trace of the lab (one at a time, under the lab's lock) finds a record whose owner is
  * dead (pid and start time), removes those rules and stops those monitors, but only a monitor
  * that is provably the trace's: same pid and start time, a monitor's command, in the namespace.
  * `lab down` needs none of this: it stops every process in the lab's namespaces and deletes them.

@@ -1,11 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabStatus } from '../../lab/api/status.js';
 import { processState } from '../../lab/kernel/processes.js';
 import { STATE_ROOT } from '../../lab/state/store.js';
 import type { VerifyResult } from '../../lab/verify/engine.js';
-import { lab, requireRoot, sh, startLab } from './helpers.js';
+import { isTcpdumpWriting, lab, requireRoot, sh, startLab } from './helpers.js';
 
 /**
  * Issue 16, item 9: failures that blamed the wrong thing. A tcpdump killed under verify, a
@@ -19,12 +19,22 @@ async function workloadPid(): Promise<number> {
   return s!.workloads[0]!.pid;
 }
 
-/** The pid of this lab's verify capture at `file` (host-ifname.pcap), once it runs. */
+const pcapStarted = (pid: number) => {
+  try {
+    return statSync(`/proc/${pid}/fd/3`).size >= 24;
+  } catch {
+    return false;
+  }
+};
+
+/** The pid of this lab's verify capture at `file` (host-ifname.pcap), once its capture is open. */
 async function capturePid(file: string, deadlineMs = 10_000): Promise<number | undefined> {
   const until = Date.now() + deadlineMs;
   while (Date.now() < until) {
-    const line = (await sh('ps', ['-eo', 'pid,args'])).split('\n').find((l) => /\btcpdump\b/.test(l) && l.includes(`/lab-runs/${LAB}/`) && l.includes(`/${file} `));
-    if (line) return Number(line.trim().split(/\s+/)[0]);
+    const line = (await sh('ps', ['-eo', 'pid,args'])).split('\n').find((l) => isTcpdumpWriting(l, `/lab-runs/${LAB}/`) && isTcpdumpWriting(l, `/${file}`));
+    // Started: tcpdump writes the pcap header once its capture is open (the file is its fd 3).
+    const pid = line ? Number(line.trim().split(/\s+/)[0]) : undefined;
+    if (pid && pcapStarted(pid)) return pid;
     await new Promise((r) => setTimeout(r, 20));
   }
   return undefined;
