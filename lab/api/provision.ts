@@ -1,13 +1,13 @@
 import { rmSync } from 'node:fs';
 import { applyRules, configureNamespaces, createNamespaces, waitForLinks, writeNamespaceFiles } from '../kernel/apply.js';
-import { CommandError } from '../errors.js';
-import { CLAIMED, createdBeforeFailure, deleteNamespaces, namespaceInodes, ownedNamespaces } from '../kernel/netns.js';
+import { CommandError, ExitCode, LabError } from '../errors.js';
+import { CLAIMED, createdBeforeFailure, deleteNamespaces, deletePodNamespaces, namespaceInodes, namespaceMarkers, ownedNamespaces } from '../kernel/netns.js';
 import { log } from '../log.js';
 import { netnsEtcDir } from '../plan/dns.js';
 import type { Plan } from '../plan/plan.js';
-import { clashError, namespaceClashes, withNamespaceClaims } from '../state/claims.js';
+import { clashError, namespaceClashes, type NamespaceClash, withNamespaceClaims } from '../state/claims.js';
 import type { LabStore } from '../state/store.js';
-import { namespaceName } from '../topology/names.js';
+import { labMarker, namespaceName } from '../topology/names.js';
 import type { Topology } from '../topology/schema.js';
 import type { Stage } from './stages.js';
 import { startPodNetworkDaemons } from './pod-network-daemons.js';
@@ -65,12 +65,27 @@ async function claimResources(plan: Plan, store: LabStore): Promise<void> {
   const fresh = namespaces.filter((ns) => !store.state.namespaces.includes(ns));
   if (fresh.length === 0) return store.addResources(namespaces, files);
   await withNamespaceClaims(async () => {
-    const clashes = await namespaceClashes(store.lab, fresh);
+    const clashes = await withoutOwnLeftovers(store.lab, await namespaceClashes(store.lab, fresh));
     if (clashes.length > 0) throw clashError(store.lab, clashes);
     store.addResources(namespaces, files);
     // Until `ip netns add` has run and its inodes are recorded, an interrupted up's rollback knows these names as its own.
     store.recordNamespaceIds(new Map(fresh.map((ns) => [ns, CLAIMED])));
   });
+}
+
+/**
+ * A clash with a namespace that carries this lab's own marker but that its state no longer lists
+ * (left by a removal that failed or was cut short) is this lab's leftover: deleted, not refused.
+ */
+async function withoutOwnLeftovers(lab: string, clashes: NamespaceClash[]): Promise<NamespaceClash[]> {
+  const unowned = clashes.filter((c) => c.lab === undefined).map((c) => c.ns);
+  const markers = await namespaceMarkers(unowned);
+  const own = unowned.filter((ns) => markers.get(ns) === labMarker(lab));
+  if (own.length === 0) return clashes;
+  log.warn({ lab, namespaces: own }, 'removing namespaces this lab marked but no longer lists');
+  await deleteNamespaces(own);
+  const left = new Set(namespaceInodes(own).keys());
+  return clashes.filter((c) => !own.includes(c.ns) || left.has(c.ns));
 }
 
 /** Create the plan's namespaces and record who they are at once, also those made before a failure. */
@@ -85,16 +100,42 @@ async function createRecorded(plan: Plan, store: LabStore): Promise<void> {
   store.recordNamespaceIds(namespaceInodes(plan.namespaces.map((n) => n.ns)));
 }
 
+/**
+ * One removal at a time: a stop signal's handler removes leftovers while the interrupted verb
+ * may still be removing the same pods, and two `ip netns del` of one name, or one beside an
+ * `ip netns exec` into it, can leave the name behind (measured: 1 round in 6 of an interrupted
+ * scale down left both pods' namespaces, marked as the lab's, that its state had forgotten).
+ */
+let removals: Promise<unknown> = Promise.resolve();
+
 /** Delete pods: their workloads, their namespaces (which take their veth pairs along) and files. */
-export async function removePods(store: LabStore, pods: string[]): Promise<void> {
+export function removePods(store: LabStore, pods: string[]): Promise<void> {
+  const next = removals.then(() => removePodsNow(store, pods));
+  removals = next.catch(() => undefined);
+  return next;
+}
+
+async function removePodsNow(store: LabStore, pods: string[]): Promise<void> {
   await stopPodWorkloads(store, pods);
   const recorded = pods.map((p) => namespaceName(store.lab, p)).filter((ns) => store.state.namespaces.includes(ns));
   // Only what the lab made: a pod namespace someone else created under the same name stays.
   const namespaces = await ownedNamespaces(store.lab, recorded, store.state.namespaceIds);
-  await deleteNamespaces(namespaces);
-  const dirs = store.state.files.filter((f) => recorded.some((ns) => f === netnsEtcDir(ns)));
+  await deletePodNamespaces(namespaces);
+  // A name still there stays in the state, so the next verb or `lab down` removes it.
+  const left = await leftAfterDelete(namespaces);
+  const gone = recorded.filter((ns) => !left.includes(ns));
+  const dirs = store.state.files.filter((f) => gone.some((ns) => f === netnsEtcDir(ns)));
   for (const ns of namespaces) if (dirs.includes(netnsEtcDir(ns))) rmSync(netnsEtcDir(ns), { recursive: true, force: true });
-  store.forgetPods(pods, recorded, dirs);
+  store.forgetPods(pods, gone, dirs);
+  if (left.length > 0) throw new LabError(`could not delete namespace${left.length === 1 ? '' : 's'} ${left.join(', ')} (still listed; "lab down" tries again)`, ExitCode.commandFailed);
+}
+
+/** The namespaces of `names` still present after a delete; tried once more, as ip's -force batch reports no failure. */
+async function leftAfterDelete(names: string[]): Promise<string[]> {
+  const left = [...namespaceInodes(names).keys()];
+  if (left.length === 0) return [];
+  await deleteNamespaces(left);
+  return [...namespaceInodes(left).keys()];
 }
 
 /**

@@ -1,5 +1,5 @@
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
-import { LAB_MARKER_PREFIX, labMarker } from '../topology/names.js';
+import { HOST_IFNAME, LAB_MARKER_PREFIX, labMarker } from '../topology/names.js';
 import { mapLimit, NAMESPACE_CONCURRENCY } from '../util/pool.js';
 import { run } from './exec.js';
 
@@ -102,6 +102,16 @@ export async function markedNamespaces(lab: string, candidates?: string[]): Prom
   const all = candidates ?? (await listNamespaces());
   const marks = await namespaceMarkers(all.filter((ns) => ns.startsWith(`${lab}-`)));
   return [...marks].filter(([, mark]) => mark === labMarker(lab)).map(([ns]) => ns);
+}
+
+/**
+ * Delete each pod namespace's eth0 first: that destroys its veth pair at once, while the
+ * namespace itself dies later in the kernel's cleanup work, with the node-side end still holding
+ * its name and index. A pod of the same name added right after would fail with "File exists".
+ */
+export async function deletePodNamespaces(names: string[]): Promise<void> {
+  await mapLimit(names, NAMESPACE_CONCURRENCY, (ns) => run('ip', ['-n', ns, 'link', 'del', HOST_IFNAME], { allowFailure: true }));
+  await deleteNamespaces(names);
 }
 
 /** Delete namespaces in batches of one `ip -force -batch` each; -force keeps going past ones already gone. */

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -87,6 +87,23 @@ describe.skipIf(!root)('ownership: one lab per verb, nothing foreign deleted or 
     } finally {
       await sh('ip', ['netns', 'del', 'own-web-3']);
     }
+  });
+
+  it('a namespace that carries the lab\'s own marker but that its state forgot: scale removes it and builds the pod', async () => {
+    expect((await lab(['up', 'nodeport', '--name', 'own'])).exitCode).toBe(0);
+    try {
+      await sh('ip', ['netns', 'add', 'own-web-3']);
+      await sh('ip', ['-n', 'own-web-3', 'link', 'set', 'lo', 'alias', 'kube-packet-lab:own']);
+      const stale = statSync('/run/netns/own-web-3').ino;
+      const r = await lab(['scale', 'own', 'web=3']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(statSync('/run/netns/own-web-3').ino).not.toBe(stale);
+      expect(stateOf('own').namespaces).toContain('own-web-3');
+      expect((await lab(['exec', 'own', 'web-3', '--', 'ip', '-o', 'link', 'show', 'eth0'])).exitCode).toBe(0);
+    } finally {
+      expect((await lab(['down', 'own'])).exitCode).toBe(0);
+    }
+    expect(await labNamespaces('own')).toEqual([]);
   });
 
   it('two ups racing for one namespace name (pa\'s client b-node1, pa-b\'s node1), 10 times: one wins, the other is refused and deletes nothing of it', { timeout: 600_000 }, async () => {
