@@ -95,6 +95,9 @@ async function createRecorded(plan: Plan, store: LabStore): Promise<void> {
   } catch (err) {
     const made = err instanceof CommandError ? createdBeforeFailure(plan.createBatch, err.stderr) : [];
     store.recordNamespaceIds(namespaceInodes(made));
+    // When ip says which line failed, a name claimed but not made (another `ip netns add` got
+    // there first) is not the lab's to delete. Otherwise (ip killed) any of them may exist: kept.
+    if (err instanceof CommandError && /Command failed -:\d+/.test(err.stderr)) store.dropNamespaceIds(plan.namespaces.map((n) => n.ns).filter((ns) => !made.includes(ns) && store.state.namespaceIds?.[ns] === CLAIMED));
     throw err;
   }
   store.recordNamespaceIds(namespaceInodes(plan.namespaces.map((n) => n.ns)));

@@ -243,6 +243,13 @@ export class LabStore {
     this.save();
   }
 
+  /** Claims that came to nothing: the names stay recorded, but as nobody's the lab made. */
+  dropNamespaceIds(names: string[]): void {
+    if (!this.state.namespaceIds || names.length === 0) return;
+    for (const ns of names) delete this.state.namespaceIds[ns];
+    this.save();
+  }
+
   setWorkloadHost(host: WorkloadHostRecord): void {
     this.state.workloadHost = host;
     this.save();
