@@ -1,6 +1,6 @@
 import { ExitCode, LabError } from '../errors.js';
 import { foreignNamespaceFiles } from '../kernel/apply.js';
-import { namespaceMarkers } from '../kernel/netns.js';
+import { CLAIMED, namespaceMarkers } from '../kernel/netns.js';
 import { preflight } from '../kernel/preflight.js';
 import { planLab, type Plan } from '../plan/plan.js';
 import { LabStore, readState, type LabState } from '../state/store.js';
@@ -56,6 +56,9 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
         createdAt: new Date().toISOString(),
         phase: 'creating',
         namespaces: plan.namespaces.map((n) => n.ns),
+        // Claimed while none of them existed (refuseClashes, under the claim lock): until their
+        // inodes are recorded, a rollback may delete the unmarked ones a cut-short `ip -batch` made.
+        namespaceIds: Object.fromEntries(plan.namespaces.map((n) => [n.ns, CLAIMED])),
         processes: [],
         // Recorded before they exist, like the namespaces: `down` removes them even after a crash.
         files: plan.files.map((f) => f.dir),
