@@ -144,9 +144,11 @@ export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } 
   noPacket(_e, { at, flow, evidence }) {
     // Any packet from or to the request's own source address and port counts too, so a
     // request that was never translated (dropped, or translated elsewhere) is still caught.
+    // A VXLAN datagram counts by the packet it carries: under vxlan a leak crosses eth0 wrapped.
     const touchesClient = (p: TcpPacket) => `${p.src}:${p.sport}` === flow.client || `${p.dst}:${p.dport}` === flow.client;
+    const ofThisRequest = (p: TcpPacket): boolean => packetInFlow(p, flow) || touchesClient(p) || (p.vxlan !== undefined && ofThisRequest(p.vxlan.inner));
     const all = evidence.packets[at] ?? [];
-    const here = all.filter((p) => packetInFlow(p, flow) || touchesClient(p));
+    const here = all.filter(ofThisRequest);
     return verdict(here.length === 0, 'no packet of this connection', here.length ? describePacket(here[0]!) : `none (of ${all.length} captured here)`);
   },
   conntrack({ original: o, reply: r }, { at, flow, pat, evidence }) {

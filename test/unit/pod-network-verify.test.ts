@@ -74,6 +74,16 @@ describe('judging saved runs in each pod network mode', () => {
     ]);
   });
 
+  it('vxlan: a same-node request leaking to node2 inside a VXLAN datagram fails the absence step', () => {
+    const { w, evidence } = fixture('vxlan');
+    const wrapped = evidence.packets['node1:eth0']!.find((p) => p.vxlan)!;
+    const sameNode = evidence.packets['web-1:eth0']!.find((p) => p.flags === 'S')!;
+    const leak = { ...wrapped, vxlan: { ...wrapped.vxlan!, inner: sameNode } };
+    const e = { ...evidence, packets: { ...evidence.packets, 'node2:eth0': [...evidence.packets['node2:eth0']!, leak] } };
+    expect(failedOf(w, evidence)).toEqual([]);
+    expect(failedOf(w, e)).toEqual(['Nothing of this connection reaches node2']);
+  });
+
   it('vxlan: a pod MSS of 1460 (no room for the header) fails the MTU step', () => {
     const { w, evidence } = fixture('vxlan');
     const e = { ...evidence, packets: { ...evidence.packets, 'web-2:eth0': evidence.packets['web-2:eth0']!.map((p) => (p.mss ? { ...p, mss: 1460 } : p)) } };
