@@ -6,29 +6,21 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { LabStatus } from '../../lab/api/status.js';
 import type { LabState } from '../../lab/state/store.js';
 import { lab, namespaces, requireRoot, sh, startLab } from './helpers.js';
+import { POD_NETWORK_SCENARIOS, SHORT, verifiedSteps, verifyAfterwards } from './pod-network-runs.js';
 
 /**
  * Issue 17, podNetwork mode bgp: a real BIRD in every node and the router. Every seed
- * scenario's walkthrough in both kube-proxy modes; the route the packet follows learned by BGP
- * (proto bird, no static pod route anywhere); a stopped BIRD's route withdrawn within the hold
- * time; a BIRD that fails or never peers fails `up` with its log (exit 4) and rolls back; and a
+ * scenario's walkthrough, and internal-local's with its unready variant, in both kube-proxy
+ * modes; the route the packet follows learned by BGP (proto bird, no static pod route anywhere);
+ * a stopped BIRD's route withdrawn within the hold time; a BIRD that fails or never peers fails `up` with its log (exit 4) and rolls back; and a
  * stop signal or SIGKILL at any point of `up` leaves no BIRD running that `lab down` misses.
  */
 
 const root = requireRoot();
-const SCENARIOS = ['nodeport', 'clusterip', 'loadbalancer'] as const;
 const PROXIES = ['iptables', 'nftables'] as const;
-const short = { nodeport: 'np', clusterip: 'cip', loadbalancer: 'lb' } as const;
 const STATE = '/run/kube-packet-lab';
 /** BGP's hold time in the lab's BIRD configurations (lab/plan/bird.ts). */
 const HOLD_S = 3;
-
-interface Step {
-  step: string;
-  title: string;
-  status: string;
-  seen: string;
-}
 
 const names: string[] = [];
 const bgp = (name: string, extra: string[] = []) => ['up', 'nodeport', '--name', name, '--set', 'podNetwork.mode=bgp', ...extra];
@@ -48,9 +40,9 @@ describe.skipIf(!root)('podNetwork mode bgp against the real kernel', () => {
     for (const name of names) await lab(['down', name]);
   });
 
-  for (const scenario of SCENARIOS) {
+  for (const scenario of POD_NETWORK_SCENARIOS) {
     for (const proxy of PROXIES) {
-      const name = `bgp-${short[scenario]}-${proxy.slice(0, 3)}`;
+      const name = `bgp-${SHORT[scenario]}-${proxy.slice(0, 3)}`;
       names.push(name);
       it(`${scenario}, kube-proxy ${proxy}: every step passes, over routes learned by BGP`, async () => {
         const up = await lab(['up', scenario, '--name', name, '--set', 'podNetwork.mode=bgp', '--set', `kubeProxy.mode=${proxy}`]);
@@ -59,12 +51,10 @@ describe.skipIf(!root)('podNetwork mode bgp against the real kernel', () => {
         expect(routes).toMatch(/^10\.244\.0\.0\/24 via 10\.240\.0\.4 dev br-nodes proto bird /m);
         expect(routes).toMatch(/^10\.244\.1\.0\/24 via 10\.240\.0\.5 dev br-nodes proto bird /m);
         expect(routes.split('\n').filter((l) => l.startsWith('10.244.') && !l.includes('proto bird'))).toEqual([]);
-        const v = await lab(['verify', name, '--json']);
-        const steps = (JSON.parse(v.stdout) as { paths: { steps: Step[] }[] }).paths.flatMap((p) => p.steps);
-        expect(steps.filter((s) => s.status === 'fail'), JSON.stringify(steps.filter((s) => s.status === 'fail'), null, 2)).toEqual([]);
-        expect(v.exitCode).toBe(0);
+        const steps = await verifiedSteps(name);
         expect(steps.some((s) => s.status === 'pass' && / proto bird$/.test(s.seen))).toBe(true);
         expect(steps.some((s) => s.status === 'pass' && /^router ↔ node\d: up Established$/.test(s.seen))).toBe(true);
+        await verifyAfterwards(scenario, name);
         expect((await lab(['down', name])).exitCode).toBe(0);
         expect(await birdsOf(name)).toEqual([]);
       });

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { lab, requireRoot, sh } from './helpers.js';
+import { POD_NETWORK_SCENARIOS, SHORT, verifiedSteps, verifyAfterwards, type Step } from './pod-network-runs.js';
 
 /**
  * Issue 17: every seed scenario's walkthrough, and internal-local's (whose NodePort path crosses
@@ -10,27 +11,8 @@ import { lab, requireRoot, sh } from './helpers.js';
  */
 
 const root = requireRoot();
-const SCENARIOS = ['nodeport', 'clusterip', 'loadbalancer', 'internal-local'] as const;
 const MODES = ['routed', 'host-gw', 'vxlan'] as const;
 const PROXIES = ['iptables', 'nftables'] as const;
-const short = { nodeport: 'np', clusterip: 'cip', loadbalancer: 'lb', 'internal-local': 'itp' } as const;
-/** Walkthroughs run on the same lab after the scenario's own, once a command has changed it. */
-const AFTERWARDS: Partial<Record<(typeof SCENARIOS)[number], { change: string[]; walkthrough: string }>> = {
-  'internal-local': { change: ['kill', '{lab}', 'web-2'], walkthrough: 'internal-local-unready' },
-};
-
-interface Step {
-  step: string;
-  title: string;
-  status: string;
-  seen: string;
-  expected: string;
-}
-interface Report {
-  passed: number;
-  failed: number;
-  paths: { name: string; steps: Step[] }[];
-}
 
 const names: string[] = [];
 
@@ -39,37 +21,22 @@ describe.skipIf(!root)('pod network modes against the real kernel', () => {
     for (const name of names) await lab(['down', name]);
   });
 
-  for (const scenario of SCENARIOS) {
+  for (const scenario of POD_NETWORK_SCENARIOS) {
     for (const mode of MODES) {
       for (const proxy of PROXIES) {
-        const name = `pn-${short[scenario]}-${mode}-${proxy.slice(0, 3)}`;
+        const name = `pn-${SHORT[scenario]}-${mode}-${proxy.slice(0, 3)}`;
         names.push(name);
         it(`${scenario} in ${mode} mode, kube-proxy ${proxy}: every step passes`, async () => {
           const up = await lab(['up', scenario, '--name', name, '--set', `podNetwork.mode=${mode}`, '--set', `kubeProxy.mode=${proxy}`]);
           expect(up.exitCode, up.stderr).toBe(0);
           await expectModeOnTheWire(name, mode, await verifiedSteps(name));
-          const then = AFTERWARDS[scenario];
-          if (then) {
-            const changed = await lab(then.change.map((a) => a.replace('{lab}', name)));
-            expect(changed.exitCode, changed.stderr).toBe(0);
-            await verifiedSteps(name, then.walkthrough);
-          }
+          await verifyAfterwards(scenario, name);
           await lab(['down', name]);
         });
       }
     }
   }
 });
-
-/** `lab verify` of a running lab: every step passes (the failures in the message when not), exit 0. */
-async function verifiedSteps(name: string, walkthrough?: string): Promise<Step[]> {
-  const v = await lab(['verify', name, '--json', ...(walkthrough ? ['--walkthrough', walkthrough] : [])]);
-  const report = JSON.parse(v.stdout) as Report;
-  const steps = report.paths.flatMap((p) => p.steps);
-  expect(steps.filter((s) => s.status === 'fail'), JSON.stringify(steps.filter((s) => s.status === 'fail'), null, 2)).toEqual([]);
-  expect(v.exitCode).toBe(0);
-  return steps;
-}
 
 /** What each mode must have shown, beyond passing: the steps of its own, and the kernel state it made. */
 async function expectModeOnTheWire(name: string, mode: (typeof MODES)[number], steps: Step[]): Promise<void> {
