@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -87,28 +87,56 @@ const sysctl = (path: string) => {
   }
 };
 
+/** A ruleset dump without its comments (timestamps) and packet counters (iptables-save and nft). */
+const withoutCounters = (s: string) =>
+  s
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => l.replace(/\[\d+:\d+\]/g, '[]').replace(/counter packets \d+ bytes \d+/g, 'counter'))
+    .join('\n');
+
 /**
  * The host's own network state: links, addresses, routes, policy rules, iptables
  * (counters and timestamps stripped) and the forwarding sysctls. A lab must leave it identical.
  */
 export async function hostSnapshot(): Promise<Record<string, string>> {
-  const strip = (s: string) =>
-    s
-      .split('\n')
-      .filter((l) => !l.startsWith('#'))
-      .map((l) => l.replace(/\[\d+:\d+\]/g, '[]'))
-      .join('\n');
   return {
     links: await sh('ip', ['-o', 'link', 'show']),
     addresses: await sh('ip', ['-o', 'addr', 'show']),
     routes: await sh('ip', ['route', 'show', 'table', 'all']),
     rules: await sh('ip', ['rule', 'show']),
-    iptables: strip(await sh('iptables-save', [])),
+    iptables: withoutCounters(await sh('iptables-save', [])),
     ip_forward: sysctl('/proc/sys/net/ipv4/ip_forward'),
     all_forwarding: sysctl('/proc/sys/net/ipv4/conf/all/forwarding'),
     bridge_nf: sysctl('/proc/sys/net/bridge/bridge-nf-call-iptables'),
     send_redirects: sysctl('/proc/sys/net/ipv4/conf/all/send_redirects'),
     multipath_hash: sysctl('/proc/sys/net/ipv4/fib_multipath_hash_policy'),
+  };
+}
+
+/** /proc/<pid>/stat field 22, the start time: tells a process from a later one that reused its pid. */
+export function processStartTime(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+}
+
+/**
+ * hostSnapshot, and more of the host's namespace: every address with its details, IPv6 routes,
+ * ip6tables, the nftables ruleset (counters stripped), reverse-path filtering and the bridge
+ * netfilter switches. Lifetimes that count down (valid_lft, expires) are left out.
+ */
+export async function thoroughHostSnapshot(): Promise<Record<string, string>> {
+  const noLifetimes = (s: string) => s.replace(/(valid_lft|preferred_lft) \d+sec/g, '$1').replace(/expires \d+sec/g, 'expires');
+  const bridge = '/proc/sys/net/bridge';
+  const bridgeSysctls = existsSync(bridge) ? readdirSync(bridge).sort().map((f) => `${f}=${sysctl(join(bridge, f))}`).join(' ') : 'absent';
+  return {
+    ...(await hostSnapshot()),
+    detailedAddresses: noLifetimes(await sh('ip', ['-d', 'addr', 'show'])),
+    routes6: noLifetimes(await sh('ip', ['-6', 'route', 'show', 'table', 'all'])),
+    ip6tables: withoutCounters(await sh('ip6tables-save', [])),
+    nftables: withoutCounters(await sh('nft', ['list', 'ruleset'])),
+    rp_filter: `${sysctl('/proc/sys/net/ipv4/conf/all/rp_filter')} ${sysctl('/proc/sys/net/ipv4/conf/default/rp_filter')}`,
+    bridgeSysctls,
   };
 }
 

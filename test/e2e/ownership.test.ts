@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lab, labProcesses, namespaces, requireRoot, ROOT, sh, startLab } from './helpers.js';
+import { lab, labProcesses, namespaces, processStartTime, requireRoot, ROOT, sh, startLab } from './helpers.js';
 
 /**
  * Lab identity and ownership (issue 16, items 2, 3, 5, 6 and 7): the lab named on the command
@@ -25,10 +25,6 @@ const writeStateOf = (l: string, state: object) => writeFileSync(`${STATE_ROOT}/
 const nat = (ns: string) => sh('ip', ['netns', 'exec', ns, 'iptables-save', '-t', 'nat']);
 const dnatTargets = async (ns: string) => [...(await nat(ns)).matchAll(/--to-destination (\S+)/g)].map((m) => m[1]!).sort();
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-const startTime = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
-};
 
 describe.skipIf(!root)('ownership: one lab per verb, nothing foreign deleted or killed', () => {
   let tmp: string;
@@ -132,7 +128,7 @@ describe.skipIf(!root)('ownership: one lab per verb, nothing foreign deleted or 
       const pid = sleeper.pid!;
       const state = stateOf('pa') as { namespaces: string[]; processes: { pid: number; startTime: string }[] };
       state.namespaces.push('pa-b-node1', 'pa-foreign');
-      state.processes[0] = { ...state.processes[0]!, pid, startTime: startTime(pid) };
+      state.processes[0] = { ...state.processes[0]!, pid, startTime: processStartTime(pid) };
       writeStateOf('pa', state);
 
       const d = await lab(['down', 'pa']);
