@@ -11,7 +11,7 @@ import { PROJECT_ROOT } from '../../lab/util/project.js';
  */
 const MAX_FUNCTION_LINES = 100;
 /** TODO(issue 16): split in the commits that follow; each entry must still be too long, so none goes stale. */
-const NOT_YET_SPLIT = ['lab/workshop/session.ts runSession', 'scripts/bench-scale.ts scaleBenchmark'];
+const NOT_YET_SPLIT = ['scripts/bench-scale.ts scaleBenchmark'];
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
