@@ -41,7 +41,17 @@ function printChange(r: EndpointChangeResult): void {
 
 const timings = (t: Record<string, number>) => Object.entries(t).map(([k, v]) => `${k} ${v} ms`).join(', ');
 
+/** The verbs that change or look at a running lab's pods and endpoints. */
 export function registerPods(program: Command): void {
+  registerScale(program);
+  registerKill(program);
+  registerRevive(program);
+  registerEndpoints(program);
+  registerProbe(program);
+}
+
+/** `lab scale`: pods of a group added or removed, rules resynced. */
+function registerScale(program: Command): void {
   program
     .command('scale')
     .description('add or remove backend pods of a running lab (pods <group>-<n>), then resync every node\'s kube-proxy rules')
@@ -61,7 +71,10 @@ export function registerPods(program: Command): void {
       say(dim(`timings: ${timings(r.timings)}`));
       say(dim(`next: lab probe ${r.lab} (who answers new connections)${r.rules[0] ? `; lab rules ${r.lab} ${r.rules[0].node}` : ''}`));
     });
+}
 
+/** `lab kill`: a pod fails, as readiness or deletion would make it. */
+function registerKill(program: Command): void {
   program
     .command('kill')
     .description('a pod fails: stop its workload and remove it from the endpoints as a failed readiness probe would; rules resynced')
@@ -87,7 +100,10 @@ export function registerPods(program: Command): void {
       say(dim(`timings: ${timings(r.timings)}`));
       say(dim(`next: lab probe ${r.lab} (${r.terminating ? 'who answers new connections now' : `new connections avoid ${r.pod.name}`}); lab endpoints ${r.lab}; lab revive ${r.lab} ${r.pod.name}`));
     });
+}
 
+/** `lab revive`: a killed pod becomes an endpoint again. */
+function registerRevive(program: Command): void {
   program
     .command('revive')
     .description('a killed pod recovers: start its workload again if needed and make it an endpoint again; rules resynced')
@@ -101,7 +117,10 @@ export function registerPods(program: Command): void {
       printChange(r);
       say(dim(`timings: ${timings(r.timings)}`));
     });
+}
 
+/** `lab endpoints`: the EndpointSlices' view of a running lab. */
+function registerEndpoints(program: Command): void {
   program
     .command('endpoints')
     .description("a running lab's endpoints as its EndpointSlices list them, the not-ready ones marked: ready, serving, terminating")
@@ -116,7 +135,10 @@ export function registerPods(program: Command): void {
         for (const line of endpointRows(s)) say(line);
       }
     });
+}
 
+/** `lab probe`: fresh connections, counted by the pod that answers. */
+function registerProbe(program: Command): void {
   program
     .command('probe')
     .description('send fresh connections and count which pods answer (default: the walkthrough\'s traffic)')

@@ -1,9 +1,9 @@
-import type { Topology } from '../topology/schema.js';
+import type { Client, Node, Pod, Router, Topology } from '../topology/schema.js';
 import { HOST_IFNAME, labMarker, namespaceName, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
 import { cidrContains, cidrsOverlap, firstHost, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js';
 import { labPrefixes as prefixesOf } from '../topology/relations.js';
 import { macFrom } from './pod-network/common.js';
-import { podNetworkOf, type NamespaceAdditions, type PodNetworkPlan } from './pod-network/index.js';
+import { podNetworkOf, type NamespaceAdditions, type PodNetwork, type PodNetworkPlan } from './pod-network/index.js';
 
 export type Role = 'router' | 'node' | 'client' | 'pod';
 
@@ -61,139 +61,171 @@ export const bridgeMac = (address: string) => macFrom(['02', '00'], address);
 
 const prefixOf = (cidr: string) => cidr.split('/')[1]!;
 
+/** What the steps of planNetwork share: the topology, lookups into it, and the plan so far. */
+interface Planning {
+  t: Topology;
+  subnets: Map<string, string>;
+  mtus: Map<string, number | undefined>;
+  labPrefixes: string[];
+  podNet: PodNetworkPlan;
+  /** Each host's namespace, in the order they are created. */
+  plans: Map<string, NamespacePlan>;
+  createBatch: string[];
+  /** Router-side veth ends made so far, for their interface indexes. */
+  routerPorts: number;
+}
+
 /**
  * Pure: topology → namespaces, links, addresses, routes and sysctls.
  * Nothing here touches the kernel; apply/ runs the result.
  */
 export function planNetwork(t: Topology): NetworkPlan {
-  const ns = (host: string) => namespaceName(t.lab, host);
-  const subnets = new Map(t.networks.map((n) => [n.name, n.subnet]));
-  const labPrefixes = prefixesOf(t);
-  const mtus = new Map(t.networks.map((n) => [n.name, n.mtu]));
   const podNetwork = podNetworkOf(t);
-  const podNet = podNetwork.plan(t);
-  /** " mtu N" for a link, or nothing when it keeps the kernel's default. */
-  const mtuOf = (mtu: number | undefined) => (mtu === undefined ? '' : ` mtu ${mtu}`);
-  const plans = new Map<string, NamespacePlan>();
-  const createBatch: string[] = [];
-
-  const add = (host: string, role: Role): NamespacePlan => {
-    const plan: NamespacePlan = {
-      ns: ns(host),
-      host,
-      role,
-      batch: [`link set lo alias ${labMarker(t.lab)}`, 'link set lo up'],
-      bridgeBatch: [],
-      sysctls: {},
-      addresses: [],
-    };
-    plans.set(host, plan);
-    createBatch.push(`netns add ${plan.ns}`);
-    return plan;
+  const p: Planning = {
+    t,
+    subnets: new Map(t.networks.map((n) => [n.name, n.subnet])),
+    mtus: new Map(t.networks.map((n) => [n.name, n.mtu])),
+    labPrefixes: prefixesOf(t),
+    podNet: podNetwork.plan(t),
+    plans: new Map(),
+    createBatch: [],
+    routerPorts: 0,
   };
-  const address = (plan: NamespacePlan, ifname: string, cidr: string) => {
-    plan.batch.push(`addr add ${cidr} dev ${ifname}`);
-    plan.addresses.push({ ifname, cidr });
-  };
-  /** Routes to every lab prefix this host is not attached to, through its gateway; never a default route. */
-  const routesVia = (plan: NamespacePlan, connected: string[], gateway: string | undefined) => {
-    if (!gateway) return;
-    const attached = connected.map((c) => parseCidr(c)).filter((c): c is Cidr => c !== undefined);
-    for (const prefix of labPrefixes) {
-      const p = parseCidr(prefix)!;
-      const covered = attached.some((a) => a.prefix <= p.prefix && cidrsOverlap(a, p));
-      if (!covered) plan.batch.push(`route add ${prefix} via ${gateway}`);
-    }
-  };
-  /** The pod network mode's lines, after the namespace's own. */
-  const extend = (plan: NamespacePlan, more: NamespaceAdditions | undefined) => {
-    if (!more) return;
-    plan.batch.push(...more.batch);
-    plan.bridgeBatch.push(...more.bridgeBatch);
-    Object.assign(plan.sysctls, more.sysctls);
-  };
-  const gatewayOn = (network: string): string | undefined =>
-    t.routers.flatMap((r) => r.interfaces).find((iface) => iface.network === network)?.address;
-
   // Routers first: they hold each network's bridge, which hosts plug into.
-  for (const r of t.routers) {
-    const plan = add(r.name, 'router');
-    plan.sysctls['net.ipv4.ip_forward'] = '1';
-    // Hosts on a subnet reach each other's pod ranges through the router on that same
-    // subnet; an ICMP redirect would teach them to bypass it, which is not the documented path.
-    plan.sysctls['net.ipv4.conf.all.send_redirects'] = '0';
-    if (r.hashPorts) plan.sysctls['net.ipv4.fib_multipath_hash_policy'] = '1';
-    for (const iface of r.interfaces) {
-      const bridge = networkBridgeName(iface.network);
-      plan.batch.push(`link add ${bridge} address ${bridgeMac(iface.address)}${mtuOf(mtus.get(iface.network))} type bridge`);
-      address(plan, bridge, `${iface.address}/${prefixOf(subnets.get(iface.network)!)}`);
-      plan.sysctls[`net.ipv4.conf.${bridge}.send_redirects`] = '0';
-    }
-  }
-
-  let routerPorts = 0;
-  const plugIntoNetwork = (host: string, network: string) => {
-    const router = t.routers.find((r) => r.interfaces.some((i) => i.network === network))!;
-    const port = routerPortName(host);
-    createBatch.push(`link add name ${HOST_IFNAME} index ${HOST_IFINDEX} netns ${ns(host)} type veth peer name ${port} index ${ROUTER_PORT_BASE + routerPorts++} netns ${ns(router.name)}`);
-    const rp = plans.get(router.name)!;
-    rp.batch.push(`link set ${port} master ${networkBridgeName(network)}`, `link set ${port}${mtuOf(mtus.get(network))} up`);
-  };
-
-  for (const n of t.nodes) {
-    const plan = add(n.name, 'node');
-    plan.sysctls['net.ipv4.ip_forward'] = '1';
-    // Pod-to-pod traffic on one bridge must pass iptables so conntrack can undo a DNAT.
-    plan.sysctls['net.bridge.bridge-nf-call-iptables'] = '1';
-    plugIntoNetwork(n.name, n.network);
-    const subnet = subnets.get(n.network)!;
-    address(plan, HOST_IFNAME, `${n.address}/${prefixOf(subnet)}`);
-    plan.batch.push(`link set ${HOST_IFNAME}${mtuOf(mtus.get(n.network))} up`);
-    plan.batch.push(`link add ${n.bridge} address ${bridgeMac(firstHost(parseCidr(n.podCIDR)!))}${mtuOf(podNet.podMtu)} type bridge`);
-    address(plan, n.bridge, `${firstHost(parseCidr(n.podCIDR)!)}/${prefixOf(n.podCIDR)}`);
-    plan.batch.push(`link set ${n.bridge} up`);
-    routesVia(plan, [subnet, n.podCIDR], gatewayOn(n.network));
-    extend(plan, podNet.nodes[n.name]);
-  }
-
-  for (const c of t.clients) {
-    const plan = add(c.name, 'client');
-    plugIntoNetwork(c.name, c.network);
-    const subnet = subnets.get(c.network)!;
-    address(plan, HOST_IFNAME, `${c.address}/${prefixOf(subnet)}`);
-    plan.batch.push(`link set ${HOST_IFNAME}${mtuOf(mtus.get(c.network))} up`);
-    routesVia(plan, [subnet], gatewayOn(c.network));
-  }
-
+  for (const r of t.routers) planRouterBridges(p, r);
+  for (const n of t.nodes) planNode(p, n);
+  for (const c of t.clients) planClient(p, c);
   const podParts: Record<string, PodPart> = {};
-  for (const p of t.pods) {
-    const node = t.nodes.find((n) => n.name === p.node)!;
-    const createdBefore = createBatch.length;
-    const plan = add(p.name, 'pod');
-    const veth = podVethName(p.name);
-    createBatch.push(`link add name ${HOST_IFNAME} index ${HOST_IFINDEX} netns ${ns(p.name)} type veth peer name ${veth} index ${podPortIndex(p.address)} netns ${ns(node.name)}`);
-    const np = plans.get(node.name)!;
-    // hairpin: a pod whose service traffic is balanced back to itself leaves and re-enters one port.
-    const nodeBatch = [`link set ${veth} master ${node.bridge}`, `link set ${veth} type bridge_slave hairpin on`, `link set ${veth}${mtuOf(podNet.podMtu)} up`];
-    np.batch.push(...nodeBatch);
-    podParts[p.name] = { node: node.name, create: createBatch.slice(createdBefore), nodeBatch };
-    address(plan, HOST_IFNAME, `${p.address}/${prefixOf(node.podCIDR)}`);
-    plan.batch.push(`link set ${HOST_IFNAME}${mtuOf(podNet.podMtu)} up`);
-    routesVia(plan, [node.podCIDR], firstHost(parseCidr(node.podCIDR)!));
-  }
-
+  for (const pod of t.pods) podParts[pod.name] = planPod(p, pod);
   // Router bridges come up last, then the routes whose next hops they make reachable.
-  for (const r of t.routers) {
-    const plan = plans.get(r.name)!;
-    for (const iface of r.interfaces) plan.batch.push(`link set ${networkBridgeName(iface.network)} up`);
-    for (const route of r.routes.filter((x) => podNetwork.keepsRouterRoute(t, x))) {
-      const to = route.to.includes('/') ? route.to : `${route.to}/32`;
-      const hops = Array.isArray(route.via) ? route.via : [route.via];
-      plan.batch.push(hops.length === 1 ? `route add ${to} via ${hops[0]}` : `route add ${to} ${hops.map((h) => `nexthop via ${h}`).join(' ')}`);
-    }
-    extend(plan, podNet.routers[r.name]);
-  }
-
-  return { namespaces: [...plans.values()], createBatch, labPrefixes, podParts, podNetwork: podNet };
+  for (const r of t.routers) planRouterRoutes(p, r, podNetwork);
+  return { namespaces: [...p.plans.values()], createBatch: p.createBatch, labPrefixes: p.labPrefixes, podParts, podNetwork: p.podNet };
 }
 
+/** " mtu N" for a link, or nothing when it keeps the kernel's default. */
+const mtuOf = (mtu: number | undefined) => (mtu === undefined ? '' : ` mtu ${mtu}`);
+
+function addNamespace(p: Planning, host: string, role: Role): NamespacePlan {
+  const plan: NamespacePlan = {
+    ns: namespaceName(p.t.lab, host),
+    host,
+    role,
+    batch: [`link set lo alias ${labMarker(p.t.lab)}`, 'link set lo up'],
+    bridgeBatch: [],
+    sysctls: {},
+    addresses: [],
+  };
+  p.plans.set(host, plan);
+  p.createBatch.push(`netns add ${plan.ns}`);
+  return plan;
+}
+
+function addAddress(plan: NamespacePlan, ifname: string, cidr: string): void {
+  plan.batch.push(`addr add ${cidr} dev ${ifname}`);
+  plan.addresses.push({ ifname, cidr });
+}
+
+/** Routes to every lab prefix this host is not attached to, through its gateway; never a default route. */
+function routesVia(p: Planning, plan: NamespacePlan, connected: string[], gateway: string | undefined): void {
+  if (!gateway) return;
+  const attached = connected.map((c) => parseCidr(c)).filter((c): c is Cidr => c !== undefined);
+  for (const prefix of p.labPrefixes) {
+    const cidr = parseCidr(prefix)!;
+    const covered = attached.some((a) => a.prefix <= cidr.prefix && cidrsOverlap(a, cidr));
+    if (!covered) plan.batch.push(`route add ${prefix} via ${gateway}`);
+  }
+}
+
+/** The pod network mode's lines, after the namespace's own. */
+function extend(plan: NamespacePlan, more: NamespaceAdditions | undefined): void {
+  if (!more) return;
+  plan.batch.push(...more.batch);
+  plan.bridgeBatch.push(...more.bridgeBatch);
+  Object.assign(plan.sysctls, more.sysctls);
+}
+
+const gatewayOn = (t: Topology, network: string): string | undefined =>
+  t.routers.flatMap((r) => r.interfaces).find((iface) => iface.network === network)?.address;
+
+/** A router's namespace and one bridge per network it is on, left down until every host has plugged in. */
+function planRouterBridges(p: Planning, r: Router): void {
+  const plan = addNamespace(p, r.name, 'router');
+  plan.sysctls['net.ipv4.ip_forward'] = '1';
+  // Hosts on a subnet reach each other's pod ranges through the router on that same
+  // subnet; an ICMP redirect would teach them to bypass it, which is not the documented path.
+  plan.sysctls['net.ipv4.conf.all.send_redirects'] = '0';
+  if (r.hashPorts) plan.sysctls['net.ipv4.fib_multipath_hash_policy'] = '1';
+  for (const iface of r.interfaces) {
+    const bridge = networkBridgeName(iface.network);
+    plan.batch.push(`link add ${bridge} address ${bridgeMac(iface.address)}${mtuOf(p.mtus.get(iface.network))} type bridge`);
+    addAddress(plan, bridge, `${iface.address}/${prefixOf(p.subnets.get(iface.network)!)}`);
+    plan.sysctls[`net.ipv4.conf.${bridge}.send_redirects`] = '0';
+  }
+}
+
+/** A veth from the host's eth0 to a port on the bridge of the router on that network. */
+function plugIntoNetwork(p: Planning, host: string, network: string): void {
+  const router = p.t.routers.find((r) => r.interfaces.some((i) => i.network === network))!;
+  const port = routerPortName(host);
+  p.createBatch.push(
+    `link add name ${HOST_IFNAME} index ${HOST_IFINDEX} netns ${namespaceName(p.t.lab, host)} type veth peer name ${port} index ${ROUTER_PORT_BASE + p.routerPorts++} netns ${namespaceName(p.t.lab, router.name)}`,
+  );
+  const rp = p.plans.get(router.name)!;
+  rp.batch.push(`link set ${port} master ${networkBridgeName(network)}`, `link set ${port}${mtuOf(p.mtus.get(network))} up`);
+}
+
+function planNode(p: Planning, n: Node): void {
+  const plan = addNamespace(p, n.name, 'node');
+  plan.sysctls['net.ipv4.ip_forward'] = '1';
+  // Pod-to-pod traffic on one bridge must pass iptables so conntrack can undo a DNAT.
+  plan.sysctls['net.bridge.bridge-nf-call-iptables'] = '1';
+  plugIntoNetwork(p, n.name, n.network);
+  const subnet = p.subnets.get(n.network)!;
+  addAddress(plan, HOST_IFNAME, `${n.address}/${prefixOf(subnet)}`);
+  plan.batch.push(`link set ${HOST_IFNAME}${mtuOf(p.mtus.get(n.network))} up`);
+  const gateway = firstHost(parseCidr(n.podCIDR)!);
+  plan.batch.push(`link add ${n.bridge} address ${bridgeMac(gateway)}${mtuOf(p.podNet.podMtu)} type bridge`);
+  addAddress(plan, n.bridge, `${gateway}/${prefixOf(n.podCIDR)}`);
+  plan.batch.push(`link set ${n.bridge} up`);
+  routesVia(p, plan, [subnet, n.podCIDR], gatewayOn(p.t, n.network));
+  extend(plan, p.podNet.nodes[n.name]);
+}
+
+function planClient(p: Planning, c: Client): void {
+  const plan = addNamespace(p, c.name, 'client');
+  plugIntoNetwork(p, c.name, c.network);
+  const subnet = p.subnets.get(c.network)!;
+  addAddress(plan, HOST_IFNAME, `${c.address}/${prefixOf(subnet)}`);
+  plan.batch.push(`link set ${HOST_IFNAME}${mtuOf(p.mtus.get(c.network))} up`);
+  routesVia(p, plan, [subnet], gatewayOn(p.t, c.network));
+}
+
+/** A pod's namespace and its veth into its node's bridge; returns its share, for adding it to a running lab. */
+function planPod(p: Planning, pod: Pod): PodPart {
+  const node = p.t.nodes.find((n) => n.name === pod.node)!;
+  const createdBefore = p.createBatch.length;
+  const plan = addNamespace(p, pod.name, 'pod');
+  const veth = podVethName(pod.name);
+  p.createBatch.push(
+    `link add name ${HOST_IFNAME} index ${HOST_IFINDEX} netns ${plan.ns} type veth peer name ${veth} index ${podPortIndex(pod.address)} netns ${namespaceName(p.t.lab, node.name)}`,
+  );
+  // hairpin: a pod whose service traffic is balanced back to itself leaves and re-enters one port.
+  const nodeBatch = [`link set ${veth} master ${node.bridge}`, `link set ${veth} type bridge_slave hairpin on`, `link set ${veth}${mtuOf(p.podNet.podMtu)} up`];
+  p.plans.get(node.name)!.batch.push(...nodeBatch);
+  addAddress(plan, HOST_IFNAME, `${pod.address}/${prefixOf(node.podCIDR)}`);
+  plan.batch.push(`link set ${HOST_IFNAME}${mtuOf(p.podNet.podMtu)} up`);
+  routesVia(p, plan, [node.podCIDR], firstHost(parseCidr(node.podCIDR)!));
+  return { node: node.name, create: p.createBatch.slice(createdBefore), nodeBatch };
+}
+
+/** A router's bridges up, then its static routes (those the pod network mode keeps) and the mode's own lines. */
+function planRouterRoutes(p: Planning, r: Router, podNetwork: PodNetwork): void {
+  const plan = p.plans.get(r.name)!;
+  for (const iface of r.interfaces) plan.batch.push(`link set ${networkBridgeName(iface.network)} up`);
+  for (const route of r.routes.filter((x) => podNetwork.keepsRouterRoute(p.t, x))) {
+    const to = route.to.includes('/') ? route.to : `${route.to}/32`;
+    const hops = Array.isArray(route.via) ? route.via : [route.via];
+    plan.batch.push(hops.length === 1 ? `route add ${to} via ${hops[0]}` : `route add ${to} ${hops.map((h) => `nexthop via ${h}`).join(' ')}`);
+  }
+  extend(plan, p.podNet.routers[r.name]);
+}

@@ -28,7 +28,7 @@ import { readBgpSessions } from '../kernel/bird.js';
 import type { PodNetworkMode, ProxyMode, Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import { addressMatches, flowVariables, resolvePattern, type Flow } from './flows.js';
-import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups } from './paths.js';
+import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups, type TrafficGroup } from './paths.js';
 import { sendRequest } from './traffic.js';
 import { readAffinityState, waitForAffinityExpiry } from '../kernel/affinity.js';
 import type { AffinityWaitEvidence } from './affinity-expiry.js';
@@ -122,6 +122,18 @@ async function perNode<T>(nodes: string[], read: (node: string) => Promise<T>): 
   return Object.fromEntries(await Promise.all(nodes.map(async (n) => [n, await read(n)] as const)));
 }
 
+/** What sending a walkthrough's traffic needs: the lab, its proxy mode, and what the kernel said before it. */
+interface Sending {
+  t: Topology;
+  ns: (host: string) => string;
+  mode: ProxyMode;
+  /** Every node's conntrack table, read now. */
+  readAllConntrack: () => Promise<Record<string, ConntrackEntry[]>>;
+  /** iptables mode: per node traffic waits on, its affinity rules' hits when the run started. */
+  hitsAtRunStart: Record<string, number>;
+  onProgress?: (text: string) => void;
+}
+
 /**
  * Send the walkthrough's traffic with tcpdump listening at every observation point, then read
  * conntrack, rule counters, routes and recent lists: everything the judges need.
@@ -143,45 +155,20 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   const readAllConntrack = () => perNode(t.nodes.map((n) => n.name), (n) => readConntrack(ns(n)));
 
   // sessionAffinity timeouts: the affinity rules' counters at the start, for the nodes traffic waits on.
-  const affinityWaits: Record<string, AffinityWaitEvidence> = {};
   const waitNodes = [...new Set(trafficGroups(w).flatMap((g) => (g.traffic.afterAffinityExpiry ? [g.traffic.afterAffinityExpiry] : [])))];
   const hitsAtRunStart = await perNode(nft ? [] : waitNodes, async (n) => (await readAffinityState(ns(n), mode)).affinityHits ?? 0);
+  const sending: Sending = { t, ns, mode, readAllConntrack, hitsAtRunStart, onProgress };
 
   // The pod network's tunnel, if any, is captured too: its datagrams carry the flows between nodes.
   const tunnel = podNetworkOf(t).plan(t).tunnel;
   const filter = tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : undefined;
   onProgress?.(`capturing on ${points.length} interfaces`);
+  const affinityWaits: Record<string, AffinityWaitEvidence> = {};
   const { result: flows, packets, files, problems, ended } = await withCaptures(points, runDir, async () => {
     const all: Flow[] = [];
     for (const g of trafficGroups(w)) {
-      const sender = [...t.clients, ...t.pods].find((h) => h.name === g.traffic.from)!;
-      const waitOn = g.traffic.afterAffinityExpiry;
-      let waited: Awaited<ReturnType<typeof waitForAffinityExpiry>> | undefined;
-      if (waitOn) {
-        onProgress?.(`waiting for ${waitOn} to forget ${sender.address}'s session affinity`);
-        waited = await waitForAffinityExpiry(ns(waitOn), mode, sender.address);
-      }
-      const mine: Flow[] = [];
-      const inUse = await portsInUse(ns(sender.name));
-      // A path tied to the node that translated it needs each flow located as it goes.
-      const locate = g.paths.some((p) => p.via);
-      while (mine.length < g.traffic.maxRequests && !groupSatisfied(g, mine)) {
-        const flow = await sendRequest(ns(sender.name), g.traffic, g.key, all.length, nextSourcePort(inUse), sender.address);
-        if (locate) locateFlow(flow, await readAllConntrack());
-        mine.push(flow);
-        all.push(flow);
-        onProgress?.(`request ${all.length}: ${flow.answer ? `answered by ${flow.answer.pod}` : `no answer (${flow.error})`}`);
-      }
-      if (waitOn && waited) {
-        const after = await readAffinityState(ns(waitOn), mode);
-        affinityWaits[g.key] = {
-          ...waited,
-          node: waitOn,
-          client: sender.address,
-          after: after.entries.filter((e) => e.client === sender.address),
-          ...(nft ? {} : { hitsAtRunStart: hitsAtRunStart[waitOn], hitsAfter: after.affinityHits }),
-        };
-      }
+      const waited = await sendGroup(sending, g, all);
+      if (waited) affinityWaits[g.key] = waited;
     }
     await awaitHttpResponses(w, points, runDir);
     return all;
@@ -191,37 +178,11 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   const frameHosts = [...new Set(w.paths.flatMap((p) => p.steps.flatMap((s) => (s.expect?.frame ? [s.expect.frame.to] : []))))];
   const [conntrack, after, recent, translatedAfter, macs] = await Promise.all([readAllConntrack(), readCounters(), perNode(nodesWith(w, 'recent'), readAffinity), readTranslated(), perNode(frameHosts, (h) => readMacs(ns(h)))]);
   for (const flow of flows) locateFlow(flow, conntrack);
-
-  // Routes toward the addresses the route steps name, resolved against each path's flow.
-  const queries = new Set<string>();
-  for (const { path, flow } of flowsOfPaths(w, flows)) {
-    for (const s of path.steps) {
-      if (!s.expect?.route || !flow) continue;
-      const to = resolvePattern(s.expect.route.to, flowVariables(flow));
-      if (to) queries.add(`${s.at} ${to.ip}`);
-    }
-  }
-  const routes: Evidence['routes'] = {};
-  const routeSources: NonNullable<Evidence['routeSources']> = {};
-  await Promise.all(
-    [...queries].map(async (q) => {
-      const [node, ip] = q.split(' ') as [string, string];
-      const [route, source] = await Promise.all([readRoute(ns(node), ip), readRouteSource(ns(node), ip)]);
-      (routes[node] ??= {})[ip] = route?.dev ?? '';
-      if (source) (routeSources[node] ??= {})[ip] = source;
-    }),
-  );
+  const { routes, routeSources } = await readRoutesOfSteps(w, flows, ns);
   const bgpSessions = await perNode(hostsWithSessions(w), (h) => readBgpSessions(t.lab, h));
 
   const map = <T, U>(r: Record<string, T>, f: (x: T) => U) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, f(v)]));
-  const nftEvidence = nft
-    ? {
-        dnatChains: await perNode(nodesWith(w, 'dnatRule'), async (n) => nftDnatChainsOf(await readNftText(ns(n)))),
-        maps: await perNode(nodesWith(w, 'rule'), async (n) => nftMapElementsOf(await readNftObjects(ns(n)))),
-        translatedBefore,
-        translatedAfter,
-      }
-    : undefined;
+  const nftEvidence = nft ? { ...(await readNftRules(w, ns)), translatedBefore, translatedAfter } : undefined;
   return {
     mode,
     podNetwork: t.podNetwork.mode,
@@ -241,6 +202,73 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
     ...(Object.keys(bgpSessions).length > 0 ? { bgpSessions } : {}),
     recent,
     flows,
+  };
+}
+
+/**
+ * One traffic group's requests, added to `all`, until its paths are satisfied or it reaches its
+ * maximum; first, if it asks, the wait for a node to forget the sender's session affinity, whose
+ * record it returns.
+ */
+async function sendGroup(s: Sending, g: TrafficGroup, all: Flow[]): Promise<AffinityWaitEvidence | undefined> {
+  const { t, ns, mode, onProgress } = s;
+  const sender = [...t.clients, ...t.pods].find((h) => h.name === g.traffic.from)!;
+  const waitOn = g.traffic.afterAffinityExpiry;
+  let waited: Awaited<ReturnType<typeof waitForAffinityExpiry>> | undefined;
+  if (waitOn) {
+    onProgress?.(`waiting for ${waitOn} to forget ${sender.address}'s session affinity`);
+    waited = await waitForAffinityExpiry(ns(waitOn), mode, sender.address);
+  }
+  const mine: Flow[] = [];
+  const inUse = await portsInUse(ns(sender.name));
+  // A path tied to the node that translated it needs each flow located as it goes.
+  const locate = g.paths.some((p) => p.via);
+  while (mine.length < g.traffic.maxRequests && !groupSatisfied(g, mine)) {
+    const flow = await sendRequest(ns(sender.name), g.traffic, g.key, all.length, nextSourcePort(inUse), sender.address);
+    if (locate) locateFlow(flow, await s.readAllConntrack());
+    mine.push(flow);
+    all.push(flow);
+    onProgress?.(`request ${all.length}: ${flow.answer ? `answered by ${flow.answer.pod}` : `no answer (${flow.error})`}`);
+  }
+  if (!waitOn || !waited) return undefined;
+  const after = await readAffinityState(ns(waitOn), mode);
+  return {
+    ...waited,
+    node: waitOn,
+    client: sender.address,
+    after: after.entries.filter((e) => e.client === sender.address),
+    ...(mode === 'nftables' ? {} : { hitsAtRunStart: s.hitsAtRunStart[waitOn], hitsAfter: after.affinityHits }),
+  };
+}
+
+/** Routes toward the addresses the route steps name, resolved against each path's flow. */
+async function readRoutesOfSteps(w: Walkthrough, flows: Flow[], ns: (host: string) => string): Promise<Pick<Evidence, 'routes'> & { routeSources: NonNullable<Evidence['routeSources']> }> {
+  const queries = new Set<string>();
+  for (const { path, flow } of flowsOfPaths(w, flows)) {
+    for (const s of path.steps) {
+      if (!s.expect?.route || !flow) continue;
+      const to = resolvePattern(s.expect.route.to, flowVariables(flow));
+      if (to) queries.add(`${s.at} ${to.ip}`);
+    }
+  }
+  const routes: Evidence['routes'] = {};
+  const routeSources: NonNullable<Evidence['routeSources']> = {};
+  await Promise.all(
+    [...queries].map(async (q) => {
+      const [node, ip] = q.split(' ') as [string, string];
+      const [route, source] = await Promise.all([readRoute(ns(node), ip), readRouteSource(ns(node), ip)]);
+      (routes[node] ??= {})[ip] = route?.dev ?? '';
+      if (source) (routeSources[node] ??= {})[ip] = source;
+    }),
+  );
+  return { routes, routeSources };
+}
+
+/** nftables mode: the endpoint chains of the nodes dnatRule steps name, and the verdict maps of those rule steps name. */
+async function readNftRules(w: Walkthrough, ns: (host: string) => string): Promise<Pick<NonNullable<Evidence['nft']>, 'dnatChains' | 'maps'>> {
+  return {
+    dnatChains: await perNode(nodesWith(w, 'dnatRule'), async (n) => nftDnatChainsOf(await readNftText(ns(n)))),
+    maps: await perNode(nodesWith(w, 'rule'), async (n) => nftMapElementsOf(await readNftObjects(ns(n)))),
   };
 }
 

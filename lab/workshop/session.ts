@@ -58,152 +58,199 @@ const HELP = new Set(['help']);
 /** Probes that send traffic of their own: read once per step, not at every attempt. */
 const sendsTraffic = (c: Check) => Boolean(c.request || c.capture);
 
+/** One session: its options, how it writes, and the learner's progress so far (updated as steps end). */
+interface Session {
+  o: SessionOptions;
+  st: Style;
+  width: number;
+  ids: string[];
+  progress: Progress;
+  say: (text?: string) => void;
+  /** Workshop text, its placeholders filled for this lab, wrapped to the width. */
+  prose: (text: string, indent?: string) => void;
+}
+
+/** One step being asked: the learner's attempts and hints so far, and the probe's reading once it sent traffic. */
+interface StepAttempt {
+  step: WorkshopStep;
+  i: number;
+  ctx: AnswerContext;
+  attempts: number;
+  hints: number;
+  cached?: ProbeResult;
+}
+
 export async function runSession(o: SessionOptions): Promise<SessionResult> {
-  const { loaded, lab, io } = o;
-  const w = loaded.workshop;
-  const st = o.style ?? plainStyle;
+  const { lab, io } = o;
+  const w = o.loaded.workshop;
   const width = o.width ?? 80;
-  const ids = w.steps.map((s) => s.id);
-  let progress = o.progress;
   const say = (text = '') => io.write(`${text}\n`);
-  const prose = (text: string, indent = '  ') => say(wrap(fill(text, lab), width, indent));
+  const s: Session = {
+    o,
+    st: o.style ?? plainStyle,
+    width,
+    ids: w.steps.map((step) => step.id),
+    progress: o.progress,
+    say,
+    prose: (text, indent = '  ') => say(wrap(fill(text, lab), width, indent)),
+  };
 
-  const start = nextStepIndex(progress, ids);
-  say(st.bold(`${w.title}`) + st.dim(`  (lab ${lab})`));
-  if (w.seed) say(st.dim(`follows seed ${w.seed}`));
-  if (start === 0 && Object.keys(progress.steps).length === 0) {
-    if (w.intro) {
-      say();
-      prose(w.intro);
-    }
-  } else if (start < ids.length) {
-    const s = score(progress, ids);
-    say(st.dim(`welcome back: ${s.done} of ${s.total} steps done, continuing at step ${start + 1}`));
-  }
-  say(st.dim(`at the prompt: an answer, or ${o.runLooks ? 'run, ' : ''}hint, skip, again, quit`));
-
+  const start = nextStepIndex(s.progress, s.ids);
+  greet(s, start);
   for (let i = start; i < w.steps.length; i++) {
     const step = w.steps[i]!;
-    if (progress.steps[step.id]) continue;
-    const done = await askStep(step, i);
+    if (s.progress.steps[step.id]) continue;
+    const done = await askStep(s, step, i);
     if (done === 'stopped') {
       say();
-      say(st.dim(`stopped at step ${i + 1} of ${ids.length}; progress is saved. Resume with: lab workshop ${lab}`));
-      return { outcome: 'stopped', progress };
+      say(s.st.dim(`stopped at step ${i + 1} of ${s.ids.length}; progress is saved. Resume with: lab workshop ${lab}`));
+      return { outcome: 'stopped', progress: s.progress };
     }
   }
 
-  const s = score(progress, ids);
+  const sc = score(s.progress, s.ids);
   say();
-  say(st.bold('Workshop complete.') + ` ${s.correct} of ${s.total} answered (${s.firstTry} at the first try), ${s.skipped} skipped.`);
-  if (w.outro) prose(w.outro);
-  return { outcome: 'finished', progress };
+  say(s.st.bold('Workshop complete.') + ` ${sc.correct} of ${sc.total} answered (${sc.firstTry} at the first try), ${sc.skipped} skipped.`);
+  if (w.outro) s.prose(w.outro);
+  return { outcome: 'finished', progress: s.progress };
+}
 
-  function showStep(step: WorkshopStep, i: number): void {
-    say();
-    const seed = step.seed ? st.dim(`  [seed ${step.seed}]`) : '';
-    say(st.bold(`Step ${i + 1} of ${ids.length}: ${fill(step.title, lab)}`) + seed);
-    say();
-    prose(step.explain);
-    if (step.look.length > 0) {
+/** The title, then the intro on a first visit or where a returning learner left off. */
+function greet(s: Session, start: number): void {
+  const { o, st, say } = s;
+  const w = o.loaded.workshop;
+  say(st.bold(`${w.title}`) + st.dim(`  (lab ${o.lab})`));
+  if (w.seed) say(st.dim(`follows seed ${w.seed}`));
+  if (start === 0 && Object.keys(s.progress.steps).length === 0) {
+    if (w.intro) {
       say();
-      say('  Look:');
-      for (const l of step.look.map(lookCommand)) {
-        say(`    $ ${fill(l.cmd, lab)}${l.note ? st.dim(`   # ${fill(l.note, lab)}`) : ''}`);
-      }
+      s.prose(w.intro);
     }
-    say();
-    say(wrap(st.bold('Q: ') + fill(step.question, lab), width, '  '));
+  } else if (start < s.ids.length) {
+    const sc = score(s.progress, s.ids);
+    say(st.dim(`welcome back: ${sc.done} of ${sc.total} steps done, continuing at step ${start + 1}`));
   }
+  say(st.dim(`at the prompt: an answer, or ${o.runLooks ? 'run, ' : ''}hint, skip, again, quit`));
+}
 
-  async function askStep(step: WorkshopStep, i: number): Promise<'done' | 'stopped'> {
-    const ctx: AnswerContext = { kind: answerKind(step), port: step.port, hosts: o.hosts };
-    let attempts = 0;
-    let hints = 0;
-    let cached: ProbeResult | undefined;
-    const read = async () => {
-      if (cached) return cached;
-      if (sendsTraffic(step.check)) say(st.dim('  (checking: the lab sends a few requests of its own…)'));
-      const r = await o.probe(step.check);
-      if (sendsTraffic(step.check) && 'values' in r) cached = r;
-      return r;
-    };
-    const nextHint = () => {
-      if (hints < step.hints.length) {
-        say(wrap(st.yellow(`Hint ${hints + 1}/${step.hints.length}: `) + fill(step.hints[hints]!, lab), width, '  '));
-        hints += 1;
-        return true;
-      }
-      return false;
-    };
-    const finish = (outcome: 'correct' | 'skipped', answer?: string) => {
-      progress = recordStep(progress, step.id, { outcome, attempts, hints, ...(answer !== undefined ? { answer } : {}) });
-      o.save(progress);
-      if (step.debrief) {
-        say();
-        prose(step.debrief);
-      }
-    };
-
-    showStep(step, i);
-    for (;;) {
-      const line = await io.ask('answer> ');
-      if (line === undefined) return 'stopped';
-      const word = line.trim().toLowerCase();
-      if (QUIT.has(word)) return 'stopped';
-      if (word === '') {
-        say(st.dim(`  type your answer, or ${o.runLooks ? 'run, ' : ''}hint, skip, again, quit`));
-        continue;
-      }
-      if (HELP.has(word)) {
-        say('  answer  check your answer against the live lab');
-        if (o.runLooks) say('  run     run the commands under "Look" for you');
-        say('  hint    a hint (each wrong answer gives one too)');
-        say("  skip    see the lab's answer and move on");
-        say('  again   show this step again');
-        say('  quit    stop here; progress is saved, run the same command to resume');
-        continue;
-      }
-      if (AGAIN.has(word)) {
-        showStep(step, i);
-        continue;
-      }
-      if (HINT.has(word)) {
-        if (!nextHint()) say(st.dim('  no more hints: type skip to see the answer and move on'));
-        continue;
-      }
-      if (RUN.has(word)) {
-        if (!o.runLooks) say(st.dim('  run is not available here: type the commands yourself'));
-        else if (step.look.length === 0) say(st.dim('  this step has no command to run'));
-        else await o.runLooks(step.look);
-        continue;
-      }
-      if (SKIP.has(word)) {
-        const r = await read();
-        say(st.dim(`  skipped. ${'values' in r ? `The lab's answer: ${showExpected(r.values, ctx)}` : `(the lab could not read its answer: ${r.unavailable})`}`));
-        finish('skipped');
-        return 'done';
-      }
-
-      const r = await read();
-      if ('unavailable' in r) {
-        say(wrap(st.yellow('cannot check yet: ') + r.unavailable, width, '  '));
-        continue;
-      }
-      const v = judge(line, r.values, ctx);
-      if (v.form) {
-        say(st.yellow(`  ${v.message ?? 'that is not an answer of the right form'}`));
-        continue;
-      }
-      attempts += 1;
-      if (v.ok) {
-        say(st.green(`  right`) + `: the lab says ${showExpected([v.matched ?? r.values[0]!], ctx)}`);
-        finish('correct', line.trim());
-        return 'done';
-      }
-      const fb = step.feedback.find((f) => judge(line, [f.answer], ctx).ok && !judge(f.answer, r.values, ctx).ok);
-      say(st.red('  not quite') + (fb ? `: ${fill(fb.say, lab)}` : v.message ? `: ${v.message}` : '.'));
-      if (!nextHint()) say(st.dim('  type skip to see the answer and move on'));
+function showStep(s: Session, step: WorkshopStep, i: number): void {
+  const { o, st, say } = s;
+  say();
+  const seed = step.seed ? st.dim(`  [seed ${step.seed}]`) : '';
+  say(st.bold(`Step ${i + 1} of ${s.ids.length}: ${fill(step.title, o.lab)}`) + seed);
+  say();
+  s.prose(step.explain);
+  if (step.look.length > 0) {
+    say();
+    say('  Look:');
+    for (const l of step.look.map(lookCommand)) {
+      say(`    $ ${fill(l.cmd, o.lab)}${l.note ? st.dim(`   # ${fill(l.note, o.lab)}`) : ''}`);
     }
+  }
+  say();
+  say(wrap(st.bold('Q: ') + fill(step.question, o.lab), s.width, '  '));
+}
+
+/** Prompt until the step is answered or skipped ('done'), or the learner quits or input ends ('stopped'). */
+async function askStep(s: Session, step: WorkshopStep, i: number): Promise<'done' | 'stopped'> {
+  const a: StepAttempt = { step, i, ctx: { kind: answerKind(step), port: step.port, hosts: s.o.hosts }, attempts: 0, hints: 0 };
+  showStep(s, step, i);
+  for (;;) {
+    const line = await s.o.io.ask('answer> ');
+    if (line === undefined) return 'stopped';
+    const word = line.trim().toLowerCase();
+    if (QUIT.has(word)) return 'stopped';
+    if (await obeyCommand(s, a, word)) continue;
+    if (SKIP.has(word)) {
+      await skipStep(s, a);
+      return 'done';
+    }
+    if (await judgeAnswer(s, a, line)) return 'done';
+  }
+}
+
+/** The words that neither answer nor leave the step (nothing, help, again, hint, run): true when `word` was one, and done. */
+async function obeyCommand(s: Session, a: StepAttempt, word: string): Promise<boolean> {
+  const { o, st, say } = s;
+  if (word === '') {
+    say(st.dim(`  type your answer, or ${o.runLooks ? 'run, ' : ''}hint, skip, again, quit`));
+  } else if (HELP.has(word)) {
+    say('  answer  check your answer against the live lab');
+    if (o.runLooks) say('  run     run the commands under "Look" for you');
+    say('  hint    a hint (each wrong answer gives one too)');
+    say("  skip    see the lab's answer and move on");
+    say('  again   show this step again');
+    say('  quit    stop here; progress is saved, run the same command to resume');
+  } else if (AGAIN.has(word)) {
+    showStep(s, a.step, a.i);
+  } else if (HINT.has(word)) {
+    if (!nextHint(s, a)) say(st.dim('  no more hints: type skip to see the answer and move on'));
+  } else if (RUN.has(word)) {
+    if (!o.runLooks) say(st.dim('  run is not available here: type the commands yourself'));
+    else if (a.step.look.length === 0) say(st.dim('  this step has no command to run'));
+    else await o.runLooks(a.step.look);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+async function skipStep(s: Session, a: StepAttempt): Promise<void> {
+  const r = await readLab(s, a);
+  s.say(s.st.dim(`  skipped. ${'values' in r ? `The lab's answer: ${showExpected(r.values, a.ctx)}` : `(the lab could not read its answer: ${r.unavailable})`}`));
+  finishStep(s, a, 'skipped');
+}
+
+/** Check an answer against the lab: true when it is right (the step is finished); otherwise feedback and a hint. */
+async function judgeAnswer(s: Session, a: StepAttempt, line: string): Promise<boolean> {
+  const { o, st, say, width } = s;
+  const r = await readLab(s, a);
+  if ('unavailable' in r) {
+    say(wrap(st.yellow('cannot check yet: ') + r.unavailable, width, '  '));
+    return false;
+  }
+  const v = judge(line, r.values, a.ctx);
+  if (v.form) {
+    say(st.yellow(`  ${v.message ?? 'that is not an answer of the right form'}`));
+    return false;
+  }
+  a.attempts += 1;
+  if (v.ok) {
+    say(st.green(`  right`) + `: the lab says ${showExpected([v.matched ?? r.values[0]!], a.ctx)}`);
+    finishStep(s, a, 'correct', line.trim());
+    return true;
+  }
+  const fb = a.step.feedback.find((f) => judge(line, [f.answer], a.ctx).ok && !judge(f.answer, r.values, a.ctx).ok);
+  say(st.red('  not quite') + (fb ? `: ${fill(fb.say, o.lab)}` : v.message ? `: ${v.message}` : '.'));
+  if (!nextHint(s, a)) say(st.dim('  type skip to see the answer and move on'));
+  return false;
+}
+
+/** The step's answer as the live lab has it; a probe that sends traffic is read once per step. */
+async function readLab(s: Session, a: StepAttempt): Promise<ProbeResult> {
+  if (a.cached) return a.cached;
+  const check = a.step.check;
+  if (sendsTraffic(check)) s.say(s.st.dim('  (checking: the lab sends a few requests of its own…)'));
+  const r = await s.o.probe(check);
+  if (sendsTraffic(check) && 'values' in r) a.cached = r;
+  return r;
+}
+
+/** The step's next hint, if it has one left: false when none is. */
+function nextHint(s: Session, a: StepAttempt): boolean {
+  const { step } = a;
+  if (a.hints >= step.hints.length) return false;
+  s.say(wrap(s.st.yellow(`Hint ${a.hints + 1}/${step.hints.length}: `) + fill(step.hints[a.hints]!, s.o.lab), s.width, '  '));
+  a.hints += 1;
+  return true;
+}
+
+/** Record the step's outcome, save the progress, and show its debrief. */
+function finishStep(s: Session, a: StepAttempt, outcome: 'correct' | 'skipped', answer?: string): void {
+  s.progress = recordStep(s.progress, a.step.id, { outcome, attempts: a.attempts, hints: a.hints, ...(answer !== undefined ? { answer } : {}) });
+  s.o.save(s.progress);
+  if (a.step.debrief) {
+    s.say();
+    s.prose(a.step.debrief);
   }
 }
