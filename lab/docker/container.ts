@@ -14,12 +14,12 @@ export interface LabContainer {
 }
 
 /**
- * The lab container, found by its label (so any directory, any checkout finds it).
- * There is at most one; if several exist (made by hand), the running one wins.
+ * The lab container, found by its label and name (so any directory, any checkout finds it,
+ * and a container named otherwise, a test run's, is not this one).
  */
 export async function findLabContainer(docker: Docker): Promise<LabContainer | undefined> {
   const all = await docker.listContainers({ all: true, filters: { label: [LABEL_FILTER] } });
-  const c = all.find((x) => x.State === 'running') ?? all[0];
+  const c = all.find((x) => x.Names.includes(`/${CONTAINER_NAME}`));
   if (!c) return undefined;
   return {
     id: c.Id,
@@ -37,6 +37,8 @@ export interface StartOptions {
   image: string;
   /** --privileged instead of the least-privilege set below. */
   privileged?: boolean;
+  /** Told the container's id as soon as it exists, so a rollback can remove it whatever comes next. */
+  onCreated?: (id: string) => void;
 }
 
 /**
@@ -84,6 +86,7 @@ export async function startLabContainer(docker: Docker, opts: StartOptions): Pro
       Labels: { [LABEL]: '1', [LABEL_IMAGE]: opts.image, [LABEL_PRIVILEGED]: privileged ? '1' : '0' },
       HostConfig: hostConfig(privileged),
     });
+    opts.onCreated?.(container.id);
   } catch (err) {
     if (statusOf(err) === 409) {
       throw new LabError(
@@ -116,9 +119,10 @@ export async function ensureRunning(docker: Docker, c: LabContainer): Promise<vo
   }
 }
 
-export async function removeLabContainer(docker: Docker, c: LabContainer): Promise<void> {
+/** Stop and remove a container by id (its processes and namespaces end with it); gone already is fine. */
+export async function removeLabContainer(docker: Docker, id: string): Promise<void> {
   try {
-    await docker.getContainer(c.id).remove({ force: true, v: true });
+    await docker.getContainer(id).remove({ force: true, v: true });
   } catch (err) {
     if (statusOf(err) !== 404) throw err;
   }

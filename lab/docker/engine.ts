@@ -11,7 +11,8 @@ export const LABEL_FILTER = `${LABEL}=1`;
 /** Container labels that record how it was made. */
 export const LABEL_IMAGE = `${LABEL}.image`;
 export const LABEL_PRIVILEGED = `${LABEL}.privileged`;
-export const CONTAINER_NAME = 'kube-packet-lab';
+/** The one lab container's name; LAB_DOCKER_CONTAINER gives a test run a container of its own. */
+export const CONTAINER_NAME = process.env.LAB_DOCKER_CONTAINER ?? 'kube-packet-lab';
 export const DEFAULT_IMAGE = process.env.LAB_DOCKER_IMAGE ?? 'kube-packet-lab:latest';
 /** Where the project lives inside the image (see the Dockerfile). */
 export const WORKDIR = '/opt/kube-packet-lab';

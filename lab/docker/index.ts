@@ -9,10 +9,8 @@ export {
   dockerLab,
   dockerShell,
   dockerStatus,
-  dockerUp,
   dockerVerify,
   type DockerDownResult,
   type DockerStatus,
-  type DockerUpOptions,
-  type DockerUpResult,
 } from './runner.js';
+export { dockerUp, type DockerUpOptions, type DockerUpResult } from './up.js';

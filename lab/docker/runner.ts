@@ -3,10 +3,11 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import type Docker from 'dockerode';
 import { ExitCode, LabError } from '../errors.js';
 import { PROJECT_ROOT } from '../util/project.js';
-import { ensureRunning, findLabContainer, removeLabContainer, startLabContainer, type LabContainer } from './container.js';
+import { findLabContainer, removeLabContainer, type LabContainer } from './container.js';
 import { DEFAULT_IMAGE, LAB_CLI_IN_CONTAINER, WORKDIR, connectDocker, dockerEndpoint, withDocker } from './engine.js';
 import { execCapture, execInteractive, execStream, type ExecOptions } from './exec.js';
-import { buildImage, inspectImage, removeImage, type ImageInfo } from './image.js';
+import { inspectImage, removeImage, type ImageInfo } from './image.js';
+import { execLabInside } from './inner.js';
 
 /**
  * The Docker path, as a programmatic API: one long-running container (labelled
@@ -14,40 +15,8 @@ import { buildImage, inspectImage, removeImage, type ImageInfo } from './image.j
  * lab/cli/docker.ts is a thin layer over these functions.
  */
 
-export interface DockerUpOptions {
-  /** Image tag to build and run (default kube-packet-lab:latest, or $LAB_DOCKER_IMAGE). */
-  image?: string;
-  /** BASE build argument (default $LAB_DOCKER_BASE, else the Dockerfile's own). */
-  base?: string;
-  /** Build even if the image exists. */
-  rebuild?: boolean;
-  noCache?: boolean;
-  /** Network for the build's RUN steps (default host). */
-  buildNetwork?: string;
-  privileged?: boolean;
-  /** Extra arguments for `lab up` inside, e.g. ['--name', 'np2']. */
-  labArgs?: string[];
-  /** Progress lines (image build steps, container start). */
-  onProgress?: (text: string) => void;
-  /** Where the inner `lab up` writes (default this process's stdout/stderr). */
-  output?: Pick<ExecOptions, 'stdout' | 'stderr'>;
-}
-
-export interface DockerUpResult {
-  /** Exit code of `lab up` inside the container. */
-  code: number;
-  image: string;
-  built: boolean;
-  buildMs?: number;
-  container: LabContainer;
-  /** The container was made by this call (false: an existing one was reused). */
-  created: boolean;
-  startMs: number;
-  upMs: number;
-}
-
 /** Environment forwarded to the `lab` commands inside. */
-function innerEnv(): string[] {
+export function innerEnv(): string[] {
   return ['LAB_LOG_LEVEL', 'NO_COLOR'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
 }
 
@@ -79,77 +48,12 @@ async function requireContainer(docker: Docker): Promise<LabContainer> {
   return c;
 }
 
-/** Build the image if needed, start (or reuse) the lab container, run `lab up` in it. */
-export function dockerUp(scenario: string, opts: DockerUpOptions = {}): Promise<DockerUpResult> {
-  return withDocker(async () => {
-    const docker = await connectDocker();
-    const image = opts.image ?? DEFAULT_IMAGE;
-    const base = opts.base ?? process.env.LAB_DOCKER_BASE;
-    const inner = scenarioInContainer(scenario);
-    const existing = await findLabContainer(docker);
-    if (existing && opts.rebuild) {
-      throw new LabError(
-        `the lab container ${existing.name} is already running image ${existing.image}: run "lab docker down" before --rebuild`,
-        ExitCode.labState,
-      );
-    }
-    if (existing && (opts.privileged ?? false) !== existing.privileged) {
-      throw new LabError(
-        `the lab container ${existing.name} already runs ${existing.privileged ? 'with' : 'without'} --privileged: run "lab docker down" first to change that`,
-        ExitCode.labState,
-      );
-    }
-
-    let built = false;
-    let buildMs: number | undefined;
-    if (!existing && (opts.rebuild || !(await inspectImage(docker, image)))) {
-      opts.onProgress?.(`docker: building image ${image}${base ? ` from ${base}` : ''}`);
-      const result = await buildImage(docker, {
-        tag: image,
-        ...(base ? { base } : {}),
-        ...(opts.buildNetwork ? { networkMode: opts.buildNetwork } : {}),
-        noCache: opts.noCache ?? false,
-        onProgress: (line) => opts.onProgress?.(`docker build: ${line}`),
-      });
-      built = true;
-      buildMs = result.ms;
-    }
-
-    const t0 = performance.now();
-    let container: LabContainer;
-    let created = false;
-    if (existing) {
-      opts.onProgress?.(`docker: reusing container ${existing.name} (${existing.id.slice(0, 12)})`);
-      await ensureRunning(docker, existing);
-      if (existing.state !== 'running') {
-        // A stopped container lost its namespaces but kept its state files: clear them.
-        await execCapture(docker.getContainer(existing.id), [...LAB_CLI_IN_CONTAINER, 'down']);
-      }
-      container = { ...existing, state: 'running' };
-    } else {
-      opts.onProgress?.(`docker: starting container from ${image}${opts.privileged ? ' (privileged)' : ''}`);
-      container = await startLabContainer(docker, { image, privileged: opts.privileged ?? false });
-      created = true;
-    }
-    const startMs = Math.round(performance.now() - t0);
-
-    opts.onProgress?.(`docker: lab up ${scenario}`);
-    const t1 = performance.now();
-    const code = await execStream(docker.getContainer(container.id), [...LAB_CLI_IN_CONTAINER, 'up', inner, ...(opts.labArgs ?? [])], {
-      env: innerEnv(),
-      ...opts.output,
-    });
-    const upMs = Math.round(performance.now() - t1);
-    return { code, image, built, ...(buildMs !== undefined ? { buildMs } : {}), container, created, startMs, upMs };
-  });
-}
-
 /** Run any `lab` command inside the container; returns its exit code. */
 export function dockerLab(args: string[], output?: Pick<ExecOptions, 'stdout' | 'stderr'>): Promise<number> {
   return withDocker(async () => {
     const docker = await connectDocker();
     const c = await requireContainer(docker);
-    return execStream(docker.getContainer(c.id), [...LAB_CLI_IN_CONTAINER, ...args], { env: innerEnv(), ...output });
+    return execLabInside(docker.getContainer(c.id), args, { env: innerEnv(), ...output });
   });
 }
 
@@ -233,7 +137,7 @@ export function dockerDown(
       labDownCode = await execStream(docker.getContainer(c.id), [...LAB_CLI_IN_CONTAINER, 'down'], { env: innerEnv(), ...opts.output });
     }
     // Removing the container ends every process and namespace in it, whatever `lab down` said.
-    await removeLabContainer(docker, c);
+    await removeLabContainer(docker, c.id);
     const result: DockerDownResult = { absent: false, container: c, ...(labDownCode !== undefined ? { labDownCode } : {}) };
     if (opts.removeImage && (await removeImage(docker, c.image))) result.removedImage = c.image;
     return result;

@@ -1,37 +1,44 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectDocker, LABEL_FILTER } from '../../lab/docker/index.js';
-import { namespaceMarker } from '../../lab/kernel/netns.js';
+import { buildImage, connectDocker, inspectImage } from '../../lab/docker/index.js';
 import { processStartTime } from '../../lab/kernel/processes.js';
+import { seededRandom } from '../../scripts/fuzz-pods.js';
+import {
+  CONTAINER,
+  IMAGE,
+  LAB,
+  cleanUp,
+  hostNamespacesNotOfOtherLabs,
+  removeTestContainers,
+  stopDockerUp,
+  testContainers,
+  type Moment,
+} from './docker-helpers.js';
 import { CLI, hostSnapshot, lab, namespaces, requireRoot } from './helpers.js';
 
 /**
  * The Docker path, for real: build the lab image, start the lab container, `lab up` and
  * `lab verify` nodeport inside it, look inside, `lab docker down`. The host must come out
- * as it went in: no container, no image of the test, no namespace, no rule.
+ * as it went in: no container, no image of the test, no namespace, no rule. Then `lab docker up`
+ * stopped by signals at seeded moments, and an inner `lab up` that fails: each leaves nothing.
  *
  * Needs a Docker engine (scripts/docker-engine.sh starts one and builds an offline base).
  * Skipped only with LAB_SKIP_DOCKER=1; without an engine the test fails.
  * LAB_DOCKER_BASE picks the BASE build argument (CI: kube-packet-lab-base:bookworm).
+ * The container is the test's own (LAB_DOCKER_CONTAINER), so a lab container of the user's
+ * is left alone. LAB_DOCKER_SIGNAL_SEED replays the signal moments of an earlier run.
  */
 const skip = process.env.LAB_SKIP_DOCKER === '1';
 const root = skip ? false : requireRoot();
-const IMAGE = 'kube-packet-lab:test';
 const BASE = process.env.LAB_DOCKER_BASE ?? 'node:20-bookworm-slim';
-/** The lab inside the container gets its own name, so no lab on the host can share its namespaces' names. */
-const LAB = 'dockertest';
+process.env.LAB_DOCKER_CONTAINER = CONTAINER; // every `lab docker` this file runs uses the test's container
 const LAB_NAMESPACES = ['client', 'node1', 'node2', 'router', 'web-1', 'web-2'].map((h) => `${LAB}-${h}`);
-
-/**
- * The host's namespaces, except those of other labs (their loopback marker names another lab):
- * other test runs may bring labs up and down on the host meanwhile, and that is not ours to judge.
- */
-async function hostNamespacesNotOfOtherLabs(otherLabNamespaces: Set<string>): Promise<string[]> {
-  const all = await namespaces();
-  const marks = await Promise.all(all.map(async (ns) => [ns, await namespaceMarker(ns)] as const));
-  for (const [ns, mark] of marks) if (mark && mark !== `kube-packet-lab:${LAB}`) otherLabNamespaces.add(ns);
-  return all.filter((ns) => !otherLabNamespaces.has(ns));
-}
+const SEED = Number(process.env.LAB_DOCKER_SIGNAL_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const replay = `seed ${SEED}: replay with LAB_DOCKER_SIGNAL_SEED=${SEED}`;
+const random = seededRandom(SEED);
+/** A delay in [lo, hi) ms, drawn from the seed. */
+const delay = (lo: number, hi: number) => Math.round(lo + random() * (hi - lo));
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 async function timed<T>(what: string, work: () => Promise<T>, times: Record<string, string>): Promise<T> {
@@ -41,21 +48,16 @@ async function timed<T>(what: string, work: () => Promise<T>, times: Record<stri
   return result;
 }
 
-/** Containers carrying the lab's label, straight from the engine. */
-async function labContainers(): Promise<{ id: string; image: string }[]> {
-  const docker = await connectDocker();
-  const list = await docker.listContainers({ all: true, filters: { label: [LABEL_FILTER] } });
-  return list.map((c) => ({ id: c.Id, image: c.Labels['kube-packet-lab.image'] ?? c.Image }));
+/** The labs and namespaces up in the test's container, from lab docker status. */
+async function insideContainer(): Promise<{ labs: string[]; namespaces: string[] } | undefined> {
+  const status = await lab(['docker', 'status', '--json']);
+  expect(status.exitCode, status.stderr).toBe(0);
+  return (JSON.parse(status.stdout) as { container?: { labs: string[]; namespaces: string[] } }).container;
 }
 
-/** Remove what this test made, whatever state a failure left: its container, then its image. */
-async function cleanUp(): Promise<void> {
-  const docker = await connectDocker();
-  for (const c of await labContainers()) {
-    if (c.image === IMAGE) await docker.getContainer(c.id).remove({ force: true, v: true }).catch(() => undefined);
-  }
-  await docker.getImage(IMAGE).remove({ force: true }).catch(() => undefined);
-}
+afterAll(async () => {
+  if (!skip && root) await cleanUp();
+}, 120_000);
 
 describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one container', () => {
   const times: Record<string, string> = {};
@@ -69,9 +71,6 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
     // An engine must answer: without one this fails (set LAB_SKIP_DOCKER=1 to skip instead).
     const status = await lab(['docker', 'status', '--json']);
     if (status.exitCode !== 0) throw new Error(`no usable Docker engine (set LAB_SKIP_DOCKER=1 to skip): ${status.stderr.trim()}`);
-    // A lab container made by someone else is theirs: refuse rather than remove it.
-    const others = (await labContainers()).filter((c) => c.image !== IMAGE);
-    if (others.length > 0) throw new Error(`a lab container (${LABEL_FILTER}) is already running from ${others[0]!.image}: run lab docker down first`);
     await cleanUp(); // leftovers of an earlier, interrupted run of this test
     hostBefore = await hostSnapshot();
     namespacesBefore = await hostNamespacesNotOfOtherLabs(otherLabs);
@@ -79,7 +78,7 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
 
   afterAll(async () => {
     await lab(['docker', 'down'], { timeout: 60_000 }).catch(() => undefined);
-    await cleanUp();
+    await removeTestContainers();
     console.log(`docker timings (base ${BASE}): ${JSON.stringify(times)}`);
   }, 120_000);
 
@@ -100,7 +99,7 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
     times['container start'] = started![1]!;
     times['lab up inside'] = started![2]!;
 
-    const containers = await labContainers();
+    const containers = await testContainers();
     expect(containers).toHaveLength(1);
     const info = await (await connectDocker()).getContainer(containers[0]!.id).inspect();
     expect(info.State.Running).toBe(true);
@@ -155,8 +154,29 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
     expect(verify.stdout).toMatch(/verify dockertest: \d+ passed, 0 failed/);
   });
 
+  it('takes a second lab back out of the running container when its up is stopped, and keeps the container', async () => {
+    // The inner nodeport up takes about 0.7 s: a signal within its first 0.3 s finds it building.
+    const moment: Moment = { after: 'docker: lab up', delayMs: delay(0, 300), signal: random() < 0.5 ? 'SIGINT' : 'SIGTERM' };
+    const r = await stopDockerUp(['nodeport', '--image', IMAGE, '--', '--name', `${LAB}2`], moment);
+    const about = `${replay}; ${JSON.stringify(moment)}; exit ${r.exitCode ?? r.signal}\n${r.stderr}`;
+    expect(r.sent, about).toBe(true);
+    expect(r.exitCode, about).toBe(SIGNAL_EXIT[moment.signal]);
+    const inside = await insideContainer();
+    expect(inside?.labs, about).toEqual([LAB]);
+    expect(inside?.namespaces.filter((ns) => ns.startsWith(`${LAB}2-`)), about).toEqual([]);
+    expect(inside?.namespaces, about).toEqual(expect.arrayContaining(LAB_NAMESPACES));
+  }, 120_000);
+
+  it('says what failed when an inner lab up fails in the running container, and keeps it', async () => {
+    const up = await lab(['docker', 'up', 'nodeport', '--image', IMAGE, '--', '--name', `${LAB}3`, '--set', 'services.nope.port=1'], { timeout: 120_000 });
+    expect(up.exitCode, up.stderr).toBe(2);
+    expect(up.stderr).toMatch(new RegExp(`"lab up nodeport --name ${LAB}3 --set services.nope.port=1" failed inside the lab container \\(exit 2\\); its stderr:\\n  lab: .*nope`));
+    expect(up.stderr).toContain(`the container ${CONTAINER} was already running and stays`);
+    expect((await insideContainer())?.labs).toEqual([LAB]);
+  }, 120_000);
+
   it('comes down from any directory and leaves the host as it was', async () => {
-    const [c] = await labContainers();
+    const [c] = await testContainers();
     const top = (await (await connectDocker()).getContainer(c!.id).top({ ps_args: '-eo pid,args' })) as { Titles: string[]; Processes: string[][] };
     containerProcesses = top.Processes.map((p) => Number(p[top.Titles.indexOf('PID')])).map((pid) => ({ pid, start: processStartTime(pid) }));
     expect(containerProcesses.length).toBeGreaterThanOrEqual(3); // init, sleep and the lab's one workload process at least
@@ -167,8 +187,8 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
     );
     expect(down.exitCode, String(down.stderr)).toBe(0);
     expect(String(down.stdout)).toMatch(/down.* lab dockertest: 6 namespaces, 1 process\b/);
-    expect(String(down.stdout)).toMatch(/container kube-packet-lab \(\w+\) removed/);
-    expect(await labContainers()).toEqual([]);
+    expect(String(down.stdout)).toMatch(new RegExp(`container ${CONTAINER} \\(\\w+\\) removed`));
+    expect(await testContainers()).toEqual([]);
     expect((await lab(['docker', 'down'])).stdout).toMatch(/no lab container/);
 
     // Every process of the container (workloads, any tcpdump) is gone with it.
@@ -176,4 +196,84 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
     expect(await hostNamespacesNotOfOtherLabs(otherLabs)).toEqual(namespacesBefore);
     expect(await hostSnapshot()).toEqual(hostBefore);
   });
+});
+
+describe.skipIf(skip || !root)('lab docker up stopped or failing: nothing of its own is left', () => {
+  const otherLabs = new Set<string>();
+  let namespacesBefore: string[];
+
+  beforeAll(async () => {
+    const docker = await connectDocker();
+    if (!(await inspectImage(docker, IMAGE))) await buildImage(docker, { tag: IMAGE, base: BASE });
+    await removeTestContainers();
+    namespacesBefore = await hostNamespacesNotOfOtherLabs(otherLabs);
+  }, 300_000);
+
+  afterAll(async () => {
+    await removeTestContainers();
+  });
+
+  /** After a round: no container of the test's, no namespace of its lab on the host. */
+  async function expectNothingLeft(about: string): Promise<void> {
+    expect(await testContainers(), about).toEqual([]);
+    expect(await hostNamespacesNotOfOtherLabs(otherLabs), about).toEqual(namespacesBefore);
+  }
+
+  it('rolls back when stopped by SIGINT or SIGTERM at seeded moments, and exits 130 or 143', async () => {
+    // A whole docker up takes about 1.5 s here (0.5 s to a running container, 0.7 s of inner up).
+    const moments: Omit<Moment, 'signal'>[] = [
+      { after: 'start', delayMs: delay(0, 300) }, // connecting, looking for the container
+      { after: 'docker: starting container', delayMs: delay(0, 400) }, // create and start in flight
+      { after: 'docker: lab up', delayMs: delay(0, 150) }, // the inner lab up starting
+      { after: 'docker: lab up', delayMs: delay(150, 400) }, // the inner lab up building namespaces
+    ];
+    const rounds = moments.flatMap((m) => (['SIGINT', 'SIGTERM'] as const).map((signal) => ({ ...m, signal })));
+    const log: string[] = [];
+    let interrupted = 0;
+    for (const moment of rounds) {
+      const t0 = performance.now();
+      const r = await stopDockerUp(['nodeport', '--image', IMAGE, '--', '--name', LAB], moment);
+      const line = `${JSON.stringify(moment)}: exit ${r.exitCode ?? r.signal} in ${seconds(performance.now() - t0)}`;
+      log.push(line);
+      const about = `${replay}\n${log.join('\n')}\n${r.stderr}`;
+      if (r.exitCode === 0) {
+        // It finished before the signal came (or as it exited): an ordinary lab, removed as usual.
+        expect((await lab(['docker', 'down'], { timeout: 120_000 })).exitCode, about).toBe(0);
+      } else if (r.signal === moment.signal && moment.after === 'start') {
+        // Node had not yet installed the CLI's handlers: killed by the signal before it made anything.
+        interrupted++;
+      } else {
+        expect(r.sent, about).toBe(true);
+        expect(r.exitCode, about).toBe(SIGNAL_EXIT[moment.signal]);
+        interrupted++;
+      }
+      await expectNothingLeft(about);
+    }
+    // Most rounds must really have been cut short, or the test proves nothing.
+    expect(interrupted, `${replay}\n${log.join('\n')}`).toBeGreaterThanOrEqual(rounds.length - 2);
+    console.log(`docker up signal rounds (${replay}):\n${log.join('\n')}`);
+  }, 600_000);
+
+  it('leaves to lab docker down what a SIGKILL cut short', async () => {
+    const moments: Moment[] = [
+      { after: 'docker: starting container', delayMs: delay(0, 400), signal: 'SIGKILL' },
+      { after: 'docker: lab up', delayMs: delay(0, 300), signal: 'SIGKILL' },
+    ];
+    for (const moment of moments) {
+      const r = await stopDockerUp(['nodeport', '--image', IMAGE, '--', '--name', LAB], moment);
+      const about = `${replay}; ${JSON.stringify(moment)}; exit ${r.exitCode ?? r.signal}`;
+      expect(r.signal, about).toBe('SIGKILL');
+      const down = await lab(['docker', 'down'], { timeout: 120_000 });
+      expect(down.exitCode, `${about}\n${down.stderr}`).toBe(0);
+      await expectNothingLeft(about);
+    }
+  }, 300_000);
+
+  it('removes the container an inner lab up failed in, and says what failed inside', async () => {
+    const up = await lab(['docker', 'up', 'nodeport', '--image', IMAGE, '--', '--name', LAB, '--set', 'services.nope.port=1'], { timeout: 120_000 });
+    expect(up.exitCode, up.stderr).toBe(2);
+    expect(up.stderr).toMatch(new RegExp(`"lab up nodeport --name ${LAB} --set services.nope.port=1" failed inside the lab container \\(exit 2\\); its stderr:\\n  lab: .*nope`));
+    expect(up.stderr).toContain(`the container ${CONTAINER}, made for it, is removed`);
+    await expectNothingLeft(up.stderr);
+  }, 120_000);
 });
