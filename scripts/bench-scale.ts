@@ -145,7 +145,7 @@ export async function scaleBenchmark(rounds: number, outFile: string): Promise<v
 
 /** 100 pods: the lab against the flat floor and Mininet. */
 async function p100Part(b: Bench): Promise<void> {
-  const { rounds, rows, names, topo, upDown, dir } = b;
+  const { rounds, rows, names, topo, upDown } = b;
   // 1. 100 pods: the lab, the floor and Mininet, interleaved round by round.
   const p100 = topo('bench-p100', 100);
   names.push('bench-p100');
@@ -175,7 +175,7 @@ async function p100Part(b: Bench): Promise<void> {
 
 /** The pod network modes against routed. */
 async function podNetworkPart(b: Bench): Promise<void> {
-  const { rounds, rows, names, topo, upDown, dir } = b;
+  const { rounds, rows, names, topo } = b;
   // 2. The pod network modes (issue 17): the same 100-pod lab in routed, host-gw and vxlan
   //    mode, interleaved round by round; each mode's up + down against routed's.
   const path = topo('bench-pn', 100);
@@ -198,7 +198,7 @@ async function podNetworkPart(b: Bench): Promise<void> {
 
 /** Time and memory as the pod count grows. */
 async function podCountsPart(b: Bench): Promise<void> {
-  const { rounds, rows, names, topo, upDown, dir } = b;
+  const { rows, names, topo, upDown } = b;
   // 3. Pod counts: time and memory as the lab grows. Linear growth shows as a steady cost per added pod.
   let previous: { pods: number; ms: number } | undefined;
   for (const pods of [10, 100, 200, 1000]) {
@@ -218,7 +218,7 @@ async function podCountsPart(b: Bench): Promise<void> {
 
 /** CLI start-up. */
 async function statusPart(b: Bench): Promise<void> {
-  const { rounds, rows, names, topo, upDown, dir } = b;
+  const { rounds, rows } = b;
   // 4. CLI start-up: `lab status` against a bare node.
   const statusRuns: number[] = [];
   const nodeRuns: number[] = [];
@@ -232,7 +232,7 @@ async function statusPart(b: Bench): Promise<void> {
 
 /** The NodePort lab up and down. */
 async function nodePortPart(b: Bench): Promise<void> {
-  const { rounds, rows, names, topo, upDown, dir } = b;
+  const { rounds, rows, names } = b;
   // 5. The NodePort lab.
   names.push('bench-np');
   const np: number[] = [];
@@ -244,7 +244,7 @@ async function nodePortPart(b: Bench): Promise<void> {
 
 /** 1000 ClusterIP services: the first restore and scale resyncs. */
 async function servicesPart(b: Bench): Promise<void> {
-  const { rounds, rows, names, topo, upDown, dir } = b;
+  const { rounds, rows, names, topo, dir } = b;
   // 6. 1000 ClusterIP services with 2 endpoints each: the initial restore and `lab scale` resyncs.
   //    a) every service selects app=web, so scaling web changes all 1001 of them: the worst case,
   //       every chain rewritten; b) the 1000 select two pods of their own, so scaling web changes
