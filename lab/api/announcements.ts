@@ -1,0 +1,103 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ExitCode, LabError } from '../errors.js';
+import { run } from '../kernel/exec.js';
+import { readNextHops } from '../kernel/readers.js';
+import { announcementChanges, loadBalancerOf, type Announcement, type AnnouncementChange, type RouteExpectation } from '../plan/load-balancer/index.js';
+import { podNetworkOf } from '../plan/pod-network/index.js';
+import { labDir } from '../state/store.js';
+import type { Topology } from '../topology/schema.js';
+import { throwIfInterrupted } from '../util/interrupt.js';
+
+/**
+ * The load balancer mode's side of a sync (MetalLB's speakers): each node's BIRD is given its new
+ * configuration when what it announces changed (`birdc configure`: the BGP sessions stay up, only
+ * the static routes it originates change), then the verb reads the router's routes until they
+ * are what the announcements lead to. Nothing to do in static mode.
+ */
+
+/** Where one router's route for a LoadBalancer IP stood once the lab stopped waiting for it. */
+export interface AnnouncedRoute extends RouteExpectation {
+  /** The next hops read from the router's namespace. */
+  have: string[];
+  /** `have` matched `via` before the deadline. */
+  settled: boolean;
+  /** From the reconfiguration to the route matching (or to the deadline). */
+  ms: number;
+}
+
+export interface AnnouncementSync {
+  announcements: Announcement[];
+  /** Per IP and node: what this sync announced or withdrew. */
+  changes: AnnouncementChange[];
+  /** The hosts whose BIRD was reconfigured. */
+  reconfigured: string[];
+  routes: AnnouncedRoute[];
+}
+
+/** MetalLB's speakers and the router follow within this (BGP sends an UPDATE at once; the rest is process start-up on a loaded machine). */
+export const ANNOUNCE_DEADLINE_MS = Number(process.env.LAB_ANNOUNCE_DEADLINE_MS) || 2000;
+const POLL_MS = 10;
+const UP_DEADLINE_MS = 10_000;
+
+export async function syncAnnouncements(before: Topology | undefined, after: Topology, deadlineMs = ANNOUNCE_DEADLINE_MS): Promise<AnnouncementSync> {
+  const lb = loadBalancerOf(after);
+  const announcements = lb.announcements(after);
+  const changes = before ? announcementChanges(lb.announcements(before), announcements) : [];
+  const started = performance.now();
+  const reconfigured = before ? await reconfigureSpeakers(after) : [];
+  const routes = await Promise.all(lb.expectedRoutes(after).map((e) => awaitRoute(e, started, deadlineMs)));
+  return { announcements, changes, reconfigured, routes };
+}
+
+/** At `up`: the speakers started with their announcements; wait for the routers to hold them all (an unsettled route fails `up`). */
+export async function settledAnnouncements(t: Topology): Promise<AnnouncementSync> {
+  // The sessions are up already (the daemons' readiness); the last next hops may still be on their way.
+  const sync = await syncAnnouncements(undefined, t, UP_DEADLINE_MS);
+  const unsettled = sync.routes.filter((r) => !r.settled);
+  if (unsettled.length > 0) {
+    const lines = unsettled.map((r) => `${r.router}: ${r.to} via ${r.have.join(', ') || 'nothing'}, expected via ${r.via.join(', ') || 'no route'}`);
+    throw new LabError(`the router did not follow MetalLB's announcements within ${UP_DEADLINE_MS / 1000} s:\n${lines.join('\n')}`, ExitCode.commandFailed, { command: 'ip route show' });
+  }
+  return sync;
+}
+
+/** Rewrite each BIRD configuration that changed and have that BIRD read it again. */
+async function reconfigureSpeakers(t: Topology): Promise<string[]> {
+  const dir = labDir(t.lab);
+  const daemons = loadBalancerOf(t).extend(t, podNetworkOf(t).plan(t)).daemons;
+  const changed = daemons.filter((d) => d.files.some((f) => readOr(join(dir, f.path)) !== f.content));
+  await Promise.all(
+    changed.map(async (d) => {
+      throwIfInterrupted();
+      for (const f of d.files) writeFileSync(join(dir, f.path), f.content);
+      const r = await run('birdc', ['-s', d.socket, 'configure'], { allowFailure: true, timeoutMs: 5000 });
+      if (r.exitCode !== 0 || !/Reconfigur/.test(r.stdout)) {
+        throw new LabError(`${d.name} in ${d.ns} refused its new configuration (birdc configure):\n${(r.stdout + r.stderr).trim()}`, ExitCode.commandFailed, { command: `birdc -s ${d.socket} configure` });
+      }
+    }),
+  );
+  return changed.map((d) => d.host);
+}
+
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+const sameHops = (a: string[], b: string[]) => [...a].sort().join() === [...b].sort().join();
+
+/** Poll the router's route (one `ip -j route` each time) until its next hops are the expected ones, or the deadline passes. */
+async function awaitRoute(e: RouteExpectation, started: number, deadlineMs: number): Promise<AnnouncedRoute> {
+  for (;;) {
+    throwIfInterrupted();
+    const have = await readNextHops(e.ns, e.to);
+    const ms = Math.round(performance.now() - started);
+    if (sameHops(have, e.via)) return { ...e, have, settled: true, ms };
+    if (ms > deadlineMs) return { ...e, have, settled: false, ms };
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
