@@ -63,7 +63,8 @@ const ready: Lacks = async (d, protocols) => {
   if (d.ready.routes.length === 0) return lacks;
   const installed = (await run('ip', ['-n', d.ns, '-4', 'route', 'show', 'proto', 'bird'])).stdout;
   const have = new Set(installed.split('\n').map((l) => l.split(' ')[0]));
-  return [...lacks, ...d.ready.routes.filter((r) => !have.has(r)).map((r) => `route ${r} not installed (proto bird)`)];
+  // `ip route` prints a /32 as the bare address (a LoadBalancer IP announced by MetalLB's BGP mode).
+  return [...lacks, ...d.ready.routes.filter((r) => !have.has(r.replace(/\/32$/, ''))).map((r) => `route ${r} not installed (proto bird)`)];
 };
 
 /** Poll every daemon's control socket until none lacks anything; a daemon that exits, or the deadline, fails `up`. */
