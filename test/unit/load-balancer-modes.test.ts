@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadBalancerChecks } from '../../lab/plan/kube-proxy/health.js';
 import { announcementChanges } from '../../lab/plan/load-balancer/announcements.js';
 import { loadBalancerOf } from '../../lab/plan/load-balancer/index.js';
+import { electionKey, electionOrder, l2Leaders } from '../../lab/plan/load-balancer/l2-election.js';
 import { planLab } from '../../lab/plan/plan.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import type { Topology } from '../../lab/topology/schema.js';
@@ -120,5 +121,28 @@ describe('loadBalancer mode: bad input', () => {
   it('an unknown mode is refused at the field, naming the --set that set it', () => {
     const problems = problemsOf(() => loadTopology('loadbalancer', { 'loadBalancer.mode': 'l3' }));
     expect(problems).toContainEqual(expect.objectContaining({ file: '--set loadBalancer.mode=l3', field: 'loadBalancer.mode' }));
+  });
+});
+
+describe("MetalLB's layer-2 election (lab/plan/load-balancer/l2-election.ts)", () => {
+  // sha256("node1#10.240.0.100") starts 0e80…, node2's f42c…; for 10.240.0.101: a837… against 25fe….
+  it('sorts the eligible nodes by SHA-256 of "<node>#<ip>": not by name, and per IP', () => {
+    expect(electionKey('node1', '10.240.0.100').toString('hex').slice(0, 8)).toBe('0e808f3b');
+    expect(electionOrder(['node1', 'node2'], '10.240.0.100')).toEqual(['node1', 'node2']);
+    expect(electionOrder(['node1', 'node2'], '10.240.0.101')).toEqual(['node2', 'node1']);
+    expect(electionOrder(['node2', 'node1'], '10.240.0.101')).toEqual(['node2', 'node1']);
+  });
+
+  it('Local: the leader is elected among the nodes with a serving endpoint; it moves when the leader loses its pod', () => {
+    const t = loadTopology('loadbalancer-local').topology;
+    const second: Topology = { ...t, services: t.services.map((s) => ({ ...s, loadBalancerIPs: ['10.240.0.101'] })) };
+    expect(l2Leaders(second).map((l) => l.leader)).toEqual(['node2']);
+    expect(l2Leaders(withPod(second, 'web-2', { ready: false })).map((l) => [l.leader, l.eligible])).toEqual([['node1', ['node1']]]);
+    expect(l2Leaders(withPod(withPod(second, 'web-2', { ready: false }), 'web-1', { ready: false }))[0]!.leader).toBeUndefined();
+  });
+
+  it('Cluster: every node is eligible while the Service has a serving endpoint anywhere', () => {
+    const t = loadTopology('loadbalancer').topology;
+    expect(l2Leaders(withPod(t, 'web-1', { ready: false }))).toEqual([{ service: 'default/web', ip: '10.240.0.100', eligible: ['node1', 'node2'], leader: 'node1' }]);
   });
 });
