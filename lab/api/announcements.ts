@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { run } from '../kernel/exec.js';
 import { readNextHops } from '../kernel/readers.js';
-import { announcementChanges, loadBalancerOf, type Announcement, type AnnouncementChange, type RouteExpectation } from '../plan/load-balancer/index.js';
+import { announcementChanges, loadBalancerOf, type Announcement, type AnnouncementChange, type NeighbourExpectation, type RouteExpectation } from '../plan/load-balancer/index.js';
 import { podNetworkOf } from '../plan/pod-network/index.js';
-import { labDir } from '../state/store.js';
+import { isThatBird } from '../kernel/bird.js';
+import { labDir, readState } from '../state/store.js';
 import type { Topology } from '../topology/schema.js';
 import { throwIfInterrupted } from '../util/interrupt.js';
 
@@ -33,6 +34,16 @@ export interface AnnouncementSync {
   /** The hosts whose BIRD was reconfigured. */
   reconfigured: string[];
   routes: AnnouncedRoute[];
+  /** l2: each router's neighbour entry for each IP, once it held the leader's MAC (or had no entry). */
+  neighbours: NeighbourFollow[];
+}
+
+export interface NeighbourFollow extends NeighbourExpectation {
+  /** The leader's eth0 MAC, and the MAC the router's entry held last (undefined: no entry). */
+  mac: string | undefined;
+  have: string | undefined;
+  settled: boolean;
+  ms: number;
 }
 
 /** MetalLB's speakers and the router follow within this (BGP sends an UPDATE at once; the rest is process start-up on a loaded machine). */
@@ -47,7 +58,8 @@ export async function syncAnnouncements(before: Topology | undefined, after: Top
   const started = performance.now();
   const reconfigured = before ? await reconfigureSpeakers(after) : [];
   const routes = await Promise.all(lb.expectedRoutes(after).map((e) => awaitRoute(e, started, deadlineMs)));
-  return { announcements, changes, reconfigured, routes };
+  const neighbours = await Promise.all(lb.expectedNeighbours(after).map((e) => awaitNeighbour(e, started, deadlineMs)));
+  return { announcements, changes, reconfigured, routes, neighbours };
 }
 
 /** At `up`: the speakers started with their announcements; wait for the routers to hold them all (an unsettled route fails `up`). */
@@ -55,6 +67,7 @@ export async function settledAnnouncements(t: Topology): Promise<AnnouncementSyn
   // The sessions are up already (the daemons' readiness); the last next hops may still be on their way.
   const sync = await syncAnnouncements(undefined, t, UP_DEADLINE_MS);
   const unsettled = sync.routes.filter((r) => !r.settled);
+  if (sync.neighbours.some((n) => !n.settled)) throw new LabError(`the router's neighbour entry did not follow MetalLB's layer-2 leaders within ${UP_DEADLINE_MS / 1000} s`, ExitCode.commandFailed, { command: 'ip neigh show' });
   if (unsettled.length > 0) {
     const lines = unsettled.map((r) => `${r.router}: ${r.to} via ${r.have.join(', ') || 'nothing'}, expected via ${r.via.join(', ') || 'no route'}`);
     throw new LabError(`the router did not follow MetalLB's announcements within ${UP_DEADLINE_MS / 1000} s:\n${lines.join('\n')}`, ExitCode.commandFailed, { command: 'ip route show' });
@@ -71,6 +84,7 @@ async function reconfigureSpeakers(t: Topology): Promise<string[]> {
     changed.map(async (d) => {
       throwIfInterrupted();
       for (const f of d.files) writeFileSync(join(dir, f.path), f.content);
+      if (d.name !== 'bird') return signalSpeaker(t.lab, d.host, d.name);
       const r = await run('birdc', ['-s', d.socket, 'configure'], { allowFailure: true, timeoutMs: 5000 });
       if (r.exitCode !== 0 || !/Reconfigur/.test(r.stdout)) {
         throw new LabError(`${d.name} in ${d.ns} refused its new configuration (birdc configure):\n${(r.stdout + r.stderr).trim()}`, ExitCode.commandFailed, { command: `birdc -s ${d.socket} configure` });
@@ -78,6 +92,38 @@ async function reconfigureSpeakers(t: Topology): Promise<string[]> {
     }),
   );
   return changed.map((d) => d.host);
+}
+
+/** A layer-2 speaker reads its owned IPs again on SIGHUP (and sends a gratuitous ARP for each new one). */
+function signalSpeaker(lab: string, host: string, name: string): void {
+  const record = (readState(lab)?.daemons ?? []).find((d) => d.host === host && d.name === name);
+  if (!record || !isThatBird(record)) throw new LabError(`${name} in ${host} is not running: lab down and up rebuild it`, ExitCode.labState);
+  process.kill(record.pid, 'SIGHUP');
+}
+
+/** The MAC of a namespace's eth0. */
+async function macOf(ns: string): Promise<string | undefined> {
+  const { stdout } = await run('ip', ['-n', ns, '-j', 'link', 'show', 'eth0'], { allowFailure: true });
+  return (JSON.parse(stdout || '[]') as { address?: string }[])[0]?.address;
+}
+
+/** The router's neighbour entry for an IP: its MAC, undefined without one (or one that failed). */
+async function neighbourOf(ns: string, ip: string): Promise<string | undefined> {
+  const { stdout } = await run('ip', ['-n', ns, '-j', 'neigh', 'show', ip], { allowFailure: true });
+  return (JSON.parse(stdout || '[]') as { lladdr?: string }[])[0]?.lladdr;
+}
+
+/** Poll the router's neighbour entry until it holds the leader's MAC (or there is none: the router never asked), or the deadline passes. */
+async function awaitNeighbour(e: NeighbourExpectation, started: number, deadlineMs: number): Promise<NeighbourFollow> {
+  const mac = e.nodeNs ? await macOf(e.nodeNs) : undefined;
+  for (;;) {
+    throwIfInterrupted();
+    const have = await neighbourOf(e.ns, e.ip);
+    const ms = Math.round(performance.now() - started);
+    if (have === undefined || e.node === undefined || have === mac) return { ...e, mac, have, settled: true, ms };
+    if (ms > deadlineMs) return { ...e, mac, have, settled: false, ms };
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
 }
 
 function readOr(path: string): string {

@@ -67,6 +67,16 @@ const ready: Lacks = async (d, protocols) => {
   return [...lacks, ...d.ready.routes.filter((r) => !have.has(r.replace(/\/32$/, ''))).map((r) => `route ${r} not installed (proto bird)`)];
 };
 
+async function birdLacks(d: DaemonSpec, lacksOf: Lacks): Promise<string[]> {
+  const protocols = await birdProtocols(d.socket);
+  return protocols ? lacksOf(d, protocols) : ['control socket not answering yet'];
+}
+
+/** A daemon that says when it is ready: the line in its log (its stdout). */
+function logLacks(d: DaemonSpec, line: string): string[] {
+  return birdLogTail(d.log, 50).split('\n').includes(line) ? [] : [`has not said "${line}" yet`];
+}
+
 /** Poll every daemon's control socket until none lacks anything; a daemon that exits, or the deadline, fails `up`. */
 async function waitFor(daemons: DaemonSpec[], records: DaemonRecord[], deadline: number, lacksOf: Lacks): Promise<void> {
   for (;;) {
@@ -75,8 +85,7 @@ async function waitFor(daemons: DaemonSpec[], records: DaemonRecord[], deadline:
     for (const d of daemons) {
       const r = records.find((x) => x.host === d.host)!;
       if (!isAlive(r.pid)) throw failure([{ d, lacks: [`exited (pid ${r.pid})`] }], 'exited');
-      const protocols = await birdProtocols(d.socket);
-      const lacks = protocols ? await lacksOf(d, protocols) : ['control socket not answering yet'];
+      const lacks = d.ready.logLine !== undefined ? logLacks(d, d.ready.logLine) : await birdLacks(d, lacksOf);
       if (lacks.length > 0) missing.push({ d, lacks });
     }
     if (missing.length === 0) return;

@@ -45,7 +45,7 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
   const { topology, path } = loaded;
   preflight();
   const plan = planLab(topology);
-  if (plan.podNetwork.daemons.length > 0) preflight(['bird', 'birdc']); // bgp mode's BIRDs: named only when the mode needs them
+  if (plan.podNetwork.daemons.some((d) => d.name === 'bird')) preflight(['bird', 'birdc']); // bgp mode's BIRDs: named only when the mode needs them
   const lab = topology.lab;
 
   return withLabLock(lab, 'up', async () => {

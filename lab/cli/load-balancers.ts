@@ -15,10 +15,15 @@ export function printLoadBalancers(lbs: LoadBalancerFollow[]): void {
 export function printAnnouncements(sync: AnnouncementSync | undefined): void {
   if (!sync) return;
   for (const a of sync.announcements) say(`${bold('MetalLB')} ${a.ip} (${a.service}, ${a.policy}): announced by ${a.nodes.join(', ') || dim('no node')}`);
-  for (const c of sync.changes) say(`${bold('MetalLB')} ${c.node} ${c.change === 'announced' ? green('announced') : red('withdrew')} ${c.ip}/32`);
+  for (const c of sync.changes) say(`${bold('MetalLB')} ${c.node} ${c.change === 'announced' ? green('announced') : red('withdrew')} ${c.ip}`);
   for (const r of sync.routes) {
     const where = `${bold('router')} ${r.router}: ${r.to} ${r.have.length ? `via ${r.have.join(', ')} (proto bird)` : dim('no route')}`;
     if (r.settled) say(`${where} ${dim(`(followed in ${r.ms} ms)`)}`);
     else say(`${where} ${yellow(`- not yet ${r.via.join(', ') || 'withdrawn'} after ${r.ms} ms (see the BIRD logs in the lab's state folder)`)}`);
+  }
+  for (const n of sync.neighbours) {
+    const where = `${bold('router')} ${n.router}: neighbour ${n.ip} ${n.have ? `lladdr ${n.have}` : dim('no entry yet (nobody asked)')}`;
+    const leader = n.node ? `${n.node}'s ${n.mac}` : 'nobody';
+    say(n.settled ? `${where} ${dim(`(leader ${leader}, ${n.ms} ms)`)}` : `${where} ${yellow(`- not yet ${leader} after ${n.ms} ms`)}`);
   }
 }

@@ -155,10 +155,10 @@ export const podNetworkSchema = z.strictObject({
 });
 
 /** How LoadBalancer IPs reach the nodes (docs/load-balancers.md); each mode is one module under lab/plan/load-balancer/. */
-export const LOAD_BALANCER_MODES = ['static', 'bgp'] as const;
+export const LOAD_BALANCER_MODES = ['static', 'bgp', 'l2'] as const;
 
 export const loadBalancerSchema = z.strictObject({
-  /** static: the router routes the file writes (and health checks they follow); bgp: MetalLB's BGP mode, every eligible node's BIRD announces the IP. */
+  /** static: the router routes the file writes (and health checks they follow); bgp: MetalLB's BGP mode, every eligible node's BIRD announces the IP; l2: MetalLB's layer-2 mode, one elected node answers ARP for it. */
   mode: z.enum(LOAD_BALANCER_MODES).default('static'),
 });
 

@@ -54,7 +54,7 @@ describe.skipIf(!root)('loadBalancer mode bgp against the real kernel', () => {
 
     const revived = await lab(['revive', name, 'web-2']);
     expect(revived.exitCode, revived.stderr).toBe(0);
-    expect(revived.stdout).toMatch(/MetalLB node2 announced 10\.240\.0\.100\/32/);
+    expect(revived.stdout).toMatch(/MetalLB node2 announced 10\.240\.0\.100$/m);
     expect(nextHops(await routeTo(name))).toEqual(['10.240.0.4', '10.240.0.5']);
 
     // A speaker that dies: its session closes, the router withdraws its next hop, status says so.

@@ -42,6 +42,7 @@ export const bgpLoadBalancer: LoadBalancer = {
     return { ...podNetwork, routers, daemons, drawn };
   },
   announcements: bgpAnnouncements,
+  expectedNeighbours: () => [],
   expectedRoutes(t) {
     const sessions = bgpSessions(t);
     return bgpAnnouncements(t).flatMap((a) =>

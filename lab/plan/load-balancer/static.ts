@@ -13,4 +13,5 @@ export const staticLoadBalancer: LoadBalancer = {
   extend: (_t, podNetwork) => podNetwork,
   announcements: () => [],
   expectedRoutes: () => [],
+  expectedNeighbours: () => [],
 };

@@ -27,6 +27,16 @@ export interface RouteExpectation {
   via: string[];
 }
 
+/** A router's neighbour entry for a LoadBalancer IP (l2): once it exists, it must hold the leader's MAC. */
+export interface NeighbourExpectation {
+  router: string;
+  ns: string;
+  ip: string;
+  /** The leader, whose eth0 MAC the entry must hold; undefined: nobody answers. */
+  node: string | undefined;
+  nodeNs: string | undefined;
+}
+
 export interface LoadBalancer {
   mode: LoadBalancerMode;
   /** Mode-specific checks of a topology, before anything is planned (exit 2, file:line). */
@@ -39,4 +49,6 @@ export interface LoadBalancer {
   announcements(t: Topology): Announcement[];
   /** Pure: the router routes the announcements lead to, which a sync awaits. */
   expectedRoutes(t: Topology): RouteExpectation[];
+  /** Pure: the routers' neighbour entries the announcements lead to (l2), which a sync awaits. */
+  expectedNeighbours(t: Topology): NeighbourExpectation[];
 }
