@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { KillResult } from '../../lab/api/pods.js';
 import type { LabStatus } from '../../lab/api/status.js';
 import type { LabState } from '../../lab/state/store.js';
+import { execa } from 'execa';
 import { lab, requireRoot, sh } from './helpers.js';
 import { verifiedSteps } from './pod-network-runs.js';
 
@@ -87,6 +88,44 @@ describe.skipIf(!root)('loadBalancer mode bgp against the real kernel', () => {
     expect(await routeTo(name)).toBe('');
     expect((await lab(['down', name])).exitCode).toBe(0);
     expect(await birdsOf(name)).toEqual([]);
+  });
+});
+
+describe.skipIf(!root)('loadBalancer mode l2 against the real kernel', () => {
+  afterAll(async () => {
+    await lab(['down', 'mlb-l2']);
+  });
+
+  it('Local: the elected leader answers ARP with its MAC; after lab kill the new leader sends a gratuitous ARP and the router follows', async () => {
+    const name = 'mlb-l2';
+    const up = await lab(['up', 'loadbalancer-local', '--name', name, '--set', 'loadBalancer.mode=l2']);
+    expect(up.exitCode, up.stderr).toBe(0);
+    const macOf = async (node: string) => /link\/ether (\S+)/.exec(await sh('ip', ['-n', `${name}-${node}`, 'link', 'show', 'eth0']))![1];
+    const [mac1, mac2] = [await macOf('node1'), await macOf('node2')];
+    // The IP is never an address of a node, and the router has no route to it but its subnet's.
+    for (const node of ['node1', 'node2']) expect(await sh('ip', ['-n', `${name}-${node}`, 'addr'])).not.toContain('10.240.0.100');
+    expect(await routeTo(name)).toBe('');
+    await verifiedSteps(name, 'loadbalancer-local-l2');
+    expect(await sh('ip', ['-n', `${name}-router`, 'neigh', 'show', '10.240.0.100'])).toContain(`lladdr ${mac1}`);
+
+    // Watch the node network's ARP from the router while node1 loses its pod.
+    const arp = execa('ip', ['netns', 'exec', `${name}-router`, 'tcpdump', '-l', '-n', '-e', '-i', 'br-nodes', 'arp'], { reject: false, all: true });
+    let seen = '';
+    arp.all!.on('data', (d: Buffer) => (seen += String(d)));
+    expect(await until(async () => seen.includes('listening on'), 5000)).toBe(true);
+    const killed = await lab(['kill', name, 'web-1', '--json']);
+    expect(killed.exitCode, killed.stderr).toBe(0);
+    const k = JSON.parse(killed.stdout) as KillResult;
+    expect(k.announced!.changes.map((c) => `${c.node} ${c.change}`).sort()).toEqual(['node1 withdrawn', 'node2 announced']);
+    expect(k.announced!.neighbours.map((n) => [n.settled, n.have])).toEqual([[true, mac2]]);
+    console.log(`l2: the router's neighbour entry moved to node2 ${k.announced!.neighbours[0]!.ms} ms after lab kill signalled the speakers`);
+    expect(k.announced!.neighbours[0]!.ms).toBeLessThan(2000);
+    expect(await until(async () => new RegExp(`${mac2} > ff:ff:ff:ff:ff:ff.*10\\.240\\.0\\.100`).test(seen), 2000), seen).toBe(true);
+    arp.kill('SIGTERM');
+    await arp;
+    await verifiedSteps(name, 'loadbalancer-local-l2-failover');
+    expect((await lab(['down', name])).exitCode).toBe(0);
+    expect((await sh('ps', ['-eo', 'args'])).split('\n').filter((l) => l.includes(`${STATE}/${name}/l2/`))).toEqual([]);
   });
 });
 
