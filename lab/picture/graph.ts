@@ -64,7 +64,7 @@ export function topologyGraph(t: Topology): TopologyGraph {
   for (const c of t.clients) hosts.push({ name: c.name, role: 'client', interfaces: [`${HOST_IFNAME} ${c.address}/${prefix(subnet.get(c.network)!)}`], bridges: [] });
   for (const r of t.routers) {
     const routes = r.routes.filter((x) => podNetwork.keepsRouterRoute(t, x) && loadBalancer.keepsRouterRoute(t, x));
-    const announced = loadBalancer.announcements(t).map((a) => `BGP ${a.ip}/32 from ${a.nodes.join(', ') || 'nobody (withdrawn)'}`);
+    const announced = loadBalancer.announcements(t).map((a) => `${loadBalancer.announcementLabel(a.ip)} from ${a.nodes.join(', ') || 'nobody (withdrawn)'}`);
     hosts.push({ name: r.name, role: 'router', interfaces: [...routes.map((x) => `route ${x.to} via ${[x.via].flat().join(', ')}`), ...announced], bridges: r.interfaces.map((i) => ({ name: networkBridgeName(i.network), address: `${i.address}/${prefix(subnet.get(i.network)!)}` })) });
   }
   for (const n of t.nodes) {

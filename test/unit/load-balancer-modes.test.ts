@@ -146,3 +146,27 @@ describe("MetalLB's layer-2 election (lab/plan/load-balancer/l2-election.ts)", (
     expect(l2Leaders(withPod(t, 'web-1', { ready: false }))).toEqual([{ service: 'default/web', ip: '10.240.0.100', eligible: ['node1', 'node2'], leader: 'node1' }]);
   });
 });
+
+describe('loadBalancer mode l2: the plan and bad input', () => {
+  const t = loadTopology('loadbalancer-local', { 'loadBalancer.mode': 'l2' }).topology;
+
+  it('one ARP speaker per node, owning the IPs it leads; no route to the LB IP anywhere; no BIRD', () => {
+    const daemons = planLab(t).podNetwork.daemons;
+    expect(daemons.map((d) => [d.host, d.name, d.files[0]!.content])).toEqual([
+      ['node1', 'arp-speaker', '10.240.0.100\n'],
+      ['node2', 'arp-speaker', ''],
+    ]);
+    expect(daemons[0]!.argv.slice(-2)).toEqual(['eth0', expect.stringMatching(/\/loadbalancer-local\/l2\/node1\.owned$/)]);
+    expect(daemons[0]!.ready.logLine).toBe('ready');
+    for (const n of planLab(t).namespaces) expect(n.batch.filter((l) => l.includes('10.240.0.100'))).toEqual([]);
+    const failover = withPod(t, 'web-1', { ready: false });
+    expect(planLab(failover).podNetwork.daemons.map((d) => d.files[0]!.content)).toEqual(['', '10.240.0.100\n']);
+    expect(loadBalancerOf(t).expectedNeighbours(failover)).toEqual([{ router: 'router', ns: 'loadbalancer-local-router', ip: '10.240.0.100', node: 'node2', nodeNs: 'loadbalancer-local-node2' }]);
+  });
+
+  it('an LB IP outside every node network is refused at its field (ARP stays on one network)', () => {
+    const problems = problemsOf(() => loadTopology('loadbalancer-local', { 'loadBalancer.mode': 'l2', 'services.web.loadBalancerIPs': '[10.241.0.100]' }));
+    expect(problems).toContainEqual(expect.objectContaining({ field: 'services[0].loadBalancerIPs[0]', message: expect.stringMatching(/outside every node network/) }));
+    expect(problemsOf(() => loadTopology('loadbalancer-local', { 'loadBalancer.mode': 'bgp', 'services.web.loadBalancerIPs': '[10.241.0.100]' })).filter((p) => /node network/.test(p.message))).toEqual([]);
+  });
+});

@@ -21,6 +21,7 @@ export const announcedBy = (t: Topology, node: Node): string[] =>
 
 export const bgpLoadBalancer: LoadBalancer = {
   mode: 'bgp',
+  announcementLabel: (ip) => `BGP ${ip}/32`,
   check(t, at) {
     const speakers = new Set(speakerNodes(t));
     t.nodes.forEach((n, i) => {

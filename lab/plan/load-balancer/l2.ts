@@ -44,6 +44,7 @@ function speaker(t: Topology, node: string): DaemonSpec {
 
 export const l2LoadBalancer: LoadBalancer = {
   mode: 'l2',
+  announcementLabel: (ip) => `ARP ${ip} (leader)`,
   check(t, at) {
     // ARP reaches only the hosts of one network: the IP must lie in a node's network.
     const nodeNets = t.nodes.map((n) => parseCidr(t.networks.find((x) => x.name === n.network)?.subnet ?? ''));

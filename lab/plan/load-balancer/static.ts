@@ -8,6 +8,7 @@ import type { LoadBalancer } from './types.js';
  */
 export const staticLoadBalancer: LoadBalancer = {
   mode: 'static',
+  announcementLabel: (ip) => ip,
   check() {},
   keepsRouterRoute: () => true,
   extend: (_t, podNetwork) => podNetwork,

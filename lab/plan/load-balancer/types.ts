@@ -39,6 +39,8 @@ export interface NeighbourExpectation {
 
 export interface LoadBalancer {
   mode: LoadBalancerMode;
+  /** How an announcement shows in the pictures: "BGP 10.240.0.100/32 from node1, node2", "ARP 10.240.0.100 from node1". */
+  announcementLabel: (ip: string) => string;
   /** Mode-specific checks of a topology, before anything is planned (exit 2, file:line). */
   check(t: Topology, at: ProblemAt): void;
   /** Whether the router keeps one of the file's routes (announcing modes drop the routes to LoadBalancer IPs). */
