@@ -9,8 +9,6 @@ import { loadBalancerServices, nodesThatCanServe } from './announcements.js';
  * Service has no such endpoint anywhere; they are sorted by SHA-256 of "<node>#<ip>", compared
  * byte by byte, and the first one answers ARP for the IP. Every speaker sorts the same list, so
  * they agree without talking; an IP's leader changes only when its eligibility does.
- *
- * The lab's l2 mode (a userspace ARP responder per node) is not built yet: this is its decision.
  */
 
 /** The sort key MetalLB uses: the SHA-256 digest of node name, "#", IP. */

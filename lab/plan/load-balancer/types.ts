@@ -2,7 +2,7 @@ import type { LoadBalancerMode, RouterRoute, Topology } from '../../topology/sch
 import type { PodNetworkPlan, ProblemAt } from '../pod-network/types.js';
 
 /**
- * How a LoadBalancer IP reaches the nodes, one module per mode (static, bgp). Plan, apply and
+ * How a LoadBalancer IP reaches the nodes, one module per mode (static, bgp, l2). Plan, apply and
  * the endpoint verbs ask the topology's module (loadBalancerOf) and never test the mode's name.
  */
 
