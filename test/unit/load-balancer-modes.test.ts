@@ -164,6 +164,11 @@ describe('loadBalancer mode l2: the plan and bad input', () => {
     expect(loadBalancerOf(t).expectedNeighbours(failover)).toEqual([{ router: 'router', ns: 'loadbalancer-local-router', ip: '10.240.0.100', node: 'node2', nodeNs: 'loadbalancer-local-node2' }]);
   });
 
+  it('in a file: refused with the file, the line and the field', () => {
+    const problems = problemsOf(() => loadTopology(join(import.meta.dirname, '..', 'fixtures', 'bad', 'l2-ip-outside-node-network.yaml')));
+    expect(problems).toEqual([expect.objectContaining({ field: 'services[0].loadBalancerIPs[0]', line: 25, file: expect.stringMatching(/l2-ip-outside-node-network\.yaml$/) })]);
+  });
+
   it('an LB IP outside every node network is refused at its field (ARP stays on one network)', () => {
     const problems = problemsOf(() => loadTopology('loadbalancer-local', { 'loadBalancer.mode': 'l2', 'services.web.loadBalancerIPs': '[10.241.0.100]' }));
     expect(problems).toContainEqual(expect.objectContaining({ field: 'services[0].loadBalancerIPs[0]', message: expect.stringMatching(/outside every node network/) }));
