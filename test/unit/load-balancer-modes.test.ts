@@ -10,6 +10,7 @@ import { electionKey, electionOrder, l2Leaders } from '../../lab/plan/load-balan
 import { planLab } from '../../lab/plan/plan.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import type { Topology } from '../../lab/topology/schema.js';
+import { topologyGraph } from '../../lab/picture/graph.js';
 import { problemsOf } from './helpers.js';
 
 const load = (scenario: string, more: Record<string, string> = {}) => loadTopology(scenario, { 'loadBalancer.mode': 'bgp', ...more }).topology;
@@ -173,5 +174,16 @@ describe('loadBalancer mode l2: the plan and bad input', () => {
     const problems = problemsOf(() => loadTopology('loadbalancer-local', { 'loadBalancer.mode': 'l2', 'services.web.loadBalancerIPs': '[10.241.0.100]' }));
     expect(problems).toContainEqual(expect.objectContaining({ field: 'services[0].loadBalancerIPs[0]', message: expect.stringMatching(/outside every node network/) }));
     expect(problemsOf(() => loadTopology('loadbalancer-local', { 'loadBalancer.mode': 'bgp', 'services.web.loadBalancerIPs': '[10.241.0.100]' })).filter((p) => /node network/.test(p.message))).toEqual([]);
+  });
+});
+
+describe('the pictures say who announces what', () => {
+  it('bgp: the router lists each /32 and its announcing nodes, and the MetalLB sessions are drawn; l2: the leader', () => {
+    const bgp = topologyGraph(withPod(load('loadbalancer-local'), 'web-2', { ready: false }));
+    expect(bgp.hosts.find((h) => h.name === 'router')!.interfaces).toContain('BGP 10.240.0.100/32 from node1');
+    expect(bgp.overlays.map((o) => o.label)).toEqual(['BGP AS64512 ↔ AS64513 (MetalLB)', 'BGP AS64512 ↔ AS64514 (MetalLB)']);
+    const l2 = topologyGraph(loadTopology('loadbalancer-local', { 'loadBalancer.mode': 'l2' }).topology);
+    expect(l2.hosts.find((h) => h.name === 'router')!.interfaces).toContain('ARP 10.240.0.100 (leader) from node1');
+    expect(topologyGraph(loadTopology('loadbalancer-local').topology).hosts.find((h) => h.name === 'router')!.interfaces).toContain('route 10.240.0.100 via 10.240.0.4, 10.240.0.5');
   });
 });
