@@ -31,8 +31,10 @@ export interface AnnouncementSync {
   announcements: Announcement[];
   /** Per IP and node: what this sync announced or withdrew. */
   changes: AnnouncementChange[];
-  /** The hosts whose BIRD was reconfigured. */
+  /** The hosts whose speaker was given its new announcements. */
   reconfigured: string[];
+  /** The hosts whose speaker is not running (it died): their announcements wait for lab down and up. */
+  notRunning: string[];
   routes: AnnouncedRoute[];
   /** l2: each router's neighbour entry for each IP, once it held the leader's MAC (or had no entry). */
   neighbours: NeighbourFollow[];
@@ -56,10 +58,10 @@ export async function syncAnnouncements(before: Topology | undefined, after: Top
   const announcements = lb.announcements(after);
   const changes = before ? announcementChanges(lb.announcements(before), announcements) : [];
   const started = performance.now();
-  const reconfigured = before ? await reconfigureSpeakers(after) : [];
+  const { reconfigured, notRunning } = before ? await reconfigureSpeakers(after) : { reconfigured: [], notRunning: [] };
   const routes = await Promise.all(lb.expectedRoutes(after).map((e) => awaitRoute(e, started, deadlineMs)));
   const neighbours = await Promise.all(lb.expectedNeighbours(after).map((e) => awaitNeighbour(e, started, deadlineMs)));
-  return { announcements, changes, reconfigured, routes, neighbours };
+  return { announcements, changes, reconfigured, notRunning, routes, neighbours };
 }
 
 /** At `up`: the speakers started with their announcements; wait for the routers to hold them all (an unsettled route fails `up`). */
@@ -75,30 +77,29 @@ export async function settledAnnouncements(t: Topology): Promise<AnnouncementSyn
   return sync;
 }
 
-/** Rewrite each BIRD configuration that changed and have that BIRD read it again. */
-async function reconfigureSpeakers(t: Topology): Promise<string[]> {
+/** Rewrite each speaker's file that changed and have that speaker read it again (BIRD: birdc configure; the ARP speaker: SIGHUP). */
+async function reconfigureSpeakers(t: Topology): Promise<{ reconfigured: string[]; notRunning: string[] }> {
   const dir = labDir(t.lab);
   const daemons = loadBalancerOf(t).extend(t, podNetworkOf(t).plan(t)).daemons;
   const changed = daemons.filter((d) => d.files.some((f) => readOr(join(dir, f.path)) !== f.content));
+  const records = readState(t.lab)?.daemons ?? [];
+  const runningOne = (host: string, name: string) => records.find((r) => r.host === host && r.name === name && isThatBird(r));
+  // A speaker that died is reported, not fatal: the rules are synced already, and status shows it down.
+  const notRunning = changed.filter((d) => !runningOne(d.host, d.name)).map((d) => d.host);
   await Promise.all(
     changed.map(async (d) => {
       throwIfInterrupted();
       for (const f of d.files) writeFileSync(join(dir, f.path), f.content);
-      if (d.name !== 'bird') return signalSpeaker(t.lab, d.host, d.name);
+      const record = runningOne(d.host, d.name);
+      if (!record) return;
+      if (d.name !== 'bird') return void process.kill(record.pid, 'SIGHUP');
       const r = await run('birdc', ['-s', d.socket, 'configure'], { allowFailure: true, timeoutMs: 5000 });
       if (r.exitCode !== 0 || !/Reconfigur/.test(r.stdout)) {
         throw new LabError(`${d.name} in ${d.ns} refused its new configuration (birdc configure):\n${(r.stdout + r.stderr).trim()}`, ExitCode.commandFailed, { command: `birdc -s ${d.socket} configure` });
       }
     }),
   );
-  return changed.map((d) => d.host);
-}
-
-/** A layer-2 speaker reads its owned IPs again on SIGHUP (and sends a gratuitous ARP for each new one). */
-function signalSpeaker(lab: string, host: string, name: string): void {
-  const record = (readState(lab)?.daemons ?? []).find((d) => d.host === host && d.name === name);
-  if (!record || !isThatBird(record)) throw new LabError(`${name} in ${host} is not running: lab down and up rebuild it`, ExitCode.labState);
-  process.kill(record.pid, 'SIGHUP');
+  return { reconfigured: changed.map((d) => d.host).filter((h) => !notRunning.includes(h)), notRunning };
 }
 
 /** The MAC of a namespace's eth0. */

@@ -65,6 +65,9 @@ describe.skipIf(!root)('loadBalancer mode bgp against the real kernel', () => {
     const status = JSON.parse((await lab(['status', name, '--json'])).stdout) as LabStatus[];
     expect(status[0]!.daemons.find((d) => d.host === 'node2')!.running).toBe(false);
     expect(status[0]!.daemons.find((d) => d.host === 'router')!.sessions.find((s) => s.peer === 'node2')!.info).not.toMatch(/^Established/);
+    // An endpoint change with that speaker dead: reported, not fatal; the router already has node1 alone.
+    const after = JSON.parse((await lab(['kill', name, 'web-2', '--json'])).stdout) as KillResult;
+    expect([after.announced!.notRunning, after.announced!.routes.map((r) => r.settled)]).toEqual([['node2'], [true]]);
     expect((await lab(['down', name])).exitCode).toBe(0);
     expect(await birdsOf(name)).toEqual([]);
   });
