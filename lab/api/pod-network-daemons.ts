@@ -63,8 +63,19 @@ const ready: Lacks = async (d, protocols) => {
   if (d.ready.routes.length === 0) return lacks;
   const installed = (await run('ip', ['-n', d.ns, '-4', 'route', 'show', 'proto', 'bird'])).stdout;
   const have = new Set(installed.split('\n').map((l) => l.split(' ')[0]));
-  return [...lacks, ...d.ready.routes.filter((r) => !have.has(r)).map((r) => `route ${r} not installed (proto bird)`)];
+  // `ip route` prints a /32 as the bare address (a LoadBalancer IP announced by MetalLB's BGP mode).
+  return [...lacks, ...d.ready.routes.filter((r) => !have.has(r.replace(/\/32$/, ''))).map((r) => `route ${r} not installed (proto bird)`)];
 };
+
+async function birdLacks(d: DaemonSpec, lacksOf: Lacks): Promise<string[]> {
+  const protocols = await birdProtocols(d.socket);
+  return protocols ? lacksOf(d, protocols) : ['control socket not answering yet'];
+}
+
+/** A daemon that says when it is ready: the line in its log (its stdout). */
+function logLacks(d: DaemonSpec, line: string): string[] {
+  return birdLogTail(d.log, 50).split('\n').includes(line) ? [] : [`has not said "${line}" yet`];
+}
 
 /** Poll every daemon's control socket until none lacks anything; a daemon that exits, or the deadline, fails `up`. */
 async function waitFor(daemons: DaemonSpec[], records: DaemonRecord[], deadline: number, lacksOf: Lacks): Promise<void> {
@@ -74,8 +85,7 @@ async function waitFor(daemons: DaemonSpec[], records: DaemonRecord[], deadline:
     for (const d of daemons) {
       const r = records.find((x) => x.host === d.host)!;
       if (!isAlive(r.pid)) throw failure([{ d, lacks: [`exited (pid ${r.pid})`] }], 'exited');
-      const protocols = await birdProtocols(d.socket);
-      const lacks = protocols ? await lacksOf(d, protocols) : ['control socket not answering yet'];
+      const lacks = d.ready.logLine !== undefined ? logLacks(d, d.ready.logLine) : await birdLacks(d, lacksOf);
       if (lacks.length > 0) missing.push({ d, lacks });
     }
     if (missing.length === 0) return;

@@ -25,6 +25,8 @@ import { onInterrupt } from '../util/interrupt.js';
 import type { Pod, Topology } from '../topology/schema.js';
 import { provision, removeLeftoverPods, removePods } from './provision.js';
 import { syncHealthChecks, type LoadBalancerFollow } from './health.js';
+import { syncAnnouncements, type AnnouncementSync } from './announcements.js';
+import { loadBalancerOf } from '../plan/load-balancer/index.js';
 import { resyncRules, type NodeResync } from './resync.js';
 import { runningLab, type RunningLab } from './running.js';
 import { stager, type Stage } from './stages.js';
@@ -54,6 +56,8 @@ export interface EndpointChangeResult {
   rules: NodeResync[];
   /** Health-checked load balancer routes after the change: where the load balancer's probes moved them. */
   loadBalancers: LoadBalancerFollow[];
+  /** What MetalLB's speakers announced or withdrew (loadBalancer.mode bgp), and the router's routes after. */
+  announced?: AnnouncementSync;
   /** UDP conntrack entries of removed endpoints deleted on each node, as kube-proxy does (none for TCP). */
   udpFlushed: UdpFlush[];
   /** Milliseconds per stage. */
@@ -145,7 +149,7 @@ async function scaleChange(running: RunningLab, store: LabStore, group: string, 
 
   // The pods exist (or are about to go): the lab now is `after`. Then kube-proxy notices.
   store.setPodChanges(recordScale(changes, plan));
-  const { rules, udpFlushed, loadBalancers } = await syncEndpoints(store, before, after, stage);
+  const { rules, udpFlushed, loadBalancers, announced } = await syncEndpoints(store, before, after, stage);
 
   // Endpoints are gone from every node's rules first; then the pods terminate.
   if (plan.remove.length > 0) await stage('remove pods', () => removePods(store, plan.remove.map((p) => p.name)));
@@ -153,6 +157,7 @@ async function scaleChange(running: RunningLab, store: LabStore, group: string, 
   return {
     ...changeResult(lab, before, after, rules, timings, started),
     loadBalancers,
+    ...(announced ? { announced } : {}),
     udpFlushed,
     group,
     from: plan.from,
@@ -201,7 +206,7 @@ async function killLocked(lab: string, podName: string, opts: KillOptions = {}):
   }
   const changed = after.pods.find((p) => p.name === pod.name)!;
   store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, changed.ready, changed.terminating));
-  const { rules, udpFlushed, loadBalancers } = await syncEndpoints(store, before, after, stage);
+  const { rules, udpFlushed, loadBalancers, announced } = await syncEndpoints(store, before, after, stage);
 
   const ports = new Set(podPorts(before, pod));
   const existing: KillResult['existing'] = [];
@@ -213,6 +218,7 @@ async function killLocked(lab: string, podName: string, opts: KillOptions = {}):
   return {
     ...changeResult(lab, before, after, rules, timings, started),
     loadBalancers,
+    ...(announced ? { announced } : {}),
     udpFlushed,
     pod: info(pod),
     stopped: !keepRunning,
@@ -232,9 +238,9 @@ async function reviveLocked(lab: string, podName: string): Promise<ReviveResult>
   if (alive && pod.ready && !pod.terminating) throw new LabError(`pod ${pod.name} of lab ${lab} is ready and its workload runs: nothing to revive (lab kill ${lab} ${pod.name} first)`, ExitCode.labState);
   if (!alive) await provision(planWorkloads(after, [pod.name]), store, renamed(stage, { workloads: 'start workload' }));
   store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, true, false));
-  const { rules, loadBalancers } = await syncEndpoints(store, before, after, stage, { flushUdp: false });
+  const { rules, loadBalancers, announced } = await syncEndpoints(store, before, after, stage, { flushUdp: false });
   const pid = alive ? undefined : store.state.processes.find((p) => p.pod === pod.name)?.pid;
-  return { ...changeResult(lab, before, after, rules, timings, started), loadBalancers, udpFlushed: [], pod: info(pod), started: !alive, pid };
+  return { ...changeResult(lab, before, after, rules, timings, started), loadBalancers, ...(announced ? { announced } : {}), udpFlushed: [], pod: info(pod), started: !alive, pid };
 }
 
 /**
@@ -250,7 +256,10 @@ async function syncEndpoints(store: LabStore, before: Topology, after: Topology,
   // After the sync kube-proxy tells its health check servers the new local endpoint counts.
   let loadBalancers: LoadBalancerFollow[] = [];
   if (healthCheckServices(after).length > 0) await stage('health checks', async () => void (loadBalancers = await syncHealthChecks(after)));
-  return { rules, udpFlushed, loadBalancers };
+  // MetalLB watches the same EndpointSlices: its speakers announce or withdraw, the router follows.
+  let announced: AnnouncementSync | undefined;
+  if (loadBalancerOf(after).announcements(after).length > 0) await stage('announcements', async () => void (announced = await syncAnnouncements(before, after)));
+  return { rules, udpFlushed, loadBalancers, ...(announced ? { announced } : {}) };
 }
 
 /** A stage runner that reports some stages under other names. */

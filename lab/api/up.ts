@@ -11,6 +11,8 @@ import { labMarker } from '../topology/names.js';
 import { once, onInterrupt, throwIfInterrupted } from '../util/interrupt.js';
 import { down } from './down.js';
 import { syncHealthChecks, type LoadBalancerFollow } from './health.js';
+import { settledAnnouncements, type AnnouncementSync } from './announcements.js';
+import { loadBalancerOf } from '../plan/load-balancer/index.js';
 import { provision } from './provision.js';
 import { stager } from './stages.js';
 import { rememberTopology, topologyKey } from './topology-cache.js';
@@ -28,6 +30,8 @@ export interface UpResult {
   timings: Record<string, number>;
   /** Health-checked load balancer routes, once the load balancer's first checks set them. */
   loadBalancers: LoadBalancerFollow[];
+  /** MetalLB's announcements (loadBalancer.mode bgp) and the router's routes once they settled. */
+  announced?: AnnouncementSync;
 }
 
 /**
@@ -41,7 +45,7 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
   const { topology, path } = loaded;
   preflight();
   const plan = planLab(topology);
-  if (plan.podNetwork.daemons.length > 0) preflight(['bird', 'birdc']); // bgp mode's BIRDs: named only when the mode needs them
+  if (plan.podNetwork.daemons.some((d) => d.name === 'bird')) preflight(['bird', 'birdc']); // bgp mode's BIRDs: named only when the mode needs them
   const lab = topology.lab;
 
   return withLabLock(lab, 'up', async () => {
@@ -75,10 +79,13 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     const rollback = once(() => down(lab));
     const release = onInterrupt(`roll back lab ${lab}`, rollback);
     let loadBalancers: LoadBalancerFollow[] = [];
+    let announced: AnnouncementSync | undefined;
     try {
       await provision(plan, store, stage);
       // kube-proxy's health check servers and the load balancer following them, once the links carry packets.
       if (plan.healthChecks) await stage('health checks', async () => void (loadBalancers = await syncHealthChecks(topology)));
+      // MetalLB's speakers announced from their start: wait for the router's multipath routes to hold every one.
+      if (loadBalancerOf(topology).announcements(topology).length > 0) await stage('announcements', async () => void (announced = await settledAnnouncements(topology)));
       throwIfInterrupted();
     } catch (err) {
       await rollback().catch(() => undefined);
@@ -88,7 +95,7 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     }
     store.markUp(topologyKey(path, overrides));
     rememberTopology(lab, loaded, overrides);
-    return { lab, plan, state: store.state, timings, loadBalancers };
+    return { lab, plan, state: store.state, timings, loadBalancers, ...(announced ? { announced } : {}) };
   });
 }
 

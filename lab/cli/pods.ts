@@ -5,7 +5,7 @@ import { probe } from '../api/probe.js';
 import { ExitCode, LabError } from '../errors.js';
 import { conditionsText, endpointRows } from './endpoint-rows.js';
 import { resolveLabName } from './lab-name.js';
-import { printLoadBalancers } from './load-balancers.js';
+import { printAnnouncements, printLoadBalancers } from './load-balancers.js';
 import { bold, dim, green, printJson, progress, progressDone, red, say, yellow } from './output.js';
 
 /** "web=3" → ["web", 3] */
@@ -37,6 +37,7 @@ function printChange(r: EndpointChangeResult): void {
     say(`  ${n.node.padEnd(8)} ${chains.join(' ') || dim('no chain added or removed (rules rewritten in place)')} ${dim(`(${n.lines} lines, ${n.restoreMs} ms)`)}`);
   }
   printLoadBalancers(r.loadBalancers);
+  printAnnouncements(r.announced);
 }
 
 const timings = (t: Record<string, number>) => Object.entries(t).map(([k, v]) => `${k} ${v} ms`).join(', ');

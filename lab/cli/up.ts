@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { up } from '../api/up.js';
 import { HOST_IFNAME } from '../topology/names.js';
-import { printLoadBalancers } from './load-balancers.js';
+import { printAnnouncements, printLoadBalancers } from './load-balancers.js';
 import { collectSet, dim, green, printJson, progress, progressDone, say } from './output.js';
 
 export function registerUp(program: Command): void {
@@ -19,7 +19,7 @@ export function registerUp(program: Command): void {
       progressDone();
       const ms = Math.round(performance.now() - t0);
       if (opts.json) {
-        printJson({ lab: result.lab, namespaces: result.state.namespaces, processes: result.state.processes, timings: result.timings, loadBalancers: result.loadBalancers, ms });
+        printJson({ lab: result.lab, namespaces: result.state.namespaces, processes: result.state.processes, timings: result.timings, loadBalancers: result.loadBalancers, ...(result.announced ? { announced: result.announced } : {}), ms });
         return;
       }
       say(`${green('up')} lab ${result.lab} in ${ms} ms`);
@@ -29,6 +29,7 @@ export function registerUp(program: Command): void {
       }
       for (const p of result.state.processes) say(dim(`  workload ${p.pod} pid ${p.pid} listening on ${p.ports.join(',')}`));
       printLoadBalancers(result.loadBalancers);
+      printAnnouncements(result.announced);
       // Verbs on a running lab take its name, whatever file or --name it came from.
       say(dim(`next: lab verify ${result.lab}; lab down ${result.lab}`));
     });

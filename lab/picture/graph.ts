@@ -1,3 +1,4 @@
+import { loadBalancerOf } from '../plan/load-balancer/index.js';
 import { podNetworkOf, type DrawnLink } from '../plan/pod-network/index.js';
 import type { Topology } from '../topology/schema.js';
 import { HOST_IFNAME, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
@@ -57,12 +58,14 @@ export function topologyGraph(t: Topology): TopologyGraph {
   const links: GraphLink[] = [];
   const routerOf = (network: string) => t.routers.find((r) => r.interfaces.some((i) => i.network === network));
   const podNetwork = podNetworkOf(t);
-  const podNet = podNetwork.plan(t);
+  const loadBalancer = loadBalancerOf(t);
+  const podNet = loadBalancer.extend(t, podNetwork.plan(t));
   const vtepLine = (node: string) => podNet.tunnel?.vteps.filter((v) => v.node === node).map((v) => `${v.device} ${v.address}/32 VTEP ${v.mac}`) ?? [];
   for (const c of t.clients) hosts.push({ name: c.name, role: 'client', interfaces: [`${HOST_IFNAME} ${c.address}/${prefix(subnet.get(c.network)!)}`], bridges: [] });
   for (const r of t.routers) {
-    const routes = r.routes.filter((x) => podNetwork.keepsRouterRoute(t, x));
-    hosts.push({ name: r.name, role: 'router', interfaces: routes.map((x) => `route ${x.to} via ${[x.via].flat().join(', ')}`), bridges: r.interfaces.map((i) => ({ name: networkBridgeName(i.network), address: `${i.address}/${prefix(subnet.get(i.network)!)}` })) });
+    const routes = r.routes.filter((x) => podNetwork.keepsRouterRoute(t, x) && loadBalancer.keepsRouterRoute(t, x));
+    const announced = loadBalancer.announcements(t).map((a) => `${loadBalancer.announcementLabel(a.ip)} from ${a.nodes.join(', ') || 'nobody (withdrawn)'}`);
+    hosts.push({ name: r.name, role: 'router', interfaces: [...routes.map((x) => `route ${x.to} via ${[x.via].flat().join(', ')}`), ...announced], bridges: r.interfaces.map((i) => ({ name: networkBridgeName(i.network), address: `${i.address}/${prefix(subnet.get(i.network)!)}` })) });
   }
   for (const n of t.nodes) {
     const gw = firstHost(parseCidr(n.podCIDR)!);

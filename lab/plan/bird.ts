@@ -48,6 +48,11 @@ export interface BirdConfig {
   peers: BirdPeer[];
   /** Install the routes learned by BGP in the kernel's main table (they show as `proto bird`). */
   installsLearned: boolean;
+  /**
+   * Install one multipath route per prefix, a next hop per peer announcing it (ECMP), instead of
+   * the best path alone: what a router in front of MetalLB's BGP speakers does.
+   */
+  mergesPaths?: boolean;
 }
 
 /** The name of the static protocol holding the prefixes a speaker originates. */
@@ -73,7 +78,7 @@ export function birdConfigText(c: BirdConfig): string {
     lines.push('', `protocol static ${ANNOUNCED} {`, '  ipv4;', ...c.announces.map((p) => `  route ${p} blackhole;`), '}');
   }
   if (c.installsLearned) {
-    lines.push('', '# Learned routes into the kernel (proto bird); nothing read back from it.', 'protocol kernel {', '  ipv4 { import none; export where source = RTS_BGP; };', '}');
+    lines.push('', '# Learned routes into the kernel (proto bird); nothing read back from it.', 'protocol kernel {', '  ipv4 { import none; export where source = RTS_BGP; };', ...(c.mergesPaths ? ['  merge paths on;'] : []), '}');
   }
   for (const p of c.peers) lines.push('', ...peerLines(p));
   return `${lines.join('\n')}\n`;

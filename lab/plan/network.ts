@@ -4,6 +4,7 @@ import { cidrContains, cidrsOverlap, firstHost, parseCidr, parseIPv4, type Cidr 
 import { labPrefixes as prefixesOf } from '../topology/relations.js';
 import { macFrom } from './pod-network/common.js';
 import { podNetworkOf, type NamespaceAdditions, type PodNetwork, type PodNetworkPlan } from './pod-network/index.js';
+import { loadBalancerOf } from './load-balancer/index.js';
 
 export type Role = 'router' | 'node' | 'client' | 'pod';
 
@@ -86,7 +87,8 @@ export function planNetwork(t: Topology): NetworkPlan {
     subnets: new Map(t.networks.map((n) => [n.name, n.subnet])),
     mtus: new Map(t.networks.map((n) => [n.name, n.mtu])),
     labPrefixes: prefixesOf(t),
-    podNet: podNetwork.plan(t),
+    // The load balancer mode adds its speakers to the pod network's (one BIRD per host carries both).
+    podNet: loadBalancerOf(t).extend(t, podNetwork.plan(t)),
     plans: new Map(),
     createBatch: [],
     routerPorts: 0,
@@ -222,7 +224,7 @@ function planPod(p: Planning, pod: Pod): PodPart {
 function planRouterRoutes(p: Planning, r: Router, podNetwork: PodNetwork): void {
   const plan = p.plans.get(r.name)!;
   for (const iface of r.interfaces) plan.batch.push(`link set ${networkBridgeName(iface.network)} up`);
-  for (const route of r.routes.filter((x) => podNetwork.keepsRouterRoute(p.t, x))) {
+  for (const route of r.routes.filter((x) => podNetwork.keepsRouterRoute(p.t, x) && loadBalancerOf(p.t).keepsRouterRoute(p.t, x))) {
     const to = route.to.includes('/') ? route.to : `${route.to}/32`;
     const hops = Array.isArray(route.via) ? route.via : [route.via];
     plan.batch.push(hops.length === 1 ? `route add ${to} via ${hops[0]}` : `route add ${to} ${hops.map((h) => `nexthop via ${h}`).join(' ')}`);

@@ -1,5 +1,6 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { InputProblem, ProblemLocator } from '../errors.js';
+import { loadBalancerOf } from '../plan/load-balancer/index.js';
 import { podNetworkOf } from '../plan/pod-network/index.js';
 import { insideRoot } from '../util/paths.js';
 import { checkAddresses } from './checks/addresses.js';
@@ -23,6 +24,7 @@ export function checkTopology(t: Topology, file: ProblemLocator): InputProblem[]
   checkServices(c);
   // What the pod network mode demands (host-gw: one L2 network; vxlan: room for the header).
   podNetworkOf(t).check(t, (path, message) => c.at(path, message));
+  loadBalancerOf(t).check(t, (path, message) => c.at(path, message));
   checkFileReferences(c);
   return c.problems;
 }

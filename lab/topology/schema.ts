@@ -154,6 +154,14 @@ export const podNetworkSchema = z.strictObject({
   mode: z.enum(POD_NETWORK_MODES).default('routed'),
 });
 
+/** How LoadBalancer IPs reach the nodes (docs/load-balancers.md); each mode is one module under lab/plan/load-balancer/. */
+export const LOAD_BALANCER_MODES = ['static', 'bgp', 'l2'] as const;
+
+export const loadBalancerSchema = z.strictObject({
+  /** static: the router routes the file writes (and health checks they follow); bgp: MetalLB's BGP mode, every eligible node's BIRD announces the IP; l2: MetalLB's layer-2 mode, one elected node answers ARP for it. */
+  mode: z.enum(LOAD_BALANCER_MODES).default('static'),
+});
+
 export const topologySchema = z.strictObject({
   lab: name,
   description: z.string().max(LIMITS.description, `must be at most ${LIMITS.description} characters`).default(''),
@@ -166,6 +174,7 @@ export const topologySchema = z.strictObject({
   services: most(z.array(serviceSchema), LIMITS.services, 'services').default([]),
   kubeProxy: kubeProxySchema.default({ mode: 'iptables' }),
   podNetwork: podNetworkSchema.default({ mode: 'routed' }),
+  loadBalancer: loadBalancerSchema.default({ mode: 'static' }),
   /** The walkthrough file, relative to this file, in its folder. */
   walkthrough: z.string().min(1).max(LIMITS.path, `must be at most ${LIMITS.path} characters`).optional(),
 });
@@ -181,4 +190,5 @@ export type Service = z.output<typeof serviceSchema>;
 export type ServicePort = z.output<typeof servicePortSchema>;
 export type ProxyMode = z.output<typeof kubeProxySchema>['mode'];
 export type PodNetworkMode = z.output<typeof podNetworkSchema>['mode'];
+export type LoadBalancerMode = z.output<typeof loadBalancerSchema>['mode'];
 export type RouterRoute = z.output<typeof routeSchema>;

@@ -2,6 +2,7 @@ import type { Service, Topology } from '../../topology/schema.js';
 import { namespaceName } from '../../topology/names.js';
 import { selects } from '../../topology/relations.js';
 import { endpointConditions } from '../endpoints.js';
+import { loadBalancerOf } from '../load-balancer/index.js';
 
 /**
  * kube-proxy's service health check server and the cloud load balancer that follows it, as
@@ -109,6 +110,8 @@ export function loadBalancerChecks(t: Topology): LoadBalancerCheck[] {
   const portByIP = new Map(healthCheckServices(t).flatMap((s) => s.loadBalancerIPs.map((ip) => [ip, s.healthCheckNodePort] as const)));
   return t.routers.flatMap((r) =>
     r.routes.flatMap((route) => {
+      // A mode that announces the IP (MetalLB) leaves no static route for health checks to steer.
+      if (!loadBalancerOf(t).keepsRouterRoute(t, route)) return [];
       const port = portByIP.get(route.to.replace(/\/32$/, ''));
       if (port === undefined || !Array.isArray(route.via) || route.via.length < 2) return [];
       const to = route.to.includes('/') ? route.to : `${route.to}/32`;

@@ -61,8 +61,11 @@ export interface DaemonSpec {
   log: string;
   /** Started in waves: wave 1 once every wave-0 daemon answers (the routers' BIRDs listen before the nodes dial). */
   wave: 0 | 1;
-  /** Ready when these BGP protocols are Established and these prefixes are in its namespace's main table (proto bird). */
-  ready: { established: string[]; routes: string[] };
+  /**
+   * Ready when these BGP protocols are Established and these prefixes are in its namespace's main
+   * table (proto bird); a daemon that is no BIRD (MetalLB's layer-2 speaker) when its log has logLine.
+   */
+  ready: { established: string[]; routes: string[]; logLine?: string };
 }
 
 /** A line the pictures draw between two hosts for the mode: a VXLAN tunnel between VTEPs, a BGP session. */
