@@ -95,6 +95,7 @@ export function openDropTrace(stateDir: string, lab: string, devices: string[]):
     const names = nameFilter(devices);
     for (const e of EVENTS.slice(1)) if (names) write(join(instance, 'events', e, 'filter'), names);
     for (const e of EVENTS) write(join(instance, 'events', e, 'enable'), '1');
+    log.debug({ instance }, 'drop trace instance enabled');
   } catch (err) {
     close();
     return { unavailable: `tracefs instance: ${(err as Error).message}` };

@@ -157,13 +157,15 @@ function droppingRule(hop: WalkHop): PacketDrop['rule'] {
 
 /**
  * Keep the drops of this connection: those on a host and device where its walk ended (the
- * netfilter trace saw it dropped there, or saw it arrive and never leave). Another packet that
+ * netfilter trace saw it dropped there, or it is the last host the trace saw it at). Another packet that
  * died meanwhile on a device the walk never ended at is not this connection's.
  */
 export function connectionDrops(drops: KernelDrop[], hops: WalkHop[], netnsOf: (host: string) => string): PacketDrop[] {
   const out: PacketDrop[] = [];
+  // Where the walk ended each way: the netfilter trace saw the packet arrive there, and nowhere after.
+  const lastOf = (direction: string) => hops.filter((h) => h.direction === direction).at(-1);
   for (const k of drops) {
-    const ends = hops.filter((h) => h.host === k.host && k.device !== undefined && (h.iif === k.device || h.oif === k.device) && (h.fate !== 'ACCEPT' || !h.oif));
+    const ends = hops.filter((h) => h.host === k.host && k.device !== undefined && (h.iif === k.device || h.oif === k.device) && (h.fate !== 'ACCEPT' || h === lastOf(h.direction)));
     const hop = ends.find((h) => (k.reason === 'NETFILTER_DROP') === (h.fate !== 'ACCEPT')) ?? ends[0];
     if (!hop || !k.host) continue;
     const same = out.find((o) => o.host === k.host && o.reason === k.reason && o.device === k.device && o.location === k.location);
