@@ -2,6 +2,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { ourNamespaceFile } from '../kernel/apply.js';
 import { deleteNamespaces, listNamespaces, markedNamespaces, namespaceMarkers, ownedNamespaces } from '../kernel/netns.js';
 import { stopLabProcesses } from '../kernel/processes.js';
+import { sweepInstances } from '../kernel/drop-trace.js';
 import { log } from '../log.js';
 import { NETNS_ETC, netnsEtcDir } from '../plan/dns.js';
 import { withLabLock } from '../state/lock.js';
@@ -57,6 +58,8 @@ async function removeLab(lab: string, warnings: string[]): Promise<DownResult> {
   const refused: string[] = [];
   const dirs = new Set([...(state?.files ?? []).filter((d) => !leftAlone.some((ns) => d === netnsEtcDir(ns))), ...namespaces.map(netnsEtcDir).filter(holdsOnlyOurFiles)]);
   for (const dir of dirs) removeInside(NETNS_ETC, dir, refused);
+  // A SIGKILLed trace's tracefs instance (recorded in the state folder) goes with the lab.
+  sweepInstances(labDir(lab), false);
   // The kernel's objects are gone; a state folder that cannot be removed (read-only root) is only reported.
   try {
     removeInside(STATE_ROOT, labDir(lab), refused);

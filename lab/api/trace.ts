@@ -5,6 +5,9 @@ import { log } from '../log.js';
 import { addTraceRules, expectedAdds, removeTraceRules, removeTraceRulesSync, startMonitor, stopMonitor, untilMonitorListens, untilMonitors, type RawTableGuard, type TraceMonitor } from '../kernel/netfilter-trace.js';
 import { nextSourcePort, portsInUse } from '../kernel/ports.js';
 import { forgetTrace, recordTrace, sweepDeadTrace } from '../kernel/stale-trace.js';
+import { openDropTrace, sweepInstances, type DropTrace } from '../kernel/drop-trace.js';
+import { planNetwork } from '../plan/network.js';
+import { connectionDrops, deviceNames, kernelDrops, labDevicesOf, parseKernelEvents, type PacketDrop } from '../trace/drops.js';
 import { preflight, requireRoot } from '../kernel/preflight.js';
 import { readConntrack } from '../kernel/readers.js';
 import type { Topology } from '../topology/schema.js';
@@ -41,6 +44,10 @@ export interface TraceResult {
   /** The namespaces traced (nodes and routers: the ones with netfilter rules of their own). */
   traced: string[];
   hops: WalkHop[];
+  /** Where a packet of the connection died, with the kernel's reason (skb:kfree_skb). */
+  drops: PacketDrop[];
+  /** Why drops could not be watched, when they could not (no tracefs): the trace goes on without. */
+  dropsUnavailable?: string;
   ms: number;
 }
 
@@ -99,12 +106,16 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
   // A trace SIGKILLed earlier left its rules and monitors: sweep them, then say who we are in case it happens to us.
   const record = join(labDir(lab), 'trace-running.json');
   await sweepDeadTrace(record, guard, hosts.map(ns));
+  sweepInstances(labDir(lab), true);
+  const devices = labDevicesOf(planNetwork(t));
+  let dropTrace: DropTrace | undefined;
   const recorded = { mode, spec, namespaces: hosts.map(ns) };
   recordTrace(record, recorded);
   // An exiting process cannot await: remove whatever is in place synchronously, kill the monitors.
   const onExit = () => {
     for (const h of applied) removeTraceRulesSync(ns(h), mode, spec, guard);
     for (const m of monitors) m.child.kill('SIGKILL');
+    dropTrace?.close();
     forgetTrace(record);
   };
   process.once('exit', onExit);
@@ -122,10 +133,17 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
     );
     await untilMonitors(monitors, (p) => p.added >= expectedAdds(mode, spec), 'saw the trace rules arrive');
     opts.onProgress?.(`sending ${from} -> ${to} from port ${port}`);
+    // The drop tracepoint is on only around the traffic itself.
+    const opened = openDropTrace(labDir(lab), lab, deviceNames(devices));
+    if ('instance' in opened) dropTrace = opened;
+    dropTrace?.mark(`send ${spec.tag}`);
     const traffic: Traffic = { from, to, requests: 1, maxRequests: 1, timeout: 1 };
     const service = t.services.find((s) => s.ports.some((p) => p.protocol === 'TCP')) ?? t.services[0];
     const dnsName = service ? `${service.name}.${service.namespace}.svc.${t.cluster.domain}` : `kubernetes.default.svc.${t.cluster.domain}`;
     const flow = proto === 'udp' ? await sendDatagram(ns(from), from, to, port, sender.address, dnsName) : await sendRequest(ns(from), traffic, 'trace', 0, port, sender.address);
+    dropTrace?.mark(`sent ${spec.tag}`);
+    const kernelText = dropTrace?.read() ?? '';
+    dropTrace?.close();
     locateFlow(flow, Object.fromEntries(await Promise.all(t.nodes.map(async (n) => [n.name, await readConntrack(ns(n.name), proto)] as const))));
     // Removing the rules is also the end marker: once each monitor prints the removal, every
     // trace line of this connection before it has been read.
@@ -139,11 +157,17 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
     );
     const hops = withTunnelHops(buildWalk(passes, flow, ownTable(mode, spec)), t);
     // A developer's hook for saving real monitor output as test fixtures.
-    if (process.env.LAB_TRACE_DUMP) dumpMonitors(process.env.LAB_TRACE_DUMP, mode, hosts, monitors, flow, spec);
-    return { lab, mode, from, to, proto, flow, traced: hosts, hops, ms: Math.round(performance.now() - started) };
+    if (process.env.LAB_TRACE_DUMP) {
+      dumpMonitors(process.env.LAB_TRACE_DUMP, mode, hosts, monitors, flow, spec);
+      writeFileSync(join(process.env.LAB_TRACE_DUMP, 'kernel-drops.txt'), kernelText);
+    }
+    const drops = connectionDrops(kernelDrops(parseKernelEvents(kernelText), devices, `send ${spec.tag}`, `sent ${spec.tag}`), hops, ns);
+    const unavailable = 'unavailable' in opened ? { dropsUnavailable: opened.unavailable } : {};
+    return { lab, mode, from, to, proto, flow, traced: hosts, hops, drops, ...unavailable, ms: Math.round(performance.now() - started) };
   } finally {
     await Promise.all([...applied].map((h) => removeTraceRules(ns(h), mode, spec, guard)));
     await Promise.all(monitors.map(stopMonitor));
+    dropTrace?.close();
     forgetTrace(record);
     process.removeListener('exit', onExit);
     log.debug({ lab, tag: spec.tag }, 'trace cleaned up');

@@ -1,4 +1,5 @@
 import { bold, dim, green, red, yellow } from '../util/colour.js';
+import type { PacketDrop } from './drops.js';
 import type { WalkHop, WalkRule } from './walk.js';
 
 export interface TraceView {
@@ -9,6 +10,8 @@ export interface TraceView {
   flow: { client: string; target: string; answer?: { pod: string }; datagram?: { reply: string }; error?: string };
   traced: string[];
   hops: WalkHop[];
+  drops?: PacketDrop[];
+  dropsUnavailable?: string;
   ms: number;
 }
 
@@ -46,8 +49,23 @@ export function renderTrace(r: TraceView): string {
     if (h.fate === 'DROP') out.push(`  ${red('DROP: the packet ends here, and nothing is sent back')}`);
     if (h.fate === 'REJECT') out.push(`  ${red(`REJECT: the packet ends here, and ${h.host} sends ${h.rejectWith ?? 'an ICMP error'} back to ${h.packet.split(':')[0]}`)}`);
   }
+  out.push(...dropLines(r));
   out.push('');
   const ok = r.hops.length > 0;
   out.push((ok ? green : red)(`trace ${r.lab}: ${r.hops.length} hops traced in ${r.ms} ms`));
   return out.join('\n');
+}
+
+/** Why it died: the kernel's drop reason (skb:kfree_skb), where, and the rule for a netfilter drop. */
+export function dropLines(r: Pick<TraceView, 'drops' | 'dropsUnavailable'>): string[] {
+  if (r.dropsUnavailable) return ['', dim(`drop reasons not watched: ${r.dropsUnavailable}`)];
+  if (!r.drops?.length) return [];
+  const out = ['', bold("why it died (the kernel's skb:kfree_skb drop reason)")];
+  for (const d of r.drops) {
+    const times = d.count > 1 ? dim(` (${d.count} times)`) : '';
+    out.push(`  ${red(d.reason)} in ${bold(d.host)} (netns ${d.netns}${d.device ? `, on ${d.device}` : ''}), ${d.direction}: ${d.meaning}${times}`);
+    out.push(`    ${dim(`at ${d.location}`)}`);
+    if (d.rule) out.push(`    ${dim(`${d.rule.table} ${d.rule.chain}`)} ${d.rule.rule}${d.rule.comment ? dim(`  "${d.rule.comment}"`) : ''}`);
+  }
+  return out;
 }

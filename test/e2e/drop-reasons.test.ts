@@ -1,0 +1,91 @@
+import { readdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TraceResult } from '../../lab/api/trace.js';
+import { lab, requireRoot, sh, startLab } from './helpers.js';
+
+const root = requireRoot();
+const LOCAL = 'drp-local';
+const RANGES = 'drp-ranges';
+
+/** This test's tracefs instances (the lab mounts tracefs if nothing had). */
+const instances = (l: string) => {
+  try {
+    return readdirSync('/sys/kernel/tracing/instances').filter((n) => n.startsWith(`kube-packet-lab-${l}-`));
+  } catch {
+    return [];
+  }
+};
+
+const trace = async (l: string, args: string[]) => {
+  const r = await lab(['trace', l, '--json', ...args]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as TraceResult;
+};
+
+/** Start a trace and resolve once its drop instance is enabled (the debug log says so); wrapped, since the child is a promise itself. */
+async function traceUntilEnabled(l: string, args: string[]) {
+  const child = startLab(['trace', l, ...args], { env: { LAB_LOG_LEVEL: 'debug' } });
+  await new Promise<void>((resolve) => child.stderr!.on('data', (d: Buffer) => d.toString().includes('drop trace instance enabled') && resolve()));
+  return { child };
+}
+
+describe.skipIf(!root)("lab trace: why it died, in the kernel's words (skb:kfree_skb)", () => {
+  beforeAll(async () => {
+    const ups = await Promise.all([
+      lab(['up', 'nodeport-local', '--name', LOCAL, '--set', 'pods.web-2.ready=false', '--set', 'walkthrough=nodeport-local-unready.walkthrough.yaml']),
+      lab(['up', 'lb-source-ranges', '--name', RANGES]),
+    ]);
+    for (const u of ups) expect(u.exitCode, u.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await lab(['down', LOCAL]);
+    await lab(['down', RANGES]);
+  });
+
+  it("node2's NodePort without a ready local endpoint: NETFILTER_DROP on node2's eth0, by KUBE-EXTERNAL-SERVICES", async () => {
+    const r = await trace(LOCAL, ['--to', '10.240.0.5:32000']);
+    expect(r.drops).toHaveLength(1);
+    expect(r.drops[0]).toMatchObject({ reason: 'NETFILTER_DROP', host: 'node2', netns: `${LOCAL}-node2`, device: 'eth0', direction: 'request' });
+    expect(r.drops[0]!.rule).toMatchObject({ table: 'filter', chain: 'KUBE-EXTERNAL-SERVICES', comment: 'default/web:https has no local endpoints' });
+    const text = await lab(['trace', LOCAL, '--to', '10.240.0.5:32000']);
+    expect(text.stdout).toMatch(/NETFILTER_DROP in node2 \(netns drp-local-node2, on eth0\)/);
+    expect(instances(LOCAL)).toEqual([]);
+  });
+
+  it('a router without the route to a pod CIDR: IP_INNOROUTES in the router, on the bridge it came in by', async () => {
+    const router = `${LOCAL}-router`;
+    expect(await sh('ip', ['-n', router, 'route', 'del', '10.244.0.0/24'])).toBe('');
+    try {
+      const r = await trace(LOCAL, ['--to', '10.244.0.3:8443']);
+      expect(r.drops).toEqual([expect.objectContaining({ reason: 'IP_INNOROUTES', host: 'router', netns: router, device: 'br-clients', direction: 'request' })]);
+      expect(r.drops[0]!.rule).toBeUndefined();
+    } finally {
+      await sh('ip', ['-n', router, 'route', 'add', '10.244.0.0/24', 'via', '10.240.0.4']);
+    }
+  });
+
+  it("two traces at once, each with its own instance: lb-source-ranges' outsider dropped, a NodePort answer with no drop", async () => {
+    const [outsider, answered] = await Promise.all([trace(RANGES, ['--from', 'outsider', '--to', '10.240.0.100:443']), trace(LOCAL, ['--to', '10.240.0.4:32000'])]);
+    expect(outsider.flow.answer).toBeUndefined();
+    expect(outsider.drops).toEqual([expect.objectContaining({ reason: 'NETFILTER_DROP', host: 'node1', device: 'eth0', direction: 'request' })]);
+    expect(outsider.drops[0]!.rule?.chain).toBeTruthy();
+    expect(answered.flow.answer).toBeDefined();
+    expect(answered.drops).toEqual([]);
+    expect([...instances(LOCAL), ...instances(RANGES)]).toEqual([]);
+  });
+
+  it('SIGINT mid-trace leaves no instance; a SIGKILLed trace leaves one, and `lab down` removes it', async () => {
+    const { child: interrupted } = await traceUntilEnabled(LOCAL, ['--to', '10.240.0.5:32000']);
+    expect(instances(LOCAL)).toHaveLength(1);
+    interrupted.kill('SIGINT');
+    expect((await interrupted).exitCode).not.toBe(0);
+    expect(instances(LOCAL)).toEqual([]);
+
+    const { child: killed } = await traceUntilEnabled(LOCAL, ['--to', '10.240.0.5:32000']);
+    killed.kill('SIGKILL');
+    await killed;
+    expect(instances(LOCAL)).toHaveLength(1);
+    expect((await lab(['down', LOCAL])).exitCode).toBe(0);
+    expect(instances(LOCAL)).toEqual([]);
+  });
+});
