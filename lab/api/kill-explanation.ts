@@ -1,10 +1,13 @@
 import { servicePorts, trafficPolicies } from '../plan/endpoints.js';
 import type { Pod, ProxyMode, Topology } from '../topology/schema.js';
 
-/** The UDP conntrack entries of one removed endpoint deleted on one node (kube-proxy flushes UDP only). */
+/** UDP conntrack entries deleted on one node by kube-proxy's reconciler: replies from `endpoint`, no serving one of `frontend`. */
 export interface UdpFlush {
   node: string;
+  /** The reply source ("ip:port") that is no serving endpoint of the frontend. */
   endpoint: string;
+  /** "serviceIP:port", or "*:nodePort" (any destination address with that port). */
+  frontend: string;
   entries: number;
 }
 
@@ -37,7 +40,7 @@ export function killExplanation(pod: Pod, ports: number[], existingStates: reado
   return [
     `New connections: every node's ${mode === 'nftables' ? 'service- (and local-) chains no longer pick' : 'KUBE-SVC (and KUBE-SVL) chains no longer list'} ${addr}, so from now on no new connection is translated to ${pod.name}.`,
     existingSentence(pod, addr, existingStates),
-    ...(flushed > 0 ? [`UDP: as kube-proxy does, the lab deleted the ${flushed} UDP conntrack entries of ${pod.name}'s UDP ports, so the next datagram of those flows is balanced anew.`] : []),
+    ...(flushed > 0 ? [`UDP: as kube-proxy's conntrack reconciler does after every sync (v1.32+), the lab deleted the ${flushed} UDP conntrack ${flushed === 1 ? 'entry' : 'entries'} to a Service whose reply came from no serving endpoint (${pod.name} is none now), so the next datagram of those flows is balanced anew.`] : []),
     keepRunning
       ? `The workload still runs (a failed readiness probe): established connections keep being served by ${pod.name}.`
       : `The workload was stopped: ${pod.name}'s sockets and connections were closed, and a late packet of an old connection still goes to ${pod.address}, which now answers with a reset.`,

@@ -1,9 +1,9 @@
 import { ExitCode, LabError } from '../errors.js';
 import { foreignNamespaceFiles } from '../kernel/apply.js';
-import { deleteUdpEntries, type ConntrackEntry } from '../kernel/conntrack.js';
+import type { ConntrackEntry } from '../kernel/conntrack.js';
 import { readConntrack } from '../kernel/readers.js';
 import { preflight, requireRoot } from '../kernel/preflight.js';
-import { podPorts, servicePorts } from '../plan/endpoints.js';
+import { podPorts } from '../plan/endpoints.js';
 import { healthCheckServices } from '../plan/kube-proxy/health.js';
 import { planPods, planWorkloads } from '../plan/plan.js';
 import {
@@ -27,6 +27,7 @@ import { provision, removeLeftoverPods, removePods } from './provision.js';
 import { syncHealthChecks, type LoadBalancerFollow } from './health.js';
 import { syncAnnouncements, type AnnouncementSync } from './announcements.js';
 import { loadBalancerOf } from '../plan/load-balancer/index.js';
+import { reconcileUdpConntrack } from './conntrack-reconcile.js';
 import { resyncRules, type NodeResync } from './resync.js';
 import { runningLab, type RunningLab } from './running.js';
 import { stager, type Stage } from './stages.js';
@@ -58,7 +59,7 @@ export interface EndpointChangeResult {
   loadBalancers: LoadBalancerFollow[];
   /** What MetalLB's speakers announced or withdrew (loadBalancer.mode bgp), and the router's routes after. */
   announced?: AnnouncementSync;
-  /** UDP conntrack entries of removed endpoints deleted on each node, as kube-proxy does (none for TCP). */
+  /** UDP conntrack entries deleted on each node by kube-proxy's reconciler after the sync (none for TCP). */
   udpFlushed: UdpFlush[];
   /** Milliseconds per stage. */
   timings: Record<string, number>;
@@ -238,21 +239,22 @@ async function reviveLocked(lab: string, podName: string): Promise<ReviveResult>
   if (alive && pod.ready && !pod.terminating) throw new LabError(`pod ${pod.name} of lab ${lab} is ready and its workload runs: nothing to revive (lab kill ${lab} ${pod.name} first)`, ExitCode.labState);
   if (!alive) await provision(planWorkloads(after, [pod.name]), store, renamed(stage, { workloads: 'start workload' }));
   store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, true, false));
-  const { rules, loadBalancers, announced } = await syncEndpoints(store, before, after, stage, { flushUdp: false });
+  const { rules, udpFlushed, loadBalancers, announced } = await syncEndpoints(store, before, after, stage);
   const pid = alive ? undefined : store.state.processes.find((p) => p.pod === pod.name)?.pid;
-  return { ...changeResult(lab, before, after, rules, timings, started), loadBalancers, ...(announced ? { announced } : {}), udpFlushed: [], pod: info(pod), started: !alive, pid };
+  return { ...changeResult(lab, before, after, rules, timings, started), loadBalancers, ...(announced ? { announced } : {}), udpFlushed, pod: info(pod), started: !alive, pid };
 }
 
 /**
  * kube-proxy's reaction to an endpoint change, the one seam every verb goes through: every
- * node's rules resynced, then the conntrack entries of UDP endpoints that are gone deleted.
+ * node's rules resynced, then its conntrack reconciler (v1.32+): stale UDP entries deleted.
  */
-async function syncEndpoints(store: LabStore, before: Topology, after: Topology, stage: Stage, opts = { flushUdp: true }) {
+async function syncEndpoints(store: LabStore, before: Topology, after: Topology, stage: Stage) {
   let rules: NodeResync[] = [];
   await stage('rules', async () => {
     rules = await resyncRules(before, after, store);
   });
-  const udpFlushed = opts.flushUdp ? await flushUdpEndpoints(before, after) : [];
+  let udpFlushed: UdpFlush[] = [];
+  await stage('conntrack', async () => void (udpFlushed = await reconcileUdpConntrack(after)));
   // After the sync kube-proxy tells its health check servers the new local endpoint counts.
   let loadBalancers: LoadBalancerFollow[] = [];
   if (healthCheckServices(after).length > 0) await stage('health checks', async () => void (loadBalancers = await syncHealthChecks(after)));
@@ -267,23 +269,6 @@ const renamed =
   (stage: Stage, names: Record<string, string>): Stage =>
   (name, work) =>
     stage(names[name] ?? name, work);
-
-/** kube-proxy's conntrack cleanup after a sync: entries of UDP endpoints that are gone, on every node. */
-async function flushUdpEndpoints(before: Topology, after: Topology): Promise<EndpointChangeResult['udpFlushed']> {
-  // A serving-terminating endpoint is still usable (kube-proxy flushes endpoints that stop serving).
-  const udpEndpoints = (t: Topology) => servicePorts(t).filter((sp) => sp.protocol === 'udp').flatMap((sp) => [...sp.endpoints, ...sp.terminating].map((e) => e.address));
-  const remaining = new Set(udpEndpoints(after));
-  const gone = [...new Set(udpEndpoints(before))].filter((a) => !remaining.has(a));
-  const out: EndpointChangeResult['udpFlushed'] = [];
-  for (const endpoint of gone) {
-    const [ip, port] = endpoint.split(':') as [string, string];
-    for (const n of before.nodes) {
-      const entries = await deleteUdpEntries(namespaceName(before.lab, n.name), ip, Number(port));
-      out.push({ node: n.name, endpoint, entries });
-    }
-  }
-  return out;
-}
 
 function changeResult(lab: string, before: Topology, after: Topology, rules: NodeResync[], timings: Record<string, number>, started: number): Omit<EndpointChangeResult, 'udpFlushed' | 'loadBalancers'> {
   const endpointsBefore = endpointsView(before);

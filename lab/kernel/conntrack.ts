@@ -38,12 +38,11 @@ export function parseConntrack(text: string): ConntrackEntry[] {
 }
 
 /**
- * Delete the UDP entries whose replies come from one endpoint, as kube-proxy does when a UDP
- * endpoint goes away (UDP has no connection to end: a stale entry would keep sending a client's
- * datagrams to the gone endpoint). Returns how many entries were deleted.
+ * Delete the entries one `conntrack -D` filter matches (the arguments of
+ * plan/kube-proxy/conntrack-cleanup.ts's filterArgs). Returns how many were deleted.
  */
-export async function deleteUdpEntries(ns: string, replySrc: string, replyPort: number): Promise<number> {
-  const { stdout, stderr } = await runIn(ns, 'conntrack', ['-D', '-p', 'udp', '--reply-src', replySrc, '--reply-port-src', String(replyPort)], { allowFailure: true });
+export async function deleteEntries(ns: string, args: string[]): Promise<number> {
+  const { stdout, stderr } = await runIn(ns, 'conntrack', args, { allowFailure: true });
   const m = /(\d+) flow entries have been deleted/.exec(`${stdout}\n${stderr}`);
   return m ? Number(m[1]) : 0;
 }

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { goTime, healthz, livez, nodeEligible, PROXY_HEALTH_TIMEOUT_MS, type ProxyHealthState } from '../../lab/plan/kube-proxy/proxy-health.js';
+
+/** kube-proxy's /healthz and /livez answers (proxy_health.go, v1.34), from its sync state and the node's. */
+const START = Date.parse('2026-12-07T08:00:00.000Z');
+const NOW = START + 90_500;
+const state = (over: Partial<ProxyHealthState> = {}): ProxyHealthState => ({ lastUpdated: START + 1000, nodeEligible: true, healthTimeoutMs: PROXY_HEALTH_TIMEOUT_MS, ...over });
+
+describe("kube-proxy's own health (port 10256)", () => {
+  it("prints times as Go's %q of a time.Time does: trimmed fraction, UTC, the monotonic reading", () => {
+    expect(goTime(NOW, NOW - START)).toBe('2026-12-07 08:01:30.5 +0000 UTC m=+90.500000000');
+    expect(goTime(START)).toBe('2026-12-07 08:00:00 +0000 UTC');
+    expect(goTime(undefined)).toBe('0001-01-01 00:00:00 +0000 UTC');
+  });
+
+  it('healthy: 200, lastUpdated is now, nodeEligible true; /livez has no nodeEligible', () => {
+    const now = `"2026-12-07 08:01:30.5 +0000 UTC m=+90.500000000"`;
+    expect(healthz(state(), NOW, START)).toEqual({ status: 200, body: `{"lastUpdated": ${now},"currentTime": ${now}, "nodeEligible": true}` });
+    expect(livez(state(), NOW, START)).toEqual({ status: 200, body: `{"lastUpdated": ${now},"currentTime": ${now}}` });
+  });
+
+  it('a change queued longer than the timeout: both 503, lastUpdated the last sync; a younger one is still healthy', () => {
+    const late = state({ oldestPending: NOW - PROXY_HEALTH_TIMEOUT_MS });
+    expect(healthz(late, NOW, START).status).toBe(503);
+    expect(livez(late, NOW, START)).toEqual({ status: 503, body: `{"lastUpdated": "2026-12-07 08:00:01 +0000 UTC m=+1.000000000","currentTime": "2026-12-07 08:01:30.5 +0000 UTC m=+90.500000000"}` });
+    expect(healthz(state({ oldestPending: NOW - PROXY_HEALTH_TIMEOUT_MS + 1 }), NOW, START).status).toBe(200);
+    expect(healthz(state({ lastUpdated: undefined, oldestPending: START }), NOW, START).status).toBe(200); // starting up
+  });
+
+  it('a node being deleted or tainted ToBeDeletedByClusterAutoscaler: /healthz 503 with nodeEligible false, /livez 200', () => {
+    expect(nodeEligible({ taints: [{ key: 'ToBeDeletedByClusterAutoscaler' }] })).toBe(false);
+    expect(nodeEligible({ deleting: true })).toBe(false);
+    expect(nodeEligible({ taints: [{ key: 'other' }] })).toBe(true);
+    const s = state({ nodeEligible: false });
+    expect(healthz(s, NOW, START).status).toBe(503);
+    expect(healthz(s, NOW, START).body).toMatch(/"lastUpdated": "2026-12-07 08:00:01 \+0000 UTC m=\+1\.000000000",.*, "nodeEligible": false\}$/);
+    expect(livez(s, NOW, START).status).toBe(200);
+  });
+});
