@@ -241,7 +241,7 @@ async function reviveLocked(lab: string, podName: string): Promise<ReviveResult>
  * kube-proxy's reaction to an endpoint change, the one seam every verb goes through: every
  * node's rules resynced, then the conntrack entries of UDP endpoints that are gone deleted.
  */
-async function syncEndpoints(store: LabStore, before: Topology, after: Topology, stage: Stage, opts = { flushUdp: true }) {
+export async function syncEndpoints(store: LabStore, before: Topology, after: Topology, stage: Stage, opts = { flushUdp: true }) {
   let rules: NodeResync[] = [];
   await stage('rules', async () => {
     rules = await resyncRules(before, after, store);
