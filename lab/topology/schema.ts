@@ -123,6 +123,8 @@ export const serviceSchema = z.strictObject({
   loadBalancerSourceRanges: most(z.array(cidr), LIMITS.sourceRanges, 'source ranges').default([]),
   /** spec.healthCheckNodePort (LoadBalancer, externalTrafficPolicy Local): kube-proxy answers 200 or 503 here by local endpoint count. */
   healthCheckNodePort: z.number().int().optional(),
+  /** spec.allocateLoadBalancerNodePorts (type LoadBalancer; unset: true): false, and a port may leave out its nodePort. */
+  allocateLoadBalancerNodePorts: z.boolean().optional(),
 });
 
 export const clusterSchema = z.strictObject({
