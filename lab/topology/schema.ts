@@ -108,7 +108,8 @@ export const serviceSchema = z.strictObject({
   namespace: name.default('default'),
   type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']),
   clusterIP: ipv4,
-  selector: labels,
+  /** Left out: a Service without a selector, so without endpoints (kube-proxy rejects its traffic). */
+  selector: labels.optional(),
   ports: most(z.array(servicePortSchema).min(1), LIMITS.portsPerService, 'ports per service'),
   externalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
   internalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),

@@ -23,8 +23,9 @@ export function checkServices(c: CheckContext): void {
     }
     if (ip !== undefined) c.claimAddress(['services', i, 'clusterIP'], s.clusterIP);
     // A Service without endpoints from the start is a typo in a label, not a lesson: verify would fail every step.
-    const selector = Object.entries(s.selector).map(([k, v]) => `${k}=${v}`).join(',');
-    if (!t.pods.some((p) => selects(s, p))) {
+    const selector = Object.entries(s.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+    // No selector at all says it: endpoints are managed elsewhere, here none, and its traffic is rejected.
+    if (s.selector !== undefined && !t.pods.some((p) => selects(s, p))) {
       c.at(['services', i, 'selector'], selector ? `service ${key} selects no pod: no pod has the labels ${selector}` : `service ${key} has an empty selector, so it selects no pod`);
     }
     if (s.allocateLoadBalancerNodePorts !== undefined && s.type !== 'LoadBalancer') {
