@@ -3,6 +3,7 @@ import { foreignNamespaceFiles } from '../kernel/apply.js';
 import { preflight, requireRoot } from '../kernel/preflight.js';
 import { log } from '../log.js';
 import { applyDiff, isEmptyDiff, type ApplyDiff } from '../plan/apply-diff.js';
+import { podPorts } from '../plan/endpoints.js';
 import { planPods, planWorkloads } from '../plan/plan.js';
 import { withLabLock } from '../state/lock.js';
 import type { LabStore } from '../state/store.js';
@@ -59,7 +60,7 @@ export function apply(lab: string, file: string, opts: { onStage?: (stage: strin
 }
 
 async function applyChange(store: LabStore, before: Topology, after: Topology, diff: ApplyDiff, path: string, stage: Stage): Promise<NodeResync[]> {
-  const saved = { path: store.state.topologyPath, overrides: { ...store.state.overrides }, podChanges: store.state.podChanges, key: store.topologyKey };
+  const saved = { path: store.state.topologyPath, overrides: { ...store.state.overrides }, podChanges: store.state.podChanges, key: store.topologyKey, proxySync: store.state.proxySync };
   const added = diff.pods.added;
   if (added.length > 0) {
     const sub = planPods(after, added);
@@ -71,27 +72,44 @@ async function applyChange(store: LabStore, before: Topology, after: Topology, d
     store.state.overrides = saved.overrides;
     if (saved.podChanges) store.state.podChanges = saved.podChanges;
     store.topologyKey = saved.key;
+    // The rules untouched: as they were synced; touched, the sync back leaves the next one full (needFullSync).
+    if (!syncing) store.state.proxySync = saved.proxySync;
     store.save();
     if (added.length > 0) await removePods(store, added);
+    // Workloads back as they were: restarted ones on their old ports, revived ones stopped again.
+    if (workloadsChanged) {
+      await stopPodWorkloads(store, [...diff.pods.restarted, ...revived]);
+      for (const pod of revived) store.markStopped(pod);
+      const hadPorts = (name: string) => before.pods.some((p) => p.name === name && podPorts(before, p).length > 0);
+      store.forgetPods(diff.pods.restarted.filter((n) => !hadPorts(n)), [], []);
+      const back = diff.pods.restarted.filter(hadPorts);
+      if (back.length > 0) await provision(planWorkloads(before, back), store, stage);
+    }
   };
+  // Pods whose workload was stopped (lab kill) start again, as lab revive does.
+  const revived = after.pods.filter((p) => !added.includes(p.name) && !diff.pods.restarted.includes(p.name) && podPorts(after, p).length > 0 && !isServing(store.state, p.name)).map((p) => p.name);
+  let workloadsChanged = false;
   // Interrupted or failed midway: back to the old file and pods, and the old rules where the sync had begun.
-  let switched = false;
+  let syncing = false;
   const undo = async () => {
     await restore();
-    if (switched) await syncEndpoints(store, after, before, stage, { flushUdp: false }).catch((err) => log.warn({ lab: store.lab, err: String(err) }, 'apply: the sync back failed; the next change syncs in full'));
+    if (syncing) await syncEndpoints(store, after, before, stage, { flushUdp: false }).catch((err) => log.warn({ lab: store.lab, err: String(err) }, 'apply: the sync back failed; the next change syncs in full'));
   };
   const release = onInterrupt(`undo apply of lab ${store.lab}`, undo);
   let rules: NodeResync[];
   try {
     if (added.length > 0) await provision(planPods(after, added), store, stage);
-    // Pods whose workload was stopped (lab kill), or must listen on other ports, start again.
-    const restart = [...diff.pods.restarted, ...after.pods.filter((p) => !added.includes(p.name) && !isServing(store.state, p.name)).map((p) => p.name)];
+    // Pods that must listen on other ports restart; stopped ones start.
+    const restart = [...diff.pods.restarted, ...revived];
     if (restart.length > 0) {
+      workloadsChanged = true;
       await stopPodWorkloads(store, diff.pods.restarted);
-      await provision(planWorkloads(after, [...new Set(restart)]), store, stage);
+      await provision(planWorkloads(after, restart), store, stage);
     }
     store.switchTopology(path, topologyKey(path, {}));
-    switched = true;
+    // A test hook, as up's LAB_CRASH_AFTER: a failure after pods were added and the state switched, before the sync.
+    if (process.env.LAB_APPLY_FAIL === 'sync') throw new LabError('apply failed before the sync (LAB_APPLY_FAIL=sync, a test hook)', ExitCode.commandFailed);
+    syncing = true;
     rules = (await syncEndpoints(store, before, after, stage)).rules;
   } catch (err) {
     log.warn({ lab: store.lab, err: String(err) }, 'apply failed: putting the lab back as it was');

@@ -73,6 +73,18 @@ describe.skipIf(!root)('a world without a walkthrough', () => {
     const unchanged = await sh('ip', ['netns', 'exec', 'three-node-a', 'iptables-save', '-t', 'nat']);
     expect(unchanged.split('\n').filter((l) => l.startsWith('-A'))).toEqual(rulesBefore.split('\n').filter((l) => l.startsWith('-A')));
 
+    // Atomic: an apply failing after it added a pod and switched the state leaves both as they were.
+    const grown = join(out, 'grown.yaml');
+    writeFileSync(grown, readFileSync(edited, 'utf8').replace('pods:\n', 'pods:\n  - { name: api-3, node: node-c, address: 10.50.3.6, labels: { app: api } }\n'));
+    const nsBefore = (await sh('ip', ['netns', 'list'])).split('\n').filter((l) => l.startsWith('three-')).sort();
+    const stateBefore = (await lab(['status', 'three', '--json'])).stdout;
+    const failed = await lab(['apply', 'three', grown], { env: { LAB_APPLY_FAIL: 'sync' }, timeout: 120_000 });
+    expect(failed.exitCode, failed.stderr).toBe(4);
+    expect((await sh('ip', ['netns', 'list'])).split('\n').filter((l) => l.startsWith('three-')).sort()).toEqual(nsBefore);
+    expect((await lab(['status', 'three', '--json'])).stdout).toEqual(stateBefore);
+    const afterFailure = await sh('ip', ['netns', 'exec', 'three-node-a', 'iptables-save', '-t', 'nat']);
+    expect(afterFailure.split('\n').filter((l) => l.startsWith('-A'))).toEqual(rulesBefore.split('\n').filter((l) => l.startsWith('-A')));
+
     const applied = await lab(['apply', 'three', edited, '--json'], { timeout: 120_000 });
     expect(applied.exitCode, applied.stderr).toBe(0);
     const r = JSON.parse(applied.stdout) as { diff: { services: { added: string[] }; pods: { changed: string[]; restarted: string[] } }; rules: { sync: string; services: number }[] };
