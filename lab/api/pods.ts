@@ -248,7 +248,7 @@ async function reviveLocked(lab: string, podName: string): Promise<ReviveResult>
  * kube-proxy's reaction to an endpoint change, the one seam every verb goes through: every
  * node's rules resynced, then its conntrack reconciler (v1.32+): stale UDP entries deleted.
  */
-async function syncEndpoints(store: LabStore, before: Topology, after: Topology, stage: Stage) {
+export async function syncEndpoints(store: LabStore, before: Topology, after: Topology, stage: Stage) {
   let rules: NodeResync[] = [];
   await stage('rules', async () => {
     rules = await resyncRules(before, after, store);

@@ -10,6 +10,8 @@ import { displayPath, TOPOLOGIES_DIR } from '../topology/paths.js';
 import { runWalkthrough, writeRun, type PathTrace, type VerifyResult } from '../verify/engine.js';
 import { flowFitsPath, trafficGroups } from '../verify/paths.js';
 import { loadWalkthrough, type Walkthrough } from '../verify/walkthrough.js';
+import { deriveWalkthrough } from '../verify/derive/index.js';
+import type { Topology } from '../topology/schema.js';
 import { trace } from './trace.js';
 import { runningLab } from './running.js';
 import { requireWorkloadHost } from './workloads.js';
@@ -41,6 +43,15 @@ export function resolveWalkthroughRef(ref: string): string {
   return path;
 }
 
+/** What `--walkthrough derived` asks for: the walkthrough derived from the topology, even where it names one. */
+export const DERIVED_WALKTHROUGH = 'derived';
+
+/** The walkthrough to prove: the one asked for, else the topology's own, else the one its Services derive. */
+function walkthroughFor(t: Topology, path: string, ref: string | undefined): Walkthrough {
+  if (ref === DERIVED_WALKTHROUGH || (!ref && !t.walkthrough)) return deriveWalkthrough(t, path).walkthrough;
+  return loadWalkthrough(ref ? { ...t, walkthrough: resolveWalkthroughRef(ref) } : t, path).walkthrough;
+}
+
 /** Prove a running lab's walkthrough against real traffic. */
 export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
   requireRoot(); // before the lock: its file is root's
@@ -48,8 +59,7 @@ export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyRes
   // runs at once would count each other's packets in the rule counters.
   return withLabLock(lab, 'verify', async () => {
     const running = runningLab(lab);
-    const topology = opts.walkthrough ? { ...running.topology, walkthrough: resolveWalkthroughRef(opts.walkthrough) } : running.topology;
-    const { walkthrough } = loadWalkthrough(topology, running.path);
+    const walkthrough = walkthroughFor(running.topology, running.path, opts.walkthrough);
     preflight();
     // Every pod is served by one process: a dead or stopped one would fail every step, slowly, without naming it.
     await requireWorkloadHost(running.state);

@@ -37,6 +37,9 @@ const verbs: Record<string, () => Promise<Register>> = {
   endpoints: pods,
   docker: () => import('./docker.js').then((m) => m.registerDocker),
   workshop: () => import('./workshop.js').then((m) => m.registerWorkshop),
+  check: () => import('./check.js').then((m) => m.registerCheck),
+  walkthrough: () => import('./walkthrough.js').then((m) => m.registerWalkthrough),
+  apply: () => import('./apply.js').then((m) => m.registerApply),
 };
 const verb = process.argv.slice(2).find((a) => !a.startsWith('-'));
 const versionOnly = !verb && process.argv.slice(2).some((a) => a === '-V' || a === '--version');

@@ -59,3 +59,9 @@ export function collectSet(value: string, previous: Record<string, string> = {})
   if (i <= 0) throw new LabError(`--set ${value}: expected key=value, e.g. services.web.externalTrafficPolicy=Local`, ExitCode.badInput);
   return { ...previous, [value.slice(0, i)]: value.slice(i + 1) };
 }
+
+/** `--unset k`: the same as `--set k=`, the field removed. */
+export function collectUnset(key: string, previous: Record<string, string> = {}): Record<string, string> {
+  if (!key || key.includes('=')) throw new LabError(`--unset ${key}: expected a field, e.g. services.web.healthCheckNodePort`, ExitCode.badInput);
+  return { ...previous, [key]: '' };
+}

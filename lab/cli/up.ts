@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { up } from '../api/up.js';
 import { HOST_IFNAME } from '../topology/names.js';
 import { printAnnouncements, printLoadBalancers } from './load-balancers.js';
-import { collectSet, dim, green, printJson, progress, progressDone, say } from './output.js';
+import { collectSet, collectUnset, dim, green, printJson, progress, progressDone, say } from './output.js';
 
 export function registerUp(program: Command): void {
   program
@@ -11,9 +11,10 @@ export function registerUp(program: Command): void {
     .argument('<topology>', 'scenario name or path to a .yaml file')
     .option('--name <lab>', 'lab name (namespace prefix); lets two copies of a scenario run side by side')
     .option('--set <key=value>', 'override a topology field, e.g. services.web.externalTrafficPolicy=Local', collectSet, {})
+    .option('--unset <key>', 'remove a topology field (the same as --set key=)', collectUnset, {})
     .option('--json', 'machine-readable output')
-    .action(async (topology: string, opts: { name?: string; set: Record<string, string>; json?: boolean }) => {
-      const overrides = { ...opts.set, ...(opts.name ? { lab: opts.name } : {}) };
+    .action(async (topology: string, opts: { name?: string; set: Record<string, string>; unset: Record<string, string>; json?: boolean }) => {
+      const overrides = { ...opts.set, ...opts.unset, ...(opts.name ? { lab: opts.name } : {}) };
       const t0 = performance.now();
       const result = await up(topology, { overrides, onStage: (stage, ms) => progress(`up: ${stage} done (${ms} ms)`) });
       progressDone();

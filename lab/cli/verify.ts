@@ -11,7 +11,7 @@ export function registerVerify(program: Command): void {
     .description('send real traffic, capture it at every hop and check each documented step (exit 0 all pass, 1 a step failed)')
     .argument('<lab>', 'a lab that is up (e.g. nodeport)')
     .option('--out <dir>', 'folder for the pcaps and report (default lab-runs/<lab>/<time>)')
-    .option('--walkthrough <name|file>', "check another walkthrough than the topology's own, e.g. nodeport-local-unready after lab kill")
+    .option('--walkthrough <name|file>', "check another walkthrough than the topology's own, e.g. nodeport-local-unready after lab kill; derived: the one its Services derive (the default when the topology names none)")
     .option('--wide', 'the full table, however wide the terminal (otherwise it fits COLUMNS, the terminal, or 80 columns)')
     .option('--trace', "attach the kernel's rule trace of one connection per path to report.html")
     .option('--json', 'machine-readable output')

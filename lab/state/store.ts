@@ -203,7 +203,7 @@ export class LabStore {
   readonly needFullSync: boolean;
 
   /** The reading of the topology file this command works from (a change's sync records it). */
-  readonly topologyKey: string | undefined;
+  topologyKey: string | undefined;
 
   /**
    * `topologyKey`: the reading of the topology file this command works from. When the rules
@@ -285,6 +285,19 @@ export class LabStore {
   /** Pods changed: recorded with needFullSync set, cleared by recordProxySync once every node is synced. */
   setPodChanges(changes: PodChanges): void {
     this.state.podChanges = changes;
+    this.state.proxySync = { ...this.state.proxySync, needFullSync: true };
+    this.save();
+  }
+
+  /**
+   * `lab apply`: the lab now runs from this file as it stands (no overrides, no run-time pod
+   * changes), read as `topologyKey`; needFullSync until its sync finishes, as for a pod change.
+   */
+  switchTopology(path: string, topologyKey: string | undefined): void {
+    this.state.topologyPath = path;
+    this.state.overrides = {};
+    delete this.state.podChanges;
+    this.topologyKey = topologyKey;
     this.state.proxySync = { ...this.state.proxySync, needFullSync: true };
     this.save();
   }

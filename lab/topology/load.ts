@@ -31,7 +31,8 @@ export function loadTopology(nameOrPath: string, overrides: Record<string, strin
 
 /**
  * --set overrides, e.g. "services.web.externalTrafficPolicy=Local" or "lab=np2":
- * list items are addressed by their name, values are parsed as YAML scalars or flow lists/maps.
+ * list items are addressed by their name, values are parsed as YAML scalars or flow lists/maps;
+ * an empty value removes the field.
  */
 export function applyOverrides(file: YamlFile, overrides: Record<string, string>): OverriddenField[] {
   const overridden: OverriddenField[] = [];
@@ -51,7 +52,9 @@ export function applyOverrides(file: YamlFile, overrides: Record<string, string>
         here = here && typeof here === 'object' ? (here as Record<string, unknown>)[part] : undefined;
       }
     }
-    file.doc.setIn(path, overrideValue(raw, expr));
+    // `--set k=` (or `--unset k`) removes the field: its default, or its absence, takes over.
+    if (raw === '') file.doc.deleteIn(path);
+    else file.doc.setIn(path, overrideValue(raw, expr));
     overridden.push({ field: fieldName(path), expr });
   }
   return overridden;

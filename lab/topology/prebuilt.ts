@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { PROJECT_ROOT } from '../util/project.js';
+import { fieldName } from '../util/yaml-file.js';
 import { checkTopology } from './check.js';
 import { isLabName, NAME_PATTERN } from './names.js';
 import { overrideValue } from './overrides.js';
@@ -77,7 +78,7 @@ export function prebuiltTopology(nameOrPath: string, overrides: Record<string, s
     if (typeof lab !== 'string' || !isLabName(lab)) return undefined;
     topology.lab = lab;
     // The checks that involve the name (namespace and interface names): any problem, and the file is read to report it.
-    const unlocated = { path, problem: (field: readonly PropertyKey[], message: string) => ({ file: path, field: field.join('.'), message }) };
+    const unlocated = { path, problem: (field: readonly PropertyKey[], message: string) => ({ file: path, field: fieldName(field), message }) };
     if (checkTopology(topology, unlocated).length > 0) return undefined;
   }
   return { topology, path };

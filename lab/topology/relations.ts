@@ -8,7 +8,7 @@ import type { Pod, Service, Topology } from './schema.js';
 
 /** A Service selects a pod when its (non-empty) selector's labels all match. */
 export function selects(service: Service, pod: Pod): boolean {
-  const entries = Object.entries(service.selector);
+  const entries = Object.entries(service.selector ?? {});
   return entries.length > 0 && entries.every(([k, v]) => pod.labels[k] === v);
 }
 

@@ -108,7 +108,8 @@ export const serviceSchema = z.strictObject({
   namespace: name.default('default'),
   type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']),
   clusterIP: ipv4,
-  selector: labels,
+  /** Left out: a Service without a selector, so without endpoints (kube-proxy rejects its traffic). */
+  selector: labels.optional(),
   ports: most(z.array(servicePortSchema).min(1), LIMITS.portsPerService, 'ports per service'),
   externalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
   internalTrafficPolicy: z.enum(['Cluster', 'Local']).default('Cluster'),
@@ -123,6 +124,8 @@ export const serviceSchema = z.strictObject({
   loadBalancerSourceRanges: most(z.array(cidr), LIMITS.sourceRanges, 'source ranges').default([]),
   /** spec.healthCheckNodePort (LoadBalancer, externalTrafficPolicy Local): kube-proxy answers 200 or 503 here by local endpoint count. */
   healthCheckNodePort: z.number().int().optional(),
+  /** spec.allocateLoadBalancerNodePorts (type LoadBalancer; unset: true): false, and a port may leave out its nodePort. */
+  allocateLoadBalancerNodePorts: z.boolean().optional(),
 });
 
 export const clusterSchema = z.strictObject({

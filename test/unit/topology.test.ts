@@ -70,8 +70,8 @@ describe('broken topologies', () => {
   const cases: [string, [string, number][], RegExp[]][] = [
     ['unknown-key', [['nodes[1].address', 24], ['nodes[1].adress', 26]], [/is required/, /unknown key/]],
     ['address-outside-subnet', [['nodes[1].address', 26]], [/10\.240\.1\.5 is not inside network "nodes" \(10\.240\.0\.0\/24\)/]],
-    ['duplicate-names', [['clients[0].name', 30], ['pods[1].name', 33]], [/"router" is already used by routers\.0\.name/, /"node2" is already used by nodes\.1\.name/]],
-    ['duplicate-addresses', [['clients[0].address', 30], ['nodes[1].address', 26]], [/10\.241\.0\.1 is already used by routers\.0\.interfaces\.1\.address/, /10\.240\.0\.4 is already used by nodes\.0\.address/]],
+    ['duplicate-names', [['clients[0].name', 30], ['pods[1].name', 33]], [/"router" is already used by routers\[0\]\.name/, /"node2" is already used by nodes\[1\]\.name/]],
+    ['duplicate-addresses', [['clients[0].address', 30], ['nodes[1].address', 26]], [/10\.241\.0\.1 is already used by routers\[0\]\.interfaces\[1\]\.address/, /10\.240\.0\.4 is already used by nodes\[0\]\.address/]],
     ['nodeport-range', [['services[0].ports[0].nodePort', 43]], [/32768 is outside the NodePort range 30000-32767/]],
     ['long-pod-name', [['pods[1].name', 33]], [/"veth-web-frontend-2".* 19 characters.* 15/]],
     ['long-bridge-name', [['nodes[1].bridge', 28]], [/"pods-bridge-node2".* 17 characters/]],
@@ -161,7 +161,7 @@ describe('broken topologies', () => {
     expect(problems.filter((p) => p.field === 'nodes[1].podCIDR').map((p) => p.message)).toEqual([
       '10.244.0.0/25 overlaps the podCIDR of node "a"',
       // both bridges would be 10.244.0.1
-      'address 10.244.0.1 is already used by nodes.0.podCIDR',
+      'address 10.244.0.1 is already used by nodes[0].podCIDR',
     ]);
     expect(problems.find((p) => p.field === 'pods[0].address')!.message).toMatch(/bridge cbr0/);
     expect(problems.find((p) => p.field === 'services[0].ports[0].nodePort')!.message).toMatch(/ClusterIP service has no nodePort/);

@@ -1,5 +1,6 @@
 import type { InputProblem, ProblemLocator } from '../../errors.js';
 import { parseCidr, parseIPv4, type Cidr } from '../../util/ipv4.js';
+import { fieldName } from '../../util/yaml-file.js';
 import type { Topology } from '../schema.js';
 
 /**
@@ -41,6 +42,6 @@ export class CheckContext {
   claimAddress(path: PropertyKey[], address: string): void {
     const prior = this.addressOwners.get(address);
     if (prior) this.at(path, `address ${address} is already used by ${prior}`);
-    else this.addressOwners.set(address, path.map(String).join('.'));
+    else this.addressOwners.set(address, fieldName(path));
   }
 }

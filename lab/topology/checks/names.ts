@@ -1,5 +1,6 @@
 import { HOST_IFNAME, IFNAMSIZ, networkBridgeName, podVethName, routerPortName } from '../names.js';
 import type { Topology } from '../schema.js';
+import { fieldName } from '../../util/yaml-file.js';
 import type { CheckContext } from './context.js';
 
 /**
@@ -12,7 +13,7 @@ export function checkNames(c: CheckContext): void {
   const claimName = (path: PropertyKey[], name: string) => {
     const prior = hostNames.get(name);
     if (prior) c.at(path, `name "${name}" is already used by ${prior}`);
-    else hostNames.set(name, path.join('.'));
+    else hostNames.set(name, fieldName(path));
   };
   t.routers.forEach((r, i) => claimName(['routers', i, 'name'], r.name));
   t.nodes.forEach((n, i) => claimName(['nodes', i, 'name'], n.name));

@@ -23,9 +23,13 @@ export function checkServices(c: CheckContext): void {
     }
     if (ip !== undefined) c.claimAddress(['services', i, 'clusterIP'], s.clusterIP);
     // A Service without endpoints from the start is a typo in a label, not a lesson: verify would fail every step.
-    const selector = Object.entries(s.selector).map(([k, v]) => `${k}=${v}`).join(',');
-    if (!t.pods.some((p) => selects(s, p))) {
+    const selector = Object.entries(s.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+    // No selector at all says it: endpoints are managed elsewhere, here none, and its traffic is rejected.
+    if (s.selector !== undefined && !t.pods.some((p) => selects(s, p))) {
       c.at(['services', i, 'selector'], selector ? `service ${key} selects no pod: no pod has the labels ${selector}` : `service ${key} has an empty selector, so it selects no pod`);
+    }
+    if (s.allocateLoadBalancerNodePorts !== undefined && s.type !== 'LoadBalancer') {
+      c.at(['services', i, 'allocateLoadBalancerNodePorts'], `may only be used when type is LoadBalancer (this one is ${s.type})`);
     }
     if (s.loadBalancerIPs.length > 0 && s.type !== 'LoadBalancer') {
       c.at(['services', i, 'loadBalancerIPs'], `only a service of type LoadBalancer has load balancer IPs (this one is ${s.type})`);
@@ -60,7 +64,8 @@ export function checkServices(c: CheckContext): void {
       if (portNames.has(p.name)) c.at(['services', i, 'ports', j, 'name'], `port name "${p.name}" is used twice`);
       portNames.add(p.name);
       if (p.nodePort === undefined) {
-        if (s.type !== 'ClusterIP') c.at(['services', i, 'ports', j, 'nodePort'], `is required for type ${s.type} (the lab does not pick one at random)`);
+        const optional = s.type === 'LoadBalancer' && s.allocateLoadBalancerNodePorts === false;
+        if (s.type !== 'ClusterIP' && !optional) c.at(['services', i, 'ports', j, 'nodePort'], `is required for type ${s.type} (the lab does not pick one at random${s.type === 'LoadBalancer' ? '; allocateLoadBalancerNodePorts: false leaves it out' : ''})`);
         return;
       }
       if (s.type === 'ClusterIP') c.at(['services', i, 'ports', j, 'nodePort'], 'a ClusterIP service has no nodePort');

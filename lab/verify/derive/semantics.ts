@@ -1,0 +1,91 @@
+import { selects } from '../../topology/relations.js';
+import type { Node, Pod, Service, ServicePort, Topology } from '../../topology/schema.js';
+import { cidrContains, firstHost, parseCidr, parseIPv4 } from '../../util/ipv4.js';
+
+/**
+ * What kube-proxy does with one connection, said from the topology alone (the Service, its pods'
+ * conditions, the node that translates), never from the rules the lab wrote: a derived
+ * walkthrough built on it catches a lab whose rules went wrong.
+ */
+
+/** How a connection reaches the Service: to its ClusterIP from inside, or from outside the cluster. */
+export type Entry = 'clusterIP' | 'nodePort' | 'loadBalancer' | 'externalIP';
+
+/** One endpoint that may answer: the pod, its address and the port it listens on. */
+export interface Answerer {
+  pod: string;
+  node: string;
+  address: string;
+}
+
+/** What becomes of a new connection on the translating node. */
+export type Fate =
+  | { kind: 'answered'; endpoints: Answerer[] }
+  /** reject: the Service has no usable endpoint at all; drop: none under its Local policy on this node, or a source outside loadBalancerSourceRanges. */
+  | { kind: 'reject' | 'drop'; why: string; firewall?: boolean };
+
+/** An EndpointSlice condition set, as the pod's fields make it (ready = serving and not terminating). */
+function conditions(pod: Pod) {
+  return { ready: pod.ready && !pod.terminating, servingTerminating: pod.ready && pod.terminating };
+}
+
+/** Whether the entry is governed by the Local policy that applies to it (internal or external). */
+export function localPolicy(service: Service, entry: Entry): boolean {
+  if (entry === 'clusterIP') return service.internalTrafficPolicy === 'Local';
+  return service.type !== 'ClusterIP' && service.externalTrafficPolicy === 'Local';
+}
+
+/**
+ * Which endpoints may answer on `node`: ready ones by default; where the policy's set has no
+ * ready one, its serving-terminating ones (upstream's CategorizeEndpoints). None: reject when the
+ * Service has no usable endpoint anywhere, else drop (a Local policy without a local one).
+ */
+export function fateOf(t: Topology, service: Service, port: ServicePort, entry: Entry, node: string): Fate {
+  const selected = t.pods.filter((p) => selects(service, p));
+  const usable = selected.filter((p) => conditions(p).ready || conditions(p).servingTerminating);
+  const candidates = localPolicy(service, entry) ? selected.filter((p) => p.node === node) : selected;
+  const ready = candidates.filter((p) => conditions(p).ready);
+  const chosen = ready.length > 0 ? ready : candidates.filter((p) => conditions(p).servingTerminating);
+  if (chosen.length > 0) return { kind: 'answered', endpoints: chosen.map((p) => ({ pod: p.name, node: p.node, address: `${p.address}:${port.targetPort}` })) };
+  if (usable.length === 0) return { kind: 'reject', why: `${service.name} has no usable endpoint (no pod it selects is ready or serving while terminating)` };
+  return { kind: 'drop', why: `${service.name}'s ${entry === 'clusterIP' ? 'internal' : 'external'}TrafficPolicy is Local and ${node} has no usable endpoint of it` };
+}
+
+/** The source the pod sees: the client's own (undefined), or the address the node masqueraded it to. */
+export function masqueradeSource(t: Topology, service: Service, entry: Entry, translating: Node, endpoint: Answerer, sender: string): string | undefined {
+  const bridge = bridgeAddress(translating);
+  if (entry === 'clusterIP') {
+    // Pod sources are inside --cluster-cidr: not masqueraded, unless a pod reaches itself (hairpin).
+    return endpoint.pod === sender ? bridge : undefined;
+  }
+  if (localPolicy(service, entry)) return undefined; // Local keeps the client's address
+  // Cluster: every external connection is marked; MASQUERADE takes the egress interface's address.
+  if (endpoint.node === translating.name) return bridge;
+  return crossNodeSource(t, translating);
+}
+
+/** The node's bridge holds the first address of its pod CIDR. */
+export function bridgeAddress(node: Node): string {
+  const c = parseCidr(node.podCIDR);
+  return c ? firstHost(c) : node.address;
+}
+
+/** Toward another node's pod: eth0's address, or under flannel's vxlan flannel.1's (the pod CIDR's network address). */
+function crossNodeSource(t: Topology, node: Node): string {
+  return t.podNetwork.mode === 'vxlan' ? node.podCIDR.split('/')[0]! : node.address;
+}
+
+/** loadBalancerSourceRanges: may this source use the load balancer IPs? (no ranges: anyone). */
+export function sourceAllowed(service: Service, source: string): boolean {
+  if (service.loadBalancerSourceRanges.length === 0) return true;
+  const ip = parseIPv4(source);
+  return ip !== undefined && service.loadBalancerSourceRanges.some((r) => {
+    const c = parseCidr(r);
+    return c !== undefined && cidrContains(c, ip);
+  });
+}
+
+/** The pods a Service selects that are not among those that may answer: no connection may reach them. */
+export function excludedPods(t: Topology, service: Service, answering: Set<string>): string[] {
+  return t.pods.filter((p) => selects(service, p) && !answering.has(p.name)).map((p) => p.name);
+}
