@@ -210,9 +210,11 @@ describe('answer normalisation', () => {
     expect(judge('10.244.1.2', want, address()).ok).toBe(true);
     expect(judge('10.244.1.2:8443', want, address()).ok).toBe(true);
     expect(judge('10.244.1.2.8443', want, address()).ok).toBe(true);
-    expect(judge('10.244.1.2:9999', want, address())).toMatchObject({ ok: false, message: 'right address, but not that port' });
+    expect(judge('10.244.1.2:9999', want, address())).toMatchObject({ ok: false, near: true, message: 'the address 10.244.1.2 is right, the port 9999 is not: look at the port again' });
     expect(judge('10.244.0.3:8443', want, address())).toEqual({ ok: false });
-    expect(judge('10.244.1.2', want, address('required'))).toMatchObject({ ok: false, message: expect.stringMatching(/port too/) });
+    expect(judge('10.244.1.2', want, address('required'))).toMatchObject({ ok: false, near: true, message: expect.stringMatching(/port too/) });
+    // Among several acceptable values, the right address wins over a plain miss.
+    expect(judge('10.244.1.2:1', ['10.244.0.3:8443', '10.244.1.2:8443'], address())).toMatchObject({ near: true });
     expect(judge('10.240.0.4:1', ['10.240.0.4:43430'], address('ignore')).ok).toBe(true);
   });
 
@@ -498,6 +500,24 @@ steps:
     const form = await session(['skip', 'skip', 'half', '0.5']);
     expect(form.out).toContain('a number is expected here');
     expect(form.result.progress.steps.prob).toMatchObject({ outcome: 'correct', attempts: 1 });
+  });
+
+  it('the right address with the wrong port says so, and costs neither a try nor a hint', async () => {
+    const asAddress = parseWorkshop(YamlFile.parse(workshopText.replace('    kind: pod\n', '    kind: address\n'), 'w.yaml'), nodeport.topology, '/x/test.workshop.yaml', 'test');
+    let out = '';
+    const input = ['10.244.1.2:9999', '10.244.1.2:8443', 'quit'];
+    const r = await runSession({
+      loaded: asAddress,
+      lab: 'ws',
+      hosts,
+      progress: newProgress('ws', 'test'),
+      io: { write: (t) => void (out += t), ask: async () => input.shift() },
+      probe: async () => live.conntrack!,
+      save: () => undefined,
+    });
+    expect(out.replace(/\s+/g, ' ')).toContain('almost: the address 10.244.1.2 is right, the port 9999 is not: look at the port again (not counted as a try)');
+    expect(out).not.toContain('Hint 1/2');
+    expect(r.progress.steps.pod).toMatchObject({ outcome: 'correct', attempts: 1, hints: 0 });
   });
 
   it('offers run only when it can run commands', async () => {
