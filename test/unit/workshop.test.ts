@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type InputProblem } from '../../lab/errors.js';
 import { parseConntrack } from '../../lab/kernel/conntrack.js';
+import { isLabOwnConnection } from '../../lab/kernel/ports.js';
 import { parseSave } from '../../lab/plan/kube-proxy/rules.js';
 import { planLab } from '../../lab/plan/plan.js';
 import { loadTopology } from '../../lab/topology/load.js';
@@ -386,6 +387,17 @@ describe('text helpers', () => {
     expect(splitCommand(`lab exec ws client -- curl -w '%{remote_ip} x' "a b"`)).toEqual(['lab', 'exec', 'ws', 'client', '--', 'curl', '-w', '%{remote_ip} x', 'a b']);
     expect(splitCommand('lab rules ws node1 | grep 32000')).toBeUndefined();
     expect(splitCommand('echo "unterminated')).toBeUndefined();
+  });
+});
+
+describe("the learner's conntrack listing", () => {
+  it("leaves out the lab's own connections, not those another node translated", () => {
+    const relayed = new Set(['10.240.0.4', '10.240.0.5', '10.244.0.0', '10.244.1.0']);
+    const entry = (src: string, sport: number) => ({ original: { src, sport } });
+    expect(isLabOwnConnection(entry('10.241.0.4', 14124), relayed)).toBe(true); // verify's request from the client
+    expect(isLabOwnConnection(entry('10.241.0.4', 41030), relayed)).toBe(false); // the learner's curl (an ephemeral port)
+    expect(isLabOwnConnection(entry('10.240.0.4', 14124), relayed)).toBe(false); // node1's SNAT port, seen on node2
+    expect(isLabOwnConnection(entry('10.244.0.0', 20000), relayed)).toBe(false); // flannel.1's, under vxlan
   });
 });
 
