@@ -13,7 +13,7 @@ import { YamlFile } from '../../lab/util/yaml-file.js';
 import { judge, normaliseAnswer, parseAddress, parseNumber, showExpected, type AnswerContext } from '../../lab/workshop/answers.js';
 import { missingRules } from '../../lab/workshop/health.js';
 import { availableWorkshops, loadWorkshop, parseWorkshop, workshopPathFor } from '../../lab/workshop/load.js';
-import { conntrackField, globMatches, idleSeconds, matchingRules, mostRecent, ruleField, type ProbeResult } from '../../lab/workshop/probes.js';
+import { conntrackField, globMatches, iptablesOnly, idleSeconds, matchingRules, mostRecent, probe, ruleField, type ProbeResult } from '../../lab/workshop/probes.js';
 import { newProgress, nextStepIndex, progressFile, readProgress, recordStep, resetProgress, score, writeProgress, type Progress } from '../../lab/workshop/progress.js';
 import { answerKind, type Check, type WorkshopStep } from '../../lab/workshop/schema.js';
 import { runSession, type SessionIO } from '../../lab/workshop/session.js';
@@ -387,6 +387,16 @@ describe('text helpers', () => {
     expect(splitCommand(`lab exec ws client -- curl -w '%{remote_ip} x' "a b"`)).toEqual(['lab', 'exec', 'ws', 'client', '--', 'curl', '-w', '%{remote_ip} x', 'a b']);
     expect(splitCommand('lab rules ws node1 | grep 32000')).toBeUndefined();
     expect(splitCommand('echo "unterminated')).toBeUndefined();
+  });
+});
+
+describe('rule questions in nftables mode', () => {
+  it('say the lab runs nftables mode instead of calling its rules damaged (no kernel read)', async () => {
+    const nft = loadTopology('nodeport', { 'kubeProxy.mode': 'nftables' }).topology;
+    const r = await probe({ rule: { node: 'node1', table: 'nat', chain: 'KUBE-NODEPORTS', nth: 1, field: '-j' } } as never, { lab: 'ws', topology: nft });
+    expect(r).toEqual({ unavailable: iptablesOnly('ws', 'node1') });
+    expect(iptablesOnly('ws', 'node1')).toContain('runs kube-proxy in nftables mode');
+    expect(iptablesOnly('ws', 'node1')).not.toContain('damaged');
   });
 });
 
