@@ -163,7 +163,7 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
       expect(readFileSync(join(copied!, 'report.html'), 'utf8')).toContain('<svg');
       expect(readdirSync(copied!).filter((f) => f.endsWith('.pcap')).length).toBeGreaterThan(3);
     } finally {
-      rmSync(copied!, { recursive: true, force: true });
+      rmSync(join(copied!, '..'), { recursive: true, force: true }); // lab-runs/dockertest: this test's runs only
     }
   });
 
