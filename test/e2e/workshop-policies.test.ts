@@ -104,6 +104,23 @@ const cases: Case[] = [
       ];
     },
   },
+  {
+    scenario: 'lb-source-ranges',
+    name: 'wsp-lsr',
+    from: 'client',
+    to: '10.240.0.100:443',
+    ids: ['allowed-client', 'lb-rule', 'allowed-range', 'outsider', 'external-ip'],
+    answers: async (l) => {
+      const a = await l.curl('client', '10.240.0.100:443');
+      return [
+        a.pod === 'web-1' ? '10.244.0.3:8443' : '10.244.1.2:8443', // 1: node1's translation of this request
+        'KUBE-FW-54WW65JLHZHRV7HC', // 2: the LB IP's rule jumps to the firewall chain
+        '10.241.0.0/28', // 3: its first rule's -s
+        'no', // 4: outsider is dropped
+        'KUBE-EXT-54WW65JLHZHRV7HC', // 5: the external IP skips KUBE-FW
+      ];
+    },
+  },
 ];
 
 describe.skipIf(!root)('workshops of the traffic-policy scenarios, against live labs', () => {
