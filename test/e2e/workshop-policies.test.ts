@@ -121,6 +121,17 @@ const cases: Case[] = [
       ];
     },
   },
+  {
+    scenario: 'loadbalancer-local',
+    name: 'wsp-lbl',
+    from: 'client',
+    to: '10.240.0.100:443',
+    ids: ['real-client', 'ext-last-jump', 'health-port', 'health-answer', 'next-hops'],
+    answers: async (l) => {
+      expect((await l.curl('client', '10.240.0.100:443')).client).toMatch(/^10\.241\.0\.4:\d+$/);
+      return ['10.241.0.4', 'KUBE-SVL-54WW65JLHZHRV7HC', '32100', '200', '2'];
+    },
+  },
 ];
 
 describe.skipIf(!root)('workshops of the traffic-policy scenarios, against live labs', () => {
