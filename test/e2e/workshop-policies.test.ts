@@ -7,7 +7,8 @@ import type { PodAnswer } from '../../lab/verify/flows.js';
 import type { Progress } from '../../lab/workshop/progress.js';
 
 /**
- * The workshops of the traffic-policy scenarios (nodeport-local, internal-local, affinity),
+ * The workshops of the traffic-policy scenarios (nodeport-local, internal-local, affinity,
+ * lb-source-ranges, loadbalancer-local),
  * run against live labs: every step's check reads an answer from the running lab, a learner
  * who pipes in the right answers (read from the lab the way a learner would) finishes with
  * all of them right at the first try, and `--check` finds the lab healthy.
