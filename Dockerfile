@@ -40,8 +40,7 @@ COPY scripts ./scripts
 COPY topologies ./topologies
 RUN npm run build \
     && npm prune --omit=dev --no-audit --no-fund \
-    && printf '#!/bin/sh\nexec node /opt/kube-packet-lab/dist/lab/cli/main.js "$@"\n' > /usr/local/bin/lab \
-    && chmod 0755 /usr/local/bin/lab \
+    && bash scripts/install-command.sh \
     && lab --version
 
 LABEL kube-packet-lab.image="1" \

@@ -47,11 +47,15 @@ fi
 echo "==> npm ci"
 npm ci --no-audit --no-fund --loglevel=error
 
+# `lab` on PATH, for `lab …` and `sudo lab …` from any directory (the hints the lab prints say `lab …`).
+echo "==> lab on PATH"
+bash scripts/install-command.sh
+
 if [ "${1:-}" = "--demo" ]; then
   echo "==> lab up nodeport"
-  node dist/lab/cli/main.js down nodeport >/dev/null 2>&1 || true
-  node dist/lab/cli/main.js up nodeport
+  lab down nodeport >/dev/null 2>&1 || true
+  lab up nodeport
   echo "==> lab verify nodeport"
-  node dist/lab/cli/main.js verify nodeport
-  echo "The lab is still up: look around with 'npx lab rules nodeport node1', then 'npx lab down nodeport'."
+  lab verify nodeport
+  echo "The lab is still up: look around with 'sudo lab rules nodeport node1', then 'sudo lab down nodeport'."
 fi

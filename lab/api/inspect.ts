@@ -45,6 +45,12 @@ export async function conntrack(lab: string, host: string): Promise<ConntrackEnt
   return readConntrack(hostNamespace(runningLab(lab), host));
 }
 
+/** The sources a node's conntrack sees that another node translated to: node addresses, and each pod CIDR's first address (flannel.1's). */
+export function relayedSources(lab: string): Set<string> {
+  const t = runningLab(lab).topology;
+  return new Set(t.nodes.flatMap((n) => [n.address, n.podCIDR.split('/')[0]!]));
+}
+
 /** Run a command inside a host's namespace, attached to this terminal; resolves to its exit code. */
 export async function execIn(lab: string, host: string, command: string[]): Promise<number> {
   const ns = hostNamespace(runningLab(lab), host);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CONTAINER_NAME, DEFAULT_IMAGE } from '../docker/engine.js';
-import { dockerDown, dockerShell, dockerStatus, dockerVerify } from '../docker/runner.js';
+import { dockerDown, dockerShell, dockerStatus } from '../docker/runner.js';
 import { dockerUp } from '../docker/up.js';
 import { loadTopology } from '../topology/load.js';
 import { bold, dim, green, printJson, progress, progressDone, say, yellow } from './output.js';
@@ -64,7 +64,10 @@ export function registerDocker(program: Command): void {
     .argument('<scenario>', 'scenario name or topology file, as for lab docker up')
     .argument('[labArgs...]', 'after --: more arguments for lab verify')
     .action(async (scenario: string, labArgs: string[]) => {
-      passExitCode(await dockerVerify(scenario, labArgs));
+      const { dockerVerifyCopied } = await import('../docker/verify-copy.js');
+      const r = await dockerVerifyCopied(scenario, labArgs);
+      if (r.hostDir) say(`run folder copied to the host: ${r.hostDir} (report.html, pcaps)`);
+      passExitCode(r.code);
     });
 
   docker

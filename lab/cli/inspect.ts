@@ -48,13 +48,21 @@ export function registerInspect(program: Command): void {
     .description("a node's connection-tracking table: each connection's original and reply tuple")
     .argument('<lab>')
     .argument('<node>')
-    .option('--json', 'machine-readable output')
-    .action(async (labArg: string, node: string, opts: { json?: boolean }) => {
+    .option('--all', "also the lab's own connections (verify, probe, the workshop's checks: source ports 10000-32767)")
+    .option('--json', 'machine-readable output (every connection)')
+    .action(async (labArg: string, node: string, opts: { json?: boolean; all?: boolean }) => {
       preflight(['ip', 'conntrack']);
-      const { conntrack } = await import('../api/inspect.js');
-      const entries = await conntrack(resolveLabName(labArg), node);
-      if (opts.json) return printJson(entries);
-      if (entries.length === 0) return say('no tracked TCP connections');
+      const { conntrack, relayedSources } = await import('../api/inspect.js');
+      const { isLabOwnConnection } = await import('../kernel/ports.js');
+      const lab = resolveLabName(labArg);
+      const all = await conntrack(lab, node);
+      if (opts.json) return printJson(all);
+      const relayed = relayedSources(lab);
+      const entries = opts.all ? all : all.filter((e) => !isLabOwnConnection(e, relayed));
+      const hidden = all.length - entries.length;
+      const note = hidden > 0 ? dim(`(${hidden} of the lab's own connections not shown: verify, probe and the workshop's checks; --all shows them)`) : '';
+      if (entries.length === 0) return say(`no tracked TCP connections${hidden > 0 ? ` of yours ${note}` : ''}`);
+      if (note) say(note);
       for (const e of entries) {
         say(`${e.state.padEnd(12)} orig ${e.original.src}:${e.original.sport} > ${e.original.dst}:${e.original.dport}   reply ${e.reply.src}:${e.reply.sport} > ${e.reply.dst}:${e.reply.dport}`);
       }

@@ -32,6 +32,7 @@ export function registerUp(program: Command): void {
       printLoadBalancers(result.loadBalancers);
       printAnnouncements(result.announced);
       // Verbs on a running lab take its name, whatever file or --name it came from.
-      say(dim(`next: lab verify ${result.lab}; lab down ${result.lab}`));
+      // Run by `lab docker up` from the host, which prints the hint that works there instead.
+      if (!process.env.LAB_RELAYED_BY) say(dim(`next: lab verify ${result.lab}; lab down ${result.lab}`));
     });
 }

@@ -17,7 +17,8 @@ import { execLabInside } from './inner.js';
 
 /** Environment forwarded to the `lab` commands inside. */
 export function innerEnv(): string[] {
-  return ['LAB_LOG_LEVEL', 'NO_COLOR'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  // LAB_RELAYED_BY: the inner CLI's output is shown on the host, whose own next: line names `lab docker …`.
+  return [...['LAB_LOG_LEVEL', 'NO_COLOR'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`), 'LAB_RELAYED_BY=lab docker'];
 }
 
 /**

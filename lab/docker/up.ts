@@ -5,6 +5,7 @@ import { onInterrupt, once, throwIfInterrupted } from '../util/interrupt.js';
 import { ensureRunning, findLabContainer, removeLabContainer, startLabContainer, type LabContainer } from './container.js';
 import { DEFAULT_IMAGE, LAB_CLI_IN_CONTAINER, connectDocker, withDocker } from './engine.js';
 import { execCapture, type ExecOptions } from './exec.js';
+import { missingBaseAdvice } from './base-image.js';
 import { buildImage, inspectImage } from './image.js';
 import { execLabInside } from './inner.js';
 import { innerEnv, scenarioInContainer } from './runner.js';
@@ -115,6 +116,9 @@ async function ensureImage(docker: Docker, image: string, opts: DockerUpOptions)
     ...(opts.buildNetwork ? { networkMode: opts.buildNetwork } : {}),
     noCache: opts.noCache ?? false,
     onProgress: (line) => opts.onProgress?.(`docker build: ${line}`),
+  }).catch((err: unknown) => {
+    const advice = err instanceof LabError ? missingBaseAdvice(base, err.message) : undefined;
+    throw advice && err instanceof LabError ? new LabError(`${err.message.split('\n')[0]}\n${advice}`, err.exitCode, err.details) : err;
   });
   return result.ms;
 }

@@ -45,3 +45,13 @@ export async function portsInUse(ns: string): Promise<Set<number>> {
   }
   return ports;
 }
+
+/**
+ * A connection the lab's own requests made (verify, probe, trace, the workshop's checks), told
+ * from a learner's by its original source port. Not when the source is an address another node
+ * translated to (`relayedSources`: node addresses, flannel.1's): there the port is the other
+ * node's SNAT choice, which may fall in the range whoever sent the request.
+ */
+export function isLabOwnConnection(e: { original: { src: string; sport: number } }, relayedSources: ReadonlySet<string>): boolean {
+  return isLabSourcePort(e.original.sport) && !relayedSources.has(e.original.src);
+}

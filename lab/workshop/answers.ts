@@ -21,6 +21,8 @@ export interface Verdict {
   form?: boolean;
   /** Which of the acceptable values the answer matched. */
   matched?: string;
+  /** Half right (the address, not its port): said, but neither counted as a try nor costing a hint. */
+  near?: boolean;
 }
 
 /** Trim, drop surrounding quotes or backticks and a final full stop, collapse spaces, lower case. */
@@ -103,7 +105,7 @@ export function judge(raw: string, expected: readonly string[], ctx: AnswerConte
     const v = judgeOne(raw, e, ctx);
     if (v.ok) return { ...v, matched: e };
     // Keep the most telling miss: one that says why (e.g. right address, port missing).
-    if (!first || (!first.message && v.message)) first = v;
+    if (!first || (!first.message && v.message) || (v.near && !first.near)) first = v;
   }
   return first ?? { ok: false };
 }
@@ -134,11 +136,11 @@ function judgeAddress(raw: string, expected: string, mode: PortMode): Verdict {
   if (!want || want.ip !== got.ip) return { ok: false };
   if (mode === 'ignore') return { ok: true };
   if (got.port === undefined) {
-    if (mode === 'required' && want.port !== undefined) return { ok: false, message: 'right address; now the port too (address:port)' };
+    if (mode === 'required' && want.port !== undefined) return { ok: false, near: true, message: 'right address; now the port too (address:port)' };
     return { ok: true };
   }
   if (want.port === undefined || want.port === got.port) return { ok: true };
-  return { ok: false, message: 'right address, but not that port' };
+  return { ok: false, near: true, message: `the address ${got.ip} is right, the port ${got.port} is not: look at the port again` };
 }
 
 /** The form an expected value is shown in after a skip or a right answer. */

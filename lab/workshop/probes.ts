@@ -112,6 +112,11 @@ export function globMatches(glob: string | undefined, value: string | undefined)
   return re.test(value);
 }
 
+/** A rule question asked of a lab whose kube-proxy runs in nftables mode: say so, not "damaged". Pure. */
+export function iptablesOnly(lab: string, node: string): string {
+  return `this question is about kube-proxy's iptables rules, and lab ${lab} runs kube-proxy in nftables mode: there the same decisions are the verdict maps, the service-… and endpoint-… chains and numgen of table ip kube-proxy (lab rules ${lab} ${node} prints it). Type skip to go on.`;
+}
+
 /** The rules that match a rule check, in iptables-save order. Pure. */
 export function matchingRules(rules: ParsedRule[], c: { table: string; chain: string; comment?: string; jump?: string }): ParsedRule[] {
   return rules.filter((r) => r.table === c.table && globMatches(c.chain, r.chain) && globMatches(c.comment, r.options.get('--comment')) && globMatches(c.jump, r.options.get('-j')));
@@ -124,6 +129,7 @@ export function ruleField(r: ParsedRule, field: string): string | undefined {
 }
 
 async function probeRule(c: NonNullable<Check['rule']>, live: LiveLab): Promise<ProbeResult> {
+  if (live.topology.kubeProxy.mode === 'nftables') return { unavailable: iptablesOnly(live.lab, c.node) };
   const ns = namespaceName(live.lab, c.node);
   const stdout = await readRules(ns, { table: c.table, allowFailure: false });
   const hits = matchingRules(parseSave(stdout).rules, c);

@@ -25,7 +25,7 @@ export interface RunOutput {
 
 export async function runLooks(looks: Look[], lab: string, out: RunOutput): Promise<void> {
   const dim = out.dim ?? ((s: string) => s);
-  const background: { cmd: string; child: ResultPromise }[] = [];
+  const background: Capture[] = [];
   try {
     for (const l of looks.map(lookCommand)) {
       const cmd = fill(l.cmd, lab);
@@ -36,24 +36,48 @@ export async function runLooks(looks: Look[], lab: string, out: RunOutput): Prom
       }
       out.write(dim(`  $ ${cmd}\n`));
       if (l.background) {
-        const child = startAttached(process.execPath, [CLI, ...argv.slice(1)], { timeoutMs: TIMEOUT_MS, pipeStderr: true });
-        background.push({ cmd, child });
-        await untilListening(child);
+        const capture = startCapture(startAttached(process.execPath, [CLI, ...argv.slice(1)], { timeoutMs: TIMEOUT_MS, pipeOutput: true }));
+        background.push(capture);
+        await capture.listening;
       } else {
         await startAttached(process.execPath, [CLI, ...argv.slice(1)], { timeoutMs: TIMEOUT_MS });
       }
     }
   } finally {
-    for (const b of background) await stop(b.child);
+    for (const b of background) {
+      await stop(b.child);
+      b.close();
+    }
   }
 }
 
-/** Forward a capture's stderr, and resolve once it says "listening on" (or exits, or 5 s pass). */
-function untilListening(child: ResultPromise): Promise<void> {
-  return new Promise((resolve) => {
-    let seen = '';
+/**
+ * A background capture whose output this process relays: its packets (stdout) as they come,
+ * its stderr up to "listening on" at once, and the rest (tcpdump's "N packets captured" when it
+ * is stopped) only after it ended, so it lands before the next prompt, never after it. Once
+ * closed, nothing it (or a straggling child of it) writes reaches the terminal.
+ */
+interface Capture {
+  child: ResultPromise;
+  /** Resolves once it says "listening on", exits, or 5 s pass. */
+  listening: Promise<void>;
+  close(): void;
+}
+
+function startCapture(child: ResultPromise): Capture {
+  let seen = '';
+  let held = '';
+  let open = true;
+  const relayOut = (d: Buffer) => void (open && process.stdout.write(d));
+  child.stdout?.on('data', relayOut);
+  const listening = new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, READY_MS);
     child.stderr?.on('data', (d: Buffer) => {
+      if (!open) return;
+      if (seen.includes('listening on')) {
+        held += d.toString();
+        return;
+      }
       process.stderr.write(d);
       seen += d.toString();
       if (seen.includes('listening on')) {
@@ -66,6 +90,13 @@ function untilListening(child: ResultPromise): Promise<void> {
       resolve();
     });
   });
+  const close = () => {
+    if (held) process.stderr.write(held);
+    open = false;
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  };
+  return { child, listening, close };
 }
 
 /** Give a capture a moment to see the last packets and exit by itself (-c), then interrupt it and what it started. */
@@ -87,6 +118,15 @@ async function stop(child: ResultPromise): Promise<void> {
   if (kids.length === 0) child.kill('SIGINT');
   const done = await Promise.race([child.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), DRAIN_MS)))]);
   clearTimeout(timer);
-  if (!done) child.kill('SIGKILL');
+  if (!done) {
+    // A hung capture: end it and what it started, so nothing of it outlives the step.
+    for (const pid of [...kids, child.pid]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
   await child;
 }

@@ -214,6 +214,10 @@ async function judgeAnswer(s: Session, a: StepAttempt, line: string): Promise<bo
     say(st.yellow(`  ${v.message ?? 'that is not an answer of the right form'}`));
     return false;
   }
+  if (v.near) {
+    say(wrap(st.yellow('almost: ') + `${v.message} (not counted as a try)`, width, '  '));
+    return false;
+  }
   a.attempts += 1;
   if (v.ok) {
     say(st.green(`  right`) + `: the lab says ${showExpected([v.matched ?? r.values[0]!], a.ctx)}`);

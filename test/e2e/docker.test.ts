@@ -1,4 +1,6 @@
 import { execa } from 'execa';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, connectDocker, inspectImage } from '../../lab/docker/index.js';
 import { processStartTime } from '../../lab/kernel/processes.js';
@@ -91,6 +93,8 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
     expect(up.stderr, up.stderr).not.toMatch(/lab: /);
     expect(up.exitCode).toBe(0);
     expect(up.stdout).toMatch(/up.* lab dockertest in \d+ ms/);
+    // Only the host's hint, which works on the host: not the inner `lab up`'s.
+    expect(up.stdout.split('\n').filter((l) => l.includes('next:'))).toEqual([expect.stringMatching(/^next: lab docker verify dockertest;/)]);
     const built = /image kube-packet-lab:test built in ([\d.]+ s)/.exec(up.stdout);
     expect(built).not.toBeNull();
     times['image build'] = built![1]!;
@@ -152,6 +156,15 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
     const verify = await timed('docker verify', () => lab(['docker', 'verify', LAB], { timeout: 120_000 }), times);
     expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
     expect(verify.stdout).toMatch(/verify dockertest: \d+ passed, 0 failed/);
+    // The run folder comes out to the host.
+    const copied = /run folder copied to the host: (\S+) \(report\.html, pcaps\)/.exec(verify.stdout)?.[1];
+    expect(copied, verify.stdout).toBeDefined();
+    try {
+      expect(readFileSync(join(copied!, 'report.html'), 'utf8')).toContain('<svg');
+      expect(readdirSync(copied!).filter((f) => f.endsWith('.pcap')).length).toBeGreaterThan(3);
+    } finally {
+      rmSync(join(copied!, '..'), { recursive: true, force: true }); // lab-runs/dockertest: this test's runs only
+    }
   });
 
   it('takes a second lab back out of the running container when its up is stopped, and keeps the container', async () => {

@@ -179,6 +179,9 @@ describe.skipIf(skip || !root)('provisioning a fresh Debian bookworm (what vagra
     expect(log.text).toContain('==> npm ci');
     expect(log.text).toMatch(/up.* lab nodeport in \d+ ms/);
     expect(log.text).toMatch(/verify nodeport: \d+ passed, 0 failed/);
+    // install.sh put `lab` on PATH: the bare name runs from any directory.
+    const onPath = await execCapture(container, ['sh', '-c', 'cd / && command -v lab && lab --version']);
+    expect(onPath.stdout.trim().split('\n')).toEqual(['/usr/local/bin/lab', expect.stringMatching(/^\d+\.\d+\.\d+$/)]);
     const node = await execCapture(container, ['bash', '-c', 'dpkg-query -W -f "\\${Version}" nodejs; echo; node --version']);
     times['node in the VM'] = node.stdout.trim().replace('\n', ' = ');
   }, 900_000);

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type InputProblem } from '../../lab/errors.js';
 import { parseConntrack } from '../../lab/kernel/conntrack.js';
+import { isLabOwnConnection } from '../../lab/kernel/ports.js';
 import { parseSave } from '../../lab/plan/kube-proxy/rules.js';
 import { planLab } from '../../lab/plan/plan.js';
 import { loadTopology } from '../../lab/topology/load.js';
@@ -12,7 +13,7 @@ import { YamlFile } from '../../lab/util/yaml-file.js';
 import { judge, normaliseAnswer, parseAddress, parseNumber, showExpected, type AnswerContext } from '../../lab/workshop/answers.js';
 import { missingRules } from '../../lab/workshop/health.js';
 import { availableWorkshops, loadWorkshop, parseWorkshop, workshopPathFor } from '../../lab/workshop/load.js';
-import { conntrackField, globMatches, idleSeconds, matchingRules, mostRecent, ruleField, type ProbeResult } from '../../lab/workshop/probes.js';
+import { conntrackField, globMatches, iptablesOnly, idleSeconds, matchingRules, mostRecent, probe, ruleField, type ProbeResult } from '../../lab/workshop/probes.js';
 import { newProgress, nextStepIndex, progressFile, readProgress, recordStep, resetProgress, score, writeProgress, type Progress } from '../../lab/workshop/progress.js';
 import { answerKind, type Check, type WorkshopStep } from '../../lab/workshop/schema.js';
 import { runSession, type SessionIO } from '../../lab/workshop/session.js';
@@ -210,9 +211,11 @@ describe('answer normalisation', () => {
     expect(judge('10.244.1.2', want, address()).ok).toBe(true);
     expect(judge('10.244.1.2:8443', want, address()).ok).toBe(true);
     expect(judge('10.244.1.2.8443', want, address()).ok).toBe(true);
-    expect(judge('10.244.1.2:9999', want, address())).toMatchObject({ ok: false, message: 'right address, but not that port' });
+    expect(judge('10.244.1.2:9999', want, address())).toMatchObject({ ok: false, near: true, message: 'the address 10.244.1.2 is right, the port 9999 is not: look at the port again' });
     expect(judge('10.244.0.3:8443', want, address())).toEqual({ ok: false });
-    expect(judge('10.244.1.2', want, address('required'))).toMatchObject({ ok: false, message: expect.stringMatching(/port too/) });
+    expect(judge('10.244.1.2', want, address('required'))).toMatchObject({ ok: false, near: true, message: expect.stringMatching(/port too/) });
+    // Among several acceptable values, the right address wins over a plain miss.
+    expect(judge('10.244.1.2:1', ['10.244.0.3:8443', '10.244.1.2:8443'], address())).toMatchObject({ near: true });
     expect(judge('10.240.0.4:1', ['10.240.0.4:43430'], address('ignore')).ok).toBe(true);
   });
 
@@ -387,6 +390,27 @@ describe('text helpers', () => {
   });
 });
 
+describe('rule questions in nftables mode', () => {
+  it('say the lab runs nftables mode instead of calling its rules damaged (no kernel read)', async () => {
+    const nft = loadTopology('nodeport', { 'kubeProxy.mode': 'nftables' }).topology;
+    const r = await probe({ rule: { node: 'node1', table: 'nat', chain: 'KUBE-NODEPORTS', nth: 1, field: '-j' } } as never, { lab: 'ws', topology: nft });
+    expect(r).toEqual({ unavailable: iptablesOnly('ws', 'node1') });
+    expect(iptablesOnly('ws', 'node1')).toContain('runs kube-proxy in nftables mode');
+    expect(iptablesOnly('ws', 'node1')).not.toContain('damaged');
+  });
+});
+
+describe("the learner's conntrack listing", () => {
+  it("leaves out the lab's own connections, not those another node translated", () => {
+    const relayed = new Set(['10.240.0.4', '10.240.0.5', '10.244.0.0', '10.244.1.0']);
+    const entry = (src: string, sport: number) => ({ original: { src, sport } });
+    expect(isLabOwnConnection(entry('10.241.0.4', 14124), relayed)).toBe(true); // verify's request from the client
+    expect(isLabOwnConnection(entry('10.241.0.4', 41030), relayed)).toBe(false); // the learner's curl (an ephemeral port)
+    expect(isLabOwnConnection(entry('10.240.0.4', 14124), relayed)).toBe(false); // node1's SNAT port, seen on node2
+    expect(isLabOwnConnection(entry('10.244.0.0', 20000), relayed)).toBe(false); // flannel.1's, under vxlan
+  });
+});
+
 describe('the session engine', () => {
   const workshopText = `title: Test workshop
 intro: Hello {lab}.
@@ -498,6 +522,24 @@ steps:
     const form = await session(['skip', 'skip', 'half', '0.5']);
     expect(form.out).toContain('a number is expected here');
     expect(form.result.progress.steps.prob).toMatchObject({ outcome: 'correct', attempts: 1 });
+  });
+
+  it('the right address with the wrong port says so, and costs neither a try nor a hint', async () => {
+    const asAddress = parseWorkshop(YamlFile.parse(workshopText.replace('    kind: pod\n', '    kind: address\n'), 'w.yaml'), nodeport.topology, '/x/test.workshop.yaml', 'test');
+    let out = '';
+    const input = ['10.244.1.2:9999', '10.244.1.2:8443', 'quit'];
+    const r = await runSession({
+      loaded: asAddress,
+      lab: 'ws',
+      hosts,
+      progress: newProgress('ws', 'test'),
+      io: { write: (t) => void (out += t), ask: async () => input.shift() },
+      probe: async () => live.conntrack!,
+      save: () => undefined,
+    });
+    expect(out.replace(/\s+/g, ' ')).toContain('almost: the address 10.244.1.2 is right, the port 9999 is not: look at the port again (not counted as a try)');
+    expect(out).not.toContain('Hint 1/2');
+    expect(r.progress.steps.pod).toMatchObject({ outcome: 'correct', attempts: 1, hints: 0 });
   });
 
   it('offers run only when it can run commands', async () => {
