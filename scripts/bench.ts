@@ -8,6 +8,7 @@
  *   sudo node dist/scripts/bench.js scale [rounds] [out-file]     (see scripts/bench-scale.ts)
  *   sudo node dist/scripts/bench.js health [rounds]               (see scripts/bench-health.ts)
  *   sudo node dist/scripts/bench.js startup [rounds]              (see scripts/bench-startup.ts)
+ *   sudo node dist/scripts/bench.js class [labs]                  (see scripts/bench-class.ts)
  */
 import { $ } from 'zx';
 import { join } from 'node:path';
@@ -22,6 +23,12 @@ if (process.argv[2] === 'scale') {
 if (process.argv[2] === 'startup') {
   const { startupBenchmark } = await import('./bench-startup.js');
   await startupBenchmark(Number(process.argv[3] ?? 5));
+  process.exit(0);
+}
+
+if (process.argv[2] === 'class') {
+  const { classBenchmark } = await import('./bench-class.js');
+  await classBenchmark(Number(process.argv[3] ?? 30));
   process.exit(0);
 }
 
