@@ -38,6 +38,7 @@ const verbs: Record<string, () => Promise<Register>> = {
   docker: () => import('./docker.js').then((m) => m.registerDocker),
   workshop: () => import('./workshop.js').then((m) => m.registerWorkshop),
   ui: () => import('./ui.js').then((m) => m.registerUi),
+  class: () => import('./class.js').then((m) => m.registerClass),
 };
 const verb = process.argv.slice(2).find((a) => !a.startsWith('-'));
 const versionOnly = !verb && process.argv.slice(2).some((a) => a === '-V' || a === '--version');
