@@ -103,11 +103,12 @@ export async function startLabUi(lab: string, opts: { port?: number } = {}): Pro
   const port = opts.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LabError(`--port ${opts.port}: expected a port number, 0-65535 (0: any free port)`, ExitCode.badInput);
   const view = labView(lab);
-  const s: UiState = { lab, view, natNode: entryNode(view), sending: false, last: new Map(), hub: undefined as unknown as EventHub };
-  s.hub = new EventHub(() => [
+  // A page that connects late first gets the latest of each live view.
+  const replay = () => [
     ...['pods', 'conntrack'].flatMap((k) => (s.last.has(k) ? [{ event: k, data: JSON.parse(s.last.get(k)!) as unknown }] : [])),
     ...(s.workshop?.replay() ?? []),
-  ]);
+  ];
+  const s: UiState = { lab, view, natNode: entryNode(view), sending: false, last: new Map(), hub: new EventHub(replay) };
   s.workshop = startWebWorkshop(lab, (event, data) => s.hub.broadcast(event, data));
   const token = newToken();
   const { server, port: bound } = await listenLoopback(routes(s, token), token, port);
