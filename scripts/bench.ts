@@ -9,6 +9,7 @@
  *   sudo node dist/scripts/bench.js health [rounds]               (see scripts/bench-health.ts)
  *   sudo node dist/scripts/bench.js startup [rounds]              (see scripts/bench-startup.ts)
  *   sudo node dist/scripts/bench.js announce [rounds]             (see scripts/bench-announce.ts)
+ *   sudo node dist/scripts/bench.js class [labs]                  (see scripts/bench-class.ts)
  */
 import { $ } from 'zx';
 import { join } from 'node:path';
@@ -29,6 +30,12 @@ if (process.argv[2] === 'startup') {
 if (process.argv[2] === 'announce') {
   const { announceBenchmark } = await import('./bench-announce.js');
   await announceBenchmark(Number(process.argv[3] ?? 10));
+  process.exit(0);
+}
+
+if (process.argv[2] === 'class') {
+  const { classBenchmark } = await import('./bench-class.js');
+  await classBenchmark(Number(process.argv[3] ?? 30));
   process.exit(0);
 }
 

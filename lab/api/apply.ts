@@ -93,7 +93,7 @@ async function applyChange(store: LabStore, before: Topology, after: Topology, d
   let syncing = false;
   const undo = async () => {
     await restore();
-    if (syncing) await syncEndpoints(store, after, before, stage, { flushUdp: false }).catch((err) => log.warn({ lab: store.lab, err: String(err) }, 'apply: the sync back failed; the next change syncs in full'));
+    if (syncing) await syncEndpoints(store, after, before, stage).catch((err) => log.warn({ lab: store.lab, err: String(err) }, 'apply: the sync back failed; the next change syncs in full'));
   };
   const release = onInterrupt(`undo apply of lab ${store.lab}`, undo);
   let rules: NodeResync[];

@@ -40,6 +40,8 @@ const verbs: Record<string, () => Promise<Register>> = {
   check: () => import('./check.js').then((m) => m.registerCheck),
   walkthrough: () => import('./walkthrough.js').then((m) => m.registerWalkthrough),
   apply: () => import('./apply.js').then((m) => m.registerApply),
+  ui: () => import('./ui.js').then((m) => m.registerUi),
+  class: () => import('./class.js').then((m) => m.registerClass),
 };
 const verb = process.argv.slice(2).find((a) => !a.startsWith('-'));
 const versionOnly = !verb && process.argv.slice(2).some((a) => a === '-V' || a === '--version');

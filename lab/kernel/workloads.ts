@@ -53,8 +53,20 @@ export async function discardUnplacedHost(): Promise<void> {
   await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
 }
 
+/**
+ * Node flags for the workload process, which is most of a lab's memory: a 1 MB young generation
+ * (V8 grows it to 16 MB under traffic, and the pods' answers are tiny) and no JIT (its code is
+ * I/O, and compiled code is memory each lab pays again). Measured per lab by
+ * `bench.js class` (scripts/bench-class.ts); LAB_WORKLOAD_NODE_FLAGS replaces them ("" for none).
+ */
+export const WORKLOAD_NODE_FLAGS = ['--max-semi-space-size=1', '--jitless'];
+const workloadNodeFlags = () => {
+  const set = process.env.LAB_WORKLOAD_NODE_FLAGS;
+  return set === undefined ? WORKLOAD_NODE_FLAGS : set.split(/\s+/).filter((f) => /^--[a-z0-9-]+(=[\w.-]+)?$/.test(f));
+};
+
 function spawnHost(): ChildProcess {
-  const child = spawn(process.execPath, [HOST_SCRIPT, WORKLOAD_MARKER], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...workloadNodeFlags(), HOST_SCRIPT, WORKLOAD_MARKER], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   child.on('error', () => undefined); // reported by startWorkloadHost
   child.stdin!.on('error', () => undefined); // it exited: reported by startWorkloadHost
   return trackChild(child);
