@@ -219,10 +219,10 @@ function routeLink(b: ReturnType<typeof bandLinks>[number], host: LaidHost): Lai
   const by = down ? b.bar.y : b.bar.y + b.bar.h;
   const dir = down ? 1 : -1;
   // Channels count from the bar: channel 0 is nearest it.
-  const cy = by - dir * (LABEL_H + 8 + b.channel * CHANNEL + CHANNEL / 2);
+  const cy = by - dir * (LABEL_H + 11 + b.channel * CHANNEL + CHANNEL / 2);
   const points: [number, number][] = b.hx === b.ax ? [[b.hx, hy], [b.ax, by]] : [[b.hx, hy], [b.hx, cy], [b.ax, cy], [b.ax, by]];
   const hostLabel = { text: b.link.ifname, x: b.hx + 4, y: down ? hy + 2 : hy - 2 - LABEL_H, w: textW(b.link.ifname, LABEL_CHAR_W), h: LABEL_H };
-  const barLabel = { text: b.link.peer, x: b.ax + 4, y: down ? by - 2 - LABEL_H : by + 2, w: textW(b.link.peer, LABEL_CHAR_W), h: LABEL_H };
+  const barLabel = { text: b.link.peer, x: b.ax + 4, y: down ? by - 5 - LABEL_H : by + 5, w: textW(b.link.peer, LABEL_CHAR_W), h: LABEL_H };
   return { link: b.link, id: `${b.link.host}:${b.link.ifname}`, points, bar: b.bar, labels: [hostLabel, barLabel] };
 }
 

@@ -1,5 +1,5 @@
 import type { TopologyGraph } from './graph.js';
-import { BAR_H, layoutTopology, LINE_H, PAD, type LaidHost, type TextBox } from './layout.js';
+import { BAR_H, layoutTopology, LINE_H, PAD, type LaidHost, type Layout, type TextBox } from './layout.js';
 
 /**
  * The topology as one inline SVG: clients on top, routers with their bridges, nodes with their
@@ -23,8 +23,7 @@ function hostSvg(h: LaidHost): string[] {
 }
 
 /** The SVG element; every host is a <g class="host" data-host="name">, every link a <g class="link" data-link="host:ifname">. */
-export function topologySvg(g: TopologyGraph): string {
-  const l = layoutTopology(g);
+export function topologySvg(g: TopologyGraph, l: Layout = layoutTopology(g)): string {
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" class="topology" viewBox="0 0 ${l.width} ${l.height}" width="${l.width}" height="${l.height}" role="img" aria-label="topology of lab ${escapeXml(g.lab)}">`);
   // Links and overlays first, so boxes draw over their ends.
