@@ -33,7 +33,7 @@ function causeHtml(h: PlayerHop): string {
 
 /** One hop as a card: where, the headers as captured, and what changed them. */
 export function hopCard(pathIndex: number, h: PlayerHop, i: number, current: boolean): string {
-  const where = `<span class="n">${i + 1}</span> ${h.direction} · <b>${esc(h.host)}</b> · ${esc(h.ifname)} · ${h.way === 'in' ? 'in ↓' : 'out ↑'}`;
+  const where = `<span class="n">${i + 1}</span> ${h.direction} · <b>${esc(h.host)}</b> · ${esc(h.ifname)} · ${{ in: 'in', out: 'out', across: 'across the bridge' }[h.way]}`;
   const outer = h.outer ? `<div class="outer mono">outer: ${esc(h.outer.text)}</div><div class="mono muted">inner:</div>` : '';
   const conntrack = h.conntrack ? `<p class="ct">conntrack on ${esc(h.host)}: <code>${esc(h.conntrack)}</code></p>` : '';
   const drop = h.drop ? `<p class="dropped">dropped here: <b>${esc(h.drop.reason)}</b> in ${esc(h.drop.netns)}${h.drop.device ? ` on ${esc(h.drop.device)}` : ''}${h.drop.rule ? `, by <code>${esc(h.drop.rule)}</code>` : ''}</p>` : '';
@@ -47,7 +47,7 @@ export function walkList(pathIndex: number, p: PlayerPath): string {
 
 /** The player's controls and panel, above the drawing; the data its script walks. */
 export function playerControls(paths: PlayerPath[], l: Layout): string {
-  const data = { paths: paths.map((p) => ({ name: p.name, hops: p.hops.map((h) => ({ host: h.host, link: h.link, overlay: h.overlay, at: markerOf(l, h) })) })) };
+  const data = { paths: paths.map((p) => ({ name: p.name, hops: p.hops.map((h) => ({ host: h.host, link: h.link, overlay: h.overlay, way: h.way, at: markerOf(l, h) })) })) };
   const tabs = paths.map((p, i) => `<button type="button" class="path-tab" data-path-index="${i}" aria-pressed="${i === 0}">${esc(p.name)}</button>`).join('');
   const json = JSON.stringify(data).replace(/</g, '\\u003c');
   return `<div class="player" aria-label="step through each path">
@@ -65,7 +65,10 @@ export const PLAYER_SCRIPT = `
   const marker = document.createElementNS(ns, 'circle');
   marker.setAttribute('id', 'hop-marker');
   marker.setAttribute('r', '8');
+  const label = document.createElementNS(ns, 'text');
+  label.setAttribute('id', 'hop-label');
   svg.appendChild(marker);
+  svg.appendChild(label);
   const panel = document.getElementById('panel');
   const counter = document.getElementById('counter');
   let p = 0, i = 0;
@@ -82,10 +85,13 @@ export const PLAYER_SCRIPT = `
     for (const t of document.querySelectorAll('.path-tab')) t.setAttribute('aria-pressed', String(Number(t.dataset.pathIndex) === p));
     path.hops.forEach((h, j) => lit(h, j < i ? 'visited' : j === i ? 'here' : 'on-path'));
     const hop = path.hops[i];
-    if (!hop) { panel.textContent = 'No packet of this path was captured.'; counter.textContent = path.name; marker.style.display = 'none'; return; }
-    marker.style.display = '';
+    if (!hop) { panel.textContent = 'No packet of this path was captured.'; counter.textContent = path.name; marker.style.display = label.style.display = 'none'; return; }
+    marker.style.display = label.style.display = '';
     marker.setAttribute('cx', hop.at[0]);
     marker.setAttribute('cy', hop.at[1]);
+    label.setAttribute('x', hop.at[0] + 11);
+    label.setAttribute('y', hop.at[1] - 9);
+    label.textContent = (i + 1) + ' ' + hop.way;
     const card = document.getElementById('hop-' + p + '-' + i);
     card.setAttribute('aria-current', 'step');
     panel.innerHTML = card.innerHTML;
@@ -136,5 +142,6 @@ svg.topology .on-path rect.ns { stroke-dasharray: 4 2; }
 svg.topology g.link.on-path polyline, svg.topology g.overlay.on-path path { stroke: #f2c38b; stroke-width: 3; }
 svg.topology g.link.visited polyline, svg.topology g.overlay.visited path { stroke: #e9a24c; stroke-width: 3.5; }
 svg.topology g.link.here polyline, svg.topology g.overlay.here path { stroke: #d35f00; stroke-width: 5; }
+svg.topology #hop-label { fill: #d35f00; font-weight: 700; font-size: 13px; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
 svg.topology #hop-marker { fill: #d35f00; stroke: #fff; stroke-width: 2; }
 `;

@@ -13,6 +13,8 @@ import type { Hop, PathHops } from './hops.js';
  * trace in.
  */
 
+export type Way = 'in' | 'out' | 'across';
+
 export interface HopCause {
   by: 'rules' | 'conntrack';
   node: string;
@@ -25,7 +27,8 @@ export interface PlayerHop {
   point: string;
   host: string;
   ifname: string;
-  way: 'in' | 'out';
+  /** across: switched by a router's bridge between two hosts of its network, not routed. */
+  way: Way;
   src: string;
   dst: string;
   flags: string;
@@ -58,6 +61,22 @@ const inCidr = (cidr: string, ip: string) => {
 
 /** Does a packet to `dst`, seen on host:ifname, leave by that interface (else it arrives by it)? */
 export function leaves(t: Topology, host: string, ifname: string, dst: string): boolean {
+  return wayAt(t, host, ifname, '', dst) !== 'in';
+}
+
+/** How a packet from `src` to `dst`, seen on host:ifname, passes that interface. */
+export function wayAt(t: Topology, host: string, ifname: string, src: string, dst: string): Way {
+  const router = t.routers.find((r) => r.name === host);
+  if (router) {
+    const net = router.interfaces.find((i) => networkBridgeName(i.network) === ifname)?.network;
+    const subnet = t.networks.find((n) => n.name === net)?.subnet ?? '';
+    const fromHere = inCidr(subnet, src) || t.nodes.some((n) => n.network === net && inCidr(n.podCIDR, src));
+    if (fromHere && inCidr(subnet, dst)) return 'across';
+  }
+  return routesOut(t, host, ifname, dst) ? 'out' : 'in';
+}
+
+function routesOut(t: Topology, host: string, ifname: string, dst: string): boolean {
   const node = t.nodes.find((n) => n.name === host);
   if (node) {
     const own = dst === node.address || inCidr(node.podCIDR, dst);
@@ -77,10 +96,10 @@ export function leaves(t: Topology, host: string, ifname: string, dst: string): 
 }
 
 /** The drawing's element a hop travels on: the veth link by its plugged-in end, or the tunnel between two nodes. */
-function drawnAt(t: Topology, hops: { host: string; ifname: string; way: 'in' | 'out'; src: string; dst: string; outer?: unknown }[], i: number): { link?: string; overlay?: string } {
+function drawnAt(t: Topology, hops: { host: string; ifname: string; way: Way; src: string; dst: string; outer?: unknown }[], i: number): { link?: string; overlay?: string } {
   const h = hops[i]!;
   const neighbour = () => {
-    const step = h.way === 'out' ? 1 : -1;
+    const step = h.way === 'in' ? -1 : 1;
     for (let j = i + step; j >= 0 && j < hops.length; j += step) if (hops[j]!.host !== h.host) return hops[j]!.host;
     return undefined;
   };
@@ -92,7 +111,7 @@ function drawnAt(t: Topology, hops: { host: string; ifname: string; way: 'in' | 
     return [h.host, other].sort((a, b) => names.indexOf(a) - names.indexOf(b)).join('-');
   };
   if (node) {
-    const podIp = ipOf(h.way === 'out' ? h.dst : h.src);
+    const podIp = ipOf(h.way === 'in' ? h.src : h.dst);
     if (h.ifname === node.bridge) {
       const pod = t.pods.find((p) => p.address === podIp);
       return pod ? { link: `${pod.name}:eth0` } : {};
@@ -109,7 +128,7 @@ function drawnAt(t: Topology, hops: { host: string; ifname: string; way: 'in' | 
     const net = router.interfaces.find((x) => networkBridgeName(x.network) === h.ifname)?.network;
     const onNet = [...t.clients, ...t.nodes].filter((x) => x.network === net);
     const other = neighbour();
-    const peer = onNet.find((x) => x.name === other) ?? onNet.find((x) => x.address === ipOf(h.way === 'out' ? h.dst : h.src));
+    const peer = onNet.find((x) => x.name === other) ?? onNet.find((x) => x.address === ipOf(h.way === 'in' ? h.src : h.dst));
     return peer ? { link: `${peer.name}:eth0` } : {};
   }
   return { link: `${h.host}:${h.ifname}` };
@@ -136,8 +155,8 @@ export function playerPath(t: Topology, path: PathResult, hops: PathHops | undef
   const seen = (['request', 'reply'] as const).flatMap((direction) =>
     (hops?.[direction] ?? []).map((h, i, all) => {
       const [host, ifname] = h.point.split(':') as [string, string];
-      const dst = ipOf(h.outerDst ?? h.dst);
-      return { direction, h, before: all[i - 1], host, ifname, way: (leaves(t, host, ifname, dst) ? 'out' : 'in') as 'in' | 'out', src: h.src, dst: h.dst, outer: h.outer };
+      const way = wayAt(t, host, ifname, ipOf(h.outerSrc ?? h.src), ipOf(h.outerDst ?? h.dst));
+      return { direction, h, before: all[i - 1], host, ifname, way, src: h.src, dst: h.dst, outer: h.outer };
     }),
   );
   const out: PlayerHop[] = seen.map((s, i) => ({

@@ -134,7 +134,7 @@ export function nftStatements(text: string): NftStatement[] {
         for (const e of elements.replace(/\}$/, '').split(',')) if (e.trim()) out.push({ chain: owner, text: e.trim() });
         elements = '';
       }
-    } else if (line && line !== '}' && !/^(type|hook|flags|timeout|comment|policy|size)\b/.test(line) && !owner.startsWith('set ')) {
+    } else if (line && line !== '}' && !/^(table|type|hook|flags|timeout|comment|policy|size)\b/.test(line) && !owner.startsWith('set ')) {
       out.push({ chain: owner, text: line.replace(/\s*comment "[^"]*"/, '').replace(/\s+/g, ' ') });
     }
   }
@@ -146,6 +146,17 @@ const refersTo = (text: string, name: string) => {
   return new RegExp(`(goto|jump) ${esc}(?=$|[\\s,}])|@${esc.replace(/^map /, '')}(?=$|[\\s,}])`).test(text);
 };
 
+/**
+ * How well a statement that leads to a chain fits the connection: a map element for its address
+ * or port beats one for another address; the base chain packets from outside pass beats OUTPUT.
+ */
+function fit(s: NftStatement, e: ConntrackEntry): number {
+  if (s.text.includes(e.original.dst)) return 3;
+  if (new RegExp(`\\. ${e.original.dport}\\b`).test(s.text)) return 2;
+  if (s.chain.startsWith('map ') && /\d+\.\d+\.\d+\.\d+/.test(s.text)) return -1;
+  return s.chain === 'nat-output' ? -1 : 0;
+}
+
 /** nftables mode: back from the endpoint chain's dnat, through whatever sent the packet there, to a base chain. */
 export function nftTranslation(node: string, entry: ConntrackEntry, text: string, sameEndpoint: number): Translation {
   const all = nftStatements(text);
@@ -155,7 +166,7 @@ export function nftTranslation(node: string, entry: ConntrackEntry, text: string
   let cur = found?.chain;
   for (let i = 0; cur && i < 10 && !/^nat-(prerouting|output)$/.test(cur); i++) {
     const refs = all.filter((s) => refersTo(s.text, cur!) && !dnat.includes(s));
-    const best = refs.find((s) => s.text.includes(entry.original.dst)) ?? refs.find((s) => s.text.includes(`. ${entry.original.dport}`)) ?? refs[0];
+    const best = refs.sort((a, b) => fit(b, entry) - fit(a, entry))[0];
     if (!best) break;
     dnat.unshift(best);
     cur = best.chain;
