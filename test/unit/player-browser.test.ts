@@ -85,7 +85,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the player, stepped through in a real br
         const now = await drawing(page);
         expect(now, `the drawing did not change at ${current[0]}`).not.toBe(before);
         before = now;
-        const [cx, cy] = await page.$eval('#hop-marker', (m) => {
+        const [cx = 0, cy = 0] = await page.$eval('#hop-marker', (m) => {
           const r = m.getBoundingClientRect();
           return [r.x + window.scrollX + r.width / 2, r.y + window.scrollY + r.height / 2];
         });
