@@ -17,6 +17,9 @@ export interface Hop {
   changed: ('src' | 'dst')[];
   /** Seen inside a tunnel: the outer header it travelled in here, e.g. "VXLAN vni 1, UDP 10.240.0.4:41000 > 10.240.0.5:8472". */
   outer?: string;
+  /** The outer header's addresses, when seen inside a tunnel. */
+  outerSrc?: string;
+  outerDst?: string;
 }
 
 export interface PathHops {
@@ -25,9 +28,9 @@ export interface PathHops {
 }
 
 /** A captured packet as the flow's hop: itself, or the packet a VXLAN datagram carries, with the outer header said. */
-function unwrapped(p: TcpPacket): { p: TcpPacket; outer?: string }[] {
+function unwrapped(p: TcpPacket): { p: TcpPacket; outer?: string; via?: TcpPacket }[] {
   if (!p.vxlan) return [{ p }];
-  return [{ p: p.vxlan.inner, outer: `VXLAN vni ${p.vxlan.vni}, UDP ${p.src}:${p.sport} > ${p.dst}:${p.dport}` }];
+  return [{ p: p.vxlan.inner, outer: `VXLAN vni ${p.vxlan.vni}, UDP ${p.src}:${p.sport} > ${p.dst}:${p.dport}`, via: p }];
 }
 
 export function pathHops(flow: Flow, packets: Record<string, TcpPacket[]>): PathHops {
@@ -36,7 +39,7 @@ export function pathHops(flow: Flow, packets: Record<string, TcpPacket[]>): Path
     // translated, leave. Each distinct look is a hop; a retransmission is not.
     const seen = new Set<string>();
     const hops = Object.entries(packets)
-      .flatMap(([point, pkts]) => pkts.flatMap(unwrapped).filter(({ p }) => p.flags === flags && packetInFlow(p, flow)).map(({ p, outer }) => ({ point, p, outer })))
+      .flatMap(([point, pkts]) => pkts.flatMap(unwrapped).filter(({ p }) => p.flags === flags && packetInFlow(p, flow)).map(({ p, outer, via }) => ({ point, p, outer, via })))
       .filter(({ point, p, outer }) => {
         const key = `${point} ${p.src}:${p.sport} ${p.dst}:${p.dport} ${outer ?? ''}`;
         if (seen.has(key)) return false;
@@ -44,7 +47,7 @@ export function pathHops(flow: Flow, packets: Record<string, TcpPacket[]>): Path
         return true;
       })
       .sort((a, b) => a.p.time - b.p.time)
-      .map(({ point, p, outer }) => ({ point, time: p.time, src: `${p.src}:${p.sport}`, dst: `${p.dst}:${p.dport}`, flags: p.flags, changed: [] as ('src' | 'dst')[], ...(outer ? { outer } : {}) }));
+      .map(({ point, p, outer, via }) => ({ point, time: p.time, src: `${p.src}:${p.sport}`, dst: `${p.dst}:${p.dport}`, flags: p.flags, changed: [] as ('src' | 'dst')[], ...(outer && via ? { outer, outerSrc: `${via.src}:${via.sport}`, outerDst: `${via.dst}:${via.dport}` } : {}) }));
     hops.forEach((h, i) => {
       const prev = hops[i - 1];
       if (prev && prev.src !== h.src) h.changed.push('src');

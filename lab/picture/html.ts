@@ -2,20 +2,23 @@ import { basename } from 'node:path';
 import type { WalkHop } from '../trace/walk.js';
 import type { VerifyResult } from '../verify/result.js';
 import type { TopologyGraph } from './graph.js';
-import type { PathHops } from './hops.js';
+import { layoutTopology } from './layout.js';
+import { PLAYER_SCRIPT, PLAYER_STYLE, playerControls, walkList } from './player.js';
 import { escapeXml as esc, SVG_STYLE, topologySvg } from './svg.js';
+import type { PlayerPath } from './walk-steps.js';
 
 /**
- * report.html: one self-contained page (inline SVG and CSS, no script, nothing fetched) beside
- * a verify run's pcaps. Pure: the run's result, the topology graph, each path's hops and any
- * attached traces in, a string out.
+ * report.html: one self-contained page (inline SVG, CSS and script; nothing fetched) beside a
+ * verify run's pcaps: the topology drawn once with a step-through player over each path's hops,
+ * the steps, the traces. Pure: the run's result, the topology graph, each path's player hops and
+ * any attached traces in, a string out.
  */
 
 export interface HtmlInput {
   result: VerifyResult;
   graph: TopologyGraph;
-  /** Per path name. */
-  hops: Record<string, PathHops>;
+  /** Per path, in the result's order: its hops as the player walks them. */
+  player: PlayerPath[];
   /** Per path name, when verify ran with --trace. */
   traces?: Record<string, { hops: WalkHop[]; mode: string }>;
   /** When the report was made. */
@@ -58,14 +61,8 @@ ol.hops li + li::before { content: "→"; color: #7d93ad; font-size: 20px; paddi
 ul.captures { columns: 2; }
 .muted { color: #6b7785; }
 ${SVG_STYLE}
+${PLAYER_STYLE}
 `;
-
-function hopList(hops: PathHops['request'], label: string): string {
-  if (hops.length === 0) return `<p class="muted">${esc(label)}: not captured</p>`;
-  const addr = (h: PathHops['request'][number], side: 'src' | 'dst') => `<span class="${h.changed.includes(side) ? 'changed' : ''}">${esc(h[side])}</span>`;
-  const items = hops.map((h) => `<li><div class="hop"><span class="point">${esc(h.point)}</span><span class="mono">${addr(h, 'src')} &gt; ${addr(h, 'dst')} [${esc(h.flags)}]</span>${h.outer ? `<span class="outer mono">inside ${esc(h.outer)}</span>` : ''}</div></li>`);
-  return `<h3>${esc(label)}</h3><ol class="hops">${items.join('')}</ol>`;
-}
 
 function traceBlock(t: { hops: WalkHop[]; mode: string }): string {
   const parts = t.hops.map((h) => {
@@ -87,20 +84,26 @@ function traceBlock(t: { hops: WalkHop[]; mode: string }): string {
 export function renderHtml(input: HtmlInput): string {
   const r = input.result;
   const ok = r.failed === 0;
-  const paths = r.paths.map((p) => {
+  const layout = layoutTopology(input.graph);
+  const paths = r.paths.map((p, pi) => {
     const flow = p.flow ? `${esc(p.flow.client)} &gt; ${esc(p.flow.target)}${p.flow.answer ? `, answered by ${esc(p.flow.answer.pod)}` : ', no answer'}` : 'no request of this path was seen';
-    const hops = input.hops[p.name];
-    const rows = p.steps.map((s) => {
+    const walk = input.player[pi];
+    const at = (s: { at: string }, k: number) => {
+      const hop = walk?.stepHops[k] ?? -1;
+      return hop < 0 ? esc(s.at) : `<a href="#hop-${pi}-${hop}" data-path-index="${pi}" data-hop="${hop}" title="the hop that shows it">${esc(s.at)}</a>`;
+    };
+    const rows = p.steps.map((s, k) => {
       const cls = s.status === 'pass' ? 'pass' : s.status === 'fail' ? 'fail' : 'na';
       const note = s.note ? `<tr class="${cls}"><td></td><td colspan="5" class="note">${esc(s.note)}</td></tr>` : '';
-      return `<tr class="step ${cls}" data-step="${esc(s.step)}"><td class="mono">${esc(s.step)}</td><td>${esc(s.title)}</td><td class="mono">${esc(s.at)}</td><td class="mono">${esc(s.expected)}</td><td class="mono">${esc(s.seen)}</td><td class="result">${s.status === 'pass' ? 'pass' : s.status === 'fail' ? 'FAIL' : 'n/a'}</td></tr>${note}`;
+      return `<tr class="step ${cls}" data-step="${esc(s.step)}"><td class="mono">${esc(s.step)}</td><td>${esc(s.title)}</td><td class="mono">${at(s, k)}</td><td class="mono">${esc(s.expected)}</td><td class="mono">${esc(s.seen)}</td><td class="result">${s.status === 'pass' ? 'pass' : s.status === 'fail' ? 'FAIL' : 'n/a'}</td></tr>${note}`;
     });
     const trace = input.traces?.[p.name];
     return `<section class="path" data-path="${esc(p.name)}">
 <h2>Path: ${esc(p.name)}</h2>
 <p>${esc(p.summary)}</p>
 <p class="mono">${flow}</p>
-${hops ? `${hopList(hops.request, 'The request, hop by hop (highlighted: changed by NAT since the previous hop)')}${hopList(hops.reply, 'The reply')}` : ''}
+<h3>The request, then the reply, hop by hop (highlighted: changed since the hop before)</h3>
+${walk ? walkList(pi, walk) : ''}
 <table class="steps"><thead><tr><th>step</th><th>what</th><th>at</th><th>expected</th><th>seen</th><th>result</th></tr></thead><tbody>${rows.join('')}</tbody></table>
 ${trace ? traceBlock(trace) : ''}
 </section>`;
@@ -115,9 +118,9 @@ ${trace ? traceBlock(trace) : ''}
 <p>${r.seed ? `follows seed ${esc(r.seed)} · ` : ''}lab <b>${esc(r.lab)}</b> · ${esc(input.when)}</p>
 <p class="summary ${ok ? 'ok' : 'bad'}">${r.passed} passed, ${r.failed} failed, ${r.flows.length} requests, ${r.ms} ms</p></header>
 <main>
-<section><h2>Topology</h2><p>Every box is a Linux network namespace; bars are bridges; lines are veth pairs (name on each end).</p><div class="figure">${topologySvg(input.graph)}</div></section>
+<section><h2>Topology, and each path on it</h2><p>Every box is a Linux network namespace; bars are bridges; lines are veth pairs (name on each end). Step through each path with the buttons or the arrow keys: the hop's link and namespace are lit, the dot marks where it was captured.</p>${playerControls(input.player, layout)}<div class="figure">${topologySvg(input.graph, layout)}</div></section>
 ${paths.join('\n')}
 <section><h2>Captures</h2><p>tcpdump's pcaps of this run, beside this file (open them in Wireshark); also <a href="report.json">report.json</a>, <a href="evidence.json">evidence.json</a>, <a href="conntrack.txt">conntrack.txt</a>.</p><ul class="captures">${captures.join('')}</ul></section>
-</main></body></html>
+</main><script>${PLAYER_SCRIPT}</script></body></html>
 `;
 }

@@ -3,6 +3,7 @@ import { log } from '../log.js';
 import { topologyGraph } from '../picture/graph.js';
 import { pathHops } from '../picture/hops.js';
 import { renderHtml } from '../picture/html.js';
+import { playerPath } from '../picture/walk-steps.js';
 import type { Topology } from '../topology/schema.js';
 import { gatherEvidence, saveEvidence, type Evidence } from './evidence.js';
 import { judgeWalkthrough } from './judges.js';
@@ -34,8 +35,8 @@ export function summarise(t: Pick<Topology, 'lab'>, w: Walkthrough, runDir: stri
 
 /** report.html, from the result, the topology and the captured packets. Pure. */
 export function reportHtml(t: Topology, result: VerifyResult, evidence: Evidence, when = new Date().toISOString()): string {
-  const hops = Object.fromEntries(result.paths.filter((p) => p.flow).map((p) => [p.name, pathHops(p.flow!, evidence.packets)]));
-  return renderHtml({ result, graph: topologyGraph(t), hops, traces: result.traces, when });
+  const player = result.paths.map((p) => playerPath(t, p, p.flow ? pathHops(p.flow, evidence.packets) : undefined, p.flow ? evidence.translations?.[p.flow.client] : undefined));
+  return renderHtml({ result, graph: topologyGraph(t), player, traces: result.traces, when });
 }
 
 /** Keep a run beside its pcaps: evidence.json, conntrack.txt, report.json and report.html. */

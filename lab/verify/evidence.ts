@@ -34,6 +34,9 @@ import { readAffinityState, waitForAffinityExpiry } from '../kernel/affinity.js'
 import type { AffinityWaitEvidence } from './affinity-expiry.js';
 import type { Walkthrough } from './walkthrough.js';
 import { writeRunFile } from '../util/run-file.js';
+import { log } from '../log.js';
+import { readRulesBefore, readTranslations } from './light-trace.js';
+import type { Translation } from './nat-rules.js';
 
 /**
  * Everything a verify run learned from the kernel, as one plain object: judging a walkthrough
@@ -61,6 +64,8 @@ export interface Evidence {
   /** sessionAffinity's recent lists per node (nftables mode: its affinity sets). */
   recent: Record<string, RecentList[]>;
   flows: Flow[];
+  /** Per path's connection (by its client ip:port): the rules that translated it, for the player (absent in older runs). */
+  translations?: Record<string, Translation>;
   /** Per observation point whose capture went wrong: what happened (it ended early, or lost packets). */
   captureProblems?: Record<string, string>;
   /** The observation points whose tcpdump ended before the traffic did: what they did not see proves nothing. */
@@ -150,6 +155,9 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   const counterNodes = nft ? [] : [...new Set([...nodesWith(w, 'dnatRule'), ...nodesWith(w, 'rule')])];
   const readCounters = async () => perNode(counterNodes, (n) => readRuleCounters(ns(n)));
   const before = await readCounters();
+  const lightStarted = performance.now();
+  const rulesBefore = await readRulesBefore(t, ns);
+  let lightMs = performance.now() - lightStarted;
   const readTranslated = () => perNode(nft ? nodesWith(w, 'dnatRule') : [], (n) => readTranslatedConnections(ns(n)));
   const translatedBefore = await readTranslated();
   const readAllConntrack = () => perNode(t.nodes.map((n) => n.name), (n) => readConntrack(ns(n)));
@@ -180,6 +188,10 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   for (const flow of flows) locateFlow(flow, conntrack);
   const { routes, routeSources } = await readRoutesOfSteps(w, flows, ns);
   const bgpSessions = await perNode(hostsWithSessions(w), (h) => readBgpSessions(t.lab, h));
+  const translatedAt = performance.now();
+  const translations = await readTranslations(t, w, flows, conntrack, ns, rulesBefore);
+  lightMs += performance.now() - translatedAt;
+  log.debug({ ms: Math.round(lightMs) }, 'the player\'s light trace: rules read before and after');
 
   const map = <T, U>(r: Record<string, T>, f: (x: T) => U) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, f(v)]));
   const nftEvidence = nft ? { ...(await readNftRules(w, ns)), translatedBefore, translatedAfter } : undefined;
@@ -202,6 +214,7 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
     ...(Object.keys(bgpSessions).length > 0 ? { bgpSessions } : {}),
     recent,
     flows,
+    translations,
   };
 }
 

@@ -145,7 +145,8 @@ describe('pictures of a pod network mode', () => {
     expect(g.overlays).toEqual([{ a: 'node1', b: 'node2', kind: 'tunnel', label: 'VXLAN VNI 1, UDP 8472' }]);
     expect(g.hosts.find((h) => h.name === 'router')!.interfaces).toEqual([]);
     expect(g.hosts.find((h) => h.name === 'node1')!.interfaces).toContain('flannel.1 10.244.0.0/32 VTEP 0e:fa:0a:f0:00:04');
-    expect(topologySvg(g)).toMatch(/<g class="overlay tunnel" data-overlay="node1-node2"><path d="M [^"]+"\/><text [^>]*>VXLAN VNI 1, UDP 8472<\/text><\/g>/);
+    expect(topologySvg(g)).toMatch(/<g class="overlay tunnel" data-overlay="node1-node2"><path d="M [^"]+"><title>VXLAN VNI 1, UDP 8472: node1 ↔ node2<\/title><\/path><\/g>/);
+    expect(topologySvg(g)).toContain('tunnel between every two nodes: VXLAN VNI 1, UDP 8472');
     expect(graphMermaid(g)).toContain('node1 -.-|"VXLAN VNI 1, UDP 8472"| node2');
     expect(graphDot(g)).toContain('"node1" -- "node2" [style=dashed, label="VXLAN VNI 1, UDP 8472"];');
     expect(topologyGraph(loadTopology('nodeport').topology).overlays).toEqual([]);

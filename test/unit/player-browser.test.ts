@@ -1,0 +1,111 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadTopology } from '../../lab/topology/load.js';
+import { reportHtml, summarise } from '../../lab/verify/engine.js';
+import { loadEvidence } from '../../lab/verify/evidence.js';
+import { loadWalkthrough } from '../../lab/verify/walkthrough.js';
+
+/**
+ * The player of every scenario's report.html, in both proxy modes, stepped through hop by hop in
+ * Debian's chromium: the reports come from recorded verify runs (test/fixtures/runs/player, one
+ * per scenario and mode), one browser opens them all. LAB_DOC_SCREENSHOT=1 also rewrites the
+ * screenshot in docs/seeing-the-walk.md.
+ */
+
+const RUNS = join(import.meta.dirname, '..', 'fixtures', 'runs', 'player');
+const CHROMIUM = '/usr/bin/chromium';
+const DOC_SHOT = join(import.meta.dirname, '..', '..', 'docs', 'player.png');
+const runs = readdirSync(RUNS).sort();
+
+function report(run: string): string {
+  const scenario = run.replace(/-(iptables|nftables)$/, '');
+  const { topology, path } = loadTopology(scenario);
+  const { walkthrough } = loadWalkthrough(topology, path);
+  const evidence = loadEvidence(join(RUNS, run));
+  return reportHtml(topology, summarise(topology, walkthrough, '/tmp/run', evidence, 1), evidence, 'now');
+}
+
+/** What the drawing shows now: the marker's place and label, and which elements are lit how. */
+const drawing = (page: Page) =>
+  page.$eval('svg.topology', (svg) => {
+    const m = svg.querySelector('#hop-marker')!;
+    const lit = [...svg.querySelectorAll('.here, .visited')].map((e) => `${e.getAttribute('class')}:${e.getAttribute('data-link') ?? e.getAttribute('data-host') ?? e.getAttribute('data-overlay')}`);
+    return `${m.getAttribute('cx')},${m.getAttribute('cy')} ${svg.querySelector('#hop-label')?.textContent} ${lit.sort().join(' ')}`;
+  });
+
+describe.skipIf(!existsSync(CHROMIUM))('the player, stepped through in a real browser', () => {
+  let browser: Browser;
+  let dir: string;
+  let blank = 0;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lab-player-'));
+    browser = await puppeteer.launch({ executablePath: CHROMIUM, userDataDir: join(dir, 'profile'), args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    const page = await browser.newPage();
+    await page.setContent('<body style="background:#fff"></body>');
+    blank = (await page.screenshot({ clip: { x: 0, y: 0, width: 160, height: 160 } })).length;
+    await page.close();
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('has a recorded run of every scenario in both proxy modes', () => {
+    const scenarios = readdirSync(join(import.meta.dirname, '..', '..', 'topologies')).filter((f) => /^[a-z-]+\.yaml$/.test(f) && !f.includes('.walkthrough') && !f.includes('.workshop')).map((f) => f.replace('.yaml', ''));
+    expect(runs.sort()).toEqual(scenarios.flatMap((s) => [`${s}-iptables`, `${s}-nftables`]).sort());
+  });
+
+  for (const run of runs) {
+    it(`${run}: every hop of every path, by key, lit on the drawing, nothing fetched`, async () => {
+      const html = report(run);
+      const file = join(dir, `${run}.html`);
+      writeFileSync(file, html);
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      const fetched: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+      page.on('pageerror', (e) => problems.push(String(e)));
+      await page.setRequestInterception(true);
+      page.on('request', (r) => (r.url() === `file://${file}` ? r.continue() : (fetched.push(r.url()), r.abort())));
+      await page.setViewport({ width: 1280, height: 900 });
+      await page.goto(`file://${file}`, { waitUntil: 'load' });
+      const total = await page.$$eval('li.hop-card', (cards) => cards.length);
+      expect(total).toBeGreaterThan(0);
+      const seen = new Set<string>();
+      let before = '';
+      for (let k = 0; k < total; k++) {
+        if (k > 0) await page.keyboard.press('ArrowRight');
+        const current = await page.$$eval('[aria-current="step"]', (es) => es.map((e) => e.id));
+        expect(current).toHaveLength(1);
+        expect(seen.has(current[0]!), `${current[0]} twice`).toBe(false);
+        seen.add(current[0]!);
+        const now = await drawing(page);
+        expect(now, `the drawing did not change at ${current[0]}`).not.toBe(before);
+        before = now;
+        const [cx = 0, cy = 0] = await page.$eval('#hop-marker', (m) => {
+          const r = m.getBoundingClientRect();
+          return [r.x + window.scrollX + r.width / 2, r.y + window.scrollY + r.height / 2];
+        });
+        const shot = await page.screenshot({ clip: { x: Math.max(0, cx - 80), y: Math.max(0, cy - 80), width: 160, height: 160 } });
+        expect(shot.length, `blank screenshot at ${current[0]}`).toBeGreaterThan(blank * 1.5);
+      }
+      expect(seen.size).toBe(total);
+      expect(problems).toEqual([]);
+      expect(fetched).toEqual([]);
+      if (run === 'nodeport-iptables' && process.env.LAB_DOC_SCREENSHOT) await docShot(page);
+      await page.close();
+    }, 120_000);
+  }
+});
+
+/** The screenshot in the docs: the cross-node path at node1's translating hop. */
+async function docShot(page: Page): Promise<void> {
+  await page.click('.path-tab[data-path-index="0"]');
+  for (let k = 0; k < 3; k++) await page.keyboard.press('ArrowRight');
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const box = (await (await page.$('main > section'))!.boundingBox())!;
+  await page.screenshot({ path: DOC_SHOT, clip: { x: box.x, y: box.y, width: box.width, height: Math.min(box.height, 880) } });
+}
