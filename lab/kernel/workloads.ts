@@ -59,7 +59,7 @@ export async function discardUnplacedHost(): Promise<void> {
  * I/O, and compiled code is memory each lab pays again). Measured per lab by
  * `bench.js class` (scripts/bench-class.ts); LAB_WORKLOAD_NODE_FLAGS replaces them ("" for none).
  */
-export const WORKLOAD_NODE_FLAGS = ['--max-semi-space-size=1', '--jitless'];
+export const WORKLOAD_NODE_FLAGS = ['--max-semi-space-size=1'];
 const workloadNodeFlags = () => {
   const set = process.env.LAB_WORKLOAD_NODE_FLAGS;
   return set === undefined ? WORKLOAD_NODE_FLAGS : set.split(/\s+/).filter((f) => /^--[a-z0-9-]+(=[\w.-]+)?$/.test(f));
