@@ -44,9 +44,13 @@ describe.skipIf(!root)("lab trace: why it died, in the kernel's words (skb:kfree
 
   it("node2's NodePort without a ready local endpoint: NETFILTER_DROP on node2's eth0, by KUBE-EXTERNAL-SERVICES", async () => {
     const r = await trace(LOCAL, ['--to', '10.240.0.5:32000']);
-    expect(r.drops).toHaveLength(1);
-    expect(r.drops[0]).toMatchObject({ reason: 'NETFILTER_DROP', host: 'node2', netns: `${LOCAL}-node2`, device: 'eth0', direction: 'request' });
-    expect(r.drops[0]!.rule).toMatchObject({ table: 'filter', chain: 'KUBE-EXTERNAL-SERVICES', comment: 'default/web:https has no local endpoints' });
+    // Usually one merged drop; under load a retransmitted SYN can be freed at another location
+    // of the same hook (seen in CI: two entries), so every entry must be this drop, not exactly one.
+    expect(r.drops.length).toBeGreaterThanOrEqual(1);
+    for (const drop of r.drops) {
+      expect(drop).toMatchObject({ reason: 'NETFILTER_DROP', host: 'node2', netns: `${LOCAL}-node2`, device: 'eth0', direction: 'request' });
+      expect(drop.rule).toMatchObject({ table: 'filter', chain: 'KUBE-EXTERNAL-SERVICES', comment: 'default/web:https has no local endpoints' });
+    }
     const text = await lab(['trace', LOCAL, '--to', '10.240.0.5:32000']);
     expect(text.stdout).toMatch(/NETFILTER_DROP in node2 \(netns drp-local-node2, on eth0\)/);
     expect(instances(LOCAL)).toEqual([]);
