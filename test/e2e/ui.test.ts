@@ -1,3 +1,4 @@
+import { watchPage } from '../browser-watch.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,11 +65,7 @@ describe.skipIf(!root)('lab ui and lab class status', () => {
 
   it('shows the live topology, sends a request from the page and shows its walk hop by hop', async () => {
     const page = await browser.newPage();
-    const problems: string[] = [];
-    const fetched: string[] = [];
-    page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
-    page.on('pageerror', (e) => problems.push(String(e)));
-    page.on('request', (r) => fetched.push(r.url()));
+    const { problems, fetched } = await watchPage(page);
     await page.goto(url, { waitUntil: 'load' });
     await page.waitForFunction(() => document.getElementById('pods-summary')!.textContent!.includes('2 of 2'), { timeout: 20_000 });
     expect(await page.$$eval('svg.topology [data-host]', (els) => els.map((e) => e.getAttribute('data-host')))).toEqual(expect.arrayContaining(['client', 'node1', 'web-1', 'web-2']));

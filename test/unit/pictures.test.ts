@@ -1,3 +1,4 @@
+import { watchPage } from '../browser-watch.js';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,11 +112,7 @@ describe.skipIf(!haveChromium)('report.html in a real browser', () => {
 
   async function open(file: string) {
     const page = await browser.newPage();
-    const problems: string[] = [];
-    const fetched: string[] = [];
-    page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
-    page.on('pageerror', (e) => problems.push(String(e)));
-    page.on('request', (r) => fetched.push(r.url()));
+    const { problems, fetched } = await watchPage(page);
     await page.setViewport({ width: 1300, height: 900 });
     await page.goto(`file://${file}`, { waitUntil: 'load' });
     return { page, problems, fetched };

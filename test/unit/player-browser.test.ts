@@ -1,3 +1,4 @@
+import { watchPage } from '../browser-watch.js';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,12 +65,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the player, stepped through in a real br
       const file = join(dir, `${run}.html`);
       writeFileSync(file, html);
       const page = await browser.newPage();
-      const problems: string[] = [];
-      const fetched: string[] = [];
-      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
-      page.on('pageerror', (e) => problems.push(String(e)));
-      await page.setRequestInterception(true);
-      page.on('request', (r) => (r.url() === `file://${file}` ? r.continue() : (fetched.push(r.url()), r.abort())));
+      const { problems, fetched } = await watchPage(page, `file://${file}`);
       await page.setViewport({ width: 1280, height: 900 });
       await page.goto(`file://${file}`, { waitUntil: 'load' });
       const total = await page.$$eval('li.hop-card', (cards) => cards.length);
