@@ -101,7 +101,7 @@ async function tracePaths(lab: string, w: Walkthrough, onProgress?: (text: strin
       onProgress?.(`tracing ${g.traffic.from} -> ${g.traffic.to} (${i + 1})`);
       const t = await trace(lab, { from: g.traffic.from, to: g.traffic.to });
       const path = g.paths.find((p) => !out[p.name] && flowFitsPath(t.flow, p));
-      if (path) out[path.name] = { mode: t.mode, flow: t.flow, hops: t.hops };
+      if (path) out[path.name] = { mode: t.mode, flow: t.flow, hops: t.hops, ...(t.drops.length ? { drops: t.drops } : {}) };
     }
   }
   return out;

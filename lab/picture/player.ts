@@ -1,5 +1,6 @@
 import type { Layout } from './layout.js';
 import { escapeXml as esc } from './svg.js';
+import type { HopDrop } from './drop.js';
 import type { PlayerHop, PlayerPath } from './walk-steps.js';
 
 /**
@@ -31,13 +32,19 @@ function causeHtml(h: PlayerHop): string {
   return `<p class="cause">${esc(c.text)}</p>${rules.length ? `<ol class="rules">${rules.join('')}</ol>` : none}`;
 }
 
+function dropHtml(d: HopDrop): string {
+  const where = `${d.after ? `dropped after this hop, in <b>${esc(d.host)}</b>` : 'dropped here'}${d.netns ? ` (netns ${esc(d.netns)}${d.device ? `, on ${esc(d.device)}` : ''})` : ''}`;
+  const why = d.reason ? `: the kernel says <b class="reason">${esc(d.reason)}</b>${d.meaning ? ` <span class="muted">(${esc(d.meaning)})</span>` : ''}` : ': the request was last seen here and never answered (the kernel\'s drop reason was not recorded by this run)';
+  return `<p class="dropped">✕ ${where}${why}${d.rule ? `<br/>by <code class="drop-rule">${esc(d.rule)}</code>` : ''}</p>`;
+}
+
 /** One hop as a card: where, the headers as captured, and what changed them. */
 export function hopCard(pathIndex: number, h: PlayerHop, i: number, current: boolean): string {
   const where = `<span class="n">${i + 1}</span> ${h.direction} · <b>${esc(h.host)}</b> · ${esc(h.ifname)} · ${{ in: 'in', out: 'out', across: 'across the bridge' }[h.way]}`;
   const outer = h.outer ? `<div class="outer mono">outer: ${esc(h.outer.text)}</div><div class="mono muted">inner:</div>` : '';
   const conntrack = h.conntrack ? `<p class="ct">conntrack on ${esc(h.host)}: <code>${esc(h.conntrack)}</code></p>` : '';
-  const drop = h.drop ? `<p class="dropped">dropped here: <b>${esc(h.drop.reason)}</b> in ${esc(h.drop.netns)}${h.drop.device ? ` on ${esc(h.drop.device)}` : ''}${h.drop.rule ? `, by <code>${esc(h.drop.rule)}</code>` : ''}</p>` : '';
-  return `<li id="hop-${pathIndex}-${i}" class="hop-card ${h.direction}" data-hop="${i}"${current ? ' aria-current="step"' : ''}><div class="where">${where}</div>${outer}<div class="hdr mono">${address(h, 'src')} &gt; ${address(h, 'dst')} [${esc(h.flags)}]</div><div class="detail">${causeHtml(h)}${conntrack}${drop}</div></li>`;
+  const drop = h.drop ? dropHtml(h.drop) : '';
+  return `<li id="hop-${pathIndex}-${i}" class="hop-card ${h.direction}${h.drop ? ' has-drop' : ''}" data-hop="${i}"${current ? ' aria-current="step"' : ''}><div class="where">${where}</div>${outer}<div class="hdr mono">${address(h, 'src')} &gt; ${address(h, 'dst')} [${esc(h.flags)}]</div><div class="detail">${causeHtml(h)}${conntrack}${drop}</div></li>`;
 }
 
 export function walkList(pathIndex: number, p: PlayerPath): string {
@@ -47,7 +54,7 @@ export function walkList(pathIndex: number, p: PlayerPath): string {
 
 /** The player's controls and panel, above the drawing; the data its script walks. */
 export function playerControls(paths: PlayerPath[], l: Layout): string {
-  const data = { paths: paths.map((p) => ({ name: p.name, hops: p.hops.map((h) => ({ host: h.host, link: h.link, overlay: h.overlay, way: h.way, at: markerOf(l, h) })) })) };
+  const data = { paths: paths.map((p) => ({ name: p.name, hops: p.hops.map((h) => ({ host: h.host, link: h.link, overlay: h.overlay, way: h.way, at: markerOf(l, h), ...(h.drop ? { drop: h.drop.reason ?? 'no answer' } : {}) })) })) };
   const tabs = paths.map((p, i) => `<button type="button" class="path-tab" data-path-index="${i}" aria-pressed="${i === 0}">${esc(p.name)}</button>`).join('');
   const json = JSON.stringify(data).replace(/</g, '\\u003c');
   return `<div class="player" aria-label="step through each path">
@@ -91,7 +98,9 @@ export const PLAYER_SCRIPT = `
     marker.setAttribute('cy', hop.at[1]);
     label.setAttribute('x', hop.at[0] + 11);
     label.setAttribute('y', hop.at[1] - 9);
-    label.textContent = (i + 1) + ' ' + hop.way;
+    label.textContent = (i + 1) + ' ' + hop.way + (hop.drop ? ' ✕ ' + hop.drop : '');
+    marker.classList.toggle('dropped', Boolean(hop.drop));
+    label.classList.toggle('dropped', Boolean(hop.drop));
     const card = document.getElementById('hop-' + p + '-' + i);
     card.setAttribute('aria-current', 'step');
     panel.innerHTML = card.innerHTML;
@@ -144,4 +153,6 @@ svg.topology g.link.visited polyline, svg.topology g.overlay.visited path { stro
 svg.topology g.link.here polyline, svg.topology g.overlay.here path { stroke: #d35f00; stroke-width: 5; }
 svg.topology #hop-label { fill: #d35f00; font-weight: 700; font-size: 13px; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
 svg.topology #hop-marker { fill: #d35f00; stroke: #fff; stroke-width: 2; }
+svg.topology #hop-marker.dropped { fill: #cf222e; r: 10; } svg.topology #hop-label.dropped { fill: #cf222e; }
+.hop-card.has-drop { border-color: #cf222e; } .dropped .reason { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 `;

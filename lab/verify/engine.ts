@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { log } from '../log.js';
 import { topologyGraph } from '../picture/graph.js';
+import { dropsAtHops } from '../picture/drop.js';
 import { pathHops } from '../picture/hops.js';
 import { renderHtml } from '../picture/html.js';
 import { playerPath } from '../picture/walk-steps.js';
@@ -35,7 +36,13 @@ export function summarise(t: Pick<Topology, 'lab'>, w: Walkthrough, runDir: stri
 
 /** report.html, from the result, the topology and the captured packets. Pure. */
 export function reportHtml(t: Topology, result: VerifyResult, evidence: Evidence, when = new Date().toISOString()): string {
-  const player = result.paths.map((p) => playerPath(t, p, p.flow ? pathHops(p.flow, evidence.packets) : undefined, p.flow ? evidence.translations?.[p.flow.client] : undefined));
+  const player = result.paths.map((p) => {
+    const hops = p.flow ? pathHops(p.flow, evidence.packets) : undefined;
+    // The traced connection's drops when --trace traced one for this path, else the run's own.
+    const traced = result.traces?.[p.name];
+    const drops = traced?.drops?.length ? traced.drops : p.flow ? (evidence.drops?.[p.flow.client] ?? []) : [];
+    return playerPath(t, p, hops, p.flow ? evidence.translations?.[p.flow.client] : undefined, dropsAtHops(hops, drops, Boolean(p.flow?.answer)));
+  });
   return renderHtml({ result, graph: topologyGraph(t), player, traces: result.traces, when });
 }
 

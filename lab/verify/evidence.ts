@@ -37,6 +37,7 @@ import { writeRunFile } from '../util/run-file.js';
 import { log } from '../log.js';
 import { readRulesBefore, readTranslations } from './light-trace.js';
 import type { Translation } from './nat-rules.js';
+import { noDropTrace, openVerifyDropTrace, withDroppingRules, type SeenDrop, type VerifyDropTrace } from './drops-seen.js';
 
 /**
  * Everything a verify run learned from the kernel, as one plain object: judging a walkthrough
@@ -66,6 +67,10 @@ export interface Evidence {
   flows: Flow[];
   /** Per path's connection (by its client ip:port): the rules that translated it, for the player (absent in older runs). */
   translations?: Record<string, Translation>;
+  /** Per request that got no answer (by its client ip:port): where the kernel dropped it and why (absent in older runs). */
+  drops?: Record<string, SeenDrop[]>;
+  /** Why the run has no drop reasons, when the kernel could not give them. */
+  dropsUnavailable?: string;
   /** Per observation point whose capture went wrong: what happened (it ended early, or lost packets). */
   captureProblems?: Record<string, string>;
   /** The observation points whose tcpdump ended before the traffic did: what they did not see proves nothing. */
@@ -136,6 +141,8 @@ interface Sending {
   readAllConntrack: () => Promise<Record<string, ConntrackEntry[]>>;
   /** iptables mode: per node traffic waits on, its affinity rules' hits when the run started. */
   hitsAtRunStart: Record<string, number>;
+  /** Marks each request's window in the drop trace. */
+  drops: VerifyDropTrace;
   onProgress?: (text: string) => void;
 }
 
@@ -165,18 +172,29 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   // sessionAffinity timeouts: the affinity rules' counters at the start, for the nodes traffic waits on.
   const waitNodes = [...new Set(trafficGroups(w).flatMap((g) => (g.traffic.afterAffinityExpiry ? [g.traffic.afterAffinityExpiry] : [])))];
   const hitsAtRunStart = await perNode(nft ? [] : waitNodes, async (n) => (await readAffinityState(ns(n), mode)).affinityHits ?? 0);
-  const sending: Sending = { t, ns, mode, readAllConntrack, hitsAtRunStart, onProgress };
+  const sending: Sending = { t, ns, mode, readAllConntrack, hitsAtRunStart, drops: noDropTrace, onProgress };
 
   // The pod network's tunnel, if any, is captured too: its datagrams carry the flows between nodes.
   const tunnel = podNetworkOf(t).plan(t).tunnel;
   const filter = tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : undefined;
   onProgress?.(`capturing on ${points.length} interfaces`);
   const affinityWaits: Record<string, AffinityWaitEvidence> = {};
+  let dropsUnavailable: string | undefined;
+  let kernelDrops: Record<string, Omit<SeenDrop, 'rule'>[]> = {};
   const { result: flows, packets, files, problems, ended } = await withCaptures(points, runDir, async () => {
     const all: Flow[] = [];
-    for (const g of trafficGroups(w)) {
-      const waited = await sendGroup(sending, g, all);
-      if (waited) affinityWaits[g.key] = waited;
+    // The drop tracepoint is on only while the traffic is sent (its own tracefs instance, as lab trace's).
+    const dropTrace = openVerifyDropTrace(t);
+    sending.drops = dropTrace;
+    dropsUnavailable = dropTrace.unavailable;
+    try {
+      for (const g of trafficGroups(w)) {
+        const waited = await sendGroup(sending, g, all);
+        if (waited) affinityWaits[g.key] = waited;
+      }
+      kernelDrops = dropTrace.finish(all, ns);
+    } finally {
+      dropTrace.close();
     }
     await awaitHttpResponses(w, points, runDir);
     return all;
@@ -190,6 +208,7 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   const bgpSessions = await perNode(hostsWithSessions(w), (h) => readBgpSessions(t.lab, h));
   const translatedAt = performance.now();
   const translations = await readTranslations(t, w, flows, conntrack, ns, rulesBefore);
+  const drops = await withDroppingRules(t, kernelDrops, flows, ns, rulesBefore);
   lightMs += performance.now() - translatedAt;
   log.debug({ ms: Math.round(lightMs) }, 'the player\'s light trace: rules read before and after');
 
@@ -215,6 +234,8 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
     recent,
     flows,
     translations,
+    drops,
+    ...(dropsUnavailable ? { dropsUnavailable } : {}),
   };
 }
 
@@ -237,7 +258,9 @@ async function sendGroup(s: Sending, g: TrafficGroup, all: Flow[]): Promise<Affi
   // A path tied to the node that translated it needs each flow located as it goes.
   const locate = g.paths.some((p) => p.via);
   while (mine.length < g.traffic.maxRequests && !groupSatisfied(g, mine)) {
+    s.drops.before(all.length);
     const flow = await sendRequest(ns(sender.name), g.traffic, g.key, all.length, nextSourcePort(inUse), sender.address);
+    s.drops.after(flow.index);
     if (locate) locateFlow(flow, await s.readAllConntrack());
     mine.push(flow);
     all.push(flow);

@@ -33,7 +33,7 @@ export interface Translation {
   sameEndpoint?: number;
 }
 
-interface Packet {
+export interface Packet {
   src: string;
   dst: string;
   dport: number;
@@ -175,4 +175,37 @@ export function nftTranslation(node: string, entry: ConntrackEntry, text: string
   const masq = all.filter((s) => (s.chain === 'masquerading' && s.text.includes('masquerade')) || (s.chain === 'nat-postrouting' && s.text.includes('jump masquerading')));
   const asHit = (s: NftStatement): RuleHit => ({ table: 'kube-proxy', chain: s.chain, rule: s.text });
   return { node, conntrack: entry.text, dnat: dnat.map(asHit), snat: snatted ? masq.map(asHit) : [], sameEndpoint };
+}
+
+const specificity = (r: ParsedRule) => ['-d', '--dport', '-s'].filter((o) => r.options.has(o)).length;
+
+/**
+ * iptables mode: the filter rule that dropped a packet: a DROP or REJECT whose match holds for it
+ * and whose counter rose during the run (the most specific one, if several did).
+ */
+export function iptablesDropRule(after: ParsedRule[], before: ParsedRule[], p: Packet): string | undefined {
+  const old = new Map(before.map((r) => [key(r), r]));
+  const rose = after
+    .filter((r) => r.table === 'filter' && ['DROP', 'REJECT'].includes(r.options.get('-j') ?? '') && matches(r, p))
+    .filter((r) => (r.counters?.packets ?? 0) > (old.get(key(r))?.counters?.packets ?? 0));
+  const best = rose.sort((a, b) => specificity(b) - specificity(a))[0];
+  return best ? `${best.table} ${best.chain}: ${ruleText(best)}` : undefined;
+}
+
+/**
+ * nftables mode (no counters): the statement that drops or rejects a packet to its address and
+ * port: the no-endpoint maps' element for it, or the drop of the firewall chain its address's
+ * element leads to.
+ */
+export function nftDropRule(text: string, p: Packet): string | undefined {
+  const all = nftStatements(text);
+  const forIt = (s: NftStatement) => s.text.includes(`${p.dst} . ${p.proto} . ${p.dport}`) || (p.local.includes(p.dst) && new RegExp(`^${p.proto} \\. ${p.dport} :`).test(s.text));
+  const element = all.find((s) => s.chain.startsWith('map no-endpoint') && forIt(s) && /: (drop|goto reject-chain)$/.test(s.text));
+  if (element) return `${element.chain}: ${element.text}`;
+  for (const s of all.filter((x) => x.chain.startsWith('map firewall') && forIt(x))) {
+    const chain = /goto (\S+)$/.exec(s.text)?.[1];
+    const drop = all.find((x) => x.chain === chain && /\bdrop$/.test(x.text));
+    if (drop) return `${drop.chain}: ${drop.text}`;
+  }
+  return undefined;
 }

@@ -1,4 +1,5 @@
 /** What a verify run returns: its own module, so the picture (lab/picture/html.ts) reads it without the engine. */
+import type { PacketDrop } from '../trace/drops.js';
 import type { WalkHop } from '../trace/walk.js';
 import type { Flow } from './flows.js';
 import type { PathResult } from './judges.js';
@@ -8,6 +9,8 @@ export interface PathTrace {
   mode: string;
   flow: Flow;
   hops: WalkHop[];
+  /** Where its packets died, in the kernel's words (lab trace's drop reasons). */
+  drops?: PacketDrop[];
 }
 
 export interface VerifyResult {

@@ -95,6 +95,37 @@ describe.skipIf(!existsSync(CHROMIUM))('the player, stepped through in a real br
       await page.close();
     }, 120_000);
   }
+
+  for (const run of ['lb-source-ranges-iptables', 'lb-source-ranges-nftables']) {
+    it(`${run}: the outsider's request is drawn dead where the kernel dropped it, with its reason and rule`, async () => {
+      const file = join(dir, `${run}-drop.html`);
+      writeFileSync(file, report(run));
+      const page = await browser.newPage();
+      await page.setViewport({ width: 1280, height: 900 });
+      await page.goto(`file://${file}`, { waitUntil: 'load' });
+      const cards = await page.$$eval('li.hop-card.has-drop', (es) => es.map((e) => e.id));
+      // The outsider's two requests (two paths), each dropped at node1 by the firewall rule.
+      expect(cards.length).toBeGreaterThan(0);
+      for (const id of cards) {
+        const [, p, i] = id.split('-').map(Number) as [number, number, number];
+        await page.click(`.path-tab[data-path-index="${p}"]`);
+        for (let k = 0; k < i; k++) await page.keyboard.press('ArrowRight');
+        expect(await page.$eval('[aria-current="step"]', (e) => e.id)).toBe(id);
+        const panel = await page.$eval('#panel', (e) => e.textContent ?? '');
+        expect(panel).toContain('node1');
+        expect(panel).toContain('NETFILTER_DROP');
+        const rule = await page.$eval('#panel .drop-rule', (e) => e.textContent ?? '');
+        expect(rule).toMatch(run.endsWith('iptables') ? /^filter KUBE-PROXY-FIREWALL: -d 10\.240\.0\.100\/32 .*-j DROP$/ : /^firewall-.*: ip saddr != .* drop$/);
+        expect(await page.$eval('#hop-marker', (m) => m.classList.contains('dropped'))).toBe(true);
+        expect(await page.$eval('#hop-label', (m) => m.textContent)).toContain('✕ NETFILTER_DROP');
+        // The hop after it (if any, the next path's first) is not drawn dead.
+        await page.keyboard.press('ArrowRight');
+        const next = await page.$eval('[aria-current="step"]', (e) => e.id);
+        if (next !== id && !cards.includes(next)) expect(await page.$eval('#hop-marker', (m) => m.classList.contains('dropped'))).toBe(false);
+      }
+      await page.close();
+    }, 120_000);
+  }
 });
 
 /** The screenshot in the docs: the cross-node path at node1's translating hop. */
