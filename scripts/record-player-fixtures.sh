@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-record the player's browser-test fixtures (test/fixtures/runs/player/<scenario>-<mode>): one
 # real verify run of every built-in scenario in both proxy modes, keeping its evidence.json and
-# pcaps. Needs root and a build (dist/); runs each lab inside scripts/isolated.sh:
+# pcaps (trimmed to the SYN and SYN-ACK packets the player walks, scripts/trim-pcap.py). Needs root and a build (dist/); runs each lab inside scripts/isolated.sh:
 #   bash scripts/record-player-fixtures.sh [scenario-mode ...]   (default: all of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +29,6 @@ for run in "${runs[@]}"; do
   rm -rf "${out:?}/$run"
   mkdir -p "$out/$run"
   cp "$tmp/run/evidence.json" "$tmp"/run/*.pcap "$out/$run/"
+  python3 scripts/trim-pcap.py "$out/$run"/*
   rm -rf "$tmp"
 done

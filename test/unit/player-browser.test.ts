@@ -22,8 +22,8 @@ const DOC_SHOT = join(import.meta.dirname, '..', '..', 'docs', 'player.png');
 const runs = readdirSync(RUNS).sort();
 
 function report(run: string): string {
-  const scenario = run.replace(/-(iptables|nftables)$/, '');
-  const { topology, path } = loadTopology(scenario);
+  const [, scenario = '', mode = ''] = /^(.+)-(iptables|nftables)$/.exec(run) ?? [];
+  const { topology, path } = loadTopology(scenario, { 'kubeProxy.mode': mode });
   const { walkthrough } = loadWalkthrough(topology, path);
   const evidence = loadEvidence(join(RUNS, run));
   return reportHtml(topology, summarise(topology, walkthrough, '/tmp/run', evidence, 1), evidence, 'now');
