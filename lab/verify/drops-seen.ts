@@ -1,3 +1,4 @@
+import { log } from '../log.js';
 import { openDropTrace, sweepInstances, type DropTrace } from '../kernel/drop-trace.js';
 import { readNftText, readRuleCounters } from '../kernel/readers.js';
 import { planNetwork } from '../plan/network.js';
@@ -66,6 +67,7 @@ export const noDropTrace: VerifyDropTrace = { before: () => {}, after: () => {},
 
 /** Open the drop trace for a verify run; a trace that cannot open says why and records nothing. */
 export function openVerifyDropTrace(t: Topology): VerifyDropTrace {
+  const started = performance.now();
   sweepInstances(labDir(t.lab), true);
   const devices = labDevicesOf(planNetwork(t));
   const opened = openDropTrace(labDir(t.lab), t.lab, deviceNames(devices));
@@ -76,13 +78,17 @@ export function openVerifyDropTrace(t: Topology): VerifyDropTrace {
     process.removeListener('exit', close);
   };
   if (trace) process.once('exit', close);
+  log.debug({ ms: Math.round(performance.now() - started), ...('unavailable' in opened ? { unavailable: opened.unavailable } : {}) }, 'verify drop trace opened');
   return {
     before: (i) => trace?.mark(sendMark(i)),
     after: (i) => trace?.mark(sentMark(i)),
     finish: (flows, ns) => {
+      const read = performance.now();
       const text = trace?.read() ?? '';
       close();
-      return dropsOfFlows(text, devices, flows, ns);
+      const drops = dropsOfFlows(text, devices, flows, ns);
+      log.debug({ ms: Math.round(performance.now() - read), unanswered: Object.keys(drops).length }, 'verify drop trace read and removed');
+      return drops;
     },
     close,
     ...('unavailable' in opened ? { unavailable: opened.unavailable } : {}),

@@ -1,6 +1,9 @@
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TraceResult } from '../../lab/api/trace.js';
+import type { VerifyResult } from '../../lab/verify/result.js';
 import { lab, requireRoot, sh, startLab } from './helpers.js';
 
 const root = requireRoot();
@@ -91,5 +94,29 @@ describe.skipIf(!root)("lab trace: why it died, in the kernel's words (skb:kfree
     expect(instances(LOCAL)).toHaveLength(1);
     expect((await lab(['down', LOCAL])).exitCode).toBe(0);
     expect(instances(LOCAL)).toEqual([]);
+  });
+  // Last: the verify's closing connections free their sockets' queues (QUEUE_PURGE on node1's
+  // eth0) for a while after, which a trace of the same lab would count as its own.
+  it("every verify records why its unanswered requests died: lb-source-ranges' outsider, NETFILTER_DROP on node1 by the firewall rule, drawn in report.html", async () => {
+    const out = mkdtempSync(join(tmpdir(), 'drp-verify-'));
+    try {
+      const r = await lab(['verify', RANGES, '--out', out, '--json']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const result = JSON.parse(r.stdout) as VerifyResult;
+      const unanswered = result.flows.filter((f) => !f.answer);
+      expect(unanswered.length).toBeGreaterThan(0);
+      const evidence = JSON.parse(readFileSync(join(out, 'evidence.json'), 'utf8')) as { drops: Record<string, { reason: string; host: string; rule?: string }[]> };
+      for (const f of unanswered) {
+        expect(evidence.drops[f.client], f.client).toContainEqual(expect.objectContaining({ reason: 'NETFILTER_DROP', host: 'node1', device: 'eth0', rule: 'filter KUBE-PROXY-FIREWALL: -d 10.240.0.100/32 -p tcp -m tcp --dport 443 -j DROP' }));
+      }
+      // Answered requests keep none.
+      for (const f of result.flows.filter((x) => x.answer)) expect(evidence.drops[f.client]).toBeUndefined();
+      const html = readFileSync(join(out, 'report.html'), 'utf8');
+      expect(html).toContain('class="hop-card request has-drop"');
+      expect(html).toMatch(/dropped here \(netns drp-ranges-node1, on eth0\): the kernel says <b class="reason">NETFILTER_DROP<\/b>/);
+      expect(instances(RANGES)).toEqual([]);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
