@@ -104,12 +104,14 @@ function drawnAt(t: Topology, hops: { host: string; ifname: string; way: Way; sr
     return undefined;
   };
   const node = t.nodes.find((n) => n.name === h.host);
-  const tunnel = () => {
-    const other = neighbour();
-    const names = t.nodes.map((n) => n.name);
-    if (!other || !names.includes(other)) return undefined;
-    return [h.host, other].sort((a, b) => names.indexOf(a) - names.indexOf(b)).join('-');
+  const names = t.nodes.map((n) => n.name);
+  // The tunnel's other end: the nearest node the other way along the path (the router between them forwards the datagram).
+  const otherEnd = (from: string, step: number) => {
+    for (let j = i + step; j >= 0 && j < hops.length; j += step) if (hops[j]!.host !== from && names.includes(hops[j]!.host)) return hops[j]!.host;
+    return undefined;
   };
+  const tunnelOf = (a: string, b: string | undefined) => (b ? [a, b].sort((x, y) => names.indexOf(x) - names.indexOf(y)).join('-') : undefined);
+  const tunnel = () => tunnelOf(h.host, otherEnd(h.host, h.way === 'in' ? -1 : 1));
   if (node) {
     const podIp = ipOf(h.way === 'in' ? h.src : h.dst);
     if (h.ifname === node.bridge) {
@@ -129,7 +131,10 @@ function drawnAt(t: Topology, hops: { host: string; ifname: string; way: Way; sr
     const onNet = [...t.clients, ...t.nodes].filter((x) => x.network === net);
     const other = neighbour();
     const peer = onNet.find((x) => x.name === other) ?? onNet.find((x) => x.address === ipOf(h.way === 'in' ? h.src : h.dst));
-    return peer ? { link: `${peer.name}:eth0` } : {};
+    // Inside a tunnel between two nodes: the router forwards the datagram, the tunnel is lit too.
+    const before = otherEnd(h.host, -1);
+    const overlay = h.outer && before ? tunnelOf(before, otherEnd(h.host, 1)) : undefined;
+    return { ...(peer ? { link: `${peer.name}:eth0` } : {}), ...(overlay ? { overlay } : {}) };
   }
   return { link: `${h.host}:${h.ifname}` };
 }

@@ -97,6 +97,33 @@ describe.skipIf(!existsSync(CHROMIUM))('the player, stepped through in a real br
     }, 120_000);
   }
 
+  it('nodeport in vxlan mode (a saved run, test/fixtures/runs/nodeport-vxlan): the cross-node hops light the tunnel, every hop steps', async () => {
+    const { topology, path } = loadTopology('nodeport', { 'podNetwork.mode': 'vxlan' });
+    const { walkthrough } = loadWalkthrough(topology, path);
+    const evidence = loadEvidence(join(RUNS, '..', 'nodeport-vxlan'));
+    const file = join(dir, 'nodeport-vxlan.html');
+    writeFileSync(file, reportHtml(topology, summarise(topology, walkthrough, '/tmp/run', evidence, 1), evidence, 'now'));
+    const page = await browser.newPage();
+    const { problems, fetched } = await watchPage(page, `file://${file}`);
+    await page.goto(`file://${file}`, { waitUntil: 'load' });
+    const total = await page.$$eval('li.hop-card', (cards) => cards.length);
+    const tunnel: string[] = [];
+    const steps = new Set<string>();
+    for (let k = 0; k < total; k++) {
+      if (k > 0) await page.keyboard.press('ArrowRight');
+      steps.add(await page.$eval('[aria-current="step"]', (e) => e.id));
+      const lit = await page.$$eval('svg.topology g.overlay.here', (es) => es.map((e) => e.getAttribute('data-overlay')));
+      if (lit.length) tunnel.push(await page.$eval('[aria-current="step"]', (e) => e.id));
+    }
+    expect(steps.size).toBe(total);
+    // node1 sends it into the tunnel, the router forwards the datagram, node2 takes it out: each way.
+    expect(tunnel.length).toBeGreaterThanOrEqual(6);
+    expect(await page.$eval('#panel', (e) => e.textContent)).toBeTruthy();
+    expect(problems).toEqual([]);
+    expect(fetched).toEqual([]);
+    await page.close();
+  }, 120_000);
+
   for (const run of ['lb-source-ranges-iptables', 'lb-source-ranges-nftables']) {
     it(`${run}: the outsider's request is drawn dead where the kernel dropped it, with its reason and rule`, async () => {
       const file = join(dir, `${run}-drop.html`);
