@@ -145,6 +145,14 @@ const MEANINGS: Record<string, string> = {
   TCP_FLAGS: 'TCP flags that fit no connection state',
   NOT_SPECIFIED: 'the kernel gave no reason',
 };
+/**
+ * Reasons that are never a packet dying on its way: QUEUE_PURGE frees the skbs still queued on a
+ * socket as it closes (sk_stream_kill_queues), e.g. a node's health check server's, and under
+ * load that lands in a trace's window on the very host and device its walk ended at.
+ */
+const NOT_ON_PATH = new Set(['QUEUE_PURGE']);
+export const onPath = (reason: string) => !NOT_ON_PATH.has(reason);
+
 export const meaningOf = (reason: string) => MEANINGS[reason] ?? 'see enum skb_drop_reason in include/net/dropreason-core.h';
 
 /** The rule that dropped it, from the hop's netfilter trace, or its base chain's DROP policy. */
@@ -162,6 +170,7 @@ function droppingRule(hop: WalkHop): PacketDrop['rule'] {
  */
 export function connectionDrops(drops: KernelDrop[], hops: WalkHop[], netnsOf: (host: string) => string): PacketDrop[] {
   const out: PacketDrop[] = [];
+  drops = drops.filter((k) => onPath(k.reason));
   // Where the walk ended each way: the netfilter trace saw the packet arrive there, and nowhere after.
   const lastOf = (direction: string) => hops.filter((h) => h.direction === direction).at(-1);
   for (const k of drops) {

@@ -5,7 +5,7 @@ import { planNetwork } from '../plan/network.js';
 import type { ParsedRule } from '../plan/kube-proxy/rules.js';
 import { labDir } from '../state/store.js';
 import type { Topology } from '../topology/schema.js';
-import { deviceNames, kernelDrops, labDevicesOf, meaningOf, parseKernelEvents, type LabDevices } from '../trace/drops.js';
+import { deviceNames, kernelDrops, labDevicesOf, meaningOf, onPath, parseKernelEvents, type LabDevices } from '../trace/drops.js';
 import { splitAddress, type Flow } from './flows.js';
 import { iptablesDropRule, nftDropRule } from './nat-rules.js';
 
@@ -52,7 +52,7 @@ export function dropsOfFlows(text: string, devices: LabDevices, flows: Flow[], n
     if (f.answer || f.datagram) continue;
     const seen: Omit<SeenDrop, 'rule'>[] = [];
     for (const k of kernelDrops(events, devices, sendMark(f.index), sentMark(f.index))) {
-      if (!k.host) continue;
+      if (!k.host || !onPath(k.reason)) continue;
       const same = seen.find((s) => s.host === k.host && s.reason === k.reason && s.device === k.device && s.location === k.location);
       if (same) same.count++;
       else seen.push({ reason: k.reason, meaning: meaningOf(k.reason), host: k.host, netns: netnsOf(k.host), ...(k.device ? { device: k.device } : {}), location: k.location, count: 1 });

@@ -90,6 +90,13 @@ describe('drop reasons: the real trace', () => {
     expect(connectionDrops([{ reason: 'IP_INNOROUTES', location: 'ip_error', at: 0, host: 'router', device: 'br-clients' }], hops, (h) => h)).toEqual([]);
   });
 
+  it("a socket's queue purged as it closes (QUEUE_PURGE) is not the connection's drop, even where its walk ended", () => {
+    const k = { reason: 'NETFILTER_DROP', location: 'nft_do_chain+0x46f/0x690', at: 0, host: 'node2', device: 'eth0' };
+    const purge = { ...k, reason: 'QUEUE_PURGE', location: 'sk_stream_kill_queues+0x57/0xf0' };
+    expect(connectionDrops([purge], hops, (h) => h)).toEqual([]);
+    expect(connectionDrops([purge, k], hops, (h) => h).map((d) => d.reason)).toEqual(['NETFILTER_DROP']);
+  });
+
   it('counts a retransmission dying the same way once, with its count', () => {
     const k = { reason: 'NETFILTER_DROP', location: 'nft_do_chain+0x46f/0x690', at: 0, host: 'node2', device: 'eth0' };
     expect(connectionDrops([k, { ...k, at: 1 }], hops, (h) => h)[0]!.count).toBe(2);
