@@ -1,6 +1,7 @@
 import { controlWorkloads } from '../kernel/workloads.js';
 import { readNextHops } from '../kernel/readers.js';
 import { expectedNextHops, healthCheckServers, loadBalancerChecks } from '../plan/kube-proxy/health.js';
+import { proxyHealthServers } from '../plan/kube-proxy/proxy-health.js';
 import { labDir } from '../state/store.js';
 import type { Topology } from '../topology/schema.js';
 
@@ -8,6 +9,8 @@ import type { Topology } from '../topology/schema.js';
 export interface LoadBalancerFollow {
   router: string;
   to: string;
+  /** The port its probes ask /healthz of: a healthCheckNodePort, or kube-proxy's own 10256. */
+  port: number;
   /** The route's next hops, read from the router's namespace. */
   via: string[];
   /** What the health checks should settle on: the nodes with a ready local endpoint. */
@@ -22,18 +25,18 @@ export interface LoadBalancerFollow {
 const FOLLOW_DEADLINE_MS = 10_000;
 
 /**
- * kube-proxy's health check side of a sync: send every node's health check server its new local
- * endpoint count (the workload process opens any server not yet listening and starts the load
- * balancer's checks), then wait, reading the router's route, until the load balancer's own
- * probes have moved its next hops to the nodes that pass. Nothing to do without such a Service.
+ * kube-proxy's health side of a sync: tell every node's own health server (/healthz, /livez on
+ * 10256) that the node synced, send every health check server its new local endpoint count (the
+ * workload process opens any server not yet listening and starts the load balancer's checks),
+ * then wait, reading the router's route, until the load balancer's own probes have moved its next
+ * hops to the nodes that pass. The answer comes once every server listens.
  */
 export async function syncHealthChecks(t: Topology): Promise<LoadBalancerFollow[]> {
   const servers = healthCheckServers(t);
-  if (servers.length === 0) return [];
   const loadBalancers = loadBalancerChecks(t);
   const started = performance.now();
-  await controlWorkloads(labDir(t.lab), { op: 'health', servers, loadBalancers });
-  return Promise.all(loadBalancers.map(async (c) => ({ router: c.router, to: c.to, ...(await waitForNextHops(c.ns, c.to, expectedNextHops(t, c), started)) })));
+  await controlWorkloads(labDir(t.lab), { op: 'health', servers, loadBalancers, proxies: proxyHealthServers(t) });
+  return Promise.all(loadBalancers.map(async (c) => ({ router: c.router, to: c.to, port: c.port, ...(await waitForNextHops(c.ns, c.to, expectedNextHops(t, c), started)) })));
 }
 
 const sameHops = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();

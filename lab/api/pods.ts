@@ -257,7 +257,7 @@ export async function syncEndpoints(store: LabStore, before: Topology, after: To
   await stage('conntrack', async () => void (udpFlushed = await reconcileUdpConntrack(after)));
   // After the sync kube-proxy tells its health check servers the new local endpoint counts.
   let loadBalancers: LoadBalancerFollow[] = [];
-  if (healthCheckServices(after).length > 0) await stage('health checks', async () => void (loadBalancers = await syncHealthChecks(after)));
+  await stage('health checks', async () => void (loadBalancers = await syncHealthChecks(after)));
   // MetalLB watches the same EndpointSlices: its speakers announce or withdraw, the router follows.
   let announced: AnnouncementSync | undefined;
   if (loadBalancerOf(after).announcements(after).length > 0) await stage('announcements', async () => void (announced = await syncAnnouncements(before, after)));

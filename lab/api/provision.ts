@@ -24,7 +24,8 @@ export async function provision(plan: Plan, store: LabStore, stage: Stage): Prom
   if (plan.createBatch.length > 0) await stage('namespaces', () => createRecorded(plan, store));
   // The workload process (`up` started it already; scale and revive start one if none runs) is
   // placed in a namespace that now exists, and comes up while the links are configured.
-  const host = plan.workloads.length > 0 ? ensureWorkloadHost(store, plan.workloadHome) : undefined;
+  // `up` (the plan with kube-proxy's rules) always places it: it serves kube-proxy's /healthz on every node.
+  const host = plan.workloads.length > 0 || plan.kubeProxy.length > 0 ? ensureWorkloadHost(store, plan.workloadHome) : undefined;
   host?.catch(() => undefined); // its failure is raised where it is awaited
   // A veth drops packets until the kernel has processed its carrier (see waitForLinks): checked
   // while the workload process comes up, once the links and rules are in place.

@@ -82,8 +82,8 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
     let announced: AnnouncementSync | undefined;
     try {
       await provision(plan, store, stage);
-      // kube-proxy's health check servers and the load balancer following them, once the links carry packets.
-      if (plan.healthChecks) await stage('health checks', async () => void (loadBalancers = await syncHealthChecks(topology)));
+      // kube-proxy's own health servers (every node), its health check servers and the load balancer following them, once the links carry packets.
+      await stage('health checks', async () => void (loadBalancers = await syncHealthChecks(topology)));
       // MetalLB's speakers announced from their start: wait for the router's multipath routes to hold every one.
       if (loadBalancerOf(topology).announcements(topology).length > 0) await stage('announcements', async () => void (announced = await settledAnnouncements(topology)));
       throwIfInterrupted();

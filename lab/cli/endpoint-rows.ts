@@ -17,7 +17,8 @@ export function endpointRows(view: EndpointsView): string[] {
   ].sort((a, b) => (a.e.address < b.e.address ? -1 : 1));
   if (rows.length === 0) return [dim('  no endpoints (no pod matches the selector)')];
   return rows.map(({ e, note }) => {
-    const text = `  ${e.address.padEnd(20)} ${e.pod.padEnd(12)} ${e.node.padEnd(8)} ${conditionsText(e.conditions)}`;
+    const hints = e.hints ? ` hints: ${[...e.hints.forZones.map((z) => `forZones=${z}`), ...e.hints.forNodes.map((n) => `forNodes=${n}`)].join(' ')}` : '';
+    const text = `  ${e.address.padEnd(20)} ${e.pod.padEnd(12)} ${e.node.padEnd(8)} ${conditionsText(e.conditions)}${e.zone ? ` zone=${e.zone}` : ''}${hints}`;
     if (e.conditions.ready) return text;
     return (e.conditions.serving ? yellow : red)(`${text}  (${note})`);
   });

@@ -1,4 +1,5 @@
 import type { LoadBalancerFollow } from '../api/health.js';
+import { PROXY_HEALTH_PORT } from '../plan/kube-proxy/proxy-health.js';
 import type { AnnouncementSync } from '../api/announcements.js';
 import { bold, dim, green, red, say, yellow } from './output.js';
 
@@ -6,7 +7,8 @@ import { bold, dim, green, red, say, yellow } from './output.js';
 export function printLoadBalancers(lbs: LoadBalancerFollow[]): void {
   for (const lb of lbs) {
     const where = `${bold('load balancer')} (${lb.router}): ${lb.to} via ${lb.via.join(', ') || dim('nothing')}`;
-    if (lb.settled) say(`${where} ${dim(`(its health checks of the healthCheckNodePort settled in ${lb.ms} ms)`)}`);
+    const probed = lb.port === PROXY_HEALTH_PORT ? `kube-proxy's /healthz (${lb.port})` : 'the healthCheckNodePort';
+    if (lb.settled) say(`${where} ${dim(`(its health checks of ${probed} settled in ${lb.ms} ms)`)}`);
     else say(`${where} ${yellow(`- not yet ${lb.want.join(', ')} after ${lb.ms} ms: its health checks did not follow (see workloads.log in the lab's state folder)`)}`);
   }
 }

@@ -1,5 +1,6 @@
 import type { Pod, Service, ServicePort, Topology } from '../topology/schema.js';
 import { selects } from '../topology/relations.js';
+import { availableForTopology, endpointHints, nodeZones, topologyModeFromHints, type EndpointHints, type TopologyMode } from './topology-hints.js';
 
 /**
  * One backend of a service port, as an EndpointSlice lists it, with its conditions:
@@ -16,6 +17,10 @@ export interface Endpoint {
   ready: boolean;
   serving: boolean;
   terminating: boolean;
+  /** The endpoint's zone: its node's topology.kubernetes.io/zone label (absent: none). */
+  zone?: string;
+  /** The hints the EndpointSlice controller wrote for it (trafficDistribution; absent: none). */
+  hints?: EndpointHints;
 }
 
 export interface ServicePortView {
@@ -65,11 +70,17 @@ export function servicePorts(t: Topology): ServicePortView[] {
 const viewsOf = new WeakMap<Topology, ServicePortView[]>();
 
 function computeServicePorts(t: Topology): ServicePortView[] {
+  const zones = nodeZones(t);
   return t.services.flatMap((service) =>
     service.ports.map((port) => {
       const all = t.pods
         .filter((pod) => selects(service, pod))
-        .map((pod) => ({ pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: `${pod.address}:${port.targetPort}`, ...endpointConditions(pod) }))
+        .map((pod): Endpoint => {
+          const conditions = endpointConditions(pod);
+          const zone = zones.get(pod.node);
+          const hints = endpointHints(service.trafficDistribution, { ...conditions, node: pod.node, zone });
+          return { pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: `${pod.address}:${port.targetPort}`, ...conditions, ...(zone !== undefined ? { zone } : {}), ...(hints ? { hints } : {}) };
+        })
         .sort(byAddress);
       return {
         service,
@@ -101,23 +112,28 @@ export interface CategorizedEndpoints {
   reachable: Endpoint[];
   /** Whether the service has a usable endpoint anywhere in the cluster. */
   hasAny: boolean;
+  /** The hints this node's Cluster endpoints follow ("": none, every ready endpoint). */
+  topologyMode: TopologyMode;
 }
 
 /**
- * kube-proxy's CategorizeEndpoints (pkg/proxy/topology.go, v1.34), without topology hints: ready
- * endpoints by default; when a policy's set has no ready endpoint, the serving-terminating ones
- * instead, decided independently for Cluster (any node) and Local (this node). Pure.
+ * kube-proxy's CategorizeEndpoints (pkg/proxy/topology.go, v1.34): ready endpoints by default,
+ * for Cluster policy only those the topology hints give this node (topology-hints.ts, with its
+ * fallback to all); when a policy's set has no ready endpoint, the serving-terminating ones
+ * instead, decided independently for Cluster (any node) and Local (this node, hints ignored).
+ * `zone` is this node's zone label. Pure.
  */
-export function categorizeEndpoints(sp: Pick<ServicePortView, 'service' | 'endpoints' | 'terminating'>, node: string): CategorizedEndpoints {
+export function categorizeEndpoints(sp: Pick<ServicePortView, 'service' | 'endpoints' | 'terminating'>, node: string, zone?: string): CategorizedEndpoints {
   const p = trafficPolicies(sp.service);
   const pick = (ready: Endpoint[], terminating: Endpoint[]) => (ready.length > 0 ? ready : terminating);
-  const cluster = p.usesCluster ? pick(sp.endpoints, sp.terminating) : [];
+  const topologyMode = p.usesCluster ? topologyModeFromHints(sp.endpoints, node, zone) : '';
+  const cluster = p.usesCluster ? pick(sp.endpoints.filter((e) => availableForTopology(e, topologyMode, node, zone)), sp.terminating) : [];
   const isLocal = (e: Endpoint) => e.node === node;
   const local = p.usesLocal ? pick(sp.endpoints.filter(isLocal), sp.terminating.filter(isLocal)) : [];
   const hasAny = sp.endpoints.length > 0 || sp.terminating.length > 0;
   const byAddr = new Map([...cluster, ...local].map((e) => [e.address, e]));
   const reachable = [...byAddr.values()].sort(byAddress);
-  return { cluster, local, reachable, hasAny };
+  return { cluster, local, reachable, hasAny, topologyMode };
 }
 
 /** The ports a pod's workload listens on: every targetPort of a service that selects it. */

@@ -1,4 +1,5 @@
 import { ExitCode, LabError } from '../errors.js';
+import type { EndpointHints } from './topology-hints.js';
 import { IFNAMSIZ, NAME_PATTERN, podVethName } from '../topology/names.js';
 import { LIMITS, type Node, type Pod, type Topology } from '../topology/schema.js';
 import { cidrContains, firstHost, formatIPv4, isNetworkOrBroadcast, parseCidr, parseIPv4 } from '../util/ipv4.js';
@@ -177,15 +178,25 @@ export function recordReadiness(c: PodChanges, pod: string, ready: boolean, term
  * their EndpointSlice conditions), which kube-proxy uses only when no ready one is left;
  * `notServing` those the EndpointSlice still lists with serving=false, which no rule uses.
  */
+/** One EndpointSlice entry; zone and hints only where it has them (trafficDistribution). */
+export interface EndpointEntry {
+  pod: string;
+  node: string;
+  address: string;
+  conditions: EndpointConditions;
+  zone?: string;
+  hints?: EndpointHints;
+}
+
 export interface EndpointsView {
   service: string;
-  endpoints: { pod: string; node: string; address: string; conditions: EndpointConditions }[];
-  terminating: { pod: string; node: string; address: string; conditions: EndpointConditions }[];
-  notServing: { pod: string; node: string; address: string; conditions: EndpointConditions }[];
+  endpoints: EndpointEntry[];
+  terminating: EndpointEntry[];
+  notServing: EndpointEntry[];
 }
 
 export function endpointsView(t: Topology): EndpointsView[] {
-  const entry = (e: Endpoint) => ({ pod: e.pod, node: e.node, address: e.address, conditions: { ready: e.ready, serving: e.serving, terminating: e.terminating } });
+  const entry = (e: Endpoint): EndpointEntry => ({ pod: e.pod, node: e.node, address: e.address, conditions: { ready: e.ready, serving: e.serving, terminating: e.terminating }, ...(e.zone !== undefined ? { zone: e.zone } : {}), ...(e.hints ? { hints: e.hints } : {}) });
   return servicePorts(t).map((sp) => ({ service: `${sp.name}/${sp.protocol}`, endpoints: sp.endpoints.map(entry), terminating: sp.terminating.map(entry), notServing: sp.notServing.map(entry) }));
 }
 

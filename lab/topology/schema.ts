@@ -71,6 +71,10 @@ export const nodeSchema = z.strictObject({
   podCIDR: cidr,
   /** Checked against the kernel's interface name limit with the other derived names (checks/names.ts). */
   bridge: z.string().default('cbr0'),
+  /** The Node's labels; `topology.kubernetes.io/zone` is its zone (EndpointSlice zones and hints, kube-proxy's topology). */
+  labels: labels.optional(),
+  /** true: the Node has a deletionTimestamp (being deleted): kube-proxy's /healthz answers 503 there. */
+  deleting: z.boolean().optional(),
 });
 
 export const clientSchema = z.strictObject({
@@ -126,6 +130,8 @@ export const serviceSchema = z.strictObject({
   healthCheckNodePort: z.number().int().optional(),
   /** spec.allocateLoadBalancerNodePorts (type LoadBalancer; unset: true): false, and a port may leave out its nodePort. */
   allocateLoadBalancerNodePorts: z.boolean().optional(),
+  /** spec.trafficDistribution: PreferClose (= PreferSameZone) or PreferSameNode; the EndpointSlice controller writes hints and kube-proxy follows them. */
+  trafficDistribution: z.enum(['PreferClose', 'PreferSameZone', 'PreferSameNode']).optional(),
 });
 
 export const clusterSchema = z.strictObject({
@@ -163,6 +169,8 @@ export const LOAD_BALANCER_MODES = ['static', 'bgp', 'l2'] as const;
 export const loadBalancerSchema = z.strictObject({
   /** static: the router routes the file writes (and health checks they follow); bgp: MetalLB's BGP mode, every eligible node's BIRD announces the IP; l2: MetalLB's layer-2 mode, one elected node answers ARP for it. */
   mode: z.enum(LOAD_BALANCER_MODES).default('static'),
+  /** static: the load balancer health-checks kube-proxy's /healthz (port 10256) for externalTrafficPolicy Cluster Services, as cloud providers do. */
+  proxyHealthz: z.boolean().optional(),
 });
 
 export const topologySchema = z.strictObject({

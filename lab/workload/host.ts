@@ -15,6 +15,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { HealthCheckServer, LoadBalancerCheck } from '../plan/kube-proxy/health.js';
 import type { HealthServer } from './health-server.js';
+import type { ProxyHealthServer } from './proxy-health-server.js';
+import type { ProxyHealthServer as ProxyHealthConfig } from '../plan/kube-proxy/proxy-health.js';
 import { logFailure } from './guard.js';
 import { serveHttp } from './http-pod.js';
 import type { LoadBalancerChecker } from './load-balancer.js';
@@ -41,10 +43,13 @@ function close(pod: string): void {
 /** kube-proxy's health check servers (node namespace:port) and the load balancer's checks (router namespace, route). */
 const healthServers = new Map<string, HealthServer>();
 const checkers = new Map<string, LoadBalancerChecker>();
+/** kube-proxy's own /healthz and /livez servers (node namespace:10256). */
+const proxyServers = new Map<string, ProxyHealthServer>();
 
-async function syncHealth(servers: HealthCheckServer[], loadBalancers: LoadBalancerCheck[]): Promise<void> {
-  // Loaded on the first health request: most labs have no health check Service.
-  const [{ HealthServer, healthServerKey }, { checkerKey, LoadBalancerChecker }] = await Promise.all([import('./health-server.js'), import('./load-balancer.js')]);
+async function syncHealth(servers: HealthCheckServer[], loadBalancers: LoadBalancerCheck[], proxies: ProxyHealthConfig[]): Promise<void> {
+  // Loaded on the first health request (sent after the first sync).
+  const [{ HealthServer, healthServerKey }, { checkerKey, LoadBalancerChecker }, { ProxyHealthServer, proxyHealthKey }] = await Promise.all([import('./health-server.js'), import('./load-balancer.js'), import('./proxy-health-server.js')]);
+  await reconcile(proxyServers, proxies, proxyHealthKey, (c) => inNamespace(c.ns, () => ProxyHealthServer.open(c)));
   await reconcile(healthServers, servers, healthServerKey, (c) => inNamespace(c.ns, () => HealthServer.open(c)));
   // Checks start once every server listens, so no first probe meets a closed port.
   await reconcile(checkers, loadBalancers, checkerKey, (c) => {
@@ -73,7 +78,7 @@ async function handle(req: ControlRequest): Promise<ControlResponse> {
   try {
     if (req.op === 'open') for (const w of req.pods) await open(w);
     else if (req.op === 'close') for (const p of req.pods) close(p);
-    else if (req.op === 'health') await syncHealth(req.servers, req.loadBalancers);
+    else if (req.op === 'health') await syncHealth(req.servers, req.loadBalancers, req.proxies ?? []);
     return { ok: true, pods: [...pods.keys()] };
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err.message : String(err) };

@@ -3,6 +3,7 @@
  * lab's state folder, one JSON answer per line. Shared by the process and the lab's client.
  */
 import type { HealthCheckServer, LoadBalancerCheck } from '../plan/kube-proxy/health.js';
+import type { ProxyHealthServer } from '../plan/kube-proxy/proxy-health.js';
 import type { Zone } from './dns-message.js';
 
 /** One pod's workload: what it listens on, and what it says about itself. */
@@ -29,9 +30,10 @@ export type ControlRequest =
   /**
    * kube-proxy's health check servers and the load balancer's checks, as they should be now
    * (sent at up and after every sync): servers missing are opened, counts rewritten, servers and
-   * checks no longer wanted stopped.
+   * checks no longer wanted stopped. proxies: kube-proxy's own /healthz and /livez server on
+   * every node, told of each sync.
    */
-  | { op: 'health'; servers: HealthCheckServer[]; loadBalancers: LoadBalancerCheck[] };
+  | { op: 'health'; servers: HealthCheckServer[]; loadBalancers: LoadBalancerCheck[]; proxies?: ProxyHealthServer[] };
 
 export type ControlResponse = { ok: true; pods: string[] } | { ok: false; error: string };
 

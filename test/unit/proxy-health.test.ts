@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { goTime, healthz, livez, nodeEligible, PROXY_HEALTH_TIMEOUT_MS, type ProxyHealthState } from '../../lab/plan/kube-proxy/proxy-health.js';
+import { goTime, healthz, livez, nodeEligible, PROXY_HEALTH_PORT, PROXY_HEALTH_TIMEOUT_MS, proxyHealthServers, type ProxyHealthState } from '../../lab/plan/kube-proxy/proxy-health.js';
+import { expectedNextHops, loadBalancerChecks } from '../../lab/plan/kube-proxy/health.js';
+import { loadTopology } from '../../lab/topology/load.js';
 
 /** kube-proxy's /healthz and /livez answers (proxy_health.go, v1.34), from its sync state and the node's. */
 const START = Date.parse('2026-12-07T08:00:00.000Z');
@@ -35,5 +37,36 @@ describe("kube-proxy's own health (port 10256)", () => {
     expect(healthz(s, NOW, START).status).toBe(503);
     expect(healthz(s, NOW, START).body).toMatch(/"lastUpdated": "2026-12-07 08:00:01 \+0000 UTC m=\+1\.000000000",.*, "nodeEligible": false\}$/);
     expect(livez(s, NOW, START).status).toBe(200);
+  });
+});
+
+describe("kube-proxy's health server on every node, and a load balancer following /healthz", () => {
+  const load = (set: Record<string, string> = {}) => loadTopology('loadbalancer', set).topology;
+
+  it('one server per node on 0.0.0.0:10256, ineligible where the node is being deleted', () => {
+    const servers = proxyHealthServers(load({ 'nodes.node2.deleting': 'true' }));
+    expect(servers.map((s) => [s.node, s.ns, s.address, s.port, s.nodeEligible])).toEqual([
+      ['node1', 'loadbalancer-node1', '0.0.0.0', 10256, true],
+      ['node2', 'loadbalancer-node2', '0.0.0.0', 10256, false],
+    ]);
+  });
+
+  it('no check of /healthz unless loadBalancer.proxyHealthz; with it, the Cluster Service route probes port 10256', () => {
+    expect(loadBalancerChecks(load())).toEqual([]);
+    const t = load({ 'loadBalancer.proxyHealthz': 'true' });
+    expect(loadBalancerChecks(t).map((c) => [c.router, c.to, c.port, c.nodes])).toEqual([['router', '10.240.0.100/32', PROXY_HEALTH_PORT, ['10.240.0.4', '10.240.0.5']]]);
+    expect(expectedNextHops(t, loadBalancerChecks(t)[0]!)).toEqual(['10.240.0.4', '10.240.0.5']);
+  });
+
+  it('a node being deleted leaves the next hops; every node deleted: all kept (fail open)', () => {
+    const t = load({ 'loadBalancer.proxyHealthz': 'true', 'nodes.node2.deleting': 'true' });
+    expect(expectedNextHops(t, loadBalancerChecks(t)[0]!)).toEqual(['10.240.0.4']);
+    const all = load({ 'loadBalancer.proxyHealthz': 'true', 'nodes.node1.deleting': 'true', 'nodes.node2.deleting': 'true' });
+    expect(expectedNextHops(all, loadBalancerChecks(all)[0]!)).toEqual(['10.240.0.4', '10.240.0.5']);
+  });
+
+  it('externalTrafficPolicy Local keeps following its healthCheckNodePort, not /healthz', () => {
+    const t = loadTopology('loadbalancer-local', { 'loadBalancer.proxyHealthz': 'true' }).topology;
+    expect(loadBalancerChecks(t).map((c) => c.port)).toEqual([t.services[0]!.healthCheckNodePort]);
   });
 });

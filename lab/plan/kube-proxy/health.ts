@@ -3,6 +3,7 @@ import { namespaceName } from '../../topology/names.js';
 import { selects } from '../../topology/relations.js';
 import { endpointConditions } from '../endpoints.js';
 import { loadBalancerOf } from '../load-balancer/index.js';
+import { PROXY_HEALTH_PORT, proxyHealthServers } from './proxy-health.js';
 
 /**
  * kube-proxy's service health check server and the cloud load balancer that follows it, as
@@ -74,7 +75,10 @@ export interface LoadBalancerCheck extends HealthCheckTiming {
   ns: string;
   /** The route's destination, with its prefix (10.240.0.100/32). */
   to: string;
-  /** The Service's healthCheckNodePort, probed on every next hop. */
+  /**
+   * What is probed on every next hop (GET /healthz): the Service's healthCheckNodePort
+   * (externalTrafficPolicy Local), or kube-proxy's own port 10256 (Cluster, with loadBalancer.proxyHealthz).
+   */
   port: number;
   /** Every next hop (node address) the route may use. */
   nodes: string[];
@@ -105,9 +109,22 @@ export function healthCheckServers(t: Topology): HealthCheckServer[] {
   );
 }
 
+/**
+ * LoadBalancer Services whose load balancer follows kube-proxy's own /healthz: externalTrafficPolicy
+ * Cluster ones, when the topology asks for it (loadBalancer.proxyHealthz), as cloud providers do
+ * (KEP-3458: a node whose kube-proxy is unhealthy or whose Node is being deleted gets no new connections).
+ */
+export function proxyHealthzServices(t: Topology): Service[] {
+  if (!t.loadBalancer.proxyHealthz) return [];
+  return t.services.filter((s) => s.type === 'LoadBalancer' && s.externalTrafficPolicy !== 'Local');
+}
+
 /** The routes to a health-checked Service's load balancer IP over more than one node: what the load balancer checks. */
 export function loadBalancerChecks(t: Topology): LoadBalancerCheck[] {
-  const portByIP = new Map(healthCheckServices(t).flatMap((s) => s.loadBalancerIPs.map((ip) => [ip, s.healthCheckNodePort] as const)));
+  const portByIP = new Map([
+    ...proxyHealthzServices(t).flatMap((s) => s.loadBalancerIPs.map((ip) => [ip, PROXY_HEALTH_PORT] as const)),
+    ...healthCheckServices(t).flatMap((s) => s.loadBalancerIPs.map((ip) => [ip, s.healthCheckNodePort] as const)),
+  ]);
   return t.routers.flatMap((r) =>
     r.routes.flatMap((route) => {
       // A mode that announces the IP (MetalLB) leaves no static route for health checks to steer.
@@ -126,6 +143,10 @@ export function loadBalancerChecks(t: Topology): LoadBalancerCheck[] {
  * balancers fail open rather than send nowhere).
  */
 export function expectedNextHops(t: Topology, check: LoadBalancerCheck): string[] {
+  if (check.port === PROXY_HEALTH_PORT) {
+    const eligible = new Set(proxyHealthServers(t).filter((s) => s.nodeEligible).map((s) => s.node));
+    return nextHopsOf(check.nodes, (ip) => eligible.has(t.nodes.find((n) => n.address === ip)?.name ?? ''));
+  }
   const servers = healthCheckServers(t).filter((s) => s.port === check.port);
   return nextHopsOf(check.nodes, (ip) => {
     const node = t.nodes.find((n) => n.address === ip);

@@ -1,4 +1,5 @@
 import type { Topology } from '../../topology/schema.js';
+import { nodeZone } from '../topology-hints.js';
 import { categorizeEndpoints, servicePorts, trafficPolicies, type Endpoint, type ServicePortView } from '../endpoints.js';
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
 import { endpointChain, externalChain, firewallChain, serviceChain, serviceLocalChain } from './hash.js';
@@ -110,9 +111,10 @@ export function kubeProxyRules(t: Topology, nodeName: string, opts: RulesOptions
   w.nat('KUBE-MARK-MASQ', '-j', 'MARK', '--or-mark', MASQ_MARK);
 
   const nodeIP = t.nodes.find((n) => n.name === nodeName)?.address;
+  const zone = nodeZone(t.nodes.find((n) => n.name === nodeName));
   for (const sp of ports) {
     const write = opts.writeService?.(serviceKey(sp.service)) ?? true;
-    writeServicePort(sp, nodeName, t.cluster.podCIDR, nodeIP, write ? w : skipping(w, active), largeClusterMode);
+    writeServicePort(sp, nodeName, zone, t.cluster.podCIDR, nodeIP, write ? w : skipping(w, active), largeClusterMode);
   }
 
   w.nat(
@@ -163,7 +165,7 @@ function skipping(w: Writer, active: string[]): Writer {
   };
 }
 
-function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: string, nodeIP: string | undefined, w: Writer, largeClusterMode: boolean): void {
+function writeServicePort(sp: ServicePortView, nodeName: string, zone: string | undefined, clusterCIDR: string, nodeIP: string | undefined, w: Writer, largeClusterMode: boolean): void {
   const { service, port, name: spn } = sp;
   const proto = protoMatch(sp.protocol);
   const svcChain = serviceChain(spn, sp.protocol);
@@ -171,7 +173,7 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   const extChain = externalChain(spn, sp.protocol);
   const fwChain = firewallChain(spn, sp.protocol);
   // Ready endpoints, or serving-terminating ones where a policy has no ready one (CategorizeEndpoints).
-  const { cluster, local, reachable, hasAny: hasEndpoints } = categorizeEndpoints(sp, nodeName);
+  const { cluster, local, reachable, hasAny: hasEndpoints } = categorizeEndpoints(sp, nodeName, zone);
   const { external, externalLocal, internalLocal, usesCluster: usesSVC, usesLocal: usesSVL } = trafficPolicies(service);
   const clusterDst = [...proto, '-d', service.clusterIP, '--dport', String(port.port)];
   const dst = (ip: string) => [...proto, '-d', ip, '--dport', String(port.port)];

@@ -1,4 +1,5 @@
 import type { Topology } from '../../topology/schema.js';
+import { nodeZone } from '../topology-hints.js';
 import { categorizeEndpoints, servicePorts, trafficPolicies, type Endpoint, type ServicePortView } from '../endpoints.js';
 import { nftEndpointKey, nftNameBase, nftServiceKey } from './hash.js';
 import { MASQ_MARK, serviceKey } from './iptables.js';
@@ -134,7 +135,8 @@ export function nftablesRules(t: Topology, nodeName: string, opts: NftRulesOptio
   rule('service-endpoints-check', 'ip daddr . meta l4proto . th dport vmap @no-endpoint-services');
   if (node) element('nodeport-ips', node.address);
 
-  for (const sp of servicePorts(t)) writeServicePort(sp, nodeName, t.cluster.podCIDR, r, opts.writeService?.(serviceKey(sp.service)) ?? true);
+  const zone = nodeZone(t.nodes.find((n) => n.name === nodeName));
+  for (const sp of servicePorts(t)) writeServicePort(sp, nodeName, zone, t.cluster.podCIDR, r, opts.writeService?.(serviceKey(sp.service)) ?? true);
   return r;
 }
 
@@ -151,7 +153,7 @@ export function nftEndpointNames(serviceKey: string, e: Pick<Endpoint, 'ip' | 'p
 }
 
 /** `write` false: a partial sync and an unchanged service, so only its map and set elements are written; its chains stay as they are. */
-function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: string, r: NftRuleset, write: boolean): void {
+function writeServicePort(sp: ServicePortView, nodeName: string, zone: string | undefined, clusterCIDR: string, r: NftRuleset, write: boolean): void {
   const { service, port } = sp;
   const names = nftServiceNames(sp);
   const chain = (name: string) => {
@@ -165,7 +167,7 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
   const affinity = service.sessionAffinity === 'ClientIP';
 
   // Ready endpoints, or serving-terminating ones where a policy has no ready one (CategorizeEndpoints).
-  const { cluster, local, reachable, hasAny: hasEndpoints } = categorizeEndpoints(sp, nodeName);
+  const { cluster, local, reachable, hasAny: hasEndpoints } = categorizeEndpoints(sp, nodeName, zone);
   const usesClusterChain = cluster.length > 0 && usesClusterEndpoints;
   const usesLocalChain = local.length > 0 && usesLocalEndpoints;
   const internalChain = internalLocal ? names.local : names.service;

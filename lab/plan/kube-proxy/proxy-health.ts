@@ -1,8 +1,10 @@
 /**
  * kube-proxy's own health server (pkg/proxy/healthcheck/proxy_health.go, v1.34): /healthz and
  * /livez on port 10256, as data. Pure: what a server answers given kube-proxy's sync state and
- * the node's. Not yet served by the lab (see docs/fidelity.md).
+ * the node's. Served on every node by the lab's workload process (workload/proxy-health-server.ts).
  */
+import type { Topology } from '../../topology/schema.js';
+import { namespaceName } from '../../topology/names.js';
 
 /** --healthz-bind-address's default port (0.0.0.0:10256). */
 export const PROXY_HEALTH_PORT = 10256;
@@ -70,4 +72,29 @@ export function healthz(s: ProxyHealthState, now: number, startedAt: number): Pr
 export function livez(s: ProxyHealthState, now: number, startedAt: number): ProxyHealthAnswer {
   const healthy = syncHealthy(s, now);
   return { status: healthy ? 200 : 503, body: `{${times(healthy, s, now, startedAt)}}` };
+}
+
+/** One node's kube-proxy health server, as the workload process runs it. */
+export interface ProxyHealthServer {
+  node: string;
+  /** The node's namespace: the server listens there. */
+  ns: string;
+  /** --healthz-bind-address's default, 0.0.0.0:10256: every address of the node, in both proxy modes. */
+  address: string;
+  port: number;
+  /** SyncNode's verdict: the node is neither being deleted nor tainted to be deleted. */
+  nodeEligible: boolean;
+  healthTimeoutMs: number;
+}
+
+/** kube-proxy's health server on every node of the lab (it runs one whatever the Services). */
+export function proxyHealthServers(t: Pick<Topology, 'lab' | 'nodes'>): ProxyHealthServer[] {
+  return t.nodes.map((n) => ({
+    node: n.name,
+    ns: namespaceName(t.lab, n.name),
+    address: '0.0.0.0',
+    port: PROXY_HEALTH_PORT,
+    nodeEligible: nodeEligible({ deleting: n.deleting }),
+    healthTimeoutMs: PROXY_HEALTH_TIMEOUT_MS,
+  }));
 }
