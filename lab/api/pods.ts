@@ -260,7 +260,7 @@ export async function syncEndpoints(store: LabStore, before: Topology, after: To
   if (healthCheckServices(after).length > 0) await stage('health checks', async () => void (loadBalancers = await syncHealthChecks(after)));
   // MetalLB watches the same EndpointSlices: its speakers announce or withdraw, the router follows.
   let announced: AnnouncementSync | undefined;
-  if (loadBalancerOf(after).announcements(after).length > 0) await stage('announcements', async () => void (announced = await syncAnnouncements(before, after)));
+  if (loadBalancerOf(after).announcements(after).length > 0) await stage('announcements', async () => void (announced = await syncAnnouncements(before, after, undefined, store)));
   return { rules, udpFlushed, loadBalancers, ...(announced ? { announced } : {}) };
 }
 
