@@ -6,7 +6,8 @@ import { readNextHops } from '../kernel/readers.js';
 import { announcementChanges, loadBalancerOf, type Announcement, type AnnouncementChange, type NeighbourExpectation, type RouteExpectation } from '../plan/load-balancer/index.js';
 import { podNetworkOf } from '../plan/pod-network/index.js';
 import { isThatBird } from '../kernel/bird.js';
-import { labDir, readState, type LabStore } from '../state/store.js';
+import { labDir, readState, type LabState, type LabStore } from '../state/store.js';
+import type { DaemonSpec } from '../plan/pod-network/types.js';
 import { restartDaemons } from './pod-network-daemons.js';
 import type { Topology } from '../topology/schema.js';
 import { throwIfInterrupted } from '../util/interrupt.js';
@@ -131,11 +132,16 @@ export async function settledAnnouncements(t: Topology): Promise<AnnouncementSyn
   return sync;
 }
 
+/** The lab's speakers (and the routers' BIRDs) the load balancer mode runs whose recorded process is gone ([] in static mode). */
+export function deadSpeakers(t: Topology, state: Pick<LabState, 'daemons'>): DaemonSpec[] {
+  if (loadBalancerOf(t).announcements(t).length === 0) return [];
+  const records = state.daemons ?? [];
+  return loadBalancerOf(t).extend(t, podNetworkOf(t).plan(t)).daemons.filter((d) => !records.some((r) => r.host === d.host && r.name === d.name && isThatBird(r)));
+}
+
 /** The lab's speakers (and the routers' BIRDs) whose recorded process is gone, started again and awaited until ready. */
 async function restartDeadSpeakers(t: Topology, store: LabStore): Promise<AnnouncementSync['restarted']> {
-  const daemons = loadBalancerOf(t).extend(t, podNetworkOf(t).plan(t)).daemons;
-  const records = store.state.daemons ?? [];
-  const dead = daemons.filter((d) => !records.some((r) => r.host === d.host && r.name === d.name && isThatBird(r)));
+  const dead = deadSpeakers(t, store.state);
   if (dead.length === 0) return [];
   throwIfInterrupted();
   const started = performance.now();

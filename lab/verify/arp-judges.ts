@@ -64,10 +64,12 @@ export function judgeGratuitousArp(e: { ip: string; from: string; moves: string 
   const after = takeover.after[e.moves]?.[e.ip];
   const moved = before !== undefined && !leader.includes(before) && after !== undefined && leader.includes(after);
   const ms = takeover.ms[e.moves];
+  // Linux takes a gratuitous ARP only to update an entry it has (arp_accept 0): with none, nothing moved.
+  const why = before === undefined ? ` (${e.moves} had no entry for it before: nobody had asked since it was forgotten, so the announcement had nothing to move; send traffic first, e.g. lab verify)` : '';
   const parts = [
     `takeover ${takeover.when}: ${move.from ?? 'nobody'} → ${move.to ?? 'nobody'}`,
     announce ? describeArp(announce) : `no gratuitous ARP for ${e.ip} from ${e.from} (${all.length} ARP packets captured)`,
-    `${e.moves}'s entry ${before ? named(macs, before) : 'absent'} → ${after ? named(macs, after) : 'absent'}${ms !== undefined ? ` in ${ms} ms` : ''}`,
+    `${e.moves}'s entry ${before ? named(macs, before) : 'absent'} → ${after ? named(macs, after) : 'absent'}${ms !== undefined ? ` in ${ms} ms` : ''}${why}`,
     asked.length ? `${e.moves} asked: ${describeArp(asked[0]!)}` : `${e.moves} sent no who-has for it`,
   ];
   return verdict(Boolean(announce) && moved && asked.length === 0 && move.to === e.from, expected, parts.join('; '));
