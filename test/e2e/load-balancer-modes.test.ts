@@ -29,7 +29,7 @@ describe.skipIf(!root)('loadBalancer mode bgp against the real kernel', () => {
     for (const name of names) await lab(['down', name]);
   });
 
-  it('Local: both nodes announce, kill withdraws node2 (awaited, < 2 s), revive announces again, a dead speaker is withdrawn', async () => {
+  it('Local: both nodes announce, kill withdraws node2 (awaited, < 2 s), revive announces again, a dead speaker is withdrawn and started again by the next sync', async () => {
     const name = 'mlb-local';
     names.push(name);
     const up = await lab(['up', 'loadbalancer-local', '--name', name, '--set', 'loadBalancer.mode=bgp']);
