@@ -6,9 +6,14 @@ import { readNextHops } from '../kernel/readers.js';
 import { announcementChanges, loadBalancerOf, type Announcement, type AnnouncementChange, type NeighbourExpectation, type RouteExpectation } from '../plan/load-balancer/index.js';
 import { podNetworkOf } from '../plan/pod-network/index.js';
 import { isThatBird } from '../kernel/bird.js';
-import { labDir, readState } from '../state/store.js';
+import { labDir, readState, type LabState, type LabStore } from '../state/store.js';
+import type { DaemonSpec } from '../plan/pod-network/types.js';
+import { restartDaemons } from './pod-network-daemons.js';
 import type { Topology } from '../topology/schema.js';
 import { throwIfInterrupted } from '../util/interrupt.js';
+import { recordTakeover, type TakeoverRecord } from '../capture/takeover.js';
+import type { ObservationPoint } from '../capture/tcpdump.js';
+import { namespaceName, networkBridgeName } from '../topology/names.js';
 
 /**
  * The load balancer mode's side of a sync (MetalLB's speakers): each node's BIRD is given its new
@@ -35,6 +40,8 @@ export interface AnnouncementSync {
   reconfigured: string[];
   /** The hosts whose speaker is not running (it died): their announcements wait for lab down and up. */
   notRunning: string[];
+  /** The speakers (BIRD or ARP speaker) found dead and started again by this sync, with their new pids, once ready. */
+  restarted: { host: string; name: string; pid: number; ms: number }[];
   routes: AnnouncedRoute[];
   /** l2: each router's neighbour entry for each IP, once it held the leader's MAC (or had no entry). */
   neighbours: NeighbourFollow[];
@@ -53,15 +60,63 @@ export const ANNOUNCE_DEADLINE_MS = Number(process.env.LAB_ANNOUNCE_DEADLINE_MS)
 const POLL_MS = 10;
 const UP_DEADLINE_MS = 10_000;
 
-export async function syncAnnouncements(before: Topology | undefined, after: Topology, deadlineMs = ANNOUNCE_DEADLINE_MS): Promise<AnnouncementSync> {
+/**
+ * `store` given (the endpoint verbs): a speaker whose process is gone is started again, by pid,
+ * with the current announcements, and awaited until ready before the routers are.
+ */
+export async function syncAnnouncements(before: Topology | undefined, after: Topology, deadlineMs = ANNOUNCE_DEADLINE_MS, store?: LabStore): Promise<AnnouncementSync> {
   const lb = loadBalancerOf(after);
   const announcements = lb.announcements(after);
   const changes = before ? announcementChanges(lb.announcements(before), announcements) : [];
-  const started = performance.now();
-  const { reconfigured, notRunning } = before ? await reconfigureSpeakers(after) : { reconfigured: [], notRunning: [] };
-  const routes = await Promise.all(lb.expectedRoutes(after).map((e) => awaitRoute(e, started, deadlineMs)));
-  const neighbours = await Promise.all(lb.expectedNeighbours(after).map((e) => awaitNeighbour(e, started, deadlineMs)));
-  return { announcements, changes, reconfigured, notRunning, routes, neighbours };
+  const follow = async () => {
+    const restarted = store ? await restartDeadSpeakers(after, store) : [];
+    const started = performance.now();
+    const { reconfigured, notRunning } = before ? await reconfigureSpeakers(after) : { reconfigured: [], notRunning: [] };
+    const routes = await Promise.all(lb.expectedRoutes(after).map((e) => awaitRoute(e, started, deadlineMs)));
+    const neighbours = await Promise.all(lb.expectedNeighbours(after).map((e) => awaitNeighbour(e, started, deadlineMs)));
+    return { announcements, changes, reconfigured, notRunning, restarted, routes, neighbours };
+  };
+  // A layer-2 IP changing leader: the routers' node networks are captured while it moves (lab/capture/takeover.ts).
+  const moves = before ? leaderMoves(lb.announcements(before), announcements) : [];
+  if (moves.length === 0 || lb.expectedNeighbours(after).length === 0) return follow();
+  const neighboursBefore = await neighbourTable(lb.expectedNeighbours(after));
+  const when = new Date().toISOString();
+  return recordTakeover(after.lab, takeoverPoints(after), async () => {
+    const sync = await follow();
+    const byRouter = (f: (n: NeighbourFollow) => string | number | undefined) => {
+      const out: Record<string, Record<string, string | number | undefined>> = {};
+      for (const n of sync.neighbours) (out[n.router] ??= {})[n.ip] = f(n);
+      return out;
+    };
+    const ms = Object.fromEntries(sync.neighbours.filter((n) => moves.some((m) => m.ip === n.ip)).map((n) => [n.router, n.ms]));
+    return { result: sync, record: { when, moves, before: neighboursBefore, after: byRouter((n) => n.have) as Record<string, Record<string, string | undefined>>, ms } };
+  });
+}
+
+/** The IPs whose (first) announcing node changed: a layer-2 leader moved. */
+function leaderMoves(before: Announcement[], after: Announcement[]): TakeoverRecord['moves'] {
+  return after.flatMap((a) => {
+    const was = before.find((b) => b.ip === a.ip)?.nodes[0];
+    return was === a.nodes[0] ? [] : [{ ip: a.ip, from: was, to: a.nodes[0] }];
+  });
+}
+
+/** Each router's interface on a node network: where the node network's ARP is seen. */
+function takeoverPoints(t: Topology): ObservationPoint[] {
+  const nodeNetworks = new Set(t.nodes.map((n) => n.network));
+  return t.routers.flatMap((r) =>
+    r.interfaces.filter((i) => nodeNetworks.has(i.network)).map((i) => {
+      const ifname = networkBridgeName(i.network);
+      return { id: `${r.name}:${ifname}`, host: r.name, ifname, ns: namespaceName(t.lab, r.name) };
+    }),
+  );
+}
+
+/** Per router and IP, the MAC its neighbour entry holds now. */
+async function neighbourTable(expect: NeighbourExpectation[]): Promise<Record<string, Record<string, string | undefined>>> {
+  const out: Record<string, Record<string, string | undefined>> = {};
+  await Promise.all(expect.map(async (e) => void ((out[e.router] ??= {})[e.ip] = await neighbourOf(e.ns, e.ip))));
+  return out;
 }
 
 /** At `up`: the speakers started with their announcements; wait for the routers to hold them all (an unsettled route fails `up`). */
@@ -75,6 +130,24 @@ export async function settledAnnouncements(t: Topology): Promise<AnnouncementSyn
     throw new LabError(`the router did not follow MetalLB's announcements within ${UP_DEADLINE_MS / 1000} s:\n${lines.join('\n')}`, ExitCode.commandFailed, { command: 'ip route show' });
   }
   return sync;
+}
+
+/** The lab's speakers (and the routers' BIRDs) the load balancer mode runs whose recorded process is gone ([] in static mode). */
+export function deadSpeakers(t: Topology, state: Pick<LabState, 'daemons'>): DaemonSpec[] {
+  if (loadBalancerOf(t).announcements(t).length === 0) return [];
+  const records = state.daemons ?? [];
+  return loadBalancerOf(t).extend(t, podNetworkOf(t).plan(t)).daemons.filter((d) => !records.some((r) => r.host === d.host && r.name === d.name && isThatBird(r)));
+}
+
+/** The lab's speakers (and the routers' BIRDs) whose recorded process is gone, started again and awaited until ready. */
+async function restartDeadSpeakers(t: Topology, store: LabStore): Promise<AnnouncementSync['restarted']> {
+  const dead = deadSpeakers(t, store.state);
+  if (dead.length === 0) return [];
+  throwIfInterrupted();
+  const started = performance.now();
+  const fresh = await restartDaemons(dead, store);
+  const ms = Math.round(performance.now() - started);
+  return fresh.map((r) => ({ host: r.host, name: r.name, pid: r.pid, ms }));
 }
 
 /** Rewrite each speaker's file that changed and have that speaker read it again (BIRD: birdc configure; the ARP speaker: SIGHUP). */

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, LabError } from '../errors.js';
@@ -25,16 +25,45 @@ const POLL_MS = 25;
  * Established and every expected route is in the kernel; else exit 4 with the BIRDs' log lines.
  */
 export async function startPodNetworkDaemons(plan: Plan, store: LabStore): Promise<void> {
+  await startDaemons(plan.podNetwork.daemons, store);
+}
+
+/**
+ * Start these daemons with their files written, listeners first, and wait until each is ready.
+ * A daemon started again (a speaker that died: restartDaemons) is ready by what its log says
+ * after this start, not by the lines its earlier run left there.
+ */
+async function startDaemons(daemons: DaemonSpec[], store: LabStore, logFrom = new Map<string, number>()): Promise<DaemonRecord[]> {
   const dir = labDir(store.lab);
-  const daemons = plan.podNetwork.daemons;
   for (const d of daemons) for (const f of d.files) writeFile(join(dir, f.path), f.content);
   const deadline = Date.now() + DAEMONS_READY_MS;
   // The listeners first, so the others' first connection attempt finds them.
   const listeners = daemons.filter((d) => d.wave === 0);
   const records = listeners.map((d) => start(d, store));
-  await waitFor(listeners, records, deadline, answering);
+  await waitFor(listeners, records, deadline, answering, logFrom);
   records.push(...daemons.filter((d) => d.wave === 1).map((d) => start(d, store)));
-  await waitFor(daemons, records, deadline, ready);
+  await waitFor(daemons, records, deadline, ready, logFrom);
+  return records;
+}
+
+/**
+ * Start again daemons whose process is gone (lab revive, and every sync of announcements):
+ * each recorded anew by pid as it is spawned, then awaited until ready as at `up`.
+ */
+export async function restartDaemons(daemons: DaemonSpec[], store: LabStore): Promise<DaemonRecord[]> {
+  const logFrom = new Map(daemons.map((d) => [daemonKey(d), sizeOf(d.log)]));
+  return startDaemons(daemons, store, logFrom);
+}
+
+/** A daemon is one per host and name (a node may run a BIRD and an ARP speaker). */
+const daemonKey = (d: { host: string; name: string }) => `${d.host} ${d.name}`;
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
 }
 
 function writeFile(path: string, content: string): void {
@@ -73,19 +102,28 @@ async function birdLacks(d: DaemonSpec, lacksOf: Lacks): Promise<string[]> {
 }
 
 /** A daemon that says when it is ready: the line in its log (its stdout). */
-function logLacks(d: DaemonSpec, line: string): string[] {
-  return birdLogTail(d.log, 50).split('\n').includes(line) ? [] : [`has not said "${line}" yet`];
+function logLacks(d: DaemonSpec, line: string, from: number | undefined): string[] {
+  const text = from === undefined ? birdLogTail(d.log, 50) : readSince(d.log, from);
+  return text.split('\n').includes(line) ? [] : [`has not said "${line}" yet`];
+}
+
+function readSince(path: string, from: number): string {
+  try {
+    return readFileSync(path).subarray(from).toString('utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** Poll every daemon's control socket until none lacks anything; a daemon that exits, or the deadline, fails `up`. */
-async function waitFor(daemons: DaemonSpec[], records: DaemonRecord[], deadline: number, lacksOf: Lacks): Promise<void> {
+async function waitFor(daemons: DaemonSpec[], records: DaemonRecord[], deadline: number, lacksOf: Lacks, logFrom: Map<string, number>): Promise<void> {
   for (;;) {
     throwIfInterrupted();
     const missing: { d: DaemonSpec; lacks: string[] }[] = [];
     for (const d of daemons) {
-      const r = records.find((x) => x.host === d.host)!;
+      const r = records.find((x) => daemonKey(x) === daemonKey(d))!;
       if (!isAlive(r.pid)) throw failure([{ d, lacks: [`exited (pid ${r.pid})`] }], 'exited');
-      const lacks = d.ready.logLine !== undefined ? logLacks(d, d.ready.logLine) : await birdLacks(d, lacksOf);
+      const lacks = d.ready.logLine !== undefined ? logLacks(d, d.ready.logLine, logFrom.get(daemonKey(d))) : await birdLacks(d, lacksOf);
       if (lacks.length > 0) missing.push({ d, lacks });
     }
     if (missing.length === 0) return;

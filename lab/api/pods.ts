@@ -25,7 +25,7 @@ import { onInterrupt } from '../util/interrupt.js';
 import type { Pod, Topology } from '../topology/schema.js';
 import { provision, removeLeftoverPods, removePods } from './provision.js';
 import { syncHealthChecks, type LoadBalancerFollow } from './health.js';
-import { syncAnnouncements, type AnnouncementSync } from './announcements.js';
+import { deadSpeakers, syncAnnouncements, type AnnouncementSync } from './announcements.js';
 import { loadBalancerOf } from '../plan/load-balancer/index.js';
 import { reconcileUdpConntrack } from './conntrack-reconcile.js';
 import { resyncRules, type NodeResync } from './resync.js';
@@ -236,7 +236,8 @@ async function reviveLocked(lab: string, podName: string): Promise<ReviveResult>
   const { started, store, before, pod, after, timings, stage } = readinessChange(lab, podName, (p) => ({ ...p, ready: true, terminating: false }));
   await removeLeftoverPods(store, before);
   const alive = isServing(store.state, pod.name);
-  if (alive && pod.ready && !pod.terminating) throw new LabError(`pod ${pod.name} of lab ${lab} is ready and its workload runs: nothing to revive (lab kill ${lab} ${pod.name} first)`, ExitCode.labState);
+  // A ready pod is nothing to revive, unless a speaker of MetalLB died: the sync below starts it again.
+  if (alive && pod.ready && !pod.terminating && deadSpeakers(after, store.state).length === 0) throw new LabError(`pod ${pod.name} of lab ${lab} is ready and its workload runs: nothing to revive (lab kill ${lab} ${pod.name} first)`, ExitCode.labState);
   if (!alive) await provision(planWorkloads(after, [pod.name]), store, renamed(stage, { workloads: 'start workload' }));
   store.setPodChanges(recordReadiness(store.state.podChanges ?? emptyChanges(), pod.name, true, false));
   const { rules, udpFlushed, loadBalancers, announced } = await syncEndpoints(store, before, after, stage);
@@ -260,7 +261,7 @@ export async function syncEndpoints(store: LabStore, before: Topology, after: To
   await stage('health checks', async () => void (loadBalancers = await syncHealthChecks(after)));
   // MetalLB watches the same EndpointSlices: its speakers announce or withdraw, the router follows.
   let announced: AnnouncementSync | undefined;
-  if (loadBalancerOf(after).announcements(after).length > 0) await stage('announcements', async () => void (announced = await syncAnnouncements(before, after)));
+  if (loadBalancerOf(after).announcements(after).length > 0) await stage('announcements', async () => void (announced = await syncAnnouncements(before, after, undefined, store)));
   return { rules, udpFlushed, loadBalancers, ...(announced ? { announced } : {}) };
 }
 

@@ -11,6 +11,7 @@ import { runWalkthrough, writeRun, type PathTrace, type VerifyResult } from '../
 import { flowFitsPath, trafficGroups } from '../verify/paths.js';
 import { loadWalkthrough, type Walkthrough } from '../verify/walkthrough.js';
 import { deriveWalkthrough } from '../verify/derive/index.js';
+import { walkthroughInMode } from '../verify/mode-walkthrough.js';
 import type { Topology } from '../topology/schema.js';
 import { trace } from './trace.js';
 import { runningLab } from './running.js';
@@ -46,10 +47,13 @@ export function resolveWalkthroughRef(ref: string): string {
 /** What `--walkthrough derived` asks for: the walkthrough derived from the topology, even where it names one. */
 export const DERIVED_WALKTHROUGH = 'derived';
 
-/** The walkthrough to prove: the one asked for, else the topology's own, else the one its Services derive. */
+/**
+ * The walkthrough to prove: the one asked for, else the topology's own in its load balancer mode
+ * (walkthroughInMode), else the one its Services derive.
+ */
 function walkthroughFor(t: Topology, path: string, ref: string | undefined): Walkthrough {
   if (ref === DERIVED_WALKTHROUGH || (!ref && !t.walkthrough)) return deriveWalkthrough(t, path).walkthrough;
-  return loadWalkthrough(ref ? { ...t, walkthrough: resolveWalkthroughRef(ref) } : t, path).walkthrough;
+  return loadWalkthrough(ref ? { ...t, walkthrough: resolveWalkthroughRef(ref) } : walkthroughInMode(t, path), path).walkthrough;
 }
 
 /** Prove a running lab's walkthrough against real traffic. */

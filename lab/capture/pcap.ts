@@ -32,13 +32,30 @@ export interface TcpPacket {
 /** UDP ports read as VXLAN: the Linux kernel's (and flannel's) 8472, and IANA's 4789. */
 export const VXLAN_PORTS = [8472, 4789];
 
-const LINKTYPE_ETHERNET = 1;
+export const LINKTYPE_ETHERNET = 1;
 const LINKTYPE_LINUX_SLL = 113;
 const LINKTYPE_RAW = 101;
 
 export class PcapError extends Error {}
 
 export function parsePcap(buf: Buffer): TcpPacket[] {
+  const packets: TcpPacket[] = [];
+  for (const { frame, linktype, time } of pcapFrames(buf)) {
+    const pkt = parseFrame(frame, linktype, time);
+    if (pkt) packets.push(pkt);
+  }
+  return packets;
+}
+
+/** One record of a pcap file: the captured bytes, the file's link type, and when. */
+export interface PcapFrame {
+  frame: Buffer;
+  linktype: number;
+  time: number;
+}
+
+/** Every record of a classic pcap file (a truncated last record is left out). */
+export function pcapFrames(buf: Buffer): PcapFrame[] {
   if (buf.length === 0) return []; // a capture stopped before its header was flushed saw nothing
   if (buf.length < 24) throw new PcapError('file is shorter than a pcap header');
   const magic = buf.readUInt32LE(0);
@@ -55,7 +72,7 @@ export function parsePcap(buf: Buffer): TcpPacket[] {
   }
   const u32 = (o: number) => (little ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
   const linktype = u32(20) & 0x0fffffff;
-  const packets: TcpPacket[] = [];
+  const frames: PcapFrame[] = [];
   let off = 24;
   while (off + 16 <= buf.length) {
     const sec = u32(off);
@@ -63,15 +80,13 @@ export function parsePcap(buf: Buffer): TcpPacket[] {
     const caplen = u32(off + 8);
     off += 16;
     if (off + caplen > buf.length) break; // truncated last record
-    const frame = buf.subarray(off, off + caplen);
+    frames.push({ frame: buf.subarray(off, off + caplen), linktype, time: sec + frac / (nano ? 1e9 : 1e6) });
     off += caplen;
-    const pkt = parseFrame(frame, linktype, sec + frac / (nano ? 1e9 : 1e6));
-    if (pkt) packets.push(pkt);
   }
-  return packets;
+  return frames;
 }
 
-const macText = (b: Buffer, o: number) => [...b.subarray(o, o + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+export const macText = (b: Buffer, o: number) => [...b.subarray(o, o + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
 
 /** One captured frame: its IPv4 packet (TCP, or a VXLAN datagram), with the Ethernet addresses when it has them. */
 function parseFrame(frame: Buffer, linktype: number, time: number): TcpPacket | undefined {

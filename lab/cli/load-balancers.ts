@@ -17,6 +17,7 @@ export function printLoadBalancers(lbs: LoadBalancerFollow[]): void {
 export function printAnnouncements(sync: AnnouncementSync | undefined): void {
   if (!sync) return;
   for (const a of sync.announcements) say(`${bold('MetalLB')} ${a.ip} (${a.service}, ${a.policy}): announced by ${a.nodes.join(', ') || dim('no node')}`);
+  for (const r of sync.restarted ?? []) say(`${bold('MetalLB')} ${r.name} in ${r.host} was not running: started again (pid ${r.pid}), ready in ${r.ms} ms`);
   for (const host of sync.notRunning) say(yellow(`MetalLB's speaker in ${host} is not running: its announcements cannot change (lab status; lab down and up rebuild it)`));
   for (const c of sync.changes) say(`${bold('MetalLB')} ${c.node} ${c.change === 'announced' ? green('announced') : red('withdrew')} ${c.ip}`);
   for (const r of sync.routes) {

@@ -2,6 +2,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { captureFile, withCaptures, type ObservationPoint } from '../capture/tcpdump.js';
 import { parsePcap, type TcpPacket } from '../capture/pcap.js';
+import { parseArpPcap, type ArpPacket } from '../capture/arp.js';
+import { readTakeover, takeoverPackets, type TakeoverRecord } from '../capture/takeover.js';
 import type { ConntrackEntry } from '../kernel/conntrack.js';
 import { nextSourcePort, portsInUse } from '../kernel/ports.js';
 import {
@@ -35,6 +37,7 @@ import type { AffinityWaitEvidence } from './affinity-expiry.js';
 import type { Walkthrough } from './walkthrough.js';
 import { writeRunFile } from '../util/run-file.js';
 import { log } from '../log.js';
+import { run } from '../kernel/exec.js';
 import { readRulesBefore, readTranslations } from './light-trace.js';
 import type { Translation } from './nat-rules.js';
 import { noDropTrace, openVerifyDropTrace, withDroppingRules, type SeenDrop, type VerifyDropTrace } from './drops-seen.js';
@@ -81,6 +84,12 @@ export interface Evidence {
   podNetwork?: PodNetworkMode;
   /** The MACs of each host named by a frame step: who a captured frame was addressed to. */
   macs?: Record<string, string[]>;
+  /** ARP per observation point, for arp steps (the captures then take ARP too). */
+  arp?: Record<string, ArpPacket[]>;
+  /** The neighbour entries the lab deleted before the traffic, so that their hosts had to ask (arp steps). */
+  arpForgotten?: { host: string; ip: string }[];
+  /** The lab's last layer-2 takeover, for gratuitousArp steps: its record and the ARP its sync captured (pcaps copied beside the evidence). */
+  takeover?: TakeoverRecord & { packets: Record<string, ArpPacket[]> };
   /** Per traffic group sent with afterAffinityExpiry: the wait for the kernel to forget its sender, and after. */
   affinityWaits?: Record<string, AffinityWaitEvidence>;
   /**
@@ -120,6 +129,26 @@ async function awaitHttpResponses(w: Walkthrough, points: ObservationPoint[], ru
     };
     while (!seen() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** The steps of one check kind. */
+const stepsWith = (w: Walkthrough, kind: 'arp' | 'gratuitousArp') => w.paths.flatMap((p) => p.steps.filter((s) => s.expect?.[kind]));
+
+/** The hosts whose MACs a step names: a frame's receiver, ARP's asker and answerer. */
+const macHostsOf = (e: Walkthrough['paths'][number]['steps'][number]['expect']): string[] => [
+  ...(e?.frame ? [e.frame.to] : []),
+  ...(e?.arp ? [e.arp.asker, e.arp.answeredBy] : []),
+  ...(e?.gratuitousArp ? [e.gratuitousArp.from, e.gratuitousArp.moves] : []),
+];
+
+/** Delete a host's neighbour entry for an IP (in the lab's namespace only): its next packet there makes it ask. */
+async function forgetNeighbour(ns: string, ip: string): Promise<void> {
+  await run('ip', ['-n', ns, 'neigh', 'flush', 'to', ip], { allowFailure: true });
+}
+
+function takeoverOf(lab: string, runDir: string): Pick<Evidence, 'takeover'> {
+  const takeover = readTakeover(lab, runDir);
+  return takeover ? { takeover } : {};
 }
 
 /** Hosts whose BIRD a bgpSession step asks about. */
@@ -176,13 +205,18 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
 
   // The pod network's tunnel, if any, is captured too: its datagrams carry the flows between nodes.
   const tunnel = podNetworkOf(t).plan(t).tunnel;
-  const filter = tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : undefined;
+  const arpSteps = stepsWith(w, 'arp');
+  const baseFilter = tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : ['tcp'];
+  const filter = arpSteps.length > 0 ? [...baseFilter, 'or', 'arp'] : tunnel ? baseFilter : undefined;
+  const arpForgotten = [...new Map(arpSteps.map((s) => [`${s.expect!.arp!.asker} ${s.expect!.arp!.ip}`, { host: s.expect!.arp!.asker, ip: s.expect!.arp!.ip }])).values()];
   onProgress?.(`capturing on ${points.length} interfaces`);
   const affinityWaits: Record<string, AffinityWaitEvidence> = {};
   let dropsUnavailable: string | undefined;
   let kernelDrops: Record<string, Omit<SeenDrop, 'rule'>[]> = {};
   const { result: flows, packets, files, problems, ended } = await withCaptures(points, runDir, async () => {
     const all: Flow[] = [];
+    // An arp step proves the who-has and its answer: the asker forgets the IP first, so its first packet asks.
+    await Promise.all(arpForgotten.map((f) => forgetNeighbour(ns(f.host), f.ip)));
     // The drop tracepoint is on only while the traffic is sent (its own tracefs instance, as lab trace's).
     const dropTrace = openVerifyDropTrace(t);
     sending.drops = dropTrace;
@@ -201,7 +235,8 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   }, filter);
 
   const readAffinity = (n: string) => (nft ? readNftObjects(ns(n)).then(affinitySetsOf) : readRecentLists(ns(n)));
-  const frameHosts = [...new Set(w.paths.flatMap((p) => p.steps.flatMap((s) => (s.expect?.frame ? [s.expect.frame.to] : []))))];
+  const frameHosts = [...new Set(w.paths.flatMap((p) => p.steps.flatMap((s) => macHostsOf(s.expect))))];
+  const gratuitous = stepsWith(w, 'gratuitousArp').length > 0;
   const [conntrack, after, recent, translatedAfter, macs] = await Promise.all([readAllConntrack(), readCounters(), perNode(nodesWith(w, 'recent'), readAffinity), readTranslated(), perNode(frameHosts, (h) => readMacs(ns(h)))]);
   for (const flow of flows) locateFlow(flow, conntrack);
   const { routes, routeSources } = await readRoutesOfSteps(w, flows, ns);
@@ -218,6 +253,8 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
     mode,
     podNetwork: t.podNetwork.mode,
     ...(frameHosts.length > 0 ? { macs } : {}),
+    ...(arpSteps.length > 0 ? { arp: Object.fromEntries([...files].map(([id, f]) => [id, parseArpPcap(readFileSync(f))])), arpForgotten } : {}),
+    ...(gratuitous ? takeoverOf(t.lab, runDir) : {}),
     ...(nftEvidence ? { nft: nftEvidence } : {}),
     ...(Object.keys(affinityWaits).length > 0 ? { affinityWaits } : {}),
     ...(problems.size > 0 ? { captureProblems: Object.fromEntries(problems), capturesEnded: [...ended] } : {}),
@@ -312,7 +349,8 @@ export const EVIDENCE_FILE = 'evidence.json';
 
 /** Keep the evidence beside the pcaps; packets are not repeated (they are in the pcaps), file names are relative. */
 export function saveEvidence(runDir: string, e: Evidence): void {
-  const { packets: _packets, ...rest } = e;
+  const { packets: _packets, arp: _arp, ...rest } = e;
+  if (rest.takeover) rest.takeover = { ...rest.takeover, packets: {} };
   const captures = Object.fromEntries(Object.entries(e.captures).map(([id, f]) => [id, basename(f)]));
   writeRunFile(join(runDir, EVIDENCE_FILE), `${JSON.stringify({ ...rest, captures }, null, 2)}\n`);
 }
@@ -322,5 +360,7 @@ export function loadEvidence(runDir: string): Evidence {
   const saved = JSON.parse(readFileSync(join(runDir, EVIDENCE_FILE), 'utf8')) as Omit<Evidence, 'packets'>;
   const captures = Object.fromEntries(Object.entries(saved.captures).map(([id, f]) => [id, join(runDir, f)]));
   const packets = Object.fromEntries(Object.entries(captures).map(([id, f]) => [id, parsePcap(readFileSync(f))]));
-  return { ...saved, captures, packets };
+  const arp = saved.arpForgotten ? { arp: Object.fromEntries(Object.entries(captures).map(([id, f]) => [id, parseArpPcap(readFileSync(f))])) } : {};
+  const takeover = saved.takeover ? { takeover: { ...saved.takeover, packets: takeoverPackets(runDir, saved.takeover.captures) } } : {};
+  return { ...saved, captures, packets, ...arp, ...takeover };
 }

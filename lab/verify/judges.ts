@@ -1,6 +1,7 @@
 import { describePacket, type TcpPacket } from '../capture/pcap.js';
 import type { ConntrackEntry } from '../kernel/conntrack.js';
 import { judgeAffinityExpired } from './affinity-expiry.js';
+import { judgeAllVia, judgeArp, judgeGratuitousArp } from './arp-judges.js';
 import type { Evidence } from './evidence.js';
 import { addressMatches, flowVariables, formatPattern, packetInFlow, resolvePattern, type AddressPattern, type Flow } from './flows.js';
 import { patternWords, unseenPathText } from './outcome.js';
@@ -59,7 +60,7 @@ const verdict = (ok: boolean, expected: string, seen: string): Verdict => ({ ok,
 const countOf = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 /** Checks that look at the whole traffic group or every capture, not at one request. */
-const GROUP_KINDS = ['never', 'share', 'sameEndpoint', 'httpResponse', 'bgpSession'] as const;
+const GROUP_KINDS = ['never', 'share', 'sameEndpoint', 'httpResponse', 'bgpSession', 'allVia', 'arp', 'gratuitousArp'] as const;
 type GroupKind = (typeof GROUP_KINDS)[number];
 const isGroupKind = (k: CheckKind): k is GroupKind => (GROUP_KINDS as readonly string[]).includes(k);
 
@@ -99,6 +100,9 @@ export const groupJudges: { [K in GroupKind]: GroupJudge<K> } = {
     const seen = s ? `${at} ↔ ${e.peer}: ${s.state} ${s.info}`.trim() : sessions.length ? `no session with ${e.peer} (${sessions.map((x) => x.peer).join(', ')})` : `no BIRD answering in ${at}`;
     return verdict(Boolean(s?.info.startsWith('Established')), `BGP session ${at} ↔ ${e.peer} Established`, seen);
   },
+  allVia: (node, { groupFlows }) => judgeAllVia(node, groupFlows),
+  arp: (e, { at, evidence }) => judgeArp(e, evidence.arp?.[at], evidence.macs),
+  gratuitousArp: (e, { evidence }) => judgeGratuitousArp(e, evidence.takeover, evidence.macs),
 };
 
 type PacketPattern = { src: string; dst: string; flags?: string };

@@ -92,6 +92,20 @@ const expectSchema = z
        * `client`, forgot it after the timeout (polled), and balanced its next connection afresh.
        */
       affinityExpired: z.strictObject({ client: pattern }).optional(),
+      /** Every answered request of this traffic was translated by this node: all of one IP's traffic entered it (MetalLB's layer-2 mode). */
+      allVia: hostName.optional(),
+      /**
+       * ARP at capture point `at` during the run: `asker` asked who has `ip` (the lab forgets the
+       * asker's neighbour entry first, so it must ask), and node `answeredBy` answered with its MAC,
+       * and no other MAC did (MetalLB's layer-2 leader).
+       */
+      arp: z.strictObject({ ip: z.string(), asker: hostName, answeredBy: hostName }).optional(),
+      /**
+       * The last layer-2 takeover of `ip` (captured by the sync that made it, on the routers' node
+       * networks): node `from` sent a gratuitous ARP for it, and host `moves`'s neighbour entry went
+       * from another MAC to `from`'s without `moves` asking who has the IP.
+       */
+      gratuitousArp: z.strictObject({ ip: z.string(), from: hostName, moves: hostName }).optional(),
     });
 
 /** What a step says differently in one pod network mode (podNetwork.mode): any of these replace the step's own. */
@@ -265,6 +279,15 @@ function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputPro
     if (needsNode && !nodes.has(s.at ?? '')) out.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not a node of this topology`));
     if (needsRouting && !routing.has(s.at ?? '')) out.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not a node or router of this topology`));
     if (e.bgpSession && !routing.has(e.bgpSession.peer)) out.push(file.problem([...here, 'expect', 'bgpSession', 'peer'], `"${e.bgpSession.peer}" is not a node or router of this topology`));
+    if (e.allVia && !nodes.has(e.allVia)) out.push(file.problem([...here, 'expect', 'allVia'], `"${e.allVia}" is not a node of this topology`));
+    if (e.arp) {
+      if (!observe.includes(s.at ?? '')) out.push(file.problem([...here, 'at'], `"${s.at ?? ''}" is not one of the observation points in \`observe\``));
+      for (const k of ['asker', 'answeredBy'] as const) if (!hosts.has(e.arp[k])) out.push(file.problem([...here, 'expect', 'arp', k], `no host named "${e.arp[k]}" in the topology`));
+    }
+    if (e.gratuitousArp) {
+      if (!nodes.has(e.gratuitousArp.from)) out.push(file.problem([...here, 'expect', 'gratuitousArp', 'from'], `"${e.gratuitousArp.from}" is not a node of this topology`));
+      if (!hosts.has(e.gratuitousArp.moves)) out.push(file.problem([...here, 'expect', 'gratuitousArp', 'moves'], `no host named "${e.gratuitousArp.moves}" in the topology`));
+    }
     if (e.frame && !hosts.has(e.frame.to)) out.push(file.problem([...here, 'expect', 'frame', 'to'], `no host named "${e.frame.to}" in the topology`));
     e.share?.endpoints.forEach((ep, k) => {
       if (!pods.has(ep)) out.push(file.problem([...here, 'expect', 'share', 'endpoints', k], `no pod named "${ep}"`));

@@ -29,7 +29,7 @@ describe.skipIf(!root)('loadBalancer mode bgp against the real kernel', () => {
     for (const name of names) await lab(['down', name]);
   });
 
-  it('Local: both nodes announce, kill withdraws node2 (awaited, < 2 s), revive announces again, a dead speaker is withdrawn', async () => {
+  it('Local: both nodes announce, kill withdraws node2 (awaited, < 2 s), revive announces again, a dead speaker is withdrawn and started again by the next sync', async () => {
     const name = 'mlb-local';
     names.push(name);
     const up = await lab(['up', 'loadbalancer-local', '--name', name, '--set', 'loadBalancer.mode=bgp']);
@@ -41,7 +41,8 @@ describe.skipIf(!root)('loadBalancer mode bgp against the real kernel', () => {
     // No static route to the LB IP anywhere, and the router hashes on ports.
     expect((await sh('ip', ['-n', `${name}-router`, '-4', 'route', 'show', 'proto', 'boot'])).includes('10.240.0.100')).toBe(false);
     expect(await sh('ip', ['netns', 'exec', `${name}-router`, 'sysctl', '-n', 'net.ipv4.fib_multipath_hash_policy'])).toMatch(/^1/);
-    await verifiedSteps(name, 'loadbalancer-local-bgp');
+    // lab verify picks the mode's own walkthrough (loadbalancer-local-bgp): no health-check steps.
+    expect((await verifiedSteps(name)).map((x) => x.title)).toContain('The router\'s route to the LB IP was learned by BGP (proto bird)');
 
     const killed = await lab(['kill', name, 'web-2', '--json']);
     expect(killed.exitCode, killed.stderr).toBe(0);
@@ -65,9 +66,22 @@ describe.skipIf(!root)('loadBalancer mode bgp against the real kernel', () => {
     const status = JSON.parse((await lab(['status', name, '--json'])).stdout) as LabStatus[];
     expect(status[0]!.daemons.find((d) => d.host === 'node2')!.running).toBe(false);
     expect(status[0]!.daemons.find((d) => d.host === 'router')!.sessions.find((s) => s.peer === 'node2')!.info).not.toMatch(/^Established/);
-    // An endpoint change with that speaker dead: reported, not fatal; the router already has node1 alone.
+    // An endpoint change with that speaker dead starts it again (by pid, awaited until its session is up), then withdraws.
     const after = JSON.parse((await lab(['kill', name, 'web-2', '--json'])).stdout) as KillResult;
-    expect([after.announced!.notRunning, after.announced!.routes.map((r) => r.settled)]).toEqual([['node2'], [true]]);
+    expect(after.announced!.restarted.map((r) => `${r.host} ${r.name}`)).toEqual(['node2 bird']);
+    const fresh = after.announced!.restarted[0]!.pid;
+    expect(fresh).not.toBe(node2.pid);
+    expect(stateOf(name).daemons!.find((d) => d.host === 'node2')!.pid).toBe(fresh);
+    expect([after.announced!.notRunning, after.announced!.routes.map((r) => [r.settled, r.have])]).toEqual([[], [[true, ['10.240.0.4']]]]);
+    // lab revive of a ready pod recovers a dead speaker too (there is nothing else to revive).
+    expect((await lab(['revive', name, 'web-2'])).exitCode).toBe(0);
+    process.kill(fresh, 'SIGKILL');
+    expect(await until(async () => nextHops(await routeTo(name)).join() === '10.240.0.4', 4000)).toBe(true);
+    const recovered = await lab(['revive', name, 'web-2']);
+    expect(recovered.exitCode, recovered.stderr).toBe(0);
+    expect(recovered.stdout).toMatch(/MetalLB bird in node2 was not running: started again \(pid \d+\), ready in \d+ ms/);
+    expect(nextHops(await routeTo(name))).toEqual(['10.240.0.4', '10.240.0.5']);
+    expect((await lab(['revive', name, 'web-2'])).exitCode).toBe(5); // all well again: nothing to revive
     expect((await lab(['down', name])).exitCode).toBe(0);
     expect(await birdsOf(name)).toEqual([]);
   });
@@ -126,10 +140,55 @@ describe.skipIf(!root)('loadBalancer mode l2 against the real kernel', () => {
     expect(await until(async () => new RegExp(`${mac2} > ff:ff:ff:ff:ff:ff.*10\\.240\\.0\\.100`).test(seen), 2000), seen).toBe(true);
     arp.kill('SIGTERM');
     await arp;
-    await verifiedSteps(name, 'loadbalancer-local-l2-failover');
+    const failover = await verifiedSteps(name, 'loadbalancer-local-l2-failover');
+    expect(failover.find((x) => x.title.startsWith('At the takeover'))!.seen).toContain(`gratuitous ARP 10.240.0.100 is-at ${mac2}`);
+    // A dead ARP speaker is started again by the next sync, ready before the router is awaited.
+    const node2 = stateOf(name).daemons!.find((d) => d.host === 'node2' && d.name === 'arp-speaker')!;
+    process.kill(node2.pid, 'SIGKILL');
+    const revived = JSON.parse((await lab(['revive', name, 'web-1', '--json'])).stdout) as KillResult;
+    expect(revived.announced!.restarted.map((r) => `${r.host} ${r.name}`)).toEqual(['node2 arp-speaker']);
+    expect(revived.announced!.neighbours.map((n) => [n.settled, n.have])).toEqual([[true, mac1]]);
     expect((await lab(['down', name])).exitCode).toBe(0);
     expect((await sh('ps', ['-eo', 'args'])).split('\n').filter((l) => l.includes(`${STATE}/${name}/l2/`))).toEqual([]);
   });
+});
+
+describe.skipIf(!root)('every load balancer walkthrough in both proxy modes', () => {
+  const names = ['mlb-all-iptables', 'mlb-all-nftables'];
+  afterAll(async () => {
+    for (const name of names) await lab(['down', name]);
+  });
+
+  // lab verify with no --walkthrough picks <scenario>-<mode>.walkthrough.yaml; Local's follow-up walkthrough after lab kill.
+  const runs: { scenario: string; mode: string; kill?: string; then?: string }[] = [
+    { scenario: 'loadbalancer', mode: 'bgp' },
+    { scenario: 'loadbalancer', mode: 'l2' },
+    { scenario: 'loadbalancer-local', mode: 'bgp', kill: 'web-2', then: 'loadbalancer-local-bgp-unready' },
+    { scenario: 'loadbalancer-local', mode: 'l2', kill: 'web-1', then: 'loadbalancer-local-l2-failover' },
+  ];
+  for (const proxy of ['iptables', 'nftables']) {
+    const name = `mlb-all-${proxy}`;
+    it(`${proxy}: ${runs.map((r) => `${r.scenario} ${r.mode}${r.then ? ` (+ ${r.then})` : ''}`).join(', ')}`, { timeout: 600_000 }, async () => {
+      for (const r of runs) {
+        const up = await lab(['up', r.scenario, '--name', name, '--set', `loadBalancer.mode=${r.mode}`, '--set', `kubeProxy.mode=${proxy}`]);
+        expect(up.exitCode, up.stderr).toBe(0);
+        const steps = await verifiedSteps(name);
+        if (r.mode === 'l2') {
+          // The ARP step judged the router's who-has and the leader's answer, from the capture.
+          expect(steps.find((x) => x.expected.startsWith('who-has 10.240.0.100 from router'))!.seen).toMatch(/^who-has 10\.240\.0\.100 tell 10\.240\.0\.1 .*is-at \S+ \(node1\)/);
+          expect(steps.find((x) => x.title.startsWith('Every connection entered node1'))!.status).toBe('pass');
+        }
+        if (r.kill) {
+          const k = JSON.parse((await lab(['kill', name, r.kill, '--json'])).stdout) as KillResult;
+          const follow = [...k.announced!.routes, ...k.announced!.neighbours];
+          expect(follow.every((f) => f.settled)).toBe(true);
+          console.log(`${proxy} ${r.scenario} ${r.mode}: the router followed lab kill ${r.kill} in ${follow.map((f) => f.ms).join(', ')} ms`);
+          await verifiedSteps(name, r.then);
+        }
+        expect((await lab(['down', name])).exitCode).toBe(0);
+      }
+    });
+  }
 });
 
 /** Poll `ok` every 20 ms until it holds or `withinMs` passes. */

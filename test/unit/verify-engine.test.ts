@@ -219,7 +219,7 @@ describe('judges against saved runs', () => {
   });
   it('every check kind has exactly one judge', () => {
     const kinds = [...Object.keys(groupJudges), ...Object.keys(flowJudges)].sort();
-    expect(kinds).toEqual(['affinityExpired', 'answer', 'bgpSession', 'conntrack', 'dnatRule', 'encapsulated', 'frame', 'httpResponse', 'never', 'noAnswer', 'noPacket', 'packet', 'recent', 'route', 'rule', 'sameEndpoint', 'share'].sort());
+    expect(kinds).toEqual(['affinityExpired', 'answer', 'bgpSession', 'conntrack', 'dnatRule', 'encapsulated', 'frame', 'httpResponse', 'never', 'noAnswer', 'noPacket', 'packet', 'recent', 'route', 'rule', 'sameEndpoint', 'share', 'allVia', 'arp', 'gratuitousArp'].sort());
     expect(checkKind({ step: '1', title: 't', expect: { noAnswer: true } })).toBe('noAnswer');
   });
   it('judge recent lists (sessionAffinity) and shares', () => {
