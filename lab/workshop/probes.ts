@@ -8,6 +8,7 @@ import { isLabSourcePort, nextSourcePort, portsInUse } from '../kernel/ports.js'
 import { runIn } from '../kernel/exec.js';
 import { DEFAULT_TCP_TIMEOUTS, elementOf, nftMapElementsOf, readConntrack, readConntrackTimeouts, readNftObjects, readNftText, readRoute, readRouteSource, readRules, type NftObject } from '../kernel/readers.js';
 import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
+import { podNetworkOf } from '../plan/pod-network/index.js';
 import type { Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import { packetInFlow, type Flow } from '../verify/flows.js';
@@ -188,7 +189,10 @@ async function probeCapture(c: NonNullable<Check['capture']>, live: LiveLab): Pr
   const point = { id: c.at, host, ifname, ns: namespaceName(live.lab, host) };
   const dir = mkdtempSync(join(tmpdir(), 'lab-workshop-'));
   try {
-    const { result, packets } = await withCaptures([point], dir, () => requestsUntilEndpoint(c, live));
+    // The pod network's tunnel, if any, is captured too: its datagrams carry the flows between nodes.
+    const tunnel = podNetworkOf(live.topology).plan(live.topology).tunnel;
+    const filter = tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : undefined;
+    const { result, packets } = await withCaptures([point], dir, () => requestsUntilEndpoint(c, live), filter);
     if (!result.hit) return noHit(c, result.flows);
     const flow = result.hit;
     // A VXLAN datagram is judged by the packet it carries; `outer` reads its own (UDP) header.
