@@ -176,5 +176,6 @@ export async function workshopHealth(lab: string): Promise<HealthReport> {
     topology: running.topology,
     namespaces: st?.namespaces ?? [],
     workloads: st?.workloads ?? [],
+    daemons: st?.daemons ?? [],
   });
 }

@@ -27,6 +27,8 @@ interface Case {
   /** Step ids the mode adds (must be asked) or drops (must not be). */
   asked?: string[];
   notAsked?: string[];
+  /** A hand-made fault in the mode's pod network (run in a node), and what --check must then say. */
+  fault?: { host: string; cmd: string[]; says: RegExp };
 }
 
 const NFT = ['--set', 'kubeProxy.mode=nftables'];
@@ -88,6 +90,7 @@ const cases: Case[] = [
     },
     asked: ['vxlan-neighbour', 'vxlan-fdb'],
     notAsked: ['bgp-next-hop'],
+    fault: { host: 'node1', cmd: ['bridge', 'fdb', 'del', '0e:fa:0a:f0:00:05', 'dev', 'flannel.1', 'dst', '10.240.0.5', 'self'], says: /node1's FDB on flannel.1 does not send 0e:fa:0a:f0:00:05 to 10.240.0.5/ },
   },
   {
     scenario: 'nodeport',
@@ -107,6 +110,7 @@ const cases: Case[] = [
     to: '10.240.0.4:32000',
     expected: { 'route-out': '10.240.0.5', 'arrives-node2': '10.244.1.2:8443' },
     notAsked: ['vxlan-neighbour', 'vxlan-fdb', 'bgp-next-hop'],
+    fault: { host: 'node2', cmd: ['ip', 'route', 'del', '10.244.0.0/24'], says: /node2 routes 10\.244\.0\.0\/24 via 10\.240\.0\.1 .*not via 10\.240\.0\.4/ },
   },
 ];
 
@@ -158,6 +162,16 @@ describe.skipIf(!root)('workshops in every proxy and pod-network mode, against l
       expect(check.exitCode, check.stdout).toBe(0);
       const report = JSON.parse(check.stdout) as HealthReport;
       expect(report.healthy, check.stdout).toBe(true);
+      const mode = c.set.find((a) => a.startsWith('podNetwork.mode='))?.split('=')[1] ?? 'routed';
+      expect(report.checks.find((x) => x.name === `pod network (${mode})`)?.ok, check.stdout).toBe(true);
+      if (c.fault) {
+        expect((await lab(['exec', c.name, c.fault.host, '--', ...c.fault.cmd])).exitCode).toBe(0);
+        const broken = await lab(['workshop', c.name, '--check', '--json']);
+        expect(broken.exitCode, broken.stdout).toBe(1);
+        const net = (JSON.parse(broken.stdout) as HealthReport).checks.find((x) => x.name === `pod network (${mode})`);
+        expect(net?.ok).toBe(false);
+        expect(net?.detail).toMatch(c.fault.says);
+      }
       expect((await lab(['down', c.name])).exitCode).toBe(0);
     });
   }

@@ -5,6 +5,7 @@ import { POD_NETWORK_MODES } from '../../lab/topology/schema.js';
 import { YamlFile } from '../../lab/util/yaml-file.js';
 import { availableWorkshops, loadWorkshop, parseWorkshop } from '../../lab/workshop/load.js';
 import { stepInModes, workshopInModes } from '../../lab/workshop/modes.js';
+import { firstHost, podNetworkExpectations } from '../../lab/workshop/pod-network-health.js';
 import { nftChainsOf, nftTableOf, nftValue } from '../../lab/workshop/probes.js';
 import { answerKind, checkKind, PROXY_MODES, type Check, type WorkshopStep } from '../../lab/workshop/schema.js';
 import { problemsOf } from './helpers.js';
@@ -215,5 +216,26 @@ describe('reading an nft check from a node table', () => {
     expect(read({ set: 'nodeport-ips', field: 'elements' })).toMatchObject({ values: ['10.240.0.4'] });
     expect(read({ set: 'affinity-*', field: 'timeout' })).toMatchObject({ values: ['10800'] });
     expect(read({ set: 'affinity-*', field: 'elements' })).toMatchObject({ unavailable: expect.stringMatching(/holds no element yet/) });
+  });
+});
+
+describe("--check's pod network, in each mode", () => {
+  const expectations = (mode: string) => podNetworkExpectations(loadTopology('nodeport', { 'podNetwork.mode': mode }).topology);
+
+  it('looks for what the mode plans between the nodes', () => {
+    expect(expectations('routed')).toEqual([
+      { kind: 'router-route', from: 'node1', to: 'node2', cidr: '10.244.1.0/24', via: '10.240.0.5' },
+      { kind: 'router-route', from: 'node2', to: 'node1', cidr: '10.244.0.0/24', via: '10.240.0.4' },
+    ]);
+    expect(expectations('bgp').every((e) => e.kind === 'router-route' && e.proto === 'bird')).toBe(true);
+    expect(expectations('host-gw')).toEqual([
+      { kind: 'node-route', node: 'node1', to: 'node2', cidr: '10.244.1.0/24', via: '10.240.0.5' },
+      { kind: 'node-route', node: 'node2', to: 'node1', cidr: '10.244.0.0/24', via: '10.240.0.4' },
+    ]);
+    expect(expectations('vxlan')).toEqual([
+      { kind: 'vtep', node: 'node1', to: 'node2', device: 'flannel.1', address: '10.244.1.0', mac: '0e:fa:0a:f0:00:05', underlay: '10.240.0.5' },
+      { kind: 'vtep', node: 'node2', to: 'node1', device: 'flannel.1', address: '10.244.0.0', mac: '0e:fa:0a:f0:00:04', underlay: '10.240.0.4' },
+    ]);
+    expect(firstHost('10.244.1.0/24')).toBe('10.244.1.1');
   });
 });
