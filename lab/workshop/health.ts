@@ -7,8 +7,7 @@ import type { Topology } from '../topology/schema.js';
 import type { Flow } from '../verify/flows.js';
 import { sendRequest } from '../verify/traffic.js';
 import { loadWalkthrough } from '../verify/walkthrough.js';
-import type { DaemonStatus } from '../api/pod-network-daemons.js';
-import { podNetworkHealth } from './pod-network-health.js';
+import { podNetworkHealth, type DaemonLook } from './pod-network-health.js';
 import { hasWorkshop, loadWorkshop, scenarioOf } from './load.js';
 
 /**
@@ -66,7 +65,7 @@ export interface LabLook {
   namespaces: { ns: string; present: boolean }[];
   workloads: { pod: string; pid: number; running: boolean }[];
   /** The pod network's daemons (bgp: each BIRD) and their sessions, as lab status reads them. */
-  daemons?: DaemonStatus[];
+  daemons?: DaemonLook[];
 }
 
 const CHECK_NAMES = ['lab is up', 'namespaces present', 'workloads running', 'pod network', 'kube-proxy rules', 'entry point answers'];

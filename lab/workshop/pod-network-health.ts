@@ -4,7 +4,6 @@ import { birdProtocolName } from '../plan/bird.js';
 import { podNetworkOf } from '../plan/pod-network/index.js';
 import { namespaceName } from '../topology/names.js';
 import type { Topology } from '../topology/schema.js';
-import type { DaemonStatus } from '../api/pod-network-daemons.js';
 
 /**
  * `lab workshop --check`'s look at the pod network, in the lab's own mode: for every pair of
@@ -13,6 +12,14 @@ import type { DaemonStatus } from '../api/pod-network-daemons.js';
  * own route via its peer; vxlan: the peer VTEP's neighbour and FDB entries), and the mode's
  * daemons running with their BGP sessions Established. Reads only.
  */
+
+/** A pod-network daemon as lab status reads it (lab/api/pod-network-daemons.ts): running, and its BGP sessions. */
+export interface DaemonLook {
+  host: string;
+  name: string;
+  running: boolean;
+  sessions: { peer: string; state: string; info: string }[];
+}
 
 export interface PodNetworkFinding {
   ok: boolean;
@@ -82,7 +89,7 @@ async function findingOf(lab: string, t: Topology, e: PodNetworkExpectation): Pr
   return `no router routes ${e.cidr} via ${e.via}${e.proto ? ` proto ${e.proto}` : ''} (${e.to}'s pods; ${seen})`;
 }
 
-export async function podNetworkHealth(lab: string, t: Topology, daemons: DaemonStatus[]): Promise<PodNetworkFinding> {
+export async function podNetworkHealth(lab: string, t: Topology, daemons: DaemonLook[]): Promise<PodNetworkFinding> {
   const plan = podNetworkOf(t).plan(t);
   const expectations = podNetworkExpectations(t);
   const problems: string[] = [];
