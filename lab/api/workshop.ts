@@ -25,6 +25,8 @@ export interface WorkshopTarget {
   scenarioRef: string;
   topologyPath: string;
   topology: Topology;
+  /** `--set` overrides for bringing the lab up (`--up`); a lab that is up keeps its own. */
+  overrides?: Record<string, string>;
 }
 
 const looksLikeLabName = isLabName;
@@ -38,7 +40,7 @@ const renamed = (t: WorkshopTarget) => t.lab !== loadTopology(t.topologyPath).to
  * is up, whatever it was built from), `lab workshop nodeport --name ws-test`. `name` is a
  * validated lab name.
  */
-export function workshopTarget(arg: string, name?: string): WorkshopTarget {
+export function workshopTarget(arg: string, name?: string, set: Record<string, string> = {}): WorkshopTarget {
   if (!name && looksLikeLabName(arg) && readState(arg)) {
     if (isUp(arg)) {
       const r = runningLab(arg);
@@ -56,8 +58,8 @@ export function workshopTarget(arg: string, name?: string): WorkshopTarget {
     }
     return { lab: name, scenarioRef: arg, topologyPath: r.path, topology: r.topology };
   }
-  const { topology } = loadTopology(path, name ? { lab: name } : {});
-  return { lab: topology.lab, scenarioRef: arg, topologyPath: path, topology };
+  const { topology } = loadTopology(path, { ...set, ...(name ? { lab: name } : {}) });
+  return { lab: topology.lab, scenarioRef: arg, topologyPath: path, topology, overrides: set };
 }
 
 /** The lab `--check` looks at: --name, a lab known by that name, or the lab a scenario makes. */
@@ -81,10 +83,11 @@ export async function ensureWorkshopLab(target: WorkshopTarget, bringUp: boolean
   if (readState(target.lab)) runningLab(target.lab); // throws: a lab that did not finish coming up
   if (!bringUp) {
     const scenario = target.scenarioRef === target.topologyPath ? displayPath(target.topologyPath) : target.scenarioRef;
-    const upCmd = `lab up ${scenario}${renamed(target) ? ` --name ${target.lab}` : ''}`;
+    const sets = Object.entries(target.overrides ?? {}).map(([k, v]) => ` --set ${k}=${v}`).join('');
+    const upCmd = `lab up ${scenario}${renamed(target) ? ` --name ${target.lab}` : ''}${sets}`;
     throw new LabError(`lab "${target.lab}" is not up: run "${upCmd}" first, or add --up`, ExitCode.labState);
   }
-  await up(target.topologyPath, { overrides: renamed(target) ? { lab: target.lab } : {}, onStage });
+  await up(target.topologyPath, { overrides: { ...target.overrides, ...(renamed(target) ? { lab: target.lab } : {}) }, onStage });
   return true;
 }
 
@@ -173,5 +176,6 @@ export async function workshopHealth(lab: string): Promise<HealthReport> {
     topology: running.topology,
     namespaces: st?.namespaces ?? [],
     workloads: st?.workloads ?? [],
+    daemons: st?.daemons ?? [],
   });
 }

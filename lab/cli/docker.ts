@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CONTAINER_NAME, DEFAULT_IMAGE } from '../docker/engine.js';
+import { containerNameFor, DEFAULT_IMAGE, nameFlag } from '../docker/engine.js';
 import { dockerDown, dockerShell, dockerStatus } from '../docker/runner.js';
 import { dockerUp } from '../docker/up.js';
 import { loadTopology } from '../topology/load.js';
@@ -26,7 +26,7 @@ function showProgress(text: string): void {
  * The "next:" line after lab docker up, runnable as printed: verify and shell take the lab's
  * name (--name among the arguments for lab up, else the topology's `lab:`) and one of its nodes.
  */
-export function dockerNextHint(scenario: string, labArgs: string[]): string {
+export function dockerNextHint(scenario: string, labArgs: string[], container?: string): string {
   let topology: { lab: string; nodes: { name: string }[] } | undefined;
   try {
     topology = loadTopology(scenario).topology;
@@ -37,8 +37,17 @@ export function dockerNextHint(scenario: string, labArgs: string[]): string {
   const named = i < 0 ? undefined : labArgs[i]!.startsWith('--name=') ? labArgs[i]!.slice('--name='.length) : labArgs[i + 1];
   const lab = named ?? topology?.lab ?? scenario;
   const node = topology?.nodes[0]?.name;
-  const shell = node ? `lab docker shell ${node} --lab ${lab}` : 'lab docker shell';
-  return `next: lab docker verify ${lab}; ${shell}; lab docker down`;
+  const n = nameFlag(container);
+  const shell = node ? `lab docker shell ${node} --lab ${lab}${n}` : `lab docker shell${n}`;
+  return `next: lab docker verify ${lab}${n}; ${shell}; lab docker down${n}`;
+}
+
+const NAME_HELP = 'the Docker lab of that name: its own container, kube-packet-lab-<name> (default: kube-packet-lab)';
+
+/** A --name checked before anything is asked of the engine (exit 2 for a bad one). */
+function checkedName(name: string | undefined): string | undefined {
+  if (name !== undefined) containerNameFor(name);
+  return name;
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -63,9 +72,10 @@ export function registerDocker(program: Command): void {
     .description('run "lab verify <scenario>" in the lab container; exits with its code (0 pass, 1 fail)')
     .argument('<scenario>', 'scenario name or topology file, as for lab docker up')
     .argument('[labArgs...]', 'after --: more arguments for lab verify')
-    .action(async (scenario: string, labArgs: string[]) => {
+    .option('--name <name>', NAME_HELP)
+    .action(async (scenario: string, labArgs: string[], opts: { name?: string }) => {
       const { dockerVerifyCopied } = await import('../docker/verify-copy.js');
-      const r = await dockerVerifyCopied(scenario, labArgs);
+      const r = await dockerVerifyCopied(scenario, labArgs, undefined, checkedName(opts.name));
       if (r.hostDir) say(`run folder copied to the host: ${r.hostDir} (report.html, pcaps)`);
       passExitCode(r.code);
     });
@@ -76,9 +86,15 @@ export function registerDocker(program: Command): void {
     .argument('[node]', 'node, pod or client name (e.g. node1), or a full namespace name (nodeport-node1)')
     .option('--lab <name>', 'which lab, when more than one is up')
     .option('-c, --command <command>', 'run this command with bash -c instead of an interactive shell')
-    .action(async (node: string | undefined, opts: { lab?: string; command?: string }) => {
+    .option('--name <name>', NAME_HELP)
+    .action(async (node: string | undefined, opts: { lab?: string; command?: string; name?: string }) => {
+      const name = checkedName(opts.name);
       passExitCode(
-        await dockerShell(node, { ...(opts.lab ? { lab: opts.lab } : {}), ...(opts.command !== undefined ? { command: opts.command } : {}) }),
+        await dockerShell(node, {
+          ...(opts.lab ? { lab: opts.lab } : {}),
+          ...(opts.command !== undefined ? { command: opts.command } : {}),
+          ...(name !== undefined ? { name } : {}),
+        }),
       );
     });
 
@@ -86,10 +102,12 @@ export function registerDocker(program: Command): void {
     .command('down')
     .description('run "lab down" in the lab container, then remove the container (found by its label, from any directory)')
     .option('--rmi', 'remove the container\'s image too')
-    .action(async (opts: { rmi?: boolean }) => {
-      const result = await dockerDown({ removeImage: opts.rmi ?? false });
+    .option('--name <name>', `${NAME_HELP}; only that one is removed`)
+    .action(async (opts: { rmi?: boolean; name?: string }) => {
+      const name = checkedName(opts.name);
+      const result = await dockerDown({ removeImage: opts.rmi ?? false, ...(name !== undefined ? { name } : {}) });
       if (result.absent) {
-        say(`no lab container (label kube-packet-lab=1): nothing to remove`);
+        say(`no lab container ${containerNameFor(name)} (label kube-packet-lab=1): nothing to remove`);
         return;
       }
       const c = result.container!;
@@ -104,8 +122,10 @@ export function registerDocker(program: Command): void {
     .description('the Docker engine, the lab image and container, and the labs up inside it')
     .option('--image <tag>', `image tag to report on (default: the container's, else ${DEFAULT_IMAGE})`)
     .option('--json', 'machine-readable output')
-    .action(async (opts: { image?: string; json?: boolean }) => {
-      const s = await dockerStatus(opts.image ? { image: opts.image } : {});
+    .option('--name <name>', NAME_HELP)
+    .action(async (opts: { image?: string; json?: boolean; name?: string }) => {
+      const name = checkedName(opts.name);
+      const s = await dockerStatus({ ...(opts.image ? { image: opts.image } : {}), ...(name !== undefined ? { name } : {}) });
       if (opts.json) return printJson(s);
       say(`${bold('engine')}    Docker ${s.engine.version} (API ${s.engine.apiVersion}) on ${s.engine.endpoint}`);
       say(
@@ -113,8 +133,10 @@ export function registerDocker(program: Command): void {
           s.image.info ? `${s.image.info.id.slice(7, 19)}, built ${s.image.info.created}, ${Math.round(s.image.info.sizeBytes / 1e6)} MB` : yellow('not built')
         }`,
       );
+      const others = s.containers.filter((n) => n !== containerNameFor(name));
+      if (others.length) say(`${bold('others')}    ${others.join(', ')}`);
       if (!s.container) {
-        say(`${bold('container')} ${yellow('none')} (lab docker up <scenario> starts ${CONTAINER_NAME})`);
+        say(`${bold('container')} ${yellow('none')} (lab docker up <scenario>${nameFlag(name)} starts ${containerNameFor(name)})`);
         return;
       }
       const c = s.container;
@@ -137,13 +159,16 @@ function registerDockerUp(docker: Command): void {
     .option('--base <image>', 'BASE build argument: a Debian bookworm image (default $LAB_DOCKER_BASE, else node:20-bookworm-slim)')
     .option('--build-network <mode>', 'network for the build\'s RUN steps (apt, npm)', 'host')
     .option('--privileged', 'run the container privileged instead of with NET_ADMIN + SYS_ADMIN and unconfined profiles')
+    .option('--name <name>', `${NAME_HELP} (several per engine); lab up's own --name goes after --`)
     .action(
       async (
         scenario: string,
         labArgs: string[],
-        opts: { rebuild?: boolean; cache: boolean; image: string; base?: string; buildNetwork: string; privileged?: boolean },
+        opts: { rebuild?: boolean; cache: boolean; image: string; base?: string; buildNetwork: string; privileged?: boolean; name?: string },
       ) => {
+        const name = checkedName(opts.name);
         const result = await dockerUp(scenario, {
+          ...(name !== undefined ? { name } : {}),
           image: opts.image,
           ...(opts.base ? { base: opts.base } : {}),
           rebuild: opts.rebuild ?? false,
@@ -165,7 +190,7 @@ function registerDockerUp(docker: Command): void {
               `${c.privileged ? ', privileged' : ''}; lab up took ${seconds(result.upMs)}`,
           ),
         );
-        say(dim(dockerNextHint(scenario, labArgs)));
+        say(dim(dockerNextHint(scenario, labArgs, name)));
       },
     );
 }

@@ -7,7 +7,7 @@ import type { HealthReport } from '../workshop/health.js';
 import { runLooks } from '../workshop/run-looks.js';
 import { runSession, type SessionIO } from '../workshop/session.js';
 import { resolveLabName } from './lab-name.js';
-import { bold, dim, green, outputColumns, printJson, progress, progressDone, red, say, yellow } from './output.js';
+import { bold, collectSet, dim, green, outputColumns, printJson, progress, progressDone, red, say, yellow } from './output.js';
 
 interface WorkshopOptions {
   name?: string;
@@ -16,6 +16,7 @@ interface WorkshopOptions {
   list?: boolean;
   check?: boolean;
   json?: boolean;
+  set: Record<string, string>;
 }
 
 export function registerWorkshop(program: Command): void {
@@ -25,6 +26,7 @@ export function registerWorkshop(program: Command): void {
     .argument('[scenario]', 'scenario (e.g. nodeport) or the name of a lab that is up; omit to list workshops')
     .option('--name <lab>', 'the lab to use, when it was brought up with lab up <scenario> --name <lab>')
     .option('--up', 'bring the lab up first if it is not')
+    .option('--set <key=value>', 'with --up (or --list): override a topology field as lab up does, e.g. kubeProxy.mode=nftables', collectSet, {})
     .option('--reset', 'forget your progress and start over')
     .option('--list', 'show the steps and your progress, ask nothing')
     .option('--check', "instructor: check that the lab is healthy (exit 0 healthy, 1 not)")
@@ -38,6 +40,7 @@ At the prompt: an answer, or run, hint, skip, again, quit.
 
 Examples:
   lab workshop nodeport --up                 bring up the nodeport lab and start
+  lab workshop nodeport --up --set kubeProxy.mode=nftables   the same, kube-proxy in nftables mode
   lab workshop nodeport --name ws-test       use the lab "lab up nodeport --name ws-test" made
   lab workshop ws-test --check --json        instructor: is this attendee's lab healthy?`,
     )
@@ -45,7 +48,7 @@ Examples:
       if (!arg) return listWorkshops(opts);
       const name = opts.name === undefined ? undefined : resolveLabName(opts.name);
       if (opts.check) return instructorCheck(checkedLab(arg, name) ?? resolveLabName(arg), opts.json);
-      const target = workshopTarget(arg, name);
+      const target = workshopTarget(arg, name, opts.set);
       if (opts.list) return listSteps(target, opts.json);
 
       preflight();

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { ExitCode, LabError } from '../errors.js';
-import { CONTAINER_NAME, LABEL, LABEL_FILTER, LABEL_IMAGE, LABEL_PRIVILEGED, WORKDIR, messageOf, statusOf } from './engine.js';
+import { containerNameFor, LABEL, LABEL_FILTER, LABEL_IMAGE, LABEL_PRIVILEGED, WORKDIR, messageOf, statusOf } from './engine.js';
 
 export interface LabContainer {
   id: string;
@@ -17,9 +17,9 @@ export interface LabContainer {
  * The lab container, found by its label and name (so any directory, any checkout finds it,
  * and a container named otherwise, a test run's, is not this one).
  */
-export async function findLabContainer(docker: Docker): Promise<LabContainer | undefined> {
+export async function findLabContainer(docker: Docker, name?: string): Promise<LabContainer | undefined> {
   const all = await docker.listContainers({ all: true, filters: { label: [LABEL_FILTER] } });
-  const c = all.find((x) => x.Names.includes(`/${CONTAINER_NAME}`));
+  const c = all.find((x) => x.Names.includes(`/${containerNameFor(name)}`));
   if (!c) return undefined;
   return {
     id: c.Id,
@@ -33,12 +33,20 @@ export async function findLabContainer(docker: Docker): Promise<LabContainer | u
   };
 }
 
+/** The names of every lab container on the engine (the default one and each `--name N`), sorted. */
+export async function labContainerNames(docker: Docker): Promise<string[]> {
+  const all = await docker.listContainers({ all: true, filters: { label: [LABEL_FILTER] } });
+  return all.map((c) => (c.Names[0] ?? c.Id).replace(/^\//, '')).sort();
+}
+
 export interface StartOptions {
   image: string;
   /** --privileged instead of the least-privilege set below. */
   privileged?: boolean;
   /** Told the container's id as soon as it exists, so a rollback can remove it whatever comes next. */
   onCreated?: (id: string) => void;
+  /** `--name N`: the container kube-packet-lab-N (see containerNameFor). */
+  name?: string;
 }
 
 /**
@@ -75,11 +83,12 @@ export function hostConfig(privileged: boolean): Docker.HostConfig {
 /** Create and start the one long-running lab container. */
 export async function startLabContainer(docker: Docker, opts: StartOptions): Promise<LabContainer> {
   const privileged = opts.privileged ?? false;
+  const containerName = containerNameFor(opts.name);
   let container: Docker.Container;
   try {
     container = await docker.createContainer({
-      name: CONTAINER_NAME,
-      Hostname: CONTAINER_NAME,
+      name: containerName,
+      Hostname: containerName,
       Image: opts.image,
       Cmd: ['sleep', 'infinity'],
       WorkingDir: WORKDIR,
@@ -90,7 +99,7 @@ export async function startLabContainer(docker: Docker, opts: StartOptions): Pro
   } catch (err) {
     if (statusOf(err) === 409) {
       throw new LabError(
-        `a container named ${CONTAINER_NAME} exists but was not made by the lab (no ${LABEL_FILTER} label): remove or rename it first`,
+        `a container named ${containerName} exists but was not made by the lab (no ${LABEL_FILTER} label): remove or rename it first`,
         ExitCode.labState,
       );
     }
@@ -104,7 +113,7 @@ export async function startLabContainer(docker: Docker, opts: StartOptions): Pro
     const hint = privileged ? ' (this engine may not allow --privileged: try without it)' : '';
     throw new LabError(`cannot start the lab container${hint}: ${message}`, ExitCode.environment);
   }
-  const found = await findLabContainer(docker);
+  const found = await findLabContainer(docker, opts.name);
   if (!found) throw new LabError('the lab container vanished right after it started', ExitCode.commandFailed);
   return found;
 }

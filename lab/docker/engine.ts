@@ -13,6 +13,21 @@ export const LABEL_IMAGE = `${LABEL}.image`;
 export const LABEL_PRIVILEGED = `${LABEL}.privileged`;
 /** The one lab container's name; LAB_DOCKER_CONTAINER gives a test run a container of its own. */
 export const CONTAINER_NAME = process.env.LAB_DOCKER_CONTAINER ?? 'kube-packet-lab';
+/**
+ * The container of a named Docker lab (`lab docker … --name N`): several per engine, each its own
+ * container, kube-packet-lab-N; without a name, the one default container. Pure.
+ */
+export function containerNameFor(name?: string): string {
+  if (name === undefined) return CONTAINER_NAME;
+  if (!CONTAINER_SUFFIX.test(name)) {
+    throw new LabError(`--name "${name}": must be 1-40 lower-case letters, digits and dashes, starting with a letter or digit (the container is ${CONTAINER_NAME}-<name>)`, ExitCode.badInput);
+  }
+  return `${CONTAINER_NAME}-${name}`;
+}
+const CONTAINER_SUFFIX = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
+/** " --name N" for the hints a named Docker lab's commands print; "" for the default one. */
+export const nameFlag = (name?: string) => (name === undefined ? '' : ` --name ${name}`);
 export const DEFAULT_IMAGE = process.env.LAB_DOCKER_IMAGE ?? 'kube-packet-lab:latest';
 /** Where the project lives inside the image (see the Dockerfile). */
 export const WORKDIR = '/opt/kube-packet-lab';

@@ -3,8 +3,8 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import type Docker from 'dockerode';
 import { ExitCode, LabError } from '../errors.js';
 import { PROJECT_ROOT } from '../util/project.js';
-import { findLabContainer, removeLabContainer, type LabContainer } from './container.js';
-import { DEFAULT_IMAGE, LAB_CLI_IN_CONTAINER, WORKDIR, connectDocker, dockerEndpoint, withDocker } from './engine.js';
+import { findLabContainer, labContainerNames, removeLabContainer, type LabContainer } from './container.js';
+import { DEFAULT_IMAGE, LAB_CLI_IN_CONTAINER, WORKDIR, connectDocker, dockerEndpoint, nameFlag, withDocker } from './engine.js';
 import { execCapture, execInteractive, execStream, type ExecOptions } from './exec.js';
 import { inspectImage, removeImage, type ImageInfo } from './image.js';
 import { execLabInside } from './inner.js';
@@ -40,27 +40,28 @@ export function scenarioInContainer(scenario: string): string {
   return `${WORKDIR}/${rel}`;
 }
 
-async function requireContainer(docker: Docker): Promise<LabContainer> {
-  const c = await findLabContainer(docker);
-  if (!c) throw new LabError('no lab container: run "lab docker up <scenario>" first', ExitCode.labState);
+async function requireContainer(docker: Docker, name?: string): Promise<LabContainer> {
+  const c = await findLabContainer(docker, name);
+  const n = nameFlag(name);
+  if (!c) throw new LabError(`no lab container${name ? ` named ${name}` : ''}: run "lab docker up <scenario>${n}" first`, ExitCode.labState);
   if (c.state !== 'running') {
-    throw new LabError(`the lab container ${c.name} is ${c.state}: run "lab docker down", then "lab docker up <scenario>"`, ExitCode.labState);
+    throw new LabError(`the lab container ${c.name} is ${c.state}: run "lab docker down${n}", then "lab docker up <scenario>${n}"`, ExitCode.labState);
   }
   return c;
 }
 
 /** Run any `lab` command inside the container; returns its exit code. */
-export function dockerLab(args: string[], output?: Pick<ExecOptions, 'stdout' | 'stderr'>): Promise<number> {
+export function dockerLab(args: string[], output?: Pick<ExecOptions, 'stdout' | 'stderr'>, name?: string): Promise<number> {
   return withDocker(async () => {
     const docker = await connectDocker();
-    const c = await requireContainer(docker);
+    const c = await requireContainer(docker, name);
     return execLabInside(docker.getContainer(c.id), args, { env: innerEnv(), ...output });
   });
 }
 
 /** `lab verify <scenario>` inside the container: 0 pass, 1 fail, as the inner command says. */
-export function dockerVerify(scenario: string, labArgs: string[] = [], output?: Pick<ExecOptions, 'stdout' | 'stderr'>): Promise<number> {
-  return dockerLab(['verify', scenarioInContainer(scenario), ...labArgs], output);
+export function dockerVerify(scenario: string, labArgs: string[] = [], output?: Pick<ExecOptions, 'stdout' | 'stderr'>, name?: string): Promise<number> {
+  return dockerLab(['verify', scenarioInContainer(scenario), ...labArgs], output, name);
 }
 
 /** Namespaces inside the lab container (`ip netns list` there). */
@@ -96,6 +97,8 @@ export interface DockerShellOptions {
   lab?: string;
   /** Run this command (with bash -c) instead of an interactive shell. */
   command?: string;
+  /** `--name N`: the Docker lab kube-packet-lab-N. */
+  name?: string;
 }
 
 /**
@@ -105,7 +108,7 @@ export interface DockerShellOptions {
 export function dockerShell(node?: string, opts: DockerShellOptions = {}): Promise<number> {
   return withDocker(async () => {
     const docker = await connectDocker();
-    const c = await requireContainer(docker);
+    const c = await requireContainer(docker, opts.name);
     const shell = ['bash', ...(opts.command !== undefined ? ['-c', opts.command] : [])];
     let cmd = shell;
     if (node) {
@@ -127,11 +130,11 @@ export interface DockerDownResult {
 
 /** `lab down` inside, then remove the container (and with removeImage, its image). */
 export function dockerDown(
-  opts: { removeImage?: boolean; output?: Pick<ExecOptions, 'stdout' | 'stderr'> } = {},
+  opts: { removeImage?: boolean; output?: Pick<ExecOptions, 'stdout' | 'stderr'>; name?: string } = {},
 ): Promise<DockerDownResult> {
   return withDocker(async () => {
     const docker = await connectDocker();
-    const c = await findLabContainer(docker);
+    const c = await findLabContainer(docker, opts.name);
     if (!c) return { absent: true };
     let labDownCode: number | undefined;
     if (c.state === 'running') {
@@ -149,19 +152,22 @@ export interface DockerStatus {
   engine: { endpoint: string; version: string; apiVersion: string };
   image: { tag: string; info?: ImageInfo };
   container?: LabContainer & { namespaces: string[]; labs: string[] };
+  /** Every lab container on the engine, this one too (each `lab docker … --name N` has its own). */
+  containers: string[];
 }
 
 /** Engine, image and container, and the labs and namespaces up inside. */
-export function dockerStatus(opts: { image?: string } = {}): Promise<DockerStatus> {
+export function dockerStatus(opts: { image?: string; name?: string } = {}): Promise<DockerStatus> {
   return withDocker(async () => {
     const docker = await connectDocker();
     const version = await docker.version();
-    const c = await findLabContainer(docker);
+    const c = await findLabContainer(docker, opts.name);
     const tag = opts.image ?? c?.image ?? DEFAULT_IMAGE;
     const info = await inspectImage(docker, tag);
     const status: DockerStatus = {
       engine: { endpoint: dockerEndpoint().description, version: version.Version, apiVersion: version.ApiVersion },
       image: { tag, ...(info ? { info } : {}) },
+      containers: await labContainerNames(docker),
     };
     if (c) {
       const namespaces = await containerNamespaces(docker, c);

@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import { ExitCode, LabError, type ExitCodeValue } from '../errors.js';
 import { onInterrupt, once, throwIfInterrupted } from '../util/interrupt.js';
 import { ensureRunning, findLabContainer, removeLabContainer, startLabContainer, type LabContainer } from './container.js';
-import { DEFAULT_IMAGE, LAB_CLI_IN_CONTAINER, connectDocker, withDocker } from './engine.js';
+import { DEFAULT_IMAGE, LAB_CLI_IN_CONTAINER, connectDocker, nameFlag, withDocker } from './engine.js';
 import { execCapture, type ExecOptions } from './exec.js';
 import { missingBaseAdvice } from './base-image.js';
 import { buildImage, inspectImage } from './image.js';
@@ -28,6 +28,8 @@ export interface DockerUpOptions {
   /** Network for the build's RUN steps (default host). */
   buildNetwork?: string;
   privileged?: boolean;
+  /** `--name N`: the Docker lab's own container, kube-packet-lab-N (several per engine). */
+  name?: string;
   /** Extra arguments for `lab up` inside, e.g. ['--name', 'np2']. */
   labArgs?: string[];
   /** Progress lines (image build steps, container start). */
@@ -93,13 +95,13 @@ export function innerUpFailed(args: string[], code: number, stderr: string, cont
 function checkReusable(existing: LabContainer, opts: DockerUpOptions): void {
   if (opts.rebuild) {
     throw new LabError(
-      `the lab container ${existing.name} is already running image ${existing.image}: run "lab docker down" before --rebuild`,
+      `the lab container ${existing.name} is already running image ${existing.image}: run "lab docker down${nameFlag(opts.name)}" before --rebuild`,
       ExitCode.labState,
     );
   }
   if ((opts.privileged ?? false) !== existing.privileged) {
     throw new LabError(
-      `the lab container ${existing.name} already runs ${existing.privileged ? 'with' : 'without'} --privileged: run "lab docker down" first to change that`,
+      `the lab container ${existing.name} already runs ${existing.privileged ? 'with' : 'without'} --privileged: run "lab docker down${nameFlag(opts.name)}" first to change that`,
       ExitCode.labState,
     );
   }
@@ -137,7 +139,7 @@ export function dockerUp(scenario: string, opts: DockerUpOptions = {}): Promise<
     const docker = await connectDocker();
     const image = opts.image ?? DEFAULT_IMAGE;
     const inner = scenarioInContainer(scenario);
-    const existing = await findLabContainer(docker);
+    const existing = await findLabContainer(docker, opts.name);
     if (existing) checkReusable(existing, opts);
     const buildMs = existing ? undefined : await ensureImage(docker, image, opts);
     throwIfInterrupted();
@@ -150,7 +152,7 @@ export function dockerUp(scenario: string, opts: DockerUpOptions = {}): Promise<
       if (!existing) opts.onProgress?.(`docker: starting container from ${image}${privileged ? ' (privileged)' : ''}`);
       const container = existing
         ? await reuse(docker, existing, opts)
-        : await rollback.follow(startLabContainer(docker, { image, privileged, onCreated: rollback.onCreated }));
+        : await rollback.follow(startLabContainer(docker, { image, privileged, onCreated: rollback.onCreated, ...(opts.name !== undefined ? { name: opts.name } : {}) }));
       const startMs = Math.round(performance.now() - t0);
       throwIfInterrupted();
 

@@ -21,16 +21,16 @@ export interface DockerVerifyResult {
 
 const INNER_RUNS = '/tmp/kube-packet-lab-runs';
 
-export async function dockerVerifyCopied(scenario: string, labArgs: string[] = [], output?: Pick<ExecOptions, 'stdout' | 'stderr'>): Promise<DockerVerifyResult> {
+export async function dockerVerifyCopied(scenario: string, labArgs: string[] = [], output?: Pick<ExecOptions, 'stdout' | 'stderr'>, name?: string): Promise<DockerVerifyResult> {
   const own = labArgs.some((a) => a === '--out' || a.startsWith('--out='));
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const inner = `${INNER_RUNS}/${stamp}`;
-  const code = await dockerLab(['verify', scenarioInContainer(scenario), ...labArgs, ...(own ? [] : ['--out', inner])], output);
+  const code = await dockerLab(['verify', scenarioInContainer(scenario), ...labArgs, ...(own ? [] : ['--out', inner])], output, name);
   if (own) return { code };
   const hostDir = resolve(join('lab-runs', safeName(scenario), stamp));
   const copied = await withDocker(async () => {
     const docker = await connectDocker();
-    const c = await findLabContainer(docker);
+    const c = await findLabContainer(docker, name);
     if (!c) return false;
     const container = docker.getContainer(c.id);
     let tar: Buffer;

@@ -7,6 +7,7 @@ import type { Topology } from '../topology/schema.js';
 import type { Flow } from '../verify/flows.js';
 import { sendRequest } from '../verify/traffic.js';
 import { loadWalkthrough } from '../verify/walkthrough.js';
+import { podNetworkHealth, type DaemonLook } from './pod-network-health.js';
 import { hasWorkshop, loadWorkshop, scenarioOf } from './load.js';
 
 /**
@@ -63,9 +64,11 @@ export interface LabLook {
   topology: Topology;
   namespaces: { ns: string; present: boolean }[];
   workloads: { pod: string; pid: number; running: boolean }[];
+  /** The pod network's daemons (bgp: each BIRD) and their sessions, as lab status reads them. */
+  daemons?: DaemonLook[];
 }
 
-const CHECK_NAMES = ['lab is up', 'namespaces present', 'workloads running', 'kube-proxy rules', 'entry point answers'];
+const CHECK_NAMES = ['lab is up', 'namespaces present', 'workloads running', 'pod network', 'kube-proxy rules', 'entry point answers'];
 
 /** The report for a lab that is not up: the first check fails, the others are meaningless. */
 export function notUpReport(lab: string, why: string): HealthReport {
@@ -100,6 +103,9 @@ export async function checkHealth(look: LabLook): Promise<HealthReport> {
 
   const plan = planLab(running.topology);
   const present = new Set(namespaces.filter((n) => n.present).map((n) => n.ns));
+  const netName = `pod network (${running.topology.podNetwork.mode})`;
+  if (missingNs.length) checks.push({ name: netName, ok: null, detail: 'not checked: namespaces are missing' });
+  else checks.push({ name: netName, ...(await podNetworkHealth(lab, running.topology, look.daemons ?? [])) });
   for (const node of plan.kubeProxy) {
     const name = `kube-proxy rules on ${node.node}`;
     if (!present.has(node.ns)) {

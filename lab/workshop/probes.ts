@@ -2,11 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withCaptures } from '../capture/tcpdump.js';
-import { describePacket } from '../capture/pcap.js';
+import { describePacket, type TcpPacket } from '../capture/pcap.js';
 import type { ConntrackEntry } from '../kernel/conntrack.js';
 import { isLabSourcePort, nextSourcePort, portsInUse } from '../kernel/ports.js';
-import { DEFAULT_TCP_TIMEOUTS, readConntrack, readConntrackTimeouts, readRoute, readRules } from '../kernel/readers.js';
+import { runIn } from '../kernel/exec.js';
+import { DEFAULT_TCP_TIMEOUTS, elementOf, nftMapElementsOf, readConntrack, readConntrackTimeouts, readNftObjects, readNftText, readRoute, readRouteSource, readRules, type NftObject } from '../kernel/readers.js';
 import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
+import { podNetworkOf } from '../plan/pod-network/index.js';
 import type { Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import { packetInFlow, type Flow } from '../verify/flows.js';
@@ -40,6 +42,9 @@ export async function probe(check: Check, live: LiveLab): Promise<ProbeResult> {
   if (check.request) return probeRequest(check.request, live);
   if (check.capture) return probeCapture(check.capture, live);
   if (check.route) return probeRoute(check.route, live);
+  if (check.nft) return probeNft(check.nft, live);
+  if (check.neighbour) return probeNeighbour(check.neighbour, live);
+  if (check.fdb) return probeFdb(check.fdb, live);
   return { unavailable: 'this step has no check' };
 }
 
@@ -184,15 +189,22 @@ async function probeCapture(c: NonNullable<Check['capture']>, live: LiveLab): Pr
   const point = { id: c.at, host, ifname, ns: namespaceName(live.lab, host) };
   const dir = mkdtempSync(join(tmpdir(), 'lab-workshop-'));
   try {
-    const { result, packets } = await withCaptures([point], dir, () => requestsUntilEndpoint(c, live));
+    // The pod network's tunnel, if any, is captured too: its datagrams carry the flows between nodes.
+    const tunnel = podNetworkOf(live.topology).plan(live.topology).tunnel;
+    const filter = tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : undefined;
+    const { result, packets } = await withCaptures([point], dir, () => requestsUntilEndpoint(c, live), filter);
     if (!result.hit) return noHit(c, result.flows);
     const flow = result.hit;
-    const here = (packets.get(c.at) ?? []).filter((p) => packetInFlow(p, flow));
-    const pkt = here.find((p) => p.flags === c.flags);
+    // A VXLAN datagram is judged by the packet it carries; `outer` reads its own (UDP) header.
+    const carried = (p: TcpPacket) => p.vxlan?.inner ?? p;
+    const here = (packets.get(c.at) ?? []).filter((p) => packetInFlow(carried(p), flow));
+    const pkt = here.find((p) => carried(p).flags === c.flags && (!c.outer || p.vxlan));
     if (!pkt) {
-      return { unavailable: `a capture on ${c.at} saw ${here.length ? `${here.length} packets of the connection, none with flags [${c.flags}]` : 'no packet of the connection'}; the lab may be damaged (lab workshop --check)` };
+      const what = c.outer ? `a VXLAN datagram carrying a packet with flags [${c.flags}]` : `flags [${c.flags}]`;
+      return { unavailable: `a capture on ${c.at} saw ${here.length ? `${here.length} packets of the connection, none with ${what}` : 'no packet of the connection'}; the lab may be damaged (lab workshop --check)` };
     }
-    const value = c.field === 'src' ? `${pkt.src}:${pkt.sport}` : `${pkt.dst}:${pkt.dport}`;
+    const read = c.outer ? pkt : carried(pkt);
+    const value = c.field === 'src' ? `${read.src}:${read.sport}` : `${read.dst}:${read.dport}`;
     return { values: [value], evidence: `${c.at}: ${describePacket(pkt)}` };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -201,9 +213,121 @@ async function probeCapture(c: NonNullable<Check['capture']>, live: LiveLab): Pr
 
 async function probeRoute(c: NonNullable<Check['route']>, live: LiveLab): Promise<ProbeResult> {
   const ns = namespaceName(live.lab, c.node);
+  if (c.field === 'proto') {
+    const source = await readRouteSource(ns, c.to);
+    if (!source) return { unavailable: `${c.node} has no route to ${c.to}: the lab may be damaged (lab workshop --check)` };
+    return { values: [source.proto], evidence: `${source.dst}${source.via ? ` via ${source.via}` : ''} proto ${source.proto}` };
+  }
   const route = await readRoute(ns, c.to);
   if (!route) return { unavailable: `${c.node} has no route to ${c.to}: the lab may be damaged (lab workshop --check)` };
   const value = c.field === 'dev' ? route.dev : route.gateway;
   if (!value) return { unavailable: `${c.node} reaches ${c.to} without a next hop (it is on a directly connected network)` };
   return { values: [value], evidence: `${c.to} ${route.gateway ? `via ${route.gateway} ` : ''}dev ${route.dev}` };
+}
+
+/** kube-proxy's table in nftables mode, as the nft checks read it. Pure. */
+export interface NftTable {
+  /** Chain name → its rules, as `nft list table` prints them (one line each, trimmed). */
+  chains: Map<string, string[]>;
+  maps: { name: string; key: string; verdict: string }[];
+  sets: { name: string; timeout?: number; elements: string[] }[];
+}
+
+/** The chains and their rules of `nft list table ip kube-proxy` text. Pure. */
+export function nftChainsOf(text: string): Map<string, string[]> {
+  const chains = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of text.split('\n')) {
+    const open = /^\s*chain (\S+) \{/.exec(line);
+    if (open) {
+      current = [];
+      chains.set(open[1]!, current);
+      continue;
+    }
+    const t = line.trim();
+    if (!current) continue;
+    if (t === '}') current = undefined;
+    else if (t && !/^(type .* hook |comment ")/.test(t)) current.push(t);
+  }
+  return chains;
+}
+
+export function nftTableOf(text: string, objects: NftObject[]): NftTable {
+  return {
+    chains: nftChainsOf(text),
+    maps: nftMapElementsOf(objects).map((e) => ({ name: e.map, key: e.key, verdict: e.verdict })),
+    sets: objects.flatMap((o) => (o.set ? [{ name: o.set.name, timeout: o.set.timeout, elements: (o.set.elem ?? []).map((e) => String(elementOf(e).val)) }] : [])),
+  };
+}
+
+const sameKey = (a: string, b: string) => a.replace(/\s+/g, ' ').trim() === b.replace(/\s+/g, ' ').trim();
+/** "goto service-…" → "service-…"; "drop" stays. */
+const verdictTarget = (v: string) => v.replace(/^(goto|jump) /, '');
+
+/** The value an nft check asks for, from the node's table. Pure. */
+export function nftValue(c: NonNullable<Check['nft']>, node: string, table: NftTable): ProbeResult {
+  const none = (what: string): ProbeResult => ({ unavailable: `${node}'s table ip kube-proxy has ${what}: kube-proxy's rules look damaged (an instructor can run lab workshop --check)` });
+  if (c.map) {
+    const elements = table.maps.filter((e) => globMatches(c.map, e.name) && (c.key === undefined || sameKey(c.key, e.key)));
+    if (c.field === 'count') return { values: [String(elements.length)], evidence: elements.map((e) => `${e.name}: ${e.key} : ${e.verdict}`).join('\n') };
+    if (elements.length === 0) return none(`no element${c.key ? ` ${c.key}` : ''} in map ${c.map}`);
+    if (c.field === 'elements') return { values: elements.map((e) => e.key), evidence: elements.map((e) => `${e.key} : ${e.verdict}`).join('\n') };
+    const e = elements[0]!;
+    return { values: [verdictTarget(e.verdict)], evidence: `map ${e.name}: ${e.key} : ${e.verdict}` };
+  }
+  if (c.set) {
+    const sets = table.sets.filter((s) => globMatches(c.set, s.name));
+    const set = sets[c.nth - 1];
+    if (c.field === 'count' && !set) return { values: ['0'] };
+    if (!set) return none(`${sets.length ? `only ${sets.length}` : 'no'} set named ${c.set}`);
+    if (c.field === 'count') return { values: [String(set.elements.length)], evidence: `set ${set.name}: ${set.elements.join(', ')}` };
+    if (c.field === 'timeout') return set.timeout === undefined ? none(`no timeout on set ${set.name}`) : { values: [String(set.timeout)], evidence: `set ${set.name}: timeout ${set.timeout} s` };
+    if (set.elements.length === 0) return { unavailable: `set ${set.name} on ${node} holds no element yet: send a request first (the command above), then answer` };
+    return { values: set.elements, evidence: `set ${set.name}: ${set.elements.join(', ')}` };
+  }
+  const chains = [...table.chains].filter(([name]) => globMatches(c.chain, name));
+  const re = c.rule === undefined ? undefined : new RegExp(c.rule);
+  const hits: { chain: string; rule: string; m?: RegExpExecArray }[] = chains.flatMap(([chain, rules]) => (re ? rules.flatMap((rule) => (re.test(rule) ? [{ chain, rule, m: re.exec(rule)! }] : [])) : [{ chain, rule: rules.join('\n') }]));
+  if (c.field === 'count') return { values: [String(hits.length)], evidence: hits.map((h) => `${h.chain}: ${h.rule}`).join('\n') };
+  const hit = hits[c.nth - 1];
+  if (!hit) return none(`${hits.length ? `only ${hits.length}` : 'no'} ${re ? `rule matching /${c.rule}/ in a chain` : 'chain'} named ${c.chain}`);
+  if (c.field === 'chain') return { values: [hit.chain], evidence: `chain ${hit.chain}: ${hit.rule}` };
+  const value = hit.m?.[1];
+  if (value === undefined) return none(`no match for /${c.rule}/'s group in chain ${hit.chain}`);
+  return { values: [value], evidence: `chain ${hit.chain}: ${hit.rule}` };
+}
+
+async function probeNft(c: NonNullable<Check['nft']>, live: LiveLab): Promise<ProbeResult> {
+  if (live.topology.kubeProxy.mode !== 'nftables') return { unavailable: `this question is about kube-proxy's nftables table, and lab ${live.lab} runs kube-proxy in iptables mode. Type skip to go on.` };
+  const ns = namespaceName(live.lab, c.node);
+  const [text, objects] = await Promise.all([readNftText(ns), readNftObjects(ns)]);
+  return nftValue(c, c.node, nftTableOf(text, objects));
+}
+
+async function probeNeighbour(c: NonNullable<Check['neighbour']>, live: LiveLab): Promise<ProbeResult> {
+  const ns = namespaceName(live.lab, c.node);
+  const { stdout } = await runIn(ns, 'ip', ['-j', 'neigh', 'show', 'dev', c.dev, 'to', c.to], { allowFailure: true });
+  let entries: { dst: string; lladdr?: string; state?: string[] }[] = [];
+  try {
+    entries = JSON.parse(stdout || '[]') as typeof entries;
+  } catch {
+    /* no device */
+  }
+  const e = entries.find((x) => x.dst === c.to && x.lladdr);
+  if (!e) return { unavailable: `${c.node} has no neighbour entry for ${c.to} on ${c.dev}: the lab may be damaged (lab workshop --check)` };
+  return { values: [e.lladdr!], evidence: `${e.dst} dev ${c.dev} lladdr ${e.lladdr} ${(e.state ?? []).join(' ')}` };
+}
+
+async function probeFdb(c: NonNullable<Check['fdb']>, live: LiveLab): Promise<ProbeResult> {
+  const ns = namespaceName(live.lab, c.node);
+  const { stdout } = await runIn(ns, 'bridge', ['-j', 'fdb', 'show', 'dev', c.dev], { allowFailure: true });
+  let entries: { mac: string; dst?: string }[] = [];
+  try {
+    entries = JSON.parse(stdout || '[]') as typeof entries;
+  } catch {
+    /* no device */
+  }
+  const e = entries.find((x) => x.mac === c.mac && x.dst);
+  if (!e) return { unavailable: `${c.node}'s forwarding database on ${c.dev} has no entry for ${c.mac}: the lab may be damaged (lab workshop --check)` };
+  return { values: [e.dst!], evidence: `${e.mac} dev ${c.dev} dst ${e.dst}` };
 }

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { NAME_PATTERN, NAME_RULE } from '../topology/names.js';
+import { POD_NETWORK_MODES } from '../topology/schema.js';
 
 /**
  * A workshop is data beside its topology (topologies/<scenario>.workshop.yaml): an ordered
@@ -77,13 +78,58 @@ const captureCheck = z.strictObject({
   /** tcpdump-style flags of the packet: S (the request's SYN), S. (the answer's SYN-ACK). */
   flags: z.string().default('S'),
   field: z.enum(['src', 'dst']),
+  /** A VXLAN datagram's outer header (UDP node to node) instead of the packet it carries (the default). */
+  outer: z.boolean().default(false),
+});
+
+/**
+ * A value read from kube-proxy's table in nftables mode (`nft list table ip kube-proxy` on the
+ * node): an element of a verdict map, a set, or a rule of a chain. Exactly one of map, set, chain.
+ */
+const nftCheck = z.strictObject({
+  node: hostName,
+  /** A verdict map ("service-ips", "*" allowed). */
+  map: z.string().min(1).optional(),
+  /** The map element's key as nft prints it: "172.31.0.5 . tcp . 443", "tcp . 32000". */
+  key: z.string().min(1).optional(),
+  /** A set ("affinity-*"). */
+  set: z.string().min(1).optional(),
+  /** A chain ("service-*", "*" allowed). */
+  chain: z.string().min(1).optional(),
+  /** A regular expression a rule of the chain must match; its first group is the value of field "match". */
+  rule: z.string().min(1).optional(),
+  /** Which matching rule (or chain), counting from 1. */
+  nth: z.number().int().min(1).default(1),
+  /**
+   * verdict: the map element's verdict (its target chain for goto/jump); elements: a set's or map's
+   * elements (any is right); timeout: a set's timeout in seconds; chain: the matching chain's name;
+   * match: the rule's first group; count: matching rules, or the set's or map's elements.
+   */
+  field: z.enum(['verdict', 'elements', 'timeout', 'chain', 'match', 'count']),
+});
+
+/** A node's neighbour entry on a device (vxlan: the peer VTEP's MAC for its pod CIDR's address). */
+const neighbourCheck = z.strictObject({
+  node: hostName,
+  dev: z.string().min(1),
+  to: ipv4,
+  field: z.enum(['lladdr']),
+});
+
+/** A node's forwarding-database entry on a device (vxlan: where frames for a VTEP MAC are sent). */
+const fdbCheck = z.strictObject({
+  node: hostName,
+  dev: z.string().min(1),
+  mac: z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, 'must be a MAC address like 0e:fa:0a:f0:00:05'),
+  field: z.enum(['dst']),
 });
 
 /** The route a host uses toward an address: its outgoing interface or next hop. */
 const routeCheck = z.strictObject({
   node: hostName,
   to: ipv4,
-  field: z.enum(['dev', 'via']),
+  /** dev, via: of the route `ip route get` picks; proto: who installed the most specific route holding it (bird, kernel, static, boot). */
+  field: z.enum(['dev', 'via', 'proto']),
 });
 
 export const checkSchema = z.strictObject({
@@ -92,6 +138,9 @@ export const checkSchema = z.strictObject({
   request: requestCheck.optional(),
   capture: captureCheck.optional(),
   route: routeCheck.optional(),
+  nft: nftCheck.optional(),
+  neighbour: neighbourCheck.optional(),
+  fdb: fdbCheck.optional(),
   /** A fixed answer (one or several accepted spellings), for a question about concepts. */
   value: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
 });
@@ -100,6 +149,28 @@ export const ANSWER_KINDS = ['address', 'pod', 'name', 'number', 'text'] as cons
 export type AnswerKind = (typeof ANSWER_KINDS)[number];
 export const PORT_MODES = ['optional', 'required', 'ignore'] as const;
 export type PortMode = (typeof PORT_MODES)[number];
+
+/**
+ * A step as it reads in one mode of the lab (kube-proxy's nftables mode, a pod-network mode): the
+ * fields it changes. A variant that gives a check asks a different question: the base step's kind,
+ * port, hints and feedback are dropped unless the variant gives its own.
+ */
+const stepVariantSchema = z.strictObject({
+  title: z.string().min(1).optional(),
+  explain: z.string().min(1).optional(),
+  look: z.array(lookSchema).optional(),
+  question: z.string().min(1).optional(),
+  check: checkSchema.optional(),
+  kind: z.enum(ANSWER_KINDS).optional(),
+  port: z.enum(PORT_MODES).optional(),
+  hints: z.array(z.string()).optional(),
+  feedback: z.array(z.strictObject({ answer: z.string(), say: z.string() })).optional(),
+  debrief: z.string().optional(),
+});
+export type StepVariant = z.output<typeof stepVariantSchema>;
+
+export const PROXY_MODES = ['iptables', 'nftables'] as const;
+const podNetworkMode = z.enum(POD_NETWORK_MODES);
 
 export const stepSchema = z.strictObject({
   /** Stable identifier: progress is recorded by it, so steps can be reordered or added later. */
@@ -122,6 +193,14 @@ export const stepSchema = z.strictObject({
   feedback: z.array(z.strictObject({ answer: z.string(), say: z.string() })).default([]),
   /** Shown once the step is answered (or skipped): why the answer is what it is. */
   debrief: z.string().optional(),
+  /** The kube-proxy modes the step is asked in (default: both). */
+  proxyModes: z.array(z.enum(PROXY_MODES)).min(1).optional(),
+  /** The pod-network modes the step is asked in (default: every one). */
+  podNetworks: z.array(podNetworkMode).min(1).optional(),
+  /** The step in a lab whose kube-proxy runs in nftables mode (applied after any podNetwork variant). */
+  nftables: stepVariantSchema.optional(),
+  /** The step in a pod-network mode: { vxlan: { … }, bgp: { … } }. */
+  podNetwork: z.partialRecord(podNetworkMode, stepVariantSchema).optional(),
 });
 
 export const workshopSchema = z.strictObject({
@@ -154,6 +233,13 @@ export function answerKind(step: WorkshopStep): AnswerKind {
   if (c.capture) return 'address';
   if (c.request) return c.request.field === 'pod' || c.request.field === 'node' ? 'name' : 'address';
   if (c.route) return c.route.field === 'via' ? 'address' : 'name';
+  if (c.neighbour) return 'name';
+  if (c.fdb) return 'address';
+  if (c.nft) {
+    if (c.nft.field === 'count' || c.nft.field === 'timeout') return 'number';
+    if (c.nft.field === 'elements') return 'text';
+    return 'name';
+  }
   if (c.rule) {
     if (c.rule.field === 'count' || c.rule.field === '--probability') return 'number';
     if (c.rule.field === '--to-destination' || c.rule.field === '-d' || c.rule.field === '-s') return 'address';

@@ -188,6 +188,22 @@ describe.skipIf(skip || !root)('lab docker: up, verify, shell, down in one conta
     expect((await insideContainer())?.labs).toEqual([LAB]);
   }, 120_000);
 
+  it('runs a second Docker lab beside the first with --name, and lab docker down --name removes only that one', async () => {
+    const up = await lab(['docker', 'up', 'nodeport', '--image', IMAGE, '--name', 'two'], { timeout: 120_000 });
+    expect(up.exitCode, up.stderr).toBe(0);
+    expect(up.stdout).toContain('next: lab docker verify nodeport --name two;');
+    expect((await testContainers()).map((c) => c.name).sort()).toEqual([CONTAINER, `${CONTAINER}-two`]);
+    const two = JSON.parse((await lab(['docker', 'status', '--json', '--name', 'two'])).stdout) as { container?: { name: string; labs: string[] } };
+    expect(two.container?.name).toBe(`${CONTAINER}-two`);
+    expect(two.container?.labs).toEqual(['nodeport']);
+    expect((await insideContainer())?.labs).toEqual([LAB]); // the default one is untouched
+    const down = await lab(['docker', 'down', '--name', 'two'], { timeout: 60_000 });
+    expect(down.exitCode, down.stderr).toBe(0);
+    expect(down.stdout).toMatch(new RegExp(`container ${CONTAINER}-two \\(\\w+\\) removed`));
+    expect((await testContainers()).map((c) => c.name)).toEqual([CONTAINER]);
+    expect((await insideContainer())?.labs).toEqual([LAB]);
+  }, 150_000);
+
   it('comes down from any directory and leaves the host as it was', async () => {
     const [c] = await testContainers();
     const top = (await (await connectDocker()).getContainer(c!.id).top({ ps_args: '-eo pid,args' })) as { Titles: string[]; Processes: string[][] };

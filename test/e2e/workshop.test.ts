@@ -176,6 +176,7 @@ describe.skipIf(!root)('lab workshop against a live nodeport lab', () => {
       ['lab is up', true],
       ['namespaces present', true],
       ['workloads running', true],
+      ['pod network (routed)', true],
       ['kube-proxy rules on node1', true],
       ['kube-proxy rules on node2', true],
       ['client -> 10.240.0.4:32000 answers', true],

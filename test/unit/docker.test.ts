@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { dockerNextHint } from '../../lab/cli/docker.js';
-import { hostConfig } from '../../lab/docker/container.js';
-import { asLabError, engineError, messageOf } from '../../lab/docker/engine.js';
+import type Docker from 'dockerode';
+import { findLabContainer, hostConfig, labContainerNames, startLabContainer } from '../../lab/docker/container.js';
+import { asLabError, containerNameFor, engineError, messageOf, nameFlag } from '../../lab/docker/engine.js';
 import { pickNamespace, scenarioInContainer } from '../../lab/docker/runner.js';
 import { ExitCode, LabError } from '../../lab/errors.js';
 import * as preflight from '../../lab/kernel/preflight.js';
@@ -111,5 +112,67 @@ describe('the next: line after lab docker up', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('several Docker labs per engine: lab docker … --name N', () => {
+  it('derives the container name from N; without a name it is the default one', () => {
+    expect(containerNameFor()).toBe('kube-packet-lab');
+    expect(containerNameFor('ws-3')).toBe('kube-packet-lab-ws-3');
+    expect(containerNameFor('a')).not.toBe(containerNameFor('b'));
+    for (const bad of ['', 'Ws', '-x', 'a b', 'a/b', 'x'.repeat(41)]) {
+      expect(() => containerNameFor(bad), bad).toThrow(LabError);
+      try {
+        containerNameFor(bad);
+      } catch (e) {
+        expect((e as LabError).exitCode).toBe(ExitCode.badInput);
+      }
+    }
+    expect(nameFlag()).toBe('');
+    expect(nameFlag('ws-3')).toBe(' --name ws-3');
+  });
+
+  /** An engine holding the default lab container, two named ones, and a stranger's container. */
+  const engine = () => {
+    const listed = ['kube-packet-lab', 'kube-packet-lab-a', 'kube-packet-lab-b'].map((n, i) => ({
+      Id: `id${i}`,
+      Names: [`/${n}`],
+      Image: 'img',
+      ImageID: 'sha',
+      State: 'running',
+      Status: 'Up',
+      Created: 0,
+      Labels: { 'kube-packet-lab': '1' },
+    }));
+    const created: string[] = [];
+    const docker = {
+      listContainers: async () => listed,
+      createContainer: async (o: { name: string }) => {
+        created.push(o.name);
+        listed.push({ ...listed[0]!, Id: `new-${o.name}`, Names: [`/${o.name}`] });
+        return { id: `new-${o.name}`, start: async () => undefined };
+      },
+    };
+    return { docker: docker as unknown as Docker, created };
+  };
+
+  it('finds each lab by its own container, never another one', async () => {
+    const { docker } = engine();
+    expect((await findLabContainer(docker))?.id).toBe('id0');
+    expect((await findLabContainer(docker, 'a'))?.id).toBe('id1');
+    expect((await findLabContainer(docker, 'b'))?.name).toBe('kube-packet-lab-b');
+    expect(await findLabContainer(docker, 'c')).toBeUndefined();
+    expect(await labContainerNames(docker)).toEqual(['kube-packet-lab', 'kube-packet-lab-a', 'kube-packet-lab-b']);
+  });
+
+  it('starts a named lab in a container of that name', async () => {
+    const { docker, created } = engine();
+    const c = await startLabContainer(docker, { image: 'img', name: 'c' });
+    expect(created).toEqual(['kube-packet-lab-c']);
+    expect(c.name).toBe('kube-packet-lab-c');
+  });
+
+  it("names the Docker lab in the next: line, so each command reaches that container", () => {
+    expect(dockerNextHint('nodeport', [], 'ws-3')).toBe('next: lab docker verify nodeport --name ws-3; lab docker shell node1 --lab nodeport --name ws-3; lab docker down --name ws-3');
   });
 });
