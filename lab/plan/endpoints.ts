@@ -1,5 +1,6 @@
 import type { Pod, Service, ServicePort, Topology } from '../topology/schema.js';
 import { selects } from '../topology/relations.js';
+import { joinHostPort } from '../util/ipv6.js';
 
 /**
  * One backend of a service port, as an EndpointSlice lists it, with its conditions:
@@ -69,7 +70,7 @@ function computeServicePorts(t: Topology): ServicePortView[] {
     service.ports.map((port) => {
       const all = t.pods
         .filter((pod) => selects(service, pod))
-        .map((pod) => ({ pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: `${pod.address}:${port.targetPort}`, ...endpointConditions(pod) }))
+        .map((pod) => ({ pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: joinHostPort(pod.address, port.targetPort), ...endpointConditions(pod) }))
         .sort(byAddress);
       return {
         service,
