@@ -52,7 +52,7 @@ function planWithoutRules(t: Topology): Plan {
   const records = clusterDnsRecords(t);
   const zone = { domain: t.cluster.domain, records };
   const workloads = t.pods
-    .map((p): WorkloadPlan => ({ pod: p.name, node: p.node, ns: namespaceName(t.lab, p.name), ip: p.address, ports: podPorts(t, p), kind: p.workload, ...(p.workload === 'dns' ? { zone } : {}) }))
+    .map((p): WorkloadPlan => ({ pod: p.name, node: p.node, ns: namespaceName(t.lab, p.name), ip: p.address, ...(p.address6 !== undefined ? { ip6: p.address6 } : {}), ports: podPorts(t, p), kind: p.workload, ...(p.workload === 'dns' ? { zone } : {}) }))
     .filter((w) => w.ports.length > 0);
   const clusterDNS = t.cluster.dns;
   const files: FilePlan[] = clusterDNS
