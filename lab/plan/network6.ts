@@ -2,7 +2,13 @@ import { ipv6View } from '../topology/family.js';
 import { HOST_IFNAME, networkBridgeName } from '../topology/names.js';
 import type { Topology } from '../topology/schema.js';
 import { cidr6Contains, firstHost6, parseCidr6, type Cidr6 } from '../util/ipv6.js';
-import type { NamespacePlan } from './network.js';
+
+/** The part of a namespace's plan this adds to (network.ts's NamespacePlan; said here to keep the modules apart). */
+interface NamespacePlan {
+  batch: string[];
+  sysctls: Record<string, string>;
+  addresses: { ifname: string; cidr: string }[];
+}
 
 /**
  * The IPv6 half of a dual-stack lab's network (docs/dualstack.md), laid over the IPv4 plan once

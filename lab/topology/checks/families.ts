@@ -22,11 +22,7 @@ export function checkFamilies(c: CheckContext): void {
     if (why) c.at(path, why);
     return parsed;
   };
-  const ip = (path: PropertyKey[], text: string): bigint | undefined => {
-    const v = parseIPv6(text);
-    if (v === undefined) c.at(path, `${text} is not a valid IPv6 address in RFC 5952 form${canonical(text, '')}`);
-    return v;
-  };
+  const ip = (path: PropertyKey[], text: string) => ipAt(c, path, text);
 
   const podRange = cidr(['cluster', 'podCIDR6'], t.cluster.podCIDR6);
   const serviceRange = cidr(['cluster', 'serviceCIDR6'], t.cluster.serviceCIDR6);
@@ -99,6 +95,12 @@ export function checkFamilies(c: CheckContext): void {
     else c.claimAddress(['pods', i, 'address6'], p.address6);
   });
 
+  checkServiceFamilies(c, serviceRange, dual);
+}
+
+/** Each Service's families settled, and its IPv6 ClusterIP inside cluster.serviceCIDR6 when it has IPv6. */
+function checkServiceFamilies(c: CheckContext, serviceRange: Cidr6 | undefined, dual: boolean): void {
+  const { t } = c;
   t.services.forEach((s, i) => {
     const path = (f: string) => ['services', i, f];
     const fam = serviceFamilies(s, dual);
@@ -115,12 +117,18 @@ export function checkFamilies(c: CheckContext): void {
         c.at(path('clusterIPs'), `the Service is dual-stack, so it needs its IPv6 ClusterIP from cluster.serviceCIDR6 (${t.cluster.serviceCIDR6}), e.g. clusterIPs: [${s.clusterIP}, <IPv6>]`);
         return;
       }
-      const a = ip([...path('clusterIPs'), 1], v6);
+      const a = ipAt(c, [...path('clusterIPs'), 1], v6);
       if (a === undefined) return;
       if (serviceRange && !cidr6Contains(serviceRange, a)) c.at([...path('clusterIPs'), 1], `${v6} is not inside cluster.serviceCIDR6 ${serviceRange.text}`);
       else c.claimAddress([...path('clusterIPs'), 1], v6);
     }
   });
+}
+
+function ipAt(c: CheckContext, path: PropertyKey[], text: string): bigint | undefined {
+  const v = parseIPv6(text);
+  if (v === undefined) c.at(path, `${text} is not a valid IPv6 address in RFC 5952 form${canonical(text, '')}`);
+  return v;
 }
 
 /** Why a pod network mode cannot carry a dual-stack cluster's IPv6 pod traffic yet. */
