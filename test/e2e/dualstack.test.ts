@@ -91,6 +91,16 @@ describe.skipIf(!root).each(['iptables', 'nftables'])('dualstack lab (kube-proxy
     expect(text).not.toContain('fd00:172:31::5');
   });
 
+  it('lab rules shows both families; lab conntrack shows the IPv6 connection beside IPv4 ones', async () => {
+    const r = await lab(['rules', 'dualstack', 'node1']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain(mode === 'nftables' ? '# IPv6 (nft list table ip6 kube-proxy)' : '# IPv6 (ip6tables-save -t nat)');
+    expect(r.stdout).toContain(mode === 'nftables' ? 'dnat to [fd00:10:244:1::2]:8443' : '--to-destination [fd00:10:244:1::2]:8443');
+    expect(r.stdout).toContain(mode === 'nftables' ? 'dnat to 10.244.1.2:8443' : '--to-destination 10.244.1.2:8443');
+    const ct = await lab(['conntrack', 'dualstack', 'node1']);
+    expect(ct.stdout).toMatch(/orig fd00:10:241::4:\d+ > fd00:10:240::4:32000 +reply fd00:10:244:1::2:8443 > fd00:10:240::4:\d+/);
+  });
+
   it('the IPv6 ClusterIP answers from a pod', async () => {
     const r = await lab(['exec', 'dualstack', 'web-2', '--', 'curl', '-s', '-m', '5', 'http://[fd00:172:31::5]:443/']);
     expect(r.exitCode, r.stderr).toBe(0);
