@@ -5,6 +5,7 @@ import { readConntrack, readNftText, readRules } from '../kernel/readers.js';
 import { rulesHeader } from '../plan/kube-proxy/version.js';
 import type { ProxyMode, Topology } from '../topology/schema.js';
 import { hostNamespace, runningLab } from './running.js';
+import { isDualStack } from '../topology/family.js';
 
 /**
  * kube-proxy's rules on a node under a header naming the kube-proxy version and mode: as
@@ -23,8 +24,11 @@ export async function rules(lab: string, host: string, table?: string, counters 
     return { mode, text: `# ${kind} ${host} of lab ${lab}: not a node, so kube-proxy wrote no rules here (its namespace's own iptables-save -t ${table ?? 'nat'})\n${own}` };
   }
   if (mode === 'nftables') refuseIptablesOptions(lab, host, table, counters);
-  const text = mode === 'nftables' ? await readNftText(ns, { allowFailure: false }) : await readRules(ns, { table: table ?? 'nat', counters, allowFailure: false });
-  return { mode, text: `${rulesHeader(mode, lab, host)}\n${text}` };
+  const read = (ipv6: boolean) => (mode === 'nftables' ? readNftText(ns, { allowFailure: false, ipv6 }) : readRules(ns, { table: table ?? 'nat', counters, allowFailure: false, ipv6 }));
+  const text = await read(false);
+  // A dual-stack cluster: kube-proxy's IPv6 proxier's rules follow, the same chains in ip6tables or table ip6 kube-proxy.
+  const six = isDualStack(running.topology) ? `\n# IPv6 (${mode === 'nftables' ? 'nft list table ip6 kube-proxy' : `ip6tables-save -t ${table ?? 'nat'}`})\n${await read(true)}` : '';
+  return { mode, text: `${rulesHeader(mode, lab, host)}\n${text}${six}` };
 }
 
 /** What a host of the lab is: kube-proxy's rules live only on nodes. */
@@ -42,6 +46,7 @@ function refuseIptablesOptions(lab: string, host: string, table: string | undefi
 }
 
 export async function conntrack(lab: string, host: string): Promise<ConntrackEntry[]> {
+  // conntrack -L without -f lists both families: a dual-stack lab's IPv6 connections come with the IPv4 ones.
   return readConntrack(hostNamespace(runningLab(lab), host));
 }
 

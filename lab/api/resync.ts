@@ -58,6 +58,7 @@ function syncNodes(before: Topology, after: Topology, scope: SyncScope, sweep: b
       const plan = planChangeSync(before, after, n.name, scope, existing);
       const started = performance.now();
       if (plan.payload) await applyProxyRules(ns, plan.mode, plan.payload);
+      if (plan.payload6) await applyProxyRules(ns, plan.mode, plan.payload6, { family: 'IPv6' });
       return {
         node: n.name,
         mode: plan.mode,

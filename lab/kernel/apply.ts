@@ -96,7 +96,12 @@ export async function waitForLinks(plan: Pick<Plan, 'namespaces'>, timeoutMs = 3
  * (lab scale / kill / revive) use --noflush, as kube-proxy does (see resync.ts).
  */
 export async function applyRules(plan: Plan): Promise<void> {
-  await Promise.all(plan.kubeProxy.map((r) => applyProxyRules(r.ns, r.mode, r.payload, { fresh: true })));
+  await Promise.all(
+    plan.kubeProxy.map(async (r) => {
+      await applyProxyRules(r.ns, r.mode, r.payload, { fresh: true });
+      if (r.payload6 !== undefined) await applyProxyRules(r.ns, r.mode, r.payload6, { fresh: true, family: 'IPv6' });
+    }),
+  );
 }
 
 /**

@@ -15,9 +15,9 @@ export async function readConntrack(ns: string, proto: 'tcp' | 'udp' = 'tcp'): P
 }
 
 /** iptables-save of one table (or all), optionally with counters. */
-export async function readRules(ns: string, opts: { table?: string; counters?: boolean; allowFailure?: boolean } = {}): Promise<string> {
+export async function readRules(ns: string, opts: { table?: string; counters?: boolean; allowFailure?: boolean; ipv6?: boolean } = {}): Promise<string> {
   const args = [...(opts.counters ? ['-c'] : []), ...(opts.table ? ['-t', opts.table] : [])];
-  const { stdout } = await runIn(ns, 'iptables-save', args, { allowFailure: opts.allowFailure ?? true });
+  const { stdout } = await runIn(ns, opts.ipv6 ? 'ip6tables-save' : 'iptables-save', args, { allowFailure: opts.allowFailure ?? true });
   return stdout;
 }
 
@@ -156,8 +156,8 @@ export async function readAddresses(ns: string): Promise<InterfaceAddress[]> {
  * JSON objects for the parts the checks read. kube-proxy writes no `counter` statements, so
  * where iptables mode reads counters the checks read the ruleset and conntrack instead.
  */
-export async function readNftText(ns: string, opts: { allowFailure?: boolean } = {}): Promise<string> {
-  const { stdout } = await runIn(ns, 'nft', ['list', 'table', 'ip', 'kube-proxy'], { allowFailure: opts.allowFailure ?? true });
+export async function readNftText(ns: string, opts: { allowFailure?: boolean; ipv6?: boolean } = {}): Promise<string> {
+  const { stdout } = await runIn(ns, 'nft', ['list', 'table', opts.ipv6 ? 'ip6' : 'ip', 'kube-proxy'], { allowFailure: opts.allowFailure ?? true });
   return stdout;
 }
 

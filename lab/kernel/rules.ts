@@ -2,6 +2,7 @@ import type { NftExisting } from '../plan/kube-proxy/nftables.js';
 import { parseSave } from '../plan/kube-proxy/rules.js';
 import type { ProxyExisting } from '../plan/kube-proxy/sync.js';
 import type { ProxyMode } from '../topology/schema.js';
+import type { IPFamily } from '../topology/family.js';
 import { runIn } from './exec.js';
 
 /** The chains of a namespace's nat table, as iptables-save lists them (built-in ones too). */
@@ -44,9 +45,10 @@ export async function proxyExisting(ns: string, mode: ProxyMode): Promise<ProxyE
  * Apply one ruleset payload atomically, as kube-proxy applies each sync. `fresh`: the node's
  * tables are new and empty, so iptables-restore may replace them rather than merge (--noflush).
  */
-export async function applyProxyRules(ns: string, mode: ProxyMode, payload: string, opts: { fresh?: boolean } = {}): Promise<void> {
+export async function applyProxyRules(ns: string, mode: ProxyMode, payload: string, opts: { fresh?: boolean; family?: IPFamily } = {}): Promise<void> {
   // Thousands of Services take iptables-restore (nf_tables backend) well past the usual 30 s on a busy machine.
   const timeoutMs = 300_000;
   if (mode === 'nftables') await runIn(ns, 'nft', ['-f', '-'], { input: payload, timeoutMs });
-  else await runIn(ns, 'iptables-restore', opts.fresh ? [] : ['--noflush'], { input: payload, timeoutMs });
+  // The IPv6 proxier of a dual-stack cluster writes the ip6 tables (same chain names) with ip6tables-restore.
+  else await runIn(ns, opts.family === 'IPv6' ? 'ip6tables-restore' : 'iptables-restore', opts.fresh ? [] : ['--noflush'], { input: payload, timeoutMs });
 }

@@ -1,6 +1,7 @@
 import type { Pod, Service, ServicePort, Topology } from '../topology/schema.js';
 import { selects } from '../topology/relations.js';
 import { availableForTopology, endpointHints, nodeZones, topologyModeFromHints, type EndpointHints, type TopologyMode } from './topology-hints.js';
+import { joinHostPort } from '../util/ipv6.js';
 
 /**
  * One backend of a service port, as an EndpointSlice lists it, with its conditions:
@@ -79,7 +80,7 @@ function computeServicePorts(t: Topology): ServicePortView[] {
           const conditions = endpointConditions(pod);
           const zone = zones.get(pod.node);
           const hints = endpointHints(service.trafficDistribution, { ...conditions, node: pod.node, zone });
-          return { pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: `${pod.address}:${port.targetPort}`, ...conditions, ...(zone !== undefined ? { zone } : {}), ...(hints ? { hints } : {}) };
+          return { pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: joinHostPort(pod.address, port.targetPort), ...conditions, ...(zone !== undefined ? { zone } : {}), ...(hints ? { hints } : {}) };
         })
         .sort(byAddress);
       return {

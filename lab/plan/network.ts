@@ -5,6 +5,8 @@ import { labPrefixes as prefixesOf } from '../topology/relations.js';
 import { macFrom } from './pod-network/common.js';
 import { podNetworkOf, type NamespaceAdditions, type PodNetwork, type PodNetworkPlan } from './pod-network/index.js';
 import { loadBalancerOf } from './load-balancer/index.js';
+import { addIPv6 } from './network6.js';
+import { ipv4Routes } from '../topology/family.js';
 
 export type Role = 'router' | 'node' | 'client' | 'pod';
 
@@ -101,6 +103,8 @@ export function planNetwork(t: Topology): NetworkPlan {
   for (const pod of t.pods) podParts[pod.name] = planPod(p, pod);
   // Router bridges come up last, then the routes whose next hops they make reachable.
   for (const r of t.routers) planRouterRoutes(p, r, podNetwork);
+  // Dual-stack: the IPv6 addresses and routes, once every link is up (nothing for IPv4-only labs).
+  addIPv6(t, p.plans);
   return { namespaces: [...p.plans.values()], createBatch: p.createBatch, labPrefixes: p.labPrefixes, podParts, podNetwork: p.podNet };
 }
 
@@ -224,7 +228,7 @@ function planPod(p: Planning, pod: Pod): PodPart {
 function planRouterRoutes(p: Planning, r: Router, podNetwork: PodNetwork): void {
   const plan = p.plans.get(r.name)!;
   for (const iface of r.interfaces) plan.batch.push(`link set ${networkBridgeName(iface.network)} up`);
-  for (const route of r.routes.filter((x) => podNetwork.keepsRouterRoute(p.t, x) && loadBalancerOf(p.t).keepsRouterRoute(p.t, x))) {
+  for (const route of ipv4Routes(r.routes).filter((x) => podNetwork.keepsRouterRoute(p.t, x) && loadBalancerOf(p.t).keepsRouterRoute(p.t, x))) {
     const to = route.to.includes('/') ? route.to : `${route.to}/32`;
     const hops = Array.isArray(route.via) ? route.via : [route.via];
     plan.batch.push(hops.length === 1 ? `route add ${to} via ${hops[0]}` : `route add ${to} ${hops.map((h) => `nexthop via ${h}`).join(' ')}`);

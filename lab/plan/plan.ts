@@ -21,7 +21,7 @@ export interface FilePlan {
 export interface Plan extends NetworkPlan {
   lab: string;
   /** kube-proxy's rules, one payload per node namespace: for iptables-restore, or nft -f in nftables mode. */
-  kubeProxy: { ns: string; node: string; mode: ProxyMode; payload: string }[];
+  kubeProxy: { ns: string; node: string; mode: ProxyMode; payload: string; payload6?: string }[];
   workloads: WorkloadPlan[];
   /** The lab namespace the workload process lives in (the first node's: nodes last as long as the lab). */
   workloadHome: string;
@@ -33,7 +33,11 @@ export interface Plan extends NetworkPlan {
 
 /** Pure: everything `up` will do, computed before anything is touched. */
 export function planLab(t: Topology): Plan {
-  const kubeProxy = t.nodes.map((n) => ({ ns: namespaceName(t.lab, n.name), node: n.name, mode: t.kubeProxy.mode, payload: planProxySync(t, n.name, 'fresh').payload }));
+  const kubeProxy = t.nodes.map((n) => {
+    const sync = planProxySync(t, n.name, 'fresh');
+    // payload6 only on a dual-stack cluster: an IPv4-only plan stays exactly what it was.
+    return { ns: namespaceName(t.lab, n.name), node: n.name, mode: t.kubeProxy.mode, payload: sync.payload, ...(sync.payload6 !== undefined ? { payload6: sync.payload6 } : {}) };
+  });
   return { ...planWithoutRules(t), kubeProxy };
 }
 
@@ -48,7 +52,7 @@ function planWithoutRules(t: Topology): Plan {
   const records = clusterDnsRecords(t);
   const zone = { domain: t.cluster.domain, records };
   const workloads = t.pods
-    .map((p): WorkloadPlan => ({ pod: p.name, node: p.node, ns: namespaceName(t.lab, p.name), ip: p.address, ports: podPorts(t, p), kind: p.workload, ...(p.workload === 'dns' ? { zone } : {}) }))
+    .map((p): WorkloadPlan => ({ pod: p.name, node: p.node, ns: namespaceName(t.lab, p.name), ip: p.address, ...(p.address6 !== undefined ? { ip6: p.address6 } : {}), ports: podPorts(t, p), kind: p.workload, ...(p.workload === 'dns' ? { zone } : {}) }))
     .filter((w) => w.ports.length > 0);
   const clusterDNS = t.cluster.dns;
   const files: FilePlan[] = clusterDNS

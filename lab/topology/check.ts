@@ -5,6 +5,7 @@ import { podNetworkOf } from '../plan/pod-network/index.js';
 import { insideRoot } from '../util/paths.js';
 import { checkAddresses } from './checks/addresses.js';
 import { CheckContext } from './checks/context.js';
+import { checkFamilies } from './checks/families.js';
 import { checkNames } from './checks/names.js';
 import { checkRoutes } from './checks/routes.js';
 import { checkServices } from './checks/services.js';
@@ -24,6 +25,7 @@ export function checkTopology(t: Topology, file: ProblemLocator): InputProblem[]
   checkRoutes(c);
   checkServices(c);
   checkZones(c);
+  checkFamilies(c);
   // What the pod network mode demands (host-gw: one L2 network; vxlan: room for the header).
   podNetworkOf(t).check(t, (path, message) => c.at(path, message));
   loadBalancerOf(t).check(t, (path, message) => c.at(path, message));

@@ -34,6 +34,9 @@ const most = <T extends z.ZodArray<z.ZodType>>(a: T, n: number, what: string) =>
 
 const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address like 10.240.0.4');
 const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be an IPv4 CIDR like 10.244.0.0/24');
+/** IPv6, for dual-stack labs (docs/dualstack.md): RFC 5952 form, as the kernel prints it (checked in checks/families.ts). */
+const ipv6 = z.string().regex(/^[0-9a-f:]+$/, 'must be an IPv6 address in RFC 5952 form like fd00:10:240::4');
+const cidr6 = z.string().regex(/^[0-9a-f:]+\/\d{1,3}$/, 'must be an IPv6 CIDR in RFC 5952 form like fd00:10:244::/64');
 const port = z.number().int().min(1).max(65535);
 const labelText = z.string().max(LIMITS.labelLength, `must be at most ${LIMITS.labelLength} characters`);
 const labels = z.record(labelText, labelText).refine((l) => Object.keys(l).length <= LIMITS.labelsPerPod, `at most ${LIMITS.labelsPerPod} labels`);
@@ -41,19 +44,22 @@ const labels = z.record(labelText, labelText).refine((l) => Object.keys(l).lengt
 export const networkSchema = z.strictObject({
   name,
   subnet: cidr,
+  /** The network's IPv6 subnet (dual-stack): its hosts' address6 lie inside it. */
+  subnet6: cidr6.optional(),
   /** The link MTU of every interface on this network (eth0 of its hosts, the router's ports); unset: the kernel's 1500. */
   mtu: z.number().int().min(68, 'must be at least 68 (IPv4 minimum)').max(9000, 'must be at most 9000').optional(),
 });
 
 export const routeSchema = z.strictObject({
-  to: z.union([cidr, ipv4]),
-  /** One next hop, or several for equal-cost multipath (a load balancer spreading flows over nodes). */
-  via: z.union([ipv4, most(z.array(ipv4).min(1), LIMITS.nextHops, 'next hops')]),
+  to: z.union([cidr, ipv4, cidr6, ipv6]),
+  /** One next hop, or several for equal-cost multipath (a load balancer spreading flows over nodes); IPv6 routes take IPv6 next hops. */
+  via: z.union([ipv4, ipv6, most(z.array(z.union([ipv4, ipv6])).min(1), LIMITS.nextHops, 'next hops')]),
 });
 
 export const interfaceSchema = z.strictObject({
   network: name,
   address: ipv4,
+  address6: ipv6.optional(),
 });
 
 export const routerSchema = z.strictObject({
@@ -68,7 +74,11 @@ export const nodeSchema = z.strictObject({
   name,
   network: name,
   address: ipv4,
+  /** The node's IPv6 InternalIP (dual-stack), inside its network's subnet6. */
+  address6: ipv6.optional(),
   podCIDR: cidr,
+  /** The node's IPv6 pod range (spec.podCIDRs[1]), inside cluster.podCIDR6. */
+  podCIDR6: cidr6.optional(),
   /** Checked against the kernel's interface name limit with the other derived names (checks/names.ts). */
   bridge: z.string().default('cbr0'),
   /** The Node's labels; `topology.kubernetes.io/zone` is its zone (EndpointSlice zones and hints, kube-proxy's topology). */
@@ -81,12 +91,15 @@ export const clientSchema = z.strictObject({
   name,
   network: name,
   address: ipv4,
+  address6: ipv6.optional(),
 });
 
 export const podSchema = z.strictObject({
   name,
   node: name,
   address: ipv4,
+  /** The pod's IPv6 address (status.podIPs[1]), inside its node's podCIDR6. */
+  address6: ipv6.optional(),
   labels: labels.default({}),
   /** false: the pod runs but fails its readiness probe, so it is not an endpoint. */
   ready: z.boolean().default(true),
@@ -112,6 +125,12 @@ export const serviceSchema = z.strictObject({
   namespace: name.default('default'),
   type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']),
   clusterIP: ipv4,
+  /** spec.ipFamilyPolicy: unset is SingleStack, as the API server defaults it. */
+  ipFamilyPolicy: z.enum(['SingleStack', 'PreferDualStack', 'RequireDualStack']).optional(),
+  /** spec.ipFamilies; the lab's clusters are IPv4-primary, so IPv4 comes first. */
+  ipFamilies: z.array(z.enum(['IPv4', 'IPv6'])).min(1).max(2).optional(),
+  /** spec.clusterIPs: clusterIP first, then the IPv6 ClusterIP from cluster.serviceCIDR6. */
+  clusterIPs: z.array(z.union([ipv4, ipv6])).min(1).max(2).optional(),
   /** Left out: a Service without a selector, so without endpoints (kube-proxy rejects its traffic). */
   selector: labels.optional(),
   ports: most(z.array(servicePortSchema).min(1), LIMITS.portsPerService, 'ports per service'),
@@ -138,6 +157,10 @@ export const clusterSchema = z.strictObject({
   /** The cluster-wide pod range: kube-proxy's --cluster-cidr. */
   podCIDR: cidr,
   serviceCIDR: cidr,
+  /** IPv6 pod range (dual-stack): kube-proxy's --cluster-cidr gets both; nodes' podCIDR6 lie inside it. */
+  podCIDR6: cidr6.optional(),
+  /** IPv6 service range (dual-stack): IPv6 ClusterIPs come from here. */
+  serviceCIDR6: cidr6.optional(),
   /** cluster DNS domain, for service names such as web.default.svc.cluster.local */
   domain: z
     .string()

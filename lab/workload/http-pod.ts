@@ -1,3 +1,4 @@
+import { joinHostPort } from '../util/ipv6.js';
 /**
  * A backend pod's workload: an HTTP server on each targetPort that answers with who it is and
  * the client address it saw. That last field is what makes SNAT visible.
@@ -14,7 +15,11 @@ import { PodSockets } from './sockets.js';
 export async function serveHttp(w: PodWorkload): Promise<PodSockets> {
   const sockets = new PodSockets();
   try {
-    await Promise.all(w.ports.map((port) => sockets.listen(httpServer(w, port), port)));
+    await Promise.all([
+      ...w.ports.map((port) => sockets.listen(httpServer(w, port), port)),
+      // A dual-stack pod answers on its IPv6 address too.
+      ...(w.ip6 !== undefined ? w.ports.map((port) => sockets.listen(httpServer(w, port), port, '::')) : []),
+    ]);
   } catch (err) {
     sockets.close();
     throw err;
@@ -50,7 +55,7 @@ function answer(w: PodWorkload, port: number, req: IncomingMessage, res: ServerR
     podIP: w.ip,
     port,
     // What this pod saw as the other end of the connection: after any SNAT.
-    client: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+    client: joinHostPort(req.socket.remoteAddress ?? "", req.socket.remotePort ?? ""),
     path: req.url,
   };
   const send = () => {

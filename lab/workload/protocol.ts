@@ -13,6 +13,8 @@ export interface PodWorkload {
   /** The pod's network namespace: its sockets are opened there. */
   ns: string;
   ip: string;
+  /** The pod's IPv6 address in a dual-stack cluster: it listens on IPv6 too. */
+  ip6?: string;
   ports: number[];
   /** The HTTP server that reports what it saw, or the cluster DNS server. */
   kind: 'http' | 'dns';

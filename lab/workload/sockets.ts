@@ -19,7 +19,8 @@ export class PodSockets {
     });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ port, host }, () => {
+      // '::' is the IPv6 listener of a dual-stack pod: IPv6 only, so IPv4 clients keep their plain addresses on the 0.0.0.0 one.
+      server.listen({ port, host, ipv6Only: host === '::' }, () => {
         server.off('error', reject);
         server.on('error', () => undefined); // one pod's trouble must not end the others
         resolve();

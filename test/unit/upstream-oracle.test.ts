@@ -6,6 +6,7 @@ import { kubeProxyRules, resyncRestore } from '../../lab/plan/kube-proxy/iptable
 import { nftablesRules, renderNftAdds } from '../../lab/plan/kube-proxy/nftables.js';
 import { parseSave, type ParsedRule } from '../../lab/plan/kube-proxy/rules.js';
 import { topologySchema, type TopologyInput } from '../../lab/topology/schema.js';
+import { ipv6View } from '../../lab/topology/family.js';
 
 /**
  * The upstream oracle: the Services and EndpointSlices of kube-proxy's own TestOverallIPTablesRules
@@ -113,5 +114,71 @@ describe('upstream oracle, iptables mode (TestOverallIPTablesRules)', () => {
 
   it('the only upstream rules left out are the three nfacct localhost counters', () => {
     expect(expected.rules.filter(localhostCounter).map((r) => r.options.get('--dport'))).toEqual(['3001', '3003', '3002']);
+  });
+});
+
+describe('upstream oracle, IPv6 (TestEnableLocalhostNodePortsIPv6 / TestDisableLocalhostNodePortsIPv6)', () => {
+  // A dual-stack lab whose IPv6 view is upstream's IPv6 fake proxier's world; the IPv4 half is filler.
+  const dual = topologySchema.parse({
+    lab: 'upstream6',
+    cluster: { podCIDR: '10.0.0.0/8', serviceCIDR: '172.30.0.0/16', podCIDR6: 'ff06::/64', serviceCIDR6: 'fd00:ab34::/112' },
+    networks: [{ name: 'nodes', subnet: '192.168.0.0/24', subnet6: '2001:db8::/64' }],
+    nodes: [
+      { name: 'test-node', network: 'nodes', address: '192.168.0.2', address6: '2001:db8::2', podCIDR: '10.180.0.0/24', podCIDR6: 'ff06::/64' },
+      { name: 'other-node', network: 'nodes', address: '192.168.0.3', address6: '2001:db8::3', podCIDR: '10.181.0.0/24', podCIDR6: 'ff06::/64' },
+    ],
+    pods: [
+      { name: 'ep-1', node: 'other-node', address: '10.181.0.1', address6: 'ff06::c1', labels: { svc1: 'y' } },
+      { name: 'ep-2', node: 'test-node', address: '10.180.0.2', address6: 'ff06::c2', labels: { svc1: 'y' } },
+    ],
+    services: [
+      {
+        name: 'svc1', namespace: 'ns1', type: 'NodePort', clusterIP: '172.30.0.41', clusterIPs: ['172.30.0.41', 'fd00:ab34::20'],
+        ipFamilyPolicy: 'RequireDualStack', selector: { svc1: 'y' }, ports: port(30001), externalTrafficPolicy: 'Local',
+      },
+    ],
+  } satisfies TopologyInput);
+  const view = ipv6View(dual)!;
+  const expected = parseSave(fixture('iptables-localhost-nodeports-ipv6.rules'));
+  const ours = parseSave(resyncRestore(kubeProxyRules(view, 'test-node')));
+  /**
+   * Documented differences: upstream's test runs a no-op local detector, the lab always has
+   * --cluster-cidr (here podCIDR6), which adds the two rules that name it; --random-fully as above.
+   */
+  const clusterCidrRule = (r: ParsedRule) => r.options.get('-s') === 'ff06::/64';
+  /** Chain by chain, in order within each (upstream's test compares sorted by chain, as here). */
+  const text = (rules: ParsedRule[]) => {
+    const out: Record<string, string[]> = {};
+    for (const r of rules.filter((x) => !clusterCidrRule(x))) (out[`${r.table}/${r.chain}`] ??= []).push(r.text.replace(' --random-fully', ''));
+    return out;
+  };
+
+  it('writes the same ip6tables rules, chain by chain in order, and the same chains (endpoint chains hashed from "[ip]:port")', () => {
+    expect(text(ours.rules)).toEqual(text(expected.rules));
+    // This test predates kube-proxy writing KUBE-FIREWALL (the kubelet did); the lab declares it, empty for IPv6, as its INPUT/OUTPUT jumps name it.
+    const ourChains = (table: string) => [...(ours.chains.get(table) ?? [])].filter((c) => c !== 'KUBE-FIREWALL').sort();
+    for (const table of ['filter', 'nat']) expect(ourChains(table), table).toEqual([...(expected.chains.get(table) ?? [])].sort());
+    expect(ours.rules.filter((r) => r.chain === 'KUBE-FIREWALL')).toEqual([]);
+  });
+
+  it('the only rules beside upstream are the two naming --cluster-cidr', () => {
+    expect(ours.rules.filter(clusterCidrRule).map((r) => r.chain)).toEqual(['KUBE-SVC-XPGD46QRK7WJZT7O', 'KUBE-EXT-XPGD46QRK7WJZT7O']);
+  });
+
+  it('the IPv4 proxier of the same lab keeps its localhost NodePorts guard; the IPv6 one has none', () => {
+    const v4 = resyncRestore(kubeProxyRules(dual, 'test-node'));
+    expect(v4).toContain('-d 127.0.0.0/8');
+    expect(v4).not.toContain('::1/128');
+    expect(resyncRestore(kubeProxyRules(view, 'test-node'))).not.toContain('127.0.0.0/8');
+  });
+
+  it('nftables mode writes table ip6 kube-proxy with ip6 matches, IPv6 sets and bracketed DNAT targets', () => {
+    const lines = renderNftAdds(nftablesRules({ ...view, kubeProxy: { mode: 'nftables' } }, 'test-node'));
+    expect(lines.every((l) => l.includes(' ip6 kube-proxy '))).toBe(true);
+    expect(lines).toContain('add set ip6 kube-proxy cluster-ips { type ipv6_addr ; comment "Active ClusterIPs" ; }');
+    expect(lines).toContain('add element ip6 kube-proxy nodeport-ips { 2001:db8::2 }');
+    expect(lines.some((l) => / ip daddr | ip saddr /.test(l))).toBe(false);
+    // kube-proxy's endpoint chain names turn the IPv6 endpoint's colons into dots.
+    expect(lines.filter((l) => l.includes('dnat to'))).toEqual(expect.arrayContaining([expect.stringMatching(/endpoint-\w+-ns1\/svc1\/tcp\/p80__ff06\.\.c2\/80 meta l4proto tcp dnat to \[ff06::c2\]:80$/)]));
   });
 });

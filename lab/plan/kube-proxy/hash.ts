@@ -63,4 +63,5 @@ export function nftNameBase(name: string): string {
 export const nftServiceKey = (namespace: string, name: string, protocol: string, portName: string) => `${namespace}/${name}/${protocol.toLowerCase()}/${portName}`;
 
 /** The endpoint part: "<service key>__ip/port". */
-export const nftEndpointKey = (serviceKey: string, ip: string, port: number) => `${serviceKey}__${ip}/${port}`;
+/** An IPv6 endpoint IP has its colons (not allowed in a chain name) turned to dots, as kube-proxy does. */
+export const nftEndpointKey = (serviceKey: string, ip: string, port: number) => `${serviceKey}__${ip.replaceAll(':', '.')}/${port}`;

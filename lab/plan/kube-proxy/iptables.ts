@@ -4,6 +4,7 @@ import { categorizeEndpoints, servicePorts, trafficPolicies, type Endpoint, type
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
 import { endpointChain, externalChain, firewallChain, serviceChain, serviceLocalChain } from './hash.js';
 import { renderRestore, type Rule, type Table } from './rules.js';
+import { familyOf } from '../../topology/family.js';
 
 /** kube-proxy's defaults: --iptables-masquerade-bit=14, ClientIP affinity timeout 3 hours. */
 export const MASQ_MARK = '0x4000';
@@ -117,15 +118,20 @@ export function kubeProxyRules(t: Topology, nodeName: string, opts: RulesOptions
     writeServicePort(sp, nodeName, zone, t.cluster.podCIDR, nodeIP, write ? w : skipping(w, active), largeClusterMode);
   }
 
+  // The IPv6 proxier (ip6tables) never accepts NodePorts on ::1: the kernel cannot route_localnet
+  // IPv6, so kube-proxy excludes it whatever --iptables-localhost-nodeports says.
+  const v6 = familyOf(t) === 'IPv6';
   w.nat(
     'KUBE-SERVICES',
     ...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'),
     '-m', 'addrtype', '--dst-type', 'LOCAL',
+    ...(v6 ? ['!', '-d', '::1/128'] : []),
     '-j', 'KUBE-NODEPORTS',
   );
   // Localhost NodePorts (on by default in iptables mode) need route_localnet=1; this guard keeps
   // anything but a NodePort DNAT from reaching 127.0.0.0/8 from outside (kube-proxy and kubelet both write it).
-  w.filter('KUBE-FIREWALL', ...comment('block incoming localnet connections'), '-d', '127.0.0.0/8', '!', '-s', '127.0.0.0/8', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', '-j', 'DROP');
+  // IPv4 only: IPv6 has no localhost NodePorts, so nothing to guard.
+  if (!v6) w.filter('KUBE-FIREWALL', ...comment('block incoming localnet connections'), '-d', '127.0.0.0/8', '!', '-s', '127.0.0.0/8', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', '-j', 'DROP');
   // Upstream also counts these drops with -m nfacct (ct_state_invalid_dropped_pkts); left out, see docs/fidelity.md.
   w.filter('KUBE-FORWARD', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP');
   w.filter('KUBE-FORWARD', ...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${MASQ_MARK}/${MASQ_MARK}`, '-j', 'ACCEPT');

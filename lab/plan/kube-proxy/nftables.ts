@@ -3,6 +3,8 @@ import { nodeZone } from '../topology-hints.js';
 import { categorizeEndpoints, servicePorts, trafficPolicies, type Endpoint, type ServicePortView } from '../endpoints.js';
 import { nftEndpointKey, nftNameBase, nftServiceKey } from './hash.js';
 import { MASQ_MARK, serviceKey } from './iptables.js';
+import { familyOf } from '../../topology/family.js';
+import { joinHostPort } from '../../util/ipv6.js';
 
 /**
  * kube-proxy's nftables mode (pkg/proxy/nftables/proxier.go, v1.34): one table `ip kube-proxy`,
@@ -10,7 +12,8 @@ import { MASQ_MARK, serviceKey } from './iptables.js';
  * a rule list walked top to bottom. Rules as data here; rendered as an `nft -f` transaction.
  */
 export const NFT_TABLE = 'kube-proxy';
-const FAMILY = 'ip';
+/** The nftables family of a ruleset: kube-proxy's IPv4 proxier writes `table ip kube-proxy`, its IPv6 one `table ip6 kube-proxy`. */
+export type NftFamily = 'ip' | 'ip6';
 
 export interface NftContainer {
   kind: 'set' | 'map';
@@ -44,6 +47,8 @@ export interface NftElement {
 
 export interface NftRuleset {
   node: string;
+  /** ip (IPv4) or ip6 (the IPv6 proxier of a dual-stack cluster): the table's family and the address matches (ip daddr / ip6 daddr). */
+  family: NftFamily;
   containers: NftContainer[];
   chains: NftChain[];
   rules: NftRule[];
@@ -93,7 +98,7 @@ const JUMPS: [from: string, to: string, match: string][] = [
   ['filter-output', 'cluster-ips-check', 'ct state new'],
 ];
 
-const ADDR_PROTO_PORT = 'ipv4_addr . inet_proto . inet_service : verdict';
+const addrProtoPort = (addr: string) => `${addr} . inet_proto . inet_service : verdict`;
 const PROTO_PORT = 'inet_proto . inet_service : verdict';
 
 /**
@@ -102,13 +107,17 @@ const PROTO_PORT = 'inet_proto . inet_service : verdict';
  */
 export function nftablesRules(t: Topology, nodeName: string, opts: NftRulesOptions = {}): NftRuleset {
   const node = t.nodes.find((n) => n.name === nodeName);
-  const r: NftRuleset = { node: nodeName, containers: [], chains: [], rules: [], elements: [], activeChains: [], activeSets: [] };
+  const family: NftFamily = familyOf(t) === 'IPv6' ? 'ip6' : 'ip';
+  const ip = family;
+  const addr = family === 'ip6' ? 'ipv6_addr' : 'ipv4_addr';
+  const ADDR_PROTO_PORT = addrProtoPort(addr);
+  const r: NftRuleset = { node: nodeName, family, containers: [], chains: [], rules: [], elements: [], activeChains: [], activeSets: [] };
   const rule = (chain: string, text: string, comment?: string) => void r.rules.push({ chain, rule: text, comment });
   const element = (container: string, key: string, value?: string, comment?: string) => void r.elements.push({ container, key, value, comment });
 
   r.containers.push(
-    { kind: 'set', name: 'cluster-ips', type: 'ipv4_addr', comment: 'Active ClusterIPs' },
-    { kind: 'set', name: 'nodeport-ips', type: 'ipv4_addr', comment: 'IPs that accept NodePort traffic' },
+    { kind: 'set', name: 'cluster-ips', type: addr, comment: 'Active ClusterIPs' },
+    { kind: 'set', name: 'nodeport-ips', type: addr, comment: 'IPs that accept NodePort traffic' },
     { kind: 'map', name: 'firewall-ips', type: ADDR_PROTO_PORT, comment: 'destinations that are subject to LoadBalancerSourceRanges' },
     { kind: 'map', name: 'no-endpoint-nodeports', type: PROTO_PORT, comment: 'vmap to drop or reject packets to service nodeports with no endpoints' },
     { kind: 'map', name: 'no-endpoint-services', type: ADDR_PROTO_PORT, comment: 'vmap to drop or reject packets to services with no endpoints' },
@@ -120,19 +129,19 @@ export function nftablesRules(t: Topology, nodeName: string, opts: NftRulesOptio
   r.chains.push({ name: 'reject-chain', comment: 'helper for @no-endpoint-services / @no-endpoint-nodeports' });
 
   for (const [from, to, match] of JUMPS) rule(from, `${match ? `${match} ` : ''}jump ${to}`);
-  rule('cluster-ips-check', 'ip daddr @cluster-ips reject', 'Reject traffic to invalid ports of ClusterIPs');
-  rule('cluster-ips-check', `ip daddr { ${t.cluster.serviceCIDR} } drop`, 'Drop traffic to unallocated ClusterIPs');
-  rule('firewall-check', 'ip daddr . meta l4proto . th dport vmap @firewall-ips');
+  rule('cluster-ips-check', `${ip} daddr @cluster-ips reject`, 'Reject traffic to invalid ports of ClusterIPs');
+  rule('cluster-ips-check', `${ip} daddr { ${t.cluster.serviceCIDR} } drop`, 'Drop traffic to unallocated ClusterIPs');
+  rule('firewall-check', `${ip} daddr . meta l4proto . th dport vmap @firewall-ips`);
   rule('mark-for-masquerade', `mark set mark or ${MASQ_MARK}`);
   rule('masquerading', `mark and ${MASQ_MARK} == 0 return`);
   rule('masquerading', `mark set mark xor ${MASQ_MARK}`);
   rule('masquerading', 'masquerade fully-random');
   // --nodeport-addresses defaults to "primary" in nftables mode: NodePorts answer on the node IP only, never on 127.0.0.1.
-  rule('nodeport-endpoints-check', 'ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports');
+  rule('nodeport-endpoints-check', `${ip} daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports`);
   rule('reject-chain', 'reject');
-  rule('services', 'ip daddr . meta l4proto . th dport vmap @service-ips');
-  rule('services', 'ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports');
-  rule('service-endpoints-check', 'ip daddr . meta l4proto . th dport vmap @no-endpoint-services');
+  rule('services', `${ip} daddr . meta l4proto . th dport vmap @service-ips`);
+  rule('services', `${ip} daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports`);
+  rule('service-endpoints-check', `${ip} daddr . meta l4proto . th dport vmap @no-endpoint-services`);
   if (node) element('nodeport-ips', node.address);
 
   const zone = nodeZone(t.nodes.find((n) => n.name === nodeName));
@@ -163,6 +172,7 @@ function writeServicePort(sp: ServicePortView, nodeName: string, zone: string | 
   const rule = (c: string, text: string, comment?: string) => void (write && r.rules.push({ chain: c, rule: text, comment }));
   const element = (container: string, key: string, value?: string, comment?: string) => void r.elements.push({ container, key, value, comment });
   const proto = sp.protocol;
+  const ip = r.family;
   const { external, externalLocal, internalLocal, usesCluster: usesClusterEndpoints, usesLocal: usesLocalEndpoints } = trafficPolicies(service);
   const affinity = service.sessionAffinity === 'ClientIP';
 
@@ -202,13 +212,13 @@ function writeServicePort(sp: ServicePortView, nodeName: string, zone: string | 
 
   // Chains: the policy chains, the external entry chain, the firewall, one chain per endpoint.
   if (usesClusterChain) chain(names.service);
-  if (hasInternal) rule(internalChain, `ip daddr ${service.clusterIP} ip saddr != ${clusterCIDR} jump mark-for-masquerade`);
+  if (hasInternal) rule(internalChain, `${ip} daddr ${service.clusterIP} ${ip} saddr != ${clusterCIDR} jump mark-for-masquerade`);
   if (usesExternalChain) {
     chain(names.external);
     if (!externalLocal) {
       rule(names.external, 'jump mark-for-masquerade');
     } else {
-      rule(names.external, `ip saddr ${clusterCIDR} goto ${names.service}`, 'short-circuit pod traffic');
+      rule(names.external, `${ip} saddr ${clusterCIDR} goto ${names.service}`, 'short-circuit pod traffic');
       rule(names.external, 'fib saddr type local jump mark-for-masquerade', 'masquerade local traffic');
       rule(names.external, `fib saddr type local goto ${names.service}`, 'short-circuit local traffic');
     }
@@ -216,13 +226,13 @@ function writeServicePort(sp: ServicePortView, nodeName: string, zone: string | 
   }
   if (usesFirewall) {
     chain(names.firewall);
-    rule(names.firewall, `ip saddr != { ${service.loadBalancerSourceRanges.join(', ')} } drop`);
+    rule(names.firewall, `${ip} saddr != { ${service.loadBalancerSourceRanges.join(', ')} } drop`);
   }
   if (affinity) {
     for (const e of reachable) {
       const name = nftEndpointNames(names.key, e).affinitySet;
       r.activeSets.push(name);
-      if (write) r.containers.push({ kind: 'set', name, type: 'ipv4_addr', flags: 'dynamic,timeout', timeout: service.sessionAffinityTimeoutSeconds });
+      if (write) r.containers.push({ kind: 'set', name, type: ip === 'ip6' ? 'ipv6_addr' : 'ipv4_addr', flags: 'dynamic,timeout', timeout: service.sessionAffinityTimeoutSeconds });
     }
   }
   if (usesClusterChain && write) writeEndpointDispatch(names.service, names.key, cluster, affinity, r);
@@ -233,24 +243,24 @@ function writeServicePort(sp: ServicePortView, nodeName: string, zone: string | 
   for (const e of reachable) {
     const ep = nftEndpointNames(names.key, e);
     chain(ep.chain);
-    rule(ep.chain, `ip saddr ${e.ip} jump mark-for-masquerade`);
-    if (affinity) rule(ep.chain, `update @${ep.affinitySet} { ip saddr }`);
-    rule(ep.chain, `meta l4proto ${proto} dnat to ${e.ip}:${e.port}`);
+    rule(ep.chain, `${ip} saddr ${e.ip} jump mark-for-masquerade`);
+    if (affinity) rule(ep.chain, `update @${ep.affinitySet} { ${ip} saddr }`);
+    rule(ep.chain, `meta l4proto ${proto} dnat to ${joinHostPort(e.ip, e.port)}`);
   }
 }
 
 /** Affinity lookups first, then one random pick among the endpoints: `numgen random mod N vmap {...}`. */
 function writeEndpointDispatch(chain: string, serviceKey: string, endpoints: Endpoint[], affinity: boolean, r: NftRuleset): void {
   const eps = endpoints.map((e) => nftEndpointNames(serviceKey, e));
-  if (affinity) for (const ep of eps) r.rules.push({ chain, rule: `ip saddr @${ep.affinitySet} goto ${ep.chain}` });
+  if (affinity) for (const ep of eps) r.rules.push({ chain, rule: `${r.family} saddr @${ep.affinitySet} goto ${ep.chain}` });
   const choices = eps.map((ep, i) => `${i} : goto ${ep.chain}`).join(' , ');
   r.rules.push({ chain, rule: `numgen random mod ${eps.length} vmap { ${choices} }` });
 }
 
 const quoted = (text: string) => `"${text.replace(/"/g, '\\"')}"`;
-const head = `${FAMILY} ${NFT_TABLE}`;
+const headOf = (family: NftFamily) => `${family} ${NFT_TABLE}`;
 
-function containerLine(c: NftContainer): string {
+function containerLine(c: NftContainer, head: string): string {
   const props = [`type ${c.type}`];
   if (c.flags) props.push(`flags ${c.flags}`);
   if (c.timeout !== undefined) props.push(`timeout ${c.timeout}s`);
@@ -258,28 +268,29 @@ function containerLine(c: NftContainer): string {
   return `add ${c.kind} ${head} ${c.name} { ${props.join(' ; ')} ; }`;
 }
 
-function chainLine(c: NftChain): string {
+function chainLine(c: NftChain, head: string): string {
   const props: string[] = [];
   if (c.base) props.push(`type ${c.base.type} hook ${c.base.hook} priority ${c.base.priority}`);
   if (c.comment) props.push(`comment ${quoted(c.comment)}`);
   return `add chain ${head} ${c.name}${props.length ? ` { ${props.join(' ; ')} ; }` : ''}`;
 }
 
-export const ruleLine = (r: NftRule) => `add rule ${head} ${r.chain} ${r.rule}${r.comment ? ` comment ${quoted(r.comment)}` : ''}`;
+export const ruleLine = (r: NftRule, head = headOf('ip')) => `add rule ${head} ${r.chain} ${r.rule}${r.comment ? ` comment ${quoted(r.comment)}` : ''}`;
 
-function elementLine(e: NftElement): string {
+function elementLine(e: NftElement, head: string): string {
   const key = `${e.key}${e.comment ? ` comment ${quoted(e.comment)}` : ''}`;
   return `add element ${head} ${e.container} { ${key}${e.value ? ` : ${e.value}` : ''} }`;
 }
 
 /** The ruleset as the `add …` lines upstream's tests compare (knftables' fake dump, unsorted). */
 export function renderNftAdds(r: NftRuleset): string[] {
+  const head = headOf(r.family);
   return [
     `add table ${head} { comment "rules for kube-proxy" ; }`,
-    ...r.containers.map(containerLine),
-    ...r.chains.map(chainLine),
-    ...r.rules.map(ruleLine),
-    ...r.elements.map(elementLine),
+    ...r.containers.map((c) => containerLine(c, head)),
+    ...r.chains.map((c) => chainLine(c, head)),
+    ...r.rules.map((x) => ruleLine(x, head)),
+    ...r.elements.map((e) => elementLine(e, head)),
   ];
 }
 
@@ -303,17 +314,18 @@ export interface NftSyncPlan {
  * still in use are declared but not flushed, so clients keep their endpoint across syncs. Pure.
  */
 export function planNftSync(existing: NftExisting, r: NftRuleset): NftSyncPlan {
+  const head = headOf(r.family);
   const have = new Set(existing.chains);
   const { removed, staleSets } = staleObjects(existing, r);
   const added = r.chains.filter((c) => isServiceChain(c.name) && !have.has(c.name)).map((c) => c.name);
   const lines = [`add table ${head} { comment "rules for kube-proxy" ; }`];
   for (const c of r.containers) {
-    lines.push(containerLine(c));
+    lines.push(containerLine(c, head));
     if (!isAffinitySet(c.name)) lines.push(`flush ${c.kind} ${head} ${c.name}`);
   }
-  for (const c of r.chains) lines.push(chainLine(c), `flush chain ${head} ${c.name}`);
+  for (const c of r.chains) lines.push(chainLine(c, head), `flush chain ${head} ${c.name}`);
   for (const c of removed) lines.push(`flush chain ${head} ${c}`);
-  lines.push(...r.rules.map(ruleLine), ...r.elements.map(elementLine));
+  lines.push(...r.rules.map((x) => ruleLine(x, head)), ...r.elements.map((e) => elementLine(e, head)));
   // kube-proxy waits a second before deleting a flushed chain, for kernels before 6.2 that only
   // notice late that a map element no longer points at it; one transaction is fine on newer ones.
   for (const c of removed) lines.push(`delete chain ${head} ${c}`);
@@ -342,22 +354,23 @@ const elementId = (e: NftElement) => `${e.container} ${e.key}`;
  * sets deleted. `before` and `after` come from the same node; `after` written for the changed services only. Pure.
  */
 export function planNftPartialSync(existing: NftExisting, before: NftRuleset, after: NftRuleset): NftSyncPlan {
+  const head = headOf(after.family);
   const had = new Set(before.activeChains);
   const { removed, staleSets } = staleObjects(existing, after);
   const lines: string[] = [];
-  for (const c of after.containers) if (isAffinitySet(c.name)) lines.push(containerLine(c));
-  for (const c of after.chains) if (isServiceChain(c.name)) lines.push(chainLine(c), `flush chain ${head} ${c.name}`);
+  for (const c of after.containers) if (isAffinitySet(c.name)) lines.push(containerLine(c, head));
+  for (const c of after.chains) if (isServiceChain(c.name)) lines.push(chainLine(c, head), `flush chain ${head} ${c.name}`);
   for (const c of removed) lines.push(`flush chain ${head} ${c}`);
-  lines.push(...after.rules.filter((r) => isServiceChain(r.chain)).map(ruleLine));
+  lines.push(...after.rules.filter((r) => isServiceChain(r.chain)).map((x) => ruleLine(x, head)));
 
   const old = new Map(before.elements.map((e) => [elementId(e), e]));
   const now = new Set(after.elements.map(elementId));
-  for (const e of before.elements) if (!now.has(elementId(e))) lines.push(deleteElementLine(e));
+  for (const e of before.elements) if (!now.has(elementId(e))) lines.push(deleteElementLine(e, head));
   for (const e of after.elements) {
     const was = old.get(elementId(e));
     if (was && was.value === e.value) continue;
-    if (was) lines.push(deleteElementLine(was));
-    lines.push(elementLine(e));
+    if (was) lines.push(deleteElementLine(was, head));
+    lines.push(elementLine(e, head));
   }
   for (const c of removed) lines.push(`delete chain ${head} ${c}`);
   for (const s of staleSets) lines.push(`delete set ${head} ${s}`);
@@ -365,4 +378,4 @@ export function planNftPartialSync(existing: NftExisting, before: NftRuleset, af
   return { payload: lines.length > 0 ? `${lines.join('\n')}\n` : '', added, removed };
 }
 
-const deleteElementLine = (e: NftElement) => `delete element ${head} ${e.container} { ${e.key} }`;
+const deleteElementLine = (e: NftElement, head: string) => `delete element ${head} ${e.container} { ${e.key} }`;

@@ -3,6 +3,7 @@ import { initialRestore, kubeProxyRules } from './iptables.js';
 import { nftablesRules, planNftPartialSync, planNftSync, type NftExisting } from './nftables.js';
 import { planResync } from './resync.js';
 import type { SyncScope } from './scope.js';
+import { ipv6View } from '../../topology/family.js';
 
 /**
  * The one seam between a topology and a node's kube-proxy rules, whatever the proxy mode:
@@ -17,6 +18,12 @@ export interface ProxySync {
   added: string[];
   /** Per-service chains flushed and deleted by this sync. */
   removed: string[];
+  /**
+   * A dual-stack cluster: the IPv6 proxier's payload (ip6tables-restore, or nft -f for
+   * `table ip6 kube-proxy`), written from the same change over the topology's IPv6 view.
+   * Absent on an IPv4-only cluster.
+   */
+  payload6?: string;
 }
 
 /** What a node has now: nat chain names (iptables mode), or the table's chains and sets (nftables mode). */
@@ -29,6 +36,10 @@ export const NOTHING_YET: ProxyExisting = { natChains: [], nft: { chains: [], se
 
 /** A full sync: every chain kube-proxy owns written again, from what the node has (or a fresh node). */
 export function planProxySync(t: Topology, node: string, existing: ProxyExisting | 'fresh'): ProxySync {
+  return withIPv6(planFamilySync(t, node, existing), t, node, existing === 'fresh');
+}
+
+function planFamilySync(t: Topology, node: string, existing: ProxyExisting | 'fresh'): ProxySync {
   const mode = t.kubeProxy.mode;
   if (mode === 'nftables') return { mode, ...planNftSync(existing === 'fresh' ? NOTHING_YET.nft : existing.nft, nftablesRules(t, node)) };
   const rules = kubeProxyRules(t, node);
@@ -43,8 +54,26 @@ export function planProxySync(t: Topology, node: string, existing: ProxyExisting
  * sweeps stale chains (see sweepsStaleChains); undefined skips the sweep. Pure.
  */
 export function planChangeSync(before: Topology, after: Topology, node: string, scope: SyncScope, existing: ProxyExisting | undefined): ProxySync {
+  return withIPv6(planFamilyChangeSync(before, after, node, scope, existing), after, node, false);
+}
+
+/**
+ * The IPv6 proxier's sync beside the IPv4 one (dual-stack, docs/dualstack.md): kube-proxy runs one
+ * proxier per family over the same Services; here the same writers run over the topology's IPv6
+ * view. After `up` each of its syncs is a full rewrite of kube-proxy's own ip6 chains, without the
+ * stale-chain sweep (the lab does not read the ip6 tables back yet; see docs/dualstack.md).
+ */
+function withIPv6(sync: ProxySync, t: Topology, node: string, fresh: boolean): ProxySync {
+  const v6 = ipv6View(t);
+  if (!v6) return sync;
+  if (t.kubeProxy.mode === 'nftables') return { ...sync, payload6: planNftSync(NOTHING_YET.nft, nftablesRules(v6, node)).payload };
+  const rules = kubeProxyRules(v6, node);
+  return { ...sync, payload6: fresh ? initialRestore(rules) : planResync(undefined, rules).payload };
+}
+
+function planFamilyChangeSync(before: Topology, after: Topology, node: string, scope: SyncScope, existing: ProxyExisting | undefined): ProxySync {
   const mode = after.kubeProxy.mode;
-  if (scope.full) return planProxySync(after, node, existing ?? NOTHING_YET);
+  if (scope.full) return planFamilySync(after, node, existing ?? NOTHING_YET);
   const writeService = (key: string) => scope.services.has(key);
   // Of the last sync only what kube-proxy remembers is needed: the chains in use, the map elements.
   const remembered = { writeService: () => false };

@@ -1,6 +1,7 @@
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
 import { insideLab, labPrefixes } from '../relations.js';
 import type { CheckContext } from './context.js';
+import { checkRoute6 } from './route6.js';
 
 /**
  * Routes: every router route leads to a prefix inside the lab through a next hop on one of the
@@ -11,6 +12,8 @@ export function checkRoutes(c: CheckContext): void {
   const prefixes = labPrefixes(t);
   t.routers.forEach((r, i) => {
     r.routes.forEach((route, j) => {
+      // IPv6 routes are the IPv6 view's (checks/route6.ts).
+      if (route.to.includes(':')) return checkRoute6(c, i, j);
       const to = route.to.includes('/') ? parseCidr(route.to) : parseIPv4(route.to);
       if (to === undefined) c.at(['routers', i, 'routes', j, 'to'], `${route.to} is not a valid address or network`);
       else if (!insideLab(prefixes, route.to)) c.at(['routers', i, 'routes', j, 'to'], `${route.to} lies outside the lab's networks, pod and service ranges: no lab route may lead out of the lab`);

@@ -1,0 +1,136 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { planLab } from '../../lab/plan/plan.js';
+import { familiesOf, ipv6View, serviceFamilies } from '../../lab/topology/family.js';
+import { loadTopology } from '../../lab/topology/load.js';
+import { formatIPv6, parseCidr6, parseIPv6, parseIPv6Loose } from '../../lab/util/ipv6.js';
+import { problemsOf } from './helpers.js';
+
+/** Dual-stack (docs/dualstack.md): the model, its checks, and what the plan does with it. */
+const refused = (overrides: Record<string, string>) => {
+  const problems = problemsOf(() => loadTopology('dualstack', overrides));
+  expect(problems, JSON.stringify(overrides)).not.toEqual([]);
+  return problems.map((p) => ({ field: p.field, line: p.line, message: p.message }));
+};
+
+describe('IPv6 text', () => {
+  it('accepts only the RFC 5952 form, and says which one to write', () => {
+    expect(parseIPv6('fd00:10:240::4')).toBe(0xfd000010024000000000000000000004n);
+    expect(parseIPv6('fd00:10:240:0:0:0:0:4')).toBeUndefined();
+    expect(parseIPv6('FD00:10:240::4')).toBeUndefined();
+    expect(formatIPv6(parseIPv6Loose('fd00:0010:0240:0000:0000:0000:0000:0004')!)).toBe('fd00:10:240::4');
+    expect(formatIPv6(parseIPv6Loose('1:0:0:1:0:0:0:1')!)).toBe('1:0:0:1::1');
+    expect(parseIPv6('1::2::3')).toBeUndefined();
+    expect(parseCidr6('fd00:10:244::/56')?.prefix).toBe(56);
+    expect(parseCidr6('fd00:10:244::1/64')).toBeUndefined();
+  });
+});
+
+describe('Service IP families (the API server rules)', () => {
+  it('settles ipFamilyPolicy and ipFamilies as the API server does', () => {
+    expect(serviceFamilies({}, true)).toEqual(['IPv4']);
+    expect(serviceFamilies({ ipFamilyPolicy: 'PreferDualStack' }, true)).toEqual(['IPv4', 'IPv6']);
+    expect(serviceFamilies({ ipFamilyPolicy: 'PreferDualStack' }, false)).toEqual(['IPv4']);
+    expect(serviceFamilies({ ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4'] }, true)).toEqual(['IPv4', 'IPv6']);
+    expect(serviceFamilies({ ipFamilyPolicy: 'RequireDualStack' }, false)).toMatch(/not configured for dual-stack/);
+    expect(serviceFamilies({ ipFamilies: ['IPv4', 'IPv6'] }, true)).toMatch(/SingleStack/);
+    expect(serviceFamilies({ ipFamilies: ['IPv6'] }, true)).toMatch(/IPv4-primary/);
+  });
+});
+
+describe('the dualstack topology', () => {
+  const t = loadTopology('dualstack').topology;
+  const v6 = ipv6View(t)!;
+
+  it('its IPv6 view has every host at its IPv6 address and the Service at its IPv6 ClusterIP', () => {
+    expect(familiesOf(t, t.services[0]!)).toEqual(['IPv4', 'IPv6']);
+    expect(v6.nodes.map((n) => [n.address, n.podCIDR])).toEqual([['fd00:10:240::4', 'fd00:10:244::/64'], ['fd00:10:240::5', 'fd00:10:244:1::/64']]);
+    expect(v6.pods.map((p) => p.address)).toEqual(['fd00:10:244::3', 'fd00:10:244:1::2']);
+    expect(v6.services.map((s) => s.clusterIP)).toEqual(['fd00:172:31::5']);
+    expect(v6.cluster.podCIDR).toBe('fd00:10:244::/56');
+  });
+
+  it('plans IPv6 addresses with nodad, IPv6 forwarding inside the lab only, and the IPv6 routes', () => {
+    const plan = planLab(t);
+    const ns = (host: string) => plan.namespaces.find((n) => n.host === host && n.role !== 'node' ? true : n.host === host)!;
+    expect(ns('node1').batch).toContain('addr add fd00:10:240::4/64 dev eth0 nodad');
+    expect(ns('node1').batch).toContain('addr add fd00:10:244::1/64 dev cbr0 nodad');
+    expect(ns('node1').batch).toContain('route add fd00:10:241::/64 via fd00:10:240::1');
+    expect(ns('node1').sysctls['net.ipv6.conf.all.forwarding']).toBe('1');
+    expect(ns('web-2').batch).toContain('addr add fd00:10:244:1::2/64 dev eth0 nodad');
+    expect(ns('web-2').batch).toContain('route add fd00:10:240::/64 via fd00:10:244:1::1');
+    expect(ns('router').batch).toContain('route add fd00:10:244:1::/64 via fd00:10:240::5');
+    // The IPv4 routes never see an IPv6 one, and no address goes without nodad.
+    expect(ns('router').batch.filter((l) => l.startsWith('route add 10.'))).toHaveLength(2);
+    expect(plan.namespaces.flatMap((n) => n.batch).filter((l) => /^addr add [0-9a-f:]+\//.test(l) && l.includes(':') && !l.endsWith(' nodad'))).toEqual([]);
+  });
+
+  it('writes one payload per family per node: ip6tables-restore input, or table ip6 kube-proxy', () => {
+    const ipt = planLab(t).kubeProxy[0]!;
+    expect(ipt.payload).toContain('-d 172.31.0.5/32'.replace('/32', ''));
+    expect(ipt.payload6).toContain('-A KUBE-SERVICES -m comment --comment "default/web:https cluster IP" -m tcp -p tcp -d fd00:172:31::5 --dport 443');
+    expect(ipt.payload6).toContain('--to-destination [fd00:10:244:1::2]:8443');
+    expect(ipt.payload6).not.toContain('10.244.');
+    const nft = planLab(loadTopology('dualstack', { 'kubeProxy.mode': 'nftables' }).topology).kubeProxy[0]!;
+    expect(nft.payload).toContain('add table ip kube-proxy');
+    expect(nft.payload6).toContain('add table ip6 kube-proxy');
+    expect(nft.payload6).toContain('add element ip6 kube-proxy nodeport-ips { fd00:10:240::4 }');
+  });
+});
+
+describe('IPv4-only labs are untouched', () => {
+  it('no built-in IPv4 topology gets an IPv6 payload, address or sysctl', () => {
+    for (const f of readdirSync('topologies').filter((x) => /^[a-z-]+\.yaml$/.test(x) && x !== 'dualstack.yaml')) {
+      for (const mode of ['iptables', 'nftables']) {
+        const plan = planLab(loadTopology(f.replace('.yaml', ''), { 'kubeProxy.mode': mode }).topology);
+        expect(plan.kubeProxy.every((k) => !('payload6' in k)), f).toBe(true);
+        expect(JSON.stringify(plan.namespaces), f).not.toMatch(/ipv6|nodad/);
+      }
+    }
+  });
+});
+
+describe('bad dual-stack input is refused with field and line', () => {
+  it('an IPv6 address outside its family range, named by file and line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dualstack-'));
+    try {
+      const file = join(dir, 'bad6.yaml');
+      writeFileSync(file, readFileSync('topologies/dualstack.yaml', 'utf8').replace('address6: "fd00:10:244:1::2"', 'address6: "fd00:10:244::9"').replace(/^walkthrough:.*$/m, ''));
+      expect(problemsOf(() => loadTopology(file))).toEqual([
+        expect.objectContaining({ field: 'pods[1].address6', line: 34, message: expect.stringContaining('not inside the podCIDR6 of node "node2" (fd00:10:244:1::/64)') }),
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(refused({ 'nodes.node1.address6': 'fd00:10:241::4' })[0]).toMatchObject({ field: 'nodes[0].address6', message: expect.stringContaining('not inside network "nodes"\'s subnet6') });
+    expect(refused({ 'services.web.clusterIPs': '[172.31.0.5, "fd00:172:32::5"]' })[0]).toMatchObject({ field: 'services[0].clusterIPs[1]', message: expect.stringContaining('not inside cluster.serviceCIDR6') });
+  });
+
+  it('an IPv6 address not in RFC 5952 form, with the form to write', () => {
+    expect(refused({ 'clients.client.address6': 'fd00:10:241:0::4' })[0]).toMatchObject({ field: 'clients[0].address6', message: expect.stringContaining('write it as fd00:10:241::4') });
+  });
+
+  it('a Service family the cluster does not have', () => {
+    const problems = refused({ 'cluster.podCIDR6': '', 'cluster.serviceCIDR6': '', 'routers.router.routes': '[]' });
+    expect(problems).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'services[0].ipFamilies', message: expect.stringContaining('IPv6 is not configured on this cluster') })]));
+    expect(refused({ 'cluster.podCIDR6': '', 'cluster.serviceCIDR6': '', 'services.web.ipFamilies': '' })).toEqual(
+      expect.arrayContaining([expect.objectContaining({ field: 'services[0].ipFamilyPolicy', message: expect.stringContaining('RequireDualStack, but this cluster is not configured') })]),
+    );
+  });
+
+  it('a dual-stack Service without its IPv6 ClusterIP', () => {
+    expect(refused({ 'services.web.clusterIPs': '' })[0]).toMatchObject({ field: 'services[0].clusterIPs', message: expect.stringContaining('needs its IPv6 ClusterIP') });
+  });
+
+  it('a pod network mode that does not carry IPv6 says why', () => {
+    for (const mode of ['host-gw', 'vxlan', 'bgp']) {
+      expect(refused({ 'podNetwork.mode': mode })).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'podNetwork.mode', message: expect.stringContaining(`podNetwork.mode ${mode} does not carry IPv6`) })]));
+    }
+  });
+
+  it('an IPv6 route through an IPv4 next hop', () => {
+    expect(refused({ 'routers.router.routes': '[{ to: "fd00:10:244::/64", via: 10.240.0.4 }]' })[0]).toMatchObject({ field: 'routers[0].routes[0].via', message: expect.stringContaining('an IPv6 route takes an IPv6 next hop') });
+  });
+});
