@@ -78,3 +78,25 @@ async function healthyNow(running: RunningLab, h: HealthyWhen): Promise<boolean>
 export function faultsFor(lab: string): ReturnType<typeof applicableFaults> {
   return applicableFaults(faultContext(runningLab(lab)));
 }
+
+/** The workshop's challenge: put fault `name` (or a random one of those that apply) into the lab, and what the learner chooses from. */
+export async function startChallenge(lab: string, name: string | undefined, random: () => number = Math.random): Promise<{ choices: ReturnType<typeof applicableFaults>; plan: FaultPlan }> {
+  const choices = faultsFor(lab);
+  if (choices.length === 0) throw new LabError(`no fault applies to lab ${lab}: lab break --list ${lab} says why for each`, ExitCode.badInput);
+  const fault = name === undefined || name === 'random' ? choices[Math.floor(random() * choices.length)]!.name : name;
+  await breakLab(lab, fault);
+  const plan = runningLab(lab).state.faults!.find((f) => f.fault === fault)!;
+  return { choices, plan };
+}
+
+/** Undo one recorded fault (the challenge's end), leaving others in. */
+export function repairFault(lab: string, fault: string): Promise<void> {
+  requireRoot();
+  return withLabLock(lab, 'repair', async () => {
+    const running = runningLab(lab);
+    const plan = running.state.faults?.find((f) => f.fault === fault);
+    if (!plan) return;
+    for (const step of plan.repairSteps) await runCommand(running, step);
+    running.store().forgetFault(fault);
+  });
+}

@@ -33,6 +33,16 @@ export interface FaultPlan {
   breakSteps: HostCommand[];
   repairSteps: HostCommand[];
   healthy: HealthyWhen;
+  /** Requests that show the symptom where no walkthrough step does (verify and --check send them). */
+  probes?: FaultProbe[];
+}
+
+/** A request that must be answered while the lab is healthy: `from` a host of the lab `to` ip:port. */
+export interface FaultProbe {
+  from: string;
+  to: string;
+  /** What the request stands for, in words (verify's step title). */
+  what: string;
 }
 
 /** What a fault's plan may read of the live lab first (a route, a chain, a sysctl's value). */
@@ -82,6 +92,16 @@ export const bridgeNfCallIptables: Fault = {
   },
 };
 
+/** The first TCP NodePort of the lab (a localhost NodePort is what route_localnet lets through). */
+export function firstNodePort(t: Topology): number | undefined {
+  for (const s of t.services) {
+    if (s.type !== 'NodePort' && s.type !== 'LoadBalancer') continue;
+    const p = s.ports.find((x) => x.nodePort !== undefined && x.protocol === 'TCP');
+    if (p) return p.nodePort;
+  }
+  return undefined;
+}
+
 export const routeLocalnet: Fault = {
   name: 'route-localnet',
   description: 'route_localnet off on a node: NodePorts on 127.0.0.1 stop answering (the kernel will not route a 127.0.0.1 packet out to a pod)',
@@ -89,12 +109,13 @@ export const routeLocalnet: Fault = {
   where: 'scenarios with a NodePort, iptables proxy mode (nftables mode has no localhost NodePorts)',
   refusal(c) {
     if (c.topology.kubeProxy.mode !== 'iptables') return "kube-proxy's nftables mode does not accept NodePorts on 127.0.0.1, so route_localnet changes nothing";
-    return hasNodePort(c.topology) ? undefined : 'this lab has no NodePort';
+    return firstNodePort(c.topology) !== undefined ? undefined : 'this lab has no TCP NodePort';
   },
   async plan(c) {
     const node = c.topology.nodes[0]!.name;
     const key = 'net.ipv4.conf.all.route_localnet';
-    return { fault: this.name, summary: `${key}=0 on ${node}`, breakSteps: [sysctlSet(node, key, '0')], repairSteps: [sysctlSet(node, key, '1')], healthy: sysctlIs(node, key, '^1$') };
+    const probes = [{ from: node, to: `127.0.0.1:${firstNodePort(c.topology)!}`, what: `a localhost NodePort on ${node}` }];
+    return { fault: this.name, summary: `${key}=0 on ${node}`, breakSteps: [sysctlSet(node, key, '0')], repairSteps: [sysctlSet(node, key, '1')], healthy: sysctlIs(node, key, '^1$'), probes };
   },
 };
 
@@ -102,8 +123,12 @@ export const rpFilterStrict: Fault = {
   name: 'rp-filter-strict',
   description: "strict rp_filter on a node's eth0: packets whose reverse route leaves by another interface are dropped",
   keywords: ['rp_filter', 'rp-filter', 'reverse path', 'rpf'],
-  where: 'every scenario and mode',
-  refusal: () => undefined,
+  where: 'only a world where a node receives on eth0 what it routes back out of another interface; no built-in scenario has one',
+  // Measured in every built-in scenario and pod network mode: each node routes every source it
+  // hears from (the client subnet, its peers, other nodes' pod CIDRs) out of the same eth0 it
+  // arrived on, so strict rp_filter drops nothing and verify would pass. Refused, not pretended.
+  refusal: () =>
+    "every node of this lab routes each source it hears from back out of the interface it arrived on (eth0), so strict rp_filter drops nothing here: verify would still pass",
   async plan(c, read) {
     const node = c.topology.nodes[c.topology.nodes.length - 1]!.name;
     const key = 'net.ipv4.conf.eth0.rp_filter';
@@ -111,3 +136,4 @@ export const rpFilterStrict: Fault = {
     return { fault: this.name, summary: `${key}=1 on ${node}`, breakSteps: [sysctlSet(node, key, '1')], repairSteps: [sysctlSet(node, key, before)], healthy: sysctlIs(node, key, '^[02]$') };
   },
 };
+

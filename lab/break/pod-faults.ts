@@ -18,15 +18,18 @@ export function mssCheckedPod(c: FaultContext): string | undefined {
 
 export const mtuMismatch: Fault = {
   name: 'mtu-mismatch',
-  description: "a pod's eth0 MTU 9000 on a 1500 bridge: the pod advertises an MSS its path cannot carry, and large packets die at its node",
+  description: "a pod's eth0 left at 1500 on a 1450 vxlan pod network (its bridge has 1450): the pod advertises an MSS 50 bytes too large for the tunnel",
   keywords: ['mtu', 'mss', 'jumbo', 'fragment'],
-  where: 'scenarios whose walkthrough checks a pod\'s MSS (nodeport), every mode',
-  refusal: (c) => (mssCheckedPod(c) ? undefined : "this lab's walkthrough checks no pod's MSS, so verify could not see an MTU mismatch"),
+  where: "podNetwork.mode vxlan, where the walkthrough checks a pod's MSS (nodeport)",
+  refusal(c) {
+    if (c.topology.podNetwork.mode !== 'vxlan') return `in podNetwork.mode ${c.topology.podNetwork.mode} every link carries 1500, so a pod's MTU has nothing to mismatch that TCP's MSS would not hide (vxlan mode has the 1450 tunnel)`;
+    return mssCheckedPod(c) ? undefined : "this lab's walkthrough checks no pod's MSS, so verify could not see an MTU mismatch";
+  },
   async plan(c, read) {
     const pod = mssCheckedPod(c)!;
-    const mtu = /\bmtu (\d+)/.exec(await read(pod, ['ip', '-o', 'link', 'show', 'eth0']))?.[1] ?? '1500';
+    const mtu = /\bmtu (\d+)/.exec(await read(pod, ['ip', '-o', 'link', 'show', 'eth0']))?.[1] ?? '1450';
     const set = (v: string) => ({ host: pod, argv: ['ip', 'link', 'set', 'eth0', 'mtu', v] });
-    return { fault: this.name, summary: `${pod}'s eth0 MTU set to 9000 (its bridge port has ${mtu})`, breakSteps: [set('9000')], repairSteps: [set(mtu)], healthy: { host: pod, argv: ['ip', '-o', 'link', 'show', 'eth0'], pattern: ` mtu ${mtu} ` } };
+    return { fault: this.name, summary: `${pod}'s eth0 MTU set to 1500 (its bridge and flannel.1 have ${mtu})`, breakSteps: [set('1500')], repairSteps: [set(mtu)], healthy: { host: pod, argv: ['ip', '-o', 'link', 'show', 'eth0'], pattern: ` mtu ${mtu} ` } };
   },
 };
 

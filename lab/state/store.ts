@@ -95,7 +95,7 @@ const podChanges = object(
 /** A fault `lab break` recorded: its commands run only inside the lab's namespaces (checked in checkState). */
 function faultPlan() {
   const command = object({ host: name, argv: list(str) }, { input: str, mayFail: bool });
-  return object({ fault: str, summary: str, breakSteps: list(command), repairSteps: list(command), healthy: object({ host: name, argv: list(str), pattern: str }, { absent: bool }) });
+  return object({ fault: str, summary: str, breakSteps: list(command), repairSteps: list(command), healthy: object({ host: name, argv: list(str), pattern: str }, { absent: bool }) }, { probes: list(object({ from: name, to: str, what: str })) });
 }
 
 /**
