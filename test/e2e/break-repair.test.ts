@@ -20,7 +20,7 @@ const env = { NO_COLOR: '1', COLUMNS: '200' };
 async function breakAndRepair(name: string, fault: string, seen: RegExp, symptom: RegExp): Promise<void> {
   const b = await lab(['break', name, fault], { env });
   expect(b.exitCode, b.stderr).toBe(0);
-  const v = await lab(['verify', name], { env, timeout: 120_000 });
+  const v = await lab(['verify', name], { env, timeout: 280_000 });
   expect(v.exitCode, v.stdout).toBe(1);
   const failing = v.stdout.split('\n').filter((l) => /\bFAIL\b/.test(l)).join('\n');
   expect(failing, v.stdout).not.toBe('');
@@ -35,7 +35,7 @@ async function breakAndRepair(name: string, fault: string, seen: RegExp, symptom
   const r = await lab(['repair', name], { env });
   expect(r.exitCode, r.stderr).toBe(0);
   expect(r.stdout).toContain(`repaired lab ${name}: ${fault}`);
-  const again = await lab(['verify', name], { env, timeout: 120_000 });
+  const again = await lab(['verify', name], { env, timeout: 280_000 });
   expect(again.exitCode, again.stdout).toBe(0);
 }
 
@@ -69,9 +69,9 @@ describe.skipIf(!root)('break and repair, nodeport, iptables mode', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('route-localnet: the localhost NodePort stops answering', () => breakAndRepair(name, 'route-localnet', /127\.0\.0\.1:32000.*0 of 4 requests answered/, /127\.0\.0\.1:32000.*0 of 4 requests answered/), 300_000);
-  it("pod-route-gone: the router's route to node2's pods", () => breakAndRepair(name, 'pod-route-gone', /none of \d+ requests took this path: \d+ answered \(web-1 \d+\)/, /10\.240\.0\.4:32000 answers.*\d of 8 answered|10\.244\.1\.0\/24/), 300_000);
-  it('service-chain-emptied: KUBE-SVC flushed on node1', () => breakAndRepair(name, 'service-chain-emptied', /0 of 40 requests answered: 40 connection refused/, /KUBE-SVC-\w+.*missing|0 of 8 answered/), 300_000);
+  it('route-localnet: the localhost NodePort stops answering', () => breakAndRepair(name, 'route-localnet', /127\.0\.0\.1:32000.*0 of 4 requests answered/, /127\.0\.0\.1:32000.*0 of 4 requests answered/), 600_000);
+  it("pod-route-gone: the router's route to node2's pods", () => breakAndRepair(name, 'pod-route-gone', /none of \d+ requests took this path: \d+ answered \(web-1 \d+\)/, /10\.240\.0\.4:32000 answers.*\d of 8 answered|10\.244\.1\.0\/24/), 600_000);
+  it('service-chain-emptied: KUBE-SVC flushed on node1', () => breakAndRepair(name, 'service-chain-emptied', /0 of 40 requests answered: 40 connection refused/, /KUBE-SVC-\w+.*missing|0 of 8 answered/), 600_000);
   it('refuses the faults that do not apply, saying why', async () => {
     await refused(name, 'rp-filter-strict', /strict rp_filter drops nothing here/);
     await refused(name, 'mtu-mismatch', /podNetwork.mode routed/);
@@ -109,9 +109,9 @@ describe.skipIf(!root)('break and repair, nodeport, iptables mode', () => {
     expect(recs.at(-1)).toMatchObject({ fault: 'route-localnet', host: 'node1', outcome: 'fixed', attempts: 4, fixChecks: 1 });
     const state = JSON.parse(readFileSync(stateFile(name), 'utf8')) as { faults?: unknown[] };
     expect(state.faults).toBeUndefined();
-    const v = await lab(['verify', name], { env, timeout: 120_000 });
+    const v = await lab(['verify', name], { env, timeout: 280_000 });
     expect(v.exitCode, v.stdout).toBe(0);
-  }, 300_000);
+  }, 600_000);
 });
 
 describe.skipIf(!root)('break and repair, nodeport, nftables mode', () => {
@@ -123,7 +123,7 @@ describe.skipIf(!root)('break and repair, nodeport, nftables mode', () => {
   }, 120_000);
   afterAll(() => lab(['down', name]));
 
-  it('service-chain-emptied: the service- chain flushed', () => breakAndRepair(name, 'service-chain-emptied', /0 of 40 requests answered/, /chain service-\w+-default\/web\/tcp\/https \(the chain is empty\)/), 300_000);
+  it('service-chain-emptied: the service- chain flushed', () => breakAndRepair(name, 'service-chain-emptied', /0 of 40 requests answered/, /chain service-\w+-default\/web\/tcp\/https \(the chain is empty\)/), 600_000);
   it('route-localnet is refused: nftables mode has no localhost NodePorts', () => refused(name, 'route-localnet', /nftables mode does not accept NodePorts on 127\.0\.0\.1/));
 });
 
@@ -136,8 +136,8 @@ describe.skipIf(!root)('break and repair, nodeport, vxlan pod network', () => {
   }, 120_000);
   afterAll(() => lab(['down', name]));
 
-  it("pod-route-gone: node1's FDB entry for node2's VTEP", () => breakAndRepair(name, 'pod-route-gone', /none of \d+ requests took this path/, /FDB entry|\d of 8 answered/), 300_000);
-  it('mtu-mismatch: web-2 at 1500 on the 1450 tunnel', () => breakAndRepair(name, 'mtu-mismatch', /mss 1410[\s\S]*mss 1460/, /MTU set to 1500/), 300_000);
+  it("pod-route-gone: node1's FDB entry for node2's VTEP", () => breakAndRepair(name, 'pod-route-gone', /none of \d+ requests took this path/, /FDB entry|\d of 8 answered/), 600_000);
+  it('mtu-mismatch: web-2 at 1500 on the 1450 tunnel', () => breakAndRepair(name, 'mtu-mismatch', /mss 1410[\s\S]*mss 1460/, /MTU set to 1500/), 600_000);
 });
 
 describe.skipIf(!root)('break and repair, clusterip (a pod calls the Service, cluster DNS)', () => {
@@ -149,8 +149,8 @@ describe.skipIf(!root)('break and repair, clusterip (a pod calls the Service, cl
   }, 120_000);
   afterAll(() => lab(['down', name]));
 
-  it('bridge-nf-call-iptables off on node1: the same-node reply bypasses conntrack', () => breakAndRepair(name, 'bridge-nf-call-iptables', /none of \d+ requests took this path/, /172\.31\.0\.5:443 answers.*\d of 8 answered|bridge-nf-call-iptables=0/), 300_000);
-  it('stale-dns-conntrack: DNS blackholed by untranslated entries', () => breakAndRepair(name, 'stale-dns-conntrack', /0 of 40 requests answered: 40 timed out/, /untranslated UDP entries/), 300_000);
+  it('bridge-nf-call-iptables off on node1: the same-node reply bypasses conntrack', () => breakAndRepair(name, 'bridge-nf-call-iptables', /none of \d+ requests took this path/, /172\.31\.0\.5:443 answers.*\d of 8 answered|bridge-nf-call-iptables=0/), 600_000);
+  it('stale-dns-conntrack: DNS blackholed by untranslated entries', () => breakAndRepair(name, 'stale-dns-conntrack', /0 of 40 requests answered: 40 timed out/, /untranslated UDP entries/), 600_000);
   it('a break killed by SIGKILL is undone by lab repair', async () => {
     const p = startLab(['break', name, 'stale-dns-conntrack'], { env });
     // Killed as soon as the fault is recorded (before or while its steps run).
@@ -163,11 +163,11 @@ describe.skipIf(!root)('break and repair, clusterip (a pod calls the Service, cl
     const r = await lab(['repair', name], { env });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain('stale-dns-conntrack');
-    const v = await lab(['verify', name], { env, timeout: 120_000 });
+    const v = await lab(['verify', name], { env, timeout: 280_000 });
     expect(v.exitCode, v.stdout).toBe(0);
     const range = await lab(['exec', name, 'frontend', '--', 'sysctl', '-n', 'net.ipv4.ip_local_port_range']);
     expect(range.stdout.trim().split(/\s+/)).not.toEqual(['40000', '40007']);
-  }, 300_000);
+  }, 600_000);
   it('lab down after a break removes everything', async () => {
     expect((await lab(['break', name, 'bridge-nf-call-iptables'], { env })).exitCode).toBe(0);
     const d = await lab(['down', name]);
