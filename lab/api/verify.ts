@@ -14,6 +14,7 @@ import { deriveWalkthrough } from '../verify/derive/index.js';
 import { walkthroughInMode } from '../verify/mode-walkthrough.js';
 import type { Topology } from '../topology/schema.js';
 import { trace } from './trace.js';
+import { probeStep, runFaultProbes } from './fault-probes.js';
 import { runningLab } from './running.js';
 import { requireWorkloadHost } from './workloads.js';
 
@@ -75,6 +76,14 @@ export function verify(lab: string, opts: VerifyOptions = {}): Promise<VerifyRes
     const release = onInterrupt(`mark ${runDir} incomplete`, () => writeRunFile(marker, `verify of lab ${lab} was stopped by ${interruptedBy()} at ${new Date().toISOString()}: the captures and report here are partial\n`));
     try {
       const { result, evidence } = await runWalkthrough(running.topology, walkthrough, runDir, opts.onProgress);
+      // A fault lab break put in whose symptom no step of the walkthrough sees: its probes are one more path.
+      const probes = (await runFaultProbes(running)).map(probeStep);
+      if (probes.length) {
+        result.paths.push({ name: 'fault probes', summary: 'requests the symptom of a fault put in by lab break shows on (no step of the walkthrough sends them)', steps: probes });
+        result.passed += probes.filter((p) => p.status === 'pass').length;
+        result.failed += probes.filter((p) => p.status === 'fail').length;
+        if (!opts.trace) writeRun(running.topology, result, evidence);
+      }
       if (opts.trace) {
         result.traces = await tracePaths(lab, walkthrough, opts.onProgress);
         writeRun(running.topology, result, evidence);

@@ -3,6 +3,8 @@ import { listStates, readState } from '../state/store.js';
 import { loadTopology } from '../topology/load.js';
 import { displayPath, resolveTopologyPath } from '../topology/paths.js';
 import type { Topology } from '../topology/schema.js';
+import { runFaultProbes } from './fault-probes.js';
+import { faultFixed } from './break.js';
 import { checkHealth, notUpReport, type HealthReport } from '../workshop/health.js';
 import { availableWorkshops, hasWorkshop, loadWorkshop, scenarioOf, workshopPathFor, type LoadedWorkshop } from '../workshop/load.js';
 import { probe, type ProbeResult } from '../workshop/probes.js';
@@ -169,7 +171,7 @@ export async function workshopHealth(lab: string): Promise<HealthReport> {
   if (!state || state.phase !== 'up') return notUpReport(lab, state ? `lab ${lab} did not finish coming up` : `lab ${lab} is not up`);
   const running = runningLab(lab);
   const [st] = await status(lab);
-  return checkHealth({
+  const report = await checkHealth({
     lab,
     since: state.createdAt,
     topologyPath: running.path,
@@ -178,4 +180,15 @@ export async function workshopHealth(lab: string): Promise<HealthReport> {
     workloads: st?.workloads ?? [],
     daemons: st?.daemons ?? [],
   });
+  // A fault lab break put in whose symptom the entry point does not show: its probes name it.
+  for (const o of await runFaultProbes(running)) {
+    report.checks.push({ name: `${o.probe.from} -> ${o.probe.to} answers (${o.probe.what})`, ok: o.answered === o.sent, detail: o.seen });
+  }
+  // And the fault itself, read from the live kernel (a fault fixed by hand passes).
+  for (const plan of running.state.faults ?? []) {
+    const fixed = await faultFixed(lab, plan);
+    report.checks.push({ name: `fault ${plan.fault} put in by lab break`, ok: fixed, detail: fixed ? 'fixed in the kernel (lab repair forgets it)' : `still there: ${plan.summary}` });
+  }
+  report.healthy = report.checks.every((c) => c.ok !== false);
+  return report;
 }

@@ -19,6 +19,7 @@ const program = new Command()
 type Register = (program: Command) => void;
 const inspect = () => import('./inspect.js').then((m) => m.registerInspect);
 const pods = () => import('./pods.js').then((m) => m.registerPods);
+const faults = () => import('./break.js').then((m) => m.registerBreak);
 const verbs: Record<string, () => Promise<Register>> = {
   up: () => import('./up.js').then((m) => m.registerUp),
   down: () => import('./down.js').then((m) => m.registerDown),
@@ -42,6 +43,8 @@ const verbs: Record<string, () => Promise<Register>> = {
   apply: () => import('./apply.js').then((m) => m.registerApply),
   ui: () => import('./ui.js').then((m) => m.registerUi),
   class: () => import('./class.js').then((m) => m.registerClass),
+  break: faults,
+  repair: faults,
 };
 const verb = process.argv.slice(2).find((a) => !a.startsWith('-'));
 const versionOnly = !verb && process.argv.slice(2).some((a) => a === '-V' || a === '--version');

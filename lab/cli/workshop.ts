@@ -17,6 +17,7 @@ interface WorkshopOptions {
   check?: boolean;
   json?: boolean;
   set: Record<string, string>;
+  challenge?: string | boolean;
 }
 
 export function registerWorkshop(program: Command): void {
@@ -31,6 +32,7 @@ export function registerWorkshop(program: Command): void {
     .option('--list', 'show the steps and your progress, ask nothing')
     .option('--check', "instructor: check that the lab is healthy (exit 0 healthy, 1 not)")
     .option('--json', 'machine-readable output (with --check or --list)')
+    .option('--challenge [fault]', 'break and fix: put a fault (named, or random) into the lab, find it, name it, fix it with lab exec')
     .addHelpText(
       'after',
       `
@@ -48,6 +50,7 @@ Examples:
       if (!arg) return listWorkshops(opts);
       const name = opts.name === undefined ? undefined : resolveLabName(opts.name);
       if (opts.check) return instructorCheck(checkedLab(arg, name) ?? resolveLabName(arg), opts.json);
+      if (opts.challenge !== undefined) return challenge(checkedLab(arg, name) ?? resolveLabName(arg), typeof opts.challenge === 'string' ? opts.challenge : undefined);
       const target = workshopTarget(arg, name, opts.set);
       if (opts.list) return listSteps(target, opts.json);
 
@@ -146,4 +149,27 @@ async function instructorCheck(lab: string, json?: boolean): Promise<void> {
     say(report.healthy ? green('healthy') : red('NOT healthy') + dim(report.checks[0]?.ok === false ? `: bring it up with lab up <scenario> --name ${lab}` : `: lab down ${lab} and lab up again usually fixes it`));
   }
   if (!report.healthy) process.exitCode = ExitCode.checkFailed;
+}
+
+async function challenge(lab: string, fault: string | undefined): Promise<void> {
+  preflight();
+  const { startChallenge, faultFixed, repairFault } = await import('../api/break.js');
+  const { runChallenge, saveChallenge } = await import('../workshop/challenge.js');
+  const { choices, plan } = await startChallenge(lab, fault);
+  const io = terminalIO();
+  try {
+    const rec = await runChallenge({
+      lab,
+      choices,
+      plan,
+      io,
+      fixed: () => faultFixed(lab, plan),
+      repair: () => repairFault(lab, plan.fault),
+      style: { bold, dim, green, red, yellow },
+      width: Math.min(outputColumns(), 100),
+    });
+    saveChallenge(lab, rec);
+  } finally {
+    io.close();
+  }
 }

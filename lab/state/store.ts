@@ -6,6 +6,7 @@ import type { PodChanges } from '../plan/scale.js';
 import { isLabName, NAME_MAX, namePattern } from '../topology/names.js';
 import { insideRoot } from '../util/paths.js';
 import { bool, dict, int, list, object, oneOf, ShapeProblem, str, text } from './shape.js';
+import type { FaultPlan } from '../break/catalogue.js';
 
 /**
  * A lab's record of what it created, in /run (tmpfs: gone at reboot, like the namespaces).
@@ -66,6 +67,8 @@ export interface LabState {
   podChanges?: PodChanges;
   /** What kube-proxy remembers between syncs (absent: `up`'s full sync was the last one). */
   proxySync?: ProxySyncRecord;
+  /** Faults `lab break` put in, each recorded before the kernel was touched: `lab repair` undoes them. */
+  faults?: FaultPlan[];
 }
 
 export interface ProxySyncRecord {
@@ -89,6 +92,12 @@ const podChanges = object(
   { terminating: dict(bool) },
 );
 
+/** A fault `lab break` recorded: its commands run only inside the lab's namespaces (checked in checkState). */
+function faultPlan() {
+  const command = object({ host: name, argv: list(str) }, { input: str, mayFail: bool });
+  return object({ fault: str, summary: str, breakSteps: list(command), repairSteps: list(command), healthy: object({ host: name, argv: list(str), pattern: str }, { absent: bool }) }, { probes: list(object({ from: name, to: str, what: str })) });
+}
+
 /**
  * The state is read back with this check: it is ours, but it lives in a file someone may edit
  * or a full disk may cut short. Everything `down` deletes is checked here to be the lab's own:
@@ -111,6 +120,7 @@ const stateShape = object(
     daemons: list(object({ ...ownedProcess, host: name, ns: str, name, socket: str, log: str })),
     podChanges,
     proxySync: object({ needFullSync: bool }, { lastSweep: str, topologyKey: str }),
+    faults: list(faultPlan()),
   },
 );
 
@@ -309,6 +319,19 @@ export class LabStore {
       lastSweep: swept ? new Date().toISOString() : this.state.proxySync?.lastSweep,
       topologyKey: this.topologyKey ?? this.state.proxySync?.topologyKey,
     };
+    this.save();
+  }
+
+  /** A fault about to be put in (recorded first, so `lab repair` finds it even after a crash). */
+  recordFault(plan: FaultPlan): void {
+    this.state.faults = [...(this.state.faults ?? []).filter((f) => f.fault !== plan.fault), plan];
+    this.save();
+  }
+
+  /** A fault undone. */
+  forgetFault(fault: string): void {
+    this.state.faults = (this.state.faults ?? []).filter((f) => f.fault !== fault);
+    if (this.state.faults.length === 0) delete this.state.faults;
     this.save();
   }
 

@@ -258,7 +258,10 @@ export function judgeStep(step: Step, flow: Flow | undefined, groupFlows: Flow[]
   } else if (!flow) {
     // What would have been checked, in words where no request resolved an address; and what became of the requests.
     const none: Flow = { index: -1, group: '', from: '', client: '', target: groupFlows[0]?.target ?? '' };
-    const { expected } = (flowJudges[kind] as FlowJudge<typeof kind>)(value as never, { ...ctx, flow: none, pat: (x) => resolvePattern(x, {}) });
+    // The sender's address is known without a flow (every request of the group came from it); its port is not.
+    const senderIp = groupFlows[0]?.client.slice(0, groupFlows[0].client.lastIndexOf(':'));
+    const pat = (x: string) => (senderIp && /^\$client(\.ip)?(:\*)?$/.test(x) ? { ip: senderIp } : resolvePattern(x, {}));
+    const { expected } = (flowJudges[kind] as FlowJudge<typeof kind>)(value as never, { ...ctx, flow: none, pat });
     v = verdict(false, expected, unseenPathText(groupFlows));
   } else {
     const vars = flowVariables(flow);

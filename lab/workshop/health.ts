@@ -1,4 +1,4 @@
-import { readRules } from '../kernel/readers.js';
+import { readNftText, readRules } from '../kernel/readers.js';
 import { nftExisting } from '../kernel/rules.js';
 import { planLab } from '../plan/plan.js';
 import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
@@ -164,9 +164,22 @@ async function missingIptablesRules(ns: string, payload: string): Promise<{ plan
   return { planned: planned.length, missing: missingRules(planned, parseSave(await readRules(ns)).rules).map((r) => `-t ${r.table} ${r.text}`) };
 }
 
-/** nftables mode: every chain the plan declares exists in the node's kube-proxy table. */
+/** nftables mode: every chain the plan declares exists in the node's kube-proxy table, and none the plan fills is empty. */
 async function missingNftChains(ns: string, payload: string): Promise<{ planned: number; missing: string[] }> {
   const planned = [...new Set([...payload.matchAll(/^add chain ip kube-proxy (\S+)/gm)].map((m) => m[1]!))];
   const have = new Set((await nftExisting(ns)).chains);
-  return { planned: planned.length, missing: planned.filter((c) => !have.has(c)).map((c) => `chain ${c}`) };
+  const missing = planned.filter((c) => !have.has(c)).map((c) => `chain ${c}`);
+  const emptied = emptiedNftChains(payload, await readNftText(ns, { allowFailure: true })).filter((c) => have.has(c));
+  return { planned: planned.length, missing: [...missing, ...emptied.map((c) => `every rule of chain ${c} (the chain is empty)`)] };
+}
+
+/** Chains the plan puts rules in that the live `nft list table` shows empty. Pure. */
+export function emptiedNftChains(payload: string, listing: string): string[] {
+  const filled = new Set([...payload.matchAll(/^add rule ip kube-proxy (\S+) /gm)].map((m) => m[1]!));
+  const out: string[] = [];
+  for (const m of listing.matchAll(/^\s*chain (\S+) \{\n([\s\S]*?)^\s*\}/gm)) {
+    const rules = m[2]!.split('\n').map((l) => l.trim()).filter((l) => l && !/^(type|policy|comment) /.test(l));
+    if (filled.has(m[1]!) && rules.length === 0) out.push(m[1]!);
+  }
+  return out;
 }
