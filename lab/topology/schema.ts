@@ -140,12 +140,27 @@ export const clusterSchema = z.strictObject({
     .default('cluster.local'),
   /** kubelet's clusterDNS: when set, every pod gets a resolv.conf naming this service IP. */
   dns: ipv4.optional(),
+  /** kube-apiserver's --service-node-port-range, "min-max" (unset: 30000-32767): where nodePorts may lie. */
+  serviceNodePortRange: z.string().regex(/^\d{1,5}-\d{1,5}$/, 'must be a port range like 30000-32767').optional(),
 });
 
 /** kube-proxy's own configuration: which proxier writes the rules. */
 export const kubeProxySchema = z.strictObject({
   /** iptables (rule lists, the long-time default) or nftables (verdict maps, one table). */
   mode: z.enum(['iptables', 'nftables']).default('iptables'),
+  /**
+   * --nodeport-addresses: the node addresses NodePorts answer on: CIDRs, or "primary" (the node's
+   * own address). Unset: every local address in iptables mode, "primary" in nftables mode.
+   */
+  nodePortAddresses: most(z.array(z.union([z.literal('primary'), cidr])).min(1), LIMITS.sourceRanges, 'nodePortAddresses').optional(),
+  /** --iptables-localhost-nodeports (iptables mode; unset: true): NodePorts answer on 127.0.0.1 too. */
+  localhostNodePorts: z.boolean().optional(),
+  /** --masquerade-all: masquerade every connection to a ClusterIP, pods' too. */
+  masqueradeAll: z.boolean().optional(),
+  /** --detect-local-mode: how kube-proxy tells pod traffic from the rest (unset: ClusterCIDR, from cluster.podCIDR). */
+  detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR', 'BridgeInterface', 'InterfaceNamePrefix']).optional(),
+  /** detectLocal.bridgeInterface / detectLocal.interfaceNamePrefix, for those two modes. */
+  detectLocal: z.strictObject({ bridgeInterface: z.string().min(1).max(15).optional(), interfaceNamePrefix: z.string().min(1).max(15).optional() }).optional(),
 });
 
 /** The modes of the pod network between nodes (docs/pod-network.md); each is one module under lab/plan/pod-network/. */

@@ -3,6 +3,7 @@ import { categorizeEndpoints, servicePorts, trafficPolicies, type Endpoint, type
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
 import { endpointChain, externalChain, firewallChain, serviceChain, serviceLocalChain } from './hash.js';
 import { renderRestore, type Rule, type Table } from './rules.js';
+import { localDetector, nodePortIPs, proxySettings, type LocalDetector } from './settings.js';
 
 /** kube-proxy's defaults: --iptables-masquerade-bit=14, ClientIP affinity timeout 3 hours. */
 export const MASQ_MARK = '0x4000';
@@ -109,20 +110,27 @@ export function kubeProxyRules(t: Topology, nodeName: string, opts: RulesOptions
   w.nat('KUBE-POSTROUTING', ...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully');
   w.nat('KUBE-MARK-MASQ', '-j', 'MARK', '--or-mark', MASQ_MARK);
 
-  const nodeIP = t.nodes.find((n) => n.name === nodeName)?.address;
+  const node = t.nodes.find((n) => n.name === nodeName);
+  const settings = proxySettings(t, 'iptables');
+  const ctx: PortContext = { nodeName, nodeIP: node?.address, detector: localDetector(t, node), masqueradeAll: settings.masqueradeAll, largeClusterMode };
   for (const sp of ports) {
     const write = opts.writeService?.(serviceKey(sp.service)) ?? true;
-    writeServicePort(sp, nodeName, t.cluster.podCIDR, nodeIP, write ? w : skipping(w, active), largeClusterMode);
+    writeServicePort(sp, ctx, write ? w : skipping(w, active));
   }
 
-  w.nat(
-    'KUBE-SERVICES',
-    ...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'),
-    '-m', 'addrtype', '--dst-type', 'LOCAL',
-    '-j', 'KUBE-NODEPORTS',
-  );
+  const lastRule = comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
+  const ips = node ? nodePortIPs(settings, node) : undefined;
+  if (ips === undefined) {
+    // --nodeport-addresses unset: every local address; 127.0.0.0/8 left out when localhost NodePorts are off.
+    const noLocalhost = settings.localhostNodePorts ? [] : ['!', '-d', '127.0.0.0/8'];
+    w.nat('KUBE-SERVICES', ...lastRule, '-m', 'addrtype', '--dst-type', 'LOCAL', ...noLocalhost, '-j', 'KUBE-NODEPORTS');
+  } else {
+    // One jump per node address the CIDRs (or "primary") match; loopback only with localhost NodePorts.
+    for (const ip of ips) if (ip !== '127.0.0.1' || settings.localhostNodePorts) w.nat('KUBE-SERVICES', ...lastRule, '-d', ip, '-j', 'KUBE-NODEPORTS');
+  }
   // Localhost NodePorts (on by default in iptables mode) need route_localnet=1; this guard keeps
-  // anything but a NodePort DNAT from reaching 127.0.0.0/8 from outside (kube-proxy and kubelet both write it).
+  // anything but a NodePort DNAT from reaching 127.0.0.0/8 from outside. kube-proxy writes it only
+  // with localhost NodePorts on, but the kubelet writes the same rule on every node, so it stays.
   w.filter('KUBE-FIREWALL', ...comment('block incoming localnet connections'), '-d', '127.0.0.0/8', '!', '-s', '127.0.0.0/8', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', '-j', 'DROP');
   // Upstream also counts these drops with -m nfacct (ct_state_invalid_dropped_pkts); left out, see docs/fidelity.md.
   w.filter('KUBE-FORWARD', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP');
@@ -163,7 +171,17 @@ function skipping(w: Writer, active: string[]): Writer {
   };
 }
 
-function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: string, nodeIP: string | undefined, w: Writer, largeClusterMode: boolean): void {
+/** What every service port's rules on one node share: the node, the local-traffic detector, --masquerade-all. */
+interface PortContext {
+  nodeName: string;
+  nodeIP: string | undefined;
+  detector: LocalDetector;
+  masqueradeAll: boolean;
+  largeClusterMode: boolean;
+}
+
+function writeServicePort(sp: ServicePortView, ctx: PortContext, w: Writer): void {
+  const { nodeName, nodeIP, largeClusterMode, detector } = ctx;
   const { service, port, name: spn } = sp;
   const proto = protoMatch(sp.protocol);
   const svcChain = serviceChain(spn, sp.protocol);
@@ -234,14 +252,14 @@ function writeServicePort(sp: ServicePortView, nodeName: string, clusterCIDR: st
     w.nat(fwChain, ...comment(`other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL`));
   }
 
-  // Off-cluster sources reaching the ClusterIP get masqueraded (kube-proxy's --cluster-cidr detector).
-  if (hasInternalEndpoints) w.nat(internalChain, ...comment(`${spn} cluster IP`), ...clusterDst, '!', '-s', clusterCIDR, '-j', 'KUBE-MARK-MASQ');
+  // Off-cluster sources reaching the ClusterIP get masqueraded (the local-traffic detector; every source with --masquerade-all).
+  if (hasInternalEndpoints) w.nat(internalChain, ...comment(`${spn} cluster IP`), ...clusterDst, ...(ctx.masqueradeAll ? [] : detector.iptables.ifNotLocal), '-j', 'KUBE-MARK-MASQ');
 
   if (external && !externalLocal) {
     w.nat(extChain, ...comment(`masquerade traffic for ${spn} external destinations`), '-j', 'KUBE-MARK-MASQ');
     w.nat(extChain, '-j', svcChain);
   } else if (externalLocal) {
-    w.nat(extChain, ...comment(`pod traffic for ${spn} external destinations`), '-s', clusterCIDR, '-j', svcChain);
+    w.nat(extChain, ...comment(`pod traffic for ${spn} external destinations`), ...detector.iptables.ifLocal, '-j', svcChain);
     w.nat(extChain, ...comment(`masquerade LOCAL traffic for ${spn} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', 'KUBE-MARK-MASQ');
     w.nat(extChain, ...comment(`route LOCAL traffic for ${spn} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', svcChain);
     if (local.length > 0) w.nat(extChain, '-j', svlChain);
