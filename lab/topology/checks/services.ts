@@ -1,8 +1,9 @@
 import { cidrContains } from '../../util/ipv4.js';
 import { insideLab, labPrefixes, selects } from '../relations.js';
 import type { CheckContext } from './context.js';
+import { nodePortRange } from './kube-proxy.js';
 
-export const NODE_PORT_RANGE = { min: 30000, max: 32767 } as const;
+export { NODE_PORT_RANGE } from './kube-proxy.js';
 
 /**
  * Services: unique, their IPs inside the service range (load balancer IPs inside the lab), ports
@@ -13,6 +14,7 @@ export function checkServices(c: CheckContext): void {
   const prefixes = labPrefixes(t);
   const serviceKeys = new Set<string>();
   const nodePorts = new Map<string, string>();
+  const NODE_PORT_RANGE = nodePortRange(t);
   t.services.forEach((s, i) => {
     const key = `${s.namespace}/${s.name}`;
     if (serviceKeys.has(key)) c.at(['services', i, 'name'], `service ${key} is defined twice`);

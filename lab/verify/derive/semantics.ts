@@ -55,13 +55,28 @@ export function fateOf(t: Topology, service: Service, port: ServicePort, entry: 
 export function masqueradeSource(t: Topology, service: Service, entry: Entry, translating: Node, endpoint: Answerer, sender: string): string | undefined {
   const bridge = bridgeAddress(translating);
   if (entry === 'clusterIP') {
-    // Pod sources are inside --cluster-cidr: not masqueraded, unless a pod reaches itself (hairpin).
-    return endpoint.pod === sender ? bridge : undefined;
+    // Pod sources are local traffic to the detector: not masqueraded, unless a pod reaches itself
+    // (hairpin), --masquerade-all is on, or the detector does not see pods as local.
+    if (endpoint.pod !== sender && !masqueradesPods(t, translating)) return undefined;
+    return endpoint.node === translating.name ? bridge : crossNodeSource(t, translating);
   }
   if (localPolicy(service, entry)) return undefined; // Local keeps the client's address
   // Cluster: every external connection is marked; MASQUERADE takes the egress interface's address.
   if (endpoint.node === translating.name) return bridge;
   return crossNodeSource(t, translating);
+}
+
+/**
+ * Whether the node masquerades its own pods' connections to a ClusterIP: with --masquerade-all, or
+ * when the local-traffic detector does not match them. A pod's packets enter the node through its
+ * bridge, so an interface detector sees the bridge's name, never the pod's veth.
+ */
+function masqueradesPods(t: Topology, node: Node): boolean {
+  const k = t.kubeProxy;
+  if (k.masqueradeAll) return true;
+  if (k.detectLocalMode === 'BridgeInterface') return (k.detectLocal?.bridgeInterface ?? node.bridge) !== node.bridge;
+  if (k.detectLocalMode === 'InterfaceNamePrefix') return !node.bridge.startsWith(k.detectLocal?.interfaceNamePrefix ?? 'veth');
+  return false;
 }
 
 /** The node's bridge holds the first address of its pod CIDR. */
