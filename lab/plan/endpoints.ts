@@ -64,13 +64,45 @@ export function servicePorts(t: Topology): ServicePortView[] {
 }
 const viewsOf = new WeakMap<Topology, ServicePortView[]>();
 
+/**
+ * Every endpoint of a Service port, in any condition, sorted: from the pods its selector picks (the
+ * EndpointSlice controller's), or, for a Service without one, from the endpointSlices naming it.
+ */
+export function endpointsOf(t: Topology, service: Service, port: ServicePort): Endpoint[] {
+  const fromPods = t.pods
+    .filter((pod) => selects(service, pod))
+    .map((pod) => ({ pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: `${pod.address}:${port.targetPort}`, ...endpointConditions(pod) }));
+  return [...fromPods, ...sliceEndpoints(t, service, port)].sort(byAddress);
+}
+
+/**
+ * The endpoints declared in the Service's EndpointSlices for this port (matched by port name and
+ * protocol, as kube-proxy's EndpointSliceCache does): the slice's port, the endpoint's nodeName
+ * (none: local to no node; its `host` is still where the pod runs), the API's condition defaults
+ * (serving = ready). The same ip:port in two slices counts once, the first.
+ */
+function sliceEndpoints(t: Topology, service: Service, port: ServicePort): Endpoint[] {
+  if (service.selector !== undefined) return [];
+  const seen = new Map<string, Endpoint>();
+  for (const slice of t.endpointSlices ?? []) {
+    if (slice.service !== service.name || slice.namespace !== service.namespace) continue;
+    for (const sp of slice.ports) {
+      if (sp.name !== port.name || sp.protocol !== port.protocol) continue;
+      for (const e of slice.endpoints) {
+        const address = `${e.address}:${sp.port}`;
+        if (seen.has(address)) continue;
+        const pod = t.pods.find((p) => p.address === e.address);
+        seen.set(address, { pod: pod?.name ?? e.address, node: e.nodeName ?? '', ip: e.address, port: sp.port, address, ready: e.ready, serving: e.serving ?? e.ready, terminating: e.terminating });
+      }
+    }
+  }
+  return [...seen.values()];
+}
+
 function computeServicePorts(t: Topology): ServicePortView[] {
   return t.services.flatMap((service) =>
     service.ports.map((port) => {
-      const all = t.pods
-        .filter((pod) => selects(service, pod))
-        .map((pod) => ({ pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: `${pod.address}:${port.targetPort}`, ...endpointConditions(pod) }))
-        .sort(byAddress);
+      const all = endpointsOf(t, service, port);
       return {
         service,
         port,
@@ -120,9 +152,11 @@ export function categorizeEndpoints(sp: Pick<ServicePortView, 'service' | 'endpo
   return { cluster, local, reachable, hasAny };
 }
 
-/** The ports a pod's workload listens on: every targetPort of a service that selects it. */
+/** The ports a pod's workload listens on: every targetPort of a service that selects it, every port of a slice naming it. */
 export function podPorts(t: Topology, pod: Pod): number[] {
   const ports = new Set<number>();
   for (const s of t.services) if (selects(s, pod)) for (const p of s.ports) ports.add(p.targetPort);
+  // And every port of an EndpointSlice that lists its address.
+  for (const slice of t.endpointSlices ?? []) if (slice.endpoints.some((e) => e.address === pod.address)) for (const p of slice.ports) ports.add(p.port);
   return [...ports].sort((a, b) => a - b);
 }

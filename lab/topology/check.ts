@@ -7,6 +7,7 @@ import { checkAddresses } from './checks/addresses.js';
 import { CheckContext } from './checks/context.js';
 import { checkNames } from './checks/names.js';
 import { checkRoutes } from './checks/routes.js';
+import { checkEndpointSlices } from './checks/endpoint-slices.js';
 import { checkKubeProxy } from './checks/kube-proxy.js';
 import { checkServices } from './checks/services.js';
 import type { Topology } from './schema.js';
@@ -24,6 +25,7 @@ export function checkTopology(t: Topology, file: ProblemLocator): InputProblem[]
   checkRoutes(c);
   checkServices(c);
   checkKubeProxy(c);
+  checkEndpointSlices(c);
   // What the pod network mode demands (host-gw: one L2 network; vxlan: room for the header).
   podNetworkOf(t).check(t, (path, message) => c.at(path, message));
   loadBalancerOf(t).check(t, (path, message) => c.at(path, message));

@@ -71,6 +71,8 @@ export const nodeSchema = z.strictObject({
   podCIDR: cidr,
   /** Checked against the kernel's interface name limit with the other derived names (checks/names.ts). */
   bridge: z.string().default('cbr0'),
+  /** The bridge's address, the pods' gateway (unset: the first address of podCIDR). */
+  bridgeAddress: ipv4.optional(),
 });
 
 export const clientSchema = z.strictObject({
@@ -126,6 +128,34 @@ export const serviceSchema = z.strictObject({
   healthCheckNodePort: z.number().int().optional(),
   /** spec.allocateLoadBalancerNodePorts (type LoadBalancer; unset: true): false, and a port may leave out its nodePort. */
   allocateLoadBalancerNodePorts: z.boolean().optional(),
+});
+
+/** One port of an EndpointSlice: the Service port it serves (by name) and where the endpoints listen. */
+export const endpointSlicePortSchema = z.strictObject({
+  name: z.string().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?)?$/, 'must be a DNS label or empty').default(''),
+  protocol: z.enum(['TCP', 'UDP']).default('TCP'),
+  port,
+});
+
+/** One endpoint of an EndpointSlice, with its conditions as the API has them (unset: ready, serving = ready, not terminating). */
+export const sliceEndpointSchema = z.strictObject({
+  /** The address (addresses[0]): a pod's, whose workload then listens on the slice's ports. */
+  address: ipv4,
+  /** The node the endpoint says it is on; left out, it is local to no node (Local policies never pick it). */
+  nodeName: name.optional(),
+  ready: z.boolean().default(true),
+  serving: z.boolean().optional(),
+  terminating: z.boolean().default(false),
+});
+
+/** An EndpointSlice written out by hand, for a Service without a selector (as a user or a controller of their own would). */
+export const endpointSliceSchema = z.strictObject({
+  name,
+  namespace: name.default('default'),
+  /** The kubernetes.io/service-name label: the Service it belongs to. */
+  service: name,
+  ports: most(z.array(endpointSlicePortSchema).min(1), LIMITS.portsPerService, 'ports per slice'),
+  endpoints: most(z.array(sliceEndpointSchema), LIMITS.pods, 'endpoints per slice'),
 });
 
 export const clusterSchema = z.strictObject({
@@ -190,6 +220,8 @@ export const topologySchema = z.strictObject({
   clients: most(z.array(clientSchema), LIMITS.clients, 'clients').default([]),
   pods: most(z.array(podSchema), LIMITS.pods, 'pods').default([]),
   services: most(z.array(serviceSchema), LIMITS.services, 'services').default([]),
+  /** EndpointSlices for Services without a selector (those with one get theirs from their pods). */
+  endpointSlices: most(z.array(endpointSliceSchema), LIMITS.services, 'endpoint slices').optional(),
   kubeProxy: kubeProxySchema.default({ mode: 'iptables' }),
   podNetwork: podNetworkSchema.default({ mode: 'routed' }),
   loadBalancer: loadBalancerSchema.default({ mode: 'static' }),
@@ -206,6 +238,7 @@ export type Client = z.output<typeof clientSchema>;
 export type Pod = z.output<typeof podSchema>;
 export type Service = z.output<typeof serviceSchema>;
 export type ServicePort = z.output<typeof servicePortSchema>;
+export type EndpointSlice = z.output<typeof endpointSliceSchema>;
 export type ProxyMode = z.output<typeof kubeProxySchema>['mode'];
 export type PodNetworkMode = z.output<typeof podNetworkSchema>['mode'];
 export type LoadBalancerMode = z.output<typeof loadBalancerSchema>['mode'];

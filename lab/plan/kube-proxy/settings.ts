@@ -1,5 +1,6 @@
 import type { Node, ProxyMode, Topology } from '../../topology/schema.js';
-import { cidrContains, firstHost, parseCidr, parseIPv4 } from '../../util/ipv4.js';
+import { bridgeAddressOf } from '../../topology/relations.js';
+import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
 
 /**
  * kube-proxy's settings beyond its mode, with their defaults filled in as kube-proxy does
@@ -31,8 +32,7 @@ export function proxySettings(t: Topology, mode: ProxyMode = t.kubeProxy.mode): 
 
 /** Every IPv4 address a node holds: lo's, its own (primary first), its bridge's (the pod CIDR's first). */
 export function nodeAddresses(node: Node): string[] {
-  const bridge = parseCidr(node.podCIDR);
-  return ['127.0.0.1', node.address, ...(bridge ? [firstHost(bridge)] : [])];
+  return ['127.0.0.1', node.address, bridgeAddressOf(node)];
 }
 
 const numeric = (a: string, b: string) => (parseIPv4(a) ?? 0) - (parseIPv4(b) ?? 0);

@@ -1,4 +1,5 @@
 import { cidrContains, cidrsOverlap, firstHost, isNetworkOrBroadcast, unusableRange, type Cidr } from '../../util/ipv4.js';
+import { bridgeAddressOf } from '../relations.js';
 import type { CheckContext } from './context.js';
 
 /**
@@ -67,7 +68,12 @@ export function checkAddresses(c: CheckContext): void {
       if (cidrsOverlap(pc, oc)) c.at(['nodes', i, 'podCIDR'], `${n.podCIDR} overlaps the podCIDR of node "${other}"`);
     }
     c.podCidrs.set(n.name, pc);
-    c.claimAddress(['nodes', i, 'podCIDR'], firstHost(pc));
+    if (n.bridgeAddress === undefined) c.claimAddress(['nodes', i, 'podCIDR'], firstHost(pc));
+    else {
+      const b = c.ipAt(['nodes', i, 'bridgeAddress'], n.bridgeAddress);
+      if (b !== undefined && (!cidrContains(pc, b) || isNetworkOrBroadcast(pc, b))) c.at(['nodes', i, 'bridgeAddress'], `${n.bridgeAddress} is not a host address of podCIDR ${n.podCIDR}`);
+      else if (b !== undefined) c.claimAddress(['nodes', i, 'bridgeAddress'], n.bridgeAddress);
+    }
   });
 
   t.clients.forEach((cl, i) => onNetwork(['clients', i], cl.network, cl.address));
@@ -83,7 +89,7 @@ export function checkAddresses(c: CheckContext): void {
     if (a === undefined || !pc) return;
     if (!cidrContains(pc, a)) c.at(['pods', i, 'address'], `${p.address} is not inside the podCIDR of node "${node.name}" (${pc.text})`);
     else if (isNetworkOrBroadcast(pc, a)) c.at(['pods', i, 'address'], `${p.address} is the network or broadcast address of ${pc.text}`);
-    else if (p.address === firstHost(pc)) c.at(['pods', i, 'address'], `${p.address} belongs to ${node.name}'s bridge ${node.bridge}`);
+    else if (p.address === bridgeAddressOf(node)) c.at(['pods', i, 'address'], `${p.address} belongs to ${node.name}'s bridge ${node.bridge}`);
     else c.claimAddress(['pods', i, 'address'], p.address);
   });
 }
