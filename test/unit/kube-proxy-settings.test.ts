@@ -131,3 +131,15 @@ describe('checks, with file and line', () => {
     expect(where).toEqual(['6 cluster.serviceNodePortRange', '47 kubeProxy.localhostNodePorts']);
   });
 });
+
+describe('a health check node port under Cluster policy (TestOverallIPTablesRules svc5)', () => {
+  it('is accepted and ignored: no ACCEPT rule, no health check server, the port still taken', async () => {
+    const { healthCheckServices } = await import('../../lab/plan/kube-proxy/health.js');
+    const t = loadTopology('loadbalancer', { 'services.web.healthCheckNodePort': '32100' }).topology;
+    expect(t.services[0]!.externalTrafficPolicy).toBe('Cluster');
+    expect(resyncRestore(kubeProxyRules(t, 'node1'))).not.toContain('health check node port');
+    expect(renderNftAdds(nftablesRules(t, 'node1')).join('\n')).not.toContain('32100');
+    expect(healthCheckServices(t)).toEqual([]);
+    expect(problemsOf(() => loadTopology('loadbalancer', { 'services.web.healthCheckNodePort': '32000' })).map((p) => p.message)).toEqual([expect.stringMatching(/32000 is already used/)]);
+  });
+});

@@ -52,8 +52,10 @@ export function checkServices(c: CheckContext): void {
     s.loadBalancerSourceRanges.forEach((r, j) => c.cidrAt(['services', i, 'loadBalancerSourceRanges', j], r));
     if (s.healthCheckNodePort !== undefined) {
       const hc = s.healthCheckNodePort;
-      if (s.type !== 'LoadBalancer' || s.externalTrafficPolicy !== 'Local') {
-        c.at(['services', i, 'healthCheckNodePort'], 'only a LoadBalancer service with externalTrafficPolicy Local has a health check node port');
+      // Under Cluster policy kube-proxy ignores it (no health check server, no rule), as upstream's
+      // TestOverallIPTablesRules has it; the port is still taken.
+      if (s.type !== 'LoadBalancer') {
+        c.at(['services', i, 'healthCheckNodePort'], 'only a LoadBalancer service has a health check node port (kube-proxy serves it under externalTrafficPolicy Local, ignores it under Cluster)');
       } else if (hc < NODE_PORT_RANGE.min || hc > NODE_PORT_RANGE.max) {
         c.at(['services', i, 'healthCheckNodePort'], `${hc} is outside the NodePort range ${NODE_PORT_RANGE.min}-${NODE_PORT_RANGE.max}`);
       } else if (nodePorts.has(`${hc}/TCP`)) {
