@@ -24,7 +24,7 @@ export interface ServicePortView {
   /** kube-proxy's ServicePortName: "namespace/name:portName" (no ":" for an unnamed port). */
   name: string;
   /** Lower case, as kube-proxy hashes it and as iptables names the match module. */
-  protocol: 'tcp' | 'udp';
+  protocol: 'tcp' | 'udp' | 'sctp';
   /** The ready endpoints. */
   endpoints: Endpoint[];
   /** Endpoints that are serving but terminating (not ready): kube-proxy's fallback when no ready one is left. */
@@ -107,7 +107,7 @@ function computeServicePorts(t: Topology): ServicePortView[] {
         service,
         port,
         name: servicePortName(service, port),
-        protocol: port.protocol === 'UDP' ? ('udp' as const) : ('tcp' as const),
+        protocol: port.protocol.toLowerCase() as 'tcp' | 'udp' | 'sctp',
         endpoints: all.filter((e) => e.ready),
         terminating: all.filter((e) => !e.ready && e.serving && e.terminating),
         notServing: all.filter((e) => !e.serving),

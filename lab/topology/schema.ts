@@ -99,7 +99,8 @@ export const podSchema = z.strictObject({
 
 export const servicePortSchema = z.strictObject({
   name: z.string().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?)?$/, 'must be a DNS label or empty').default(''),
-  protocol: z.enum(['TCP', 'UDP']).default('TCP'),
+  /** SCTP: rules only here (the lab's kernel may lack SCTP sockets; derived walkthroughs skip it). */
+  protocol: z.enum(['TCP', 'UDP', 'SCTP']).default('TCP'),
   port,
   targetPort: port,
   nodePort: z.number().int().optional(),
@@ -133,7 +134,8 @@ export const serviceSchema = z.strictObject({
 /** One port of an EndpointSlice: the Service port it serves (by name) and where the endpoints listen. */
 export const endpointSlicePortSchema = z.strictObject({
   name: z.string().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?)?$/, 'must be a DNS label or empty').default(''),
-  protocol: z.enum(['TCP', 'UDP']).default('TCP'),
+  /** SCTP: rules only here (the lab's kernel may lack SCTP sockets; derived walkthroughs skip it). */
+  protocol: z.enum(['TCP', 'UDP', 'SCTP']).default('TCP'),
   port,
 });
 

@@ -143,3 +143,27 @@ describe('a health check node port under Cluster policy (TestOverallIPTablesRule
     expect(problemsOf(() => loadTopology('loadbalancer', { 'services.web.healthCheckNodePort': '32000' })).map((p) => p.message)).toEqual([expect.stringMatching(/32000 is already used/)]);
   });
 });
+
+describe('SCTP service ports', () => {
+  const sctp = { 'services.web.ports': '[{name: https, protocol: SCTP, port: 443, targetPort: 8443, nodePort: 32000}]' };
+  it('iptables: -m sctp -p sctp matches, chains hashed with the protocol', () => {
+    const rules = iptables(sctp).split('\n');
+    const tcpSvc = /KUBE-SVC-\S+/.exec(iptables({}))![0];
+    const entry = rules.find((l) => l.includes('default/web:https cluster IP') && l.startsWith('-A KUBE-SERVICES'))!;
+    expect(entry).toMatch(/-m sctp -p sctp -d 172\.31\.0\.5 --dport 443 -j KUBE-SVC-/);
+    expect(entry).not.toContain(tcpSvc);
+    expect(rules.some((l) => /^-A KUBE-NODEPORTS .* -m sctp -p sctp --dport 32000 -j KUBE-EXT-/.test(l))).toBe(true);
+    expect(rules.filter((l) => /-m sctp -p sctp -j DNAT --to-destination 10\.244\.\d\.\d+:8443$/.test(l))).toHaveLength(2);
+  });
+
+  it('nftables: sctp in the map keys and the DNAT', () => {
+    const text = nft(sctp);
+    expect(text).toMatch(/add element ip kube-proxy service-ips \{ 172\.31\.0\.5 \. sctp \. 443 : goto service-\S+-default\/web\/sctp\/https \}/);
+    expect(text).toMatch(/add element ip kube-proxy service-nodeports \{ sctp \. 32000 : goto external-/);
+    expect(text).toMatch(/meta l4proto sctp dnat to 10\.244\.0\.3:8443/);
+  });
+
+  it('the derived walkthrough says it cannot try it', () => {
+    expect(() => deriveWalkthrough(loadTopology('nodeport', sctp).topology)).toThrow(/SCTP: verify sends HTTP requests over TCP/);
+  });
+});
