@@ -4,6 +4,7 @@ import { kubeProxyRules, resyncRestore } from '../../lab/plan/kube-proxy/iptable
 import { nftablesRules, renderNftAdds } from '../../lab/plan/kube-proxy/nftables.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import { deriveWalkthrough } from '../../lab/verify/derive/index.js';
+import { problemsOf } from './helpers.js';
 
 /**
  * Upstream's own test worlds written as topology files (test/fixtures/upstream-worlds/): they
@@ -84,5 +85,33 @@ describe('TestInternalExternalMasquerade, as a topology file', () => {
     const svc2 = paths.filter((p) => p.traffic!.to.endsWith(':3002'));
     expect(new Set(svc2.map((p) => p.traffic!.to))).toEqual(new Set(['192.168.0.2:3002', '192.168.0.3:3002']));
     expect(svc2.flatMap((p) => p.steps.map((s) => s.title)).some((t) => /masqueraded to/.test(t))).toBe(false);
+  });
+});
+
+describe('endpointSlices: checks', () => {
+  const FILE = join(import.meta.dirname, '..', 'fixtures', 'upstream-worlds', 'node-ports.yaml');
+  const fields = (set: Record<string, string>) => problemsOf(() => loadTopology(FILE, set)).map((p) => `${p.field}: ${p.message}`);
+  it('refuses a slice the lab cannot serve, naming the field', () => {
+    expect(fields({ 'endpointSlices.svc1-1.service': 'nope' })).toEqual([expect.stringMatching(/^endpointSlices\[0\]\.service: no service ns1\/nope/)]);
+    expect(fields({ 'endpointSlices.svc1-1.ports': '[{name: http, port: 80}]' })).toEqual([expect.stringMatching(/^endpointSlices\[0\]\.ports\[0\]\.name: service ns1\/svc1 has no TCP port named "http"/)]);
+    expect(fields({ 'endpointSlices.svc1-1.endpoints': '[{address: 10.180.0.9}]' })).toEqual([expect.stringMatching(/^endpointSlices\[0\]\.endpoints\[0\]\.address: 10\.180\.0\.9 is no pod's address/)]);
+    expect(fields({ 'endpointSlices.svc1-1.endpoints': '[{address: 10.180.0.1, nodeName: other-node}]' })).toEqual([expect.stringMatching(/runs on test-node, not other-node/)]);
+    expect(fields({ 'endpointSlices.svc1-1.endpoints': '[{address: 10.180.0.1}, {address: 10.180.0.1, nodeName: test-node}]' })).toEqual([expect.stringMatching(/also listed at endpointSlices\[0\]\.endpoints\[0\]/)]);
+    expect(fields({ 'services.svc1.selector': '{app: x}' }).some((f) => f.startsWith('endpointSlices[0].service: service ns1/svc1 has a selector'))).toBe(true);
+    expect(fields({ 'nodes.test-node.bridgeAddress': '10.180.1.254' })).toEqual([expect.stringMatching(/^nodes\[0\]\.bridgeAddress: 10\.180\.1\.254 is not a host address of podCIDR/)]);
+  });
+
+  it('serving independent of ready: a not-ready, serving, terminating endpoint is the fallback', () => {
+    const t = world('node-ports', { 'endpointSlices.svc1-1.endpoints': '[{address: 10.180.0.1, ready: false, serving: true, terminating: true}]' });
+    expect(resyncRestore(kubeProxyRules(t, 'test-node'))).toContain('--to-destination 10.180.0.1:80');
+    const notServing = world('node-ports', { 'endpointSlices.svc1-1.endpoints': '[{address: 10.180.0.1, ready: false, terminating: true}]' });
+    expect(resyncRestore(kubeProxyRules(notServing, 'test-node'))).toMatch(/ns1\/svc1:p80 has no endpoints.* -j REJECT/);
+  });
+
+  it('a slice port other than the targetPort: the endpoint is DNATed to it and the pod listens there', async () => {
+    const { planLab } = await import('../../lab/plan/plan.js');
+    const t = world('node-ports', { 'endpointSlices.svc1-1.ports': '[{name: p80, port: 8080}]' });
+    expect(resyncRestore(kubeProxyRules(t, 'test-node'))).toContain('--to-destination 10.180.0.1:8080');
+    expect(planLab(t).workloads.find((w) => w.pod === 'ep-1')!.ports).toEqual([8080]);
   });
 });
