@@ -185,6 +185,7 @@ function planNode(p: Planning, n: Node): void {
   plugIntoNetwork(p, n.name, n.network);
   const subnet = p.subnets.get(n.network)!;
   addAddress(plan, HOST_IFNAME, `${n.address}/${prefixOf(subnet)}`);
+  for (const extra of n.extraAddresses ?? []) addAddress(plan, HOST_IFNAME, `${extra}/${prefixOf(subnet)}`);
   plan.batch.push(`link set ${HOST_IFNAME}${mtuOf(p.mtus.get(n.network))} up`);
   const gateway = bridgeAddressOf(n);
   plan.batch.push(`link add ${n.bridge} address ${bridgeMac(gateway)}${mtuOf(p.podNet.podMtu)} type bridge`);

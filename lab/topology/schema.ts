@@ -71,6 +71,8 @@ export const nodeSchema = z.strictObject({
   podCIDR: cidr,
   /** Checked against the kernel's interface name limit with the other derived names (checks/names.ts). */
   bridge: z.string().default('cbr0'),
+  /** More addresses on eth0, in the node's network, after `address` (the primary one, kube-proxy's node IP). */
+  extraAddresses: most(z.array(ipv4).min(1), LIMITS.loadBalancerIPs, 'extra addresses').optional(),
   /** The bridge's address, the pods' gateway (unset: the first address of podCIDR). */
   bridgeAddress: ipv4.optional(),
 });

@@ -167,3 +167,20 @@ describe('SCTP service ports', () => {
     expect(() => deriveWalkthrough(loadTopology('nodeport', sctp).topology)).toThrow(/SCTP: verify sends HTTP requests over TCP/);
   });
 });
+
+describe('more than one address per node', () => {
+  const extra = { 'nodes.node1.extraAddresses': '[10.240.0.14]' };
+  it('eth0 gets the extra address; nodePortAddresses CIDRs open NodePorts on it too, "primary" does not', () => {
+    const batch = planLab(loadTopology('nodeport', extra).topology).namespaces.find((n) => n.host === 'node1')!.batch.join('\n');
+    expect(batch).toContain('addr add 10.240.0.14/24 dev eth0');
+    expect(lastJumps(iptables({ ...extra, 'kubeProxy.nodePortAddresses': '[10.240.0.0/24]' })).map((l) => /-d (\S+)/.exec(l)![1])).toEqual(['10.240.0.4', '10.240.0.14']);
+    expect(lastJumps(iptables({ ...extra, 'kubeProxy.nodePortAddresses': '[primary]' })).map((l) => /-d (\S+)/.exec(l)![1])).toEqual(['10.240.0.4']);
+    expect(nft({ ...extra, 'kubeProxy.nodePortAddresses': '[10.240.0.14/32]' })).toContain('add element ip kube-proxy nodeport-ips { 10.240.0.14 }');
+  });
+
+  it('refuses an extra address outside the node network or already used', () => {
+    const f = (v: string) => problemsOf(() => loadTopology('nodeport', { 'nodes.node1.extraAddresses': v })).map((p) => `${p.field}: ${p.message}`);
+    expect(f('[10.241.0.9]')).toEqual([expect.stringMatching(/^nodes\[0\]\.extraAddresses\[0\]: 10\.241\.0\.9 is not a host address of network "nodes"/)]);
+    expect(f('[10.240.0.5]').some((m) => /already used/.test(m))).toBe(true);
+  });
+});

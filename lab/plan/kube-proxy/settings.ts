@@ -30,9 +30,9 @@ export function proxySettings(t: Topology, mode: ProxyMode = t.kubeProxy.mode): 
   };
 }
 
-/** Every IPv4 address a node holds: lo's, its own (primary first), its bridge's (the pod CIDR's first). */
+/** Every IPv4 address a node holds: lo's, its own (primary first, then extraAddresses), its bridge's. */
 export function nodeAddresses(node: Node): string[] {
-  return ['127.0.0.1', node.address, bridgeAddressOf(node)];
+  return ['127.0.0.1', node.address, ...(node.extraAddresses ?? []), bridgeAddressOf(node)];
 }
 
 const numeric = (a: string, b: string) => (parseIPv4(a) ?? 0) - (parseIPv4(b) ?? 0);

@@ -59,6 +59,14 @@ export function checkAddresses(c: CheckContext): void {
 
   t.nodes.forEach((n, i) => {
     onNetwork(['nodes', i], n.network, n.address);
+    (n.extraAddresses ?? []).forEach((extra, j) => {
+      const path = ['nodes', i, 'extraAddresses', j];
+      const subnet = c.networks.get(n.network);
+      const x = c.ipAt(path, extra);
+      if (x === undefined || !subnet) return;
+      if (!cidrContains(subnet, x) || isNetworkOrBroadcast(subnet, x)) c.at(path, `${extra} is not a host address of network "${n.network}" (${subnet.text})`);
+      else c.claimAddress(path, extra);
+    });
     const pc = c.cidrAt(['nodes', i, 'podCIDR'], n.podCIDR);
     if (!pc) return;
     if (podRange && !(cidrContains(podRange, pc.network) && pc.prefix >= podRange.prefix)) {
