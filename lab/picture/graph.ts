@@ -1,8 +1,8 @@
 import { loadBalancerOf } from '../plan/load-balancer/index.js';
+import { bridgeAddressOf } from '../topology/relations.js';
 import { podNetworkOf, type DrawnLink } from '../plan/pod-network/index.js';
 import type { Topology } from '../topology/schema.js';
 import { HOST_IFNAME, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
-import { firstHost, parseCidr } from '../util/ipv4.js';
 
 /**
  * The topology as a picture's data: every namespace a box with its interfaces and addresses,
@@ -68,7 +68,7 @@ export function topologyGraph(t: Topology): TopologyGraph {
     hosts.push({ name: r.name, role: 'router', interfaces: [...routes.map((x) => `route ${x.to} via ${[x.via].flat().join(', ')}`), ...announced], bridges: r.interfaces.map((i) => ({ name: networkBridgeName(i.network), address: `${i.address}/${prefix(subnet.get(i.network)!)}` })) });
   }
   for (const n of t.nodes) {
-    const gw = firstHost(parseCidr(n.podCIDR)!);
+    const gw = bridgeAddressOf(n);
     hosts.push({ name: n.name, role: 'node', interfaces: [`${HOST_IFNAME} ${n.address}/${prefix(subnet.get(n.network)!)}`, `pods ${n.podCIDR}`, ...vtepLine(n.name)], bridges: [{ name: n.bridge, address: `${gw}/${prefix(n.podCIDR)}` }] });
   }
   for (const p of t.pods) {

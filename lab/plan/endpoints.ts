@@ -30,7 +30,7 @@ export interface ServicePortView {
   /** kube-proxy's ServicePortName: "namespace/name:portName" (no ":" for an unnamed port). */
   name: string;
   /** Lower case, as kube-proxy hashes it and as iptables names the match module. */
-  protocol: 'tcp' | 'udp';
+  protocol: 'tcp' | 'udp' | 'sctp';
   /** The ready endpoints. */
   endpoints: Endpoint[];
   /** Endpoints that are serving but terminating (not ready): kube-proxy's fallback when no ready one is left. */
@@ -70,24 +70,57 @@ export function servicePorts(t: Topology): ServicePortView[] {
 }
 const viewsOf = new WeakMap<Topology, ServicePortView[]>();
 
-function computeServicePorts(t: Topology): ServicePortView[] {
+/**
+ * Every endpoint of a Service port, in any condition, sorted: from the pods its selector picks (the
+ * EndpointSlice controller's), or, for a Service without one, from the endpointSlices naming it.
+ */
+export function endpointsOf(t: Topology, service: Service, port: ServicePort): Endpoint[] {
+  const fromPods = t.pods
+    .filter((pod) => selects(service, pod))
+    .map((pod) => ({ pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: joinHostPort(pod.address, port.targetPort), ...endpointConditions(pod) }));
   const zones = nodeZones(t);
+  return [...fromPods, ...sliceEndpoints(t, service, port)].map((e) => withTopology(e, zones.get(e.node), service)).sort(byAddress);
+}
+
+/** The endpoint's zone (its node's) and the hints the EndpointSlice controller gives it under trafficDistribution. */
+function withTopology(e: Endpoint, zone: string | undefined, service: Service): Endpoint {
+  const hints = endpointHints(service.trafficDistribution, { ready: e.ready, node: e.node, zone });
+  return { ...e, ...(zone !== undefined ? { zone } : {}), ...(hints ? { hints } : {}) };
+}
+
+/**
+ * The endpoints declared in the Service's EndpointSlices for this port (matched by port name and
+ * protocol, as kube-proxy's EndpointSliceCache does): the slice's port, the endpoint's nodeName
+ * (none: local to no node; its `host` is still where the pod runs), the API's condition defaults
+ * (serving = ready). The same ip:port in two slices counts once, the first.
+ */
+function sliceEndpoints(t: Topology, service: Service, port: ServicePort): Endpoint[] {
+  if (service.selector !== undefined) return [];
+  const seen = new Map<string, Endpoint>();
+  for (const slice of t.endpointSlices ?? []) {
+    if (slice.service !== service.name || slice.namespace !== service.namespace) continue;
+    for (const sp of slice.ports) {
+      if (sp.name !== port.name || sp.protocol !== port.protocol) continue;
+      for (const e of slice.endpoints) {
+        const address = joinHostPort(e.address, sp.port);
+        if (seen.has(address)) continue;
+        const pod = t.pods.find((p) => p.address === e.address);
+        seen.set(address, { pod: pod?.name ?? e.address, node: e.nodeName ?? '', ip: e.address, port: sp.port, address, ready: e.ready, serving: e.serving ?? e.ready, terminating: e.terminating });
+      }
+    }
+  }
+  return [...seen.values()];
+}
+
+function computeServicePorts(t: Topology): ServicePortView[] {
   return t.services.flatMap((service) =>
     service.ports.map((port) => {
-      const all = t.pods
-        .filter((pod) => selects(service, pod))
-        .map((pod): Endpoint => {
-          const conditions = endpointConditions(pod);
-          const zone = zones.get(pod.node);
-          const hints = endpointHints(service.trafficDistribution, { ...conditions, node: pod.node, zone });
-          return { pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: joinHostPort(pod.address, port.targetPort), ...conditions, ...(zone !== undefined ? { zone } : {}), ...(hints ? { hints } : {}) };
-        })
-        .sort(byAddress);
+      const all = endpointsOf(t, service, port);
       return {
         service,
         port,
         name: servicePortName(service, port),
-        protocol: port.protocol === 'UDP' ? ('udp' as const) : ('tcp' as const),
+        protocol: port.protocol.toLowerCase() as 'tcp' | 'udp' | 'sctp',
         endpoints: all.filter((e) => e.ready),
         terminating: all.filter((e) => !e.ready && e.serving && e.terminating),
         notServing: all.filter((e) => !e.serving),
@@ -137,9 +170,11 @@ export function categorizeEndpoints(sp: Pick<ServicePortView, 'service' | 'endpo
   return { cluster, local, reachable, hasAny, topologyMode };
 }
 
-/** The ports a pod's workload listens on: every targetPort of a service that selects it. */
+/** The ports a pod's workload listens on: every targetPort of a service that selects it, every port of a slice naming it. */
 export function podPorts(t: Topology, pod: Pod): number[] {
   const ports = new Set<number>();
   for (const s of t.services) if (selects(s, pod)) for (const p of s.ports) ports.add(p.targetPort);
+  // And every port of an EndpointSlice that lists its address.
+  for (const slice of t.endpointSlices ?? []) if (slice.endpoints.some((e) => e.address === pod.address)) for (const p of slice.ports) ports.add(p.port);
   return [...ports].sort((a, b) => a - b);
 }

@@ -1,6 +1,7 @@
 import type { Client, Node, Pod, Router, Topology } from '../topology/schema.js';
+import { bridgeAddressOf } from '../topology/relations.js';
 import { HOST_IFNAME, labMarker, namespaceName, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
-import { cidrContains, cidrsOverlap, firstHost, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js';
+import { cidrContains, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js';
 import { labPrefixes as prefixesOf } from '../topology/relations.js';
 import { macFrom } from './pod-network/common.js';
 import { podNetworkOf, type NamespaceAdditions, type PodNetwork, type PodNetworkPlan } from './pod-network/index.js';
@@ -188,8 +189,9 @@ function planNode(p: Planning, n: Node): void {
   plugIntoNetwork(p, n.name, n.network);
   const subnet = p.subnets.get(n.network)!;
   addAddress(plan, HOST_IFNAME, `${n.address}/${prefixOf(subnet)}`);
+  for (const extra of n.extraAddresses ?? []) addAddress(plan, HOST_IFNAME, `${extra}/${prefixOf(subnet)}`);
   plan.batch.push(`link set ${HOST_IFNAME}${mtuOf(p.mtus.get(n.network))} up`);
-  const gateway = firstHost(parseCidr(n.podCIDR)!);
+  const gateway = bridgeAddressOf(n);
   plan.batch.push(`link add ${n.bridge} address ${bridgeMac(gateway)}${mtuOf(p.podNet.podMtu)} type bridge`);
   addAddress(plan, n.bridge, `${gateway}/${prefixOf(n.podCIDR)}`);
   plan.batch.push(`link set ${n.bridge} up`);
@@ -220,7 +222,7 @@ function planPod(p: Planning, pod: Pod): PodPart {
   p.plans.get(node.name)!.batch.push(...nodeBatch);
   addAddress(plan, HOST_IFNAME, `${pod.address}/${prefixOf(node.podCIDR)}`);
   plan.batch.push(`link set ${HOST_IFNAME}${mtuOf(p.podNet.podMtu)} up`);
-  routesVia(p, plan, [node.podCIDR], firstHost(parseCidr(node.podCIDR)!));
+  routesVia(p, plan, [node.podCIDR], bridgeAddressOf(node));
   return { node: node.name, create: p.createBatch.slice(createdBefore), nodeBatch };
 }
 

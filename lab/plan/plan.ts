@@ -2,6 +2,7 @@ import type { ProxyMode, Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import { clusterDnsRecords, netnsEtcDir, podResolvConf } from './dns.js';
 import { podPorts } from './endpoints.js';
+import { localhostNodePortsOn, proxySettings } from './kube-proxy/settings.js';
 import { healthCheckServices } from './kube-proxy/health.js';
 import { planProxySync } from './kube-proxy/sync.js';
 import { planNetwork, type NetworkPlan } from './network.js';
@@ -46,8 +47,11 @@ function planWithoutRules(t: Topology): Plan {
   const network = planNetwork(t);
   // Localhost NodePorts: iptables mode accepts 127.0.0.1:<nodePort> (kube-proxy sets route_localnet,
   // guarded by KUBE-FIREWALL); nftables mode does not support them, so it leaves the sysctl alone.
-  if (t.kubeProxy.mode === 'iptables') {
-    for (const n of network.namespaces) if (n.role === 'node') n.sysctls['net.ipv4.conf.all.route_localnet'] = '1';
+  // With --iptables-localhost-nodeports=false, or --nodeport-addresses without 127.0.0.1, it is left alone too.
+  const settings = proxySettings(t);
+  for (const n of network.namespaces) {
+    const node = n.role === 'node' ? t.nodes.find((x) => x.name === n.host) : undefined;
+    if (node && localhostNodePortsOn(settings, node)) n.sysctls['net.ipv4.conf.all.route_localnet'] = '1';
   }
   const records = clusterDnsRecords(t);
   const zone = { domain: t.cluster.domain, records };

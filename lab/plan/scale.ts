@@ -1,8 +1,9 @@
 import { ExitCode, LabError } from '../errors.js';
 import type { EndpointHints } from './topology-hints.js';
+import { bridgeAddressOf } from '../topology/relations.js';
 import { IFNAMSIZ, NAME_PATTERN, podVethName } from '../topology/names.js';
 import { LIMITS, type Node, type Pod, type Topology } from '../topology/schema.js';
-import { cidrContains, firstHost, formatIPv4, isNetworkOrBroadcast, parseCidr, parseIPv4 } from '../util/ipv4.js';
+import { cidrContains, formatIPv4, isNetworkOrBroadcast, parseCidr, parseIPv4 } from '../util/ipv4.js';
 import { servicePorts, type Endpoint, type EndpointConditions } from './endpoints.js';
 
 /**
@@ -135,7 +136,7 @@ export function withScale(t: Topology, plan: ScalePlan): Topology {
 export function allocatePodAddress(node: Node, used: Set<string>): string | undefined {
   const cidr = parseCidr(node.podCIDR);
   if (!cidr) return undefined;
-  const bridge = firstHost(cidr);
+  const bridge = bridgeAddressOf(node);
   const size = 2 ** (32 - cidr.prefix);
   for (let i = 0; i < size; i++) {
     const a = cidr.network + i;

@@ -8,6 +8,8 @@ import { CheckContext } from './checks/context.js';
 import { checkFamilies } from './checks/families.js';
 import { checkNames } from './checks/names.js';
 import { checkRoutes } from './checks/routes.js';
+import { checkEndpointSlices } from './checks/endpoint-slices.js';
+import { checkKubeProxy } from './checks/kube-proxy.js';
 import { checkServices } from './checks/services.js';
 import { checkZones } from './checks/zones.js';
 import type { Topology } from './schema.js';
@@ -26,6 +28,8 @@ export function checkTopology(t: Topology, file: ProblemLocator): InputProblem[]
   checkServices(c);
   checkZones(c);
   checkFamilies(c);
+  checkKubeProxy(c);
+  checkEndpointSlices(c);
   // What the pod network mode demands (host-gw: one L2 network; vxlan: room for the header).
   podNetworkOf(t).check(t, (path, message) => c.at(path, message));
   loadBalancerOf(t).check(t, (path, message) => c.at(path, message));

@@ -1,5 +1,5 @@
-import { cidrContains, parseCidr, parseIPv4 } from '../util/ipv4.js';
-import type { Pod, Service, Topology } from './schema.js';
+import { cidrContains, firstHost, parseCidr, parseIPv4 } from '../util/ipv4.js';
+import type { Node, Pod, Service, Topology } from './schema.js';
 
 /**
  * Facts about a topology that both its validation and its planning rely on, said once:
@@ -10,6 +10,13 @@ import type { Pod, Service, Topology } from './schema.js';
 export function selects(service: Service, pod: Pod): boolean {
   const entries = Object.entries(service.selector ?? {});
   return entries.length > 0 && entries.every(([k, v]) => pod.labels[k] === v);
+}
+
+/** A node's bridge address, its pods' gateway: as written, else the first address of its pod CIDR. */
+export function bridgeAddressOf(node: Pick<Node, 'podCIDR' | 'bridgeAddress'>): string {
+  if (node.bridgeAddress !== undefined) return node.bridgeAddress;
+  const c = parseCidr(node.podCIDR);
+  return c ? firstHost(c) : '';
 }
 
 /** The lab's own prefixes: its networks, the pod range and the service range. */

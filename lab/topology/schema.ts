@@ -85,6 +85,10 @@ export const nodeSchema = z.strictObject({
   labels: labels.optional(),
   /** true: the Node has a deletionTimestamp (being deleted): kube-proxy's /healthz answers 503 there. */
   deleting: z.boolean().optional(),
+  /** More addresses on eth0, in the node's network, after `address` (the primary one, kube-proxy's node IP). */
+  extraAddresses: most(z.array(ipv4).min(1), LIMITS.loadBalancerIPs, 'extra addresses').optional(),
+  /** The bridge's address, the pods' gateway (unset: the first address of podCIDR). */
+  bridgeAddress: ipv4.optional(),
 });
 
 export const clientSchema = z.strictObject({
@@ -114,7 +118,8 @@ export const podSchema = z.strictObject({
 
 export const servicePortSchema = z.strictObject({
   name: z.string().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?)?$/, 'must be a DNS label or empty').default(''),
-  protocol: z.enum(['TCP', 'UDP']).default('TCP'),
+  /** SCTP: rules only here (the lab's kernel may lack SCTP sockets; derived walkthroughs skip it). */
+  protocol: z.enum(['TCP', 'UDP', 'SCTP']).default('TCP'),
   port,
   targetPort: port,
   nodePort: z.number().int().optional(),
@@ -153,6 +158,35 @@ export const serviceSchema = z.strictObject({
   trafficDistribution: z.enum(['PreferClose', 'PreferSameZone', 'PreferSameNode']).optional(),
 });
 
+/** One port of an EndpointSlice: the Service port it serves (by name) and where the endpoints listen. */
+export const endpointSlicePortSchema = z.strictObject({
+  name: z.string().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?)?$/, 'must be a DNS label or empty').default(''),
+  /** SCTP: rules only here (the lab's kernel may lack SCTP sockets; derived walkthroughs skip it). */
+  protocol: z.enum(['TCP', 'UDP', 'SCTP']).default('TCP'),
+  port,
+});
+
+/** One endpoint of an EndpointSlice, with its conditions as the API has them (unset: ready, serving = ready, not terminating). */
+export const sliceEndpointSchema = z.strictObject({
+  /** The address (addresses[0]): a pod's, whose workload then listens on the slice's ports. */
+  address: ipv4,
+  /** The node the endpoint says it is on; left out, it is local to no node (Local policies never pick it). */
+  nodeName: name.optional(),
+  ready: z.boolean().default(true),
+  serving: z.boolean().optional(),
+  terminating: z.boolean().default(false),
+});
+
+/** An EndpointSlice written out by hand, for a Service without a selector (as a user or a controller of their own would). */
+export const endpointSliceSchema = z.strictObject({
+  name,
+  namespace: name.default('default'),
+  /** The kubernetes.io/service-name label: the Service it belongs to. */
+  service: name,
+  ports: most(z.array(endpointSlicePortSchema).min(1), LIMITS.portsPerService, 'ports per slice'),
+  endpoints: most(z.array(sliceEndpointSchema), LIMITS.pods, 'endpoints per slice'),
+});
+
 export const clusterSchema = z.strictObject({
   /** The cluster-wide pod range: kube-proxy's --cluster-cidr. */
   podCIDR: cidr,
@@ -169,12 +203,27 @@ export const clusterSchema = z.strictObject({
     .default('cluster.local'),
   /** kubelet's clusterDNS: when set, every pod gets a resolv.conf naming this service IP. */
   dns: ipv4.optional(),
+  /** kube-apiserver's --service-node-port-range, "min-max" (unset: 30000-32767): where nodePorts may lie. */
+  serviceNodePortRange: z.string().regex(/^\d{1,5}-\d{1,5}$/, 'must be a port range like 30000-32767').optional(),
 });
 
 /** kube-proxy's own configuration: which proxier writes the rules. */
 export const kubeProxySchema = z.strictObject({
   /** iptables (rule lists, the long-time default) or nftables (verdict maps, one table). */
   mode: z.enum(['iptables', 'nftables']).default('iptables'),
+  /**
+   * --nodeport-addresses: the node addresses NodePorts answer on: CIDRs, or "primary" (the node's
+   * own address). Unset: every local address in iptables mode, "primary" in nftables mode.
+   */
+  nodePortAddresses: most(z.array(z.union([z.literal('primary'), cidr])).min(1), LIMITS.sourceRanges, 'nodePortAddresses').optional(),
+  /** --iptables-localhost-nodeports (iptables mode; unset: true): NodePorts answer on 127.0.0.1 too. */
+  localhostNodePorts: z.boolean().optional(),
+  /** --masquerade-all: masquerade every connection to a ClusterIP, pods' too. */
+  masqueradeAll: z.boolean().optional(),
+  /** --detect-local-mode: how kube-proxy tells pod traffic from the rest (unset: ClusterCIDR, from cluster.podCIDR). */
+  detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR', 'BridgeInterface', 'InterfaceNamePrefix']).optional(),
+  /** detectLocal.bridgeInterface / detectLocal.interfaceNamePrefix, for those two modes. */
+  detectLocal: z.strictObject({ bridgeInterface: z.string().min(1).max(15).optional(), interfaceNamePrefix: z.string().min(1).max(15).optional() }).optional(),
 });
 
 /** The modes of the pod network between nodes (docs/pod-network.md); each is one module under lab/plan/pod-network/. */
@@ -206,6 +255,8 @@ export const topologySchema = z.strictObject({
   clients: most(z.array(clientSchema), LIMITS.clients, 'clients').default([]),
   pods: most(z.array(podSchema), LIMITS.pods, 'pods').default([]),
   services: most(z.array(serviceSchema), LIMITS.services, 'services').default([]),
+  /** EndpointSlices for Services without a selector (those with one get theirs from their pods). */
+  endpointSlices: most(z.array(endpointSliceSchema), LIMITS.services, 'endpoint slices').optional(),
   kubeProxy: kubeProxySchema.default({ mode: 'iptables' }),
   podNetwork: podNetworkSchema.default({ mode: 'routed' }),
   loadBalancer: loadBalancerSchema.default({ mode: 'static' }),
@@ -222,6 +273,7 @@ export type Client = z.output<typeof clientSchema>;
 export type Pod = z.output<typeof podSchema>;
 export type Service = z.output<typeof serviceSchema>;
 export type ServicePort = z.output<typeof servicePortSchema>;
+export type EndpointSlice = z.output<typeof endpointSliceSchema>;
 export type ProxyMode = z.output<typeof kubeProxySchema>['mode'];
 export type PodNetworkMode = z.output<typeof podNetworkSchema>['mode'];
 export type LoadBalancerMode = z.output<typeof loadBalancerSchema>['mode'];

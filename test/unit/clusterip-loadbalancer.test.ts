@@ -84,8 +84,8 @@ describe('UDP service ports (kube-dns)', () => {
     expect(ok.topology.services[1]!.ports.map((p) => `${p.nodePort}/${p.protocol}`)).toEqual(['30053/UDP', '30053/TCP']);
   });
 
-  it('refuse a protocol other than TCP and UDP', () => {
-    expect(refused('clusterip', { 'services.web.ports.https.protocol': 'SCTP' }).map((p) => p.field)).toEqual(['services[0].ports[0].protocol']);
+  it('refuse a protocol other than TCP, UDP and SCTP', () => {
+    expect(refused('clusterip', { 'services.web.ports.https.protocol': 'ICMP' }).map((p) => p.field)).toEqual(['services[0].ports[0].protocol']);
   });
 });
 

@@ -137,6 +137,6 @@ describe('topology checks for the Service features', () => {
   it('refuses a bad proxy mode, source ranges on a NodePort, a health check port without Local', () => {
     expect(problems({ 'kubeProxy.mode': 'ipvs' })[0]).toMatch(/^kubeProxy\.mode/);
     expect(problems({ 'services.web.loadBalancerSourceRanges': '[10.241.0.0/24]' }).length).toBeGreaterThan(0);
-    expect(problems({ 'services.web.healthCheckNodePort': '32100' })[0]).toMatch(/only a LoadBalancer service with externalTrafficPolicy Local/);
+    expect(problems({ 'services.web.healthCheckNodePort': '32100' })[0]).toMatch(/only a LoadBalancer service has a health check node port/);
   });
 });

@@ -5,6 +5,7 @@ import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
 import { endpointChain, externalChain, firewallChain, serviceChain, serviceLocalChain } from './hash.js';
 import { renderRestore, type Rule, type Table } from './rules.js';
 import { familyOf } from '../../topology/family.js';
+import { localDetector, nodePortIPs, proxySettings, type LocalDetector } from './settings.js';
 
 /** kube-proxy's defaults: --iptables-masquerade-bit=14, ClientIP affinity timeout 3 hours. */
 export const MASQ_MARK = '0x4000';
@@ -111,25 +112,32 @@ export function kubeProxyRules(t: Topology, nodeName: string, opts: RulesOptions
   w.nat('KUBE-POSTROUTING', ...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully');
   w.nat('KUBE-MARK-MASQ', '-j', 'MARK', '--or-mark', MASQ_MARK);
 
-  const nodeIP = t.nodes.find((n) => n.name === nodeName)?.address;
-  const zone = nodeZone(t.nodes.find((n) => n.name === nodeName));
+  const node = t.nodes.find((n) => n.name === nodeName);
+  const settings = proxySettings(t, 'iptables');
+  const ctx: PortContext = { nodeName, nodeIP: node?.address, zone: nodeZone(node), detector: localDetector(t, node), masqueradeAll: settings.masqueradeAll, largeClusterMode };
   for (const sp of ports) {
     const write = opts.writeService?.(serviceKey(sp.service)) ?? true;
-    writeServicePort(sp, nodeName, zone, t.cluster.podCIDR, nodeIP, write ? w : skipping(w, active), largeClusterMode);
+    writeServicePort(sp, ctx, write ? w : skipping(w, active));
   }
 
   // The IPv6 proxier (ip6tables) never accepts NodePorts on ::1: the kernel cannot route_localnet
   // IPv6, so kube-proxy excludes it whatever --iptables-localhost-nodeports says.
   const v6 = familyOf(t) === 'IPv6';
-  w.nat(
-    'KUBE-SERVICES',
-    ...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'),
-    '-m', 'addrtype', '--dst-type', 'LOCAL',
-    ...(v6 ? ['!', '-d', '::1/128'] : []),
-    '-j', 'KUBE-NODEPORTS',
-  );
+  const localhost = v6 ? '::1' : '127.0.0.1';
+  const localhostNodePorts = settings.localhostNodePorts && !v6;
+  const lastRule = comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
+  const ips = node ? nodePortIPs(settings, node) : undefined;
+  if (ips === undefined) {
+    // --nodeport-addresses unset: every local address; loopback left out when localhost NodePorts are off.
+    const noLocalhost = localhostNodePorts ? [] : ['!', '-d', v6 ? '::1/128' : '127.0.0.0/8'];
+    w.nat('KUBE-SERVICES', ...lastRule, '-m', 'addrtype', '--dst-type', 'LOCAL', ...noLocalhost, '-j', 'KUBE-NODEPORTS');
+  } else {
+    // One jump per node address the CIDRs (or "primary") match; loopback only with localhost NodePorts.
+    for (const ip of ips) if (ip !== localhost || localhostNodePorts) w.nat('KUBE-SERVICES', ...lastRule, '-d', ip, '-j', 'KUBE-NODEPORTS');
+  }
   // Localhost NodePorts (on by default in iptables mode) need route_localnet=1; this guard keeps
-  // anything but a NodePort DNAT from reaching 127.0.0.0/8 from outside (kube-proxy and kubelet both write it).
+  // anything but a NodePort DNAT from reaching 127.0.0.0/8 from outside. kube-proxy writes it only
+  // with localhost NodePorts on, but the kubelet writes the same rule on every node, so it stays.
   // IPv4 only: IPv6 has no localhost NodePorts, so nothing to guard.
   if (!v6) w.filter('KUBE-FIREWALL', ...comment('block incoming localnet connections'), '-d', '127.0.0.0/8', '!', '-s', '127.0.0.0/8', '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', '-j', 'DROP');
   // Upstream also counts these drops with -m nfacct (ct_state_invalid_dropped_pkts); left out, see docs/fidelity.md.
@@ -171,7 +179,19 @@ function skipping(w: Writer, active: string[]): Writer {
   };
 }
 
-function writeServicePort(sp: ServicePortView, nodeName: string, zone: string | undefined, clusterCIDR: string, nodeIP: string | undefined, w: Writer, largeClusterMode: boolean): void {
+/** What every service port's rules on one node share: the node, the local-traffic detector, --masquerade-all. */
+interface PortContext {
+  nodeName: string;
+  nodeIP: string | undefined;
+  /** The node's zone, for trafficDistribution's hints. */
+  zone: string | undefined;
+  detector: LocalDetector;
+  masqueradeAll: boolean;
+  largeClusterMode: boolean;
+}
+
+function writeServicePort(sp: ServicePortView, ctx: PortContext, w: Writer): void {
+  const { nodeName, nodeIP, zone, largeClusterMode, detector } = ctx;
   const { service, port, name: spn } = sp;
   const proto = protoMatch(sp.protocol);
   const svcChain = serviceChain(spn, sp.protocol);
@@ -242,14 +262,14 @@ function writeServicePort(sp: ServicePortView, nodeName: string, zone: string | 
     w.nat(fwChain, ...comment(`other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL`));
   }
 
-  // Off-cluster sources reaching the ClusterIP get masqueraded (kube-proxy's --cluster-cidr detector).
-  if (hasInternalEndpoints) w.nat(internalChain, ...comment(`${spn} cluster IP`), ...clusterDst, '!', '-s', clusterCIDR, '-j', 'KUBE-MARK-MASQ');
+  // Off-cluster sources reaching the ClusterIP get masqueraded (the local-traffic detector; every source with --masquerade-all).
+  if (hasInternalEndpoints) w.nat(internalChain, ...comment(`${spn} cluster IP`), ...clusterDst, ...(ctx.masqueradeAll ? [] : detector.iptables.ifNotLocal), '-j', 'KUBE-MARK-MASQ');
 
   if (external && !externalLocal) {
     w.nat(extChain, ...comment(`masquerade traffic for ${spn} external destinations`), '-j', 'KUBE-MARK-MASQ');
     w.nat(extChain, '-j', svcChain);
   } else if (externalLocal) {
-    w.nat(extChain, ...comment(`pod traffic for ${spn} external destinations`), '-s', clusterCIDR, '-j', svcChain);
+    w.nat(extChain, ...comment(`pod traffic for ${spn} external destinations`), ...detector.iptables.ifLocal, '-j', svcChain);
     w.nat(extChain, ...comment(`masquerade LOCAL traffic for ${spn} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', 'KUBE-MARK-MASQ');
     w.nat(extChain, ...comment(`route LOCAL traffic for ${spn} external destinations`), '-m', 'addrtype', '--src-type', 'LOCAL', '-j', svcChain);
     if (local.length > 0) w.nat(extChain, '-j', svlChain);

@@ -5,6 +5,7 @@ import { nftEndpointKey, nftNameBase, nftServiceKey } from './hash.js';
 import { MASQ_MARK, serviceKey } from './iptables.js';
 import { familyOf } from '../../topology/family.js';
 import { joinHostPort } from '../../util/ipv6.js';
+import { localDetector, nodePortIPs, proxySettings, type LocalDetector } from './settings.js';
 
 /**
  * kube-proxy's nftables mode (pkg/proxy/nftables/proxier.go, v1.34): one table `ip kube-proxy`,
@@ -115,9 +116,13 @@ export function nftablesRules(t: Topology, nodeName: string, opts: NftRulesOptio
   const rule = (chain: string, text: string, comment?: string) => void r.rules.push({ chain, rule: text, comment });
   const element = (container: string, key: string, value?: string, comment?: string) => void r.elements.push({ container, key, value, comment });
 
+  const settings = proxySettings(t, 'nftables');
+  // --nodeport-addresses: the node's matching addresses in @nodeport-ips, or every local one (fib) when unrestricted.
+  const nodePortIps = node ? nodePortIPs(settings, node) : [];
+  const nodePortDst = nodePortIps === undefined ? `fib daddr type local ${ip} daddr != ${ip === 'ip6' ? '::1' : '127.0.0.0/8'}` : `${ip} daddr @nodeport-ips`;
   r.containers.push(
     { kind: 'set', name: 'cluster-ips', type: addr, comment: 'Active ClusterIPs' },
-    { kind: 'set', name: 'nodeport-ips', type: addr, comment: 'IPs that accept NodePort traffic' },
+    ...(nodePortIps === undefined ? [] : [{ kind: 'set' as const, name: 'nodeport-ips', type: addr, comment: 'IPs that accept NodePort traffic' }]),
     { kind: 'map', name: 'firewall-ips', type: ADDR_PROTO_PORT, comment: 'destinations that are subject to LoadBalancerSourceRanges' },
     { kind: 'map', name: 'no-endpoint-nodeports', type: PROTO_PORT, comment: 'vmap to drop or reject packets to service nodeports with no endpoints' },
     { kind: 'map', name: 'no-endpoint-services', type: ADDR_PROTO_PORT, comment: 'vmap to drop or reject packets to services with no endpoints' },
@@ -137,15 +142,16 @@ export function nftablesRules(t: Topology, nodeName: string, opts: NftRulesOptio
   rule('masquerading', `mark set mark xor ${MASQ_MARK}`);
   rule('masquerading', 'masquerade fully-random');
   // --nodeport-addresses defaults to "primary" in nftables mode: NodePorts answer on the node IP only, never on 127.0.0.1.
-  rule('nodeport-endpoints-check', `${ip} daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports`);
+  rule('nodeport-endpoints-check', `${nodePortDst} meta l4proto . th dport vmap @no-endpoint-nodeports`);
   rule('reject-chain', 'reject');
   rule('services', `${ip} daddr . meta l4proto . th dport vmap @service-ips`);
-  rule('services', `${ip} daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports`);
+  rule('services', `${nodePortDst} meta l4proto . th dport vmap @service-nodeports`);
   rule('service-endpoints-check', `${ip} daddr . meta l4proto . th dport vmap @no-endpoint-services`);
-  if (node) element('nodeport-ips', node.address);
+  // nftables mode has no localhost NodePorts: a loopback address is left out of the set.
+  for (const a of nodePortIps ?? []) if (a !== '127.0.0.1' && a !== '::1') element('nodeport-ips', a);
 
-  const zone = nodeZone(t.nodes.find((n) => n.name === nodeName));
-  for (const sp of servicePorts(t)) writeServicePort(sp, nodeName, zone, t.cluster.podCIDR, r, opts.writeService?.(serviceKey(sp.service)) ?? true);
+  const ctx: PortContext = { nodeName, zone: nodeZone(node), detector: localDetector(t, node), masqueradeAll: settings.masqueradeAll };
+  for (const sp of servicePorts(t)) writeServicePort(sp, ctx, r, opts.writeService?.(serviceKey(sp.service)) ?? true);
   return r;
 }
 
@@ -162,7 +168,17 @@ export function nftEndpointNames(serviceKey: string, e: Pick<Endpoint, 'ip' | 'p
 }
 
 /** `write` false: a partial sync and an unchanged service, so only its map and set elements are written; its chains stay as they are. */
-function writeServicePort(sp: ServicePortView, nodeName: string, zone: string | undefined, clusterCIDR: string, r: NftRuleset, write: boolean): void {
+/** What every service port's rules on one node share: the node, the local-traffic detector, --masquerade-all. */
+interface PortContext {
+  nodeName: string;
+  /** The node's zone, for trafficDistribution's hints. */
+  zone: string | undefined;
+  detector: LocalDetector;
+  masqueradeAll: boolean;
+}
+
+function writeServicePort(sp: ServicePortView, ctx: PortContext, r: NftRuleset, write: boolean): void {
+  const { nodeName, zone, detector } = ctx;
   const { service, port } = sp;
   const names = nftServiceNames(sp);
   const chain = (name: string) => {
@@ -212,13 +228,13 @@ function writeServicePort(sp: ServicePortView, nodeName: string, zone: string | 
 
   // Chains: the policy chains, the external entry chain, the firewall, one chain per endpoint.
   if (usesClusterChain) chain(names.service);
-  if (hasInternal) rule(internalChain, `${ip} daddr ${service.clusterIP} ${ip} saddr != ${clusterCIDR} jump mark-for-masquerade`);
+  if (hasInternal) rule(internalChain, `${ip} daddr ${service.clusterIP} ${ctx.masqueradeAll ? '' : `${detector.nft.ifNotLocal} `}jump mark-for-masquerade`);
   if (usesExternalChain) {
     chain(names.external);
     if (!externalLocal) {
       rule(names.external, 'jump mark-for-masquerade');
     } else {
-      rule(names.external, `${ip} saddr ${clusterCIDR} goto ${names.service}`, 'short-circuit pod traffic');
+      rule(names.external, `${detector.nft.ifLocal} goto ${names.service}`, 'short-circuit pod traffic');
       rule(names.external, 'fib saddr type local jump mark-for-masquerade', 'masquerade local traffic');
       rule(names.external, `fib saddr type local goto ${names.service}`, 'short-circuit local traffic');
     }

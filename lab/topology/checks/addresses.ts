@@ -1,4 +1,5 @@
 import { cidrContains, cidrsOverlap, firstHost, isNetworkOrBroadcast, unusableRange, type Cidr } from '../../util/ipv4.js';
+import { bridgeAddressOf } from '../relations.js';
 import type { CheckContext } from './context.js';
 
 /**
@@ -58,6 +59,14 @@ export function checkAddresses(c: CheckContext): void {
 
   t.nodes.forEach((n, i) => {
     onNetwork(['nodes', i], n.network, n.address);
+    (n.extraAddresses ?? []).forEach((extra, j) => {
+      const path = ['nodes', i, 'extraAddresses', j];
+      const subnet = c.networks.get(n.network);
+      const x = c.ipAt(path, extra);
+      if (x === undefined || !subnet) return;
+      if (!cidrContains(subnet, x) || isNetworkOrBroadcast(subnet, x)) c.at(path, `${extra} is not a host address of network "${n.network}" (${subnet.text})`);
+      else c.claimAddress(path, extra);
+    });
     const pc = c.cidrAt(['nodes', i, 'podCIDR'], n.podCIDR);
     if (!pc) return;
     if (podRange && !(cidrContains(podRange, pc.network) && pc.prefix >= podRange.prefix)) {
@@ -67,7 +76,12 @@ export function checkAddresses(c: CheckContext): void {
       if (cidrsOverlap(pc, oc)) c.at(['nodes', i, 'podCIDR'], `${n.podCIDR} overlaps the podCIDR of node "${other}"`);
     }
     c.podCidrs.set(n.name, pc);
-    c.claimAddress(['nodes', i, 'podCIDR'], firstHost(pc));
+    if (n.bridgeAddress === undefined) c.claimAddress(['nodes', i, 'podCIDR'], firstHost(pc));
+    else {
+      const b = c.ipAt(['nodes', i, 'bridgeAddress'], n.bridgeAddress);
+      if (b !== undefined && (!cidrContains(pc, b) || isNetworkOrBroadcast(pc, b))) c.at(['nodes', i, 'bridgeAddress'], `${n.bridgeAddress} is not a host address of podCIDR ${n.podCIDR}`);
+      else if (b !== undefined) c.claimAddress(['nodes', i, 'bridgeAddress'], n.bridgeAddress);
+    }
   });
 
   t.clients.forEach((cl, i) => onNetwork(['clients', i], cl.network, cl.address));
@@ -83,7 +97,7 @@ export function checkAddresses(c: CheckContext): void {
     if (a === undefined || !pc) return;
     if (!cidrContains(pc, a)) c.at(['pods', i, 'address'], `${p.address} is not inside the podCIDR of node "${node.name}" (${pc.text})`);
     else if (isNetworkOrBroadcast(pc, a)) c.at(['pods', i, 'address'], `${p.address} is the network or broadcast address of ${pc.text}`);
-    else if (p.address === firstHost(pc)) c.at(['pods', i, 'address'], `${p.address} belongs to ${node.name}'s bridge ${node.bridge}`);
+    else if (p.address === bridgeAddressOf(node)) c.at(['pods', i, 'address'], `${p.address} belongs to ${node.name}'s bridge ${node.bridge}`);
     else c.claimAddress(['pods', i, 'address'], p.address);
   });
 }

@@ -1,8 +1,9 @@
 import { cidrContains } from '../../util/ipv4.js';
 import { insideLab, labPrefixes, selects } from '../relations.js';
 import type { CheckContext } from './context.js';
+import { nodePortRange } from './kube-proxy.js';
 
-export const NODE_PORT_RANGE = { min: 30000, max: 32767 } as const;
+export { NODE_PORT_RANGE } from './kube-proxy.js';
 
 /**
  * Services: unique, their IPs inside the service range (load balancer IPs inside the lab), ports
@@ -13,6 +14,7 @@ export function checkServices(c: CheckContext): void {
   const prefixes = labPrefixes(t);
   const serviceKeys = new Set<string>();
   const nodePorts = new Map<string, string>();
+  const NODE_PORT_RANGE = nodePortRange(t);
   t.services.forEach((s, i) => {
     const key = `${s.namespace}/${s.name}`;
     if (serviceKeys.has(key)) c.at(['services', i, 'name'], `service ${key} is defined twice`);
@@ -50,8 +52,10 @@ export function checkServices(c: CheckContext): void {
     s.loadBalancerSourceRanges.forEach((r, j) => c.cidrAt(['services', i, 'loadBalancerSourceRanges', j], r));
     if (s.healthCheckNodePort !== undefined) {
       const hc = s.healthCheckNodePort;
-      if (s.type !== 'LoadBalancer' || s.externalTrafficPolicy !== 'Local') {
-        c.at(['services', i, 'healthCheckNodePort'], 'only a LoadBalancer service with externalTrafficPolicy Local has a health check node port');
+      // Under Cluster policy kube-proxy ignores it (no health check server, no rule), as upstream's
+      // TestOverallIPTablesRules has it; the port is still taken.
+      if (s.type !== 'LoadBalancer') {
+        c.at(['services', i, 'healthCheckNodePort'], 'only a LoadBalancer service has a health check node port (kube-proxy serves it under externalTrafficPolicy Local, ignores it under Cluster)');
       } else if (hc < NODE_PORT_RANGE.min || hc > NODE_PORT_RANGE.max) {
         c.at(['services', i, 'healthCheckNodePort'], `${hc} is outside the NodePort range ${NODE_PORT_RANGE.min}-${NODE_PORT_RANGE.max}`);
       } else if (nodePorts.has(`${hc}/TCP`)) {

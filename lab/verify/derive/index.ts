@@ -24,7 +24,7 @@ const MAX_OBSERVED = 48;
 export function deriveWalkthrough(t: Topology, topologyPath = `${t.lab}.yaml`): DerivedWalkthrough {
   const { ways, skipped } = waysIn(t);
   const hosts = new Set([...ways.map((w) => w.from), ...t.nodes.map((n) => n.name)]);
-  const podsServed = t.pods.filter((p) => t.services.some((s) => selects(s, p)));
+  const podsServed = t.pods.filter((p) => t.services.some((s) => selects(s, p)) || (t.endpointSlices ?? []).some((e) => e.endpoints.some((x) => x.address === p.address)));
   const watchedPods = new Set(hosts.size + podsServed.length <= MAX_OBSERVED ? podsServed.map((p) => p.name) : []);
   const c: PathContext = { t, watchedPods, ruleCount: refusalRules(t) };
   const paths: WalkthroughPath[] = ways.flatMap((w) => pathsOfWay(c, w));

@@ -1,6 +1,7 @@
-import { selects } from '../../topology/relations.js';
-import type { Node, Pod, Service, ServicePort, Topology } from '../../topology/schema.js';
-import { cidrContains, firstHost, parseCidr, parseIPv4 } from '../../util/ipv4.js';
+import { endpointsOf, type Endpoint } from '../../plan/endpoints.js';
+import { bridgeAddressOf } from '../../topology/relations.js';
+import type { Node, Service, ServicePort, Topology } from '../../topology/schema.js';
+import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
 
 /**
  * What kube-proxy does with one connection, said from the topology alone (the Service, its pods'
@@ -24,11 +25,6 @@ export type Fate =
   /** reject: the Service has no usable endpoint at all; drop: none under its Local policy on this node, or a source outside loadBalancerSourceRanges. */
   | { kind: 'reject' | 'drop'; why: string; firewall?: boolean };
 
-/** An EndpointSlice condition set, as the pod's fields make it (ready = serving and not terminating). */
-function conditions(pod: Pod) {
-  return { ready: pod.ready && !pod.terminating, servingTerminating: pod.ready && pod.terminating };
-}
-
 /** Whether the entry is governed by the Local policy that applies to it (internal or external). */
 export function localPolicy(service: Service, entry: Entry): boolean {
   if (entry === 'clusterIP') return service.internalTrafficPolicy === 'Local';
@@ -39,15 +35,18 @@ export function localPolicy(service: Service, entry: Entry): boolean {
  * Which endpoints may answer on `node`: ready ones by default; where the policy's set has no
  * ready one, its serving-terminating ones (upstream's CategorizeEndpoints). None: reject when the
  * Service has no usable endpoint anywhere, else drop (a Local policy without a local one).
+ * Locality is the endpoint's nodeName (EndpointSlice); where it answers from is its pod's node.
  */
 export function fateOf(t: Topology, service: Service, port: ServicePort, entry: Entry, node: string): Fate {
-  const selected = t.pods.filter((p) => selects(service, p));
-  const usable = selected.filter((p) => conditions(p).ready || conditions(p).servingTerminating);
-  const candidates = localPolicy(service, entry) ? selected.filter((p) => p.node === node) : selected;
-  const ready = candidates.filter((p) => conditions(p).ready);
-  const chosen = ready.length > 0 ? ready : candidates.filter((p) => conditions(p).servingTerminating);
-  if (chosen.length > 0) return { kind: 'answered', endpoints: chosen.map((p) => ({ pod: p.name, node: p.node, address: `${p.address}:${port.targetPort}` })) };
-  if (usable.length === 0) return { kind: 'reject', why: `${service.name} has no usable endpoint (no pod it selects is ready or serving while terminating)` };
+  const all = endpointsOf(t, service, port);
+  const servingTerminating = (e: Endpoint) => !e.ready && e.serving && e.terminating;
+  const usable = all.filter((e) => e.ready || servingTerminating(e));
+  const candidates = localPolicy(service, entry) ? all.filter((e) => e.node === node) : all;
+  const ready = candidates.filter((e) => e.ready);
+  const chosen = ready.length > 0 ? ready : candidates.filter(servingTerminating);
+  const hostOf = (e: Endpoint) => t.pods.find((p) => p.name === e.pod)?.node ?? e.node;
+  if (chosen.length > 0) return { kind: 'answered', endpoints: chosen.map((e) => ({ pod: e.pod, node: hostOf(e), address: e.address })) };
+  if (usable.length === 0) return { kind: 'reject', why: `${service.name} has no usable endpoint (none is ready or serving while terminating)` };
   return { kind: 'drop', why: `${service.name}'s ${entry === 'clusterIP' ? 'internal' : 'external'}TrafficPolicy is Local and ${node} has no usable endpoint of it` };
 }
 
@@ -55,8 +54,10 @@ export function fateOf(t: Topology, service: Service, port: ServicePort, entry: 
 export function masqueradeSource(t: Topology, service: Service, entry: Entry, translating: Node, endpoint: Answerer, sender: string): string | undefined {
   const bridge = bridgeAddress(translating);
   if (entry === 'clusterIP') {
-    // Pod sources are inside --cluster-cidr: not masqueraded, unless a pod reaches itself (hairpin).
-    return endpoint.pod === sender ? bridge : undefined;
+    // Pod sources are local traffic to the detector: not masqueraded, unless a pod reaches itself
+    // (hairpin), --masquerade-all is on, or the detector does not see pods as local.
+    if (endpoint.pod !== sender && !masqueradesPods(t, translating)) return undefined;
+    return endpoint.node === translating.name ? bridge : crossNodeSource(t, translating);
   }
   if (localPolicy(service, entry)) return undefined; // Local keeps the client's address
   // Cluster: every external connection is marked; MASQUERADE takes the egress interface's address.
@@ -64,10 +65,22 @@ export function masqueradeSource(t: Topology, service: Service, entry: Entry, tr
   return crossNodeSource(t, translating);
 }
 
+/**
+ * Whether the node masquerades its own pods' connections to a ClusterIP: with --masquerade-all, or
+ * when the local-traffic detector does not match them. A pod's packets enter the node through its
+ * bridge, so an interface detector sees the bridge's name, never the pod's veth.
+ */
+function masqueradesPods(t: Topology, node: Node): boolean {
+  const k = t.kubeProxy;
+  if (k.masqueradeAll) return true;
+  if (k.detectLocalMode === 'BridgeInterface') return (k.detectLocal?.bridgeInterface ?? node.bridge) !== node.bridge;
+  if (k.detectLocalMode === 'InterfaceNamePrefix') return !node.bridge.startsWith(k.detectLocal?.interfaceNamePrefix ?? 'veth');
+  return false;
+}
+
 /** The node's bridge holds the first address of its pod CIDR. */
 export function bridgeAddress(node: Node): string {
-  const c = parseCidr(node.podCIDR);
-  return c ? firstHost(c) : node.address;
+  return bridgeAddressOf(node) || node.address;
 }
 
 /** Toward another node's pod: eth0's address, or under flannel's vxlan flannel.1's (the pod CIDR's network address). */
@@ -85,7 +98,8 @@ export function sourceAllowed(service: Service, source: string): boolean {
   });
 }
 
-/** The pods a Service selects that are not among those that may answer: no connection may reach them. */
+/** The Service's endpoint pods that are not among those that may answer: no connection may reach them. */
 export function excludedPods(t: Topology, service: Service, answering: Set<string>): string[] {
-  return t.pods.filter((p) => selects(service, p) && !answering.has(p.name)).map((p) => p.name);
+  const pods = new Set(service.ports.flatMap((port) => endpointsOf(t, service, port).map((e) => e.pod)));
+  return t.pods.filter((p) => pods.has(p.name) && !answering.has(p.name)).map((p) => p.name);
 }

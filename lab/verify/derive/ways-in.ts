@@ -1,6 +1,7 @@
 import { selects } from '../../topology/relations.js';
 import type { Node, Service, ServicePort, Topology } from '../../topology/schema.js';
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
+import { nodePortOpenOn, proxySettings } from '../../plan/kube-proxy/settings.js';
 import type { Entry } from './semantics.js';
 
 /**
@@ -63,7 +64,15 @@ function waysToPort(t: Topology, service: Service, port: ServicePort, skipped: s
   }
   const external = service.type !== 'ClusterIP';
   if (external && port.nodePort !== undefined) {
-    for (const client of t.clients) for (const node of t.nodes) way('nodePort', client, `${node.address}:${port.nodePort}`, [node]);
+    const settings = proxySettings(t);
+    for (const node of t.nodes) {
+      // --nodeport-addresses: a NodePort answers only on the node addresses it names.
+      if (!nodePortOpenOn(settings, node, node.address)) {
+        skipped.push(`${portLabel(service, port)}: the NodePort on ${node.name}: kubeProxy.nodePortAddresses leaves out ${node.address}`);
+        continue;
+      }
+      for (const client of t.clients) way('nodePort', client, `${node.address}:${port.nodePort}`, [node]);
+    }
   }
   const vips: [Entry, string[]][] = [['loadBalancer', service.type === 'LoadBalancer' ? service.loadBalancerIPs : []], ['externalIP', service.externalIPs]];
   for (const [entry, ips] of vips) {
