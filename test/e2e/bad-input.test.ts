@@ -60,7 +60,7 @@ const rows: Row[] = [
   { name: 'a zone on a pod (zones belong to nodes)', mutate: swap('labels: { app: web } }', 'labels: { app: web, topology.kubernetes.io/zone: zone-a } }'), code: 2, says: /:32: pods\[0\]\.labels\.topology\.kubernetes\.io\/zone: a zone belongs to a node/ },
   { name: "a non-static load balancer following kube-proxy's /healthz", mutate: add('loadBalancer: { mode: bgp, proxyHealthz: true }'), code: 2, says: 'loadBalancer.proxyHealthz: only the static load balancer' },
   { name: 'an unknown traffic policy', mutate: swap('    selector: { app: web }', '    selector: { app: web }\n    externalTrafficPolicy: Nearest'), code: 2, says: 'externalTrafficPolicy' },
-  { name: 'SCTP', mutate: swap('        port: 443', '        port: 443\n        protocol: SCTP'), code: 2, says: 'protocol' },
+  { name: 'a protocol kube-proxy has no rules for (ICMP)', mutate: swap('        port: 443', '        port: 443\n        protocol: ICMP'), code: 2, says: 'protocol' },
   { name: 'a port name in capitals', mutate: swap('      - name: https', '      - name: HTTPS'), code: 2, says: 'must be a DNS label' },
   { name: 'port 0', mutate: swap('        port: 443', '        port: 0'), code: 2, says: 'services[0].ports[0].port' },
   { name: 'port 70000', mutate: swap('        targetPort: 8443', '        targetPort: 70000'), code: 2, says: 'services[0].ports[0].targetPort' },
