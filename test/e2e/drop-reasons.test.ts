@@ -71,13 +71,19 @@ describe.skipIf(!root)("lab trace: why it died, in the kernel's words (skb:kfree
     }
   });
 
-  it("two traces at once, each with its own instance: lb-source-ranges' outsider dropped, a NodePort answer with no drop", async () => {
-    const [outsider, answered] = await Promise.all([trace(RANGES, ['--from', 'outsider', '--to', '10.240.0.100:443']), trace(LOCAL, ['--to', '10.240.0.4:32000'])]);
+  // The answered trace ends on node2 while the outsider dies on node1: the tracepoints name devices,
+  // not namespaces, and node1's eth0 is in both labs, so a drop there could not be told apart
+  // (docs/seeing-the-walk.md). What this proves is two instances side by side, each cleaned up.
+  it("two traces at once, each with its own instance: lb-source-ranges' outsider dropped, a pod on node2 answering with no drop", async () => {
+    const [outsider, answered] = await Promise.all([trace(RANGES, ['--from', 'outsider', '--to', '10.240.0.100:443']), trace(LOCAL, ['--to', '10.244.1.2:8443'])]);
     expect(outsider.flow.answer).toBeUndefined();
-    expect(outsider.drops).toEqual([expect.objectContaining({ reason: 'NETFILTER_DROP', host: 'node1', device: 'eth0', direction: 'request' })]);
-    expect(outsider.drops[0]!.rule?.chain).toBeTruthy();
+    // Under load a retransmitted SYN can also be freed elsewhere in ip_rcv (NOT_SPECIFIED, seen in
+    // CI), so the firewall's drop must be there, not alone.
+    const firewall = outsider.drops.find((d) => d.reason === 'NETFILTER_DROP');
+    expect(firewall).toMatchObject({ host: 'node1', device: 'eth0', direction: 'request' });
+    expect(firewall!.rule?.chain).toBeTruthy();
     expect(answered.flow.answer).toBeDefined();
-    expect(answered.drops).toEqual([]);
+    expect(answered.drops.filter((d) => d.reason === 'NETFILTER_DROP')).toEqual([]);
     expect([...instances(LOCAL), ...instances(RANGES)]).toEqual([]);
   });
 
