@@ -27,12 +27,7 @@ export class HealthServer {
       res.end(body);
     });
     guardHttpServer(http, `health check server ${config.ns}:${config.port}`);
-    try {
-      await sockets.listen(http, config.port, config.address);
-    } catch (err) {
-      sockets.close();
-      throw err;
-    }
+    await sockets.listenOrClose(http, config.port, config.address);
     return server;
   }
 

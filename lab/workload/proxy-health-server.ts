@@ -39,12 +39,7 @@ export class ProxyHealthServer {
       res.end(answer.body);
     });
     guardHttpServer(http, `kube-proxy health server ${config.ns}:${config.port}`);
-    try {
-      await sockets.listen(http, config.port, config.address);
-    } catch (err) {
-      sockets.close();
-      throw err;
-    }
+    await sockets.listenOrClose(http, config.port, config.address);
     return server;
   }
 

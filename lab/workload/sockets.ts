@@ -28,6 +28,16 @@ export class PodSockets {
     });
   }
 
+  /** listen, and if it fails, close every socket opened so far before rethrowing: a failed start leaves nothing open. */
+  async listenOrClose(server: Server, port: number, host?: string): Promise<void> {
+    try {
+      await this.listen(server, port, host);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
   bind(socket: UdpSocket, port: number): Promise<void> {
     this.udp.push(socket);
     return new Promise((resolve, reject) => {
