@@ -1,6 +1,8 @@
 import { execa } from 'execa';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'dist', 'lab', 'cli', 'main.js');
@@ -163,4 +165,22 @@ export async function slowConnectionTo(labName: string, to: string, podIP: strin
     await Promise.all(batch.map((b) => b.done));
   }
   return { pending };
+}
+
+/**
+ * The labs of a describe block that runs workshops: a private progress folder (LAB_WORKSHOP_DIR)
+ * and the labs downed before its tests and after them; after, none of their namespaces is left.
+ */
+export function workshopLabs(prefix: string, names: string[]): { dir: () => string; env: () => Record<string, string> } {
+  let dir = '';
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), prefix));
+    for (const name of names) await lab(['down', name]);
+  });
+  afterAll(async () => {
+    for (const name of names) await lab(['down', name]);
+    rmSync(dir, { recursive: true, force: true });
+    expect((await namespaces()).filter((n) => names.some((name) => n.startsWith(`${name}-`)))).toEqual([]);
+  });
+  return { dir: () => dir, env: () => ({ LAB_WORKSHOP_DIR: dir, NO_COLOR: '1' }) };
 }

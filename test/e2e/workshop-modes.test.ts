@@ -1,8 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lab, namespaces, requireRoot } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { lab, requireRoot, workshopLabs } from './helpers.js';
 import type { HealthReport } from '../../lab/workshop/health.js';
 
 /**
@@ -120,18 +117,7 @@ function skippedAnswers(out: string): string[] {
 }
 
 describe.skipIf(!root)('workshops in every proxy and pod-network mode, against live labs', () => {
-  let dir: string;
-  const env = () => ({ LAB_WORKSHOP_DIR: dir, NO_COLOR: '1' });
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'wsm-e2e-'));
-    for (const c of cases) await lab(['down', c.name]);
-  });
-  afterAll(async () => {
-    for (const c of cases) await lab(['down', c.name]);
-    rmSync(dir, { recursive: true, force: true });
-    expect((await namespaces()).filter((n) => cases.some((c) => n.startsWith(`${c.name}-`)))).toEqual([]);
-  });
+  const { env } = workshopLabs('wsm-e2e-', cases.map((c) => c.name));
 
   for (const c of cases) {
     it(`${c.scenario} ${c.set.filter((a) => a !== '--set').join(' ')}: the mode's questions read the live lab, right answers on stdin finish it, --check passes`, async () => {

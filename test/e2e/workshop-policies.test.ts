@@ -1,8 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lab, namespaces, requireRoot, type CliResult } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { lab, requireRoot, type CliResult, workshopLabs } from './helpers.js';
 import type { PodAnswer } from '../../lab/verify/flows.js';
 import type { Progress } from '../../lab/workshop/progress.js';
 
@@ -136,21 +135,10 @@ const cases: Case[] = [
 ];
 
 describe.skipIf(!root)('workshops of the traffic-policy scenarios, against live labs', () => {
-  let dir: string;
-  const env = () => ({ LAB_WORKSHOP_DIR: dir, NO_COLOR: '1' });
+  const { dir, env } = workshopLabs('wsp-e2e-', cases.map((c) => c.name));
   const workshop = async (args: string[], input: string[]): Promise<CliResult> => {
     return lab(['workshop', ...args], { input: input.map((a) => `${a}\n`).join(''), env: env(), timeout: 110_000 });
   };
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'wsp-e2e-'));
-    for (const c of cases) await lab(['down', c.name]);
-  });
-  afterAll(async () => {
-    for (const c of cases) await lab(['down', c.name]);
-    rmSync(dir, { recursive: true, force: true });
-    expect((await namespaces()).filter((n) => cases.some((c) => n.startsWith(`${c.name}-`)))).toEqual([]);
-  });
 
   for (const c of cases) {
     it(`${c.scenario}: every step reads a live answer, the right answers finish it, --check passes`, async () => {
@@ -164,7 +152,7 @@ describe.skipIf(!root)('workshops of the traffic-policy scenarios, against live 
         },
       };
 
-      const listed = JSON.parse((await lab(['workshop', c.name, '--list', '--json'], { env: { LAB_WORKSHOP_DIR: dir } })).stdout) as { steps: { id: string }[] };
+      const listed = JSON.parse((await lab(['workshop', c.name, '--list', '--json'], { env: { LAB_WORKSHOP_DIR: dir() } })).stdout) as { steps: { id: string }[] };
       expect(listed.steps.map((s) => s.id)).toEqual(c.ids);
       const n = c.ids.length;
 
@@ -184,7 +172,7 @@ describe.skipIf(!root)('workshops of the traffic-policy scenarios, against live 
       expect(r.stdout, r.stdout).toContain(`Workshop complete. ${n} of ${n} answered (${n} at the first try), 0 skipped.`);
       expect(r.stdout).not.toContain('not quite');
       expect(r.stdout).not.toContain('cannot check yet');
-      const progress = JSON.parse(readFileSync(join(dir, `${c.name}.json`), 'utf8')) as Progress;
+      const progress = JSON.parse(readFileSync(join(dir(), `${c.name}.json`), 'utf8')) as Progress;
       expect(Object.keys(progress.steps)).toEqual(c.ids);
       expect(Object.values(progress.steps).every((s) => s.outcome === 'correct' && s.attempts === 1)).toBe(true);
 

@@ -1,8 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lab, namespaces, requireRoot, type CliResult } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { lab, namespaces, requireRoot, type CliResult, workshopLabs } from './helpers.js';
 import type { HealthReport } from '../../lab/workshop/health.js';
 import type { Progress } from '../../lab/workshop/progress.js';
 import type { ConntrackEntry } from '../../lab/kernel/conntrack.js';
@@ -14,13 +13,12 @@ const ABSENT = 'ws-absent';
 const UPPED = 'ws-up';
 
 describe.skipIf(!root)('lab workshop against a live nodeport lab', () => {
-  let dir: string;
-  const env = () => ({ LAB_WORKSHOP_DIR: dir, NO_COLOR: '1' });
+  const { dir, env } = workshopLabs('ws-e2e-', [LAB, UPPED]);
   /** The workshop as a learner runs it, with answers piped in on stdin. */
   const workshop = async (args: string[], answers: string[] = []): Promise<CliResult> => {
     return lab(['workshop', ...args], { input: answers.map((a) => `${a}\n`).join(''), env: env(), timeout: 110_000 });
   };
-  const progress = (): Progress => JSON.parse(readFileSync(join(dir, `${LAB}.json`), 'utf8')) as Progress;
+  const progress = (): Progress => JSON.parse(readFileSync(join(dir(), `${LAB}.json`), 'utf8')) as Progress;
   const curl = async () => JSON.parse((await lab(['exec', LAB, 'client', '--', 'curl', '-s', '10.240.0.4:32000'])).stdout) as { pod: string; client: string };
   const check = async (): Promise<{ exitCode: number; report: HealthReport }> => {
     const r = await workshop([LAB, '--check', '--json']);
@@ -28,17 +26,8 @@ describe.skipIf(!root)('lab workshop against a live nodeport lab', () => {
   };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ws-e2e-'));
-    await lab(['down', LAB]);
-    await lab(['down', UPPED]);
     const up = await lab(['up', 'nodeport', '--name', LAB]);
     expect(up.exitCode, up.stderr).toBe(0);
-  });
-  afterAll(async () => {
-    await lab(['down', LAB]);
-    await lab(['down', UPPED]);
-    rmSync(dir, { recursive: true, force: true });
-    expect((await namespaces()).filter((n) => n.startsWith(`${LAB}-`) || n.startsWith(`${UPPED}-`))).toEqual([]);
   });
 
   it('lists the workshops and the labs it can run on', async () => {
@@ -226,16 +215,7 @@ describe.skipIf(!root)('every step of the other workshops reads its answer from 
     { scenario: 'clusterip', name: 'ws-t-cip', from: 'frontend', to: '172.31.0.5:443' },
     { scenario: 'loadbalancer', name: 'ws-t-lb', from: 'client', to: '10.240.0.100:443' },
   ];
-  let dir: string;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ws-e2e-'));
-    for (const c of cases) await lab(['down', c.name]);
-  });
-  afterAll(async () => {
-    for (const c of cases) await lab(['down', c.name]);
-    rmSync(dir, { recursive: true, force: true });
-    expect((await namespaces()).filter((n) => cases.some((c) => n.startsWith(`${c.name}-`)))).toEqual([]);
-  });
+  const { dir } = workshopLabs('ws-e2e-', cases.map((c) => c.name));
 
   for (const c of cases) {
     it(`${c.scenario}: every step has a live answer, and --check passes`, async () => {
@@ -243,8 +223,8 @@ describe.skipIf(!root)('every step of the other workshops reads its answer from 
       expect(up.exitCode, up.stderr).toBe(0);
       // The learner's own request, for the steps that ask about "your most recent request".
       expect((await lab(['exec', c.name, c.from, '--', 'curl', '-s', c.to])).exitCode).toBe(0);
-      const steps = JSON.parse((await lab(['workshop', c.name, '--list', '--json'], { env: { LAB_WORKSHOP_DIR: dir } })).stdout) as { steps: unknown[] };
-      const r = await lab(['workshop', c.name], { input: 'skip\n'.repeat(steps.steps.length), env: { LAB_WORKSHOP_DIR: dir, NO_COLOR: '1' }, timeout: 110_000 });
+      const steps = JSON.parse((await lab(['workshop', c.name, '--list', '--json'], { env: { LAB_WORKSHOP_DIR: dir() } })).stdout) as { steps: unknown[] };
+      const r = await lab(['workshop', c.name], { input: 'skip\n'.repeat(steps.steps.length), env: { LAB_WORKSHOP_DIR: dir(), NO_COLOR: '1' }, timeout: 110_000 });
       expect(r.exitCode, r.stderr).toBe(0);
       const out = r.stdout;
       expect(out.match(/skipped\. The lab's answer: \S+/g) ?? [], out).toHaveLength(steps.steps.length);
