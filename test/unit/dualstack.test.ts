@@ -77,6 +77,9 @@ describe('the dualstack topology', () => {
     expect(nft.payload).toContain('add table ip kube-proxy');
     expect(nft.payload6).toContain('add table ip6 kube-proxy');
     expect(nft.payload6).toContain('add element ip6 kube-proxy nodeport-ips { fd00:10:240::4 }');
+    // The local-traffic detector speaks the family of the view: ip6 saddr, never ip saddr, in the ip6 table.
+    expect(nft.payload6).toMatch(/ip6 daddr fd00:172:31::5 ip6 saddr != fd00:10:244::\/56 jump mark-for-masquerade/);
+    expect(nft.payload6).not.toMatch(/\bip saddr/);
   });
 });
 

@@ -84,11 +84,14 @@ export interface LocalDetector {
 
 export function localDetector(t: Topology, node: Node | undefined): LocalDetector {
   const mode = t.kubeProxy.detectLocalMode ?? 'ClusterCIDR';
-  const byCidr = (cidr: string): LocalDetector => ({
-    iptables: { ifLocal: ['-s', cidr], ifNotLocal: ['!', '-s', cidr] },
+  const byCidr = (cidr: string): LocalDetector => {
     // The IPv6 proxier's view has IPv6 CIDRs: its match is ip6's.
-    nft: { ifLocal: `${cidr.includes(':') ? 'ip6' : 'ip'} saddr ${cidr}`, ifNotLocal: `${cidr.includes(':') ? 'ip6' : 'ip'} saddr != ${cidr}` },
-  });
+    const family = cidr.includes(':') ? 'ip6' : 'ip';
+    return {
+      iptables: { ifLocal: ['-s', cidr], ifNotLocal: ['!', '-s', cidr] },
+      nft: { ifLocal: `${family} saddr ${cidr}`, ifNotLocal: `${family} saddr != ${cidr}` },
+    };
+  };
   const byInterface = (name: string): LocalDetector => ({
     iptables: { ifLocal: ['-i', name], ifNotLocal: ['!', '-i', name] },
     nft: { ifLocal: `iifname ${nftInterface(name)}`, ifNotLocal: `iifname != ${nftInterface(name)}` },
