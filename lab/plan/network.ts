@@ -105,7 +105,9 @@ export function planNetwork(t: Topology): NetworkPlan {
   // Router bridges come up last, then the routes whose next hops they make reachable.
   for (const r of t.routers) planRouterRoutes(p, r, podNetwork);
   // Dual-stack: the IPv6 addresses and routes, once every link is up (nothing for IPv4-only labs).
-  addIPv6(t, p.plans);
+  addIPv6(t, p.plans, (route) => podNetwork.keepsRouterRoute(t, route));
+  // Then the pod network mode's IPv6 lines (flannel's IPv6 routes and device), which need those addresses.
+  for (const [host, more] of [...Object.entries(p.podNet.nodes), ...Object.entries(p.podNet.routers)]) p.plans.get(host)?.batch.push(...more.batch6);
   return { namespaces: [...p.plans.values()], createBatch: p.createBatch, labPrefixes: p.labPrefixes, podParts, podNetwork: p.podNet };
 }
 

@@ -1,6 +1,6 @@
 import { ipv6View } from '../topology/family.js';
 import { HOST_IFNAME, networkBridgeName } from '../topology/names.js';
-import type { Topology } from '../topology/schema.js';
+import type { RouterRoute, Topology } from '../topology/schema.js';
 import { cidr6Contains, firstHost6, parseCidr6, type Cidr6 } from '../util/ipv6.js';
 
 /** The part of a namespace's plan this adds to (network.ts's NamespacePlan; said here to keep the modules apart). */
@@ -15,10 +15,11 @@ interface NamespacePlan {
  * it is complete (every link is up by then): each host's IPv6 address with `nodad`, so it is
  * usable at once instead of after Duplicate Address Detection's second; IPv6 forwarding on
  * routers and nodes (inside the lab's namespaces only); routes to the lab's IPv6 prefixes through
- * the same gateways as IPv4; the router's IPv6 pod-CIDR routes from the topology file. Neighbour
+ * the same gateways as IPv4; the router's IPv6 routes from the topology file that the pod network
+ * mode keeps (routed mode's pod-CIDR routes). Neighbour
  * discovery (NDP) replaces ARP on its own: nothing to configure. Pure; nothing for IPv4-only labs.
  */
-export function addIPv6(t: Topology, plans: Map<string, NamespacePlan>): void {
+export function addIPv6(t: Topology, plans: Map<string, NamespacePlan>, keepsRouterRoute: (route: RouterRoute) => boolean = () => true): void {
   const v6 = ipv6View(t);
   if (!v6) return;
   const subnets = new Map(v6.networks.map((n) => [n.name, n.subnet]));
@@ -44,7 +45,8 @@ export function addIPv6(t: Topology, plans: Map<string, NamespacePlan>): void {
     const plan = plans.get(r.name)!;
     plan.sysctls['net.ipv6.conf.all.forwarding'] = '1';
     for (const iface of r.interfaces) address(plan, networkBridgeName(iface.network), iface.address, len(subnets.get(iface.network)!));
-    for (const route of r.routes) {
+    // The file's IPv6 pod-CIDR routes are routed mode's own, as for IPv4 (the other modes carry pod traffic themselves).
+    for (const route of r.routes.filter(keepsRouterRoute)) {
       const hops = Array.isArray(route.via) ? route.via : [route.via];
       const to = route.to.includes('/') ? route.to : `${route.to}/128`;
       plan.batch.push(hops.length === 1 ? `route add ${to} via ${hops[0]}` : `route add ${to} ${hops.map((h) => `nexthop via ${h}`).join(' ')}`);

@@ -1,9 +1,10 @@
 import type { Node, RouterRoute, Topology } from '../../topology/schema.js';
 import { cidrsOverlap, parseCidr } from '../../util/ipv4.js';
+import { cidrs6Overlap, isIPv6Text, parseCidr6 } from '../../util/ipv6.js';
 import type { NamespaceAdditions, PodNetworkPlan } from './types.js';
 
 /** Nothing added to a namespace. */
-export const noAdditions = (): NamespaceAdditions => ({ batch: [], bridgeBatch: [], sysctls: {} });
+export const noAdditions = (): NamespaceAdditions => ({ batch: [], batch6: [], bridgeBatch: [], sysctls: {} });
 
 /** A plan whose every node and router gets nothing yet: each mode fills in its part. */
 export function emptyPlan(t: Topology, mode: PodNetworkPlan['mode']): PodNetworkPlan {
@@ -18,6 +19,12 @@ export function emptyPlan(t: Topology, mode: PodNetworkPlan['mode']): PodNetwork
 
 /** True when a router route leads into the cluster's pod range: the route a CNI that carries pod traffic itself makes needless. */
 export function leadsIntoPodRange(t: Topology, route: RouterRoute): boolean {
+  if (isIPv6Text(route.to)) {
+    // A dual-stack cluster's IPv6 pod-CIDR routes (routed mode's, written in the file too).
+    const pods6 = t.cluster.podCIDR6 === undefined ? undefined : parseCidr6(t.cluster.podCIDR6);
+    const to6 = parseCidr6(route.to.includes('/') ? route.to : `${route.to}/128`);
+    return pods6 !== undefined && to6 !== undefined && to6.prefix >= pods6.prefix && cidrs6Overlap(pods6, to6);
+  }
   const pods = parseCidr(t.cluster.podCIDR);
   const to = route.to.includes('/') ? parseCidr(route.to) : parseCidr(`${route.to}/32`);
   return pods !== undefined && to !== undefined && to.prefix >= pods.prefix && cidrsOverlap(pods, to);

@@ -13,6 +13,12 @@ export type ProblemAt = (path: PropertyKey[], message: string) => void;
 export interface NamespaceAdditions {
   /** `ip -batch` lines: devices, addresses, routes, neighbours. */
   batch: string[];
+  /**
+   * `ip -batch` lines of a dual-stack cluster's IPv6 half, run once the namespace has its IPv6
+   * addresses (an IPv6 route via a peer needs the connected /64 first): flannel's IPv6 routes,
+   * its flannel-v6.1 device. Empty for an IPv4-only cluster.
+   */
+  batch6: string[];
   /** `bridge -batch` lines (FDB entries: iproute2's `ip` cannot write them). */
   bridgeBatch: string[];
   sysctls: Record<string, string>;

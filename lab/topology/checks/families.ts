@@ -133,8 +133,6 @@ function ipAt(c: CheckContext, path: PropertyKey[], text: string): bigint | unde
 
 /** Why a pod network mode cannot carry a dual-stack cluster's IPv6 pod traffic yet. */
 const NO_IPV6: Partial<Record<string, string>> = {
-  'host-gw': "flannel's host-gw writes one IPv4 route per node lease; its IPv6 routes (EnableIPv6, the lease's IPv6 subnet and public IPv6) are not planned",
-  vxlan: "flannel's IPv6 VXLAN is a second device (flannel-v6.1, VNI and VTEP over IPv6) with its own FDB and neighbour entries, which the lab does not build",
   bgp: "BIRD here speaks one IPv4 session per node and exports the IPv4 pod CIDR only; IPv6 needs an ipv6 channel (or a session per family) and the podCIDR6 export",
 };
 
