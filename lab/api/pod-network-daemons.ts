@@ -90,7 +90,9 @@ const ready: Lacks = async (d, protocols) => {
     return p?.info.startsWith('Established') ? [] : [`session ${name} is ${p ? `${p.state} ${p.info}`.trim() : 'missing'}`];
   });
   if (d.ready.routes.length === 0) return lacks;
-  const installed = (await run('ip', ['-n', d.ns, '-4', 'route', 'show', 'proto', 'bird'])).stdout;
+  // Both families when a dual-stack cluster's IPv6 pod CIDRs are among them (`ip route` shows one family at a time).
+  const families = d.ready.routes.some((r) => r.includes(':')) ? ['-4', '-6'] : ['-4'];
+  const installed = (await Promise.all(families.map((f) => run('ip', ['-n', d.ns, f, 'route', 'show', 'proto', 'bird'])))).map((r) => r.stdout).join('\n');
   const have = new Set(installed.split('\n').map((l) => l.split(' ')[0]));
   // `ip route` prints a /32 as the bare address (a LoadBalancer IP announced by MetalLB's BGP mode).
   return [...lacks, ...d.ready.routes.filter((r) => !have.has(r.replace(/\/32$/, ''))).map((r) => `route ${r} not installed (proto bird)`)];

@@ -19,12 +19,14 @@ export interface BgpSession {
   router: Router;
   /** The router's address on the node's network. */
   routerAddress: string;
+  /** Its IPv6 address there, in a dual-stack cluster (the next hop of the IPv6 routes it would announce). */
+  routerAddress6?: string;
   node: Node;
 }
 
 export function bgpSessions(t: Topology): BgpSession[] {
   return t.routers.flatMap((router) =>
-    router.interfaces.flatMap((i) => t.nodes.filter((n) => n.network === i.network).map((node) => ({ router, routerAddress: i.address, node }))),
+    router.interfaces.flatMap((i) => t.nodes.filter((n) => n.network === i.network).map((node) => ({ router, routerAddress: i.address, ...(i.address6 ? { routerAddress6: i.address6 } : {}), node }))),
   );
 }
 
@@ -32,6 +34,8 @@ export function bgpSessions(t: Topology): BgpSession[] {
 export interface SpeakerWants {
   /** The prefixes a node's BIRD originates now (they change with the lab: a sync rewrites them). */
   announces: (node: Node) => string[];
+  /** The IPv6 prefixes it originates (a dual-stack cluster's podCIDR6): the sessions then carry an ipv6 channel too (MP-BGP). */
+  announces6?: (node: Node) => string[];
   /** Routers install one multipath route per prefix (MetalLB's ECMP) rather than one best path. */
   mergesPaths: boolean;
 }
@@ -45,19 +49,23 @@ export function bgpSpeakers(t: Topology, wants: SpeakerWants): DaemonSpec[] {
   return [...routers.map((r) => routerDaemon(t, r, sessions, wants)), ...nodes.map((n) => nodeDaemon(t, n, sessions, wants))];
 }
 
+/** The ipv6 channel's next hop, when the session carries IPv6 (the speaker's own IPv6 address on that network). */
+const nextHop6 = (wants: SpeakerWants, s: BgpSession, address6: string | undefined) => (wants.announces6 && s.routerAddress6 && address6 ? { nextHop6: address6 } : {});
+
 function nodeDaemon(t: Topology, node: Node, sessions: BgpSession[], wants: SpeakerWants): DaemonSpec {
   const peers: BirdPeer[] = sessions
     .filter((s) => s.node.name === node.name)
-    .map((s) => ({ name: s.router.name, localAddress: node.address, localAs: nodeAs(t, node), address: s.routerAddress, as: ROUTER_AS, imports: false, exports: true, passive: false }));
-  const config = birdConfigText({ routerId: node.address, announces: wants.announces(node), peers, installsLearned: false });
+    .map((s) => ({ name: s.router.name, localAddress: node.address, localAs: nodeAs(t, node), address: s.routerAddress, as: ROUTER_AS, imports: false, exports: true, passive: false, ...nextHop6(wants, s, node.address6) }));
+  const announces6 = wants.announces6?.(node) ?? [];
+  const config = birdConfigText({ routerId: node.address, announces: wants.announces(node), ...(announces6.length ? { announces6 } : {}), peers, installsLearned: false });
   return daemon(t, node.name, config, 1, { established: peers.map((p) => birdProtocolName(p.name)), routes: [] });
 }
 
 function routerDaemon(t: Topology, router: Router, sessions: BgpSession[], wants: SpeakerWants): DaemonSpec {
   const mine = sessions.filter((s) => s.router.name === router.name);
-  const peers: BirdPeer[] = mine.map((s) => ({ name: s.node.name, localAddress: s.routerAddress, localAs: ROUTER_AS, address: s.node.address, as: nodeAs(t, s.node), imports: true, exports: false, passive: true }));
+  const peers: BirdPeer[] = mine.map((s) => ({ name: s.node.name, localAddress: s.routerAddress, localAs: ROUTER_AS, address: s.node.address, as: nodeAs(t, s.node), imports: true, exports: false, passive: true, ...nextHop6(wants, s, s.routerAddress6) }));
   const config = birdConfigText({ routerId: mine[0]!.routerAddress, announces: [], peers, installsLearned: true, ...(wants.mergesPaths ? { mergesPaths: true } : {}) });
-  const routes = [...new Set(mine.flatMap((s) => wants.announces(s.node)))];
+  const routes = [...new Set(mine.flatMap((s) => [...wants.announces(s.node), ...(s.routerAddress6 ? (wants.announces6?.(s.node) ?? []) : [])]))];
   return daemon(t, router.name, config, 0, { established: peers.map((p) => birdProtocolName(p.name)), routes });
 }
 

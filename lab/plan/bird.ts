@@ -34,6 +34,13 @@ export interface BirdPeer {
   /** Whether this speaker's own prefixes are announced to this peer. */
   exports: boolean;
   /**
+   * A dual-stack cluster: the session carries IPv6 too (MP-BGP, RFC 4760: an ipv6 channel beside
+   * the ipv4 one on the same IPv4 session), with this speaker's IPv6 address on the shared network
+   * as the next hop of what it announces (an IPv4 session has no IPv6 address of its own to give;
+   * a peer that announces nothing, the router, needs none).
+   */
+  nextHop6?: string;
+  /**
    * Wait for the peer to connect, never dial it. The router is passive: dialling a node whose
    * BIRD is not up yet fails, and BIRD then holds the whole session down for its error wait.
    */
@@ -45,6 +52,8 @@ export interface BirdConfig {
   routerId: string;
   /** Prefixes this speaker originates (static blackhole routes, exported to BGP, never installed). */
   announces: string[];
+  /** IPv6 prefixes it originates the same way (a dual-stack cluster's podCIDR6), over the peers' ipv6 channels. */
+  announces6?: string[];
   peers: BirdPeer[];
   /** Install the routes learned by BGP in the kernel's main table (they show as `proto bird`). */
   installsLearned: boolean;
@@ -57,6 +66,8 @@ export interface BirdConfig {
 
 /** The name of the static protocol holding the prefixes a speaker originates. */
 export const ANNOUNCED = 'announced';
+/** Its IPv6 twin (a BIRD protocol has one channel per family of static routes). */
+export const ANNOUNCED6 = 'announced6';
 
 /**
  * A BGP protocol's name in BIRD for a peer host: symbols take no dashes, and a bare host name
@@ -77,8 +88,15 @@ export function birdConfigText(c: BirdConfig): string {
   if (c.announces.length > 0) {
     lines.push('', `protocol static ${ANNOUNCED} {`, '  ipv4;', ...c.announces.map((p) => `  route ${p} blackhole;`), '}');
   }
+  if ((c.announces6 ?? []).length > 0) {
+    lines.push('', `protocol static ${ANNOUNCED6} {`, '  ipv6;', ...c.announces6!.map((p) => `  route ${p} blackhole;`), '}');
+  }
+  const dual = c.peers.some((p) => p.nextHop6 !== undefined);
   if (c.installsLearned) {
-    lines.push('', '# Learned routes into the kernel (proto bird); nothing read back from it.', 'protocol kernel {', '  ipv4 { import none; export where source = RTS_BGP; };', ...(c.mergesPaths ? ['  merge paths on;'] : []), '}');
+    // One kernel protocol per family: BIRD's kernel protocol syncs one table.
+    for (const family of dual ? ['ipv4', 'ipv6'] : ['ipv4']) {
+      lines.push('', `# Learned ${family === 'ipv4' ? 'routes' : 'IPv6 routes'} into the kernel (proto bird); nothing read back from it.`, 'protocol kernel {', `  ${family} { import none; export where source = RTS_BGP; };`, ...(c.mergesPaths ? ['  merge paths on;'] : []), '}');
+    }
   }
   for (const p of c.peers) lines.push('', ...peerLines(p));
   return `${lines.join('\n')}\n`;
@@ -99,6 +117,9 @@ function peerLines(p: BirdPeer): string[] {
     `    import ${p.imports ? 'all' : 'none'};`,
     `    export ${p.exports ? `where proto = "${ANNOUNCED}"` : 'none'};`,
     '  };',
+    ...(p.nextHop6 === undefined
+      ? []
+      : ['  ipv6 {', `    import ${p.imports ? 'all' : 'none'};`, `    export ${p.exports ? `where proto = "${ANNOUNCED6}"` : 'none'};`, ...(p.exports ? [`    next hop address ${p.nextHop6};`] : []), '  };']),
     '}',
   ];
 }

@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planLab } from '../../lab/plan/plan.js';
 import { loadTopology } from '../../lab/topology/load.js';
@@ -66,5 +70,47 @@ describe('vxlan over IPv6 (flannel-v6.1)', () => {
 
   it('the router carries no pod-CIDR route of either family', () => {
     expect(ns('router').batch.filter((l) => l.startsWith('route add') && /10\.244\.|fd00:10:244:/.test(l))).toEqual([]);
+  });
+});
+
+describe('bgp over IPv6 (MP-BGP: an ipv6 channel on each node session)', () => {
+  const { plan, ns } = planIn('bgp');
+  const config = (host: string) => plan.podNetwork.daemons.find((d) => d.host === host)!.files[0]!.content;
+
+  it('each node announces its podCIDR6 beside its podCIDR, over the same session, its IPv6 address the next hop', () => {
+    const node2 = config('node2');
+    expect(node2).toMatch(/protocol static announced6 \{\n {2}ipv6;\n {2}route fd00:10:244:1::\/64 blackhole;\n\}/);
+    expect(node2).toMatch(/ {2}ipv6 \{\n {4}import none;\n {4}export where proto = "announced6";\n {4}next hop address fd00:10:240::5;\n {2}\};/);
+    expect(node2.match(/^protocol bgp /gm)).toHaveLength(1);
+    expect(node2).not.toContain('fd00:10:244::/64');
+  });
+
+  it('the router imports both families and installs them with one kernel protocol each; up waits for the IPv6 routes too', () => {
+    const router = config('router');
+    expect(router).toContain('  ipv6 { import none; export where source = RTS_BGP; };');
+    expect(router).toContain('  ipv4 { import none; export where source = RTS_BGP; };');
+    expect(router.match(/ {2}ipv6 \{\n {4}import all;\n {4}export none;\n {2}\};/g)).toHaveLength(2);
+    expect(router).not.toContain('next hop address');
+    expect(plan.podNetwork.daemons.find((d) => d.host === 'router')!.ready.routes).toEqual(['10.244.0.0/24', 'fd00:10:244::/64', '10.244.1.0/24', 'fd00:10:244:1::/64']);
+    expect(ns('router').batch.filter((l) => l.startsWith('route add') && /10\.244\.|fd00:10:244:/.test(l))).toEqual([]);
+  });
+
+  it('an IPv4-only cluster gets no ipv6 channel', () => {
+    const v4 = planLab(loadTopology('nodeport', { 'podNetwork.mode': 'bgp' }).topology);
+    for (const d of v4.podNetwork.daemons) expect(d.files[0]!.content).not.toMatch(/ipv6|announced6/);
+  });
+
+  it.skipIf(spawnSync('bird', ['--version']).status !== 0)('bird -p parses every configuration', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lab-bird6-'));
+    try {
+      for (const d of plan.podNetwork.daemons) {
+        const file = join(dir, `${d.host}.conf`);
+        writeFileSync(file, d.files[0]!.content);
+        const r = spawnSync('bird', ['-p', '-c', file], { encoding: 'utf8' });
+        expect(r.status, `${d.host}: ${r.stdout}${r.stderr}`).toBe(0);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

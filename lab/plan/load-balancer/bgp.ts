@@ -1,6 +1,7 @@
 import type { Node, Topology } from '../../topology/schema.js';
 import { namespaceName } from '../../topology/names.js';
 import { bgpSessions, bgpSpeakers, nodeAs, ROUTER_AS } from '../bgp-speakers.js';
+import { podCidr6Wants } from '../pod-network/bgp.js';
 import { noAdditions } from '../pod-network/common.js';
 import type { PodNetworkPlan } from '../pod-network/types.js';
 import { bgpAnnouncements, leadsToLoadBalancerIP, speakerNodes } from './announcements.js';
@@ -32,7 +33,7 @@ export const bgpLoadBalancer: LoadBalancer = {
   extend(t, podNetwork: PodNetworkPlan): PodNetworkPlan {
     // The pod network's own BIRDs, if it runs any, announce its pod CIDRs: the same BIRDs carry both.
     const carriesPodCidrs = podNetwork.daemons.length > 0;
-    const daemons = bgpSpeakers(t, { announces: (n) => [...(carriesPodCidrs ? [n.podCIDR] : []), ...announcedBy(t, n)], mergesPaths: true });
+    const daemons = bgpSpeakers(t, { announces: (n) => [...(carriesPodCidrs ? [n.podCIDR] : []), ...announcedBy(t, n)], ...(carriesPodCidrs ? podCidr6Wants(t) : {}), mergesPaths: true });
     const routers = { ...podNetwork.routers };
     for (const r of t.routers) {
       const before = routers[r.name] ?? noAdditions();

@@ -1,4 +1,5 @@
-import type { Topology } from '../../topology/schema.js';
+import { isDualStack } from '../../topology/family.js';
+import type { Node, Topology } from '../../topology/schema.js';
 import { bgpSessions, bgpSpeakers, nodeAs, ROUTER_AS } from '../bgp-speakers.js';
 import { emptyPlan, leadsIntoPodRange } from './common.js';
 import type { DrawnLink, PodNetwork } from './types.js';
@@ -13,7 +14,13 @@ export { bgpSessions, nodeAs, ROUTER_AS, type BgpSession } from '../bgp-speakers
  * router as in the seeds, only the route it follows is learned, not written in the file.
  * The speakers themselves are lab/plan/bgp-speakers.ts, shared with MetalLB's BGP mode.
  */
-export const podCidrSpeakers = (t: Topology) => bgpSpeakers(t, { announces: (n) => [n.podCIDR], mergesPaths: false });
+export const podCidrSpeakers = (t: Topology) => bgpSpeakers(t, { announces: (n) => [n.podCIDR], ...podCidr6Wants(t), mergesPaths: false });
+
+/**
+ * A dual-stack cluster's IPv6 pod CIDRs: each node's BIRD announces its podCIDR6 too, over the
+ * same session (an ipv6 channel, MP-BGP), and the router installs them (proto bird).
+ */
+export const podCidr6Wants = (t: Topology): { announces6?: (n: Node) => string[] } => (isDualStack(t) ? { announces6: (n) => (n.podCIDR6 ? [n.podCIDR6] : []) } : {});
 
 /**
  * The pod network's bgp mode. The router keeps none of the file's pod-CIDR routes: it learns

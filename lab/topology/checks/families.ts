@@ -29,9 +29,6 @@ export function checkFamilies(c: CheckContext): void {
   const dual = t.cluster.podCIDR6 !== undefined || t.cluster.serviceCIDR6 !== undefined;
   if (dual && t.cluster.podCIDR6 === undefined) c.at(['cluster', 'serviceCIDR6'], 'a dual-stack cluster needs cluster.podCIDR6 too');
   if (dual && t.cluster.serviceCIDR6 === undefined) c.at(['cluster', 'podCIDR6'], 'a dual-stack cluster needs cluster.serviceCIDR6 too');
-  // Only the routed mode carries IPv6 so far: its pod routes are the file's own, written per family.
-  const why6 = dual ? NO_IPV6[t.podNetwork.mode] : undefined;
-  if (why6) c.at(['podNetwork', 'mode'], `podNetwork.mode ${t.podNetwork.mode} does not carry IPv6 in the lab yet: ${why6}; use mode routed for a dual-stack cluster (docs/dualstack.md)`);
   if (podRange && serviceRange && cidrs6Overlap(podRange, serviceRange)) c.at(['cluster', 'serviceCIDR6'], `${serviceRange.text} overlaps cluster.podCIDR6 ${podRange.text}`);
   if (serviceRange && serviceRange.prefix < 108) c.at(['cluster', 'serviceCIDR6'], `${serviceRange.text} is larger than the API server allows for a service range (at most /108 for IPv6; /112 is usual)`);
 
@@ -130,11 +127,6 @@ function ipAt(c: CheckContext, path: PropertyKey[], text: string): bigint | unde
   if (v === undefined) c.at(path, `${text} is not a valid IPv6 address in RFC 5952 form${canonical(text, '')}`);
   return v;
 }
-
-/** Why a pod network mode cannot carry a dual-stack cluster's IPv6 pod traffic yet. */
-const NO_IPV6: Partial<Record<string, string>> = {
-  bgp: "BIRD here speaks one IPv4 session per node and exports the IPv4 pod CIDR only; IPv6 needs an ipv6 channel (or a session per family) and the podCIDR6 export",
-};
 
 /** ", write it as X" when the text is IPv6 in another form than RFC 5952. */
 function canonical(text: string, suffix: string): string {
