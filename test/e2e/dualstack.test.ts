@@ -1,26 +1,8 @@
-import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lab, namespaces, requireRoot } from './helpers.js';
+import { watch } from './tcpdump-watch.js';
 
 const root = requireRoot();
-
-/** tcpdump on one lab interface, started by this test (its own PID), ready once it says it listens. */
-async function watch(ns: string, ifname: string) {
-  const proc = execa('ip', ['netns', 'exec', ns, 'tcpdump', '-i', ifname, '-nn', '-l', '--immediate-mode', 'ip6'], { reject: false });
-  await new Promise<void>((resolve, reject) => {
-    proc.stderr!.on('data', (d: Buffer) => d.toString().includes('listening on') && resolve());
-    void proc.then((r) => reject(new Error(`tcpdump ended: ${r.stderr}`)));
-  });
-  const lines: string[] = [];
-  proc.stdout!.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
-  return {
-    lines,
-    stop: async () => {
-      proc.kill('SIGTERM');
-      await proc;
-    },
-  };
-}
 
 describe.skipIf(!root).each(['iptables', 'nftables'])('dualstack lab (kube-proxy %s mode) against the real kernel', (mode) => {
   afterAll(async () => {
@@ -62,7 +44,7 @@ describe.skipIf(!root).each(['iptables', 'nftables'])('dualstack lab (kube-proxy
   it('carries a NodePort connection over IPv6 on the wire: NDP, one DNAT, masquerade to the node IPv6 address, conntrack reversing', async () => {
     // Forget node1's neighbours so the path must be resolved by NDP (where IPv4 uses ARP).
     await lab(['exec', 'dualstack', 'node1', '--', 'ip', '-6', 'neigh', 'flush', 'dev', 'eth0']);
-    const eth0 = await watch('dualstack-node1', 'eth0');
+    const eth0 = await watch('dualstack-node1', 'eth0', ['ip6']);
     const seen = new Set<string>();
     try {
       for (let i = 0; i < 60 && !seen.has('web-2'); i++) {
