@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planLab } from '../../lab/plan/plan.js';
+import { syncScope } from '../../lab/plan/kube-proxy/scope.js';
+import { planChangeSync } from '../../lab/plan/kube-proxy/sync.js';
 import { familiesOf, ipv6View, serviceFamilies } from '../../lab/topology/family.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import { formatIPv6, parseCidr6, parseIPv6, parseIPv6Loose } from '../../lab/util/ipv6.js';
@@ -135,5 +137,32 @@ describe('bad dual-stack input is refused with field and line', () => {
 
   it('an IPv6 route through an IPv4 next hop', () => {
     expect(refused({ 'routers.router.routes': '[{ to: "fd00:10:244::/64", via: 10.240.0.4 }]' })[0]).toMatchObject({ field: 'routers[0].routes[0].via', message: expect.stringContaining('an IPv6 route takes an IPv6 next hop') });
+  });
+});
+
+describe("the IPv6 proxier's stale-chain sweep", () => {
+  /** The per-service chains an `up` left in a node's ip6 tables, read off its payload as ip6tables-save / nft list chains would list them. */
+  const chainsOf = (payload: string) => [...payload.matchAll(/^(?::(\S+) - |add chain ip6 kube-proxy (\S+))/gm)].map((m) => (m[1] ?? m[2])!);
+
+  it.each(['iptables', 'nftables'] as const)('deletes a removed IPv6 endpoint chain in the same restore (%s mode)', (mode) => {
+    const before = loadTopology('dualstack', { 'kubeProxy.mode': mode }).topology;
+    const after = { ...before, pods: before.pods.filter((p) => p.name !== 'web-2') };
+    const up = planLab(before).kubeProxy.find((k) => k.node === 'node1')!;
+    const chains = chainsOf(up.payload6!);
+    const existing6 = { natChains: chains, nft: { chains, sets: [] } };
+    const sync = planChangeSync(before, after, 'node1', syncScope(before, after), undefined, existing6);
+    // The chain for [fd00:10:244:1::2]:8443 (web-2's IPv6 endpoint) and only it.
+    const gone = mode === 'nftables' ? 'endpoint-GR3I3XDJ-default/web/tcp/https__fd00.10.244.1..2/8443' : sync.removed6![0]!;
+    expect(sync.removed6).toEqual([gone]);
+    expect(chains).toContain(gone);
+    if (mode === 'iptables') {
+      expect(gone).toMatch(/^KUBE-SEP-/);
+      expect(sync.payload6).toMatch(new RegExp(`^:${gone} - \\[0:0\\]\\n[^]*^-X ${gone}$`, 'm'));
+    } else {
+      expect(sync.payload6).toContain(`flush chain ip6 kube-proxy ${gone}`);
+      expect(sync.payload6).toContain(`delete chain ip6 kube-proxy ${gone}`);
+    }
+    // Without the tables read back (largeClusterMode between sweeps) nothing is deleted.
+    expect(planChangeSync(before, after, 'node1', syncScope(before, after), undefined).removed6).toEqual([]);
   });
 });
