@@ -43,6 +43,8 @@ export function addIPv6(t: Topology, plans: Map<string, NamespacePlan>): void {
   for (const r of v6.routers) {
     const plan = plans.get(r.name)!;
     plan.sysctls['net.ipv6.conf.all.forwarding'] = '1';
+    // hashPorts: IPv6 ECMP (an IPv6 load balancer IP over the nodes) hashes ports too, as IPv4's does.
+    if (r.hashPorts) plan.sysctls['net.ipv6.fib_multipath_hash_policy'] = '1';
     for (const iface of r.interfaces) address(plan, networkBridgeName(iface.network), iface.address, len(subnets.get(iface.network)!));
     for (const route of r.routes) {
       const hops = Array.isArray(route.via) ? route.via : [route.via];

@@ -160,6 +160,12 @@ export const serviceSchema = z.strictObject({
   externalIPs: most(z.array(ipv4), LIMITS.loadBalancerIPs, 'external IPs').default([]),
   /** spec.loadBalancerSourceRanges: only these sources may use the load balancer IPs. */
   loadBalancerSourceRanges: most(z.array(cidr), LIMITS.sourceRanges, 'source ranges').default([]),
+  /** Dual-stack: the IPv6 load balancer IPs (status.loadBalancer.ingress[].ip of family IPv6); the IPv6 proxier's. */
+  loadBalancerIPs6: most(z.array(ipv6), LIMITS.loadBalancerIPs, 'IPv6 load balancer IPs').optional(),
+  /** Dual-stack: the IPv6 entries of spec.externalIPs; the IPv6 proxier's. */
+  externalIPs6: most(z.array(ipv6), LIMITS.loadBalancerIPs, 'IPv6 external IPs').optional(),
+  /** Dual-stack: the IPv6 entries of spec.loadBalancerSourceRanges; the IPv6 proxier's (none: every IPv6 source may use the IPv6 load balancer IPs, as upstream). */
+  loadBalancerSourceRanges6: most(z.array(cidr6), LIMITS.sourceRanges, 'IPv6 source ranges').optional(),
   /** spec.healthCheckNodePort (LoadBalancer, externalTrafficPolicy Local): kube-proxy answers 200 or 503 here by local endpoint count. */
   healthCheckNodePort: z.number().int().optional(),
   /** spec.allocateLoadBalancerNodePorts (type LoadBalancer; unset: true): false, and a port may leave out its nodePort. */
