@@ -89,7 +89,7 @@ const NAME = namePattern(NAME_MAX);
 const NAMESPACE = namePattern(64);
 const name = text((s) => NAME.test(s), 'is not a name the lab accepts');
 /** A pod `lab scale` added, as the lab wrote it: the topology's pod after validation, every field there. */
-const recordedPod = object({ name, node: name, address: str, labels: dict(str), ready: bool, workload: oneOf(['http', 'dns']) }, { terminating: bool });
+const recordedPod = object({ name, node: name, address: str, labels: dict(str), ready: bool, workload: oneOf(['http', 'dns']) }, { terminating: bool, address6: str });
 const podChanges = object(
   { added: list(recordedPod), removed: list(str), readiness: dict(bool), templates: dict(object({ labels: dict(str), workload: oneOf(['http', 'dns']) })) },
   { terminating: dict(bool) },

@@ -67,4 +67,23 @@ describe.skipIf(!root).each(['iptables', 'nftables'] as const)('dualstack stale 
     expect(back.exitCode, back.stderr).toBe(0);
     expect(await web2Chains6()).toEqual([chain]);
   });
+
+  it('a pod scaled in beyond the file gets an IPv6 address and an IPv6 endpoint; scaled away, its chain goes too', async () => {
+    const s = await lab(['scale', 'dualstack', 'web=3', '--json'], { timeout: 120_000 });
+    expect(s.exitCode, s.stderr).toBe(0);
+    const addr = await lab(['exec', 'dualstack', 'web-3', '--', 'ip', '-6', '-o', 'addr', 'show', 'dev', 'eth0', 'scope', 'global']);
+    expect(addr.stdout).toContain('inet6 fd00:10:244::2/64');
+    const added = (JSON.parse(s.stdout) as { rules: { node: string; added6?: string[] }[] }).rules.find((n) => n.node === 'node1')!.added6 ?? [];
+    expect(added).toHaveLength(1);
+    // The new pod answers over IPv6 (its endpoint is in the IPv6 proxier's rules).
+    const seen = new Set<string>();
+    for (let i = 0; i < 40 && !seen.has('web-3'); i++) {
+      const r = await lab(['exec', 'dualstack', 'client', '--', 'curl', '-s', '-m', '5', 'http://[fd00:10:240::4]:32000/']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      seen.add((JSON.parse(r.stdout) as { pod: string }).pod);
+    }
+    expect(seen.has('web-3')).toBe(true);
+    expect((await lab(['scale', 'dualstack', 'web=2'], { timeout: 120_000 })).exitCode).toBe(0);
+    expect(await has6(added[0]!)).toBe(false);
+  });
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planLab } from '../../lab/plan/plan.js';
+import { allocatePodAddress6, planScale, withScale } from '../../lab/plan/scale.js';
 import { syncScope } from '../../lab/plan/kube-proxy/scope.js';
 import { planChangeSync } from '../../lab/plan/kube-proxy/sync.js';
 import { familiesOf, ipv6View, serviceFamilies } from '../../lab/topology/family.js';
@@ -222,5 +223,21 @@ describe('IPv6 external and load balancer IPs and source ranges (the *6 fields)'
     expect(problems({ 'services.web.type': 'NodePort', 'services.web.loadBalancerIPs': '[]' })).toEqual(
       expect.arrayContaining([expect.objectContaining({ field: 'services[0].loadBalancerIPs6', message: expect.stringContaining('only a service of type LoadBalancer') })]),
     );
+  });
+});
+
+describe('lab scale on a dual-stack lab', () => {
+  it('gives a new pod an IPv6 address too, the lowest free one of its node podCIDR6 after the bridge', () => {
+    const t = loadTopology('dualstack').topology;
+    const plan = planScale(t, 'web', 4);
+    expect(plan.add.map((p) => [p.name, p.node, p.address, p.address6])).toEqual([
+      ['web-3', 'node1', '10.244.0.2', 'fd00:10:244::2'],
+      ['web-4', 'node2', '10.244.1.3', 'fd00:10:244:1::3'],
+    ]);
+    // Its namespace gets the IPv6 address, and the IPv6 proxier an endpoint for it.
+    const after = withScale(t, plan);
+    expect(planLab(after).namespaces.find((n) => n.host === 'web-3')!.batch).toContain('addr add fd00:10:244::2/64 dev eth0 nodad');
+    expect(planLab(after).kubeProxy[0]!.payload6).toContain('--to-destination [fd00:10:244::2]:8443');
+    expect(allocatePodAddress6('fd00:10:244::/126', new Set(['fd00:10:244::2', 'fd00:10:244::3']))).toBeUndefined();
   });
 });
