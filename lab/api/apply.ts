@@ -4,6 +4,7 @@ import { preflight, requireRoot } from '../kernel/preflight.js';
 import { log } from '../log.js';
 import { applyDiff, isEmptyDiff, type ApplyDiff } from '../plan/apply-diff.js';
 import { podPorts } from '../plan/endpoints.js';
+import { applyNodeChanges } from '../plan/node-changes.js';
 import { planPods, planWorkloads } from '../plan/plan.js';
 import { withLabLock } from '../state/lock.js';
 import type { LabStore } from '../state/store.js';
@@ -42,7 +43,8 @@ export function apply(lab: string, file: string, opts: { onStage?: (stage: strin
     const running = runningLab(lab);
     const loaded = loadTopology(file);
     const before = running.topology;
-    const after = loaded.topology;
+    // The nodes `lab node` changed stay as they are: apply changes Services and pods only.
+    const after = applyNodeChanges(loaded.topology, running.state.nodeChanges);
     const diff = applyDiff(before, after);
     if (diff.refused.length > 0) {
       const problems = diff.refused.map((message) => ({ file: displayPath(loaded.path), field: '', message: `${message}: lab apply changes Services and pods only; for this, lab down ${lab} and lab up ${displayPath(loaded.path)}` }));

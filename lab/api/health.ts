@@ -31,11 +31,13 @@ const FOLLOW_DEADLINE_MS = 10_000;
  * then wait, reading the router's route, until the load balancer's own probes have moved its next
  * hops to the nodes that pass. The answer comes once every server listens.
  */
-export async function syncHealthChecks(t: Topology): Promise<LoadBalancerFollow[]> {
+export async function syncHealthChecks(t: Topology, opts: { nodeOnly?: boolean } = {}): Promise<LoadBalancerFollow[]> {
   const servers = healthCheckServers(t);
   const loadBalancers = loadBalancerChecks(t);
   const started = performance.now();
-  await controlWorkloads(labDir(t.lab), { op: 'health', servers, loadBalancers, proxies: proxyHealthServers(t) });
+  // nodeOnly: a Node changed (lab node), no sync ran: kube-proxy's servers learn the node's eligibility only.
+  const proxies = proxyHealthServers(t).map((p) => (opts.nodeOnly ? { ...p, nodeOnly: true } : p));
+  await controlWorkloads(labDir(t.lab), { op: 'health', servers, loadBalancers, proxies });
   return Promise.all(loadBalancers.map(async (c) => ({ router: c.router, to: c.to, port: c.port, ...(await waitForNextHops(c.ns, c.to, expectedNextHops(t, c), started)) })));
 }
 

@@ -5,6 +5,7 @@ import { sweepsStaleChains, syncScope, type SyncScope } from '../plan/kube-proxy
 import type { LabStore } from '../state/store.js';
 import { namespaceName } from '../topology/names.js';
 import type { ProxyMode, Topology } from '../topology/schema.js';
+import { isDualStack } from '../topology/family.js';
 
 export interface NodeResync {
   node: string;
@@ -17,6 +18,10 @@ export interface NodeResync {
   added: string[];
   /** Per-service chains flushed and deleted by this sync (a removed endpoint's chain…). */
   removed: string[];
+  /** Dual-stack: the IPv6 proxier's per-service chains created (ip6 tables). */
+  added6?: string[];
+  /** Dual-stack: the IPv6 proxier's stale per-service chains flushed and deleted (ip6 tables). */
+  removed6?: string[];
   /** The node's chains were read to sweep stale ones (iptables largeClusterMode does so once per sync period). */
   swept: boolean;
   /** Lines of the payload. */
@@ -55,7 +60,9 @@ function syncNodes(before: Topology, after: Topology, scope: SyncScope, sweep: b
     after.nodes.map(async (n) => {
       const ns = namespaceName(after.lab, n.name);
       const existing = sweep ? await proxyExisting(ns, mode) : undefined;
-      const plan = planChangeSync(before, after, n.name, scope, existing);
+      // The IPv6 proxier (dual-stack) reads its own tables for the same sweep.
+      const existing6 = sweep && isDualStack(after) ? await proxyExisting(ns, mode, 'IPv6') : undefined;
+      const plan = planChangeSync(before, after, n.name, scope, existing, existing6);
       const started = performance.now();
       if (plan.payload) await applyProxyRules(ns, plan.mode, plan.payload);
       if (plan.payload6) await applyProxyRules(ns, plan.mode, plan.payload6, { family: 'IPv6' });
@@ -66,6 +73,7 @@ function syncNodes(before: Topology, after: Topology, scope: SyncScope, sweep: b
         services: scope.full ? after.services.length : scope.services.size,
         added: plan.added,
         removed: plan.removed,
+        ...(plan.added6 && plan.removed6 ? { added6: plan.added6, removed6: plan.removed6 } : {}),
         swept: sweep,
         lines: plan.payload ? plan.payload.trimEnd().split('\n').length : 0,
         restoreMs: Math.round((performance.now() - started) * 10) / 10,

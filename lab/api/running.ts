@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { applyPodChanges } from '../plan/scale.js';
+import { applyNodeChanges } from '../plan/node-changes.js';
 import { LabStore, readState, type LabState } from '../state/store.js';
 import { loadTopology } from '../topology/load.js';
 import { namespaceName } from '../topology/names.js';
@@ -12,7 +13,7 @@ import { cachedTopology, rememberTopology, savedTopology, topologyKey } from './
 
 /** A lab that is up: its state and the topology it was built from (with the same overrides). */
 export interface RunningLab {
-  /** The lab as it runs now: the file, plus the pods `lab scale` / `kill` / `revive` changed. */
+  /** The lab as it runs now: the file, plus the pods `lab scale` / `kill` / `revive` changed and the nodes `lab node` changed. */
   topology: Topology;
   /** Absolute path of the topology file. */
   path: string;
@@ -38,7 +39,7 @@ export function runningLab(lab: string): RunningLab {
   }
   const { topology, path, key } = validatedTopology(state);
   return {
-    topology: applyPodChanges(topology, state.podChanges),
+    topology: applyNodeChanges(applyPodChanges(topology, state.podChanges), state.nodeChanges),
     fileTopology: topology,
     path,
     state,

@@ -36,6 +36,7 @@ const verbs: Record<string, () => Promise<Register>> = {
   revive: pods,
   probe: pods,
   endpoints: pods,
+  node: () => import('./node.js').then((m) => m.registerNode),
   docker: () => import('./docker.js').then((m) => m.registerDocker),
   workshop: () => import('./workshop.js').then((m) => m.registerWorkshop),
   check: () => import('./check.js').then((m) => m.registerCheck),

@@ -33,7 +33,13 @@ function printChange(r: EndpointChangeResult): void {
   const kind = !first ? '' : first.sync === 'full' ? 'a full sync' : `a partial sync (the ${first.services} changed service${first.services === 1 ? '' : 's'} rewritten)`;
   say(`${bold('kube-proxy rules')}: ${kind}, ${call} per node, all nodes at once`);
   for (const n of r.rules) {
-    const chains = [...n.added.map((c) => green(`+${c}`)), ...n.removed.map((c) => red(`-${c}`))];
+    const ip6 = (c: string) => `${c} (ip6)`;
+    const chains = [
+      ...n.added.map((c) => green(`+${c}`)),
+      ...n.removed.map((c) => red(`-${c}`)),
+      ...(n.added6 ?? []).map((c) => green(`+${ip6(c)}`)),
+      ...(n.removed6 ?? []).map((c) => red(`-${ip6(c)}`)),
+    ];
     say(`  ${n.node.padEnd(8)} ${chains.join(' ') || dim('no chain added or removed (rules rewritten in place)')} ${dim(`(${n.lines} lines, ${n.restoreMs} ms)`)}`);
   }
   printLoadBalancers(r.loadBalancers);

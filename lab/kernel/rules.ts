@@ -5,9 +5,9 @@ import type { ProxyMode } from '../topology/schema.js';
 import type { IPFamily } from '../topology/family.js';
 import { runIn } from './exec.js';
 
-/** The chains of a namespace's nat table, as iptables-save lists them (built-in ones too). */
-export async function natChains(ns: string): Promise<string[]> {
-  const { stdout } = await runIn(ns, 'iptables-save', ['-t', 'nat']);
+/** The chains of a namespace's nat table, as iptables-save (ip6tables-save for IPv6) lists them (built-in ones too). */
+export async function natChains(ns: string, family: IPFamily = 'IPv4'): Promise<string[]> {
+  const { stdout } = await runIn(ns, family === 'IPv6' ? 'ip6tables-save' : 'iptables-save', ['-t', 'nat']);
   return parseSave(stdout).chains.get('nat') ?? [];
 }
 
@@ -16,13 +16,13 @@ export async function natChains(ns: string): Promise<string[]> {
  * (`nft list chains`, `nft list sets`): names only, not the rules and map elements a listing
  * of the whole table would carry (at 1000 Services that listing costs more than the sync).
  */
-export async function nftExisting(ns: string): Promise<NftExisting> {
-  const [chains, sets] = await Promise.all([nftNames(ns, 'chain'), nftNames(ns, 'set')]);
+export async function nftExisting(ns: string, family: IPFamily = 'IPv4'): Promise<NftExisting> {
+  const [chains, sets] = await Promise.all([nftNames(ns, 'chain', family), nftNames(ns, 'set', family)]);
   return { chains, sets };
 }
 
-async function nftNames(ns: string, kind: 'chain' | 'set'): Promise<string[]> {
-  const { stdout, exitCode } = await runIn(ns, 'nft', ['-j', 'list', `${kind}s`, 'ip'], { allowFailure: true });
+async function nftNames(ns: string, kind: 'chain' | 'set', family: IPFamily): Promise<string[]> {
+  const { stdout, exitCode } = await runIn(ns, 'nft', ['-j', 'list', `${kind}s`, family === 'IPv6' ? 'ip6' : 'ip'], { allowFailure: true });
   if (exitCode !== 0) return [];
   try {
     const objects = (JSON.parse(stdout) as { nftables: Record<string, { table?: string; name?: string } | undefined>[] }).nftables;
@@ -35,10 +35,13 @@ async function nftNames(ns: string, kind: 'chain' | 'set'): Promise<string[]> {
   }
 }
 
-/** What kube-proxy reads before a sync: the chains (and, in nftables mode, sets) the node has. */
-export async function proxyExisting(ns: string, mode: ProxyMode): Promise<ProxyExisting> {
-  if (mode === 'nftables') return { natChains: [], nft: await nftExisting(ns) };
-  return { natChains: await natChains(ns), nft: { chains: [], sets: [] } };
+/**
+ * What kube-proxy reads before a sync: the chains (and, in nftables mode, sets) the node has, in
+ * one family's tables (the IPv6 proxier of a dual-stack cluster reads the ip6 ones).
+ */
+export async function proxyExisting(ns: string, mode: ProxyMode, family: IPFamily = 'IPv4'): Promise<ProxyExisting> {
+  if (mode === 'nftables') return { natChains: [], nft: await nftExisting(ns, family) };
+  return { natChains: await natChains(ns, family), nft: { chains: [], sets: [] } };
 }
 
 /**

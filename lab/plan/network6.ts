@@ -44,6 +44,8 @@ export function addIPv6(t: Topology, plans: Map<string, NamespacePlan>, keepsRou
   for (const r of v6.routers) {
     const plan = plans.get(r.name)!;
     plan.sysctls['net.ipv6.conf.all.forwarding'] = '1';
+    // hashPorts: IPv6 ECMP (an IPv6 load balancer IP over the nodes) hashes ports too, as IPv4's does.
+    if (r.hashPorts) plan.sysctls['net.ipv6.fib_multipath_hash_policy'] = '1';
     for (const iface of r.interfaces) address(plan, networkBridgeName(iface.network), iface.address, len(subnets.get(iface.network)!));
     // The file's IPv6 pod-CIDR routes are routed mode's own, as for IPv4 (the other modes carry pod traffic themselves).
     for (const route of r.routes.filter(keepsRouterRoute)) {

@@ -4,6 +4,7 @@ import { bridgeAddressOf } from '../topology/relations.js';
 import { IFNAMSIZ, NAME_PATTERN, podVethName } from '../topology/names.js';
 import { LIMITS, type Node, type Pod, type Topology } from '../topology/schema.js';
 import { cidrContains, formatIPv4, isNetworkOrBroadcast, parseCidr, parseIPv4 } from '../util/ipv4.js';
+import { firstHost6, formatIPv6, parseCidr6 } from '../util/ipv6.js';
 import { servicePorts, type Endpoint, type EndpointConditions } from './endpoints.js';
 
 /**
@@ -97,6 +98,7 @@ export function planScale(t: Topology, group: string, replicas: number, opts: { 
 
   const taken = new Set<string>([...t.routers.map((r) => r.name), ...t.nodes.map((n) => n.name), ...t.clients.map((c) => c.name), ...t.pods.map((p) => p.name)]);
   const usedAddresses = new Set(t.pods.map((p) => p.address));
+  const used6 = new Set(t.pods.flatMap((p) => (p.address6 ? [p.address6] : [])));
   const perNode = new Map(t.nodes.map((n) => [n.name, members.filter((m) => m.node === n.name).length]));
   let next = members.reduce((max, m) => Math.max(max, Number(/-(\d+)$/.exec(m.name)![1])), 0) + 1;
   // Pods of the topology file that an earlier scale removed come back first, as the file has them.
@@ -118,10 +120,14 @@ export function planScale(t: Topology, group: string, replicas: number, opts: { 
     const node = t.nodes.reduce((best, n) => (perNode.get(n.name)! < perNode.get(best.name)! ? n : best), t.nodes[0]!);
     const address = allocatePodAddress(node, usedAddresses);
     if (!address) throw bad(`node ${node.name} has no free address left in its pod CIDR ${node.podCIDR}`);
+    // A dual-stack node: the CNI gives the pod one address per family.
+    const address6 = node.podCIDR6 ? allocatePodAddress6(node.podCIDR6, used6) : undefined;
+    if (node.podCIDR6 && !address6) throw bad(`node ${node.name} has no free address left in its pod CIDR ${node.podCIDR6}`);
     taken.add(name);
     usedAddresses.add(address);
+    if (address6) used6.add(address6);
     perNode.set(node.name, perNode.get(node.name)! + 1);
-    plan.add.push({ name, node: node.name, address, labels: { ...template.labels }, ready: true, terminating: false, workload: template.workload });
+    plan.add.push({ name, node: node.name, address, ...(address6 ? { address6 } : {}), labels: { ...template.labels }, ready: true, terminating: false, workload: template.workload });
   }
   return plan;
 }
@@ -143,6 +149,19 @@ export function allocatePodAddress(node: Node, used: Set<string>): string | unde
     const text = formatIPv4(a);
     if (isNetworkOrBroadcast(cidr, a) || text === bridge || used.has(text)) continue;
     return text;
+  }
+  return undefined;
+}
+
+/** The lowest IPv6 address of the node's podCIDR6 after the subnet-router anycast address and the bridge's (its first host), not in use; a lab-sized search (the first 65536). */
+export function allocatePodAddress6(podCIDR6: string, used: Set<string>): string | undefined {
+  const cidr = parseCidr6(podCIDR6);
+  if (!cidr) return undefined;
+  const bridge = firstHost6(cidr);
+  const size = cidr.prefix >= 112 ? 2n ** BigInt(128 - cidr.prefix) : 65536n;
+  for (let i = 1n; i < size; i++) {
+    const text = formatIPv6(cidr.network + i);
+    if (text !== bridge && !used.has(text)) return text;
   }
   return undefined;
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
 import { netnsEtcDir } from '../plan/dns.js';
 import type { PodChanges } from '../plan/scale.js';
+import type { NodeChanges } from '../plan/node-changes.js';
 import { isLabName, NAME_MAX, namePattern } from '../topology/names.js';
 import { insideRoot } from '../util/paths.js';
 import { bool, dict, int, list, object, oneOf, ShapeProblem, str, text } from './shape.js';
@@ -65,6 +66,8 @@ export interface LabState {
   files: string[];
   /** Pods added, removed, killed or revived since `up` (lab scale / kill / revive). */
   podChanges?: PodChanges;
+  /** Nodes marked as being deleted or (un)tainted since `up` (lab node); apply keeps them. */
+  nodeChanges?: NodeChanges;
   /** What kube-proxy remembers between syncs (absent: `up`'s full sync was the last one). */
   proxySync?: ProxySyncRecord;
   /** Faults `lab break` put in, each recorded before the kernel was touched: `lab repair` undoes them. */
@@ -86,7 +89,7 @@ const NAME = namePattern(NAME_MAX);
 const NAMESPACE = namePattern(64);
 const name = text((s) => NAME.test(s), 'is not a name the lab accepts');
 /** A pod `lab scale` added, as the lab wrote it: the topology's pod after validation, every field there. */
-const recordedPod = object({ name, node: name, address: str, labels: dict(str), ready: bool, workload: oneOf(['http', 'dns']) }, { terminating: bool });
+const recordedPod = object({ name, node: name, address: str, labels: dict(str), ready: bool, workload: oneOf(['http', 'dns']) }, { terminating: bool, address6: str });
 const podChanges = object(
   { added: list(recordedPod), removed: list(str), readiness: dict(bool), templates: dict(object({ labels: dict(str), workload: oneOf(['http', 'dns']) })) },
   { terminating: dict(bool) },
@@ -119,6 +122,7 @@ const stateShape = object(
     workloadHost: object({ ...ownedProcess, ns: str }),
     daemons: list(object({ ...ownedProcess, host: name, ns: str, name, socket: str, log: str })),
     podChanges,
+    nodeChanges: dict(object({}, { deleting: bool, taints: list(object({ key: str, effect: oneOf(['NoSchedule', 'PreferNoSchedule', 'NoExecute']) }, { value: str })) })),
     proxySync: object({ needFullSync: bool }, { lastSweep: str, topologyKey: str }),
     faults: list(faultPlan()),
   },
@@ -296,6 +300,12 @@ export class LabStore {
   setPodChanges(changes: PodChanges): void {
     this.state.podChanges = changes;
     this.state.proxySync = { ...this.state.proxySync, needFullSync: true };
+    this.save();
+  }
+
+  /** A Node changed (lab node): recorded; kube-proxy's rules do not depend on it, so no sync is owed. */
+  setNodeChanges(changes: NodeChanges): void {
+    this.state.nodeChanges = changes;
     this.save();
   }
 

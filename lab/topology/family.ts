@@ -45,8 +45,8 @@ const views = new WeakMap<Topology, Topology>();
 /**
  * The topology as its IPv6 proxier and IPv6 network see it: each host's IPv6 address in place of
  * its IPv4 one, the IPv6 pod and service ranges, only the hosts and networks that have IPv6, only
- * the Services with IPv6 among their families, with their IPv6 ClusterIP. External and load
- * balancer IPs stay IPv4-only (docs/dualstack.md). Undefined for an IPv4-only cluster. The same
+ * the Services with IPv6 among their families, with their IPv6 ClusterIP, external IPs, load
+ * balancer IPs and source ranges (the *6 fields; docs/dualstack.md). Undefined for an IPv4-only cluster. The same
  * object for the same topology, so per-topology caches (servicePorts) hold.
  */
 export function ipv6View(t: Topology): Topology | undefined {
@@ -68,7 +68,8 @@ export function ipv6View(t: Topology): Topology | undefined {
     pods: six(t.pods),
     services: t.services
       .filter((s) => familiesOf(t, s).includes('IPv6'))
-      .map((s) => ({ ...s, clusterIP: s.clusterIPs![1]!, externalIPs: [], loadBalancerIPs: [], loadBalancerSourceRanges: [] })),
+      // kube-proxy splits these lists by family (MapIPsByIPFamily): the IPv6 proxier gets the IPv6 ones.
+      .map((s) => ({ ...s, clusterIP: s.clusterIPs![1]!, externalIPs: s.externalIPs6 ?? [], loadBalancerIPs: s.loadBalancerIPs6 ?? [], loadBalancerSourceRanges: s.loadBalancerSourceRanges6 ?? [] })),
   };
   views.set(t, v);
   return v;

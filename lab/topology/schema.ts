@@ -22,6 +22,7 @@ export const LIMITS = {
   clients: 32,
   pods: 1024,
   labelsPerPod: 16,
+  taintsPerNode: 16,
   services: 1024,
   portsPerService: 16,
   loadBalancerIPs: 8,
@@ -70,6 +71,13 @@ export const routerSchema = z.strictObject({
   hashPorts: z.boolean().default(false),
 });
 
+/** A Node taint (spec.taints[]): key, optional value, effect. kube-proxy looks at one key only, ToBeDeletedByClusterAutoscaler. */
+export const taintSchema = z.strictObject({
+  key: z.string().regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'must be a qualified name like ToBeDeletedByClusterAutoscaler or example.com/key').max(316),
+  value: labelText.optional(),
+  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
+});
+
 export const nodeSchema = z.strictObject({
   name,
   network: name,
@@ -85,6 +93,8 @@ export const nodeSchema = z.strictObject({
   labels: labels.optional(),
   /** true: the Node has a deletionTimestamp (being deleted): kube-proxy's /healthz answers 503 there. */
   deleting: z.boolean().optional(),
+  /** The Node's taints; `ToBeDeletedByClusterAutoscaler` (any effect) also turns kube-proxy's /healthz to 503 there (v1.28+). */
+  taints: most(z.array(taintSchema), LIMITS.taintsPerNode, 'taints per node').optional(),
   /** More addresses on eth0, in the node's network, after `address` (the primary one, kube-proxy's node IP). */
   extraAddresses: most(z.array(ipv4).min(1), LIMITS.loadBalancerIPs, 'extra addresses').optional(),
   /** The bridge's address, the pods' gateway (unset: the first address of podCIDR). */
@@ -150,6 +160,12 @@ export const serviceSchema = z.strictObject({
   externalIPs: most(z.array(ipv4), LIMITS.loadBalancerIPs, 'external IPs').default([]),
   /** spec.loadBalancerSourceRanges: only these sources may use the load balancer IPs. */
   loadBalancerSourceRanges: most(z.array(cidr), LIMITS.sourceRanges, 'source ranges').default([]),
+  /** Dual-stack: the IPv6 load balancer IPs (status.loadBalancer.ingress[].ip of family IPv6); the IPv6 proxier's. */
+  loadBalancerIPs6: most(z.array(ipv6), LIMITS.loadBalancerIPs, 'IPv6 load balancer IPs').optional(),
+  /** Dual-stack: the IPv6 entries of spec.externalIPs; the IPv6 proxier's. */
+  externalIPs6: most(z.array(ipv6), LIMITS.loadBalancerIPs, 'IPv6 external IPs').optional(),
+  /** Dual-stack: the IPv6 entries of spec.loadBalancerSourceRanges; the IPv6 proxier's (none: every IPv6 source may use the IPv6 load balancer IPs, as upstream). */
+  loadBalancerSourceRanges6: most(z.array(cidr6), LIMITS.sourceRanges, 'IPv6 source ranges').optional(),
   /** spec.healthCheckNodePort (LoadBalancer, externalTrafficPolicy Local): kube-proxy answers 200 or 503 here by local endpoint count. */
   healthCheckNodePort: z.number().int().optional(),
   /** spec.allocateLoadBalancerNodePorts (type LoadBalancer; unset: true): false, and a port may leave out its nodePort. */
@@ -269,6 +285,7 @@ export type Topology = z.output<typeof topologySchema>;
 export type Network = z.output<typeof networkSchema>;
 export type Router = z.output<typeof routerSchema>;
 export type Node = z.output<typeof nodeSchema>;
+export type Taint = z.output<typeof taintSchema>;
 export type Client = z.output<typeof clientSchema>;
 export type Pod = z.output<typeof podSchema>;
 export type Service = z.output<typeof serviceSchema>;

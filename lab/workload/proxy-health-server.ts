@@ -43,9 +43,9 @@ export class ProxyHealthServer {
     return server;
   }
 
-  /** A sync finished: its time, and the node's eligibility as the sync saw it. */
+  /** A sync finished (its time, and the node's eligibility as the sync saw it), or the Node changed alone (SyncNode: eligibility only). */
   update(config: Config): void {
-    this.state = stateOf(config);
+    this.state = config.nodeOnly ? { ...this.state, nodeEligible: config.nodeEligible } : stateOf(config);
   }
 
   close(): void {

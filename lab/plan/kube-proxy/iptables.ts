@@ -2,6 +2,7 @@ import type { Topology } from '../../topology/schema.js';
 import { nodeZone } from '../topology-hints.js';
 import { categorizeEndpoints, servicePorts, trafficPolicies, type Endpoint, type ServicePortView } from '../endpoints.js';
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
+import { cidr6Contains, isIPv6Text, parseCidr6, parseIPv6 } from '../../util/ipv6.js';
 import { endpointChain, externalChain, firewallChain, serviceChain, serviceLocalChain } from './hash.js';
 import { renderRestore, type Rule, type Table } from './rules.js';
 import { familyOf } from '../../topology/family.js';
@@ -16,6 +17,11 @@ const comment = (text: string) => ['-m', 'comment', '--comment', text];
 const protoMatch = (protocol: string) => ['-m', protocol, '-p', protocol];
 
 const cidrHas = (cidr: string, ip: string) => {
+  if (isIPv6Text(ip)) {
+    const c6 = parseCidr6(cidr);
+    const a6 = parseIPv6(ip);
+    return c6 !== undefined && a6 !== undefined && cidr6Contains(c6, a6);
+  }
   const c = parseCidr(cidr);
   const a = parseIPv4(ip);
   return c !== undefined && a !== undefined && cidrContains(c, a);

@@ -85,6 +85,8 @@ export interface ProxyHealthServer {
   /** SyncNode's verdict: the node is neither being deleted nor tainted to be deleted. */
   nodeEligible: boolean;
   healthTimeoutMs: number;
+  /** A Node change only (SyncNode, `lab node`): no sync ran, so lastUpdated stays the last sync's. */
+  nodeOnly?: boolean;
 }
 
 /** kube-proxy's health server on every node of the lab (it runs one whatever the Services). */
@@ -94,7 +96,7 @@ export function proxyHealthServers(t: Pick<Topology, 'lab' | 'nodes'>): ProxyHea
     ns: namespaceName(t.lab, n.name),
     address: '0.0.0.0',
     port: PROXY_HEALTH_PORT,
-    nodeEligible: nodeEligible({ deleting: n.deleting }),
+    nodeEligible: nodeEligible(n),
     healthTimeoutMs: PROXY_HEALTH_TIMEOUT_MS,
   }));
 }

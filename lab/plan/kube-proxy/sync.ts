@@ -24,6 +24,10 @@ export interface ProxySync {
    * Absent on an IPv4-only cluster.
    */
   payload6?: string;
+  /** The IPv6 proxier's per-service chains created by this sync (dual-stack only). */
+  added6?: string[];
+  /** The IPv6 proxier's stale per-service chains flushed and deleted by this sync (dual-stack only). */
+  removed6?: string[];
 }
 
 /** What a node has now: nat chain names (iptables mode), or the table's chains and sets (nftables mode). */
@@ -34,9 +38,12 @@ export interface ProxyExisting {
 
 export const NOTHING_YET: ProxyExisting = { natChains: [], nft: { chains: [], sets: [] } };
 
-/** A full sync: every chain kube-proxy owns written again, from what the node has (or a fresh node). */
-export function planProxySync(t: Topology, node: string, existing: ProxyExisting | 'fresh'): ProxySync {
-  return withIPv6(planFamilySync(t, node, existing), t, node, existing === 'fresh');
+/**
+ * A full sync: every chain kube-proxy owns written again, from what the node has (or a fresh
+ * node). `existing6`: what the node's ip6 tables have (dual-stack; default: as `existing`).
+ */
+export function planProxySync(t: Topology, node: string, existing: ProxyExisting | 'fresh', existing6: ProxyExisting | 'fresh' = existing): ProxySync {
+  return withIPv6(planFamilySync(t, node, existing), t, node, existing6);
 }
 
 function planFamilySync(t: Topology, node: string, existing: ProxyExisting | 'fresh'): ProxySync {
@@ -51,24 +58,32 @@ function planFamilySync(t: Topology, node: string, existing: ProxyExisting | 'fr
 /**
  * A sync after a change from `before` (what the node's last successful sync wrote) to `after`:
  * full or partial as `scope` says. `existing` is what the node has now, read when the sync
- * sweeps stale chains (see sweepsStaleChains); undefined skips the sweep. Pure.
+ * sweeps stale chains (see sweepsStaleChains); undefined skips the sweep. `existing6`: the same
+ * for the node's ip6 tables (dual-stack). Pure.
  */
-export function planChangeSync(before: Topology, after: Topology, node: string, scope: SyncScope, existing: ProxyExisting | undefined): ProxySync {
-  return withIPv6(planFamilyChangeSync(before, after, node, scope, existing), after, node, false);
+export function planChangeSync(before: Topology, after: Topology, node: string, scope: SyncScope, existing: ProxyExisting | undefined, existing6?: ProxyExisting): ProxySync {
+  return withIPv6(planFamilyChangeSync(before, after, node, scope, existing), after, node, existing6);
 }
 
 /**
  * The IPv6 proxier's sync beside the IPv4 one (dual-stack, docs/dualstack.md): kube-proxy runs one
  * proxier per family over the same Services; here the same writers run over the topology's IPv6
- * view. After `up` each of its syncs is a full rewrite of kube-proxy's own ip6 chains, without the
- * stale-chain sweep (the lab does not read the ip6 tables back yet; see docs/dualstack.md).
+ * view. After `up` each of its syncs is a full rewrite of kube-proxy's own ip6 chains; with
+ * `existing6` (the ip6 tables' chains as ip6tables-save or `nft list chains ip6` list them) the
+ * stale per-service chains are flushed and deleted in the same restore, as the IPv4 proxier
+ * does; undefined skips that sweep (largeClusterMode between sweeps).
  */
-function withIPv6(sync: ProxySync, t: Topology, node: string, fresh: boolean): ProxySync {
+function withIPv6(sync: ProxySync, t: Topology, node: string, existing6: ProxyExisting | 'fresh' | undefined): ProxySync {
   const v6 = ipv6View(t);
   if (!v6) return sync;
-  if (t.kubeProxy.mode === 'nftables') return { ...sync, payload6: planNftSync(NOTHING_YET.nft, nftablesRules(v6, node)).payload };
+  if (t.kubeProxy.mode === 'nftables') {
+    const nft = planNftSync(existing6 === 'fresh' || !existing6 ? NOTHING_YET.nft : existing6.nft, nftablesRules(v6, node));
+    return { ...sync, payload6: nft.payload, added6: nft.added, removed6: nft.removed };
+  }
   const rules = kubeProxyRules(v6, node);
-  return { ...sync, payload6: fresh ? initialRestore(rules) : planResync(undefined, rules).payload };
+  if (existing6 === 'fresh') return { ...sync, payload6: initialRestore(rules), added6: rules.activeServiceChains, removed6: [] };
+  const re = planResync(existing6?.natChains, rules);
+  return { ...sync, payload6: re.payload, added6: re.added, removed6: re.removed };
 }
 
 function planFamilyChangeSync(before: Topology, after: Topology, node: string, scope: SyncScope, existing: ProxyExisting | undefined): ProxySync {

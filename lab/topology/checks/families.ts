@@ -1,5 +1,5 @@
 import { cidr6Contains, cidrs6Overlap, firstHost6, parseCidr6, parseIPv6, parseIPv6Loose, formatIPv6, unusableRange6, type Cidr6 } from '../../util/ipv6.js';
-import { serviceFamilies } from '../family.js';
+import { isDualStack, serviceFamilies } from '../family.js';
 import type { CheckContext } from './context.js';
 
 /**
@@ -93,6 +93,48 @@ export function checkFamilies(c: CheckContext): void {
   });
 
   checkServiceFamilies(c, serviceRange, dual);
+  checkServiceIPv6Entries(c, [...subnets.values()].filter((x): x is Cidr6 => x !== undefined));
+}
+
+/**
+ * A dual-stack Service's IPv6 external IPs, load balancer IPs and source ranges (the *6 fields:
+ * upstream's lists hold both families and kube-proxy splits them; the lab's IPv4 fields stay IPv4).
+ * Refused where the family does not match (the Service has no IPv6 family), where the type does
+ * not have them, an address outside the lab's IPv6 networks, or a load balancer mode that would
+ * announce them (MetalLB's IPv6 is not built).
+ */
+function checkServiceIPv6Entries(c: CheckContext, subnets6: Cidr6[]): void {
+  const { t } = c;
+  t.services.forEach((s, i) => {
+    const fields = [['externalIPs6', s.externalIPs6], ['loadBalancerIPs6', s.loadBalancerIPs6], ['loadBalancerSourceRanges6', s.loadBalancerSourceRanges6]] as const;
+    const given = fields.filter(([, v]) => v !== undefined && v.length > 0);
+    if (given.length === 0) return;
+    const fam = serviceFamilies(s, isDualStack(t));
+    if (typeof fam === 'string') return; // said by checkServiceFamilies
+    if (!fam.includes('IPv6')) {
+      for (const [f] of given) c.at(['services', i, f], `the Service's IP families are ${fam.join(', ')}: IPv6 entries need IPv6 among them (ipFamilyPolicy PreferDualStack or RequireDualStack on a dual-stack cluster)`);
+      return;
+    }
+    const inNetwork = (a: bigint) => subnets6.some((n) => cidr6Contains(n, a));
+    (s.externalIPs6 ?? []).forEach((ext, j) => {
+      const a = ipAt(c, ['services', i, 'externalIPs6', j], ext);
+      if (a !== undefined && !inNetwork(a)) c.at(['services', i, 'externalIPs6', j], `${ext} lies outside the lab's IPv6 networks (subnet6); pick one the router can send to a node`);
+    });
+    if (s.type !== 'LoadBalancer') {
+      for (const f of ['loadBalancerIPs6', 'loadBalancerSourceRanges6'] as const) if (s[f]?.length) c.at(['services', i, f], `only a service of type LoadBalancer has ${f === 'loadBalancerIPs6' ? 'load balancer IPs' : 'source ranges'} (this one is ${s.type})`);
+      return;
+    }
+    if (s.loadBalancerIPs6?.length && t.loadBalancer.mode !== 'static') c.at(['services', i, 'loadBalancerIPs6'], `loadBalancer.mode ${t.loadBalancer.mode}: MetalLB's IPv6 announcements are not built in the lab; use mode static (a router route to the nodes)`);
+    (s.loadBalancerIPs6 ?? []).forEach((lb, j) => {
+      const a = ipAt(c, ['services', i, 'loadBalancerIPs6', j], lb);
+      if (a === undefined) return;
+      c.claimAddress(['services', i, 'loadBalancerIPs6', j], lb);
+      if (!inNetwork(a)) c.at(['services', i, 'loadBalancerIPs6', j], `${lb} lies outside the lab's IPv6 networks (subnet6); pick one inside a network (e.g. the nodes' subnet6)`);
+    });
+    (s.loadBalancerSourceRanges6 ?? []).forEach((r, j) => {
+      if (!parseCidr6(r)) c.at(['services', i, 'loadBalancerSourceRanges6', j], `${r} is not a valid IPv6 network in RFC 5952 form (host bits set, or not written as the kernel prints it${canonical(r.split('/')[0]!, `/${r.split('/')[1] ?? ''}`)})`);
+    });
+  });
 }
 
 /** Each Service's families settled, and its IPv6 ClusterIP inside cluster.serviceCIDR6 when it has IPv6. */
