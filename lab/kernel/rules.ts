@@ -16,13 +16,13 @@ export async function natChains(ns: string): Promise<string[]> {
  * (`nft list chains`, `nft list sets`): names only, not the rules and map elements a listing
  * of the whole table would carry (at 1000 Services that listing costs more than the sync).
  */
-export async function nftExisting(ns: string): Promise<NftExisting> {
-  const [chains, sets] = await Promise.all([nftNames(ns, 'chain'), nftNames(ns, 'set')]);
+export async function nftExisting(ns: string, family: 'ip' | 'ip6' = 'ip'): Promise<NftExisting> {
+  const [chains, sets] = await Promise.all([nftNames(ns, 'chain', family), nftNames(ns, 'set', family)]);
   return { chains, sets };
 }
 
-async function nftNames(ns: string, kind: 'chain' | 'set'): Promise<string[]> {
-  const { stdout, exitCode } = await runIn(ns, 'nft', ['-j', 'list', `${kind}s`, 'ip'], { allowFailure: true });
+async function nftNames(ns: string, kind: 'chain' | 'set', family: 'ip' | 'ip6'): Promise<string[]> {
+  const { stdout, exitCode } = await runIn(ns, 'nft', ['-j', 'list', `${kind}s`, family], { allowFailure: true });
   if (exitCode !== 0) return [];
   try {
     const objects = (JSON.parse(stdout) as { nftables: Record<string, { table?: string; name?: string } | undefined>[] }).nftables;
