@@ -183,9 +183,9 @@ export interface WorkshopCase {
   expected: Record<string, string>;
 }
 
-/** The lab's answer of each step of a skip-through, in order (the rest of each "The lab's answer:" line). */
+/** The lab's answer of each step of a skip-through, in order: the rest of each "The lab's answer:" line, without a pod's "(address)". */
 export function skippedAnswers(out: string): string[] {
-  return [...out.matchAll(/skipped\. The lab's answer: (.+)$/gm)].map((m) => m[1]!.trim());
+  return [...out.matchAll(/skipped\. The lab's answer: (.+)$/gm)].map((m) => m[1]!.trim().replace(/ \([^)]*\)$/, ''));
 }
 
 export function workshopLabs(prefix: string, names: string[]): { dir: () => string; env: () => Record<string, string> } {
