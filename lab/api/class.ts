@@ -1,6 +1,7 @@
 import { listNamespaces } from '../kernel/netns.js';
 import { isOurs } from '../kernel/processes.js';
 import { listStates, type LabState } from '../state/store.js';
+import { latestChallenge, readChallenges, type ChallengeView } from '../workshop/challenge.js';
 import { hasWorkshop, loadWorkshop, scenarioOf } from '../workshop/load.js';
 import { nextStepIndex, progressFile, readProgress, score, type Progress } from '../workshop/progress.js';
 import { runningLab } from './running.js';
@@ -8,7 +9,8 @@ import { runningLab } from './running.js';
 /**
  * `lab class status`: the instructor's view of every lab on the machine. Cheap on purpose (a
  * class is tens of labs): the state files, one listing of the namespaces, the recorded processes
- * by pid and start time, and each lab's saved workshop progress; no command runs in a lab and
+ * by pid and start time, each lab's saved workshop progress and challenge records, and the
+ * faults its state records; no command runs in a lab and
  * no request is sent (`lab workshop <lab> --check` is the thorough check of one lab).
  */
 
@@ -40,6 +42,10 @@ export interface ClassLab {
   problems: string[];
   /** The scenario's workshop and this lab's learner in it; absent when the scenario has none. */
   workshop?: ClassWorkshop;
+  /** The faults `lab break` (or a challenge) put in and `lab repair` has not undone, by name. */
+  faults: string[];
+  /** The lab's latest break-and-fix challenge (`lab workshop <lab> --challenge`, or the page's); absent: none yet. */
+  challenge?: ChallengeView;
 }
 
 function problemsOf(s: LabState, namespaces: Set<string>): string[] {
@@ -91,6 +97,8 @@ export async function classStatus(): Promise<ClassLab[]> {
     } catch (err) {
       problems.push(`its workshop cannot be read: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
     }
-    return { lab: s.lab, scenario: scenarioOf(s.topologyPath), phase: s.phase, since: s.createdAt, healthy: problems.length === 0, problems, ...(workshop ? { workshop } : {}) };
+    const faults = (s.faults ?? []).map((f) => f.fault);
+    const challenge = latestChallenge(readChallenges(s.lab), faults);
+    return { lab: s.lab, scenario: scenarioOf(s.topologyPath), phase: s.phase, since: s.createdAt, healthy: problems.length === 0, problems, ...(workshop ? { workshop } : {}), faults, ...(challenge ? { challenge } : {}) };
   });
 }

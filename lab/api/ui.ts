@@ -6,6 +6,7 @@ import { EventHub, HttpError, listenLoopback, LOOPBACK, newToken, sendHtml, type
 import { uiPage } from '../ui/page.js';
 import { labPicture } from '../ui/picture.js';
 import { checkedRequest, conntrackLines, labView, podsLive, sendAndWalk, type LabView } from './ui-actions.js';
+import { webChallenges, type WebChallenges } from './ui-challenge.js';
 import { startWebWorkshop, type WebWorkshop } from './ui-workshop.js';
 
 /**
@@ -28,6 +29,7 @@ interface UiState {
   view: LabView;
   hub: EventHub;
   workshop?: WebWorkshop;
+  challenges: WebChallenges;
   /** The node whose conntrack the page watches: the last walk's NAT node, or the one picked. */
   natNode: string;
   sending: boolean;
@@ -44,8 +46,10 @@ function pushChanged(s: UiState, key: string, event: string, data: unknown): voi
 
 async function poll(s: UiState, what: 'pods' | 'conntrack'): Promise<void> {
   try {
-    if (what === 'pods') pushChanged(s, 'pods', 'pods', podsLive(s.lab));
-    else pushChanged(s, 'conntrack', 'conntrack', { node: s.natNode, lines: await conntrackLines(s.lab, s.natNode) });
+    if (what === 'pods') {
+      pushChanged(s, 'pods', 'pods', podsLive(s.lab));
+      pushChanged(s, 'break-state', 'break-state', s.challenges.state());
+    } else pushChanged(s, 'conntrack', 'conntrack', { node: s.natNode, lines: await conntrackLines(s.lab, s.natNode) });
   } catch (err) {
     pushChanged(s, what, what === 'pods' ? 'pods' : 'conntrack', { error: err instanceof Error ? err.message : String(err) });
   }
@@ -70,7 +74,7 @@ function startSend(s: UiState, body: unknown): { accepted: true } {
 
 function routes(s: UiState, token: string): Routes {
   const picture = labPicture(s.view.topology);
-  const page = uiPage({ lab: s.lab, token, picture, senders: s.view.senders, destinations: s.view.destinations, nodes: s.view.nodes, natNode: s.natNode, workshop: Boolean(s.workshop) });
+  const page = uiPage({ lab: s.lab, token, picture, senders: s.view.senders, destinations: s.view.destinations, nodes: s.view.nodes, natNode: s.natNode, workshop: Boolean(s.workshop), faults: s.challenges.faults });
   return {
     'GET /': (_req, _body, res) => sendHtml(res, page),
     'GET /events': (req, _body, res) => s.hub.open(req, res),
@@ -88,6 +92,13 @@ function routes(s: UiState, token: string): Routes {
       s.workshop.answer((body as { line?: unknown } | undefined)?.line);
       return { ok: true };
     },
+    'GET /api/faults': () => ({ applicable: s.challenges.faults, ...s.challenges.state() }),
+    'POST /api/challenge/start': (_req, body) => s.challenges.start(body),
+    'POST /api/challenge': (_req, body) => {
+      s.challenges.answer((body as { line?: unknown } | undefined)?.line);
+      return { ok: true };
+    },
+    'POST /api/repair': async () => ({ repaired: (await s.challenges.repair()).map((r) => r.fault) }),
   };
 }
 
@@ -105,10 +116,13 @@ export async function startLabUi(lab: string, opts: { port?: number } = {}): Pro
   const view = labView(lab);
   // A page that connects late first gets the latest of each live view.
   const replay = () => [
-    ...['pods', 'conntrack'].flatMap((k) => (s.last.has(k) ? [{ event: k, data: JSON.parse(s.last.get(k)!) as unknown }] : [])),
+    ...['pods', 'conntrack', 'break-state'].flatMap((k) => (s.last.has(k) ? [{ event: k, data: JSON.parse(s.last.get(k)!) as unknown }] : [])),
     ...(s.workshop?.replay() ?? []),
+    ...s.challenges.replay(),
   ];
-  const s: UiState = { lab, view, natNode: entryNode(view), sending: false, last: new Map(), hub: new EventHub(replay) };
+  // The break state goes out as the poll's does (only when it changed); the challenge's text as it comes.
+  const challenges = webChallenges(lab, (event, data) => (event === 'break-state' ? pushChanged(s, event, event, data) : s.hub.broadcast(event, data)));
+  const s: UiState = { lab, view, natNode: entryNode(view), sending: false, last: new Map(), hub: new EventHub(replay), challenges };
   s.workshop = startWebWorkshop(lab, (event, data) => s.hub.broadcast(event, data));
   const token = newToken();
   const { server, port: bound } = await listenLoopback(routes(s, token), token, port);

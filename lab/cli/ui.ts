@@ -8,7 +8,7 @@ import { dim, say } from './output.js';
 export function registerUi(program: Command): void {
   program
     .command('ui')
-    .description("a live page of a running lab in the browser: its topology, a request's walk hop by hop, the NAT node's conntrack, the workshop")
+    .description("a live page of a running lab in the browser: its topology, a request's walk hop by hop, the NAT node's conntrack, the workshop, the break-and-fix challenges")
     .argument('<lab>', 'a lab that is up (e.g. nodeport)')
     .option('--port <n>', 'the port on 127.0.0.1 (default: any free one)', (v) => Number(v))
     .addHelpText('after', '\nThe first line printed is the URL to open, with its token; every request without the token gets 401.\nIt listens on 127.0.0.1 only. Ctrl-C stops it.')

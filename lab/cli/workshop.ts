@@ -153,22 +153,11 @@ async function instructorCheck(lab: string, json?: boolean): Promise<void> {
 
 async function challenge(lab: string, fault: string | undefined): Promise<void> {
   preflight();
-  const { startChallenge, faultFixed, repairFault } = await import('../api/break.js');
-  const { runChallenge, saveChallenge } = await import('../workshop/challenge.js');
-  const { choices, plan } = await startChallenge(lab, fault);
+  const { beginChallenge } = await import('../api/challenge.js');
+  const game = await beginChallenge(lab, fault);
   const io = terminalIO();
   try {
-    const rec = await runChallenge({
-      lab,
-      choices,
-      plan,
-      io,
-      fixed: () => faultFixed(lab, plan),
-      repair: () => repairFault(lab, plan.fault),
-      style: { bold, dim, green, red, yellow },
-      width: Math.min(outputColumns(), 100),
-    });
-    saveChallenge(lab, rec);
+    await game.play(io, { style: { bold, dim, green, red, yellow }, width: Math.min(outputColumns(), 100) });
   } finally {
     io.close();
   }

@@ -168,8 +168,8 @@ export interface NftObject {
 }
 
 /** `nft -j list table ip kube-proxy` as its objects; none when the table does not exist (yet). */
-export async function readNftObjects(ns: string): Promise<NftObject[]> {
-  const { stdout, exitCode } = await runIn(ns, 'nft', ['-j', 'list', 'table', 'ip', 'kube-proxy'], { allowFailure: true });
+export async function readNftObjects(ns: string, opts: { ipv6?: boolean } = {}): Promise<NftObject[]> {
+  const { stdout, exitCode } = await runIn(ns, 'nft', ['-j', 'list', 'table', opts.ipv6 ? 'ip6' : 'ip', 'kube-proxy'], { allowFailure: true });
   if (exitCode !== 0) return [];
   try {
     return (JSON.parse(stdout) as { nftables: NftObject[] }).nftables;

@@ -106,6 +106,29 @@ function showPrompt(p) {
   $('ws-prompt').textContent = on ? p : '(workshop complete)';
 }
 
+function showBreak(b) {
+  const list = b.faults.map((f) => f.fault + ' (' + f.summary + ')');
+  if (b.hidden) list.push(b.hidden + ' hidden (a challenge\'s, to be found)');
+  $('faults-in').textContent = list.length ? list.join('; ') : 'none';
+  $('faults-in').classList.toggle('broken', list.length > 0);
+  if ($('repair')) $('repair').disabled = list.length === 0;
+  if ($('ch-go')) $('ch-go').disabled = Boolean(b.challenge && b.challenge.onPage);
+  const c = b.challenge;
+  if (!c || !$('ch-status')) return;
+  const what = c.fault ? c.fault + ' on ' + c.host : 'the fault hidden';
+  const outcome = { 'in-progress': 'on', fixed: 'solved', 'gave-up': 'given up', stopped: 'stopped' }[c.outcome] || c.outcome;
+  $('ch-status').textContent = 'challenge ' + outcome + ': ' + what + ', ' + c.attempts + ' attempts, ' + c.fixChecks + ' fix checks, ' + c.hints + ' hints';
+  $('ch-status').dataset.outcome = c.outcome;
+}
+
+function showChallengePrompt(p) {
+  const on = p !== null && p !== undefined;
+  $('ch-line').disabled = !on;
+  $('ch-send').disabled = !on;
+  $('ch-check').disabled = p !== 'fix> ';
+  $('ch-prompt').textContent = on ? p : '(no challenge on)';
+}
+
 const events = new EventSource(withToken('/events'));
 const on = (name, fn) => events.addEventListener(name, (e) => fn(JSON.parse(e.data)));
 on('pods', showPods);
@@ -122,6 +145,9 @@ on('walk-error', (e) => { $('walk-status').textContent = e.error; $('walk-status
 on('workshop-text', (t) => { const pre = $('ws-transcript'); pre.textContent += t; pre.scrollTop = pre.scrollHeight; });
 on('workshop-prompt', showPrompt);
 on('workshop-steps', showSteps);
+on('break-state', showBreak);
+on('challenge-text', (t) => { const pre = $('ch-transcript'); if (t === null) pre.textContent = ''; else pre.textContent += t; pre.scrollTop = pre.scrollHeight; });
+on('challenge-prompt', (p) => { if ($('ch-line')) showChallengePrompt(p); });
 events.onerror = () => { $('status').textContent = 'disconnected: is lab ui still running?'; };
 
 $('send-form').addEventListener('submit', (e) => {
@@ -136,6 +162,27 @@ if ($('ws-form')) {
     const line = $('ws-line').value;
     $('ws-line').value = '';
     api('/api/workshop', { line }).catch((err) => { $('ws-transcript').textContent += err.message + '\n'; });
+  });
+}
+if ($('ch-form')) {
+  const say = (err) => { $('ch-transcript').textContent += err.message + '\n'; };
+  const answer = (line) => api('/api/challenge', { line }).catch(say);
+  $('ch-start').addEventListener('submit', (e) => {
+    e.preventDefault();
+    $('ch-go').disabled = true;
+    $('ch-transcript').textContent = 'breaking the lab…\n';
+    api('/api/challenge/start', { fault: $('ch-fault').value }).catch((err) => { say(err); $('ch-go').disabled = false; });
+  });
+  $('ch-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const line = $('ch-line').value;
+    $('ch-line').value = '';
+    answer(line);
+  });
+  $('ch-check').addEventListener('click', () => answer('check'));
+  $('repair').addEventListener('click', () => {
+    $('repair').disabled = true;
+    api('/api/repair', {}).then((r) => { $('ch-transcript').textContent += 'repaired: ' + (r.repaired.join(', ') || 'nothing') + '\n'; }, say);
   });
 }
 `;

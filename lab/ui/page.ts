@@ -15,6 +15,8 @@ export interface PageOptions {
   nodes: string[];
   natNode: string;
   workshop: boolean;
+  /** The faults that apply to this lab, for its break-and-fix challenges. */
+  faults: { name: string; description: string }[];
 }
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -47,6 +49,8 @@ svg.topology .host.terminating rect.ns { stroke: #c0562a; }
 svg.topology .host.on-walk rect.ns { stroke: #0b6bcb; stroke-width: 3.5; }
 #ws-steps li.correct::marker { content: "✔ "; }
 #ws-steps li.skipped::marker { content: "– "; }
+#break-panel { grid-column: 1 / -1; }
+#faults-in.broken { color: #b3261e; font-weight: bold; }
 `;
 
 function options(values: { value: string; label: string }[]): string {
@@ -59,6 +63,18 @@ function workshopSection(on: boolean): string {
 <pre id="ws-transcript"></pre>
 <form id="ws-form"><label id="ws-prompt" for="ws-line">answer&gt;</label><input id="ws-line" size="40" maxlength="200" autocomplete="off" disabled><button id="ws-send" disabled>Answer</button></form>
 <p class="dim">an answer, or hint, skip, again, help: checked against the live lab, as in the terminal</p></section>`;
+}
+
+function breakSection(faults: { name: string; description: string }[]): string {
+  if (faults.length === 0) return `<section id="break-panel"><h2>Break and fix</h2><p class="dim">no fault applies to this lab (lab break --list says why)</p><p>faults in: <span id="faults-in"></span></p></section>`;
+  return `<section id="break-panel"><h2>Break and fix</h2>
+<p>faults in: <span id="faults-in">none</span> <button id="repair" type="button" disabled>Repair (instructor)</button></p>
+<form id="ch-start"><label>challenge <select id="ch-fault"><option value="random">a random fault</option>${options(faults.map((f) => ({ value: f.name, label: f.name })))}</select></label><button id="ch-go">Start a challenge</button></form>
+<details><summary>the faults that apply to this lab</summary><ol id="fault-list" class="mono">${faults.map((f) => `<li><b>${escapeHtml(f.name)}</b>: ${escapeHtml(f.description)}</li>`).join('')}</ol></details>
+<p id="ch-status" class="dim"></p>
+<pre id="ch-transcript"></pre>
+<form id="ch-form"><label id="ch-prompt" for="ch-line">(no challenge on)</label><input id="ch-line" size="40" maxlength="200" autocomplete="off" disabled><button id="ch-send" disabled>Answer</button><button id="ch-check" type="button" disabled>Check my fix</button></form>
+<p class="dim">name the fault (its number or words), then its host; fix it in a terminal with lab exec &lt;lab&gt; &lt;host&gt; -- …, then Check my fix: the live kernel is read. hint, skip (show it and repair), quit (leave it in)</p></section>`;
 }
 
 export function uiPage(o: PageOptions): string {
@@ -79,6 +95,7 @@ export function uiPage(o: PageOptions): string {
 <h2>Live captures</h2><ul id="wire" class="mono"></ul></section>
 <section id="conntrack-panel"><h2>conntrack on <select id="nat-node">${options(o.nodes.map((n) => ({ value: n, label: n })))}</select></h2><pre id="conntrack"></pre></section>
 ${workshopSection(o.workshop)}
+${breakSection(o.faults)}
 </main>
 <script type="application/json" id="config">${scriptJson(config)}</script>
 <script>${PAGE_SCRIPT}</script>

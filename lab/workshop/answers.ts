@@ -47,7 +47,8 @@ const IP = String.raw`(\d{1,3}(?:\.\d{1,3}){3})`;
 
 /**
  * "10.244.1.2", "10.244.1.2:8443", "10.244.1.2.8443" (tcpdump), "10.244.1.2 port 8443",
- * "10.244.1.2/32" (iptables-save); undefined when it is not an address.
+ * "10.244.1.2/32" (iptables-save), and IPv6 the same ways ("[fd00::4]:32000", "fd00::4.32000");
+ * undefined when it is not an address.
  */
 export function parseAddress(text: string): Address | undefined {
   const s = normaliseAnswer(text).replace(/^(src|dst|from|to)[=: ]\s*/, '');
@@ -57,6 +58,37 @@ export function parseAddress(text: string): Address | undefined {
   if (m && validIp(m[1]!)) {
     const port = Number(m[2]);
     return port <= 65535 ? { ip: m[1]!, port } : undefined;
+  }
+  return s.includes(':') ? parseAddress6(s) : undefined;
+}
+
+/** An IPv6 address in RFC 5952 form (as the kernel and conntrack print it), or undefined. */
+export function canonicalIpv6(text: string): string | undefined {
+  if (!/^[0-9a-f:.]+$/.test(text) || !text.includes(':')) return undefined;
+  try {
+    return new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+}
+
+/** "fd00::4", "[fd00::4]", "[fd00::4]:32000", "fd00::4.32000" (tcpdump), "fd00::4/128" (ip6tables-save). */
+function parseAddress6(s: string): Address | undefined {
+  let m = /^\[([0-9a-f:.]+)\](?::(\d{1,5}))?$/.exec(s);
+  if (m) {
+    const ip = canonicalIpv6(m[1]!);
+    const port = m[2] === undefined ? undefined : Number(m[2]);
+    return ip && (port === undefined || port <= 65535) ? { ip, ...(port === undefined ? {} : { port }) } : undefined;
+  }
+  m = /^([0-9a-f:]+)(?:\/128)?$/.exec(s);
+  if (m) {
+    const ip = canonicalIpv6(m[1]!);
+    return ip ? { ip } : undefined;
+  }
+  m = /^([0-9a-f:]+)(?:\.| port )(\d{1,5})$/.exec(s);
+  if (m) {
+    const ip = canonicalIpv6(m[1]!);
+    return ip && Number(m[2]) <= 65535 ? { ip, port: Number(m[2]) } : undefined;
   }
   return undefined;
 }

@@ -37,7 +37,7 @@ const CHECK_PORT_BASE = 30000;
 /** A rule's identity for comparing plan and kernel: the parts iptables-save prints as written. */
 export function ruleSignature(r: ParsedRule): string {
   const o = (k: string) => r.options.get(k) ?? '';
-  return [r.table, r.chain, o('--comment'), o('--dport'), o('-d').replace(/\/32$/, ''), o('-j'), o('--to-destination')].join('|');
+  return [r.table, r.chain, o('--comment'), o('--dport'), o('-d').replace(/\/(32|128)$/, ''), o('-j'), o('--to-destination')].join('|');
 }
 
 /** Planned rules that the live table lacks (as a multiset: a rule planned twice must be there twice). Pure. */
@@ -112,12 +112,16 @@ export async function checkHealth(look: LabLook): Promise<HealthReport> {
       checks.push({ name, ok: false, detail: `namespace ${node.ns} is missing` });
       continue;
     }
-    const { planned, missing } = node.mode === 'nftables' ? await missingNftChains(node.ns, node.payload) : await missingIptablesRules(node.ns, node.payload);
-    checks.push({
-      name,
-      ok: missing.length === 0,
-      detail: missing.length ? `${missing.length} of ${planned} missing, first: ${missing[0]}` : `all ${planned} present`,
-    });
+    // A dual-stack cluster: the IPv6 proxier's rules (ip6tables, table ip6 kube-proxy) as well.
+    const families = [{ payload: node.payload, ipv6: false }, ...(node.payload6 !== undefined ? [{ payload: node.payload6, ipv6: true }] : [])];
+    for (const f of families) {
+      const { planned, missing } = node.mode === 'nftables' ? await missingNftChains(node.ns, f.payload, f.ipv6) : await missingIptablesRules(node.ns, f.payload, f.ipv6);
+      checks.push({
+        name: f.ipv6 ? `kube-proxy IPv6 rules on ${node.node}` : name,
+        ok: missing.length === 0,
+        detail: missing.length ? `${missing.length} of ${planned} missing, first: ${missing[0]}` : `all ${planned} present`,
+      });
+    }
   }
 
   const entry = entryPoint(running.topology, running.path);
@@ -159,23 +163,24 @@ function entryPoint(t: Parameters<typeof loadWorkshop>[0], topologyPath: string)
   return undefined;
 }
 
-async function missingIptablesRules(ns: string, payload: string): Promise<{ planned: number; missing: string[] }> {
+async function missingIptablesRules(ns: string, payload: string, ipv6: boolean): Promise<{ planned: number; missing: string[] }> {
   const planned = parseSave(payload).rules;
-  return { planned: planned.length, missing: missingRules(planned, parseSave(await readRules(ns)).rules).map((r) => `-t ${r.table} ${r.text}`) };
+  return { planned: planned.length, missing: missingRules(planned, parseSave(await readRules(ns, { ipv6 })).rules).map((r) => `-t ${r.table} ${r.text}`) };
 }
 
 /** nftables mode: every chain the plan declares exists in the node's kube-proxy table, and none the plan fills is empty. */
-async function missingNftChains(ns: string, payload: string): Promise<{ planned: number; missing: string[] }> {
-  const planned = [...new Set([...payload.matchAll(/^add chain ip kube-proxy (\S+)/gm)].map((m) => m[1]!))];
-  const have = new Set((await nftExisting(ns)).chains);
+async function missingNftChains(ns: string, payload: string, ipv6: boolean): Promise<{ planned: number; missing: string[] }> {
+  const family = ipv6 ? 'ip6' : 'ip';
+  const planned = [...new Set([...payload.matchAll(new RegExp(`^add chain ${family} kube-proxy (\\S+)`, 'gm'))].map((m) => m[1]!))];
+  const have = new Set((await nftExisting(ns, ipv6 ? 'IPv6' : 'IPv4')).chains);
   const missing = planned.filter((c) => !have.has(c)).map((c) => `chain ${c}`);
-  const emptied = emptiedNftChains(payload, await readNftText(ns, { allowFailure: true })).filter((c) => have.has(c));
+  const emptied = emptiedNftChains(payload, await readNftText(ns, { allowFailure: true, ipv6 })).filter((c) => have.has(c));
   return { planned: planned.length, missing: [...missing, ...emptied.map((c) => `every rule of chain ${c} (the chain is empty)`)] };
 }
 
 /** Chains the plan puts rules in that the live `nft list table` shows empty. Pure. */
 export function emptiedNftChains(payload: string, listing: string): string[] {
-  const filled = new Set([...payload.matchAll(/^add rule ip kube-proxy (\S+) /gm)].map((m) => m[1]!));
+  const filled = new Set([...payload.matchAll(/^add rule ip6? kube-proxy (\S+) /gm)].map((m) => m[1]!));
   const out: string[] = [];
   for (const m of listing.matchAll(/^\s*chain (\S+) \{\n([\s\S]*?)^\s*\}/gm)) {
     const rules = m[2]!.split('\n').map((l) => l.trim()).filter((l) => l && !/^(type|policy|comment) /.test(l));

@@ -130,13 +130,13 @@ export function matchingRules(rules: ParsedRule[], c: { table: string; chain: st
 export function ruleField(r: ParsedRule, field: string): string | undefined {
   if (field === 'chain') return r.chain;
   const v = r.options.get(field);
-  return v === undefined ? undefined : v.replace(/\/32$/, '');
+  return v === undefined ? undefined : v.replace(/\/(32|128)$/, '');
 }
 
 async function probeRule(c: NonNullable<Check['rule']>, live: LiveLab): Promise<ProbeResult> {
   if (live.topology.kubeProxy.mode === 'nftables') return { unavailable: iptablesOnly(live.lab, c.node) };
   const ns = namespaceName(live.lab, c.node);
-  const stdout = await readRules(ns, { table: c.table, allowFailure: false });
+  const stdout = await readRules(ns, { table: c.table, allowFailure: false, ipv6: c.family === 'ipv6' });
   const hits = matchingRules(parseSave(stdout).rules, c);
   if (c.field === 'count') return { values: [String(hits.length)], evidence: hits.map((r) => r.text).join('\n') };
   const what = [`chain ${c.chain}`, c.comment && `comment "${c.comment}"`, c.jump && `-j ${c.jump}`].filter(Boolean).join(', ');
@@ -162,8 +162,10 @@ async function requestsUntilEndpoint(c: TrafficCheck, live: LiveLab): Promise<{ 
   const ns = namespaceName(live.lab, sender.name);
   const flows: Flow[] = [];
   const inUse = await portsInUse(ns);
+  // "[fd00:…]:port": an IPv6 request, from the sender's IPv6 address.
+  const from = c.to.startsWith('[') ? (sender.address6 ?? sender.address) : sender.address;
   for (let i = 0; i < MAX_REQUESTS; i++) {
-    const flow = await sendRequest(ns, traffic, 'workshop', i, nextSourcePort(inUse), sender.address);
+    const flow = await sendRequest(ns, traffic, 'workshop', i, nextSourcePort(inUse), from);
     flows.push(flow);
     if (flow.answer && (!c.endpoint || flow.answer.pod === c.endpoint)) return { hit: flow, flows };
   }
@@ -180,7 +182,7 @@ async function probeRequest(c: NonNullable<Check['request']>, live: LiveLab): Pr
   const { hit, flows } = await requestsUntilEndpoint(c, live);
   if (!hit) return noHit(c, flows);
   const a = hit.answer!;
-  const value = c.field === 'client' ? a.client : c.field === 'pod' ? a.pod : c.field === 'node' ? a.node : c.field === 'target' ? hit.target : `${a.podIP}:${a.port}`;
+  const value = c.field === 'client' ? a.client : c.field === 'pod' ? a.pod : c.field === 'node' ? a.node : c.field === 'target' ? hit.target : `${a.podIP.includes(':') ? `[${a.podIP}]` : a.podIP}:${a.port}`;
   return { values: [value], evidence: JSON.stringify(a) };
 }
 
@@ -266,7 +268,7 @@ const verdictTarget = (v: string) => v.replace(/^(goto|jump) /, '');
 
 /** The value an nft check asks for, from the node's table. Pure. */
 export function nftValue(c: NonNullable<Check['nft']>, node: string, table: NftTable): ProbeResult {
-  const none = (what: string): ProbeResult => ({ unavailable: `${node}'s table ip kube-proxy has ${what}: kube-proxy's rules look damaged (an instructor can run lab workshop --check)` });
+  const none = (what: string): ProbeResult => ({ unavailable: `${node}'s table ${c.family ?? 'ip'} kube-proxy has ${what}: kube-proxy's rules look damaged (an instructor can run lab workshop --check)` });
   if (c.map) {
     const elements = table.maps.filter((e) => globMatches(c.map, e.name) && (c.key === undefined || sameKey(c.key, e.key)));
     if (c.field === 'count') return { values: [String(elements.length)], evidence: elements.map((e) => `${e.name}: ${e.key} : ${e.verdict}`).join('\n') };
@@ -300,7 +302,8 @@ export function nftValue(c: NonNullable<Check['nft']>, node: string, table: NftT
 async function probeNft(c: NonNullable<Check['nft']>, live: LiveLab): Promise<ProbeResult> {
   if (live.topology.kubeProxy.mode !== 'nftables') return { unavailable: `this question is about kube-proxy's nftables table, and lab ${live.lab} runs kube-proxy in iptables mode. Type skip to go on.` };
   const ns = namespaceName(live.lab, c.node);
-  const [text, objects] = await Promise.all([readNftText(ns), readNftObjects(ns)]);
+  const ipv6 = c.family === 'ip6';
+  const [text, objects] = await Promise.all([readNftText(ns, { ipv6 }), readNftObjects(ns, { ipv6 })]);
   return nftValue(c, c.node, nftTableOf(text, objects));
 }
 

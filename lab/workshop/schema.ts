@@ -14,9 +14,10 @@ import { POD_NETWORK_MODES } from '../topology/schema.js';
 
 const hostName = z.string().regex(NAME_PATTERN, 'must be a host name of the topology, e.g. node1');
 const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address like 10.240.0.4');
-/** "10.240.0.4:32000" or "10.240.0.4" (any port). */
-const address = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$/, 'must be an address like 10.240.0.4 or 10.240.0.4:32000');
-const target = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 10.240.0.4:32000');
+const ipAddress = z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f]*:[0-9a-f:]+)$/, 'must be an IPv4 or IPv6 address like 10.240.0.4 or fd00:10:240::1');
+/** "10.240.0.4:32000" or "10.240.0.4" (any port); IPv6 as "[fd00:10:240::4]:32000" or "fd00:10:240::4". */
+const address = z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-f:]+\]:\d{1,5}|[0-9a-f]*:[0-9a-f:]+)$/, 'must be an address like 10.240.0.4, 10.240.0.4:32000 or [fd00:10:240::4]:32000');
+const target = z.string().regex(/^([^\s:[\]]+|\[[0-9a-f:]+\]):\d{1,5}$/, 'must be host:port, e.g. 10.240.0.4:32000 or [fd00:10:240::4]:32000');
 
 /** A command for the learner. A plain string is shown and can be run with `run`. */
 export const lookSchema = z.union([
@@ -47,6 +48,8 @@ const conntrackCheck = z.strictObject({
 /** A value read from one of kube-proxy's rules in a node's live iptables-save. */
 const ruleCheck = z.strictObject({
   node: hostName,
+  /** ipv6: the node's ip6tables-save (the IPv6 proxier of a dual-stack cluster). */
+  family: z.enum(['ipv4', 'ipv6']).optional(),
   table: z.enum(['nat', 'filter']).default('nat'),
   /** Chain name, "*" allowed: KUBE-SVC-* */
   chain: z.string().min(1),
@@ -88,6 +91,8 @@ const captureCheck = z.strictObject({
  */
 const nftCheck = z.strictObject({
   node: hostName,
+  /** ip6: `table ip6 kube-proxy` (the IPv6 proxier of a dual-stack cluster). */
+  family: z.enum(['ip', 'ip6']).optional(),
   /** A verdict map ("service-ips", "*" allowed). */
   map: z.string().min(1).optional(),
   /** The map element's key as nft prints it: "172.31.0.5 . tcp . 443", "tcp . 32000". */
@@ -112,7 +117,8 @@ const nftCheck = z.strictObject({
 const neighbourCheck = z.strictObject({
   node: hostName,
   dev: z.string().min(1),
-  to: ipv4,
+  /** IPv4 (an ARP entry) or IPv6 (one neighbour discovery made). */
+  to: ipAddress,
   field: z.enum(['lladdr']),
 });
 

@@ -171,6 +171,23 @@ export async function slowConnectionTo(labName: string, to: string, podIP: strin
  * The labs of a describe block that runs workshops: a private progress folder (LAB_WORKSHOP_DIR)
  * and the labs downed before its tests and after them; after, none of their namespaces is left.
  */
+/** A workshop run against a live lab of a scenario in some modes (test/e2e/workshop-*.test.ts). */
+export interface WorkshopCase {
+  scenario: string;
+  name: string;
+  set: string[];
+  /** The learner's own request, for "your most recent request". */
+  from: string;
+  to: string;
+  /** Answers of the mode's own questions, by step id, as the lab's rules and tables hold them. */
+  expected: Record<string, string>;
+}
+
+/** The lab's answer of each step of a skip-through, in order: the rest of each "The lab's answer:" line, without a pod's "(address)". */
+export function skippedAnswers(out: string): string[] {
+  return [...out.matchAll(/skipped\. The lab's answer: (.+)$/gm)].map((m) => m[1]!.trim().replace(/ \([^)]*\)$/, ''));
+}
+
 export function workshopLabs(prefix: string, names: string[]): { dir: () => string; env: () => Record<string, string> } {
   let dir = '';
   beforeAll(async () => {

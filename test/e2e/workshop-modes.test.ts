@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lab, requireRoot, workshopLabs } from './helpers.js';
+import { lab, requireRoot, skippedAnswers, workshopLabs, type WorkshopCase } from './helpers.js';
 import type { HealthReport } from '../../lab/workshop/health.js';
 
 /**
@@ -12,15 +12,7 @@ import type { HealthReport } from '../../lab/workshop/health.js';
 
 const root = requireRoot();
 
-interface Case {
-  scenario: string;
-  name: string;
-  set: string[];
-  /** The learner's own request, for "your most recent request". */
-  from: string;
-  to: string;
-  /** Answers of the mode's own questions, by step id, as the lab's rules and tables hold them. */
-  expected: Record<string, string>;
+interface Case extends WorkshopCase {
   /** Step ids the mode adds (must be asked) or drops (must not be). */
   asked?: string[];
   notAsked?: string[];
@@ -110,11 +102,6 @@ const cases: Case[] = [
     fault: { host: 'node2', cmd: ['ip', 'route', 'del', '10.244.0.0/24'], says: /node2 routes 10\.244\.0\.0\/24 via 10\.240\.0\.1 .*not via 10\.240\.0\.4/ },
   },
 ];
-
-/** The lab's answer of each step of a skip-through, in order. */
-function skippedAnswers(out: string): string[] {
-  return [...out.matchAll(/skipped\. The lab's answer: (\S+)/g)].map((m) => m[1]!);
-}
 
 describe.skipIf(!root)('workshops in every proxy and pod-network mode, against live labs', () => {
   const { env } = workshopLabs('wsm-e2e-', cases.map((c) => c.name));

@@ -7,6 +7,10 @@ import { uiPage } from '../../lab/ui/page.js';
 import { capturePoints, labPicture } from '../../lab/ui/picture.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import { newProgress, recordStep } from '../../lab/workshop/progress.js';
+import { pageConversation } from '../../lab/ui/conversation.js';
+import { latestChallenge, runChallenge, type ChallengeRecord } from '../../lab/workshop/challenge.js';
+import { FAULTS } from '../../lab/break/index.js';
+import type { FaultPlan } from '../../lab/break/catalogue.js';
 
 /** The live page's pure parts: what may be sent where, the page itself, the token gate; the class view's arithmetic. */
 
@@ -31,14 +35,20 @@ describe('what the page may send', () => {
 });
 
 describe('the page', () => {
-  const html = uiPage({ lab: 'nodeport', token: 'T0K', picture: labPicture(topology), senders: view.senders, destinations: view.destinations, nodes: view.nodes, natNode: 'node1', workshop: true });
+  const html = uiPage({ lab: 'nodeport', token: 'T0K', picture: labPicture(topology), senders: view.senders, destinations: view.destinations, nodes: view.nodes, natNode: 'node1', workshop: true, faults: [{ name: 'route-localnet', description: 'localhost <NodePorts> stop' }] });
   it('is one document that loads nothing: no src, no href, no external URL', () => {
     expect(html).not.toMatch(/\s(src|href)=/);
     expect(html).not.toMatch(/https?:\/\/(?!www\.w3\.org)/);
     expect(html).toContain('data-host="web-1"');
   });
+  it('offers the challenges: a random fault or one of the lab\'s, its list escaped, the repair action', () => {
+    expect(html).toContain('<option value="random">');
+    expect(html).toContain('<option value="route-localnet">');
+    expect(html).toContain('localhost &lt;NodePorts&gt; stop');
+    expect(html).toContain('id="repair"');
+  });
   it('escapes what it embeds', () => {
-    const evil = uiPage({ lab: 'x', token: '</script><b>', picture: { svg: '', css: '' }, senders: ['<i>'], destinations: [], nodes: [], natNode: '', workshop: false });
+    const evil = uiPage({ lab: 'x', token: '</script><b>', picture: { svg: '', css: '' }, senders: ['<i>'], destinations: [], nodes: [], natNode: '', workshop: false, faults: [] });
     expect(evil).not.toContain('</script><b>');
     expect(evil).toContain('&lt;i&gt;');
   });
@@ -83,5 +93,54 @@ describe("the class view's place in a workshop", () => {
     p = recordStep(p, 'c', { outcome: 'skipped', attempts: 1, hints: 1 });
     p = recordStep(p, 'gone', { outcome: 'correct', attempts: 9, hints: 9 });
     expect(workshopPlace('W', steps, p, 'f')).toMatchObject({ step: 2, stepTitle: 'B', done: 2, correct: 1, skipped: 1, attempts: 4, hints: 3 });
+  });
+});
+
+describe('a conversation on the page', () => {
+  it('sends its text and prompt as events, takes one short line, echoes it and ends', async () => {
+    const sent: [string, unknown][] = [];
+    const talk = pageConversation('challenge', (e, d) => sent.push([e, d]));
+    talk.io.write('hello\n');
+    const asked = talk.io.ask('fault> ');
+    expect(talk.asking()).toBe(true);
+    expect(() => talk.answer('a\nb')).toThrow(/one line/);
+    expect(() => talk.answer(42)).toThrow(/one line/);
+    talk.answer('route-localnet');
+    expect(await asked).toBe('route-localnet');
+    expect(talk.replay()).toEqual([{ event: 'challenge-text', data: 'hello\nfault> route-localnet\n' }, { event: 'challenge-prompt', data: null }]);
+    talk.end();
+    expect(() => talk.answer('check')).toThrow(/ended/);
+    expect(sent.map(([e]) => e)).toEqual(['challenge-text', 'challenge-prompt', 'challenge-text', 'challenge-prompt']);
+  });
+});
+
+describe("the challenge's record, as it runs and for the instructor", () => {
+  const plan: FaultPlan = { fault: 'route-localnet', summary: 'route_localnet=0 on node1', breakSteps: [{ host: 'node1', argv: ['true'] }], repairSteps: [], healthy: { host: 'node1', argv: ['true'], pattern: 'x' } };
+  it('saves every change: wrong and right diagnosis, a check too early, the fix', async () => {
+    const lines = ['service-chain-emptied', 'route-localnet', 'node2', 'node1', 'check', 'check'];
+    const saved: ChallengeRecord[] = [];
+    let fixedNow = false;
+    const rec = await runChallenge({
+      lab: 'l',
+      choices: FAULTS,
+      plan,
+      io: { write: () => undefined, ask: async () => { const l = lines.shift(); if (l === 'check' && lines.length === 0) fixedNow = true; return l; } },
+      fixed: async () => fixedNow,
+      repair: async () => undefined,
+      onChange: (r) => saved.push(r),
+    });
+    expect(rec).toMatchObject({ outcome: 'fixed', diagnosed: true, attempts: 4, fixChecks: 1 });
+    expect(saved[0]).toMatchObject({ outcome: 'in-progress', diagnosed: false, attempts: 0 });
+    expect(saved.find((r) => r.diagnosed)).toMatchObject({ attempts: 4, outcome: 'in-progress' });
+    expect(saved.at(-1)).toEqual(rec);
+  });
+  const base: ChallengeRecord = { fault: 'route-localnet', host: 'node1', outcome: 'in-progress', diagnosed: false, attempts: 1, fixChecks: 0, hints: 2, at: 't' };
+  it('hidden until found or shown; in progress only while its fault is in the lab', () => {
+    expect(latestChallenge([], [])).toBeUndefined();
+    expect(latestChallenge([base], ['route-localnet'])).toMatchObject({ outcome: 'in-progress', hidden: true, solved: false, attempts: 1, hints: 2 });
+    expect(latestChallenge([base], [])).toMatchObject({ outcome: 'stopped', hidden: true });
+    expect(latestChallenge([{ ...base, diagnosed: true }], ['route-localnet'])).toMatchObject({ hidden: false });
+    expect(latestChallenge([{ ...base, outcome: 'gave-up' }], [])).toMatchObject({ outcome: 'gave-up', hidden: false, solved: false });
+    expect(latestChallenge([base, { ...base, outcome: 'fixed', diagnosed: true, at: 'u' }], [])).toMatchObject({ outcome: 'fixed', solved: true, at: 'u' });
   });
 });

@@ -197,6 +197,20 @@ describe('answer normalisation', () => {
     expect(parseAddress('web-2')).toBeUndefined();
   });
 
+  it('reads IPv6 addresses the same ways, in RFC 5952 form', () => {
+    expect(parseAddress('fd00:10:240::4')).toEqual({ ip: 'fd00:10:240::4' });
+    expect(parseAddress('FD00:10:240:0:0:0:0:4')).toEqual({ ip: 'fd00:10:240::4' });
+    expect(parseAddress('[fd00:10:240::4]:32000')).toEqual({ ip: 'fd00:10:240::4', port: 32000 });
+    expect(parseAddress('[fd00:10:240::4]')).toEqual({ ip: 'fd00:10:240::4' });
+    expect(parseAddress('fd00:10:244:1::2.8443')).toEqual({ ip: 'fd00:10:244:1::2', port: 8443 });
+    expect(parseAddress('fd00:172:31::5/128')).toEqual({ ip: 'fd00:172:31::5' });
+    expect(parseAddress('fd00:::4')).toBeUndefined();
+    expect(parseAddress('[fd00::4]:70000')).toBeUndefined();
+    const ctx: AnswerContext = { kind: 'address', port: 'ignore' };
+    expect(judge('fd00:10:240:0::4', ['[fd00:10:240::4]:34663'], ctx).ok).toBe(true);
+    expect(judge('10.240.0.4', ['[fd00:10:240::4]:34663'], ctx).ok).toBe(false);
+  });
+
   it('reads numbers as decimals, percentages and fractions', () => {
     expect(parseNumber('0.50000000000')).toBe(0.5);
     expect(parseNumber('.5')).toBe(0.5);
@@ -369,6 +383,17 @@ describe('live-state readers (pure parts)', () => {
     const missing = missingRules(planned, broken);
     expect(missing).toHaveLength(1);
     expect(missing[0]!.chain).toBe('KUBE-SVC-54WW65JLHZHRV7HC');
+  });
+
+  it('the IPv6 plan of a dual-stack node matches ip6tables-save, which writes /128 on every address', () => {
+    const payload6 = planLab(loadTopology('dualstack').topology).kubeProxy.find((n) => n.node === 'node1')!.payload6!;
+    const planned = parseSave(payload6).rules;
+    const clusterIp = planned.find((r) => r.options.get('--comment') === 'default/web:https cluster IP' && r.chain === 'KUBE-SERVICES')!;
+    expect(clusterIp.options.get('-d')).toBe('fd00:172:31::5');
+    // What the kernel prints back: the same rules, the destination as fd00:172:31::5/128.
+    const live = planned.map((r) => (r === clusterIp ? { ...r, options: new Map([...r.options, ['-d', 'fd00:172:31::5/128']]) } : r));
+    expect(missingRules(planned, live)).toEqual([]);
+    expect(missingRules(planned, live.filter((_, i) => planned[i] !== clusterIp))).toHaveLength(1);
   });
 });
 
