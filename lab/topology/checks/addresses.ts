@@ -67,6 +67,13 @@ export function checkAddresses(c: CheckContext): void {
       if (!cidrContains(subnet, x) || isNetworkOrBroadcast(subnet, x)) c.at(path, `${extra} is not a host address of network "${n.network}" (${subnet.text})`);
       else c.claimAddress(path, extra);
     });
+    const attached = new Set([n.network]);
+    (n.interfaces ?? []).forEach((iface, j) => {
+      const path = ['nodes', i, 'interfaces', j];
+      if (attached.has(iface.network)) c.at([...path, 'network'], `node "${n.name}" is already on network "${iface.network}"${iface.network === n.network ? ' (its eth0)' : ''}`);
+      attached.add(iface.network);
+      onNetwork(path, iface.network, iface.address);
+    });
     const pc = c.cidrAt(['nodes', i, 'podCIDR'], n.podCIDR);
     if (!pc) return;
     if (podRange && !(cidrContains(podRange, pc.network) && pc.prefix >= podRange.prefix)) {
