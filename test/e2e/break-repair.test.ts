@@ -48,7 +48,19 @@ function challengeSession(args: string[], dir: string) {
     for (let i = 0; i < 600 && !out.includes(text); i++) await new Promise((r) => setTimeout(r, 100));
     expect(out).toContain(text);
   };
-  return { waitFor, write: (line: string) => p.stdin!.write(`${line}\n`), end: async () => (p.stdin!.end(), { ...(await p), out }) };
+  const write = (line: string) => p.stdin!.write(`${line}\n`);
+  /** At `fix>`: fix it for real through lab exec, `check`, and the session ends fixed; the record it saved. */
+  const fixWith = async (name: string, host: string, argv: string[]): Promise<ChallengeRecord | undefined> => {
+    const fix = await lab(['exec', name, host, '--', ...argv]);
+    expect(fix.exitCode, fix.stderr).toBe(0);
+    write('check');
+    await waitFor('fixed: the live kernel');
+    p.stdin!.end();
+    const done = await p;
+    expect(done.exitCode, out).toBe(0);
+    return (JSON.parse(readFileSync(join(dir, `${name}.challenges.json`), 'utf8')) as ChallengeRecord[]).at(-1);
+  };
+  return { waitFor, write, fixWith };
 }
 
 async function refused(name: string, fault: string, why: RegExp): Promise<void> {
@@ -92,7 +104,7 @@ describe.skipIf(!root)('break and repair, nodeport, iptables mode', () => {
     await refused(name, 'no-such-fault', /no fault named/);
   });
   it('challenge mode through stdin: wrong and right diagnosis, the fix checked against the kernel', async () => {
-    const { waitFor, write, end } = challengeSession([name, '--challenge', 'route-localnet'], dir);
+    const { waitFor, write, fixWith } = challengeSession([name, '--challenge', 'route-localnet'], dir);
     await waitFor('fault> ');
     write('service-chain-emptied'); // wrong
     await waitFor('not that one');
@@ -104,14 +116,8 @@ describe.skipIf(!root)('break and repair, nodeport, iptables mode', () => {
     await waitFor('fix> ');
     write('check');
     await waitFor('still broken');
-    const fix = await lab(['exec', name, 'node1', '--', 'sysctl', '-w', 'net.ipv4.conf.all.route_localnet=1']);
-    expect(fix.exitCode, fix.stderr).toBe(0);
-    write('check');
-    await waitFor('fixed: the live kernel');
-    const done = await end();
-    expect(done.exitCode, done.out).toBe(0);
-    const recs = JSON.parse(readFileSync(join(dir, `${name}.challenges.json`), 'utf8')) as ChallengeRecord[];
-    expect(recs.at(-1)).toMatchObject({ fault: 'route-localnet', host: 'node1', outcome: 'fixed', attempts: 4, fixChecks: 1 });
+    const rec = await fixWith(name, 'node1', ['sysctl', '-w', 'net.ipv4.conf.all.route_localnet=1']);
+    expect(rec).toMatchObject({ fault: 'route-localnet', host: 'node1', outcome: 'fixed', attempts: 4, fixChecks: 1 });
     const state = JSON.parse(readFileSync(stateFile(name), 'utf8')) as { faults?: unknown[] };
     expect(state.faults).toBeUndefined();
     const v = await lab(['verify', name], { env, timeout: 280_000 });
@@ -210,20 +216,13 @@ for (const mode of ['iptables', 'nftables'] as const) {
     }, 600_000);
 
     it('the challenge: named in words, found on node1, fixed with loose rp_filter (2) through lab exec', async () => {
-      const { waitFor, write, end } = challengeSession([name, '--challenge', 'rp-filter-strict'], dir);
+      const { waitFor, write, fixWith } = challengeSession([name, '--challenge', 'rp-filter-strict'], dir);
       await waitFor('fault> ');
       write('strict reverse path filter');
       await waitFor('host> ');
       write('node1');
       await waitFor('fix> ');
-      const fix = await lab(['exec', name, 'node1', '--', 'sysctl', '-w', 'net.ipv4.conf.eth0.rp_filter=2']);
-      expect(fix.exitCode, fix.stderr).toBe(0);
-      write('check');
-      await waitFor('fixed: the live kernel');
-      const done = await end();
-      expect(done.exitCode, done.out).toBe(0);
-      const recs = JSON.parse(readFileSync(join(dir, `${name}.challenges.json`), 'utf8')) as ChallengeRecord[];
-      expect(recs.at(-1)).toMatchObject({ fault: 'rp-filter-strict', host: 'node1', outcome: 'fixed' });
+      expect(await fixWith(name, 'node1', ['sysctl', '-w', 'net.ipv4.conf.eth0.rp_filter=2'])).toMatchObject({ fault: 'rp-filter-strict', host: 'node1', outcome: 'fixed' });
       const v = await lab(['verify', name], { env, timeout: 280_000 });
       expect(v.exitCode, v.stdout).toBe(0);
     }, 600_000);
