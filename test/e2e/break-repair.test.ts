@@ -209,7 +209,7 @@ for (const mode of ['iptables', 'nftables'] as const) {
     it("rp-filter-strict on node1's eth0: every SYN dropped by the reverse-path filter, named by verify", async () => {
       const before = await lab(['exec', name, 'node1', '--', 'nstat', '-az', 'TcpExtIPReversePathFilter']);
       const count = (out: string) => Number(/TcpExtIPReversePathFilter\s+(\d+)/.exec(out)?.[1]);
-      await breakAndRepair(name, 'rp-filter-strict', /0 of 40 requests answered: 40 timed out; the kernel dropped 40 at node1 eth0: IP_RPFILTER \(the reverse-path filter refused its source\)/, /10\.240\.0\.4:32000 answers: 0 of \d+ answered[\s\S]*rp_filter=1 on node1/);
+      await breakAndRepair(name, 'rp-filter-strict', new RegExp('0 of 40 requests answered: 40 timed out; the kernel dropped 40 at node1 eth0: IP_RPFILTER \\(the reverse-path filter refused its source\\)'.replaceAll(' ', '\\s+')), /10\.240\.0\.4:32000 answers: 0 of \d+ answered[\s\S]*rp_filter=1 on node1/);
       // The kernel counted them (verify's 40 and --check's), and loose mode (repair put back 0) counts no more.
       const after = await lab(['exec', name, 'node1', '--', 'nstat', '-az', 'TcpExtIPReversePathFilter']);
       expect(count(after.stdout) - count(before.stdout)).toBeGreaterThanOrEqual(40);
