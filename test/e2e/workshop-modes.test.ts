@@ -78,7 +78,7 @@ const cases: Case[] = [
     set,
     from: 'client',
     to: '10.240.0.4:32000',
-    expected: { 'client-route': '10.240.0.1', 'syn-in': '10.240.0.4:32000', 'route-back': 'eth1', 'reply-out': '10.240.0.4:32000', 'rp-filter': '1' },
+    expected: { 'client-route': '10.241.0.1', 'syn-in': '10.240.0.4:32000', 'route-back': 'eth1', 'reply-out': '10.240.0.4:32000', 'rp-filter': '1' },
   })),
   {
     scenario: 'nodeport',
