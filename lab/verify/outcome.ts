@@ -67,7 +67,9 @@ export function unseenPathText(groupFlows: SentRequest[], drops: Record<string, 
 /**
  * Where the kernel dropped the unanswered requests, the most common place first (each request
  * counted once per place): "; the kernel dropped 40 at node1 eth0: IP_RPFILTER (the
- * reverse-path filter refused its source)". Nothing when the drop trace saw none.
+ * reverse-path filter refused its source)". Only places that dropped at least half of them: the
+ * trace's window around a request also holds the odd unrelated drop (a NOT_SPECIFIED one on
+ * another host). Nothing when the drop trace saw none.
  */
 function droppedText(groupFlows: SentRequest[], drops: Record<string, RequestDrop[]>): string {
   const meaning = new Map<string, string>();
@@ -79,6 +81,8 @@ function droppedText(groupFlows: SentRequest[], drops: Record<string, RequestDro
     }));
     return [...seen];
   });
-  if (places.length === 0) return '';
-  return `; the kernel dropped ${tally(places).slice(0, 2).map(([where, k]) => `${k} at ${where} (${meaning.get(where)})`).join(', ')}`;
+  const unanswered = groupFlows.filter((f) => !f.answer).length;
+  const most = tally(places).filter(([, k]) => k * 2 >= unanswered);
+  if (most.length === 0) return '';
+  return `; the kernel dropped ${most.slice(0, 2).map(([where, k]) => `${k} at ${where} (${meaning.get(where)})`).join(', ')}`;
 }
