@@ -14,6 +14,7 @@ import { runningLab } from './running.js';
 import { status } from './status.js';
 import { up, type UpOptions } from './up.js';
 import { isLabName } from '../topology/names.js';
+import { isDeepStrictEqual } from 'node:util';
 
 /**
  * The workshop verb's domain: which lab and which scenario a command means, bringing the lab up,
@@ -46,6 +47,7 @@ export function workshopTarget(arg: string, name?: string, set: Record<string, s
   if (!name && looksLikeLabName(arg) && readState(arg)) {
     if (isUp(arg)) {
       const r = runningLab(arg);
+      refuseOtherSettings(arg, set);
       return { lab: arg, scenarioRef: r.path, topologyPath: r.path, topology: r.topology };
     }
     const state = readState(arg)!;
@@ -58,10 +60,34 @@ export function workshopTarget(arg: string, name?: string, set: Record<string, s
     if (r.path !== path) {
       throw new LabError(`lab "${name}" runs ${scenarioOf(r.path)}, not ${scenarioOf(path)}: run "lab workshop ${name}"`, ExitCode.badInput);
     }
+    refuseOtherSettings(name, set);
     return { lab: name, scenarioRef: arg, topologyPath: r.path, topology: r.topology };
   }
   const { topology } = loadTopology(path, { ...set, ...(name ? { lab: name } : {}) });
+  if (isUp(topology.lab) && runningLab(topology.lab).path === path) refuseOtherSettings(topology.lab, set);
   return { lab: topology.lab, scenarioRef: arg, topologyPath: path, topology, overrides: set };
+}
+
+/**
+ * `--set` on a lab that is up: a lab keeps the settings it was built with (as `lab up` refuses
+ * to build it again), so settings that would give another topology are refused, not ignored.
+ * Settings the lab already has (the same value, or the file's own) are fine.
+ */
+function refuseOtherSettings(lab: string, set: Record<string, string>): void {
+  if (Object.keys(set).length === 0) return;
+  const r = runningLab(lab);
+  const asked = loadTopology(r.path, { ...r.state.overrides, ...set }).topology;
+  // As JSON both: a topology read back from the lab's cache has no fields set to undefined.
+  const plain = (t: Topology) => JSON.parse(JSON.stringify(t)) as unknown;
+  if (isDeepStrictEqual(plain(asked), plain(r.fileTopology))) return;
+  const fileLab = loadTopology(r.path).topology.lab;
+  const has = Object.entries(r.state.overrides).filter(([k]) => k !== 'lab');
+  const sets = Object.entries(set).map(([k, v]) => `--set ${k}=${v}`).join(' ');
+  throw new LabError(
+    `lab "${lab}" is up with other settings (built with ${has.length ? has.map(([k, v]) => `--set ${k}=${v}`).join(' ') : 'no --set'}), and a lab keeps the settings it was built with: ` +
+      `run "lab down ${lab}" first, then "lab workshop ${scenarioOf(r.path)}${lab !== fileLab ? ` --name ${lab}` : ''} --up ${sets}"`,
+    ExitCode.badInput,
+  );
 }
 
 /** The lab `--check` looks at: --name, a lab known by that name, or the lab a scenario makes. */

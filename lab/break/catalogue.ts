@@ -119,21 +119,43 @@ export const routeLocalnet: Fault = {
   },
 };
 
+/**
+ * A multi-homed node that routes a client's network out of another interface than eth0 (its
+ * `interfaces` put it on that network directly), while the lab's clients there reach a NodePort:
+ * their requests come in on eth0 through the router and the replies leave by eth1.
+ */
+export function asymmetricNode(t: Topology): { node: string; via: string; network: string } | undefined {
+  if (!hasNodePort(t)) return undefined;
+  for (const n of t.nodes) {
+    const k = (n.interfaces ?? []).findIndex((i) => t.clients.some((c) => c.network === i.network));
+    if (k >= 0) return { node: n.name, via: `eth${k + 1}`, network: n.interfaces![k]!.network };
+  }
+  return undefined;
+}
+
 export const rpFilterStrict: Fault = {
   name: 'rp-filter-strict',
-  description: "strict rp_filter on a node's eth0: packets whose reverse route leaves by another interface are dropped",
-  keywords: ['rp_filter', 'rp-filter', 'reverse path', 'rpf'],
-  where: 'only a world where a node receives on eth0 what it routes back out of another interface; no built-in scenario has one',
-  // Measured in every built-in scenario and pod network mode: each node routes every source it
-  // hears from (the client subnet, its peers, other nodes' pod CIDRs) out of the same eth0 it
+  description: "strict rp_filter on a node's eth0: packets whose route back leaves by another interface are dropped (a multi-homed node's clients time out)",
+  keywords: ['rp_filter', 'rp-filter', 'reverse path', 'reverse-path', 'rpf', 'asymmetric'],
+  where: 'a multi-homed node that routes its clients back out of another interface than eth0 (nodeport-multihomed), every mode',
+  // Measured in every other built-in scenario and pod network mode: each node routes every source
+  // it hears from (the client subnet, its peers, other nodes' pod CIDRs) out of the same eth0 it
   // arrived on, so strict rp_filter drops nothing and verify would pass. Refused, not pretended.
-  refusal: () =>
-    "every node of this lab routes each source it hears from back out of the interface it arrived on (eth0), so strict rp_filter drops nothing here: verify would still pass",
+  refusal: (c) =>
+    asymmetricNode(c.topology)
+      ? undefined
+      : 'every node of this lab routes each source it hears from back out of the interface it arrived on (eth0), so strict rp_filter drops nothing here: verify would still pass (nodeport-multihomed has a node where it bites)',
   async plan(c, read) {
-    const node = c.topology.nodes[c.topology.nodes.length - 1]!.name;
+    const { node, via } = asymmetricNode(c.topology)!;
     const key = 'net.ipv4.conf.eth0.rp_filter';
     const before = (await read(node, ['sysctl', '-n', key])).trim() || '0';
-    return { fault: this.name, summary: `${key}=1 on ${node}`, breakSteps: [sysctlSet(node, key, '1')], repairSteps: [sysctlSet(node, key, before)], healthy: sysctlIs(node, key, '^[02]$') };
+    return {
+      fault: this.name,
+      summary: `${key}=1 on ${node}, whose route back to the clients leaves by ${via}`,
+      breakSteps: [sysctlSet(node, key, '1')],
+      // Strict when either is 1 (the kernel takes the larger of conf.all and conf.eth0): fixed only when neither is.
+      repairSteps: [sysctlSet(node, key, before === '1' ? '0' : before)],
+      healthy: { host: node, argv: ['sysctl', '-n', 'net.ipv4.conf.all.rp_filter', key], pattern: '^[02]\n[02]$' },
+    };
   },
 };
-

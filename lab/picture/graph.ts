@@ -2,7 +2,7 @@ import { loadBalancerOf } from '../plan/load-balancer/index.js';
 import { bridgeAddressOf } from '../topology/relations.js';
 import { podNetworkOf, type DrawnLink } from '../plan/pod-network/index.js';
 import type { Topology } from '../topology/schema.js';
-import { HOST_IFNAME, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
+import { extraIfname, extraRouterPortName, HOST_IFNAME, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
 
 /**
  * The topology as a picture's data: every namespace a box with its interfaces and addresses,
@@ -69,7 +69,7 @@ export function topologyGraph(t: Topology): TopologyGraph {
   }
   for (const n of t.nodes) {
     const gw = bridgeAddressOf(n);
-    hosts.push({ name: n.name, role: 'node', interfaces: [`${HOST_IFNAME} ${n.address}/${prefix(subnet.get(n.network)!)}`, `pods ${n.podCIDR}`, ...vtepLine(n.name)], bridges: [{ name: n.bridge, address: `${gw}/${prefix(n.podCIDR)}` }] });
+    hosts.push({ name: n.name, role: 'node', interfaces: [`${HOST_IFNAME} ${n.address}/${prefix(subnet.get(n.network)!)}`, ...(n.interfaces ?? []).map((i, j) => `${extraIfname(j + 1)} ${i.address}/${prefix(subnet.get(i.network)!)}`), `pods ${n.podCIDR}`, ...vtepLine(n.name)], bridges: [{ name: n.bridge, address: `${gw}/${prefix(n.podCIDR)}` }] });
   }
   for (const p of t.pods) {
     const node = t.nodes.find((n) => n.name === p.node)!;
@@ -79,6 +79,12 @@ export function topologyGraph(t: Topology): TopologyGraph {
   for (const h of [...t.clients, ...t.nodes]) {
     const router = routerOf(h.network);
     if (router) links.push({ host: h.name, ifname: HOST_IFNAME, peerHost: router.name, bridge: networkBridgeName(h.network), peer: routerPortName(h.name) });
+  }
+  for (const n of t.nodes) {
+    (n.interfaces ?? []).forEach((i, j) => {
+      const router = routerOf(i.network);
+      if (router) links.push({ host: n.name, ifname: extraIfname(j + 1), peerHost: router.name, bridge: networkBridgeName(i.network), peer: extraRouterPortName(n.name, j + 1) });
+    });
   }
   const services = t.services.map((s) => ({
     name: `${s.namespace}/${s.name}`,

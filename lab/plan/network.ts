@@ -1,6 +1,6 @@
 import type { Client, Node, Pod, Router, Topology } from '../topology/schema.js';
 import { bridgeAddressOf } from '../topology/relations.js';
-import { HOST_IFNAME, labMarker, namespaceName, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
+import { extraIfname, extraRouterPortName, HOST_IFNAME, labMarker, namespaceName, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
 import { cidrContains, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js';
 import { labPrefixes as prefixesOf } from '../topology/relations.js';
 import { macFrom } from './pod-network/common.js';
@@ -172,12 +172,13 @@ function planRouterBridges(p: Planning, r: Router): void {
   }
 }
 
-/** A veth from the host's eth0 to a port on the bridge of the router on that network. */
-function plugIntoNetwork(p: Planning, host: string, network: string): void {
+/** A veth from the host's eth0 (or a multi-homed node's k-th more interface) to a port on the bridge of the router on that network. */
+function plugIntoNetwork(p: Planning, host: string, network: string, k = 0): void {
   const router = p.t.routers.find((r) => r.interfaces.some((i) => i.network === network))!;
-  const port = routerPortName(host);
+  const port = k === 0 ? routerPortName(host) : extraRouterPortName(host, k);
+  const ifname = k === 0 ? HOST_IFNAME : extraIfname(k);
   p.createBatch.push(
-    `link add name ${HOST_IFNAME} index ${HOST_IFINDEX} netns ${namespaceName(p.t.lab, host)} type veth peer name ${port} index ${ROUTER_PORT_BASE + p.routerPorts++} netns ${namespaceName(p.t.lab, router.name)}`,
+    `link add name ${ifname} index ${HOST_IFINDEX + k} netns ${namespaceName(p.t.lab, host)} type veth peer name ${port} index ${ROUTER_PORT_BASE + p.routerPorts++} netns ${namespaceName(p.t.lab, router.name)}`,
   );
   const rp = p.plans.get(router.name)!;
   rp.batch.push(`link set ${port} master ${networkBridgeName(network)}`, `link set ${port}${mtuOf(p.mtus.get(network))} up`);
@@ -193,11 +194,20 @@ function planNode(p: Planning, n: Node): void {
   addAddress(plan, HOST_IFNAME, `${n.address}/${prefixOf(subnet)}`);
   for (const extra of n.extraAddresses ?? []) addAddress(plan, HOST_IFNAME, `${extra}/${prefixOf(subnet)}`);
   plan.batch.push(`link set ${HOST_IFNAME}${mtuOf(p.mtus.get(n.network))} up`);
+  // A multi-homed node: its more networks are connected routes out of eth1, eth2 (no gateway route to them).
+  const more = (n.interfaces ?? []).map((iface, j) => {
+    const k = j + 1;
+    plugIntoNetwork(p, n.name, iface.network, k);
+    const sub = p.subnets.get(iface.network)!;
+    addAddress(plan, extraIfname(k), `${iface.address}/${prefixOf(sub)}`);
+    plan.batch.push(`link set ${extraIfname(k)}${mtuOf(p.mtus.get(iface.network))} up`);
+    return sub;
+  });
   const gateway = bridgeAddressOf(n);
   plan.batch.push(`link add ${n.bridge} address ${bridgeMac(gateway)}${mtuOf(p.podNet.podMtu)} type bridge`);
   addAddress(plan, n.bridge, `${gateway}/${prefixOf(n.podCIDR)}`);
   plan.batch.push(`link set ${n.bridge} up`);
-  routesVia(p, plan, [subnet, n.podCIDR], gatewayOn(p.t, n.network));
+  routesVia(p, plan, [subnet, n.podCIDR, ...more], gatewayOn(p.t, n.network));
   extend(plan, p.podNet.nodes[n.name]);
 }
 

@@ -25,3 +25,7 @@ export const networkBridgeName = (network: string) => `br-${network}`;
 export const routerPortName = (host: string) => `p-${host}`;
 /** The interface every node, client and pod sees as its own. */
 export const HOST_IFNAME = 'eth0';
+/** A multi-homed node's k-th more interface (nodes[].interfaces[k-1]): eth1, eth2, ... */
+export const extraIfname = (k: number) => `eth${k}`;
+/** The router's port toward a node's k-th more interface. */
+export const extraRouterPortName = (host: string, k: number) => `p${k}-${host}`;

@@ -16,6 +16,7 @@ export const LIMITS = {
   networks: 16,
   routers: 8,
   interfacesPerRouter: 16,
+  interfacesPerNode: 3,
   routesPerRouter: 64,
   nextHops: 16,
   nodes: 32,
@@ -99,6 +100,12 @@ export const nodeSchema = z.strictObject({
   extraAddresses: most(z.array(ipv4).min(1), LIMITS.loadBalancerIPs, 'extra addresses').optional(),
   /** The bridge's address, the pods' gateway (unset: the first address of podCIDR). */
   bridgeAddress: ipv4.optional(),
+  /**
+   * More network attachments after eth0 (a multi-homed node): eth1, eth2, ... in this order, each
+   * an address on another network. The node reaches that network's subnet through it directly, not
+   * through a router: replies to a client there leave by eth1 whatever interface the request came in on.
+   */
+  interfaces: most(z.array(z.strictObject({ network: name, address: ipv4 })).min(1), LIMITS.interfacesPerNode, 'more interfaces per node').optional(),
 });
 
 export const clientSchema = z.strictObject({

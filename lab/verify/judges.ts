@@ -262,7 +262,7 @@ export function judgeStep(step: Step, flow: Flow | undefined, groupFlows: Flow[]
     const senderIp = groupFlows[0]?.client.slice(0, groupFlows[0].client.lastIndexOf(':'));
     const pat = (x: string) => (senderIp && /^\$client(\.ip)?(:\*)?$/.test(x) ? { ip: senderIp } : resolvePattern(x, {}));
     const { expected } = (flowJudges[kind] as FlowJudge<typeof kind>)(value as never, { ...ctx, flow: none, pat });
-    v = verdict(false, expected, unseenPathText(groupFlows));
+    v = verdict(false, expected, unseenPathText(groupFlows, evidence.drops));
   } else {
     const vars = flowVariables(flow);
     v = (flowJudges[kind] as FlowJudge<typeof kind>)(value as never, { ...ctx, flow, pat: (x) => resolvePattern(x, vars) });

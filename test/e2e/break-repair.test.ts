@@ -39,6 +39,30 @@ async function breakAndRepair(name: string, fault: string, seen: RegExp, symptom
   expect(again.exitCode, again.stdout).toBe(0);
 }
 
+/** A challenge run through stdin: write a line, wait for the text the session prints next. */
+function challengeSession(args: string[], dir: string) {
+  const p = startLab(['workshop', ...args], { env: { ...env, LAB_WORKSHOP_DIR: dir } });
+  let out = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const waitFor = async (text: string) => {
+    for (let i = 0; i < 600 && !out.includes(text); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(out).toContain(text);
+  };
+  const write = (line: string) => p.stdin!.write(`${line}\n`);
+  /** At `fix>`: fix it for real through lab exec, `check`, and the session ends fixed; the record it saved. */
+  const fixWith = async (name: string, host: string, argv: string[]): Promise<ChallengeRecord | undefined> => {
+    const fix = await lab(['exec', name, host, '--', ...argv]);
+    expect(fix.exitCode, fix.stderr).toBe(0);
+    write('check');
+    await waitFor('fixed: the live kernel');
+    p.stdin!.end();
+    const done = await p;
+    expect(done.exitCode, out).toBe(0);
+    return (JSON.parse(readFileSync(join(dir, `${name}.challenges.json`), 'utf8')) as ChallengeRecord[]).at(-1);
+  };
+  return { waitFor, write, fixWith };
+}
+
 async function refused(name: string, fault: string, why: RegExp): Promise<void> {
   const r = await lab(['break', name, fault], { env });
   expect(r.exitCode, r.stdout).toBe(2);
@@ -80,33 +104,20 @@ describe.skipIf(!root)('break and repair, nodeport, iptables mode', () => {
     await refused(name, 'no-such-fault', /no fault named/);
   });
   it('challenge mode through stdin: wrong and right diagnosis, the fix checked against the kernel', async () => {
-    const p = startLab(['workshop', name, '--challenge', 'route-localnet'], { env: { ...env, LAB_WORKSHOP_DIR: dir } });
-    let out = '';
-    const waitFor = async (text: string) => {
-      for (let i = 0; i < 600 && !out.includes(text); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(out).toContain(text);
-    };
-    p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const { waitFor, write, fixWith } = challengeSession([name, '--challenge', 'route-localnet'], dir);
     await waitFor('fault> ');
-    p.stdin!.write('service-chain-emptied\n'); // wrong
+    write('service-chain-emptied'); // wrong
     await waitFor('not that one');
-    p.stdin!.write('localhost nodeport, route_localnet\n'); // right, in words
+    write('localhost nodeport, route_localnet'); // right, in words
     await waitFor('host> ');
-    p.stdin!.write('node2\n');
+    write('node2');
     await waitFor('not there');
-    p.stdin!.write('node1\n');
+    write('node1');
     await waitFor('fix> ');
-    p.stdin!.write('check\n');
+    write('check');
     await waitFor('still broken');
-    const fix = await lab(['exec', name, 'node1', '--', 'sysctl', '-w', 'net.ipv4.conf.all.route_localnet=1']);
-    expect(fix.exitCode, fix.stderr).toBe(0);
-    p.stdin!.write('check\n');
-    await waitFor('fixed: the live kernel');
-    p.stdin!.end();
-    const done = await p;
-    expect(done.exitCode, out).toBe(0);
-    const recs = JSON.parse(readFileSync(join(dir, `${name}.challenges.json`), 'utf8')) as ChallengeRecord[];
-    expect(recs.at(-1)).toMatchObject({ fault: 'route-localnet', host: 'node1', outcome: 'fixed', attempts: 4, fixChecks: 1 });
+    const rec = await fixWith(name, 'node1', ['sysctl', '-w', 'net.ipv4.conf.all.route_localnet=1']);
+    expect(rec).toMatchObject({ fault: 'route-localnet', host: 'node1', outcome: 'fixed', attempts: 4, fixChecks: 1 });
     const state = JSON.parse(readFileSync(stateFile(name), 'utf8')) as { faults?: unknown[] };
     expect(state.faults).toBeUndefined();
     const v = await lab(['verify', name], { env, timeout: 280_000 });
@@ -175,3 +186,51 @@ describe.skipIf(!root)('break and repair, clusterip (a pod calls the Service, cl
     expect((await namespaces()).filter((n) => n.startsWith(`${name}-`))).toEqual([]);
   }, 120_000);
 });
+
+/**
+ * Strict rp_filter where it bites: nodeport-multihomed's node1 has eth1 on the client network, so
+ * a client's SYN to 10.240.0.4:32000 comes in on eth0 and the route back leaves by eth1.
+ */
+for (const mode of ['iptables', 'nftables'] as const) {
+  describe.skipIf(!root)(`break and repair, nodeport-multihomed, ${mode} mode`, () => {
+    const name = `bf-mh-${mode.slice(0, 3)}`;
+    let dir: string;
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'bf-mh-e2e-'));
+      await lab(['down', name]);
+      const up = await lab(['up', 'nodeport-multihomed', '--name', name, '--set', `kubeProxy.mode=${mode}`]);
+      expect(up.exitCode, up.stderr).toBe(0);
+    }, 120_000);
+    afterAll(async () => {
+      await lab(['down', name]);
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("rp-filter-strict on node1's eth0: every SYN dropped by the reverse-path filter, named by verify", async () => {
+      const before = await lab(['exec', name, 'node1', '--', 'nstat', '-az', 'TcpExtIPReversePathFilter']);
+      const count = (out: string) => Number(/TcpExtIPReversePathFilter\s+(\d+)/.exec(out)?.[1]);
+      await breakAndRepair(name, 'rp-filter-strict', new RegExp('0 of 40 requests answered: 40 timed out; the kernel dropped 40 at node1 eth0: IP_RPFILTER \\(the reverse-path filter refused its source\\)'.replaceAll(' ', '\\s+')), /10\.240\.0\.4:32000 answers: 0 of \d+ answered[\s\S]*rp_filter=1 on node1/);
+      // The kernel counted them (verify's 40 and --check's), and loose mode (repair put back 0) counts no more.
+      const after = await lab(['exec', name, 'node1', '--', 'nstat', '-az', 'TcpExtIPReversePathFilter']);
+      expect(count(after.stdout) - count(before.stdout)).toBeGreaterThanOrEqual(40);
+    }, 600_000);
+
+    it('the challenge: named in words, found on node1, fixed with loose rp_filter (2) through lab exec', async () => {
+      const { waitFor, write, fixWith } = challengeSession([name, '--challenge', 'rp-filter-strict'], dir);
+      await waitFor('fault> ');
+      write('strict reverse path filter');
+      await waitFor('host> ');
+      write('node1');
+      await waitFor('fix> ');
+      expect(await fixWith(name, 'node1', ['sysctl', '-w', 'net.ipv4.conf.eth0.rp_filter=2'])).toMatchObject({ fault: 'rp-filter-strict', host: 'node1', outcome: 'fixed' });
+      const v = await lab(['verify', name], { env, timeout: 280_000 });
+      expect(v.exitCode, v.stdout).toBe(0);
+    }, 600_000);
+
+    it('an unknown fault is refused, listing rp-filter-strict among the faults that apply here', async () => {
+      const r = await lab(['break', name, 'no-such-fault'], { env });
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toMatch(/faults that apply to lab bf-mh-\w+: .*rp-filter-strict/);
+    });
+  });
+}

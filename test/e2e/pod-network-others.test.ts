@@ -10,7 +10,7 @@ import { verifiedSteps } from './pod-network-runs.js';
  */
 
 const root = requireRoot();
-const SCENARIOS = ['affinity', 'nodeport-local', 'lb-source-ranges', 'loadbalancer-local'] as const;
+const SCENARIOS = ['affinity', 'nodeport-local', 'lb-source-ranges', 'loadbalancer-local', 'nodeport-multihomed'] as const;
 const NAME = 'pno';
 
 describe.skipIf(!root)('the other scenarios in the host-gw, vxlan and bgp pod network modes', () => {

@@ -63,6 +63,15 @@ const cases: Case[] = [
   { scenario: 'loadbalancer-local', name: 'wsm-lbl', set: NFT, from: 'client', to: '10.240.0.100:443', expected: { 'ext-last-jump': LOCAL, 'health-port': '1' } },
   { scenario: 'loadbalancer', name: 'wsm-lb', set: NFT, from: 'client', to: '10.240.0.100:443', expected: { 'lb-rule': EXT } },
   { scenario: 'nodeport-local', name: 'wsm-etp', set: NFT, from: 'client', to: '10.240.0.4:32000', expected: { 'ext-last-jump': LOCAL, 'svl-endpoints': '1' } },
+  // The multi-homed node: the same answers in both proxy modes (routes, captures, a concept).
+  ...[[], NFT].map((set) => ({
+    scenario: 'nodeport-multihomed',
+    name: set.length ? 'wsm-mh-nft' : 'wsm-mh',
+    set,
+    from: 'client',
+    to: '10.240.0.4:32000',
+    expected: { 'client-route': '10.241.0.1', 'syn-in': '10.240.0.4:32000', 'route-back': 'eth1', 'reply-out': '10.240.0.4:32000', 'rp-filter': '1' },
+  })),
   {
     scenario: 'nodeport',
     name: 'wsm-vx',

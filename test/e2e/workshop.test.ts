@@ -64,6 +64,17 @@ describe.skipIf(!root)('lab workshop against a live nodeport lab', () => {
     expect(r.stderr).toContain(`lab "${LAB}" runs nodeport, not clusterip`);
   });
 
+  it('refuses --set that would give the lab that is up other settings (exit 2), and takes the ones it has', async () => {
+    for (const args of [['nodeport', '--name', LAB], [LAB], [LAB, '--list']]) {
+      const r = await workshop([...args, '--set', 'kubeProxy.mode=nftables'], ['quit']);
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(`lab "${LAB}" is up with other settings (built with no --set), and a lab keeps the settings it was built with: run "lab down ${LAB}" first, then "lab workshop nodeport --name ${LAB} --up --set kubeProxy.mode=nftables"`);
+    }
+    // The file's own mode, asked for: the same lab, so the workshop goes on.
+    const same = await workshop([LAB, '--list', '--set', 'kubeProxy.mode=iptables']);
+    expect(same.exitCode, same.stderr).toBe(0);
+  });
+
   it('checks answers against the live lab, with hints after wrong ones, and saves progress at quit', async () => {
     const answer = await curl();
     const other = answer.pod === 'web-1' ? 'web-2' : 'web-1';

@@ -29,6 +29,9 @@ describe('the fault catalogue', () => {
     expect(names(context('nodeport', { 'kubeProxy.mode': 'nftables' }))).toEqual(['pod-route-gone', 'service-chain-emptied']);
     expect(names(context('nodeport', { 'podNetwork.mode': 'vxlan' }))).toContain('mtu-mismatch');
     expect(names(context('clusterip'))).toEqual(['bridge-nf-call-iptables', 'pod-route-gone', 'service-chain-emptied', 'stale-dns-conntrack']);
+    // Strict rp_filter bites only where a node routes its clients back out of another interface.
+    expect(names(context('nodeport-multihomed'))).toEqual(['route-localnet', 'pod-route-gone', 'service-chain-emptied', 'rp-filter-strict']);
+    expect(names(context('nodeport-multihomed', { 'kubeProxy.mode': 'nftables' }))).toContain('rp-filter-strict');
   });
   it('refuses with exit 2 and the reason, naming the faults that do apply', () => {
     const c = context('nodeport');
@@ -53,6 +56,16 @@ describe('the fault catalogue', () => {
 });
 
 describe('fault plans from what was read of the lab', () => {
+  it("rp-filter-strict: node1's eth0 set to 1, put back as it was read; fixed when neither conf.all nor conf.eth0 is strict", async () => {
+    const rp = FAULTS.find((f) => f.name === 'rp-filter-strict')!;
+    const plan = await rp.plan(context('nodeport-multihomed'), reader({ rp_filter: '2\n' }));
+    expect(plan.summary).toBe('net.ipv4.conf.eth0.rp_filter=1 on node1, whose route back to the clients leaves by eth1');
+    expect(plan.breakSteps).toEqual([{ host: 'node1', argv: ['sysctl', '-qw', 'net.ipv4.conf.eth0.rp_filter=1'] }]);
+    expect(plan.repairSteps).toEqual([{ host: 'node1', argv: ['sysctl', '-qw', 'net.ipv4.conf.eth0.rp_filter=2'] }]);
+    const healthy = (out: string) => new RegExp(plan.healthy.pattern, 'm').test(out);
+    expect([healthy('0\n0\n'), healthy('0\n2\n'), healthy('2\n0\n'), healthy('0\n1\n'), healthy('1\n0\n')]).toEqual([true, true, true, false, false]);
+    expect(plan.healthy.argv).toEqual(['sysctl', '-n', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.eth0.rp_filter']);
+  });
   it('pod-route-gone: the router route (routed), the node route (host-gw), the FDB entry (vxlan), the BGP session (bgp)', async () => {
     const route = '10.244.1.0/24 via 10.240.0.5 dev br-nodes';
     const routed = await FAULTS.find((f) => f.name === 'pod-route-gone')!.plan(context('nodeport'), reader({ 'route show': route }));

@@ -277,3 +277,19 @@ describe('planNetwork: variations', () => {
     expect(p.createBatch).toEqual(plan.createBatch);
   });
 });
+
+describe('planNetwork(nodeport-multihomed): a node with a second interface', () => {
+  const mh = planNetwork(loadTopology('nodeport-multihomed').topology);
+  const node1 = mh.namespaces.find((n) => n.host === 'node1')!;
+  it("eth1 is a veth to the router's port p1-node1 on br-clients, with its own index", () => {
+    expect(mh.createBatch).toContain('link add name eth1 index 101 netns nodeport-multihomed-node1 type veth peer name p1-node1 index 1001 netns nodeport-multihomed-router');
+    const router = mh.namespaces.find((n) => n.host === 'router')!;
+    expect(router.batch).toEqual(expect.arrayContaining(['link set p1-node1 master br-clients', 'link set p1-node1 up']));
+    expect(node1.addresses).toEqual(expect.arrayContaining([{ ifname: 'eth1', cidr: '10.241.0.20/24' }]));
+  });
+  it('the client network is connected on eth1: no route to it through the router, so replies leave by eth1', () => {
+    expect(routes(node1)).toEqual(['route add 10.244.0.0/16 via 10.240.0.1', 'route add 172.31.0.0/16 via 10.240.0.1']);
+    // node2, on the nodes network only, still reaches the clients through the router.
+    expect(routes(mh.namespaces.find((n) => n.host === 'node2')!)).toContain('route add 10.241.0.0/24 via 10.240.0.1');
+  });
+});

@@ -80,6 +80,11 @@ describe('broken topologies', () => {
     ['missing-field', [['services[0].clusterIP', 35]], [/^is required$/]],
     ['clusterip-outside', [['services[0].clusterIP', 37]], [/10\.96\.0\.10 is not inside cluster\.serviceCIDR 172\.31\.0\.0\/16/]],
     ['wrong-type', [['services[0].ports[0].port', 41]], [/expected number, received string/]],
+    [
+      'node-interfaces',
+      [['nodes[0].interfaces[0].network', 25], ['nodes[0].interfaces[1].address', 26], ['nodes[0].interfaces[2].network', 27]],
+      [/node "node1" is already on network "nodes" \(its eth0\)/, /10\.241\.0\.1 is already used by routers\[0\]\.interfaces\[1\]\.address/, /no network named "backstage"/],
+    ],
   ];
 
   it.each(cases)('%s is rejected with file, field and line', (name, expected, messages) => {

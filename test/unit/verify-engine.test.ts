@@ -212,6 +212,16 @@ describe('judges against saved runs', () => {
     const refused = e.flows.filter((_f, i) => i % 4 === 0).length;
     expect(cross.steps.find((s) => s.status === 'fail')!.seen).toBe(`0 of ${n} requests answered: ${n - refused} timed out, ${refused} connection refused`);
   });
+  it("names where the kernel dropped the unanswered requests (the drop trace's reason), once per request and place", () => {
+    const e = copy(evidence);
+    e.flows = Array.from({ length: 3 }, (_x, i) => ({ index: i, group: evidence.flows[0]!.group, from: 'client', client: `10.241.0.4:${20000 + i}`, target: '10.240.0.4:32000', error: 'curl: (28) Connection timed out after 1001 milliseconds' }));
+    const rp = { reason: 'IP_RPFILTER', meaning: 'the reverse-path filter refused its source', host: 'node1', netns: 'np-node1', device: 'eth0', location: 'ip_rcv_finish_core+0x260/0x470', count: 1 };
+    // Two requests dropped there (the first twice: its SYN and a retransmission); the third only by an unrelated drop in its window, not named.
+    const stray = { ...rp, reason: 'NOT_SPECIFIED', meaning: 'the kernel gave no reason', host: 'client' };
+    e.drops = { '10.241.0.4:20000': [rp, { ...rp, count: 2 }], '10.241.0.4:20001': [rp], '10.241.0.4:20002': [stray] };
+    const cross = judgeWalkthrough(w, e).find((p) => p.name === 'cross-node')!;
+    expect(cross.steps.find((s) => s.status === 'fail')!.seen).toBe('0 of 3 requests answered: 3 timed out; the kernel dropped 2 at node1 eth0: IP_RPFILTER (the reverse-path filter refused its source)');
+  });
   it('fails the conntrack step when the entry is on another node', () => {
     const e = copy(evidence);
     e.conntrack = { node2: e.conntrack.node1!, node1: [] };

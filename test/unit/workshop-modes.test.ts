@@ -11,7 +11,7 @@ import { answerKind, checkKind, PROXY_MODES, type Check, type WorkshopStep } fro
 import { problemsOf } from './helpers.js';
 
 /** Every built-in scenario, and the workshop a lab of it asks in one combination of modes. */
-const SCENARIOS = ['affinity', 'clusterip', 'dualstack', 'internal-local', 'lb-source-ranges', 'loadbalancer', 'loadbalancer-local', 'nodeport', 'nodeport-local', 'traffic-distribution'];
+const SCENARIOS = ['affinity', 'clusterip', 'dualstack', 'internal-local', 'lb-source-ranges', 'loadbalancer', 'loadbalancer-local', 'nodeport', 'nodeport-local', 'nodeport-multihomed', 'traffic-distribution'];
 const asked = (scenario: string, set: Record<string, string>) => {
   const t = loadTopology(scenario, set);
   return loadWorkshop(t.topology, t.path).workshop;

@@ -30,9 +30,9 @@ export function proxySettings(t: Topology, mode: ProxyMode = t.kubeProxy.mode): 
   };
 }
 
-/** Every IPv4 address a node holds: lo's, its own (primary first, then extraAddresses), its bridge's. */
+/** Every IPv4 address a node holds: lo's, its own (primary first, then extraAddresses), its more interfaces', its bridge's. */
 export function nodeAddresses(node: Node): string[] {
-  return ['127.0.0.1', node.address, ...(node.extraAddresses ?? []), bridgeAddressOf(node)];
+  return ['127.0.0.1', node.address, ...(node.extraAddresses ?? []), ...(node.interfaces ?? []).map((i) => i.address), bridgeAddressOf(node)];
 }
 
 const numeric = (a: string, b: string) => (parseIPv4(a) ?? 0) - (parseIPv4(b) ?? 0);

@@ -1,5 +1,6 @@
 import { cidrContains, cidrsOverlap, firstHost, isNetworkOrBroadcast, unusableRange, type Cidr } from '../../util/ipv4.js';
 import { bridgeAddressOf } from '../relations.js';
+import type { Node } from '../schema.js';
 import type { CheckContext } from './context.js';
 
 /**
@@ -59,14 +60,7 @@ export function checkAddresses(c: CheckContext): void {
 
   t.nodes.forEach((n, i) => {
     onNetwork(['nodes', i], n.network, n.address);
-    (n.extraAddresses ?? []).forEach((extra, j) => {
-      const path = ['nodes', i, 'extraAddresses', j];
-      const subnet = c.networks.get(n.network);
-      const x = c.ipAt(path, extra);
-      if (x === undefined || !subnet) return;
-      if (!cidrContains(subnet, x) || isNetworkOrBroadcast(subnet, x)) c.at(path, `${extra} is not a host address of network "${n.network}" (${subnet.text})`);
-      else c.claimAddress(path, extra);
-    });
+    checkNodeAttachments(c, n, i, onNetwork);
     const pc = c.cidrAt(['nodes', i, 'podCIDR'], n.podCIDR);
     if (!pc) return;
     if (podRange && !(cidrContains(podRange, pc.network) && pc.prefix >= podRange.prefix)) {
@@ -99,5 +93,24 @@ export function checkAddresses(c: CheckContext): void {
     else if (isNetworkOrBroadcast(pc, a)) c.at(['pods', i, 'address'], `${p.address} is the network or broadcast address of ${pc.text}`);
     else if (p.address === bridgeAddressOf(node)) c.at(['pods', i, 'address'], `${p.address} belongs to ${node.name}'s bridge ${node.bridge}`);
     else c.claimAddress(['pods', i, 'address'], p.address);
+  });
+}
+
+/** A node's more addresses on eth0 (extraAddresses) and its more networks (interfaces: eth1, eth2, ...). */
+function checkNodeAttachments(c: CheckContext, n: Node, i: number, onNetwork: (path: PropertyKey[], network: string, address: string) => void): void {
+  (n.extraAddresses ?? []).forEach((extra, j) => {
+    const path = ['nodes', i, 'extraAddresses', j];
+    const subnet = c.networks.get(n.network);
+    const x = c.ipAt(path, extra);
+    if (x === undefined || !subnet) return;
+    if (!cidrContains(subnet, x) || isNetworkOrBroadcast(subnet, x)) c.at(path, `${extra} is not a host address of network "${n.network}" (${subnet.text})`);
+    else c.claimAddress(path, extra);
+  });
+  const attached = new Set([n.network]);
+  (n.interfaces ?? []).forEach((iface, j) => {
+    const path = ['nodes', i, 'interfaces', j];
+    if (attached.has(iface.network)) c.at([...path, 'network'], `node "${n.name}" is already on network "${iface.network}"${iface.network === n.network ? ' (its eth0)' : ''}`);
+    attached.add(iface.network);
+    onNetwork(path, iface.network, iface.address);
   });
 }

@@ -1,4 +1,4 @@
-import { HOST_IFNAME, IFNAMSIZ, networkBridgeName, podVethName, routerPortName } from '../names.js';
+import { extraIfname, extraRouterPortName, HOST_IFNAME, IFNAMSIZ, networkBridgeName, podVethName, routerPortName } from '../names.js';
 import type { Topology } from '../schema.js';
 import { fieldName } from '../../util/yaml-file.js';
 import type { CheckContext } from './context.js';
@@ -27,7 +27,7 @@ export function checkNames(c: CheckContext): void {
   // A node's bridge is created next to the node's eth0, lo and its pods' veths, by a line of an
   // ip batch: it must be one word and must not take a name the lab already uses there.
   t.nodes.forEach((n, i) => {
-    const taken = new Set(['lo', HOST_IFNAME, ...t.pods.filter((p) => p.node === n.name).map((p) => podVethName(p.name))]);
+    const taken = new Set(['lo', HOST_IFNAME, ...(n.interfaces ?? []).map((_, j) => extraIfname(j + 1)), ...t.pods.filter((p) => p.node === n.name).map((p) => podVethName(p.name))]);
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(n.bridge)) {
       c.at(['nodes', i, 'bridge'], `"${n.bridge}" is not a usable interface name (letters, digits, "_", "." and "-")`);
     } else if (taken.has(n.bridge)) {
@@ -42,6 +42,7 @@ function interfaceNames(t: Topology): { path: PropertyKey[]; ifname: string }[] 
   t.nodes.forEach((n, i) => {
     out.push({ path: ['nodes', i, 'bridge'], ifname: n.bridge });
     out.push({ path: ['nodes', i, 'name'], ifname: routerPortName(n.name) });
+    (n.interfaces ?? []).forEach((_, j) => out.push({ path: ['nodes', i, 'interfaces', j], ifname: extraRouterPortName(n.name, j + 1) }));
   });
   t.clients.forEach((c, i) => out.push({ path: ['clients', i, 'name'], ifname: routerPortName(c.name) }));
   t.routers.forEach((r, i) => r.interfaces.forEach((iface, j) => out.push({ path: ['routers', i, 'interfaces', j, 'network'], ifname: networkBridgeName(iface.network) })));
