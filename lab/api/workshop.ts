@@ -86,7 +86,7 @@ function refuseOtherSettings(lab: string, set: Record<string, string>): void {
   throw new LabError(
     `lab "${lab}" is up with other settings (built with ${has.length ? has.map(([k, v]) => `--set ${k}=${v}`).join(' ') : 'no --set'}), and a lab keeps the settings it was built with: ` +
       `run "lab down ${lab}" first, then "lab workshop ${scenarioOf(r.path)}${lab !== fileLab ? ` --name ${lab}` : ''} --up ${sets}"`,
-    ExitCode.badInput,
+    ExitCode.labState, // as `lab up` of a lab that is up: the lab's state, not the arguments, stands in the way
   );
 }
 

@@ -64,10 +64,10 @@ describe.skipIf(!root)('lab workshop against a live nodeport lab', () => {
     expect(r.stderr).toContain(`lab "${LAB}" runs nodeport, not clusterip`);
   });
 
-  it('refuses --set that would give the lab that is up other settings (exit 2), and takes the ones it has', async () => {
+  it('refuses --set that would give the lab that is up other settings (exit 5, as lab up of a lab that is up), and takes the ones it has', async () => {
     for (const args of [['nodeport', '--name', LAB], [LAB], [LAB, '--list']]) {
       const r = await workshop([...args, '--set', 'kubeProxy.mode=nftables'], ['quit']);
-      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(r.exitCode, args.join(' ')).toBe(5);
       expect(r.stderr).toContain(`lab "${LAB}" is up with other settings (built with no --set), and a lab keeps the settings it was built with: run "lab down ${LAB}" first, then "lab workshop nodeport --name ${LAB} --up --set kubeProxy.mode=nftables"`);
     }
     // The file's own mode, asked for: the same lab, so the workshop goes on.
