@@ -32,6 +32,7 @@ import { namespaceName } from '../topology/names.js';
 import { addressMatches, flowVariables, resolvePattern, type Flow } from './flows.js';
 import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups, type TrafficGroup } from './paths.js';
 import { sendRequest } from './traffic.js';
+import { senderOf, sendUdpRequest } from './udp-traffic.js';
 import { readAffinityState, waitForAffinityExpiry } from '../kernel/affinity.js';
 import type { AffinityWaitEvidence } from './affinity-expiry.js';
 import type { Walkthrough } from './walkthrough.js';
@@ -206,8 +207,10 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   // The pod network's tunnel, if any, is captured too: its datagrams carry the flows between nodes.
   const tunnel = podNetworkOf(t).plan(t).tunnel;
   const arpSteps = stepsWith(w, 'arp');
-  const baseFilter = tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : ['tcp'];
-  const filter = arpSteps.length > 0 ? [...baseFilter, 'or', 'arp'] : tunnel ? baseFilter : undefined;
+  // UDP traffic: every datagram (its own and the tunnel's).
+  const udp = trafficGroups(w).some((g) => g.traffic.protocol === 'UDP');
+  const baseFilter = udp ? ['tcp', 'or', 'udp'] : tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : ['tcp'];
+  const filter = arpSteps.length > 0 ? [...baseFilter, 'or', 'arp'] : tunnel || udp ? baseFilter : undefined;
   const arpForgotten = [...new Map(arpSteps.map((s) => [`${s.expect!.arp!.asker} ${s.expect!.arp!.ip}`, { host: s.expect!.arp!.asker, ip: s.expect!.arp!.ip }])).values()];
   onProgress?.(`capturing on ${points.length} interfaces`);
   const affinityWaits: Record<string, AffinityWaitEvidence> = {};
@@ -283,7 +286,8 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
  */
 async function sendGroup(s: Sending, g: TrafficGroup, all: Flow[]): Promise<AffinityWaitEvidence | undefined> {
   const { t, ns, mode, onProgress } = s;
-  const sender = [...t.clients, ...t.pods].find((h) => h.name === g.traffic.from)!;
+  const sender = senderOf(t, g.traffic);
+  const send = g.traffic.protocol === 'UDP' ? sendUdpRequest : sendRequest;
   const waitOn = g.traffic.afterAffinityExpiry;
   let waited: Awaited<ReturnType<typeof waitForAffinityExpiry>> | undefined;
   if (waitOn) {
@@ -296,7 +300,7 @@ async function sendGroup(s: Sending, g: TrafficGroup, all: Flow[]): Promise<Affi
   const locate = g.paths.some((p) => p.via);
   while (mine.length < g.traffic.maxRequests && !groupSatisfied(g, mine)) {
     s.drops.before(all.length);
-    const flow = await sendRequest(ns(sender.name), g.traffic, g.key, all.length, nextSourcePort(inUse), sender.address);
+    const flow = await send(ns(sender.name), g.traffic, g.key, all.length, nextSourcePort(inUse), sender.address);
     s.drops.after(flow.index);
     if (locate) locateFlow(flow, await s.readAllConntrack());
     mine.push(flow);
