@@ -197,7 +197,10 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   let lightMs = performance.now() - lightStarted;
   const readTranslated = () => perNode(nft ? nodesWith(w, 'dnatRule') : [], (n) => readTranslatedConnections(ns(n)));
   const translatedBefore = await readTranslated();
-  const readAllConntrack = () => perNode(t.nodes.map((n) => n.name), (n) => readConntrack(ns(n)));
+  // UDP traffic: its conntrack entries too, and every datagram in the captures.
+  const udp = trafficGroups(w).some((g) => g.traffic.protocol === 'UDP');
+  const readTable = async (n: string) => (udp ? (await Promise.all([readConntrack(ns(n)), readConntrack(ns(n), 'udp')])).flat() : readConntrack(ns(n)));
+  const readAllConntrack = () => perNode(t.nodes.map((n) => n.name), readTable);
 
   // sessionAffinity timeouts: the affinity rules' counters at the start, for the nodes traffic waits on.
   const waitNodes = [...new Set(trafficGroups(w).flatMap((g) => (g.traffic.afterAffinityExpiry ? [g.traffic.afterAffinityExpiry] : [])))];
@@ -207,8 +210,6 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   // The pod network's tunnel, if any, is captured too: its datagrams carry the flows between nodes.
   const tunnel = podNetworkOf(t).plan(t).tunnel;
   const arpSteps = stepsWith(w, 'arp');
-  // UDP traffic: every datagram (its own and the tunnel's).
-  const udp = trafficGroups(w).some((g) => g.traffic.protocol === 'UDP');
   const baseFilter = udp ? ['tcp', 'or', 'udp'] : tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : ['tcp'];
   const filter = arpSteps.length > 0 ? [...baseFilter, 'or', 'arp'] : tunnel || udp ? baseFilter : undefined;
   const arpForgotten = [...new Map(arpSteps.map((s) => [`${s.expect!.arp!.asker} ${s.expect!.arp!.ip}`, { host: s.expect!.arp!.asker, ip: s.expect!.arp!.ip }])).values()];
