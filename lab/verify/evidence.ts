@@ -33,6 +33,7 @@ import { addressMatches, flowVariables, resolvePattern, type Flow } from './flow
 import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups, type TrafficGroup } from './paths.js';
 import { sendRequest } from './traffic.js';
 import { senderOf, sendUdpRequest } from './udp-traffic.js';
+import { translatedWithKept, withKept } from './udp-conntrack.js';
 import { readAffinityState, waitForAffinityExpiry } from '../kernel/affinity.js';
 import type { AffinityWaitEvidence } from './affinity-expiry.js';
 import type { Walkthrough } from './walkthrough.js';
@@ -173,6 +174,8 @@ interface Sending {
   hitsAtRunStart: Record<string, number>;
   /** Marks each request's window in the drop trace. */
   drops: VerifyDropTrace;
+  /** Every node's conntrack table right after each UDP group (udp-conntrack.ts): its entries may expire before the end. */
+  kept: Record<string, ConntrackEntry[]>[];
   onProgress?: (text: string) => void;
 }
 
@@ -205,7 +208,7 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   // sessionAffinity timeouts: the affinity rules' counters at the start, for the nodes traffic waits on.
   const waitNodes = [...new Set(trafficGroups(w).flatMap((g) => (g.traffic.afterAffinityExpiry ? [g.traffic.afterAffinityExpiry] : [])))];
   const hitsAtRunStart = await perNode(nft ? [] : waitNodes, async (n) => (await readAffinityState(ns(n), mode)).affinityHits ?? 0);
-  const sending: Sending = { t, ns, mode, readAllConntrack, hitsAtRunStart, drops: noDropTrace, onProgress };
+  const sending: Sending = { t, ns, mode, readAllConntrack, hitsAtRunStart, drops: noDropTrace, kept: [], onProgress };
 
   // The pod network's tunnel, if any, is captured too: its datagrams carry the flows between nodes.
   const tunnel = podNetworkOf(t).plan(t).tunnel;
@@ -241,7 +244,9 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   const readAffinity = (n: string) => (nft ? readNftObjects(ns(n)).then(affinitySetsOf) : readRecentLists(ns(n)));
   const frameHosts = [...new Set(w.paths.flatMap((p) => p.steps.flatMap((s) => macHostsOf(s.expect))))];
   const gratuitous = stepsWith(w, 'gratuitousArp').length > 0;
-  const [conntrack, after, recent, translatedAfter, macs] = await Promise.all([readAllConntrack(), readCounters(), perNode(nodesWith(w, 'recent'), readAffinity), readTranslated(), perNode(frameHosts, (h) => readMacs(ns(h)))]);
+  const [finalConntrack, after, recent, finalTranslated, macs] = await Promise.all([readAllConntrack(), readCounters(), perNode(nodesWith(w, 'recent'), readAffinity), readTranslated(), perNode(frameHosts, (h) => readMacs(ns(h)))]);
+  const conntrack = withKept(finalConntrack, sending.kept);
+  const translatedAfter = translatedWithKept(finalTranslated, sending.kept);
   for (const flow of flows) locateFlow(flow, conntrack);
   const { routes, routeSources } = await readRoutesOfSteps(w, flows, ns);
   const bgpSessions = await perNode(hostsWithSessions(w), (h) => readBgpSessions(t.lab, h));
@@ -297,6 +302,8 @@ async function sendGroup(s: Sending, g: TrafficGroup, all: Flow[]): Promise<Affi
   }
   const mine: Flow[] = [];
   const inUse = await portsInUse(ns(sender.name));
+  // A UDP source port an earlier exchange left in conntrack would ride on that entry's old translation: not used.
+  if (g.traffic.protocol === 'UDP') for (const e of Object.values(await s.readAllConntrack()).flat()) if (e.protocol === 'udp' && e.original.src === sender.address) inUse.add(e.original.sport);
   // A path tied to the node that translated it needs each flow located as it goes.
   const locate = g.paths.some((p) => p.via);
   while (mine.length < g.traffic.maxRequests && !groupSatisfied(g, mine)) {
@@ -308,6 +315,7 @@ async function sendGroup(s: Sending, g: TrafficGroup, all: Flow[]): Promise<Affi
     all.push(flow);
     onProgress?.(`request ${all.length}: ${flow.answer ? `answered by ${flow.answer.pod}` : `no answer (${flow.error})`}`);
   }
+  if (g.traffic.protocol === 'UDP') s.kept.push(await s.readAllConntrack());
   if (!waitOn || !waited) return undefined;
   const after = await readAffinityState(ns(waitOn), mode);
   return {
