@@ -174,7 +174,7 @@ interface Sending {
   hitsAtRunStart: Record<string, number>;
   /** Marks each request's window in the drop trace. */
   drops: VerifyDropTrace;
-  /** Every node's conntrack table right after each UDP group (udp-conntrack.ts): its entries may expire before the end. */
+  /** Each UDP exchange's conntrack entry as found right after it (udp-conntrack.ts): it may expire before the end. */
   kept: Record<string, ConntrackEntry[]>[];
   onProgress?: (text: string) => void;
 }
@@ -305,17 +305,19 @@ async function sendGroup(s: Sending, g: TrafficGroup, all: Flow[]): Promise<Affi
   // A UDP source port an earlier exchange left in conntrack would ride on that entry's old translation: not used.
   if (g.traffic.protocol === 'UDP') for (const e of Object.values(await s.readAllConntrack()).flat()) if (e.protocol === 'udp' && e.original.src === sender.address) inUse.add(e.original.sport);
   // A path tied to the node that translated it needs each flow located as it goes.
-  const locate = g.paths.some((p) => p.via);
+  // So does a UDP exchange, whose entry is kept as found: it may expire before the run ends (udp-conntrack.ts).
+  const udp = g.traffic.protocol === 'UDP';
+  const locate = udp || g.paths.some((p) => p.via);
   while (mine.length < g.traffic.maxRequests && !groupSatisfied(g, mine)) {
     s.drops.before(all.length);
     const flow = await send(ns(sender.name), g.traffic, g.key, all.length, nextSourcePort(inUse), sender.address);
     s.drops.after(flow.index);
     if (locate) locateFlow(flow, await s.readAllConntrack());
+    if (udp && flow.conntrack) s.kept.push({ [flow.conntrack.node]: [flow.conntrack.entry] });
     mine.push(flow);
     all.push(flow);
     onProgress?.(`request ${all.length}: ${flow.answer ? `answered by ${flow.answer.pod}` : `no answer (${flow.error})`}`);
   }
-  if (g.traffic.protocol === 'UDP') s.kept.push(await s.readAllConntrack());
   if (!waitOn || !waited) return undefined;
   const after = await readAffinityState(ns(waitOn), mode);
   return {

@@ -3,9 +3,10 @@ import { translatedConnectionsOf } from '../kernel/readers.js';
 
 /**
  * A UDP exchange's conntrack entry lives 30 s (nf_conntrack_udp_timeout) after its last
- * datagram: on a long run, the entries of the first UDP groups are gone by the time verify reads
- * every node's table after the traffic. Each UDP group's tables are kept as read right after its
- * requests, and what the final read no longer holds is put back from them. Pure.
+ * datagram: on a long run (or a group whose dropped requests each wait out their timeout), the
+ * first exchanges' entries are gone by the time verify reads every node's table after the
+ * traffic. Each UDP exchange's entry is kept as found right after it, and what the final read no
+ * longer holds is put back from those. Pure.
  */
 export type Tables = Record<string, ConntrackEntry[]>;
 
