@@ -12,7 +12,6 @@ import {
   dnatCountersOf,
   nftDnatChainsOf,
   nftMapElementsOf,
-  readConntrack,
   readMacs,
   readNftObjects,
   readNftText,
@@ -33,7 +32,7 @@ import { addressMatches, flowVariables, resolvePattern, type Flow } from './flow
 import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups, type TrafficGroup } from './paths.js';
 import { sendRequest } from './traffic.js';
 import { senderOf, sendUdpRequest } from './udp-traffic.js';
-import { translatedWithKept, withKept } from './udp-conntrack.js';
+import { conntrackOf, translatedWithKept, withKept } from './udp-conntrack.js';
 import { readAffinityState, waitForAffinityExpiry } from '../kernel/affinity.js';
 import type { AffinityWaitEvidence } from './affinity-expiry.js';
 import type { Walkthrough } from './walkthrough.js';
@@ -200,10 +199,8 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   let lightMs = performance.now() - lightStarted;
   const readTranslated = () => perNode(nft ? nodesWith(w, 'dnatRule') : [], (n) => readTranslatedConnections(ns(n)));
   const translatedBefore = await readTranslated();
-  // UDP traffic: its conntrack entries too, and every datagram in the captures.
   const udp = trafficGroups(w).some((g) => g.traffic.protocol === 'UDP');
-  const readTable = async (n: string) => (udp ? (await Promise.all([readConntrack(ns(n)), readConntrack(ns(n), 'udp')])).flat() : readConntrack(ns(n)));
-  const readAllConntrack = () => perNode(t.nodes.map((n) => n.name), readTable);
+  const readAllConntrack = () => perNode(t.nodes.map((n) => n.name), (n) => conntrackOf(ns(n), udp));
 
   // sessionAffinity timeouts: the affinity rules' counters at the start, for the nodes traffic waits on.
   const waitNodes = [...new Set(trafficGroups(w).flatMap((g) => (g.traffic.afterAffinityExpiry ? [g.traffic.afterAffinityExpiry] : [])))];

@@ -1,5 +1,5 @@
 import type { ConntrackEntry } from '../kernel/conntrack.js';
-import { translatedConnectionsOf } from '../kernel/readers.js';
+import { readConntrack, translatedConnectionsOf } from '../kernel/readers.js';
 
 /**
  * A UDP exchange's conntrack entry lives 30 s (nf_conntrack_udp_timeout) after its last
@@ -33,4 +33,9 @@ export function translatedWithKept(final: Record<string, Record<string, string[]
     out[node] = Object.fromEntries(Object.entries(merged).map(([ep, s]) => [ep, [...s]]));
   }
   return out;
+}
+
+/** A node's conntrack table as verify reads it: TCP, and UDP too when the walkthrough sends UDP (then the captures take every datagram as well). */
+export async function conntrackOf(ns: string, udp: boolean): Promise<ConntrackEntry[]> {
+  return udp ? (await Promise.all([readConntrack(ns), readConntrack(ns, 'udp')])).flat() : readConntrack(ns);
 }

@@ -6,7 +6,7 @@ import { selects } from '../../topology/relations.js';
 import { dropRule, pathsOfWay, type PathContext } from './paths.js';
 import { fateOf, type Entry } from './semantics.js';
 import { waysIn } from './ways-in.js';
-import { localhostPath } from './localhost.js';
+import { localhostPath, localhostWaysIn } from './localhost.js';
 import { udpPath } from './udp.js';
 
 /**
@@ -24,7 +24,9 @@ export interface DerivedWalkthrough {
 const MAX_OBSERVED = 48;
 
 export function deriveWalkthrough(t: Topology, topologyPath = `${t.lab}.yaml`): DerivedWalkthrough {
-  const { ways, skipped } = waysIn(t);
+  const derived = waysIn(t);
+  const { skipped } = derived;
+  const ways = [...derived.ways, ...localhostWaysIn(t, skipped)];
   const hosts = new Set([...ways.map((w) => w.from), ...t.nodes.map((n) => n.name)]);
   const podsServed = t.pods.filter((p) => t.services.some((s) => selects(s, p)) || (t.endpointSlices ?? []).some((e) => e.endpoints.some((x) => x.address === p.address)));
   const watchedPods = new Set(hosts.size + podsServed.length <= MAX_OBSERVED ? podsServed.map((p) => p.name) : []);

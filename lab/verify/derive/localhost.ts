@@ -2,7 +2,7 @@ import { HOST_IFNAME } from '../../topology/names.js';
 import type { Service, ServicePort, Topology } from '../../topology/schema.js';
 import { localhostNodePortsOn, proxySettings } from '../../plan/kube-proxy/settings.js';
 import type { Step, WalkthroughPath } from '../walkthrough.js';
-import { portLabel, type WayIn } from './ways-in.js';
+import { portLabel, untestable, type WayIn } from './ways-in.js';
 
 /**
  * Localhost NodePorts (--iptables-localhost-nodeports, on by default for IPv4 in iptables mode):
@@ -13,7 +13,12 @@ import { portLabel, type WayIn } from './ways-in.js';
  * cluster-wide endpoints), and the kernel routes it out only with route_localnet=1. nftables
  * mode accepts no localhost NodePorts, and neither does IPv6. Pure.
  */
-export function localhostWays(t: Topology, service: Service, port: ServicePort, skipped: string[]): WayIn[] {
+export function localhostWaysIn(t: Topology, skipped: string[]): WayIn[] {
+  // The ports waysIn tries (it says why it leaves the others out).
+  return t.services.flatMap((service) => service.ports.flatMap((port) => (untestable(t, service, port) ? [] : localhostWays(t, service, port, skipped))));
+}
+
+function localhostWays(t: Topology, service: Service, port: ServicePort, skipped: string[]): WayIn[] {
   if (service.type === 'ClusterIP' || port.nodePort === undefined) return [];
   const settings = proxySettings(t);
   if (!settings.localhostNodePorts) return []; // nftables mode, or --iptables-localhost-nodeports=false

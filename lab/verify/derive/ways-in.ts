@@ -3,7 +3,6 @@ import type { Node, Service, ServicePort, Topology } from '../../topology/schema
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
 import { nodePortOpenOn, proxySettings } from '../../plan/kube-proxy/settings.js';
 import type { Entry } from './semantics.js';
-import { localhostWays } from './localhost.js';
 
 /**
  * The ways into each Service port a derived walkthrough tries: its ClusterIP from a pod on each
@@ -49,7 +48,7 @@ export function waysIn(t: Topology): DerivedWays {
 }
 
 /** Why a port cannot be tried with the lab's requests (HTTP over TCP, datagrams over UDP), if it cannot. */
-function untestable(t: Topology, service: Service, port: ServicePort): string | undefined {
+export function untestable(t: Topology, service: Service, port: ServicePort): string | undefined {
   if (port.protocol === 'SCTP') return 'SCTP: verify sends HTTP over TCP and datagrams over UDP, not SCTP';
   // Over UDP the DNS pod answers too (hostname.bind); over TCP it speaks DNS, not HTTP.
   const dns = port.protocol === 'UDP' ? [] : t.pods.filter((p) => selects(service, p) && p.workload !== 'http');
@@ -77,7 +76,6 @@ function waysToPort(t: Topology, service: Service, port: ServicePort, skipped: s
       }
       for (const client of t.clients) way('nodePort', client, `${node.address}:${port.nodePort}`, [node]);
     }
-    out.push(...localhostWays(t, service, port, skipped));
   }
   const vips: [Entry, string[]][] = [['loadBalancer', service.type === 'LoadBalancer' ? service.loadBalancerIPs : []], ['externalIP', service.externalIPs]];
   for (const [entry, ips] of vips) {
