@@ -25,6 +25,8 @@ export interface TcpPacket {
   dstMac?: string;
   /** The TCP maximum segment size option, on a SYN or SYN-ACK that carries one. */
   mss?: number;
+  /** A UDP datagram (not VXLAN): flags are '' then. */
+  udp?: true;
   /** A UDP datagram to a VXLAN port (flags '' then): its VNI and the frame it carries, decoded. */
   vxlan?: { vni: number; inner: TcpPacket };
 }
@@ -124,7 +126,7 @@ const ipText = (b: Buffer, o: number) => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o 
 function parseIPv4(ip: Buffer, time: number): TcpPacket | undefined {
   if (ip.length < 20 || ip[0]! >> 4 !== 4) return undefined;
   const ihl = (ip[0]! & 15) * 4;
-  if (ip[9] === 17) return parseVxlan(ip, ihl, time);
+  if (ip[9] === 17) return parseVxlan(ip, ihl, time) ?? parseUdp(ip, ihl, time);
   if (ip[9] !== 6 || ip.length < ihl + 20) return undefined; // TCP, or UDP carrying VXLAN
   return parseTcp(ip, ihl, time);
 }
@@ -141,6 +143,15 @@ function parseVxlan(ip: Buffer, ihl: number, time: number): TcpPacket | undefine
   const vni = vx.readUIntBE(4, 3);
   const ipLength = ip.readUInt16BE(2);
   return { time, src: ipText(ip, 12), dst: ipText(ip, 16), sport: udp.readUInt16BE(0), dport, flags: '', seq: 0, ack: 0, payloadLength: udp.readUInt16BE(4) - 8, payload: '', ipLength, vxlan: { vni, inner } };
+}
+
+/** Any other UDP datagram (a UDP Service's request or answer): flags '' and `udp` set, its payload's first bytes as text. */
+function parseUdp(ip: Buffer, ihl: number, time: number): TcpPacket | undefined {
+  const udp = ip.subarray(ihl);
+  if (udp.length < 8) return undefined;
+  const payloadLength = Math.max(0, udp.readUInt16BE(4) - 8);
+  const payload = udp.subarray(8, 8 + Math.min(payloadLength, 200)).toString('latin1');
+  return { time, src: ipText(ip, 12), dst: ipText(ip, 16), sport: udp.readUInt16BE(0), dport: udp.readUInt16BE(2), flags: '', seq: 0, ack: 0, payloadLength, payload, ipLength: ip.readUInt16BE(2), udp: true };
 }
 
 /** The TCP options' MSS (kind 2, length 4), when the header carries one. */
@@ -189,5 +200,6 @@ function parseTcp(ip: Buffer, ihl: number, time: number): TcpPacket {
 /** One line in the spirit of tcpdump -n: "10.241.0.4.40001 > 10.240.0.4.32000: Flags [S]". */
 export function describePacket(p: TcpPacket): string {
   if (p.vxlan) return `UDP ${p.src}:${p.sport} > ${p.dst}:${p.dport} VXLAN vni ${p.vxlan.vni} (${p.ipLength} bytes) carrying ${describePacket(p.vxlan.inner)}`;
+  if (p.udp) return `UDP ${p.src}:${p.sport} > ${p.dst}:${p.dport} len ${p.payloadLength}`;
   return `${p.src}:${p.sport} > ${p.dst}:${p.dport} [${p.flags}]${p.payloadLength ? ` len ${p.payloadLength}` : ''}`;
 }

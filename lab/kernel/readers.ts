@@ -246,8 +246,13 @@ export function nftDnatChainsOf(text: string): Record<string, string[]> {
  */
 export async function readTranslatedConnections(ns: string): Promise<Record<string, string[]>> {
   const { stdout } = await runIn(ns, 'conntrack', ['-L'], { allowFailure: true });
+  return translatedConnectionsOf(parseConntrack(stdout));
+}
+
+/** The DNATed connections among conntrack entries, by the endpoint they were translated to. Pure. */
+export function translatedConnectionsOf(entries: ConntrackEntry[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const e of parseConntrack(stdout)) {
+  for (const e of entries) {
     if (e.original.dst === e.reply.src && e.original.dport === e.reply.sport) continue; // not DNATed
     (out[`${e.reply.src}:${e.reply.sport}`] ??= []).push(`${e.protocol} ${e.original.src}:${e.original.sport} > ${e.original.dst}:${e.original.dport}`);
   }

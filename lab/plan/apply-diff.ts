@@ -47,8 +47,8 @@ function podChanges(before: Topology, after: Topology, refused: string[]): Apply
     if (moved.length > 0) refused.push(`pod ${name}: ${moved.join(', ')} changed`);
     else {
       if (!same(conditions(old), conditions(p))) changed.push(name);
-      // The workload opens its sockets when it starts: listening on other ports is a restart.
-      if (!same(podPorts(before, old), podPorts(after, p))) restarted.push(name);
+      // The workload opens its sockets when it starts: listening on other ports (or answering UDP on others) is a restart.
+      if (!same(podPorts(before, old), podPorts(after, p)) || !same(podPorts(before, old, 'UDP'), podPorts(after, p, 'UDP'))) restarted.push(name);
     }
   }
   return { added: [...now.keys()].filter((n) => !was.has(n)), removed: [...was.keys()].filter((n) => !now.has(n)), changed, restarted };

@@ -170,11 +170,15 @@ export function categorizeEndpoints(sp: Pick<ServicePortView, 'service' | 'endpo
   return { cluster, local, reachable, hasAny, topologyMode };
 }
 
-/** The ports a pod's workload listens on: every targetPort of a service that selects it, every port of a slice naming it. */
-export function podPorts(t: Topology, pod: Pod): number[] {
+/**
+ * The ports a pod's workload listens on: every targetPort of a service that selects it, every port
+ * of a slice naming it; with `protocol`, only the ports of that protocol (UDP: where it answers datagrams too).
+ */
+export function podPorts(t: Topology, pod: Pod, protocol?: 'UDP'): number[] {
   const ports = new Set<number>();
-  for (const s of t.services) if (selects(s, pod)) for (const p of s.ports) ports.add(p.targetPort);
+  const wanted = (p: { protocol: string }) => protocol === undefined || p.protocol === protocol;
+  for (const s of t.services) if (selects(s, pod)) for (const p of s.ports) if (wanted(p)) ports.add(p.targetPort);
   // And every port of an EndpointSlice that lists its address.
-  for (const slice of t.endpointSlices ?? []) if (slice.endpoints.some((e) => e.address === pod.address)) for (const p of slice.ports) ports.add(p.port);
+  for (const slice of t.endpointSlices ?? []) if (slice.endpoints.some((e) => e.address === pod.address)) for (const p of slice.ports) if (wanted(p)) ports.add(p.port);
   return [...ports].sort((a, b) => a - b);
 }

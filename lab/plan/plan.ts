@@ -56,7 +56,7 @@ function planWithoutRules(t: Topology): Plan {
   const records = clusterDnsRecords(t);
   const zone = { domain: t.cluster.domain, records };
   const workloads = t.pods
-    .map((p): WorkloadPlan => ({ pod: p.name, node: p.node, ns: namespaceName(t.lab, p.name), ip: p.address, ...(p.address6 !== undefined ? { ip6: p.address6 } : {}), ports: podPorts(t, p), kind: p.workload, ...(p.workload === 'dns' ? { zone } : {}) }))
+    .map((p): WorkloadPlan => ({ pod: p.name, node: p.node, ns: namespaceName(t.lab, p.name), ip: p.address, ...(p.address6 !== undefined ? { ip6: p.address6 } : {}), ports: podPorts(t, p), ...udpPortsOf(t, p), kind: p.workload, ...(p.workload === 'dns' ? { zone } : {}) }))
     .filter((w) => w.ports.length > 0);
   const clusterDNS = t.cluster.dns;
   const files: FilePlan[] = clusterDNS
@@ -110,3 +110,9 @@ export function planWorkloads(t: Topology, pods: string[]): Plan {
 
 /** A plan cut to some pods starts no pod network daemon: the lab's own run since `up`. */
 const withoutDaemons = (full: Plan): Plan['podNetwork'] => ({ ...full.podNetwork, daemons: [] });
+
+/** The ports an HTTP pod answers datagrams on too (its UDP Service ports); the DNS pod serves UDP on all of its own. */
+function udpPortsOf(t: Topology, p: Topology['pods'][number]): Pick<PodWorkload, 'udpPorts'> {
+  const udp = p.workload === 'http' ? podPorts(t, p, 'UDP') : [];
+  return udp.length > 0 ? { udpPorts: udp } : {};
+}

@@ -12,7 +12,6 @@ import {
   dnatCountersOf,
   nftDnatChainsOf,
   nftMapElementsOf,
-  readConntrack,
   readMacs,
   readNftObjects,
   readNftText,
@@ -32,6 +31,8 @@ import { namespaceName } from '../topology/names.js';
 import { addressMatches, flowVariables, resolvePattern, type Flow } from './flows.js';
 import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups, type TrafficGroup } from './paths.js';
 import { sendRequest } from './traffic.js';
+import { senderOf, sendUdpRequest } from './udp-traffic.js';
+import { conntrackOf, translatedWithKept, withKept } from './udp-conntrack.js';
 import { readAffinityState, waitForAffinityExpiry } from '../kernel/affinity.js';
 import type { AffinityWaitEvidence } from './affinity-expiry.js';
 import type { Walkthrough } from './walkthrough.js';
@@ -172,6 +173,8 @@ interface Sending {
   hitsAtRunStart: Record<string, number>;
   /** Marks each request's window in the drop trace. */
   drops: VerifyDropTrace;
+  /** Each UDP exchange's conntrack entry as found right after it (udp-conntrack.ts): it may expire before the end. */
+  kept: Record<string, ConntrackEntry[]>[];
   onProgress?: (text: string) => void;
 }
 
@@ -196,18 +199,19 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   let lightMs = performance.now() - lightStarted;
   const readTranslated = () => perNode(nft ? nodesWith(w, 'dnatRule') : [], (n) => readTranslatedConnections(ns(n)));
   const translatedBefore = await readTranslated();
-  const readAllConntrack = () => perNode(t.nodes.map((n) => n.name), (n) => readConntrack(ns(n)));
+  const udp = trafficGroups(w).some((g) => g.traffic.protocol === 'UDP');
+  const readAllConntrack = () => perNode(t.nodes.map((n) => n.name), (n) => conntrackOf(ns(n), udp));
 
   // sessionAffinity timeouts: the affinity rules' counters at the start, for the nodes traffic waits on.
   const waitNodes = [...new Set(trafficGroups(w).flatMap((g) => (g.traffic.afterAffinityExpiry ? [g.traffic.afterAffinityExpiry] : [])))];
   const hitsAtRunStart = await perNode(nft ? [] : waitNodes, async (n) => (await readAffinityState(ns(n), mode)).affinityHits ?? 0);
-  const sending: Sending = { t, ns, mode, readAllConntrack, hitsAtRunStart, drops: noDropTrace, onProgress };
+  const sending: Sending = { t, ns, mode, readAllConntrack, hitsAtRunStart, drops: noDropTrace, kept: [], onProgress };
 
   // The pod network's tunnel, if any, is captured too: its datagrams carry the flows between nodes.
   const tunnel = podNetworkOf(t).plan(t).tunnel;
   const arpSteps = stepsWith(w, 'arp');
-  const baseFilter = tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : ['tcp'];
-  const filter = arpSteps.length > 0 ? [...baseFilter, 'or', 'arp'] : tunnel ? baseFilter : undefined;
+  const baseFilter = udp ? ['tcp', 'or', 'udp'] : tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : ['tcp'];
+  const filter = arpSteps.length > 0 ? [...baseFilter, 'or', 'arp'] : tunnel || udp ? baseFilter : undefined;
   const arpForgotten = [...new Map(arpSteps.map((s) => [`${s.expect!.arp!.asker} ${s.expect!.arp!.ip}`, { host: s.expect!.arp!.asker, ip: s.expect!.arp!.ip }])).values()];
   onProgress?.(`capturing on ${points.length} interfaces`);
   const affinityWaits: Record<string, AffinityWaitEvidence> = {};
@@ -237,7 +241,9 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   const readAffinity = (n: string) => (nft ? readNftObjects(ns(n)).then(affinitySetsOf) : readRecentLists(ns(n)));
   const frameHosts = [...new Set(w.paths.flatMap((p) => p.steps.flatMap((s) => macHostsOf(s.expect))))];
   const gratuitous = stepsWith(w, 'gratuitousArp').length > 0;
-  const [conntrack, after, recent, translatedAfter, macs] = await Promise.all([readAllConntrack(), readCounters(), perNode(nodesWith(w, 'recent'), readAffinity), readTranslated(), perNode(frameHosts, (h) => readMacs(ns(h)))]);
+  const [finalConntrack, after, recent, finalTranslated, macs] = await Promise.all([readAllConntrack(), readCounters(), perNode(nodesWith(w, 'recent'), readAffinity), readTranslated(), perNode(frameHosts, (h) => readMacs(ns(h)))]);
+  const conntrack = withKept(finalConntrack, sending.kept);
+  const translatedAfter = translatedWithKept(finalTranslated, sending.kept);
   for (const flow of flows) locateFlow(flow, conntrack);
   const { routes, routeSources } = await readRoutesOfSteps(w, flows, ns);
   const bgpSessions = await perNode(hostsWithSessions(w), (h) => readBgpSessions(t.lab, h));
@@ -283,7 +289,8 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
  */
 async function sendGroup(s: Sending, g: TrafficGroup, all: Flow[]): Promise<AffinityWaitEvidence | undefined> {
   const { t, ns, mode, onProgress } = s;
-  const sender = [...t.clients, ...t.pods].find((h) => h.name === g.traffic.from)!;
+  const sender = senderOf(t, g.traffic);
+  const send = g.traffic.protocol === 'UDP' ? sendUdpRequest : sendRequest;
   const waitOn = g.traffic.afterAffinityExpiry;
   let waited: Awaited<ReturnType<typeof waitForAffinityExpiry>> | undefined;
   if (waitOn) {
@@ -292,13 +299,18 @@ async function sendGroup(s: Sending, g: TrafficGroup, all: Flow[]): Promise<Affi
   }
   const mine: Flow[] = [];
   const inUse = await portsInUse(ns(sender.name));
+  // A UDP source port an earlier exchange left in conntrack would ride on that entry's old translation: not used.
+  if (g.traffic.protocol === 'UDP') for (const e of Object.values(await s.readAllConntrack()).flat()) if (e.protocol === 'udp' && e.original.src === sender.address) inUse.add(e.original.sport);
   // A path tied to the node that translated it needs each flow located as it goes.
-  const locate = g.paths.some((p) => p.via);
+  // So does a UDP exchange, whose entry is kept as found: it may expire before the run ends (udp-conntrack.ts).
+  const udp = g.traffic.protocol === 'UDP';
+  const locate = udp || g.paths.some((p) => p.via);
   while (mine.length < g.traffic.maxRequests && !groupSatisfied(g, mine)) {
     s.drops.before(all.length);
-    const flow = await sendRequest(ns(sender.name), g.traffic, g.key, all.length, nextSourcePort(inUse), sender.address);
+    const flow = await send(ns(sender.name), g.traffic, g.key, all.length, nextSourcePort(inUse), sender.address);
     s.drops.after(flow.index);
     if (locate) locateFlow(flow, await s.readAllConntrack());
+    if (udp && flow.conntrack) s.kept.push({ [flow.conntrack.node]: [flow.conntrack.entry] });
     mine.push(flow);
     all.push(flow);
     onProgress?.(`request ${all.length}: ${flow.answer ? `answered by ${flow.answer.pod}` : `no answer (${flow.error})`}`);

@@ -2,6 +2,7 @@ import { runIn } from '../kernel/exec.js';
 import { encodeQuery } from '../workload/dns-message.js';
 import type { Flow, PodAnswer } from './flows.js';
 import type { Traffic } from './walkthrough.js';
+import { exchangeDatagram } from './udp-traffic.js';
 
 /**
  * Send one HTTP request with curl from inside a lab namespace, from a chosen source port,
@@ -36,20 +37,11 @@ export async function sendRequest(ns: string, traffic: Traffic, group: string, i
  * DNS answers; elsewhere a short text. A node one-off does the socket work inside the namespace.
  */
 export async function sendDatagram(ns: string, from: string, to: string, localPort: number, clientIP: string, dnsName: string, timeoutS = 1): Promise<Flow> {
-  const [ip, port] = [to.slice(0, to.lastIndexOf(':')), Number(to.slice(to.lastIndexOf(':') + 1))];
+  const port = Number(to.slice(to.lastIndexOf(':') + 1));
   const payload = port === 53 ? encodeQuery(localPort, dnsName) : Buffer.from('kube-packet-lab trace\n');
-  const script = `const d=require('node:dgram').createSocket('udp4');const [ip,port,lp,hex,ms]=process.argv.slice(1);
-const t=setTimeout(()=>{console.log('timeout');process.exit(0)},Number(ms));
-d.on('message',(m,r)=>{console.log(r.address+':'+r.port+' '+m.length);clearTimeout(t);d.close()});
-d.bind(Number(lp),()=>d.send(Buffer.from(hex,'hex'),Number(port),ip));`;
-  const { stdout, exitCode, stderr } = await runIn(ns, process.execPath, ['-e', script, ip, String(port), String(localPort), payload.toString('hex'), String(timeoutS * 1000)], { allowFailure: true, timeoutMs: (timeoutS + 10) * 1000 });
+  const reply = await exchangeDatagram(ns, to, localPort, payload, timeoutS);
   const flow: Flow = { index: 0, group: 'trace', from, client: `${clientIP}:${localPort}`, target: to };
-  const line = stdout.trim();
-  if (exitCode !== 0) flow.error = stderr.trim() || `exited with ${exitCode}`;
-  else if (line === 'timeout' || !line) flow.error = `no answer within ${timeoutS} s`;
-  else {
-    const [fromAddr, bytes] = line.split(' ');
-    flow.datagram = { reply: `${bytes} bytes from ${fromAddr}${port === 53 ? ` (DNS answer for ${dnsName})` : ''}` };
-  }
+  if ('error' in reply) flow.error = reply.error;
+  else flow.datagram = { reply: `${reply.bytes.length} bytes from ${reply.from}${port === 53 ? ` (DNS answer for ${dnsName})` : ''}` };
   return flow;
 }

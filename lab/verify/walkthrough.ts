@@ -138,7 +138,14 @@ export const stepSchema = z.strictObject({
 });
 
 export const trafficSchema = z.strictObject({
+  /** A client, a pod, or a node (a node sends from 127.0.0.1 to a 127.0.0.1 address: a localhost NodePort). */
   from: z.string(),
+  /**
+   * UDP: each request is one datagram from its own source port, a DNS query (class CH, TXT
+   * hostname.bind), and its one answer: the DNS pod answers as a DNS server (its name and the
+   * client it saw, in the TXT), the HTTP pods with the same JSON as over TCP. Unset: TCP (HTTP).
+   */
+  protocol: z.enum(['TCP', 'UDP']).optional(),
   /** host:port, or a service DNS name:port resolved inside the sender's namespace. */
   to: z.string(),
   /** Send at least this many requests (distribution checks want many). */
@@ -231,9 +238,9 @@ function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputPro
   const pods = new Set(t.pods.map((p) => p.name));
   const nodes = new Set(t.nodes.map((n) => n.name));
   const routing = new Set([...t.nodes, ...t.routers].map((h) => h.name));
-  const senders = new Set([...t.clients, ...t.pods].map((h) => h.name));
+  const senders = new Set([...t.clients, ...t.pods, ...t.nodes].map((h) => h.name));
   const checkTraffic = (tr: Traffic, path: PropertyKey[]) => {
-    if (!senders.has(tr.from)) problems.push(file.problem([...path, 'from'], `"${tr.from}" is not a client or pod of this topology`));
+    if (!senders.has(tr.from)) problems.push(file.problem([...path, 'from'], `"${tr.from}" is not a client, pod or node of this topology`));
     if (tr.requests > tr.maxRequests) problems.push(file.problem([...path, 'requests'], 'is larger than maxRequests'));
     if (tr.afterAffinityExpiry !== undefined && !nodes.has(tr.afterAffinityExpiry)) problems.push(file.problem([...path, 'afterAffinityExpiry'], `"${tr.afterAffinityExpiry}" is not a node of this topology`));
   };

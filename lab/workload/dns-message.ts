@@ -27,6 +27,9 @@ export interface Question {
   class: string;
 }
 
+/** The CHAOS-class name a server answers with its own name (BIND, CoreDNS's chaos plugin). */
+export const HOSTNAME_BIND = 'hostname.bind';
+
 const normal = (name: string) => name.toLowerCase().replace(/\.$/, '');
 
 /**
@@ -39,8 +42,10 @@ const normal = (name: string) => name.toLowerCase().replace(/\.$/, '');
  * - a name outside it: REFUSED. CoreDNS would forward it upstream; the lab has no upstream and
  *   will not pretend the name does not exist.
  */
-export function resolveQuestion(q: Question, zone: Zone): { rcode: Rcode; answers: WireAnswer[] } {
+export function resolveQuestion(q: Question, zone: Zone, hostname?: string): { rcode: Rcode; answers: WireAnswer[] } {
   const name = normal(q.name);
+  // CHAOS hostname.bind (as CoreDNS's chaos plugin answers it): which server answered, here with the client it saw.
+  if (hostname !== undefined && q.class === 'CH' && q.type === 'TXT' && name === HOSTNAME_BIND) return { rcode: 'NOERROR', answers: [{ name: q.name, type: 'TXT', class: 'CH', ttl: 0, data: [hostname] }] };
   const domain = normal(zone.domain);
   if (name !== domain && !name.endsWith(`.${domain}`)) return { rcode: 'REFUSED', answers: [] };
   const ip = zone.records[name];
@@ -60,7 +65,7 @@ const AA = 0x0400;
  * The whole exchange: query bytes in, response bytes out (undefined when the bytes are not
  * even a DNS header, or are themselves a response: those are dropped, as a server does).
  */
-export function answerQuery(query: Buffer, zone: Zone): Buffer | undefined {
+export function answerQuery(query: Buffer, zone: Zone, hostname?: string): Buffer | undefined {
   if (query.length < 12) return undefined;
   const id = query.readUInt16BE(0);
   const flags = query.readUInt16BE(2);
@@ -84,7 +89,7 @@ export function answerQuery(query: Buffer, zone: Zone): Buffer | undefined {
   }
   if (msg.questions?.length !== 1) return respond('FORMERR');
   const q = msg.questions[0]!;
-  const { rcode, answers } = resolveQuestion({ name: q.name, type: q.type, class: q.class ?? 'IN' }, zone);
+  const { rcode, answers } = resolveQuestion({ name: q.name, type: q.type, class: q.class ?? 'IN' }, zone, hostname);
   let response: Buffer;
   try {
     response = respond(rcode, { aa: rcode !== 'REFUSED', questions: [q], answers });
@@ -110,8 +115,8 @@ function carries(response: Buffer, q: WireQuestion): boolean {
 }
 
 /** A query as a stub resolver sends it: one question, recursion desired (for tests and probes). */
-export function encodeQuery(id: number, name: string, type: WireQuestion['type'] = 'A'): Buffer {
-  return dnsPacket.encode({ type: 'query', id, flags: RD, questions: [{ name, type, class: 'IN' }] });
+export function encodeQuery(id: number, name: string, type: WireQuestion['type'] = 'A', klass: 'IN' | 'CH' = 'IN'): Buffer {
+  return dnsPacket.encode({ type: 'query', id, flags: RD, questions: [{ name, type, class: klass }] });
 }
 
 /** One log line for an exchange: "A web.default.svc.cluster.local -> NOERROR 172.31.0.5". */
@@ -124,5 +129,18 @@ export function describeExchange(query: Buffer, response: Buffer | undefined): s
     return `${q ? `${q.type} ${q.name}` : 'no question'} -> ${rcode}${addresses.length ? ` ${addresses.join(' ')}` : ''}`;
   } catch {
     return 'unreadable query';
+  }
+}
+
+/** The text of a hostname.bind answer (its TXT strings joined), or undefined when the bytes hold none. */
+export function hostnameBindAnswer(response: Buffer): string | undefined {
+  try {
+    const r = dnsPacket.decode(response);
+    const txt = (r.answers ?? []).find((a) => a.type === 'TXT');
+    const data = txt ? (txt as { data: (Buffer | string)[] | Buffer | string }).data : undefined;
+    if (data === undefined) return undefined;
+    return (Array.isArray(data) ? data : [data]).map((d) => d.toString()).join('');
+  } catch {
+    return undefined;
   }
 }

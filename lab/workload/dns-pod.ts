@@ -9,16 +9,19 @@ import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dg
 import { createServer, type Socket } from 'node:net';
 import { answerQuery, describeExchange, type Zone } from './dns-message.js';
 import { guarded } from './guard.js';
+import { podIdentity } from './http-pod.js';
 import type { PodWorkload } from './protocol.js';
 import { PodSockets } from './sockets.js';
 
-type Exchange = (transport: string, from: string, query: Buffer) => Buffer | undefined;
+type Exchange = (transport: string, from: string, query: Buffer, port: number) => Buffer | undefined;
 
 /** Open the pod's UDP and TCP sockets; the caller stands in the pod's namespace until this resolves. */
 export async function serveDns(w: PodWorkload, log: (line: string) => void): Promise<PodSockets> {
   const zone: Zone = w.zone ?? { domain: 'cluster.local', records: {} };
-  const exchange: Exchange = (transport, from, query) => {
-    const response = answerQuery(query, zone);
+  const exchange: Exchange = (transport, from, query, port) => {
+    // hostname.bind names this pod and the client it saw, as the HTTP pods' answers do.
+    const at = from.lastIndexOf(':');
+    const response = answerQuery(query, zone, JSON.stringify(podIdentity(w, port, from.slice(0, at), from.slice(at + 1))));
     log(`${new Date().toISOString()} ${transport} from ${from}: ${describeExchange(query, response)}\n`);
     return response;
   };
@@ -26,9 +29,9 @@ export async function serveDns(w: PodWorkload, log: (line: string) => void): Pro
   const opening: Promise<void>[] = [];
   for (const port of w.ports) {
     const udp = createSocket('udp4');
-    udp.on('message', datagramHandler(udp, exchange, `dns pod ${w.pod} udp :${port}`));
+    udp.on('message', datagramHandler(udp, exchange, `dns pod ${w.pod} udp :${port}`, port));
     opening.push(sockets.bind(udp, port));
-    opening.push(sockets.listen(createServer((sock) => serveTcpClient(sock, exchange, `dns pod ${w.pod} tcp :${port}`)), port));
+    opening.push(sockets.listen(createServer((sock) => serveTcpClient(sock, exchange, `dns pod ${w.pod} tcp :${port}`, port)), port));
   }
   try {
     await Promise.all(opening);
@@ -43,9 +46,9 @@ export async function serveDns(w: PodWorkload, log: (line: string) => void): Pro
  * One datagram in, at most one out. Guarded: a datagram from source port 0 (which a raw socket
  * can send) makes dgram's send throw at once, and so would anything answerQuery did not expect.
  */
-export function datagramHandler(udp: UdpSocket, exchange: Exchange, what: string): (msg: Buffer, rinfo: RemoteInfo) => void {
+export function datagramHandler(udp: UdpSocket, exchange: Exchange, what: string, port = 53): (msg: Buffer, rinfo: RemoteInfo) => void {
   return guarded(what, (msg, rinfo) => {
-    const response = exchange('udp', `${rinfo.address}:${rinfo.port}`, msg);
+    const response = exchange('udp', `${rinfo.address}:${rinfo.port}`, msg, port);
     if (response) udp.send(response, rinfo.port, rinfo.address, () => undefined);
   });
 }
@@ -56,7 +59,7 @@ const TCP_BACKLOG_BYTES = 1 << 20;
 const TCP_IDLE_MS = 10_000;
 
 /** DNS over TCP (RFC 1035 4.2.2): each message is preceded by its length in two bytes. */
-function serveTcpClient(sock: Socket, exchange: Exchange, what: string): void {
+function serveTcpClient(sock: Socket, exchange: Exchange, what: string, port: number): void {
   let buffered = Buffer.alloc(0);
   const end = () => sock.destroy();
   sock.setTimeout(TCP_IDLE_MS, end);
@@ -70,7 +73,7 @@ function serveTcpClient(sock: Socket, exchange: Exchange, what: string): void {
         while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
           const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
           buffered = buffered.subarray(2 + msg.length);
-          const response = exchange('tcp', `${sock.remoteAddress}:${sock.remotePort}`, msg);
+          const response = exchange('tcp', `${sock.remoteAddress}:${sock.remotePort}`, msg, port);
           if (!response) continue;
           const len = Buffer.alloc(2);
           len.writeUInt16BE(response.length, 0);

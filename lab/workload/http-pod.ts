@@ -7,7 +7,8 @@ import { joinHostPort } from '../util/ipv6.js';
  * of the lab, so nothing a request carries may throw out of a handler (see guard.ts).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { guardHttpServer } from './guard.js';
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import { guardHttpServer, guarded } from './guard.js';
 import type { PodWorkload } from './protocol.js';
 import { PodSockets } from './sockets.js';
 
@@ -19,6 +20,8 @@ export async function serveHttp(w: PodWorkload): Promise<PodSockets> {
       ...w.ports.map((port) => sockets.listen(httpServer(w, port), port)),
       // A dual-stack pod answers on its IPv6 address too.
       ...(w.ip6 !== undefined ? w.ports.map((port) => sockets.listen(httpServer(w, port), port, '::')) : []),
+      // A UDP Service port: each datagram is answered with the same JSON, in one datagram.
+      ...(w.udpPorts ?? []).map((port) => sockets.bind(udpServer(w, port), port)),
     ]);
   } catch (err) {
     sockets.close();
@@ -48,16 +51,21 @@ function httpServer(w: PodWorkload, port: number) {
   return guardHttpServer(server, `pod ${w.pod} :${port}`);
 }
 
+/** Who answered, and what it saw as the other end of the connection (after any SNAT): the same over TCP and UDP. */
+export function podIdentity(w: Pick<PodWorkload, 'pod' | 'node' | 'ip'>, port: number, remoteAddress: string, remotePort: number | string) {
+  return { pod: w.pod, node: w.node, podIP: w.ip, port, client: joinHostPort(remoteAddress, remotePort) };
+}
+
+/** A datagram in, one out naming the pod; guarded (a source port 0 makes send throw). */
+function udpServer(w: PodWorkload, port: number): UdpSocket {
+  const udp = createSocket('udp4');
+  const what = `pod ${w.pod} udp :${port}`;
+  udp.on('message', guarded(what, (_msg: Buffer, r: RemoteInfo) => udp.send(`${JSON.stringify(podIdentity(w, port, r.address, r.port))}\n`, r.port, r.address, () => undefined)));
+  return udp;
+}
+
 function answer(w: PodWorkload, port: number, req: IncomingMessage, res: ServerResponse): void {
-  const body = {
-    pod: w.pod,
-    node: w.node,
-    podIP: w.ip,
-    port,
-    // What this pod saw as the other end of the connection: after any SNAT.
-    client: joinHostPort(req.socket.remoteAddress ?? "", req.socket.remotePort ?? ""),
-    path: req.url,
-  };
+  const body = { ...podIdentity(w, port, req.socket.remoteAddress ?? '', req.socket.remotePort ?? ''), path: req.url };
   const send = () => {
     if (res.destroyed || res.writableEnded) return;
     res.writeHead(200, { 'content-type': 'application/json', connection: 'close' });

@@ -16,6 +16,8 @@ export interface PodWorkload {
   /** The pod's IPv6 address in a dual-stack cluster: it listens on IPv6 too. */
   ip6?: string;
   ports: number[];
+  /** The ports it answers datagrams on too (an HTTP pod behind a UDP Service port): the same JSON, in one datagram. */
+  udpPorts?: number[];
   /** The HTTP server that reports what it saw, or the cluster DNS server. */
   kind: 'http' | 'dns';
   /** The DNS server's answer table (kind dns). */

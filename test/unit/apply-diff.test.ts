@@ -23,6 +23,9 @@ describe('applyDiff', () => {
     expect(applyDiff(before, after).pods).toEqual({ added: ['web-3'], removed: ['web-2'], changed: [], restarted: [] });
     const ports = nodeport({ 'services.web.ports': '[{name: https, port: 443, targetPort: 9443, nodePort: 32000}]' });
     expect(applyDiff(before, ports).pods.restarted).toEqual(['web-1', 'web-2']);
+    // The same port number, now UDP: the workloads must open a UDP socket there.
+    const udp = nodeport({ 'services.web.ports.https.protocol': 'UDP' });
+    expect(applyDiff(before, udp).pods.restarted).toEqual(['web-1', 'web-2']);
   });
 
   it('a Service deleted and one added', () => {

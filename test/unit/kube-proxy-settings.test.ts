@@ -164,7 +164,7 @@ describe('SCTP service ports', () => {
   });
 
   it('the derived walkthrough says it cannot try it', () => {
-    expect(() => deriveWalkthrough(loadTopology('nodeport', sctp).topology)).toThrow(/SCTP: verify sends HTTP requests over TCP/);
+    expect(() => deriveWalkthrough(loadTopology('nodeport', sctp).topology)).toThrow(/SCTP: verify sends HTTP over TCP and datagrams over UDP, not SCTP/);
   });
 });
 

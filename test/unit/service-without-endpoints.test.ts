@@ -39,9 +39,10 @@ describe('a Service with no endpoints at up', () => {
 
   it('the derived walkthrough expects each way in to be rejected', () => {
     const paths = deriveWalkthrough(withEmpty()).walkthrough.paths.filter((p) => p.name.startsWith('default/empty'));
-    expect(paths.length).toBe(4); // the ClusterIP from a pod on each node, the NodePort on each node
+    expect(paths.length).toBe(6); // the ClusterIP from a pod on each node, the NodePort on each node, the localhost NodePort on each node
     expect(paths.every((p) => p.outcome === 'no-answer')).toBe(true);
     const rules = paths.flatMap((p) => p.steps.flatMap((s) => (s.expect?.rule ? [`${s.at} ${s.expect.rule.chain} ${s.expect.rule.jump}`] : [])));
-    expect(rules).toEqual(['node1 KUBE-SERVICES REJECT', 'node2 KUBE-SERVICES REJECT', 'node1 KUBE-EXTERNAL-SERVICES REJECT', 'node2 KUBE-EXTERNAL-SERVICES REJECT']);
+    // 127.0.0.1:<nodePort> is not DNATed either: delivered locally, INPUT's KUBE-EXTERNAL-SERVICES rejects it.
+    expect(rules).toEqual(['node1 KUBE-SERVICES REJECT', 'node2 KUBE-SERVICES REJECT', 'node1 KUBE-EXTERNAL-SERVICES REJECT', 'node2 KUBE-EXTERNAL-SERVICES REJECT', 'node1 KUBE-EXTERNAL-SERVICES REJECT', 'node2 KUBE-EXTERNAL-SERVICES REJECT']);
   });
 });

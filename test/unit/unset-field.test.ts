@@ -19,7 +19,7 @@ describe('--set k= removes a field', () => {
 describe('lab check', () => {
   it('names the walkthrough it checked, or the derived one', () => {
     expect(checkTopologyFile('nodeport').walkthrough).toMatchObject({ paths: 2 });
-    expect(checkTopologyFile('test/fixtures/worlds/three-nodes.yaml').walkthrough).toMatchObject({ derived: true, paths: 12 });
+    expect(checkTopologyFile('test/fixtures/worlds/three-nodes.yaml').walkthrough).toMatchObject({ derived: true, paths: 18 });
   });
 
   it('refuses a broken file with file:line errors', () => {

@@ -6,6 +6,8 @@ import { selects } from '../../topology/relations.js';
 import { dropRule, pathsOfWay, type PathContext } from './paths.js';
 import { fateOf, type Entry } from './semantics.js';
 import { waysIn } from './ways-in.js';
+import { localhostPath, localhostWaysIn } from './localhost.js';
+import { udpPath } from './udp.js';
 
 /**
  * A walkthrough derived from a topology, for a world whose file names none: every Service port,
@@ -14,7 +16,7 @@ import { waysIn } from './ways-in.js';
  */
 export interface DerivedWalkthrough {
   walkthrough: Walkthrough;
-  /** What is not tried, and why (a UDP port, a DNS pod, an address no route leads to). */
+  /** What is not tried, and why (an SCTP port, a DNS pod over TCP, an address no route leads to). */
   skipped: string[];
 }
 
@@ -22,12 +24,14 @@ export interface DerivedWalkthrough {
 const MAX_OBSERVED = 48;
 
 export function deriveWalkthrough(t: Topology, topologyPath = `${t.lab}.yaml`): DerivedWalkthrough {
-  const { ways, skipped } = waysIn(t);
+  const derived = waysIn(t);
+  const { skipped } = derived;
+  const ways = [...derived.ways, ...localhostWaysIn(t, skipped)];
   const hosts = new Set([...ways.map((w) => w.from), ...t.nodes.map((n) => n.name)]);
   const podsServed = t.pods.filter((p) => t.services.some((s) => selects(s, p)) || (t.endpointSlices ?? []).some((e) => e.endpoints.some((x) => x.address === p.address)));
   const watchedPods = new Set(hosts.size + podsServed.length <= MAX_OBSERVED ? podsServed.map((p) => p.name) : []);
   const c: PathContext = { t, watchedPods, ruleCount: refusalRules(t) };
-  const paths: WalkthroughPath[] = ways.flatMap((w) => pathsOfWay(c, w));
+  const paths: WalkthroughPath[] = ways.flatMap((w) => pathsOfWay(c, w).map((p) => udpPath(w, localhostPath(w, p))));
   if (!paths.some((p) => p.outcome === 'answered')) {
     const why = [...skipped, ...paths.map((p) => `${p.name}: ${p.summary}`)];
     throw new InputError([{ file: displayPath(topologyPath), field: 'services', message: `nothing in this world can be reached, so a derived walkthrough has nothing to prove${why.length ? `:\n  ${why.join('\n  ')}` : ' (it has no Service)'}` }]);

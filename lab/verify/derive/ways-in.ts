@@ -22,6 +22,8 @@ export interface WayIn {
   nodes: Node[];
   /** Several nodes, and the router spreads connections over them by ports too (hashPorts): each sees some. */
   spreadByPorts: boolean;
+  /** A localhost NodePort: the node itself sends from 127.0.0.1 to 127.0.0.1:<nodePort> (localhost.ts). */
+  localhost?: true;
 }
 
 export interface DerivedWays {
@@ -45,10 +47,11 @@ export function waysIn(t: Topology): DerivedWays {
   return { ways, skipped };
 }
 
-/** Why a port cannot be tried with the lab's HTTP requests, if it cannot. */
-function untestable(t: Topology, service: Service, port: ServicePort): string | undefined {
-  if (port.protocol !== 'TCP') return `${port.protocol}: verify sends HTTP requests over TCP`;
-  const dns = t.pods.filter((p) => selects(service, p) && p.workload !== 'http');
+/** Why a port cannot be tried with the lab's requests (HTTP over TCP, datagrams over UDP), if it cannot. */
+export function untestable(t: Topology, service: Service, port: ServicePort): string | undefined {
+  if (port.protocol === 'SCTP') return 'SCTP: verify sends HTTP over TCP and datagrams over UDP, not SCTP';
+  // Over UDP the DNS pod answers too (hostname.bind); over TCP it speaks DNS, not HTTP.
+  const dns = port.protocol === 'UDP' ? [] : t.pods.filter((p) => selects(service, p) && p.workload !== 'http');
   if (dns.length > 0) return `its pods ${dns.map((p) => p.name).join(', ')} run the DNS workload, which does not answer HTTP`;
   return undefined;
 }
