@@ -92,3 +92,14 @@ export function unusableRange6(c: Cidr6): string | undefined {
 
 /** "ip:port" as kube-proxy prints and hashes an endpoint (net.JoinHostPort): IPv6 in brackets. */
 export const joinHostPort = (ip: string, port: number | string) => (isIPv6Text(ip) ? `[${ip}]:${port}` : `${ip}:${port}`);
+
+/**
+ * "ip:port" back into its parts: "[fd00::4]:32000" (IPv6 in brackets, as joinHostPort writes it)
+ * or "10.240.0.4:32000". The address comes back without brackets.
+ */
+export function splitHostPort(text: string): { ip: string; port: number } {
+  const m = /^\[([^\]]*)\]:(\d+)$/.exec(text);
+  if (m) return { ip: m[1]!, port: Number(m[2]) };
+  const i = text.lastIndexOf(':');
+  return { ip: text.slice(0, i), port: Number(text.slice(i + 1)) };
+}

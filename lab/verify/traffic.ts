@@ -2,6 +2,14 @@ import { runIn } from '../kernel/exec.js';
 import { encodeQuery } from '../workload/dns-message.js';
 import type { Flow, PodAnswer } from './flows.js';
 import type { Traffic } from './walkthrough.js';
+import { joinHostPort, splitHostPort } from '../util/ipv6.js';
+
+/** curl's "%{remote_ip}:%{remote_port}" ("fd00:10:240::4:32000" for IPv6, no brackets) as ip:port in the lab's form. */
+export function curlRemote(text: string): string | undefined {
+  if (!text || text.startsWith(':')) return undefined;
+  const i = text.lastIndexOf(':');
+  return joinHostPort(text.slice(0, i), text.slice(i + 1));
+}
 
 /**
  * Send one HTTP request with curl from inside a lab namespace, from a chosen source port,
@@ -17,7 +25,7 @@ export async function sendRequest(ns: string, traffic: Traffic, group: string, i
   );
   const lines = stdout.split('\n');
   const remote = lines.pop() ?? '';
-  const flow: Flow = { index, group, from: traffic.from, client: `${clientIP}:${localPort}`, target: remote && !remote.startsWith(':') ? remote : traffic.to };
+  const flow: Flow = { index, group, from: traffic.from, client: joinHostPort(clientIP, localPort), target: curlRemote(remote) ?? traffic.to };
   if (exitCode !== 0) {
     flow.error = stderr.trim() || `curl exited with ${exitCode}`;
     return flow;
@@ -36,14 +44,14 @@ export async function sendRequest(ns: string, traffic: Traffic, group: string, i
  * DNS answers; elsewhere a short text. A node one-off does the socket work inside the namespace.
  */
 export async function sendDatagram(ns: string, from: string, to: string, localPort: number, clientIP: string, dnsName: string, timeoutS = 1): Promise<Flow> {
-  const [ip, port] = [to.slice(0, to.lastIndexOf(':')), Number(to.slice(to.lastIndexOf(':') + 1))];
+  const { ip, port } = splitHostPort(to);
   const payload = port === 53 ? encodeQuery(localPort, dnsName) : Buffer.from('kube-packet-lab trace\n');
-  const script = `const d=require('node:dgram').createSocket('udp4');const [ip,port,lp,hex,ms]=process.argv.slice(1);
+  const script = `const d=require('node:dgram').createSocket('${ip.includes(':') ? 'udp6' : 'udp4'}');const [ip,port,lp,hex,ms]=process.argv.slice(1);
 const t=setTimeout(()=>{console.log('timeout');process.exit(0)},Number(ms));
 d.on('message',(m,r)=>{console.log(r.address+':'+r.port+' '+m.length);clearTimeout(t);d.close()});
 d.bind(Number(lp),()=>d.send(Buffer.from(hex,'hex'),Number(port),ip));`;
   const { stdout, exitCode, stderr } = await runIn(ns, process.execPath, ['-e', script, ip, String(port), String(localPort), payload.toString('hex'), String(timeoutS * 1000)], { allowFailure: true, timeoutMs: (timeoutS + 10) * 1000 });
-  const flow: Flow = { index: 0, group: 'trace', from, client: `${clientIP}:${localPort}`, target: to };
+  const flow: Flow = { index: 0, group: 'trace', from, client: joinHostPort(clientIP, localPort), target: to };
   const line = stdout.trim();
   if (exitCode !== 0) flow.error = stderr.trim() || `exited with ${exitCode}`;
   else if (line === 'timeout' || !line) flow.error = `no answer within ${timeoutS} s`;
