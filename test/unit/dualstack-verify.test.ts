@@ -12,7 +12,7 @@ import { flowVariables, formatPattern, packetInFlow, resolvePattern, senderAddre
 import { judgeArp } from '../../lab/verify/arp-judges.js';
 import { curlRemote } from '../../lab/verify/traffic.js';
 import { loadWalkthrough } from '../../lab/verify/walkthrough.js';
-import { problemsOf } from './helpers.js';
+import { pcapOf, problemsOf } from './helpers.js';
 
 /**
  * The verify engine over IPv6 (docs/dualstack.md): address:port forms, IPv6 TCP and NDP read from
@@ -86,23 +86,6 @@ const ipv6Header = (next: number, payloadLength: number, src: string, dst: strin
 };
 const ROUTER = '02:00:0a:f0:00:01';
 const NODE1 = 'ce:73:ee:0c:4f:ec';
-
-/** One pcap file (Ethernet) of these frames. */
-function pcapOf(frames: Buffer[]): Buffer {
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(65535, 16);
-  header.writeUInt32LE(1, 20);
-  return Buffer.concat([header, ...frames.flatMap((f, i) => {
-    const rec = Buffer.alloc(16);
-    rec.writeUInt32LE(1000 + i, 0);
-    rec.writeUInt32LE(f.length, 8);
-    rec.writeUInt32LE(f.length, 12);
-    return [rec, f];
-  })]);
-}
 
 describe('IPv6 in the pcap reader', () => {
   it('reads IPv6 TCP, past a hop-by-hop extension header, in RFC 5952 text', () => {
