@@ -71,6 +71,16 @@ describe.skipIf(!root).each(['iptables', 'nftables'])('dualstack lab (kube-proxy
     expect(step('cross-node', /ARP/).seen).toMatch(/^who-has 10\.240\.0\.4 tell 10\.240\.0\.1/);
   });
 
+  it('the derived walkthrough tries every way in over both families, and passes', async () => {
+    const v = await lab(['verify', 'dualstack', '--walkthrough', 'derived', '--json']);
+    expect(v.exitCode, v.stdout.slice(-3000)).toBe(0);
+    const r = JSON.parse(v.stdout) as VerifyResult;
+    const v6 = r.paths.filter((p) => p.name.includes('[fd00:'));
+    expect(v6.length).toBe(r.paths.length / 2);
+    // Each IPv6 path was judged on an IPv6 connection: the pod saw an IPv6 source.
+    expect(v6.filter((p) => !p.flow?.answer?.client.startsWith('[fd00:')).map((p) => p.name)).toEqual([]);
+  });
+
   it('carries a NodePort connection over IPv6 on the wire: NDP, one DNAT, masquerade to the node IPv6 address, conntrack reversing', async () => {
     // Forget node1's neighbours so the path must be resolved by NDP (where IPv4 uses ARP).
     await lab(['exec', 'dualstack', 'node1', '--', 'ip', '-6', 'neigh', 'flush', 'dev', 'eth0']);
