@@ -123,6 +123,15 @@ describe.skipIf(!root).each(['iptables', 'nftables'])('dualstack lab (kube-proxy
     expect(ct.stdout).toMatch(/orig fd00:10:241::4:\d+ > fd00:10:240::4:32000 +reply fd00:10:244:1::2:8443 > fd00:10:240::4:\d+/);
   });
 
+  it('lab probe takes an IPv6 destination; lab trace refuses one, saying what proves IPv6 instead', async () => {
+    const p = await lab(['probe', 'dualstack', '--to', '[fd00:10:240::4]:32000', '--requests', '6', '--json']);
+    expect(p.exitCode, p.stderr).toBe(0);
+    expect(JSON.parse(p.stdout)).toMatchObject({ to: '[fd00:10:240::4]:32000', failed: 0 });
+    const t = await lab(['trace', 'dualstack', '--to', '[fd00:10:240::4]:32000']);
+    expect(t.exitCode).toBe(2);
+    expect(t.stderr).toContain('lab trace follows IPv4 connections only');
+  });
+
   it('the IPv6 ClusterIP answers from a pod', async () => {
     const r = await lab(['exec', 'dualstack', 'web-2', '--', 'curl', '-s', '-m', '5', 'http://[fd00:172:31::5]:443/']);
     expect(r.exitCode, r.stderr).toBe(0);
