@@ -1,7 +1,11 @@
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { VerifyResult } from '../../lab/verify/result.js';
-import { lab, namespaces, requireRoot } from './helpers.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parsePcap } from '../../lab/capture/pcap.js';
+import { lab, namespaces, requireRoot, startLab } from './helpers.js';
 
 const root = requireRoot();
 
@@ -130,6 +134,25 @@ describe.skipIf(!root).each(['iptables', 'nftables'])('dualstack lab (kube-proxy
     const t = await lab(['trace', 'dualstack', '--to', '[fd00:10:240::4]:32000']);
     expect(t.exitCode).toBe(2);
     expect(t.stderr).toContain('lab trace follows IPv4 connections only');
+  });
+
+  it('lab capture takes an IPv6 filter and streams the IPv6 connection at two points, the pcaps read back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dualstack-capture-'));
+    try {
+      const child = startLab(['capture', 'dualstack', 'client:eth0', 'node1:eth0', '--filter', 'ip6 and tcp port 32000', '--duration', '4', '--write', dir]);
+      await new Promise<void>((resolve) => child.stderr!.on('data', (d: Buffer) => d.toString().includes('capturing on') && resolve()));
+      expect((await lab(['exec', 'dualstack', 'client', '--', 'curl', '-s', '-m', '2', 'http://[fd00:10:240::4]:32000/'])).exitCode).toBe(0);
+      const r = await child;
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      const lines = String(r.stdout).split('\n').filter(Boolean);
+      expect(lines.some((l) => /^\S+ client:eth0 +IP6 fd00:10:241::4\.\d+ > fd00:10:240::4\.32000: Flags \[S\]/.test(l)), lines.join('\n')).toBe(true);
+      expect(lines.some((l) => /^\S+ node1:eth0 +IP6 fd00:10:240::4\.32000 > fd00:10:241::4\.\d+: Flags \[S\.\]/.test(l))).toBe(true);
+      expect(lines.every((l) => / IP6 /.test(l))).toBe(true);
+      // Every SYN the client's pcap holds (a retransmission may add one) is the IPv6 one to the NodePort.
+      expect([...new Set(parsePcap(readFileSync(join(dir, 'client-eth0.pcap'))).filter((p) => p.flags === 'S').map((p) => `${p.src} > ${p.dst}:${p.dport}`))]).toEqual(['fd00:10:241::4 > fd00:10:240::4:32000']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the IPv6 ClusterIP answers from a pod', async () => {
