@@ -4,6 +4,7 @@ import { preflight } from '../kernel/preflight.js';
 import { endpointsView } from '../plan/scale.js';
 import { namespaceName } from '../topology/names.js';
 import { sendRequest } from '../verify/traffic.js';
+import { senderAddress } from '../verify/flows.js';
 import { loadWalkthrough, type Traffic } from '../verify/walkthrough.js';
 import { checkTarget } from '../util/target.js';
 import { runningLab } from './running.js';
@@ -50,12 +51,15 @@ export async function probe(lab: string, opts: { from?: string; to?: string; req
   const requests = opts.requests ?? 20;
   if (!Number.isInteger(requests) || requests < 1 || requests > 1000) throw new LabError(`--requests ${requests}: expected 1-1000`, ExitCode.badInput);
   const traffic: Traffic = { from: sender.name, to, requests, maxRequests: requests, timeout: opts.timeout ?? 1 };
+  // An IPv6 destination is called from the sender's IPv6 address.
+  const source = senderAddress(sender, to);
+  if (!source) throw new LabError(`--to ${to}: an IPv6 destination, but ${sender.name} has no IPv6 address (address6)`, ExitCode.badInput);
   const answeredBy: Record<string, number> = {};
   const errors: string[] = [];
   let failed = 0;
   const inUse = await portsInUse(namespaceName(lab, sender.name));
   for (let i = 0; i < requests; i++) {
-    const flow = await sendRequest(namespaceName(lab, sender.name), traffic, 'probe', i, nextSourcePort(inUse), sender.address);
+    const flow = await sendRequest(namespaceName(lab, sender.name), traffic, 'probe', i, nextSourcePort(inUse), source);
     if (flow.answer) answeredBy[flow.answer.pod] = (answeredBy[flow.answer.pod] ?? 0) + 1;
     else {
       failed++;

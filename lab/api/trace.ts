@@ -16,7 +16,7 @@ import type { ProxyMode } from '../trace/events.js';
 import { ownTable, traceTag, type TraceSpec } from '../trace/rules.js';
 import { withTunnelHops } from '../trace/tunnel.js';
 import { buildWalk, type WalkHop } from '../trace/walk.js';
-import type { Flow } from '../verify/flows.js';
+import { isIPv6Traffic, type Flow } from '../verify/flows.js';
 import { locateFlow } from '../verify/paths.js';
 import { sendDatagram, sendRequest } from '../verify/traffic.js';
 import { loadWalkthrough, type Traffic } from '../verify/walkthrough.js';
@@ -70,6 +70,8 @@ function traceTraffic(lab: string, opts: TraceOptions): { topology: Topology; fr
   const t = running.topology;
   if (![...t.clients, ...t.pods].some((h) => h.name === from)) throw new LabError(`--from ${from}: no client or pod of that name in lab "${lab}"`, ExitCode.badInput);
   checkTarget('--to', to);
+  // The trace's own rules, monitors and parsers are IPv4's (iptables raw, table ip, SRC=/ip saddr): not IPv6 yet.
+  if (isIPv6Traffic(to)) throw new LabError(`--to ${to}: lab trace follows IPv4 connections only; over IPv6, lab verify ${lab} proves the path hop by hop and lab capture ${lab} <points> --filter ip6 shows it (docs/dualstack.md)`, ExitCode.badInput);
   return { topology: t, from, to };
 }
 

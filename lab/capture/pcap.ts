@@ -1,6 +1,8 @@
+import { formatIPv6, joinHostPort } from '../util/ipv6.js';
+
 /**
  * A small reader for the classic pcap files tcpdump writes with -w: Ethernet (or Linux
- * cooked) frames carrying IPv4/TCP, and VXLAN datagrams with the frame they carry decoded.
+ * cooked) frames carrying IPv4 or IPv6 TCP, and VXLAN datagrams with the frame they carry decoded.
  * Enough to say, per packet, who talked to whom, in which frame, and inside which tunnel.
  */
 
@@ -18,7 +20,7 @@ export interface TcpPacket {
   payloadLength: number;
   /** The first bytes of the payload, as text (HTTP is readable). */
   payload: string;
-  /** The IPv4 total length: the packet's size on the wire below the link header. */
+  /** The IP packet's size on the wire below the link header (IPv4's total length; IPv6's payload length + 40). */
   ipLength?: number;
   /** The Ethernet frame's addresses (absent in a cooked capture). */
   srcMac?: string;
@@ -90,11 +92,11 @@ export function pcapFrames(buf: Buffer): PcapFrame[] {
 
 export const macText = (b: Buffer, o: number) => [...b.subarray(o, o + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
 
-/** One captured frame: its IPv4 packet (TCP, or a VXLAN datagram), with the Ethernet addresses when it has them. */
+/** One captured frame: its IP packet (TCP, or a VXLAN datagram), with the Ethernet addresses when it has them. */
 function parseFrame(frame: Buffer, linktype: number, time: number): TcpPacket | undefined {
   const ip = ipPayload(frame, linktype);
   if (!ip) return undefined;
-  const pkt = parseIPv4(ip, time);
+  const pkt = parseIpPacket(ip, time);
   if (pkt && linktype === LINKTYPE_ETHERNET) return { ...pkt, dstMac: macText(frame, 0), srcMac: macText(frame, 6) };
   return pkt;
 }
@@ -118,22 +120,63 @@ function ipPayload(frame: Buffer, linktype: number): Buffer | undefined {
   } else {
     return undefined;
   }
-  return etherType === 0x0800 ? frame.subarray(offset) : undefined;
+  return etherType === 0x0800 || etherType === 0x86dd ? frame.subarray(offset) : undefined;
 }
 
 const ipText = (b: Buffer, o: number) => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
 
-function parseIPv4(ip: Buffer, time: number): TcpPacket | undefined {
-  if (ip.length < 20 || ip[0]! >> 4 !== 4) return undefined;
-  const ihl = (ip[0]! & 15) * 4;
-  if (ip[9] === 17) return parseVxlan(ip, ihl, time) ?? parseUdp(ip, ihl, time);
-  if (ip[9] !== 6 || ip.length < ihl + 20) return undefined; // TCP, or UDP carrying VXLAN
-  return parseTcp(ip, ihl, time);
+/** 16 bytes of an IPv6 address in RFC 5952 form, as tcpdump and conntrack print it. */
+export const ipv6Text = (b: Buffer, o: number) => formatIPv6(b.subarray(o, o + 16).reduce((v, x) => (v << 8n) | BigInt(x), 0n));
+
+/** An IP packet's addresses, its transport header and what follows, and its size below the link header. */
+interface IpView {
+  src: string;
+  dst: string;
+  proto: number;
+  l4: Buffer;
+  /** The transport header and payload's length, as the IP header says. */
+  l4Length: number;
+  ipLength: number;
+}
+
+function parseIp(ip: Buffer): IpView | undefined {
+  if (ip.length >= 20 && ip[0]! >> 4 === 4) {
+    const ihl = (ip[0]! & 15) * 4;
+    const ipLength = ip.readUInt16BE(2);
+    return { src: ipText(ip, 12), dst: ipText(ip, 16), proto: ip[9]!, l4: ip.subarray(ihl), l4Length: ipLength - ihl, ipLength };
+  }
+  if (ip.length >= 40 && ip[0]! >> 4 === 6) return ipv6View(ip);
+  return undefined;
+}
+
+/** Extension headers the kernel may put before TCP or UDP: hop-by-hop, routing, destination options (8-byte units), fragment (8 bytes). */
+const IPV6_EXTENSIONS = new Set([0, 43, 44, 60]);
+
+/** An IPv6 packet: the fixed header, then any extension headers, up to the transport header. */
+export function ipv6View(ip: Buffer): IpView | undefined {
+  let next = ip[6]!;
+  let off = 40;
+  while (IPV6_EXTENSIONS.has(next) && off + 8 <= ip.length) {
+    const len = next === 44 ? 8 : (ip[off + 1]! + 1) * 8;
+    next = ip[off]!;
+    off += len;
+  }
+  if (off > ip.length) return undefined;
+  const payloadLength = ip.readUInt16BE(4);
+  return { src: ipv6Text(ip, 8), dst: ipv6Text(ip, 24), proto: next, l4: ip.subarray(off), l4Length: payloadLength + 40 - off, ipLength: payloadLength + 40 };
+}
+
+function parseIpPacket(ip: Buffer, time: number): TcpPacket | undefined {
+  const v = parseIp(ip);
+  if (!v) return undefined;
+  if (v.proto === 17) return parseVxlan(v, time) ?? parseUdp(v, time);
+  if (v.proto !== 6 || v.l4.length < 20) return undefined; // TCP, or UDP carrying VXLAN
+  return parseTcp(v, time);
 }
 
 /** A UDP datagram to a VXLAN port whose header says a VNI follows (flag I, 0x08): the inner frame decoded like any other. */
-function parseVxlan(ip: Buffer, ihl: number, time: number): TcpPacket | undefined {
-  const udp = ip.subarray(ihl);
+function parseVxlan(v: IpView, time: number): TcpPacket | undefined {
+  const udp = v.l4;
   if (udp.length < 8 + 8) return undefined;
   const dport = udp.readUInt16BE(2);
   const vx = udp.subarray(8);
@@ -141,17 +184,16 @@ function parseVxlan(ip: Buffer, ihl: number, time: number): TcpPacket | undefine
   const inner = parseFrame(vx.subarray(8), LINKTYPE_ETHERNET, time);
   if (!inner) return undefined;
   const vni = vx.readUIntBE(4, 3);
-  const ipLength = ip.readUInt16BE(2);
-  return { time, src: ipText(ip, 12), dst: ipText(ip, 16), sport: udp.readUInt16BE(0), dport, flags: '', seq: 0, ack: 0, payloadLength: udp.readUInt16BE(4) - 8, payload: '', ipLength, vxlan: { vni, inner } };
+  return { time, src: v.src, dst: v.dst, sport: udp.readUInt16BE(0), dport, flags: '', seq: 0, ack: 0, payloadLength: udp.readUInt16BE(4) - 8, payload: '', ipLength: v.ipLength, vxlan: { vni, inner } };
 }
 
 /** Any other UDP datagram (a UDP Service's request or answer): flags '' and `udp` set, its payload's first bytes as text. */
-function parseUdp(ip: Buffer, ihl: number, time: number): TcpPacket | undefined {
-  const udp = ip.subarray(ihl);
+function parseUdp(v: IpView, time: number): TcpPacket | undefined {
+  const udp = v.l4;
   if (udp.length < 8) return undefined;
   const payloadLength = Math.max(0, udp.readUInt16BE(4) - 8);
   const payload = udp.subarray(8, 8 + Math.min(payloadLength, 200)).toString('latin1');
-  return { time, src: ipText(ip, 12), dst: ipText(ip, 16), sport: udp.readUInt16BE(0), dport: udp.readUInt16BE(2), flags: '', seq: 0, ack: 0, payloadLength, payload, ipLength: ip.readUInt16BE(2), udp: true };
+  return { time, src: v.src, dst: v.dst, sport: udp.readUInt16BE(0), dport: udp.readUInt16BE(2), flags: '', seq: 0, ack: 0, payloadLength, payload, ipLength: v.ipLength, udp: true };
 }
 
 /** The TCP options' MSS (kind 2, length 4), when the header carries one. */
@@ -171,22 +213,21 @@ function mssOption(tcp: Buffer, dataOffset: number): number | undefined {
   return undefined;
 }
 
-function parseTcp(ip: Buffer, ihl: number, time: number): TcpPacket {
-  const totalLength = ip.readUInt16BE(2);
-  const tcp = ip.subarray(ihl);
+function parseTcp(v: IpView, time: number): TcpPacket {
+  const tcp = v.l4;
   const dataOffset = (tcp[12]! >> 4) * 4;
   const f = tcp[13]!;
   const flags =
     (f & 0x02 ? 'S' : '') + (f & 0x01 ? 'F' : '') + (f & 0x04 ? 'R' : '') + (f & 0x08 ? 'P' : '') + (f & 0x20 ? 'U' : '') + (f & 0x40 ? 'E' : '') + (f & 0x80 ? 'W' : '') + (f & 0x10 ? '.' : '');
-  const payloadLength = Math.max(0, totalLength - ihl - dataOffset);
+  const payloadLength = Math.max(0, v.l4Length - dataOffset);
   const captured = tcp.subarray(dataOffset, dataOffset + payloadLength);
   const mss = mssOption(tcp, dataOffset);
   return {
     ...(mss === undefined ? {} : { mss }),
-    ipLength: totalLength,
+    ipLength: v.ipLength,
     time,
-    src: ipText(ip, 12),
-    dst: ipText(ip, 16),
+    src: v.src,
+    dst: v.dst,
     sport: tcp.readUInt16BE(0),
     dport: tcp.readUInt16BE(2),
     flags,
@@ -197,9 +238,9 @@ function parseTcp(ip: Buffer, ihl: number, time: number): TcpPacket {
   };
 }
 
-/** One line in the spirit of tcpdump -n: "10.241.0.4.40001 > 10.240.0.4.32000: Flags [S]". */
+/** One line in the spirit of tcpdump -n: "10.241.0.4:40001 > 10.240.0.4:32000 [S]" ("[fd00::4]:40001" for IPv6). */
 export function describePacket(p: TcpPacket): string {
-  if (p.vxlan) return `UDP ${p.src}:${p.sport} > ${p.dst}:${p.dport} VXLAN vni ${p.vxlan.vni} (${p.ipLength} bytes) carrying ${describePacket(p.vxlan.inner)}`;
-  if (p.udp) return `UDP ${p.src}:${p.sport} > ${p.dst}:${p.dport} len ${p.payloadLength}`;
-  return `${p.src}:${p.sport} > ${p.dst}:${p.dport} [${p.flags}]${p.payloadLength ? ` len ${p.payloadLength}` : ''}`;
+  if (p.vxlan) return `UDP ${joinHostPort(p.src, p.sport)} > ${joinHostPort(p.dst, p.dport)} VXLAN vni ${p.vxlan.vni} (${p.ipLength} bytes) carrying ${describePacket(p.vxlan.inner)}`;
+  if (p.udp) return `UDP ${joinHostPort(p.src, p.sport)} > ${joinHostPort(p.dst, p.dport)} len ${p.payloadLength}`;
+  return `${joinHostPort(p.src, p.sport)} > ${joinHostPort(p.dst, p.dport)} [${p.flags}]${p.payloadLength ? ` len ${p.payloadLength}` : ''}`;
 }

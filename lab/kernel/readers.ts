@@ -1,6 +1,7 @@
 import { parseSave, type ParsedRule } from '../plan/kube-proxy/rules.js';
 import { parseConntrack, type ConntrackEntry } from './conntrack.js';
 import { run, runIn } from './exec.js';
+import { joinHostPort } from '../util/ipv6.js';
 
 /**
  * What the lab reads from a namespace's kernel: rules and their counters, conntrack with its
@@ -48,8 +49,8 @@ export function dnatCountersOf(rules: ParsedRule[]): Record<string, number> {
 }
 
 /** Every rule of a namespace with its packet counters. */
-export async function readRuleCounters(ns: string): Promise<ParsedRule[]> {
-  return parseSave(await readRules(ns, { counters: true })).rules;
+export async function readRuleCounters(ns: string, ipv6 = false): Promise<ParsedRule[]> {
+  return parseSave(await readRules(ns, { counters: true, ipv6 })).rules;
 }
 
 /** The route a namespace uses toward an address: its device and gateway (undefined: no route). */
@@ -64,9 +65,10 @@ export async function readRoute(ns: string, to: string): Promise<{ dev?: string;
 
 /** Where the route a namespace uses toward an address came from: the most specific route holding it, its gateway and protocol (bird, kernel, static, boot). */
 export async function readRouteSource(ns: string, to: string): Promise<{ dst: string; via: string; proto: string } | undefined> {
-  const { stdout } = await run('ip', ['-n', ns, '-4', '-j', 'route', 'show', 'match', to], { allowFailure: true });
+  const v6 = to.includes(':');
+  const { stdout } = await run('ip', ['-n', ns, v6 ? '-6' : '-4', '-j', 'route', 'show', 'match', to], { allowFailure: true });
   try {
-    const prefixOf = (dst: string) => (dst === 'default' ? 0 : Number(dst.split('/')[1] ?? 32));
+    const prefixOf = (dst: string) => (dst === 'default' ? 0 : Number(dst.split('/')[1] ?? (v6 ? 128 : 32)));
     const routes = (JSON.parse(stdout || '[]') as { dst: string; gateway?: string; protocol?: string }[]).sort((a, b) => prefixOf(b.dst) - prefixOf(a.dst));
     const r = routes[0];
     return r && { dst: r.dst, via: r.gateway ?? '', proto: r.protocol ?? 'boot' };
@@ -254,7 +256,7 @@ export function translatedConnectionsOf(entries: ConntrackEntry[]): Record<strin
   const out: Record<string, string[]> = {};
   for (const e of entries) {
     if (e.original.dst === e.reply.src && e.original.dport === e.reply.sport) continue; // not DNATed
-    (out[`${e.reply.src}:${e.reply.sport}`] ??= []).push(`${e.protocol} ${e.original.src}:${e.original.sport} > ${e.original.dst}:${e.original.dport}`);
+    (out[joinHostPort(e.reply.src, e.reply.sport)] ??= []).push(`${e.protocol} ${joinHostPort(e.original.src, e.original.sport)} > ${joinHostPort(e.original.dst, e.original.dport)}`);
   }
   return out;
 }

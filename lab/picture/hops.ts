@@ -1,5 +1,6 @@
 import type { TcpPacket } from '../capture/pcap.js';
 import { packetInFlow, type Flow } from '../verify/flows.js';
+import { joinHostPort } from '../util/ipv6.js';
 
 /**
  * A path hop by hop, from the captures: at each observation point, the connection's first
@@ -30,7 +31,7 @@ export interface PathHops {
 /** A captured packet as the flow's hop: itself, or the packet a VXLAN datagram carries, with the outer header said. */
 function unwrapped(p: TcpPacket): { p: TcpPacket; outer?: string; via?: TcpPacket }[] {
   if (!p.vxlan) return [{ p }];
-  return [{ p: p.vxlan.inner, outer: `VXLAN vni ${p.vxlan.vni}, UDP ${p.src}:${p.sport} > ${p.dst}:${p.dport}`, via: p }];
+  return [{ p: p.vxlan.inner, outer: `VXLAN vni ${p.vxlan.vni}, UDP ${joinHostPort(p.src, p.sport)} > ${joinHostPort(p.dst, p.dport)}`, via: p }];
 }
 
 export function pathHops(flow: Flow, packets: Record<string, TcpPacket[]>): PathHops {
@@ -41,13 +42,13 @@ export function pathHops(flow: Flow, packets: Record<string, TcpPacket[]>): Path
     const hops = Object.entries(packets)
       .flatMap(([point, pkts]) => pkts.flatMap(unwrapped).filter(({ p }) => p.flags === flags && packetInFlow(p, flow)).map(({ p, outer, via }) => ({ point, p, outer, via })))
       .filter(({ point, p, outer }) => {
-        const key = `${point} ${p.src}:${p.sport} ${p.dst}:${p.dport} ${outer ?? ''}`;
+        const key = `${point} ${joinHostPort(p.src, p.sport)} ${joinHostPort(p.dst, p.dport)} ${outer ?? ''}`;
         if (seen.has(key)) return false;
         seen.add(key);
         return true;
       })
       .sort((a, b) => a.p.time - b.p.time)
-      .map(({ point, p, outer, via }) => ({ point, time: p.time, src: `${p.src}:${p.sport}`, dst: `${p.dst}:${p.dport}`, flags: p.flags, changed: [] as ('src' | 'dst')[], ...(outer && via ? { outer, outerSrc: `${via.src}:${via.sport}`, outerDst: `${via.dst}:${via.dport}` } : {}) }));
+      .map(({ point, p, outer, via }) => ({ point, time: p.time, src: joinHostPort(p.src, p.sport), dst: joinHostPort(p.dst, p.dport), flags: p.flags, changed: [] as ('src' | 'dst')[], ...(outer && via ? { outer, outerSrc: joinHostPort(via.src, via.sport), outerDst: joinHostPort(via.dst, via.dport) } : {}) }));
     hops.forEach((h, i) => {
       const prev = hops[i - 1];
       if (prev && prev.src !== h.src) h.changed.push('src');

@@ -1,6 +1,6 @@
-import type { Topology } from '../topology/schema.js';
+import type { Node, Topology } from '../topology/schema.js';
 import { networkBridgeName, podVethName } from '../topology/names.js';
-import { cidrContains, parseCidr, parseIPv4 } from '../util/ipv4.js';
+import { inPrefix, splitHostPort } from '../util/ipv6.js';
 import type { PathResult } from '../verify/judges.js';
 import type { RuleHit, Translation } from '../verify/nat-rules.js';
 import type { HopDrop } from './drop.js';
@@ -52,11 +52,14 @@ export interface PlayerPath {
   stepHops: number[];
 }
 
-const ipOf = (addr: string) => addr.slice(0, addr.lastIndexOf(':'));
-const inCidr = (cidr: string, ip: string) => {
-  const c = parseCidr(cidr.includes('/') ? cidr : `${cidr}/32`);
-  const a = parseIPv4(ip);
-  return c !== undefined && a !== undefined && cidrContains(c, a);
+const ipOf = (addr: string) => splitHostPort(addr).ip;
+const inCidr = inPrefix;
+/** A dual-stack host has two addresses, a node two pod ranges, a network two subnets: either may be the packet's. */
+const hasAddress = (h: { address: string; address6?: string }, ip: string) => h.address === ip || h.address6 === ip;
+const inPodCidrs = (n: Node, ip: string) => inCidr(n.podCIDR, ip) || inCidr(n.podCIDR6, ip);
+const inSubnet = (t: Topology, net: string | undefined, ip: string) => {
+  const n = t.networks.find((x) => x.name === net);
+  return inCidr(n?.subnet, ip) || inCidr(n?.subnet6, ip);
 };
 
 /** Does a packet to `dst`, seen on host:ifname, leave by that interface (else it arrives by it)? */
@@ -69,9 +72,8 @@ export function wayAt(t: Topology, host: string, ifname: string, src: string, ds
   const router = t.routers.find((r) => r.name === host);
   if (router) {
     const net = router.interfaces.find((i) => networkBridgeName(i.network) === ifname)?.network;
-    const subnet = t.networks.find((n) => n.name === net)?.subnet ?? '';
-    const fromHere = inCidr(subnet, src) || t.nodes.some((n) => n.network === net && inCidr(n.podCIDR, src));
-    if (fromHere && inCidr(subnet, dst)) return 'across';
+    const fromHere = inSubnet(t, net, src) || t.nodes.some((n) => n.network === net && inPodCidrs(n, src));
+    if (fromHere && inSubnet(t, net, dst)) return 'across';
   }
   return routesOut(t, host, ifname, dst) ? 'out' : 'in';
 }
@@ -79,20 +81,19 @@ export function wayAt(t: Topology, host: string, ifname: string, src: string, ds
 function routesOut(t: Topology, host: string, ifname: string, dst: string): boolean {
   const node = t.nodes.find((n) => n.name === host);
   if (node) {
-    const own = dst === node.address || inCidr(node.podCIDR, dst);
-    if (ifname === node.bridge || ifname.startsWith('veth-')) return inCidr(node.podCIDR, dst);
+    const own = hasAddress(node, dst) || inPodCidrs(node, dst);
+    if (ifname === node.bridge || ifname.startsWith('veth-')) return inPodCidrs(node, dst);
     return !own;
   }
   const router = t.routers.find((r) => r.name === host);
   if (router) {
     const net = router.interfaces.find((i) => networkBridgeName(i.network) === ifname)?.network;
-    const subnet = t.networks.find((n) => n.name === net)?.subnet ?? '';
-    if (inCidr(subnet, dst)) return true;
-    if (t.nodes.some((n) => n.network === net && inCidr(n.podCIDR, dst))) return true;
-    return router.routes.some((r) => inCidr(r.to, dst) && [r.via].flat().some((v) => inCidr(subnet, v)));
+    if (inSubnet(t, net, dst)) return true;
+    if (t.nodes.some((n) => n.network === net && inPodCidrs(n, dst))) return true;
+    return router.routes.some((r) => inCidr(r.to, dst) && [r.via].flat().some((v) => inSubnet(t, net, v)));
   }
   const self = [...t.clients, ...t.pods].find((h) => h.name === host);
-  return self?.address !== dst;
+  return !self || !hasAddress(self, dst);
 }
 
 /** The drawing's element a hop travels on: the veth link by its plugged-in end, or the tunnel between two nodes. */
@@ -115,7 +116,7 @@ function drawnAt(t: Topology, hops: { host: string; ifname: string; way: Way; sr
   if (node) {
     const podIp = ipOf(h.way === 'in' ? h.src : h.dst);
     if (h.ifname === node.bridge) {
-      const pod = t.pods.find((p) => p.address === podIp);
+      const pod = t.pods.find((p) => hasAddress(p, podIp));
       return pod ? { link: `${pod.name}:eth0` } : {};
     }
     if (h.ifname.startsWith('veth-')) {
@@ -130,7 +131,7 @@ function drawnAt(t: Topology, hops: { host: string; ifname: string; way: Way; sr
     const net = router.interfaces.find((x) => networkBridgeName(x.network) === h.ifname)?.network;
     const onNet = [...t.clients, ...t.nodes].filter((x) => x.network === net);
     const other = neighbour();
-    const peer = onNet.find((x) => x.name === other) ?? onNet.find((x) => x.address === ipOf(h.way === 'in' ? h.src : h.dst));
+    const peer = onNet.find((x) => x.name === other) ?? onNet.find((x) => hasAddress(x, ipOf(h.way === 'in' ? h.src : h.dst)));
     // Inside a tunnel between two nodes: the router forwards the datagram, the tunnel is lit too.
     const before = otherEnd(h.host, -1);
     const overlay = h.outer && before ? tunnelOf(before, otherEnd(h.host, 1)) : undefined;

@@ -5,6 +5,8 @@
  * in a topology or walkthrough compares equal to what the wire shows as plain text.
  */
 
+import { cidrContains, parseCidr, parseIPv4 } from './ipv4.js';
+
 export interface Cidr6 {
   network: bigint;
   prefix: number;
@@ -92,3 +94,30 @@ export function unusableRange6(c: Cidr6): string | undefined {
 
 /** "ip:port" as kube-proxy prints and hashes an endpoint (net.JoinHostPort): IPv6 in brackets. */
 export const joinHostPort = (ip: string, port: number | string) => (isIPv6Text(ip) ? `[${ip}]:${port}` : `${ip}:${port}`);
+
+/**
+ * "ip:port" back into its parts: "[fd00::4]:32000" (IPv6 in brackets, as joinHostPort writes it)
+ * or "10.240.0.4:32000". The address comes back without brackets.
+ */
+export function splitHostPort(text: string): { ip: string; port: number } {
+  const m = /^\[([^\]]*)\]:(\d+)$/.exec(text);
+  if (m) return { ip: m[1]!, port: Number(m[2]) };
+  const i = text.lastIndexOf(':');
+  return { ip: text.slice(0, i), port: Number(text.slice(i + 1)) };
+}
+
+/**
+ * Is the address in the prefix ("10.244.0.0/16", "fd00:10:244::/56"), or equal to a bare address?
+ * Either family; a prefix of the other family holds nothing.
+ */
+export function inPrefix(cidr: string | undefined, ip: string): boolean {
+  if (!cidr) return false;
+  if (ip.includes(':')) {
+    const c = parseCidr6(cidr.includes('/') ? cidr : `${cidr}/128`);
+    const a = parseIPv6Loose(ip);
+    return c !== undefined && a !== undefined && cidr6Contains(c, a);
+  }
+  const c = parseCidr(cidr.includes('/') ? cidr : `${cidr}/32`);
+  const a = parseIPv4(ip);
+  return c !== undefined && a !== undefined && cidrContains(c, a);
+}

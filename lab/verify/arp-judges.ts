@@ -33,19 +33,23 @@ const named = (macs: Macs, mac: string) => `${mac}${ownerOf(macs, mac) ? ` (${ow
 export function judgeArp(e: { ip: string; asker: string; answeredBy: string }, packets: ArpPacket[] | undefined, macs: Macs): Verdict {
   const asker = macsOf(macs, e.asker);
   const leader = macsOf(macs, e.answeredBy);
-  const expected = `who-has ${e.ip} from ${e.asker}, is-at ${leader.join('/') || '(no MAC read)'} (${e.answeredBy}) to it, no other answer`;
-  if (!packets) return verdict(false, expected, 'ARP was not captured here');
+  // An IPv6 address is resolved by neighbour discovery (ICMPv6 solicitation and advertisement), IPv4's by ARP.
+  const ndp = e.ip.includes(':');
+  const [askWord, answerWord, what] = ndp ? ['neighbor solicitation', 'neighbor advertisement', 'NDP'] : ['who-has', 'is-at', 'ARP'];
+  const expected = `${askWord}${ndp ? ' for' : ''} ${e.ip} from ${e.asker}, ${answerWord} ${leader.join('/') || '(no MAC read)'} (${e.answeredBy}) to it, no other answer`;
+  if (!packets) return verdict(false, expected, `${what} was not captured here`);
   const ask = packets.find((p) => p.op === 'who-has' && !isGratuitous(p) && p.targetIp === e.ip && asker.includes(p.senderMac));
   const answers = packets.filter((p) => p.op === 'is-at' && p.senderIp === e.ip);
   const reply = ask && answers.find((p) => p.time >= ask.time && leader.includes(p.senderMac) && p.targetMac === ask.senderMac);
   const others = answers.filter((p) => !leader.includes(p.senderMac));
   if (!ask) {
     const any = packets.filter((p) => p.targetIp === e.ip || p.senderIp === e.ip);
-    return verdict(false, expected, `no who-has for ${e.ip} from ${e.asker}${any.length ? `; ${any.length} other ARP packets for it: ${describeArp(any[0]!)}` : ` (${packets.length} ARP packets captured)`}`);
+    const mine = packets.filter((p) => Boolean(p.ndp) === ndp);
+    return verdict(false, expected, `no ${askWord} for ${e.ip} from ${e.asker}${any.length ? `; ${any.length} other ${what} packets for it: ${describeArp(any[0]!)}` : ` (${mine.length} ${what} packets captured)`}`);
   }
   if (!reply) return verdict(false, expected, `${describeArp(ask)}, answered by ${answers.length ? answers.map((p) => named(macs, p.senderMac)).join(', ') : 'nobody'}`);
   const ms = Math.round((reply.time - ask.time) * 1000 * 10) / 10;
-  const seen = `${describeArp(ask)}; ${e.ip} is-at ${named(macs, reply.senderMac)} ${ms} ms later${others.length ? `; also is-at ${others.map((p) => named(macs, p.senderMac)).join(', ')}` : ''}`;
+  const seen = `${describeArp(ask)}; ${ndp ? `advertised ${e.ip}` : e.ip} is-at ${named(macs, reply.senderMac)} ${ms} ms later${others.length ? `; also is-at ${others.map((p) => named(macs, p.senderMac)).join(', ')}` : ''}`;
   return verdict(others.length === 0, expected, seen);
 }
 

@@ -28,6 +28,7 @@ import { podNetworkOf } from '../plan/pod-network/index.js';
 import { readBgpSessions } from '../kernel/bird.js';
 import type { PodNetworkMode, ProxyMode, Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
+import { isDualStack } from '../topology/family.js';
 import { addressMatches, flowVariables, resolvePattern, type Flow } from './flows.js';
 import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups, type TrafficGroup } from './paths.js';
 import { sendRequest } from './traffic.js';
@@ -192,7 +193,9 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   const mode = t.kubeProxy.mode;
   const nft = mode === 'nftables';
   const counterNodes = nft ? [] : [...new Set([...nodesWith(w, 'dnatRule'), ...nodesWith(w, 'rule')])];
-  const readCounters = async () => perNode(counterNodes, (n) => readRuleCounters(ns(n)));
+  // A dual-stack node's IPv6 DNAT rules count in ip6tables: their endpoints are "[ip]:port", apart from IPv4's.
+  const dual = isDualStack(t);
+  const readCounters = async () => perNode(counterNodes, async (n) => ({ v4: await readRuleCounters(ns(n)), v6: dual ? await readRuleCounters(ns(n), true) : [] }));
   const before = await readCounters();
   const lightStarted = performance.now();
   const rulesBefore = await readRulesBefore(t, ns);
@@ -211,7 +214,9 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   const tunnel = podNetworkOf(t).plan(t).tunnel;
   const arpSteps = stepsWith(w, 'arp');
   const baseFilter = udp ? ['tcp', 'or', 'udp'] : tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : ['tcp'];
-  const filter = arpSteps.length > 0 ? [...baseFilter, 'or', 'arp'] : tunnel || udp ? baseFilter : undefined;
+  // IPv6 resolves neighbours by NDP: ICMPv6 (its solicitations and advertisements are read from it).
+  const ndp = arpSteps.some((s) => s.expect!.arp!.ip.includes(':')) ? ['or', 'icmp6'] : [];
+  const filter = arpSteps.length > 0 ? [...baseFilter, 'or', 'arp', ...ndp] : tunnel || udp ? baseFilter : undefined;
   const arpForgotten = [...new Map(arpSteps.map((s) => [`${s.expect!.arp!.asker} ${s.expect!.arp!.ip}`, { host: s.expect!.arp!.asker, ip: s.expect!.arp!.ip }])).values()];
   onProgress?.(`capturing on ${points.length} interfaces`);
   const affinityWaits: Record<string, AffinityWaitEvidence> = {};
@@ -254,7 +259,7 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   log.debug({ ms: Math.round(lightMs) }, 'the player\'s light trace: rules read before and after');
 
   const map = <T, U>(r: Record<string, T>, f: (x: T) => U) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, f(v)]));
-  const nftEvidence = nft ? { ...(await readNftRules(w, ns)), translatedBefore, translatedAfter } : undefined;
+  const nftEvidence = nft ? { ...(await readNftRules(w, ns, dual)), translatedBefore, translatedAfter } : undefined;
   return {
     mode,
     podNetwork: t.podNetwork.mode,
@@ -267,10 +272,10 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
     packets: Object.fromEntries(packets),
     captures: Object.fromEntries(files),
     conntrack,
-    countersBefore: map(before, countersByJump),
-    countersAfter: map(after, countersByJump),
-    dnatBefore: map(before, dnatCountersOf),
-    dnatAfter: map(after, dnatCountersOf),
+    countersBefore: map(before, (r) => countersByJump(r.v4)),
+    countersAfter: map(after, (r) => countersByJump(r.v4)),
+    dnatBefore: map(before, (r) => ({ ...dnatCountersOf(r.v4), ...dnatCountersOf(r.v6) })),
+    dnatAfter: map(after, (r) => ({ ...dnatCountersOf(r.v4), ...dnatCountersOf(r.v6) })),
     routes,
     ...(Object.keys(routeSources).length > 0 ? { routeSources } : {}),
     ...(Object.keys(bgpSessions).length > 0 ? { bgpSessions } : {}),
@@ -350,9 +355,9 @@ async function readRoutesOfSteps(w: Walkthrough, flows: Flow[], ns: (host: strin
 }
 
 /** nftables mode: the endpoint chains of the nodes dnatRule steps name, and the verdict maps of those rule steps name. */
-async function readNftRules(w: Walkthrough, ns: (host: string) => string): Promise<Pick<NonNullable<Evidence['nft']>, 'dnatChains' | 'maps'>> {
+async function readNftRules(w: Walkthrough, ns: (host: string) => string, dual: boolean): Promise<Pick<NonNullable<Evidence['nft']>, 'dnatChains' | 'maps'>> {
   return {
-    dnatChains: await perNode(nodesWith(w, 'dnatRule'), async (n) => nftDnatChainsOf(await readNftText(ns(n)))),
+    dnatChains: await perNode(nodesWith(w, 'dnatRule'), async (n) => ({ ...nftDnatChainsOf(await readNftText(ns(n))), ...(dual ? nftDnatChainsOf(await readNftText(ns(n), { ipv6: true })) : {}) })),
     maps: await perNode(nodesWith(w, 'rule'), async (n) => nftMapElementsOf(await readNftObjects(ns(n)))),
   };
 }

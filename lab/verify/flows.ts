@@ -1,5 +1,6 @@
 import type { ConntrackEntry } from '../kernel/conntrack.js';
 import type { TcpPacket } from '../capture/pcap.js';
+import { joinHostPort, splitHostPort } from '../util/ipv6.js';
 import { patternWords } from './outcome.js';
 
 /** What the pod's workload answered. */
@@ -33,10 +34,14 @@ export interface Endpoint {
   port: number;
 }
 
-export const splitAddress = (text: string): Endpoint => {
-  const i = text.lastIndexOf(':');
-  return { ip: text.slice(0, i), port: Number(text.slice(i + 1)) };
-};
+/** "10.240.0.4:32000" or "[fd00:10:240::4]:32000" into address and port. */
+export const splitAddress = (text: string): Endpoint => splitHostPort(text);
+
+/** Traffic to an IPv6 address ("[fd00:10:240::4]:32000") is sent from the sender's IPv6 address. */
+export const isIPv6Traffic = (to: string) => to.startsWith('[');
+
+/** The address a client or pod sends this traffic from: its IPv6 one for an IPv6 destination. */
+export const senderAddress = (host: { address: string; address6?: string }, to: string) => (isIPv6Traffic(to) ? host.address6 : host.address);
 
 /** Flow variables: $client, $target, $pod, $snat. */
 export function flowVariables(flow: Flow): Record<string, string | undefined> {
@@ -44,8 +49,8 @@ export function flowVariables(flow: Flow): Record<string, string | undefined> {
   return {
     client: flow.client,
     target: flow.target,
-    pod: reply ? `${reply.src}:${reply.sport}` : flow.answer ? `${flow.answer.podIP}:${flow.answer.port}` : undefined,
-    snat: reply ? `${reply.dst}:${reply.dport}` : flow.answer?.client,
+    pod: reply ? joinHostPort(reply.src, reply.sport) : flow.answer ? joinHostPort(flow.answer.podIP, flow.answer.port) : undefined,
+    snat: reply ? joinHostPort(reply.dst, reply.dport) : flow.answer?.client,
   };
 }
 
@@ -55,7 +60,11 @@ export interface AddressPattern {
   port?: number;
 }
 
-/** Resolve "$snat.ip:*", "10.240.0.4:32000", "$pod"… against a flow's variables. */
+/**
+ * Resolve "$snat.ip:*", "10.240.0.4:32000", "$pod"… against a flow's variables. IPv6 is written
+ * as kube-proxy and curl write it: "[fd00:10:240::4]:32000", "[fd00:10:240::4]:*", or the bare
+ * address "fd00:10:240::4" (any port).
+ */
 export function resolvePattern(pattern: string, vars: Record<string, string | undefined>): AddressPattern | undefined {
   const m = /^\$([a-z]+)(\.ip)?(:\*)?$/.exec(pattern);
   if (m) {
@@ -64,6 +73,9 @@ export function resolvePattern(pattern: string, vars: Record<string, string | un
     const addr = splitAddress(value);
     return m[2] || m[3] ? { ip: addr.ip } : addr;
   }
+  const v6 = /^\[([^\]]+)\](?::(\d+|\*))?$/.exec(pattern);
+  if (v6) return { ip: v6[1]!, port: v6[2] === undefined || v6[2] === '*' ? undefined : Number(v6[2]) };
+  if (pattern.split(':').length > 2) return { ip: pattern };
   const [ip, port] = pattern.split(':');
   return { ip: ip!, port: port === undefined || port === '*' ? undefined : Number(port) };
 }
@@ -71,7 +83,7 @@ export function resolvePattern(pattern: string, vars: Record<string, string | un
 /** An address pattern as the report prints it; one no request resolved, in words ("the SNAT address"). */
 export function formatPattern(p: AddressPattern | undefined, raw: string): string {
   if (!p) return patternWords(raw);
-  return p.port === undefined ? `${p.ip}:*` : `${p.ip}:${p.port}`;
+  return joinHostPort(p.ip, p.port ?? '*');
 }
 
 export const addressMatches = (p: AddressPattern, ip: string, port: number) => p.ip === ip && (p.port === undefined || p.port === port);
@@ -84,7 +96,7 @@ export function packetInFlow(pkt: Pick<TcpPacket, 'src' | 'sport' | 'dst' | 'dpo
     [vars.snat, vars.pod],
     [vars.client, vars.pod],
   ];
-  const a = `${pkt.src}:${pkt.sport}`;
-  const b = `${pkt.dst}:${pkt.dport}`;
+  const a = joinHostPort(pkt.src, pkt.sport);
+  const b = joinHostPort(pkt.dst, pkt.dport);
   return pairs.some(([x, y]) => x !== undefined && y !== undefined && ((a === x && b === y) || (a === y && b === x)));
 }

@@ -3,7 +3,8 @@ import type { ConntrackEntry } from '../kernel/conntrack.js';
 import { judgeAffinityExpired } from './affinity-expiry.js';
 import { judgeAllVia, judgeArp, judgeGratuitousArp } from './arp-judges.js';
 import type { Evidence } from './evidence.js';
-import { addressMatches, flowVariables, formatPattern, packetInFlow, resolvePattern, type AddressPattern, type Flow } from './flows.js';
+import { addressMatches, flowVariables, formatPattern, packetInFlow, resolvePattern, splitAddress, type AddressPattern, type Flow } from './flows.js';
+import { joinHostPort } from '../util/ipv6.js';
 import { patternWords, unseenPathText } from './outcome.js';
 import { flowsOfPaths } from './paths.js';
 import type { Step, Walkthrough } from './walkthrough.js';
@@ -67,9 +68,13 @@ const isGroupKind = (k: CheckKind): k is GroupKind => (GROUP_KINDS as readonly s
 export const groupJudges: { [K in GroupKind]: GroupJudge<K> } = {
   never(addr, { evidence }) {
     const carries = (p: TcpPacket): boolean => p.src === addr || p.dst === addr || (p.vxlan !== undefined && carries(p.vxlan.inner));
-    const hits = Object.entries(evidence.packets).flatMap(([point, pkts]) => pkts.filter(carries).map((p) => `${point}: ${describePacket(p)}`));
+    // A request the lab sent to the address itself (a pod calling the ClusterIP) carries it until it is translated: not the claim's.
+    const sentToIt = evidence.flows.filter((f) => splitAddress(f.target).ip === addr);
+    const ofThose = (p: TcpPacket): boolean => sentToIt.some((f) => packetInFlow(p, f)) || (p.vxlan !== undefined && ofThose(p.vxlan.inner));
+    const hits = Object.entries(evidence.packets).flatMap(([point, pkts]) => pkts.filter((p) => carries(p) && !ofThose(p)).map((p) => `${point}: ${describePacket(p)}`));
     const total = Object.values(evidence.packets).reduce((n, p) => n + p.length, 0);
-    return verdict(hits.length === 0, `${addr} on no packet`, hits[0] ?? `absent from all ${total} captured packets`);
+    const but = sentToIt.length ? `, those of the ${countOf(sentToIt.length, 'request')} sent to it left aside` : '';
+    return verdict(hits.length === 0, `${addr} on no packet${but ? ' of other traffic' : ''}`, hits[0] ?? `absent from all ${total} captured packets${but}`);
   },
   share(e, { groupFlows }) {
     const answered = groupFlows.filter((f) => f.answer);
@@ -116,7 +121,7 @@ const matchesPacket = (e: PacketPattern, p: TcpPacket, pat: Resolve): boolean =>
 };
 const describeExpected = (e: PacketPattern, pat: Resolve) => `${formatPattern(pat(e.src), e.src)} > ${formatPattern(pat(e.dst), e.dst)}${e.flags ? ` [${e.flags}]` : ''}`;
 
-const showEntry = (x: ConntrackEntry) => `orig ${x.original.src}:${x.original.sport} > ${x.original.dst}:${x.original.dport}, reply ${x.reply.src}:${x.reply.sport} > ${x.reply.dst}:${x.reply.dport}`;
+const showEntry = (x: ConntrackEntry) => `orig ${joinHostPort(x.original.src, x.original.sport)} > ${joinHostPort(x.original.dst, x.original.dport)}, reply ${joinHostPort(x.reply.src, x.reply.sport)} > ${joinHostPort(x.reply.dst, x.reply.dport)}`;
 
 export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } = {
   packet(e, { at, flow, pat, evidence }) {
@@ -149,7 +154,7 @@ export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } 
     // Any packet from or to the request's own source address and port counts too, so a
     // request that was never translated (dropped, or translated elsewhere) is still caught.
     // A VXLAN datagram counts by the packet it carries: under vxlan a leak crosses eth0 wrapped.
-    const touchesClient = (p: TcpPacket) => `${p.src}:${p.sport}` === flow.client || `${p.dst}:${p.dport}` === flow.client;
+    const touchesClient = (p: TcpPacket) => joinHostPort(p.src, p.sport) === flow.client || joinHostPort(p.dst, p.dport) === flow.client;
     const ofThisRequest = (p: TcpPacket): boolean => packetInFlow(p, flow) || touchesClient(p) || (p.vxlan !== undefined && ofThisRequest(p.vxlan.inner));
     const all = evidence.packets[at] ?? [];
     const here = all.filter(ofThisRequest);
@@ -168,8 +173,7 @@ export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } 
   answer(e, { flow, pat }) {
     const want = pat(e.client);
     const saw = flow.answer?.client;
-    const addr = saw ? saw.slice(0, saw.lastIndexOf(':')) : '';
-    const port = saw ? Number(saw.slice(saw.lastIndexOf(':') + 1)) : 0;
+    const { ip: addr, port } = saw ? splitAddress(saw) : { ip: '', port: 0 };
     return verdict(Boolean(want && saw && addressMatches(want, addr, port)), `pod saw client ${formatPattern(want, e.client)}`, saw ? `${flow.answer!.pod} saw ${saw}` : 'no answer');
   },
   noAnswer(_e, { flow }) {
@@ -186,7 +190,7 @@ export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } 
   },
   dnatRule(e, { at, pat, evidence }) {
     const to = pat(e.to);
-    const key = to ? `${to.ip}:${to.port}` : '';
+    const key = to ? joinHostPort(to.ip, `${to.port}`) : '';
     if (!to) return verdict(false, `a DNAT rule to ${patternWords(e.to)} counts this connection`, 'no request resolved the address');
     if (evidence.nft) {
       // No counters in nftables mode: the endpoint chain that DNATs there, and the connections that appeared translated there.
@@ -207,7 +211,7 @@ export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } 
       // The same decision as a verdict-map element, for the port this path's traffic went to.
       const want = e.nftables;
       if (!want) return verdict(false, `an nftables counterpart of ${e.chain} -j ${e.jump}`, 'the walkthrough names none (rule.nftables)');
-      const port = flow.target.slice(flow.target.lastIndexOf(':') + 1);
+      const port = String(splitAddress(flow.target).port);
       const elements = (evidence.nft.maps[at] ?? []).filter((x) => x.map === want.map && x.key.split(' . ').includes(port));
       const hit = elements.find((x) => x.verdict === want.verdict);
       const show = (x: (typeof elements)[number]) => `@${x.map} { ${x.key}${x.comment ? ` comment "${x.comment}"` : ''} : ${x.verdict} }`;
@@ -224,7 +228,7 @@ export const flowJudges: { [K in Exclude<CheckKind, GroupKind>]: FlowJudge<K> } 
   recent(e, { at, pat, evidence }) {
     const client = pat(e.client);
     const endpoint = pat(e.endpoint);
-    const want = endpoint ? `${endpoint.ip}:${endpoint.port}` : patternWords(e.endpoint);
+    const want = endpoint ? joinHostPort(endpoint.ip, `${endpoint.port}`) : patternWords(e.endpoint);
     const lists = evidence.recent[at] ?? [];
     const holding = lists.filter((l) => client && l.sources.includes(client.ip));
     const ok = holding.length === 1 && holding[0]!.endpoint === want;
@@ -259,7 +263,7 @@ export function judgeStep(step: Step, flow: Flow | undefined, groupFlows: Flow[]
     // What would have been checked, in words where no request resolved an address; and what became of the requests.
     const none: Flow = { index: -1, group: '', from: '', client: '', target: groupFlows[0]?.target ?? '' };
     // The sender's address is known without a flow (every request of the group came from it); its port is not.
-    const senderIp = groupFlows[0]?.client.slice(0, groupFlows[0].client.lastIndexOf(':'));
+    const senderIp = groupFlows[0] ? splitAddress(groupFlows[0].client).ip : undefined;
     const pat = (x: string) => (senderIp && /^\$client(\.ip)?(:\*)?$/.test(x) ? { ip: senderIp } : resolvePattern(x, {}));
     const { expected } = (flowJudges[kind] as FlowJudge<typeof kind>)(value as never, { ...ctx, flow: none, pat });
     v = verdict(false, expected, unseenPathText(groupFlows, evidence.drops));

@@ -1,6 +1,6 @@
 import type { ConntrackEntry } from '../kernel/conntrack.js';
 import type { ParsedRule } from '../plan/kube-proxy/rules.js';
-import { cidrContains, parseCidr, parseIPv4 } from '../util/ipv4.js';
+import { inPrefix, joinHostPort } from '../util/ipv6.js';
 
 /**
  * The light trace verify keeps for the player: for one translated connection, the rules on its
@@ -41,11 +41,7 @@ export interface Packet {
   local: string[];
 }
 
-const ipIn = (cidr: string, ip: string) => {
-  const c = parseCidr(cidr.includes('/') ? cidr : `${cidr}/32`);
-  const a = parseIPv4(ip);
-  return c !== undefined && a !== undefined && cidrContains(c, a);
-};
+const ipIn = inPrefix;
 
 /** Does the rule's match part hold for the packet? Matches the lab cannot judge (marks, statistic, recent) count as holding. */
 function matches(r: ParsedRule, p: Packet): boolean {
@@ -105,7 +101,8 @@ export function iptablesTranslation(node: string, entry: ConntrackEntry, local: 
   const withHits = (rs: ParsedRule[]) => rs.map((r) => hit(r, old.get(key(r))));
   const p: Packet = { src: entry.original.src, dst: entry.original.dst, dport: entry.original.dport, proto: entry.protocol, local };
   const dnatted = entry.reply.src !== entry.original.dst || entry.reply.sport !== entry.original.dport;
-  const dnat = dnatted ? (walkToDnat(after, 'PREROUTING', p, `${entry.reply.src}:${entry.reply.sport}`) ?? walkToDnat(after, 'OUTPUT', p, `${entry.reply.src}:${entry.reply.sport}`) ?? []) : [];
+  const to = joinHostPort(entry.reply.src, entry.reply.sport);
+  const dnat = dnatted ? (walkToDnat(after, 'PREROUTING', p, to) ?? walkToDnat(after, 'OUTPUT', p, to) ?? []) : [];
   const snatted = entry.reply.dst !== entry.original.src || entry.reply.dport !== entry.original.sport;
   const masq = after.find((r) => r.table === 'nat' && r.options.get('-j') === 'MASQUERADE');
   const into = masq && after.find((r) => r.table === 'nat' && r.chain === 'POSTROUTING' && r.options.get('-j') === masq.chain);
@@ -153,14 +150,14 @@ const refersTo = (text: string, name: string) => {
 function fit(s: NftStatement, e: ConntrackEntry): number {
   if (s.text.includes(e.original.dst)) return 3;
   if (new RegExp(`\\. ${e.original.dport}\\b`).test(s.text)) return 2;
-  if (s.chain.startsWith('map ') && /\d+\.\d+\.\d+\.\d+/.test(s.text)) return -1;
+  if (s.chain.startsWith('map ') && /\d+\.\d+\.\d+\.\d+|[0-9a-f]*:[0-9a-f:]*:/.test(s.text)) return -1;
   return s.chain === 'nat-output' ? -1 : 0;
 }
 
 /** nftables mode: back from the endpoint chain's dnat, through whatever sent the packet there, to a base chain. */
 export function nftTranslation(node: string, entry: ConntrackEntry, text: string, sameEndpoint: number): Translation {
   const all = nftStatements(text);
-  const to = `${entry.reply.src}:${entry.reply.sport}`;
+  const to = joinHostPort(entry.reply.src, entry.reply.sport);
   const found = all.find((s) => s.chain.startsWith('endpoint-') && s.text.includes(`dnat to ${to}`));
   const dnat: NftStatement[] = found ? [found] : [];
   let cur = found?.chain;

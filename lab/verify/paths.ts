@@ -1,4 +1,5 @@
 import type { ConntrackEntry } from '../kernel/conntrack.js';
+import { joinHostPort } from '../util/ipv6.js';
 import type { Flow } from './flows.js';
 import { ANY_ENDPOINT, type Traffic, type Walkthrough, type WalkthroughPath } from './walkthrough.js';
 
@@ -50,7 +51,7 @@ export function flowsOfPaths(w: Walkthrough, flows: Flow[]): { path: Walkthrough
 /** Find the node whose conntrack table holds a flow, by its original tuple. */
 export function locateFlow(flow: Flow, tables: Record<string, ConntrackEntry[]>): void {
   for (const [node, entries] of Object.entries(tables)) {
-    const entry = entries.find((e) => `${e.original.src}:${e.original.sport}` === flow.client && `${e.original.dst}:${e.original.dport}` === flow.target);
+    const entry = entries.find((e) => joinHostPort(e.original.src, e.original.sport) === flow.client && joinHostPort(e.original.dst, e.original.dport) === flow.target);
     if (entry) {
       flow.conntrack = { node, entry };
       return;

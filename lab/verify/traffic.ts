@@ -3,6 +3,14 @@ import { encodeQuery } from '../workload/dns-message.js';
 import type { Flow, PodAnswer } from './flows.js';
 import type { Traffic } from './walkthrough.js';
 import { exchangeDatagram } from './udp-traffic.js';
+import { joinHostPort, splitHostPort } from '../util/ipv6.js';
+
+/** curl's "%{remote_ip}:%{remote_port}" ("fd00:10:240::4:32000" for IPv6, no brackets) as ip:port in the lab's form. */
+export function curlRemote(text: string): string | undefined {
+  if (!text || text.startsWith(':')) return undefined;
+  const i = text.lastIndexOf(':');
+  return joinHostPort(text.slice(0, i), text.slice(i + 1));
+}
 
 /**
  * Send one HTTP request with curl from inside a lab namespace, from a chosen source port,
@@ -18,7 +26,7 @@ export async function sendRequest(ns: string, traffic: Traffic, group: string, i
   );
   const lines = stdout.split('\n');
   const remote = lines.pop() ?? '';
-  const flow: Flow = { index, group, from: traffic.from, client: `${clientIP}:${localPort}`, target: remote && !remote.startsWith(':') ? remote : traffic.to };
+  const flow: Flow = { index, group, from: traffic.from, client: joinHostPort(clientIP, localPort), target: curlRemote(remote) ?? traffic.to };
   if (exitCode !== 0) {
     flow.error = stderr.trim() || `curl exited with ${exitCode}`;
     return flow;
@@ -37,10 +45,10 @@ export async function sendRequest(ns: string, traffic: Traffic, group: string, i
  * DNS answers; elsewhere a short text. A node one-off does the socket work inside the namespace.
  */
 export async function sendDatagram(ns: string, from: string, to: string, localPort: number, clientIP: string, dnsName: string, timeoutS = 1): Promise<Flow> {
-  const port = Number(to.slice(to.lastIndexOf(':') + 1));
+  const { port } = splitHostPort(to);
   const payload = port === 53 ? encodeQuery(localPort, dnsName) : Buffer.from('kube-packet-lab trace\n');
   const reply = await exchangeDatagram(ns, to, localPort, payload, timeoutS);
-  const flow: Flow = { index: 0, group: 'trace', from, client: `${clientIP}:${localPort}`, target: to };
+  const flow: Flow = { index: 0, group: 'trace', from, client: joinHostPort(clientIP, localPort), target: to };
   if ('error' in reply) flow.error = reply.error;
   else flow.datagram = { reply: `${reply.bytes.length} bytes from ${reply.from}${port === 53 ? ` (DNS answer for ${dnsName})` : ''}` };
   return flow;

@@ -1,7 +1,8 @@
 import { runIn } from '../kernel/exec.js';
+import { splitHostPort } from '../util/ipv6.js';
 import type { Topology } from '../topology/schema.js';
 import { encodeQuery, HOSTNAME_BIND, hostnameBindAnswer } from '../workload/dns-message.js';
-import type { Flow, PodAnswer } from './flows.js';
+import { senderAddress, type Flow, type PodAnswer } from './flows.js';
 import type { Traffic } from './walkthrough.js';
 
 /**
@@ -17,13 +18,13 @@ export type DatagramReply = { from: string; bytes: Buffer } | { error: string };
 
 /** One datagram out of a lab namespace from `localPort`, and the first answer (a node one-off does the socket work inside the namespace). */
 export async function exchangeDatagram(ns: string, to: string, localPort: number, payload: Buffer, timeoutS: number): Promise<DatagramReply> {
-  const at = to.lastIndexOf(':');
-  const script = `const d=require('node:dgram').createSocket('udp4');const [ip,port,lp,hex,ms]=process.argv.slice(1);
+  const { ip, port } = splitHostPort(to);
+  const script = `const d=require('node:dgram').createSocket('${ip.includes(':') ? 'udp6' : 'udp4'}');const [ip,port,lp,hex,ms]=process.argv.slice(1);
 const t=setTimeout(()=>{console.log('timeout');process.exit(0)},Number(ms));
 d.on('message',(m,r)=>{console.log(r.address+':'+r.port+' '+m.toString('hex'));clearTimeout(t);d.close()});
 d.on('error',(e)=>{console.log('error '+e.message);process.exit(0)});
 d.bind(Number(lp),()=>d.send(Buffer.from(hex,'hex'),Number(port),ip));`;
-  const args = ['-e', script, to.slice(0, at), to.slice(at + 1), String(localPort), payload.toString('hex'), String(Math.round(timeoutS * 1000))];
+  const args = ['-e', script, ip, String(port), String(localPort), payload.toString('hex'), String(Math.round(timeoutS * 1000))];
   const { stdout, exitCode, stderr } = await runIn(ns, process.execPath, args, { allowFailure: true, timeoutMs: (timeoutS + 10) * 1000 });
   const line = stdout.trim();
   if (exitCode !== 0) return { error: stderr.trim() || `exited with ${exitCode}` };
@@ -65,7 +66,7 @@ export async function sendUdpRequest(ns: string, traffic: Traffic, group: string
  */
 export function senderOf(t: Topology, traffic: Traffic): { name: string; address: string } {
   const host = [...t.clients, ...t.pods].find((h) => h.name === traffic.from);
-  if (host) return host;
+  if (host) return { name: host.name, address: senderAddress(host, traffic.to)! };
   const node = t.nodes.find((n) => n.name === traffic.from)!;
-  return { name: node.name, address: traffic.to.startsWith('127.') ? '127.0.0.1' : node.address };
+  return { name: node.name, address: traffic.to.startsWith('127.') ? '127.0.0.1' : senderAddress(node, traffic.to)! };
 }

@@ -4,6 +4,7 @@ import { InputError, type InputProblem } from '../errors.js';
 import { POD_NETWORK_MODES, type PodNetworkMode, type Topology } from '../topology/schema.js';
 import { displayPath } from '../topology/paths.js';
 import { YamlFile } from '../util/yaml-file.js';
+import { senderAddress } from './flows.js';
 
 /**
  * A walkthrough is data beside its topology: the traffic to send, where to watch,
@@ -241,6 +242,8 @@ function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputPro
   const senders = new Set([...t.clients, ...t.pods, ...t.nodes].map((h) => h.name));
   const checkTraffic = (tr: Traffic, path: PropertyKey[]) => {
     if (!senders.has(tr.from)) problems.push(file.problem([...path, 'from'], `"${tr.from}" is not a client, pod or node of this topology`));
+    const sender = [...t.clients, ...t.pods, ...t.nodes].find((h) => h.name === tr.from);
+    if (sender && !tr.to.startsWith('127.') && !senderAddress(sender, tr.to)) problems.push(file.problem([...path, 'to'], `is an IPv6 destination, but "${tr.from}" has no address6 to send from`));
     if (tr.requests > tr.maxRequests) problems.push(file.problem([...path, 'requests'], 'is larger than maxRequests'));
     if (tr.afterAffinityExpiry !== undefined && !nodes.has(tr.afterAffinityExpiry)) problems.push(file.problem([...path, 'afterAffinityExpiry'], `"${tr.afterAffinityExpiry}" is not a node of this topology`));
   };

@@ -66,7 +66,7 @@ describe('system errors become one line and exit 3', () => {
 });
 
 describe('--to of probe and trace', () => {
-  it.each(['x y', '10.240.0.4:99999', '10.240.0.4', '10.240.0.4:0', '10.240.0.300:80', ':80', 'a:b:80', '-x:80'])('refuses %j', (to) => {
+  it.each(['x y', '10.240.0.4:99999', '10.240.0.4', '10.240.0.4:0', '10.240.0.300:80', ':80', 'a:b:80', '-x:80', '[fd00::4]:0', '[fd00::g]:80', '[10.240.0.4]:80', 'fd00::4:80'])('refuses %j', (to) => {
     expect(() => checkTarget('--to', to)).toThrow(LabError);
     try {
       checkTarget('--to', to);
@@ -74,5 +74,8 @@ describe('--to of probe and trace', () => {
       expect((err as LabError).exitCode).toBe(2);
     }
   });
-  it.each(['10.240.0.4:32000', 'web.default.svc.cluster.local:80', 'web:443'])('takes %j', (to) => expect(checkTarget('--to', to)).toBe(to));
+  it.each(['10.240.0.4:32000', 'web.default.svc.cluster.local:80', 'web:443', '[fd00:10:240::4]:32000'])('takes %j', (to) => expect(checkTarget('--to', to)).toBe(to));
+  it('names the RFC 5952 form of an IPv6 address written otherwise', () => {
+    expect(() => checkTarget('--to', '[FD00:10:240:0:0:0:0:4]:32000')).toThrow('write the IPv6 address as the kernel prints it: [fd00:10:240::4]:32000');
+  });
 });

@@ -12,7 +12,7 @@ import type { Flow } from '../../lab/verify/flows.js';
 import { modeWalkthroughName, walkthroughInMode } from '../../lab/verify/mode-walkthrough.js';
 import { loadWalkthrough } from '../../lab/verify/walkthrough.js';
 import { arpFrame } from '../../lab/workload/arp-speaker.js';
-import { problemsOf } from './helpers.js';
+import { pcapOf, problemsOf } from './helpers.js';
 
 const mac = (s: string) => Buffer.from(s.split(':').map((h) => parseInt(h, 16)));
 const ROUTER = '02:00:0a:f0:00:01';
@@ -26,24 +26,6 @@ const whoHas = (time: number, from = ROUTER, fromIp = '10.240.0.1'): ArpPacket =
 const isAt = (time: number, by: string, to = ROUTER): ArpPacket => ({ time, op: 'is-at', srcMac: by, dstMac: to, senderMac: by, senderIp: '10.240.0.100', targetMac: to, targetIp: '10.240.0.1' });
 const gratuitous = (time: number, by: string): ArpPacket => ({ time, op: 'who-has', srcMac: by, dstMac: BROADCAST, senderMac: by, senderIp: '10.240.0.100', targetMac: ZERO, targetIp: '10.240.0.100' });
 
-/** A classic little-endian pcap of Ethernet frames, one a millisecond. */
-function pcapOf(frames: Buffer[]): Buffer {
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(65535, 16);
-  header.writeUInt32LE(1, 20);
-  const records = frames.map((f, i) => {
-    const r = Buffer.alloc(16);
-    r.writeUInt32LE(1_800_000_000, 0);
-    r.writeUInt32LE(i * 1000, 4);
-    r.writeUInt32LE(f.length, 8);
-    r.writeUInt32LE(f.length, 12);
-    return Buffer.concat([r, f]);
-  });
-  return Buffer.concat([header, ...records]);
-}
 
 describe('ARP read from a capture (lab/capture/arp.ts)', () => {
   const ask = arpFrame({ dstMac: mac(BROADCAST), srcMac: mac(ROUTER), op: 1, senderMac: mac(ROUTER), senderIp: '10.240.0.1', targetMac: mac(ZERO), targetIp: '10.240.0.100' });

@@ -50,6 +50,15 @@ describe.skipIf(!existsSync(CHROMIUM))('the player, stepped through in a real br
     blank = (await page.screenshot({ clip: { x: 0, y: 0, width: 160, height: 160 } })).length;
     await page.close();
   }, 60_000);
+  /** A recorded run's report.html, opened in a new page of the shared browser. */
+  const openReport = async (run: string, suffix: string): Promise<Page> => {
+    const file = join(dir, `${run}-${suffix}.html`);
+    writeFileSync(file, report(run));
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 900 });
+    await page.goto(`file://${file}`, { waitUntil: 'load' });
+    return page;
+  };
   afterAll(async () => {
     await browser?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -124,13 +133,41 @@ describe.skipIf(!existsSync(CHROMIUM))('the player, stepped through in a real br
     await page.close();
   }, 120_000);
 
+  for (const run of ['dualstack-iptables', 'dualstack-nftables']) {
+    it(`${run}: the IPv6 path steps hop by hop at [ip]:port, lit where IPv4's is, node1's hop shows the ip6 rules that translated it`, async () => {
+      const page = await openReport(run, 'ipv6');
+      const tabs = await page.$$eval('.path-tab', (es) => es.map((e) => e.textContent));
+      const hopsOf = async (name: string) => {
+        const index = tabs.indexOf(name);
+        await page.click(`.path-tab[data-path-index="${index}"]`);
+        const total = await page.$$eval(`li.hop-card[id^="hop-${index}-"]`, (cards) => cards.length);
+        const out: { hdr: string; lit: string; panel: string }[] = [];
+        for (let k = 0; k < total; k++) {
+          if (k > 0) await page.keyboard.press('ArrowRight');
+          const hdr = await page.$eval('[aria-current="step"] .hdr', (e) => e.textContent ?? '');
+          const lit = await page.$$eval('svg.topology .here', (es) => es.map((e) => e.getAttribute('data-link') ?? e.getAttribute('data-host') ?? '').sort().join(' '));
+          out.push({ hdr, lit, panel: await page.$eval('#panel', (e) => e.textContent ?? '') });
+        }
+        return out;
+      };
+      const v4 = await hopsOf('cross-node');
+      const v6 = await hopsOf('cross-node over IPv6');
+      expect(v6.length).toBe(v4.length);
+      // The same hops, lit on the same links, only the addresses differ.
+      expect(v6.map((h) => h.lit)).toEqual(v4.map((h) => h.lit));
+      expect(v6[0]!.hdr).toMatch(/^\[fd00:10:241::4\]:\d+ > \[fd00:10:240::4\]:32000 \[S\]$/);
+      const translated = v6.find((h) => /^\[fd00:10:240::4\]:\d+ > \[fd00:10:244:1::2\]:8443 \[S\]$/.test(h.hdr))!;
+      expect(translated.panel).toContain('DNAT [fd00:10:240::4]:32000 → [fd00:10:244:1::2]:8443, SNAT (MASQUERADE) [fd00:10:241::4]:');
+      expect(translated.panel).toContain(run.endsWith('iptables') ? '-j DNAT --to-destination [fd00:10:244:1::2]:8443' : 'dnat to [fd00:10:244:1::2]:8443');
+      expect(translated.panel).toContain(run.endsWith('iptables') ? 'KUBE-SERVICES ! -d ::1/128 -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS' : 'ip6 daddr @nodeport-ips');
+      expect(v6.at(-1)!.hdr).toMatch(/^\[fd00:10:240::4\]:32000 > \[fd00:10:241::4\]:\d+ \[S\.\]$/);
+      await page.close();
+    }, 120_000);
+  }
+
   for (const run of ['lb-source-ranges-iptables', 'lb-source-ranges-nftables']) {
     it(`${run}: the outsider's request is drawn dead where the kernel dropped it, with its reason and rule`, async () => {
-      const file = join(dir, `${run}-drop.html`);
-      writeFileSync(file, report(run));
-      const page = await browser.newPage();
-      await page.setViewport({ width: 1280, height: 900 });
-      await page.goto(`file://${file}`, { waitUntil: 'load' });
+      const page = await openReport(run, 'drop');
       const cards = await page.$$eval('li.hop-card.has-drop', (es) => es.map((e) => e.id));
       // The outsider's two requests (two paths), each dropped at node1 by the firewall rule.
       expect(cards.length).toBeGreaterThan(0);

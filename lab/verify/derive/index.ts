@@ -8,6 +8,7 @@ import { fateOf, type Entry } from './semantics.js';
 import { waysIn } from './ways-in.js';
 import { localhostPath, localhostWaysIn } from './localhost.js';
 import { udpPath } from './udp.js';
+import { ipv6View } from '../../topology/family.js';
 
 /**
  * A walkthrough derived from a topology, for a world whose file names none: every Service port,
@@ -27,11 +28,22 @@ export function deriveWalkthrough(t: Topology, topologyPath = `${t.lab}.yaml`): 
   const derived = waysIn(t);
   const { skipped } = derived;
   const ways = [...derived.ways, ...localhostWaysIn(t, skipped)];
+  // A dual-stack world is tried in each family: its IPv6 view (the hosts at their IPv6 addresses, the Services with IPv6 at their IPv6 ClusterIP).
+  const v6 = ipv6View(t);
+  const ways6 = v6 ? waysIn(v6) : { ways: [], skipped: [] };
   const hosts = new Set([...ways.map((w) => w.from), ...t.nodes.map((n) => n.name)]);
   const podsServed = t.pods.filter((p) => t.services.some((s) => selects(s, p)) || (t.endpointSlices ?? []).some((e) => e.endpoints.some((x) => x.address === p.address)));
   const watchedPods = new Set(hosts.size + podsServed.length <= MAX_OBSERVED ? podsServed.map((p) => p.name) : []);
   const c: PathContext = { t, watchedPods, ruleCount: refusalRules(t) };
-  const paths: WalkthroughPath[] = ways.flatMap((w) => pathsOfWay(c, w).map((p) => udpPath(w, localhostPath(w, p))));
+  // IPv6 refusals are proved without a rule counter step: the rule and map steps read the IPv4 tables.
+  // The pods answer UDP over IPv4 only, so the IPv6 view tries TCP ports alone.
+  const c6: PathContext | undefined = v6 && { t: v6, watchedPods, ruleCount: new Map() };
+  const tcp6 = ways6.ways.filter((w) => w.port.protocol === 'TCP');
+  const paths: WalkthroughPath[] = [
+    ...ways.flatMap((w) => pathsOfWay(c, w).map((p) => udpPath(w, localhostPath(w, p)))),
+    ...(c6 ? tcp6.flatMap((w) => pathsOfWay(c6, w)) : []),
+  ];
+  skipped.push(...ways6.skipped.map((s) => `IPv6: ${s}`), ...ways6.ways.filter((w) => w.port.protocol === 'UDP').map((w) => `IPv6: ${w.service.name} ${w.port.port}/UDP (the lab's pods answer UDP over IPv4 only)`));
   if (!paths.some((p) => p.outcome === 'answered')) {
     const why = [...skipped, ...paths.map((p) => `${p.name}: ${p.summary}`)];
     throw new InputError([{ file: displayPath(topologyPath), field: 'services', message: `nothing in this world can be reached, so a derived walkthrough has nothing to prove${why.length ? `:\n  ${why.join('\n  ')}` : ' (it has no Service)'}` }]);

@@ -1,4 +1,5 @@
 import { HOST_IFNAME } from '../../topology/names.js';
+import { joinHostPort } from '../../util/ipv6.js';
 import type { Node, Topology } from '../../topology/schema.js';
 import { nftNameBase, nftServiceKey } from '../../plan/kube-proxy/hash.js';
 import { ANY_ENDPOINT, type Step, type Traffic, type WalkthroughPath } from '../walkthrough.js';
@@ -62,11 +63,11 @@ const viaWords = (e: Answerer, node: Node) => (e.node === node.name ? `on ${node
 
 function answeredPath(c: PathContext, way: WayIn, node: Node, e: Answerer, name: string): WalkthroughPath {
   const masq = masqueradeSource(c.t, way.service, way.entry, node, e, way.from);
-  const seenAs = masq ? `${masq}:*` : '$client';
+  const seenAs = masq ? joinHostPort(masq, '*') : '$client';
   const steps: Step[] = [
     step('1', `${way.from} opens a connection to ${way.to}`, at(way.from), { packet: { src: '$client', dst: way.to, flags: 'S' } }),
     step('2', `${node.name} translates it to ${e.pod} (${e.address})${masq ? `, masqueraded to ${masq}` : ', source kept'}`, node.name, {
-      conntrack: { original: { src: '$client', dst: way.to }, reply: { src: e.address, dst: masq ? `${masq}:*` : '$client' } },
+      conntrack: { original: { src: '$client', dst: way.to }, reply: { src: e.address, dst: masq ? joinHostPort(masq, '*') : '$client' } },
     }),
     step('2', `kube-proxy's DNAT to ${e.address} on ${node.name} counted it`, node.name, { dnatRule: { to: e.address } }),
   ];

@@ -2,6 +2,7 @@ import { endpointsOf, type Endpoint } from '../../plan/endpoints.js';
 import { bridgeAddressOf } from '../../topology/relations.js';
 import type { Node, Service, ServicePort, Topology } from '../../topology/schema.js';
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
+import { firstHost6, parseCidr6 } from '../../util/ipv6.js';
 
 /**
  * What kube-proxy does with one connection, said from the topology alone (the Service, its pods'
@@ -80,6 +81,9 @@ function masqueradesPods(t: Topology, node: Node): boolean {
 
 /** The node's bridge holds the first address of its pod CIDR. */
 export function bridgeAddress(node: Node): string {
+  // A node of the IPv6 view (topology/family.ts ipv6View): its bridge's first host of podCIDR6.
+  const c6 = node.podCIDR.includes(':') ? parseCidr6(node.podCIDR) : undefined;
+  if (c6) return firstHost6(c6);
   return bridgeAddressOf(node) || node.address;
 }
 

@@ -1,6 +1,7 @@
 import { selects } from '../../topology/relations.js';
 import type { Node, Service, ServicePort, Topology } from '../../topology/schema.js';
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
+import { joinHostPort } from '../../util/ipv6.js';
 import { nodePortOpenOn, proxySettings } from '../../plan/kube-proxy/settings.js';
 import type { Entry } from './semantics.js';
 
@@ -62,7 +63,7 @@ function waysToPort(t: Topology, service: Service, port: ServicePort, skipped: s
     out.push({ service, port, entry, from: from.name, fromAddress: from.address, to, nodes, spreadByPorts });
   for (const node of t.nodes) {
     const sender = clusterSender(t, service, node);
-    if (sender) way('clusterIP', sender, `${service.clusterIP}:${port.port}`, [node]);
+    if (sender) way('clusterIP', sender, joinHostPort(service.clusterIP, port.port), [node]);
     else skipped.push(`${portLabel(service, port)}: the ClusterIP from ${node.name}: no pod runs there to send from`);
   }
   const external = service.type !== 'ClusterIP';
@@ -74,7 +75,7 @@ function waysToPort(t: Topology, service: Service, port: ServicePort, skipped: s
         skipped.push(`${portLabel(service, port)}: the NodePort on ${node.name}: kubeProxy.nodePortAddresses leaves out ${node.address}`);
         continue;
       }
-      for (const client of t.clients) way('nodePort', client, `${node.address}:${port.nodePort}`, [node]);
+      for (const client of t.clients) way('nodePort', client, joinHostPort(node.address, port.nodePort), [node]);
     }
   }
   const vips: [Entry, string[]][] = [['loadBalancer', service.type === 'LoadBalancer' ? service.loadBalancerIPs : []], ['externalIP', service.externalIPs]];
@@ -85,7 +86,7 @@ function waysToPort(t: Topology, service: Service, port: ServicePort, skipped: s
         skipped.push(`${portLabel(service, port)}: ${ip}: no router route leads it to a node`);
         continue;
       }
-      for (const client of t.clients) way(entry, client, `${ip}:${port.port}`, route.nodes, route.spreadByPorts);
+      for (const client of t.clients) way(entry, client, joinHostPort(ip, port.port), route.nodes, route.spreadByPorts);
     }
   }
   if (external && t.clients.length === 0) skipped.push(`${portLabel(service, port)}: the topology has no client to send from outside the cluster`);
