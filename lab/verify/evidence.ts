@@ -36,7 +36,7 @@ import { senderOf, sendUdpRequest } from './udp-traffic.js';
 import { conntrackOf, translatedWithKept, withKept } from './udp-conntrack.js';
 import { readAffinityState, waitForAffinityExpiry } from '../kernel/affinity.js';
 import type { AffinityWaitEvidence } from './affinity-expiry.js';
-import type { Walkthrough } from './walkthrough.js';
+import type { Step, Walkthrough } from './walkthrough.js';
 import { writeRunFile } from '../util/run-file.js';
 import { log } from '../log.js';
 import { run } from '../kernel/exec.js';
@@ -180,6 +180,18 @@ interface Sending {
 }
 
 /**
+ * The captures' tcpdump filter: TCP, and UDP when the walkthrough sends it; the pod network's
+ * tunnel, if any (its datagrams carry the flows between nodes); ARP for `arp` steps and ICMPv6
+ * for IPv6 ones (NDP's solicitations and advertisements). Undefined: tcpdump's default, TCP alone.
+ */
+function captureFilter(t: Topology, arpSteps: Step[], udp: boolean): string[] | undefined {
+  const tunnel = podNetworkOf(t).plan(t).tunnel;
+  const baseFilter = udp ? ['tcp', 'or', 'udp'] : tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : ['tcp'];
+  const ndp = arpSteps.some((s) => s.expect!.arp!.ip.includes(':')) ? ['or', 'icmp6'] : [];
+  return arpSteps.length > 0 ? [...baseFilter, 'or', 'arp', ...ndp] : tunnel || udp ? baseFilter : undefined;
+}
+
+/**
  * Send the walkthrough's traffic with tcpdump listening at every observation point, then read
  * conntrack, rule counters, routes and recent lists: everything the judges need.
  */
@@ -210,13 +222,8 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
   const hitsAtRunStart = await perNode(nft ? [] : waitNodes, async (n) => (await readAffinityState(ns(n), mode)).affinityHits ?? 0);
   const sending: Sending = { t, ns, mode, readAllConntrack, hitsAtRunStart, drops: noDropTrace, kept: [], onProgress };
 
-  // The pod network's tunnel, if any, is captured too: its datagrams carry the flows between nodes.
-  const tunnel = podNetworkOf(t).plan(t).tunnel;
   const arpSteps = stepsWith(w, 'arp');
-  const baseFilter = udp ? ['tcp', 'or', 'udp'] : tunnel ? ['tcp', 'or', 'udp', 'port', String(tunnel.port)] : ['tcp'];
-  // IPv6 resolves neighbours by NDP: ICMPv6 (its solicitations and advertisements are read from it).
-  const ndp = arpSteps.some((s) => s.expect!.arp!.ip.includes(':')) ? ['or', 'icmp6'] : [];
-  const filter = arpSteps.length > 0 ? [...baseFilter, 'or', 'arp', ...ndp] : tunnel || udp ? baseFilter : undefined;
+  const filter = captureFilter(t, arpSteps, udp);
   const arpForgotten = [...new Map(arpSteps.map((s) => [`${s.expect!.arp!.asker} ${s.expect!.arp!.ip}`, { host: s.expect!.arp!.asker, ip: s.expect!.arp!.ip }])).values()];
   onProgress?.(`capturing on ${points.length} interfaces`);
   const affinityWaits: Record<string, AffinityWaitEvidence> = {};
