@@ -77,9 +77,22 @@ const viewsOf = new WeakMap<Topology, ServicePortView[]>();
 export function endpointsOf(t: Topology, service: Service, port: ServicePort): Endpoint[] {
   const fromPods = t.pods
     .filter((pod) => selects(service, pod))
-    .map((pod) => ({ pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: joinHostPort(pod.address, port.targetPort), ...endpointConditions(pod) }));
+    .flatMap((pod) => {
+      const target = targetPortOf(pod, port);
+      return target === undefined ? [] : [{ pod: pod.name, node: pod.node, ip: pod.address, port: target, address: joinHostPort(pod.address, target), ...endpointConditions(pod) }];
+    });
   const zones = nodeZones(t);
   return [...fromPods, ...sliceEndpoints(t, service, port)].map((e) => withTopology(e, zones.get(e.node), service)).sort(byAddress);
+}
+
+/**
+ * Where a Service port reaches this pod (the EndpointSlice controller's FindPort): a numeric
+ * targetPort as it is; a named one, the containerPort the pod declares under that name with the
+ * port's protocol; undefined when it declares none, and the pod is then no endpoint of that port.
+ */
+export function targetPortOf(pod: Pick<Pod, 'ports'>, port: Pick<ServicePort, 'targetPort' | 'protocol'>): number | undefined {
+  if (typeof port.targetPort === 'number') return port.targetPort;
+  return pod.ports?.find((p) => p.name === port.targetPort && p.protocol === port.protocol)?.containerPort;
 }
 
 /** The endpoint's zone (its node's) and the hints the EndpointSlice controller gives it under trafficDistribution. */
@@ -170,10 +183,16 @@ export function categorizeEndpoints(sp: Pick<ServicePortView, 'service' | 'endpo
   return { cluster, local, reachable, hasAny, topologyMode };
 }
 
-/** The ports a pod's workload listens on: every targetPort of a service that selects it, every port of a slice naming it. */
+/** The ports a pod's workload listens on: every targetPort (resolved for it) of a service that selects it, every port of a slice naming it. */
 export function podPorts(t: Topology, pod: Pod): number[] {
   const ports = new Set<number>();
-  for (const s of t.services) if (selects(s, pod)) for (const p of s.ports) ports.add(p.targetPort);
+  for (const s of t.services) {
+    if (!selects(s, pod)) continue;
+    for (const p of s.ports) {
+      const target = targetPortOf(pod, p);
+      if (target !== undefined) ports.add(target);
+    }
+  }
   // And every port of an EndpointSlice that lists its address.
   for (const slice of t.endpointSlices ?? []) if (slice.endpoints.some((e) => e.address === pod.address)) for (const p of slice.ports) ports.add(p.port);
   return [...ports].sort((a, b) => a - b);
