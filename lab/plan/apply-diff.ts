@@ -1,5 +1,6 @@
 import type { Pod, Topology } from '../topology/schema.js';
 import { podPorts } from './endpoints.js';
+import { outsideServiceIPs } from '../topology/relations.js';
 
 /**
  * What `lab apply` would change on a running lab, as kube-proxy and the kubelet would see the API
@@ -24,6 +25,8 @@ export function applyDiff(before: Topology, after: Topology): ApplyDiff {
   const refused: string[] = [];
   if (after.lab !== before.lab) refused.push(`the file is for lab "${after.lab}", not "${before.lab}"`);
   for (const field of FIXED) if (!same(before[field], after[field])) refused.push(`${field} changed`);
+  // Every host routes them toward its router, and the router toward the nodes: set up at up.
+  if (!same(outsideServiceIPs(before), outsideServiceIPs(after))) refused.push(`the load balancer and external IPs outside the lab's ranges changed (${outsideServiceIPs(after).join(', ') || 'none now'}): every host routes them, set at up`);
   const pods = podChanges(before, after, refused);
   const was = new Map(before.services.map((s) => [key(s), s]));
   const now = new Map(after.services.map((s) => [key(s), s]));

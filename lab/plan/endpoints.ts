@@ -142,9 +142,12 @@ function computeServicePorts(t: Topology): ServicePortView[] {
   );
 }
 
+/** The API's ExternallyAccessible: a NodePort or LoadBalancer, or a ClusterIP Service with external IPs. */
+export const externallyAccessible = (service: Pick<Service, 'type' | 'externalIPs'>) => service.type !== 'ClusterIP' || service.externalIPs.length > 0;
+
 /** kube-proxy's UsesClusterEndpoints / UsesLocalEndpoints for a service. */
 export function trafficPolicies(service: Service) {
-  const external = service.type !== 'ClusterIP';
+  const external = externallyAccessible(service);
   const externalLocal = external && service.externalTrafficPolicy === 'Local';
   const internalLocal = service.internalTrafficPolicy === 'Local';
   return { external, externalLocal, internalLocal, usesCluster: !internalLocal || external, usesLocal: internalLocal || externalLocal };

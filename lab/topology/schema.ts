@@ -108,6 +108,8 @@ export const clientSchema = z.strictObject({
   network: name,
   address: ipv4,
   address6: ipv6.optional(),
+  /** More addresses on eth0, in the client's network, after `address`: a walkthrough's traffic.source may send from one. */
+  extraAddresses: most(z.array(ipv4).min(1), LIMITS.loadBalancerIPs, 'extra addresses').optional(),
 });
 
 export const podSchema = z.strictObject({

@@ -34,7 +34,7 @@ import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups, type TrafficGr
 import { sendRequest } from './traffic.js';
 import { readAffinityState, waitForAffinityExpiry } from '../kernel/affinity.js';
 import type { AffinityWaitEvidence } from './affinity-expiry.js';
-import type { Walkthrough } from './walkthrough.js';
+import { trafficSender, type Walkthrough } from './walkthrough.js';
 import { writeRunFile } from '../util/run-file.js';
 import { log } from '../log.js';
 import { run } from '../kernel/exec.js';
@@ -283,7 +283,7 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
  */
 async function sendGroup(s: Sending, g: TrafficGroup, all: Flow[]): Promise<AffinityWaitEvidence | undefined> {
   const { t, ns, mode, onProgress } = s;
-  const sender = [...t.clients, ...t.pods].find((h) => h.name === g.traffic.from)!;
+  const sender = trafficSender(t, g.traffic);
   const waitOn = g.traffic.afterAffinityExpiry;
   let waited: Awaited<ReturnType<typeof waitForAffinityExpiry>> | undefined;
   if (waitOn) {

@@ -141,6 +141,11 @@ export const trafficSchema = z.strictObject({
   from: z.string(),
   /** host:port, or a service DNS name:port resolved inside the sender's namespace. */
   to: z.string(),
+  /**
+   * The address to send from (curl binds to it): one of the sender's own, e.g. a client's or a
+   * node's extraAddresses. Unset: its primary address.
+   */
+  source: z.string().optional(),
   /** Send at least this many requests (distribution checks want many). */
   requests: z.number().int().min(1).max(1000).default(1),
   /** Keep sending, up to this many, until every path of this traffic found its flow. */
@@ -225,15 +230,31 @@ export function loadWalkthrough(t: Topology, topologyPath: string): LoadedWalkth
   return { walkthrough: inPodNetwork(walkthrough, t.podNetwork.mode), path };
 }
 
+/** The addresses a sender may send from: its own, then its extraAddresses (clients and nodes). */
+export function senderAddresses(t: Topology, host: string): string[] {
+  const h = [...t.clients, ...t.nodes, ...t.pods].find((x) => x.name === host);
+  if (!h) return [];
+  return [h.address, ...('extraAddresses' in h ? (h.extraAddresses ?? []) : [])];
+}
+
+/** The sending host of a walkthrough's traffic (a client, pod or node) and the address it sends from. */
+export function trafficSender(t: Topology, traffic: Pick<Traffic, 'from' | 'source'>): { name: string; address: string } {
+  const h = [...t.clients, ...t.pods, ...t.nodes].find((x) => x.name === traffic.from)!;
+  return { name: h.name, address: traffic.source ?? h.address };
+}
+
 function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputProblem[] {
   const problems: InputProblem[] = [];
   const hosts = new Set([...t.nodes, ...t.clients, ...t.pods, ...t.routers].map((h) => h.name));
   const pods = new Set(t.pods.map((p) => p.name));
   const nodes = new Set(t.nodes.map((n) => n.name));
   const routing = new Set([...t.nodes, ...t.routers].map((h) => h.name));
-  const senders = new Set([...t.clients, ...t.pods].map((h) => h.name));
+  const senders = new Set([...t.clients, ...t.pods, ...t.nodes].map((h) => h.name));
   const checkTraffic = (tr: Traffic, path: PropertyKey[]) => {
-    if (!senders.has(tr.from)) problems.push(file.problem([...path, 'from'], `"${tr.from}" is not a client or pod of this topology`));
+    if (!senders.has(tr.from)) problems.push(file.problem([...path, 'from'], `"${tr.from}" is not a client, pod or node of this topology`));
+    else if (tr.source !== undefined && !senderAddresses(t, tr.from).includes(tr.source)) {
+      problems.push(file.problem([...path, 'source'], `${tr.source} is not an address of ${tr.from} (it has ${senderAddresses(t, tr.from).join(', ')}; add it to its extraAddresses)`));
+    }
     if (tr.requests > tr.maxRequests) problems.push(file.problem([...path, 'requests'], 'is larger than maxRequests'));
     if (tr.afterAffinityExpiry !== undefined && !nodes.has(tr.afterAffinityExpiry)) problems.push(file.problem([...path, 'afterAffinityExpiry'], `"${tr.afterAffinityExpiry}" is not a node of this topology`));
   };

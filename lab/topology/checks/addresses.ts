@@ -48,6 +48,17 @@ export function checkAddresses(c: CheckContext): void {
     c.claimAddress([...path, 'address'], address);
   };
 
+  /** A host's more addresses on eth0: host addresses of its network, each taken once. */
+  const extrasOnNetwork = (at: PropertyKey[], network: string, extras: string[] | undefined) =>
+    (extras ?? []).forEach((extra, j) => {
+      const path = [...at, 'extraAddresses', j];
+      const subnet = c.networks.get(network);
+      const x = c.ipAt(path, extra);
+      if (x === undefined || !subnet) return;
+      if (!cidrContains(subnet, x) || isNetworkOrBroadcast(subnet, x)) c.at(path, `${extra} is not a host address of network "${network}" (${subnet.text})`);
+      else c.claimAddress(path, extra);
+    });
+
   t.routers.forEach((r, i) => {
     const seen = new Set<string>();
     r.interfaces.forEach((iface, j) => {
@@ -59,14 +70,7 @@ export function checkAddresses(c: CheckContext): void {
 
   t.nodes.forEach((n, i) => {
     onNetwork(['nodes', i], n.network, n.address);
-    (n.extraAddresses ?? []).forEach((extra, j) => {
-      const path = ['nodes', i, 'extraAddresses', j];
-      const subnet = c.networks.get(n.network);
-      const x = c.ipAt(path, extra);
-      if (x === undefined || !subnet) return;
-      if (!cidrContains(subnet, x) || isNetworkOrBroadcast(subnet, x)) c.at(path, `${extra} is not a host address of network "${n.network}" (${subnet.text})`);
-      else c.claimAddress(path, extra);
-    });
+    extrasOnNetwork(['nodes', i], n.network, n.extraAddresses);
     const pc = c.cidrAt(['nodes', i, 'podCIDR'], n.podCIDR);
     if (!pc) return;
     if (podRange && !(cidrContains(podRange, pc.network) && pc.prefix >= podRange.prefix)) {
@@ -84,7 +88,10 @@ export function checkAddresses(c: CheckContext): void {
     }
   });
 
-  t.clients.forEach((cl, i) => onNetwork(['clients', i], cl.network, cl.address));
+  t.clients.forEach((cl, i) => {
+    onNetwork(['clients', i], cl.network, cl.address);
+    extrasOnNetwork(['clients', i], cl.network, cl.extraAddresses);
+  });
 
   t.pods.forEach((p, i) => {
     const node = t.nodes.find((n) => n.name === p.node);

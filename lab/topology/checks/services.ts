@@ -1,5 +1,5 @@
 import { cidrContains } from '../../util/ipv4.js';
-import { insideLab, labPrefixes, selects } from '../relations.js';
+import { reservedRange, selects } from '../relations.js';
 import type { CheckContext } from './context.js';
 import { nodePortRange } from './kube-proxy.js';
 import { targetPortOf } from '../../plan/endpoints.js';
@@ -12,7 +12,6 @@ export { NODE_PORT_RANGE } from './kube-proxy.js';
  */
 export function checkServices(c: CheckContext): void {
   const { t } = c;
-  const prefixes = labPrefixes(t);
   const serviceKeys = new Set<string>();
   const nodePorts = new Map<string, string>();
   const NODE_PORT_RANGE = nodePortRange(t);
@@ -40,12 +39,14 @@ export function checkServices(c: CheckContext): void {
     s.loadBalancerIPs.forEach((lb, j) => {
       if (c.ipAt(['services', i, 'loadBalancerIPs', j], lb) === undefined) return;
       c.claimAddress(['services', i, 'loadBalancerIPs', j], lb);
-      // Hosts reach the LB IP through routes to the lab's own prefixes; one outside them is unreachable.
-      if (!insideLab(prefixes, lb)) c.at(['services', i, 'loadBalancerIPs', j], `${lb} lies outside the lab's networks, pod and service ranges; pick one inside a network (e.g. the nodes' subnet)`);
+      // One outside the lab's ranges is routed to the nodes (relations.ts serviceIPRoutes); a reserved one cannot be.
+      const reserved = reservedRange(lb);
+      if (reserved) c.at(['services', i, 'loadBalancerIPs', j], `${lb} lies in the reserved range ${reserved}, which no host routes as a unicast address`);
     });
     s.externalIPs.forEach((ext, j) => {
       if (c.ipAt(['services', i, 'externalIPs', j], ext) === undefined) return;
-      if (!insideLab(prefixes, ext)) c.at(['services', i, 'externalIPs', j], `${ext} lies outside the lab's networks, pod and service ranges; pick one the router can send to a node`);
+      const reserved = reservedRange(ext);
+      if (reserved) c.at(['services', i, 'externalIPs', j], `${ext} lies in the reserved range ${reserved}, which no host routes as a unicast address`);
     });
     if (s.loadBalancerSourceRanges.length > 0 && s.type !== 'LoadBalancer') {
       c.at(['services', i, 'loadBalancerSourceRanges'], `only a service of type LoadBalancer has source ranges (this one is ${s.type})`);
