@@ -32,11 +32,15 @@ export function applyDiff(before: Topology, after: Topology): ApplyDiff {
   const now = new Map(after.services.map((s) => [key(s), s]));
   const services = {
     added: [...now.keys()].filter((k) => !was.has(k)),
-    changed: [...now.keys()].filter((k) => was.has(k) && !same(was.get(k), now.get(k))),
+    // A Service changes with its spec, or with the EndpointSlices written for it (their endpoints and ports).
+    changed: [...now.keys()].filter((k) => was.has(k) && (!same(was.get(k), now.get(k)) || !same(slicesOf(before, k), slicesOf(after, k)))),
     removed: [...was.keys()].filter((k) => !now.has(k)),
   };
   return { refused, services, pods };
 }
+
+/** The EndpointSlices that belong to a Service ("namespace/name"). */
+const slicesOf = (t: Topology, service: string) => (t.endpointSlices ?? []).filter((e) => `${e.namespace}/${e.service}` === service);
 
 function podChanges(before: Topology, after: Topology, refused: string[]): ApplyDiff['pods'] {
   const was = new Map(before.pods.map((p) => [p.name, p]));

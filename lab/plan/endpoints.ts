@@ -22,6 +22,8 @@ export interface Endpoint {
   zone?: string;
   /** The hints the EndpointSlice controller wrote for it (trafficDistribution; absent: none). */
   hints?: EndpointHints;
+  /** The hand-written EndpointSlice (endpointSlices[].name) that lists it; absent: the controller's, from a selected pod. */
+  slice?: string;
 }
 
 export interface ServicePortView {
@@ -118,7 +120,7 @@ function sliceEndpoints(t: Topology, service: Service, port: ServicePort): Endpo
         const address = joinHostPort(e.address, sp.port);
         if (seen.has(address)) continue;
         const pod = t.pods.find((p) => p.address === e.address);
-        seen.set(address, { pod: pod?.name ?? e.address, node: e.nodeName ?? '', ip: e.address, port: sp.port, address, ready: e.ready, serving: e.serving ?? e.ready, terminating: e.terminating });
+        seen.set(address, { pod: pod?.name ?? e.address, node: e.nodeName ?? '', ip: e.address, port: sp.port, address, ready: e.ready, serving: e.serving ?? e.ready, terminating: e.terminating, slice: slice.name });
       }
     }
   }

@@ -78,3 +78,19 @@ describe('named target ports', () => {
     }
   });
 });
+
+describe('what the pictures and lab endpoints show', () => {
+  it("the Service box lists each port's endpoints on their resolved numbers, hand-written slices' too", async () => {
+    const { topologyGraph } = await import('../../lab/picture/graph.js');
+    expect(topologyGraph(world()).services[0]!.lines).toEqual(
+      expect.arrayContaining(['http endpoints: web-1 10.244.0.3:8080, web-2 10.244.1.2:9090', 'metrics endpoints: web-1 10.244.0.3:9100, web-2 10.244.1.2:9100, web-3 10.244.1.3:9100']),
+    );
+    const sliced = loadTopology(join(import.meta.dirname, '..', 'fixtures', 'upstream-worlds', 'node-ports.yaml')).topology;
+    expect(topologyGraph(sliced).services[0]!.lines).toContain('endpoints: ep-1 10.180.0.1:80');
+    const { endpointsView } = await import('../../lab/plan/scale.js');
+    const { endpointRows } = await import('../../lab/cli/endpoint-rows.js');
+    const rows = endpointRows(endpointsView(sliced)[0]!);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatch(/10\.180\.0\.1:80\s+ep-1\s+\(no node\) ready=true serving=true terminating=false slice=svc1-1/);
+  });
+});
