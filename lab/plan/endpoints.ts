@@ -145,7 +145,7 @@ function computeServicePorts(t: Topology): ServicePortView[] {
 }
 
 /** The API's ExternallyAccessible: a NodePort or LoadBalancer, or a ClusterIP Service with external IPs. */
-export const externallyAccessible = (service: Pick<Service, 'type' | 'externalIPs'>) => service.type !== 'ClusterIP' || service.externalIPs.length > 0;
+export const externallyAccessible = (service: Pick<Service, 'type' | 'externalIPs'>) => service.type !== 'ClusterIP' || (service.externalIPs ?? []).length > 0;
 
 /** kube-proxy's UsesClusterEndpoints / UsesLocalEndpoints for a service. */
 export function trafficPolicies(service: Service) {

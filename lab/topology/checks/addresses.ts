@@ -48,17 +48,6 @@ export function checkAddresses(c: CheckContext): void {
     c.claimAddress([...path, 'address'], address);
   };
 
-  /** A host's more addresses on eth0: host addresses of its network, each taken once. */
-  const extrasOnNetwork = (at: PropertyKey[], network: string, extras: string[] | undefined) =>
-    (extras ?? []).forEach((extra, j) => {
-      const path = [...at, 'extraAddresses', j];
-      const subnet = c.networks.get(network);
-      const x = c.ipAt(path, extra);
-      if (x === undefined || !subnet) return;
-      if (!cidrContains(subnet, x) || isNetworkOrBroadcast(subnet, x)) c.at(path, `${extra} is not a host address of network "${network}" (${subnet.text})`);
-      else c.claimAddress(path, extra);
-    });
-
   t.routers.forEach((r, i) => {
     const seen = new Set<string>();
     r.interfaces.forEach((iface, j) => {
@@ -70,7 +59,7 @@ export function checkAddresses(c: CheckContext): void {
 
   t.nodes.forEach((n, i) => {
     onNetwork(['nodes', i], n.network, n.address);
-    extrasOnNetwork(['nodes', i], n.network, n.extraAddresses);
+    extrasOnNetwork(c, ['nodes', i], n.network, n.extraAddresses);
     const pc = c.cidrAt(['nodes', i, 'podCIDR'], n.podCIDR);
     if (!pc) return;
     if (podRange && !(cidrContains(podRange, pc.network) && pc.prefix >= podRange.prefix)) {
@@ -90,7 +79,7 @@ export function checkAddresses(c: CheckContext): void {
 
   t.clients.forEach((cl, i) => {
     onNetwork(['clients', i], cl.network, cl.address);
-    extrasOnNetwork(['clients', i], cl.network, cl.extraAddresses);
+    extrasOnNetwork(c, ['clients', i], cl.network, cl.extraAddresses);
   });
 
   t.pods.forEach((p, i) => {
@@ -106,5 +95,17 @@ export function checkAddresses(c: CheckContext): void {
     else if (isNetworkOrBroadcast(pc, a)) c.at(['pods', i, 'address'], `${p.address} is the network or broadcast address of ${pc.text}`);
     else if (p.address === bridgeAddressOf(node)) c.at(['pods', i, 'address'], `${p.address} belongs to ${node.name}'s bridge ${node.bridge}`);
     else c.claimAddress(['pods', i, 'address'], p.address);
+  });
+}
+
+/** A host's more addresses on eth0: host addresses of its network, each taken once. */
+function extrasOnNetwork(c: CheckContext, at: PropertyKey[], network: string, extras: string[] | undefined): void {
+  (extras ?? []).forEach((extra, j) => {
+    const path = [...at, 'extraAddresses', j];
+    const subnet = c.networks.get(network);
+    const x = c.ipAt(path, extra);
+    if (x === undefined || !subnet) return;
+    if (!cidrContains(subnet, x) || isNetworkOrBroadcast(subnet, x)) c.at(path, `${extra} is not a host address of network "${network}" (${subnet.text})`);
+    else c.claimAddress(path, extra);
   });
 }
