@@ -15,10 +15,11 @@ export function endpointRows(view: EndpointsView): string[] {
     ...view.terminating.map((e) => ({ e, note: 'serving-terminating: used only where no ready endpoint is left' })),
     ...view.notServing.map((e) => ({ e, note: 'not serving: no rule sends to it' })),
   ].sort((a, b) => (a.e.address < b.e.address ? -1 : 1));
-  if (rows.length === 0) return [dim('  no endpoints (no pod matches the selector)')];
+  if (rows.length === 0) return [dim('  no endpoints (no pod matches the selector, or no EndpointSlice lists one)')];
   return rows.map(({ e, note }) => {
     const hints = e.hints ? ` hints: ${[...e.hints.forZones.map((z) => `forZones=${z}`), ...e.hints.forNodes.map((n) => `forNodes=${n}`)].join(' ')}` : '';
-    const text = `  ${e.address.padEnd(20)} ${e.pod.padEnd(12)} ${e.node.padEnd(8)} ${conditionsText(e.conditions)}${e.zone ? ` zone=${e.zone}` : ''}${hints}`;
+    // A hand-written slice's endpoint may name no node: local to none.
+    const text = `  ${e.address.padEnd(20)} ${e.pod.padEnd(12)} ${(e.node || '(no node)').padEnd(8)} ${conditionsText(e.conditions)}${e.zone ? ` zone=${e.zone}` : ''}${hints}${e.slice !== undefined ? ` slice=${e.slice}` : ''}`;
     if (e.conditions.ready) return text;
     return (e.conditions.serving ? yellow : red)(`${text}  (${note})`);
   });

@@ -1,5 +1,6 @@
 import { loadBalancerOf } from '../plan/load-balancer/index.js';
-import { bridgeAddressOf } from '../topology/relations.js';
+import { servicePorts } from '../plan/endpoints.js';
+import { bridgeAddressOf, serviceIPRoutes } from '../topology/relations.js';
 import { podNetworkOf, type DrawnLink } from '../plan/pod-network/index.js';
 import type { Topology } from '../topology/schema.js';
 import { extraIfname, extraRouterPortName, HOST_IFNAME, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
@@ -61,15 +62,17 @@ export function topologyGraph(t: Topology): TopologyGraph {
   const loadBalancer = loadBalancerOf(t);
   const podNet = loadBalancer.extend(t, podNetwork.plan(t));
   const vtepLine = (node: string) => podNet.tunnel?.vteps.filter((v) => v.node === node).map((v) => `${v.device} ${v.address}/32 VTEP ${v.mac}`) ?? [];
-  for (const c of t.clients) hosts.push({ name: c.name, role: 'client', interfaces: [`${HOST_IFNAME} ${c.address}/${prefix(subnet.get(c.network)!)}`], bridges: [] });
+  const eth0 = (h: { address: string; network: string; extraAddresses?: string[] }) => [h.address, ...(h.extraAddresses ?? [])].map((a) => `${HOST_IFNAME} ${a}/${prefix(subnet.get(h.network)!)}`);
+  for (const c of t.clients) hosts.push({ name: c.name, role: 'client', interfaces: eth0(c), bridges: [] });
   for (const r of t.routers) {
-    const routes = r.routes.filter((x) => podNetwork.keepsRouterRoute(t, x) && loadBalancer.keepsRouterRoute(t, x));
+    // With the lab's own routes to service IPs outside its networks.
+    const routes = [...r.routes.filter((x) => podNetwork.keepsRouterRoute(t, x) && loadBalancer.keepsRouterRoute(t, x)), ...serviceIPRoutes(t, (ip) => !loadBalancer.keepsRouterRoute(t, { to: ip, via: [] })).filter((x) => x.router === r.name)];
     const announced = loadBalancer.announcements(t).map((a) => `${loadBalancer.announcementLabel(a.ip)} from ${a.nodes.join(', ') || 'nobody (withdrawn)'}`);
     hosts.push({ name: r.name, role: 'router', interfaces: [...routes.map((x) => `route ${x.to} via ${[x.via].flat().join(', ')}`), ...announced], bridges: r.interfaces.map((i) => ({ name: networkBridgeName(i.network), address: `${i.address}/${prefix(subnet.get(i.network)!)}` })) });
   }
   for (const n of t.nodes) {
     const gw = bridgeAddressOf(n);
-    hosts.push({ name: n.name, role: 'node', interfaces: [`${HOST_IFNAME} ${n.address}/${prefix(subnet.get(n.network)!)}`, ...(n.interfaces ?? []).map((i, j) => `${extraIfname(j + 1)} ${i.address}/${prefix(subnet.get(i.network)!)}`), `pods ${n.podCIDR}`, ...vtepLine(n.name)], bridges: [{ name: n.bridge, address: `${gw}/${prefix(n.podCIDR)}` }] });
+    hosts.push({ name: n.name, role: 'node', interfaces: [...eth0(n), ...(n.interfaces ?? []).map((i, j) => `${extraIfname(j + 1)} ${i.address}/${prefix(subnet.get(i.network)!)}`), `pods ${n.podCIDR}`, ...vtepLine(n.name)], bridges: [{ name: n.bridge, address: `${gw}/${prefix(n.podCIDR)}` }] });
   }
   for (const p of t.pods) {
     const node = t.nodes.find((n) => n.name === p.node)!;
@@ -93,6 +96,11 @@ export function topologyGraph(t: Topology): TopologyGraph {
       `ClusterIP ${s.clusterIP}`,
       ...s.ports.map((p) => `${p.protocol} ${p.port} → ${p.targetPort}${p.nodePort ? `, NodePort ${p.nodePort}` : ''}`),
       ...(s.loadBalancerIPs.length ? [`LB ${s.loadBalancerIPs.join(', ')}`] : []),
+      ...(s.externalIPs.length ? [`externalIPs ${s.externalIPs.join(', ')}`] : []),
+      // The EndpointSlices' endpoints (from the selected pods, or written out), as kube-proxy uses them.
+      ...servicePorts(t)
+        .filter((v) => v.service === s)
+        .map((v) => `${s.ports.length > 1 ? `${v.port.name} ` : ''}endpoints: ${[...v.endpoints, ...v.terminating].map((e) => `${e.pod} ${e.address}${e.ready ? '' : ' (terminating)'}`).join(', ') || 'none'}`),
       ...(s.externalTrafficPolicy !== 'Cluster' ? [`externalTrafficPolicy ${s.externalTrafficPolicy}`] : []),
       ...(s.internalTrafficPolicy !== 'Cluster' ? [`internalTrafficPolicy ${s.internalTrafficPolicy}`] : []),
       ...(s.sessionAffinity !== 'None' ? [`sessionAffinity ${s.sessionAffinity}`] : []),

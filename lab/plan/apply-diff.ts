@@ -1,5 +1,6 @@
 import type { Pod, Topology } from '../topology/schema.js';
 import { podPorts } from './endpoints.js';
+import { outsideServiceIPs } from '../topology/relations.js';
 
 /**
  * What `lab apply` would change on a running lab, as kube-proxy and the kubelet would see the API
@@ -24,16 +25,22 @@ export function applyDiff(before: Topology, after: Topology): ApplyDiff {
   const refused: string[] = [];
   if (after.lab !== before.lab) refused.push(`the file is for lab "${after.lab}", not "${before.lab}"`);
   for (const field of FIXED) if (!same(before[field], after[field])) refused.push(`${field} changed`);
+  // Every host routes them toward its router, and the router toward the nodes: set up at up.
+  if (!same(outsideServiceIPs(before), outsideServiceIPs(after))) refused.push(`the load balancer and external IPs outside the lab's ranges changed (${outsideServiceIPs(after).join(', ') || 'none now'}): every host routes them, set at up`);
   const pods = podChanges(before, after, refused);
   const was = new Map(before.services.map((s) => [key(s), s]));
   const now = new Map(after.services.map((s) => [key(s), s]));
   const services = {
     added: [...now.keys()].filter((k) => !was.has(k)),
-    changed: [...now.keys()].filter((k) => was.has(k) && !same(was.get(k), now.get(k))),
+    // A Service changes with its spec, or with the EndpointSlices written for it (their endpoints and ports).
+    changed: [...now.keys()].filter((k) => was.has(k) && (!same(was.get(k), now.get(k)) || !same(slicesOf(before, k), slicesOf(after, k)))),
     removed: [...was.keys()].filter((k) => !now.has(k)),
   };
   return { refused, services, pods };
 }
+
+/** The EndpointSlices that belong to a Service ("namespace/name"). */
+const slicesOf = (t: Topology, service: string) => (t.endpointSlices ?? []).filter((e) => `${e.namespace}/${e.service}` === service);
 
 function podChanges(before: Topology, after: Topology, refused: string[]): ApplyDiff['pods'] {
   const was = new Map(before.pods.map((p) => [p.name, p]));

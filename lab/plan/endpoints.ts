@@ -22,6 +22,8 @@ export interface Endpoint {
   zone?: string;
   /** The hints the EndpointSlice controller wrote for it (trafficDistribution; absent: none). */
   hints?: EndpointHints;
+  /** The hand-written EndpointSlice (endpointSlices[].name) that lists it; absent: the controller's, from a selected pod. */
+  slice?: string;
 }
 
 export interface ServicePortView {
@@ -77,9 +79,22 @@ const viewsOf = new WeakMap<Topology, ServicePortView[]>();
 export function endpointsOf(t: Topology, service: Service, port: ServicePort): Endpoint[] {
   const fromPods = t.pods
     .filter((pod) => selects(service, pod))
-    .map((pod) => ({ pod: pod.name, node: pod.node, ip: pod.address, port: port.targetPort, address: joinHostPort(pod.address, port.targetPort), ...endpointConditions(pod) }));
+    .flatMap((pod) => {
+      const target = targetPortOf(pod, port);
+      return target === undefined ? [] : [{ pod: pod.name, node: pod.node, ip: pod.address, port: target, address: joinHostPort(pod.address, target), ...endpointConditions(pod) }];
+    });
   const zones = nodeZones(t);
   return [...fromPods, ...sliceEndpoints(t, service, port)].map((e) => withTopology(e, zones.get(e.node), service)).sort(byAddress);
+}
+
+/**
+ * Where a Service port reaches this pod (the EndpointSlice controller's FindPort): a numeric
+ * targetPort as it is; a named one, the containerPort the pod declares under that name with the
+ * port's protocol; undefined when it declares none, and the pod is then no endpoint of that port.
+ */
+export function targetPortOf(pod: Pick<Pod, 'ports'>, port: Pick<ServicePort, 'targetPort' | 'protocol'>): number | undefined {
+  if (typeof port.targetPort === 'number') return port.targetPort;
+  return pod.ports?.find((p) => p.name === port.targetPort && p.protocol === port.protocol)?.containerPort;
 }
 
 /** The endpoint's zone (its node's) and the hints the EndpointSlice controller gives it under trafficDistribution. */
@@ -105,7 +120,7 @@ function sliceEndpoints(t: Topology, service: Service, port: ServicePort): Endpo
         const address = joinHostPort(e.address, sp.port);
         if (seen.has(address)) continue;
         const pod = t.pods.find((p) => p.address === e.address);
-        seen.set(address, { pod: pod?.name ?? e.address, node: e.nodeName ?? '', ip: e.address, port: sp.port, address, ready: e.ready, serving: e.serving ?? e.ready, terminating: e.terminating });
+        seen.set(address, { pod: pod?.name ?? e.address, node: e.nodeName ?? '', ip: e.address, port: sp.port, address, ready: e.ready, serving: e.serving ?? e.ready, terminating: e.terminating, slice: slice.name });
       }
     }
   }
@@ -129,9 +144,12 @@ function computeServicePorts(t: Topology): ServicePortView[] {
   );
 }
 
+/** The API's ExternallyAccessible: a NodePort or LoadBalancer, or a ClusterIP Service with external IPs. */
+export const externallyAccessible = (service: Pick<Service, 'type' | 'externalIPs'>) => service.type !== 'ClusterIP' || (service.externalIPs ?? []).length > 0;
+
 /** kube-proxy's UsesClusterEndpoints / UsesLocalEndpoints for a service. */
 export function trafficPolicies(service: Service) {
-  const external = service.type !== 'ClusterIP';
+  const external = externallyAccessible(service);
   const externalLocal = external && service.externalTrafficPolicy === 'Local';
   const internalLocal = service.internalTrafficPolicy === 'Local';
   return { external, externalLocal, internalLocal, usesCluster: !internalLocal || external, usesLocal: internalLocal || externalLocal };
@@ -171,13 +189,21 @@ export function categorizeEndpoints(sp: Pick<ServicePortView, 'service' | 'endpo
 }
 
 /**
- * The ports a pod's workload listens on: every targetPort of a service that selects it, every port
- * of a slice naming it; with `protocol`, only the ports of that protocol (UDP: where it answers datagrams too).
+ * The ports a pod's workload listens on: every targetPort (resolved for it) of a service that
+ * selects it, every port of a slice naming it; with `protocol`, only the ports of that protocol
+ * (UDP: where it answers datagrams too).
  */
 export function podPorts(t: Topology, pod: Pod, protocol?: 'UDP'): number[] {
   const ports = new Set<number>();
   const wanted = (p: { protocol: string }) => protocol === undefined || p.protocol === protocol;
-  for (const s of t.services) if (selects(s, pod)) for (const p of s.ports) if (wanted(p)) ports.add(p.targetPort);
+  for (const s of t.services) {
+    if (!selects(s, pod)) continue;
+    for (const p of s.ports) {
+      if (!wanted(p)) continue;
+      const target = targetPortOf(pod, p);
+      if (target !== undefined) ports.add(target);
+    }
+  }
   // And every port of an EndpointSlice that lists its address.
   for (const slice of t.endpointSlices ?? []) if (slice.endpoints.some((e) => e.address === pod.address)) for (const p of slice.ports) if (wanted(p)) ports.add(p.port);
   return [...ports].sort((a, b) => a - b);

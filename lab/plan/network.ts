@@ -1,8 +1,7 @@
 import type { Client, Node, Pod, Router, Topology } from '../topology/schema.js';
-import { bridgeAddressOf } from '../topology/relations.js';
 import { extraIfname, extraRouterPortName, HOST_IFNAME, labMarker, namespaceName, networkBridgeName, podVethName, routerPortName } from '../topology/names.js';
 import { cidrContains, cidrsOverlap, parseCidr, parseIPv4, type Cidr } from '../util/ipv4.js';
-import { labPrefixes as prefixesOf } from '../topology/relations.js';
+import { bridgeAddressOf, labPrefixes as prefixesOf, serviceIPRoutes } from '../topology/relations.js';
 import { macFrom } from './pod-network/common.js';
 import { podNetworkOf, type NamespaceAdditions, type PodNetwork, type PodNetworkPlan } from './pod-network/index.js';
 import { loadBalancerOf } from './load-balancer/index.js';
@@ -216,6 +215,7 @@ function planClient(p: Planning, c: Client): void {
   plugIntoNetwork(p, c.name, c.network);
   const subnet = p.subnets.get(c.network)!;
   addAddress(plan, HOST_IFNAME, `${c.address}/${prefixOf(subnet)}`);
+  for (const extra of c.extraAddresses ?? []) addAddress(plan, HOST_IFNAME, `${extra}/${prefixOf(subnet)}`);
   plan.batch.push(`link set ${HOST_IFNAME}${mtuOf(p.mtus.get(c.network))} up`);
   routesVia(p, plan, [subnet], gatewayOn(p.t, c.network));
 }
@@ -245,7 +245,14 @@ function planRouterRoutes(p: Planning, r: Router, podNetwork: PodNetwork): void 
   for (const route of ipv4Routes(r.routes).filter((x) => podNetwork.keepsRouterRoute(p.t, x) && loadBalancerOf(p.t).keepsRouterRoute(p.t, x))) {
     const to = route.to.includes('/') ? route.to : `${route.to}/32`;
     const hops = Array.isArray(route.via) ? route.via : [route.via];
-    plan.batch.push(hops.length === 1 ? `route add ${to} via ${hops[0]}` : `route add ${to} ${hops.map((h) => `nexthop via ${h}`).join(' ')}`);
+    plan.batch.push(routeLine(to, hops));
+  }
+  // Service IPs outside the lab's ranges that no route of the file covers: toward every node (ECMP).
+  for (const route of serviceIPRoutes(p.t, (ip) => !loadBalancerOf(p.t).keepsRouterRoute(p.t, { to: ip, via: [] })).filter((x) => x.router === r.name)) {
+    plan.batch.push(routeLine(route.to, route.via));
   }
   extend(plan, p.podNet.routers[r.name]);
 }
+
+/** An `ip -batch` route over one next hop, or several (ECMP). */
+const routeLine = (to: string, hops: string[]) => (hops.length === 1 ? `route add ${to} via ${hops[0]}` : `route add ${to} ${hops.map((h) => `nexthop via ${h}`).join(' ')}`);

@@ -206,6 +206,8 @@ export interface EndpointEntry {
   conditions: EndpointConditions;
   zone?: string;
   hints?: EndpointHints;
+  /** The hand-written EndpointSlice listing it (absent: one the controller writes from the pods). */
+  slice?: string;
 }
 
 export interface EndpointsView {
@@ -216,7 +218,7 @@ export interface EndpointsView {
 }
 
 export function endpointsView(t: Topology): EndpointsView[] {
-  const entry = (e: Endpoint): EndpointEntry => ({ pod: e.pod, node: e.node, address: e.address, conditions: { ready: e.ready, serving: e.serving, terminating: e.terminating }, ...(e.zone !== undefined ? { zone: e.zone } : {}), ...(e.hints ? { hints: e.hints } : {}) });
+  const entry = (e: Endpoint): EndpointEntry => ({ pod: e.pod, node: e.node, address: e.address, conditions: { ready: e.ready, serving: e.serving, terminating: e.terminating }, ...(e.zone !== undefined ? { zone: e.zone } : {}), ...(e.hints ? { hints: e.hints } : {}), ...(e.slice !== undefined ? { slice: e.slice } : {}) });
   return servicePorts(t).map((sp) => ({ service: `${sp.name}/${sp.protocol}`, endpoints: sp.endpoints.map(entry), terminating: sp.terminating.map(entry), notServing: sp.notServing.map(entry) }));
 }
 

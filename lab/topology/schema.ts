@@ -40,6 +40,18 @@ const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be an IP
 const ipv6 = z.string().regex(/^[0-9a-f:]+$/, 'must be an IPv6 address in RFC 5952 form like fd00:10:240::4');
 const cidr6 = z.string().regex(/^[0-9a-f:]+\/\d{1,3}$/, 'must be an IPv6 CIDR in RFC 5952 form like fd00:10:244::/64');
 const port = z.number().int().min(1).max(65535);
+/**
+ * A named port (IANA_SVC_NAME, as the API validates a container port's name and a targetPort
+ * string): at most 15 lower-case letters, digits and '-', at least one letter, no '-' at either
+ * end and no '--'.
+ */
+export const portName = z
+  .string()
+  .max(15, 'must be at most 15 characters (IANA_SVC_NAME)')
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, "must be lower-case letters, digits and '-', not starting or ending with '-' (IANA_SVC_NAME)")
+  .refine((n) => /[a-z]/.test(n), 'must contain at least one letter (IANA_SVC_NAME)')
+  .refine((n) => !n.includes('--'), "must not contain '--' (IANA_SVC_NAME)");
+const protocol = z.enum(['TCP', 'UDP', 'SCTP']);
 const labelText = z.string().max(LIMITS.labelLength, `must be at most ${LIMITS.labelLength} characters`);
 const labels = z.record(labelText, labelText).refine((l) => Object.keys(l).length <= LIMITS.labelsPerPod, `at most ${LIMITS.labelsPerPod} labels`);
 
@@ -113,6 +125,8 @@ export const clientSchema = z.strictObject({
   network: name,
   address: ipv4,
   address6: ipv6.optional(),
+  /** More addresses on eth0, in the client's network, after `address`: a walkthrough's traffic.source may send from one. */
+  extraAddresses: most(z.array(ipv4).min(1), LIMITS.loadBalancerIPs, 'extra addresses').optional(),
 });
 
 export const podSchema = z.strictObject({
@@ -131,6 +145,12 @@ export const podSchema = z.strictObject({
   terminating: z.boolean().default(false),
   /** The program the pod runs: an HTTP server that reports who it saw, or a cluster DNS server. */
   workload: z.enum(['http', 'dns']).default('http'),
+  /**
+   * The containers' named ports (spec.containers[].ports): a Service whose targetPort is a name
+   * reaches this pod on the containerPort of that name and protocol; a pod without it is no
+   * endpoint for that Service port.
+   */
+  ports: most(z.array(z.strictObject({ name: portName, containerPort: port, protocol: protocol.default('TCP') })).min(1), LIMITS.portsPerService, 'ports per pod').optional(),
 });
 
 export const servicePortSchema = z.strictObject({
@@ -138,7 +158,8 @@ export const servicePortSchema = z.strictObject({
   /** SCTP: rules only here (the lab's kernel may lack SCTP sockets; derived walkthroughs skip it). */
   protocol: z.enum(['TCP', 'UDP', 'SCTP']).default('TCP'),
   port,
-  targetPort: port,
+  /** A number, or the name of a pod's container port (pods[].ports), resolved per pod as the EndpointSlice controller does. */
+  targetPort: z.union([port, portName]),
   nodePort: z.number().int().optional(),
 });
 

@@ -32,11 +32,11 @@ import { isDualStack } from '../topology/family.js';
 import { addressMatches, flowVariables, resolvePattern, type Flow } from './flows.js';
 import { flowsOfPaths, groupSatisfied, locateFlow, trafficGroups, type TrafficGroup } from './paths.js';
 import { sendRequest } from './traffic.js';
-import { senderOf, sendUdpRequest } from './udp-traffic.js';
+import { sendUdpRequest } from './udp-traffic.js';
 import { conntrackOf, translatedWithKept, withKept } from './udp-conntrack.js';
 import { readAffinityState, waitForAffinityExpiry } from '../kernel/affinity.js';
 import type { AffinityWaitEvidence } from './affinity-expiry.js';
-import type { Step, Walkthrough } from './walkthrough.js';
+import { trafficSender, type Step, type Walkthrough } from './walkthrough.js';
 import { writeRunFile } from '../util/run-file.js';
 import { log } from '../log.js';
 import { run } from '../kernel/exec.js';
@@ -301,7 +301,7 @@ export async function gatherEvidence(t: Topology, w: Walkthrough, runDir: string
  */
 async function sendGroup(s: Sending, g: TrafficGroup, all: Flow[]): Promise<AffinityWaitEvidence | undefined> {
   const { t, ns, mode, onProgress } = s;
-  const sender = senderOf(t, g.traffic);
+  const sender = trafficSender(t, g.traffic);
   const send = g.traffic.protocol === 'UDP' ? sendUdpRequest : sendRequest;
   const waitOn = g.traffic.afterAffinityExpiry;
   let waited: Awaited<ReturnType<typeof waitForAffinityExpiry>> | undefined;

@@ -13,15 +13,17 @@ export function curlRemote(text: string): string | undefined {
 }
 
 /**
- * Send one HTTP request with curl from inside a lab namespace, from a chosen source port,
- * so the connection can be found again in every capture and in conntrack.
+ * Send one HTTP request with curl from inside a lab namespace, from a chosen source port (and
+ * the traffic's source address, if it names one: `clientIP` is then that address), so the
+ * connection can be found again in every capture and in conntrack.
  */
 export async function sendRequest(ns: string, traffic: Traffic, group: string, index: number, localPort: number, clientIP: string): Promise<Flow> {
   const url = `http://${traffic.to}/`;
   const { stdout, stderr, exitCode } = await runIn(
     ns,
     'curl',
-    ['-sS', '--max-time', String(traffic.timeout), '--local-port', String(localPort), '-H', 'Connection: close', '-w', '\n%{remote_ip}:%{remote_port}', url],
+    // traffic.source: bound to that address of the sender's (curl --interface takes an address).
+    ['-sS', '--max-time', String(traffic.timeout), ...(traffic.source !== undefined ? ['--interface', traffic.source] : []), '--local-port', String(localPort), '-H', 'Connection: close', '-w', '\n%{remote_ip}:%{remote_port}', url],
     { allowFailure: true, timeoutMs: (traffic.timeout + 5) * 1000 },
   );
   const lines = stdout.split('\n');

@@ -1,8 +1,7 @@
 import { runIn } from '../kernel/exec.js';
 import { splitHostPort } from '../util/ipv6.js';
-import type { Topology } from '../topology/schema.js';
 import { encodeQuery, HOSTNAME_BIND, hostnameBindAnswer } from '../workload/dns-message.js';
-import { senderAddress, type Flow, type PodAnswer } from './flows.js';
+import type { Flow, PodAnswer } from './flows.js';
 import type { Traffic } from './walkthrough.js';
 
 /**
@@ -60,13 +59,3 @@ export async function sendUdpRequest(ns: string, traffic: Traffic, group: string
   return flow;
 }
 
-/**
- * Who sends a traffic group, and from which address: a client or pod from its own; a node from
- * 127.0.0.1 to a loopback target (a localhost NodePort), else from its address.
- */
-export function senderOf(t: Topology, traffic: Traffic): { name: string; address: string } {
-  const host = [...t.clients, ...t.pods].find((h) => h.name === traffic.from);
-  if (host) return { name: host.name, address: senderAddress(host, traffic.to)! };
-  const node = t.nodes.find((n) => n.name === traffic.from)!;
-  return { name: node.name, address: traffic.to.startsWith('127.') ? '127.0.0.1' : senderAddress(node, traffic.to)! };
-}

@@ -149,6 +149,11 @@ export const trafficSchema = z.strictObject({
   protocol: z.enum(['TCP', 'UDP']).optional(),
   /** host:port, or a service DNS name:port resolved inside the sender's namespace. */
   to: z.string(),
+  /**
+   * The address to send from (curl binds to it): one of the sender's own, e.g. a client's or a
+   * node's extraAddresses. Unset: its primary address.
+   */
+  source: z.string().optional(),
   /** Send at least this many requests (distribution checks want many). */
   requests: z.number().int().min(1).max(1000).default(1),
   /** Keep sending, up to this many, until every path of this traffic found its flow. */
@@ -233,6 +238,22 @@ export function loadWalkthrough(t: Topology, topologyPath: string): LoadedWalkth
   return { walkthrough: inPodNetwork(walkthrough, t.podNetwork.mode), path };
 }
 
+/** The addresses a sender may send from: its own, then its extraAddresses (clients and nodes). */
+export function senderAddresses(t: Topology, host: string): string[] {
+  const h = [...t.clients, ...t.nodes, ...t.pods].find((x) => x.name === host);
+  if (!h) return [];
+  return [h.address, ...('extraAddresses' in h ? (h.extraAddresses ?? []) : [])];
+}
+
+/** The sending host of a walkthrough's traffic (a client, pod or node) and the address it sends from: `source`, 127.0.0.1 for a node's localhost NodePort, else its own address of the destination's family. */
+export function trafficSender(t: Topology, traffic: Pick<Traffic, 'from' | 'source' | 'to'>): { name: string; address: string } {
+  const h = [...t.clients, ...t.pods, ...t.nodes].find((x) => x.name === traffic.from)!;
+  if (traffic.source !== undefined) return { name: h.name, address: traffic.source };
+  // A node calling a loopback target (a localhost NodePort) sends from 127.0.0.1.
+  if (traffic.to.startsWith('127.') && t.nodes.some((n) => n.name === h.name)) return { name: h.name, address: '127.0.0.1' };
+  return { name: h.name, address: senderAddress(h, traffic.to)! };
+}
+
 function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputProblem[] {
   const problems: InputProblem[] = [];
   const hosts = new Set([...t.nodes, ...t.clients, ...t.pods, ...t.routers].map((h) => h.name));
@@ -242,8 +263,11 @@ function checkWalkthrough(w: Walkthrough, t: Topology, file: YamlFile): InputPro
   const senders = new Set([...t.clients, ...t.pods, ...t.nodes].map((h) => h.name));
   const checkTraffic = (tr: Traffic, path: PropertyKey[]) => {
     if (!senders.has(tr.from)) problems.push(file.problem([...path, 'from'], `"${tr.from}" is not a client, pod or node of this topology`));
+    else if (tr.source !== undefined && !senderAddresses(t, tr.from).includes(tr.source)) {
+      problems.push(file.problem([...path, 'source'], `${tr.source} is not an address of ${tr.from} (it has ${senderAddresses(t, tr.from).join(', ')}; add it to its extraAddresses)`));
+    }
     const sender = [...t.clients, ...t.pods, ...t.nodes].find((h) => h.name === tr.from);
-    if (sender && !tr.to.startsWith('127.') && !senderAddress(sender, tr.to)) problems.push(file.problem([...path, 'to'], `is an IPv6 destination, but "${tr.from}" has no address6 to send from`));
+    if (sender && tr.source === undefined && !tr.to.startsWith('127.') && !senderAddress(sender, tr.to)) problems.push(file.problem([...path, 'to'], `is an IPv6 destination, but "${tr.from}" has no address6 to send from`));
     if (tr.requests > tr.maxRequests) problems.push(file.problem([...path, 'requests'], 'is larger than maxRequests'));
     if (tr.afterAffinityExpiry !== undefined && !nodes.has(tr.afterAffinityExpiry)) problems.push(file.problem([...path, 'afterAffinityExpiry'], `"${tr.afterAffinityExpiry}" is not a node of this topology`));
   };

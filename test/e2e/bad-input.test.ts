@@ -109,7 +109,7 @@ const rows: Row[] = [
   { name: 'a selector that matches no pod', mutate: swap('    selector: { app: web }', '    selector: { app: wbe }'), code: 2, says: 'selects no pod: no pod has the labels app=wbe' },
   { name: 'an empty selector', mutate: swap('    selector: { app: web }', '    selector: {}'), code: 2, says: 'has an empty selector' },
   { name: 'load balancer IPs on a NodePort service', mutate: swap('    selector: { app: web }', '    selector: { app: web }\n    loadBalancerIPs: [10.240.0.100]'), code: 2, says: 'only a service of type LoadBalancer' },
-  { name: 'a load balancer IP outside the lab', mutate: (t) => swap('    selector: { app: web }', '    selector: { app: web }\n    loadBalancerIPs: [8.8.8.8]')(swap('    type: NodePort', '    type: LoadBalancer')(t)), code: 2, says: "outside the lab's networks" },
+  { name: 'a load balancer IP in a reserved range', mutate: (t) => swap('    selector: { app: web }', '    selector: { app: web }\n    loadBalancerIPs: [127.0.0.53]')(swap('    type: NodePort', '    type: LoadBalancer')(t)), code: 2, says: 'lies in the reserved range 127.0.0.0/8' },
   { name: 'cluster DNS on no service', mutate: swap('  serviceCIDR: 172.31.0.0/16', '  serviceCIDR: 172.31.0.0/16\n  dns: 172.31.0.10'), code: 2, says: 'is not the clusterIP of any service' },
   { name: 'a dns pod no service selects', mutate: swap('labels: { app: web } }', 'labels: { app: dns }, workload: dns }'), code: 2, says: 'a dns pod needs a service' },
   // files

@@ -39,3 +39,16 @@ describe('applyDiff', () => {
     expect(d.refused).toEqual(['the file is for lab "np2", not "nodeport"', 'routers changed', 'nodes changed', 'kubeProxy changed', 'pod web-1: address changed']);
   });
 });
+
+describe('lab apply and EndpointSlices', () => {
+  it("a change to a Service's hand-written slices changes that Service, even when nothing else does", async () => {
+    const { join } = await import('node:path');
+    const file = join(import.meta.dirname, '..', 'fixtures', 'upstream-worlds', 'node-ports.yaml');
+    const before = loadTopology(file).topology;
+    const after = loadTopology(file, { 'endpointSlices.svc1-1.endpoints': '[{address: 10.180.0.1, ready: false, serving: true, terminating: true}]' }).topology;
+    const diff = applyDiff(before, after);
+    expect(diff.refused).toEqual([]);
+    expect(diff.services.changed).toEqual(['ns1/svc1']);
+    expect(applyDiff(before, loadTopology(file).topology).services.changed).toEqual([]);
+  });
+});

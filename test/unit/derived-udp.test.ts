@@ -10,8 +10,8 @@ import { planLab } from '../../lab/plan/plan.js';
 import { loadTopology } from '../../lab/topology/load.js';
 import { deriveWalkthrough } from '../../lab/verify/derive/index.js';
 import { translatedWithKept, withKept } from '../../lab/verify/udp-conntrack.js';
-import { podAnswerOf, senderOf } from '../../lab/verify/udp-traffic.js';
-import { loadWalkthrough, type WalkthroughPath } from '../../lab/verify/walkthrough.js';
+import { podAnswerOf } from '../../lab/verify/udp-traffic.js';
+import { loadWalkthrough, trafficSender, type WalkthroughPath } from '../../lab/verify/walkthrough.js';
 import { answerQuery, encodeQuery, HOSTNAME_BIND } from '../../lab/workload/dns-message.js';
 
 const udpOnly = { 'services.web.ports.https.protocol': 'UDP' };
@@ -109,9 +109,9 @@ describe('derived localhost NodePorts', () => {
 
   it('a node sends from 127.0.0.1 to a loopback target, from its address elsewhere', () => {
     const { topology } = loadTopology('nodeport');
-    expect(senderOf(topology, { from: 'node1', to: '127.0.0.1:32000', requests: 1, maxRequests: 1, timeout: 1 }).address).toBe('127.0.0.1');
-    expect(senderOf(topology, { from: 'node1', to: '10.240.0.5:32000', requests: 1, maxRequests: 1, timeout: 1 }).address).toBe('10.240.0.4');
-    expect(senderOf(topology, { from: 'client', to: '10.240.0.5:32000', requests: 1, maxRequests: 1, timeout: 1 }).address).toBe('10.241.0.4');
+    expect(trafficSender(topology, { from: 'node1', to: '127.0.0.1:32000' }).address).toBe('127.0.0.1');
+    expect(trafficSender(topology, { from: 'node1', to: '10.240.0.5:32000' }).address).toBe('10.240.0.4');
+    expect(trafficSender(topology, { from: 'client', to: '10.240.0.5:32000' }).address).toBe('10.241.0.4');
   });
 });
 

@@ -58,6 +58,18 @@ describe('loadbalancer-local', () => {
     const accept = kubeProxyRules(t, 'node1').filter.rules.filter((r) => r.chain === 'KUBE-NODEPORTS');
     expect(accept.map((r) => r.args.join(' '))).toEqual(['-m comment --comment "default/web:https health check node port" -m tcp -p tcp --dport 32100 -j ACCEPT'.replace(/"/g, '')]);
   });
+
+  it("writes the ACCEPT once per service port, as upstream's proxier does, with or without endpoints; nftables writes none", async () => {
+    const { nftablesRules, renderNftAdds } = await import('../../lab/plan/kube-proxy/nftables.js');
+    const web = t.services[0]!;
+    const two = { ...t, services: [{ ...web, ports: [web.ports[0]!, { ...web.ports[0]!, name: 'http', port: 80, nodePort: 32001 }] }] };
+    const accepts = (topo: Topology) => kubeProxyRules(topo, 'node1').filter.rules.filter((r) => r.chain === 'KUBE-NODEPORTS').map((r) => r.args.join(' '));
+    expect(accepts(two)).toEqual(['https', 'http'].map((n) => `-m comment --comment default/web:${n} health check node port -m tcp -p tcp --dport 32100 -j ACCEPT`));
+    // No endpoint anywhere: the ports are rejected, and the health check node port still accepted.
+    expect(accepts(withReady(two, { 'web-1': false, 'web-2': false }))).toHaveLength(2);
+    const nft = renderNftAdds(nftablesRules({ ...two, kubeProxy: { ...two.kubeProxy, mode: 'nftables' } }, 'node1')).join('\n');
+    expect(nft).not.toContain('32100');
+  });
 });
 
 describe("the load balancer's view of a node", () => {

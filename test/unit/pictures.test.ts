@@ -36,7 +36,7 @@ describe('topology graph', () => {
     expect(g.links).toContainEqual({ host: 'web-2', ifname: 'eth0', peerHost: 'node2', bridge: 'cbr0', peer: 'veth-web-2' });
     expect(g.links).toContainEqual({ host: 'client', ifname: 'eth0', peerHost: 'router', bridge: 'br-clients', peer: 'p-client' });
     expect(g.hosts.find((h) => h.name === 'node1')!.bridges).toEqual([{ name: 'cbr0', address: '10.244.0.1/24' }]);
-    expect(g.services[0]!.lines).toEqual(['ClusterIP 172.31.0.5', 'TCP 443 → 8443, NodePort 32000', 'LB 10.240.0.100']);
+    expect(g.services[0]!.lines).toEqual(['ClusterIP 172.31.0.5', 'TCP 443 → 8443, NodePort 32000', 'LB 10.240.0.100', 'endpoints: web-1 10.244.0.3:8443, web-2 10.244.1.2:8443']);
   });
   it('draws one SVG group per host, bridges and veth links', () => {
     const svg = topologySvg(g);

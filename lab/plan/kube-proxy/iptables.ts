@@ -212,8 +212,10 @@ function writeServicePort(sp: ServicePortView, ctx: PortContext, w: Writer): voi
   const nodePort = external ? port.nodePort : undefined;
   const usesFW = hasEndpoints && service.loadBalancerIPs.length > 0 && service.loadBalancerSourceRanges.length > 0;
 
-  // The health check node port of a Local LoadBalancer service is accepted on every node (kube-proxy answers it).
-  if (externalLocal && service.healthCheckNodePort && port === service.ports[0]) {
+  // The health check node port of a Local LoadBalancer service is accepted on every node (kube-proxy
+  // answers it): as upstream's proxier, one rule per service port (the same port for each, named by
+  // each), with or without endpoints. The nftables proxier writes no such rule.
+  if (externalLocal && service.healthCheckNodePort) {
     w.filter('KUBE-NODEPORTS', ...comment(`${spn} health check node port`), ...protoMatch('tcp'), '--dport', String(service.healthCheckNodePort), '-j', 'ACCEPT');
   }
 

@@ -78,7 +78,10 @@ export function checkAddresses(c: CheckContext): void {
     }
   });
 
-  t.clients.forEach((cl, i) => onNetwork(['clients', i], cl.network, cl.address));
+  t.clients.forEach((cl, i) => {
+    onNetwork(['clients', i], cl.network, cl.address);
+    extrasOnNetwork(c, ['clients', i], cl.network, cl.extraAddresses);
+  });
 
   t.pods.forEach((p, i) => {
     const node = t.nodes.find((n) => n.name === p.node);
@@ -96,16 +99,21 @@ export function checkAddresses(c: CheckContext): void {
   });
 }
 
-/** A node's more addresses on eth0 (extraAddresses) and its more networks (interfaces: eth1, eth2, ...). */
-function checkNodeAttachments(c: CheckContext, n: Node, i: number, onNetwork: (path: PropertyKey[], network: string, address: string) => void): void {
-  (n.extraAddresses ?? []).forEach((extra, j) => {
-    const path = ['nodes', i, 'extraAddresses', j];
-    const subnet = c.networks.get(n.network);
+/** A host's more addresses on eth0: host addresses of its network, each taken once. */
+function extrasOnNetwork(c: CheckContext, at: PropertyKey[], network: string, extras: string[] | undefined): void {
+  (extras ?? []).forEach((extra, j) => {
+    const path = [...at, 'extraAddresses', j];
+    const subnet = c.networks.get(network);
     const x = c.ipAt(path, extra);
     if (x === undefined || !subnet) return;
-    if (!cidrContains(subnet, x) || isNetworkOrBroadcast(subnet, x)) c.at(path, `${extra} is not a host address of network "${n.network}" (${subnet.text})`);
+    if (!cidrContains(subnet, x) || isNetworkOrBroadcast(subnet, x)) c.at(path, `${extra} is not a host address of network "${network}" (${subnet.text})`);
     else c.claimAddress(path, extra);
   });
+}
+
+/** A node's more addresses on eth0 (extraAddresses) and its more networks (interfaces: eth1, eth2, ...). */
+function checkNodeAttachments(c: CheckContext, n: Node, i: number, onNetwork: (path: PropertyKey[], network: string, address: string) => void): void {
+  extrasOnNetwork(c, ['nodes', i], n.network, n.extraAddresses);
   const attached = new Set([n.network]);
   (n.interfaces ?? []).forEach((iface, j) => {
     const path = ['nodes', i, 'interfaces', j];

@@ -1,7 +1,8 @@
 import { cidrContains } from '../../util/ipv4.js';
-import { insideLab, labPrefixes, selects } from '../relations.js';
+import { reservedRange, selects } from '../relations.js';
 import type { CheckContext } from './context.js';
 import { nodePortRange } from './kube-proxy.js';
+import { targetPortOf } from '../../plan/endpoints.js';
 
 export { NODE_PORT_RANGE } from './kube-proxy.js';
 
@@ -11,7 +12,6 @@ export { NODE_PORT_RANGE } from './kube-proxy.js';
  */
 export function checkServices(c: CheckContext): void {
   const { t } = c;
-  const prefixes = labPrefixes(t);
   const serviceKeys = new Set<string>();
   const nodePorts = new Map<string, string>();
   const NODE_PORT_RANGE = nodePortRange(t);
@@ -39,12 +39,14 @@ export function checkServices(c: CheckContext): void {
     s.loadBalancerIPs.forEach((lb, j) => {
       if (c.ipAt(['services', i, 'loadBalancerIPs', j], lb) === undefined) return;
       c.claimAddress(['services', i, 'loadBalancerIPs', j], lb);
-      // Hosts reach the LB IP through routes to the lab's own prefixes; one outside them is unreachable.
-      if (!insideLab(prefixes, lb)) c.at(['services', i, 'loadBalancerIPs', j], `${lb} lies outside the lab's networks, pod and service ranges; pick one inside a network (e.g. the nodes' subnet)`);
+      // One outside the lab's ranges is routed to the nodes (relations.ts serviceIPRoutes); a reserved one cannot be.
+      const reserved = reservedRange(lb);
+      if (reserved) c.at(['services', i, 'loadBalancerIPs', j], `${lb} lies in the reserved range ${reserved}, which no host routes as a unicast address`);
     });
     s.externalIPs.forEach((ext, j) => {
       if (c.ipAt(['services', i, 'externalIPs', j], ext) === undefined) return;
-      if (!insideLab(prefixes, ext)) c.at(['services', i, 'externalIPs', j], `${ext} lies outside the lab's networks, pod and service ranges; pick one the router can send to a node`);
+      const reserved = reservedRange(ext);
+      if (reserved) c.at(['services', i, 'externalIPs', j], `${ext} lies in the reserved range ${reserved}, which no host routes as a unicast address`);
     });
     if (s.loadBalancerSourceRanges.length > 0 && s.type !== 'LoadBalancer') {
       c.at(['services', i, 'loadBalancerSourceRanges'], `only a service of type LoadBalancer has source ranges (this one is ${s.type})`);
@@ -67,6 +69,10 @@ export function checkServices(c: CheckContext): void {
       if (s.ports.length > 1 && !p.name) c.at(['services', i, 'ports', j, 'name'], 'a service with several ports must name each one');
       if (portNames.has(p.name)) c.at(['services', i, 'ports', j, 'name'], `port name "${p.name}" is used twice`);
       portNames.add(p.name);
+      // A name no selected pod declares (with this protocol) gives the port no endpoint at all: a typo, as a selector matching nothing is.
+      if (typeof p.targetPort === 'string' && s.selector !== undefined && t.pods.some((pod) => selects(s, pod)) && !t.pods.some((pod) => selects(s, pod) && targetPortOf(pod, p) !== undefined)) {
+        c.at(['services', i, 'ports', j, 'targetPort'], `no pod that service ${key} selects has a ${p.protocol} port named "${p.targetPort}" (pods[].ports), so this port would have no endpoint`);
+      }
       if (p.nodePort === undefined) {
         const optional = s.type === 'LoadBalancer' && s.allocateLoadBalancerNodePorts === false;
         if (s.type !== 'ClusterIP' && !optional) c.at(['services', i, 'ports', j, 'nodePort'], `is required for type ${s.type} (the lab does not pick one at random${s.type === 'LoadBalancer' ? '; allocateLoadBalancerNodePorts: false leaves it out' : ''})`);
@@ -94,6 +100,12 @@ export function checkServices(c: CheckContext): void {
     }
   }
   t.pods.forEach((p, i) => {
+    // Container port names are unique within a pod (the API's validation), so a name resolves to one port.
+    const named = new Set<string>();
+    (p.ports ?? []).forEach((cp, j) => {
+      if (named.has(cp.name)) c.at(['pods', i, 'ports', j, 'name'], `port name "${cp.name}" is used twice in pod ${p.name}`);
+      named.add(cp.name);
+    });
     if (p.workload !== 'dns') return;
     if (!t.services.some((s) => selects(s, p))) c.at(['pods', i, 'workload'], 'a dns pod needs a service that selects it (its targetPorts are where it listens)');
   });

@@ -32,7 +32,7 @@ export function wayFate(t: Topology, way: WayIn, node: Node): Fate {
 }
 
 export function pathsOfWay(c: PathContext, way: WayIn): WalkthroughPath[] {
-  const name = `${portLabel(way.service, way.port)} ${way.entry} from ${way.from} to ${way.to}`;
+  const name = `${portLabel(way.service, way.port)} ${way.entry} from ${way.from}${way.source ? ` (${way.source})` : ''} to ${way.to}`;
   const fates = way.nodes.map((n) => ({ node: n, fate: wayFate(c.t, way, n) }));
   const answering = new Set(fates.flatMap((f) => (f.fate.kind === 'answered' ? f.fate.endpoints.map((e) => e.pod) : [])));
   const affinity = way.service.sessionAffinity === 'ClientIP';
@@ -52,7 +52,7 @@ export function pathsOfWay(c: PathContext, way: WayIn): WalkthroughPath[] {
 }
 
 function trafficOf(way: WayIn, paths: number, endpoints: number, dropped: boolean, affinity: boolean): Traffic {
-  const base = { from: way.from, to: way.to };
+  const base = { from: way.from, to: way.to, ...(way.source ? { source: way.source } : {}) };
   if (dropped && paths === 1) return { ...base, requests: 2, maxRequests: 2, timeout: 0.5 };
   if (affinity) return { ...base, requests: 10, maxRequests: 10, timeout: 1 };
   // Enough that every path is seen (endpoints are picked at random) and an excluded pod would show up.

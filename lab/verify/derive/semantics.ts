@@ -1,4 +1,4 @@
-import { endpointsOf, type Endpoint } from '../../plan/endpoints.js';
+import { endpointsOf, externallyAccessible, type Endpoint } from '../../plan/endpoints.js';
 import { bridgeAddressOf } from '../../topology/relations.js';
 import type { Node, Service, ServicePort, Topology } from '../../topology/schema.js';
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
@@ -29,7 +29,7 @@ export type Fate =
 /** Whether the entry is governed by the Local policy that applies to it (internal or external). */
 export function localPolicy(service: Service, entry: Entry): boolean {
   if (entry === 'clusterIP') return service.internalTrafficPolicy === 'Local';
-  return service.type !== 'ClusterIP' && service.externalTrafficPolicy === 'Local';
+  return externallyAccessible(service) && service.externalTrafficPolicy === 'Local';
 }
 
 /**

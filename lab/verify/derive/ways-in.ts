@@ -1,4 +1,4 @@
-import { selects } from '../../topology/relations.js';
+import { selects, serviceIPRoutes } from '../../topology/relations.js';
 import type { Node, Service, ServicePort, Topology } from '../../topology/schema.js';
 import { cidrContains, parseCidr, parseIPv4 } from '../../util/ipv4.js';
 import { joinHostPort } from '../../util/ipv6.js';
@@ -8,7 +8,8 @@ import type { Entry } from './semantics.js';
 /**
  * The ways into each Service port a derived walkthrough tries: its ClusterIP from a pod on each
  * node, its NodePort on each node from each client, its load balancer and external IPs from each
- * client (at the nodes the network routes them to). Pure.
+ * client (at the nodes the network routes them to); NodePorts on the nodes' extra addresses too,
+ * and load balancer IPs with source ranges from the clients' extra addresses. Pure.
  */
 export interface WayIn {
   service: Service;
@@ -17,6 +18,8 @@ export interface WayIn {
   /** The sending host (a pod for the ClusterIP, else a client) and its address. */
   from: string;
   fromAddress: string;
+  /** Set when the sender sends from one of its extraAddresses (traffic.source), not its primary one. */
+  source?: string;
   /** ip:port the requests go to. */
   to: string;
   /** The nodes that translate it: one, or several behind an ECMP route. */
@@ -59,8 +62,8 @@ export function untestable(t: Topology, service: Service, port: ServicePort): st
 
 function waysToPort(t: Topology, service: Service, port: ServicePort, skipped: string[]): WayIn[] {
   const out: WayIn[] = [];
-  const way = (entry: Entry, from: { name: string; address: string }, to: string, nodes: Node[], spreadByPorts = false) =>
-    out.push({ service, port, entry, from: from.name, fromAddress: from.address, to, nodes, spreadByPorts });
+  const way = (entry: Entry, from: { name: string; address: string; source?: string }, to: string, nodes: Node[], spreadByPorts = false) =>
+    out.push({ service, port, entry, from: from.name, fromAddress: from.source ?? from.address, ...(from.source ? { source: from.source } : {}), to, nodes, spreadByPorts });
   for (const node of t.nodes) {
     const sender = clusterSender(t, service, node);
     if (sender) way('clusterIP', sender, joinHostPort(service.clusterIP, port.port), [node]);
@@ -76,6 +79,10 @@ function waysToPort(t: Topology, service: Service, port: ServicePort, skipped: s
         continue;
       }
       for (const client of t.clients) way('nodePort', client, joinHostPort(node.address, port.nodePort), [node]);
+      // The node's extra addresses, where NodePorts answer on them too.
+      for (const extra of (node.extraAddresses ?? []).filter((a) => nodePortOpenOn(settings, node, a))) {
+        for (const client of t.clients) way('nodePort', client, joinHostPort(extra, port.nodePort), [node]);
+      }
     }
   }
   const vips: [Entry, string[]][] = [['loadBalancer', service.type === 'LoadBalancer' ? service.loadBalancerIPs : []], ['externalIP', service.externalIPs]];
@@ -86,7 +93,13 @@ function waysToPort(t: Topology, service: Service, port: ServicePort, skipped: s
         skipped.push(`${portLabel(service, port)}: ${ip}: no router route leads it to a node`);
         continue;
       }
-      for (const client of t.clients) way(entry, client, joinHostPort(ip, port.port), route.nodes, route.spreadByPorts);
+      for (const client of t.clients) {
+        way(entry, client, joinHostPort(ip, port.port), route.nodes, route.spreadByPorts);
+        // Where the source decides (loadBalancerSourceRanges), from the client's extra addresses too.
+        if (entry === 'loadBalancer' && service.loadBalancerSourceRanges.length > 0) {
+          for (const source of client.extraAddresses ?? []) way(entry, { ...client, source }, joinHostPort(ip, port.port), route.nodes, route.spreadByPorts);
+        }
+      }
     }
   }
   if (external && t.clients.length === 0) skipped.push(`${portLabel(service, port)}: the topology has no client to send from outside the cluster`);
@@ -109,6 +122,11 @@ function routedTo(t: Topology, ip: string): { nodes: Node[]; spreadByPorts: bool
       if (!c || addr === undefined || !cidrContains(c, addr) || (best && best.prefix >= c.prefix)) continue;
       best = { prefix: c.prefix, via: Array.isArray(route.via) ? route.via : [route.via], hashPorts: r.hashPorts };
     }
+  }
+  // A service IP outside the lab's ranges that no route covers: the lab's own route to the nodes.
+  if (!best) {
+    const added = serviceIPRoutes(t).find((r) => r.to === `${ip}/32`);
+    if (added) best = { prefix: 32, via: added.via, hashPorts: t.routers.find((r) => r.name === added.router)!.hashPorts };
   }
   const nodes = (best?.via ?? []).flatMap((hop) => t.nodes.filter((n) => n.address === hop));
   return { nodes, spreadByPorts: nodes.length > 1 && Boolean(best?.hashPorts) };
