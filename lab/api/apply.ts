@@ -17,7 +17,7 @@ import { provision, removePods } from './provision.js';
 import type { NodeResync } from './resync.js';
 import { runningLab } from './running.js';
 import { stager, type Stage } from './stages.js';
-import { topologyKey } from './topology-cache.js';
+import { rememberTopology, topologyKey } from './topology-cache.js';
 import { isServing, stopPodWorkloads } from './workloads.js';
 
 export interface ApplyResult {
@@ -56,12 +56,14 @@ export function apply(lab: string, file: string, opts: { onStage?: (stage: strin
     preflight();
     const store = running.store();
     const stage = stager(timings, opts.onStage);
-    const rules = await applyChange(store, before, after, diff, loaded.path, stage);
+    const rules = await applyChange(store, before, after, diff, { path: loaded.path, applied: loaded.topology, was: running.fileTopology }, stage);
     return { ...result, rules, ms: Math.round(performance.now() - started) };
   });
 }
 
-async function applyChange(store: LabStore, before: Topology, after: Topology, diff: ApplyDiff, path: string, stage: Stage): Promise<NodeResync[]> {
+/** `files`: the applied file's path and topology, and the file topology the lab ran before (each the lab's own copy in turn). */
+async function applyChange(store: LabStore, before: Topology, after: Topology, diff: ApplyDiff, files: { path: string; applied: Topology; was: Topology }, stage: Stage): Promise<NodeResync[]> {
+  const { path } = files;
   const saved = { path: store.state.topologyPath, overrides: { ...store.state.overrides }, podChanges: store.state.podChanges, key: store.topologyKey, proxySync: store.state.proxySync };
   const added = diff.pods.added;
   if (added.length > 0) {
@@ -74,6 +76,7 @@ async function applyChange(store: LabStore, before: Topology, after: Topology, d
     store.state.overrides = saved.overrides;
     if (saved.podChanges) store.state.podChanges = saved.podChanges;
     store.topologyKey = saved.key;
+    rememberTopology(store.lab, { topology: files.was, path: saved.path }, saved.overrides);
     // The rules untouched: as they were synced; touched, the sync back leaves the next one full (needFullSync).
     if (!syncing) store.state.proxySync = saved.proxySync;
     store.save();
@@ -109,6 +112,8 @@ async function applyChange(store: LabStore, before: Topology, after: Topology, d
       await provision(planWorkloads(after, restart), store, stage);
     }
     store.switchTopology(path, topologyKey(path, {}));
+    // The lab's own copy is the applied file from now on (undone with the rest if the apply fails).
+    rememberTopology(store.lab, { topology: files.applied, path }, {});
     // A test hook, as up's LAB_CRASH_AFTER: a failure after pods were added and the state switched, before the sync.
     if (process.env.LAB_APPLY_FAIL === 'sync') throw new LabError('apply failed before the sync (LAB_APPLY_FAIL=sync, a test hook)', ExitCode.commandFailed);
     syncing = true;

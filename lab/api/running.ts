@@ -9,7 +9,7 @@ import { namespaceName } from '../topology/names.js';
 import { TOPOLOGIES_DIR } from '../topology/paths.js';
 import type { Topology } from '../topology/schema.js';
 import { log } from '../log.js';
-import { cachedTopology, rememberTopology, savedTopology, topologyKey } from './topology-cache.js';
+import { cachedTopology, keptDespiteEdit, rememberTopology, savedTopology, topologyKey } from './topology-cache.js';
 
 /** A lab that is up: its state and the topology it was built from (with the same overrides). */
 export interface RunningLab {
@@ -52,6 +52,12 @@ function validatedTopology(state: LabState): { topology: Topology; path: string;
   const key = topologyKey(state.topologyPath, state.overrides);
   const cached = cachedTopology(state.lab, key);
   if (cached) return { ...cached, key };
+  // The file was edited since the lab read it: the lab runs what it read until `lab apply`.
+  const kept = keptDespiteEdit(state.lab, state.topologyPath, state.overrides);
+  if (kept) {
+    log.debug({ lab: state.lab, file: state.topologyPath }, 'the topology file changed since the lab read it: working from the lab\'s own copy (lab apply takes the change)');
+    return kept;
+  }
   const loaded = loadTopology(state.topologyPath, state.overrides);
   if (loaded.topology.lab !== state.lab) return savedOrRefuse(state, loaded.topology.lab);
   rememberTopology(state.lab, loaded, state.overrides);

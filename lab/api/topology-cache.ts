@@ -41,6 +41,22 @@ export function cachedTopology(lab: string, key: string | undefined): { topology
 }
 
 /**
+ * The kept topology when only the file changed since it was read (the same path, overrides and
+ * validation code, another size or time): a file edited while the lab runs. The lab is what it was
+ * built (or last applied) from until `lab apply` takes the edit, so its verbs work from the copy.
+ */
+export function keptDespiteEdit(lab: string, path: string, overrides: Record<string, string>): { topology: Topology; path: string; key: string } | undefined {
+  try {
+    const cached = JSON.parse(readFileSync(cacheFile(lab), 'utf8')) as TopologyCache;
+    const [keptPath, , , , , , keptOverrides, keptCode] = JSON.parse(cached.key) as unknown[];
+    const same = keptPath === path && JSON.stringify(keptOverrides) === JSON.stringify(overrides) && keptCode === validationCode();
+    return same && cached.topology?.lab === lab ? { topology: cached.topology, path: cached.path, key: cached.key } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The topology kept when the lab was last read, whatever has changed since: what a verb works
  * from when the file now describes another lab (an edited `lab:`), since the lab named on the
  * command line is the only one a verb may touch.

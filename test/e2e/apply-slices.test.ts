@@ -53,10 +53,12 @@ describe.skipIf(!root)('lab apply with EndpointSlices', () => {
     expect(v.exitCode).toBe(0);
 
     // Only a condition in the slice: sender's endpoint not ready, not serving: no rule sends to it.
-    // Another file: the running lab reads its topology from the file it last applied, so editing that one in place would change "before" too.
-    const unready = join(out, 'unready.yaml');
-    writeFileSync(unready, moved.replace('{ address: 10.180.1.2, nodeName: other-node }', '{ address: 10.180.1.2, nodeName: other-node, ready: false, serving: false }'));
-    const again = await lab(['apply', 'upnp', unready, '--json'], { timeout: 120_000 });
+    // Edited in place, as a user does: the lab keeps its own copy of the file it applied, so it still
+    // runs the old slice until this apply (and the verbs before it work from that copy).
+    writeFileSync(edited, moved.replace('{ address: 10.180.1.2, nodeName: other-node }', '{ address: 10.180.1.2, nodeName: other-node, ready: false, serving: false }'));
+    const stillOld = JSON.parse((await lab(['endpoints', 'upnp', '--json'])).stdout) as typeof eps;
+    expect(stillOld.services[0]!.endpoints.map((e) => e.address)).toEqual(['10.180.0.1:8080', '10.180.1.2:8080']);
+    const again = await lab(['apply', 'upnp', edited, '--json'], { timeout: 120_000 });
     expect(again.exitCode, again.stderr).toBe(0);
     expect((JSON.parse(again.stdout) as typeof r).diff.services.changed).toEqual(['ns1/svc1']);
     expect((await natOf('test-node')).filter((l) => l.includes('-j DNAT')).map((l) => l.split(' ').at(-1))).toEqual(['10.180.0.1:8080']);

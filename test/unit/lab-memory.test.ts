@@ -10,7 +10,7 @@ import { TOPOLOGIES_DIR } from '../../lab/topology/paths.js';
 /**
  * What a lab keeps between commands, in its state folder: kube-proxy's needFullSync (an endpoint
  * change whose sync did not finish makes the next sync full) and the validated topology (used
- * only while the file it came from is unchanged).
+ * while the file it came from is unchanged, and after an edit until `lab apply` takes it).
  */
 
 // The store reads LAB_STATE_DIR when it is loaded: point it at a folder of this test's own first.
@@ -79,14 +79,28 @@ describe('the validated topology kept in the lab folder', () => {
     writeFileSync(cache, JSON.stringify(kept));
     expect(running.runningLab('m3').topology.description).toBe('from the cache');
 
-    // An edited file (other size and time) is read and validated again.
+    // An edited file (other size and time) is not what the lab runs: as a cluster does not change
+    // when its YAML is edited, the lab keeps its copy until `lab apply` takes the edit (which
+    // compares the copy with the edited file: editing in place and applying must see a change).
     writeFileSync(file, readFileSync(file, 'utf8').replace(/^description: .*$/m, 'description: edited'));
-    expect(running.runningLab('m3').topology.description).toBe('edited');
-    // The rules came from the file as it was: the next sync is full, and records the new reading.
-    const changing = running.runningLab('m3').store();
-    expect(changing.needFullSync).toBe(true);
-    changing.recordProxySync(true);
+    expect(running.runningLab('m3').topology.description).toBe('from the cache');
+    expect(running.runningLab('m3').path).toBe(file);
+    // The rules came from that same copy: nothing forces a full sync.
     expect(running.runningLab('m3').store().needFullSync).toBe(false);
+  });
+
+  it('a copy kept from other overrides is not used for an edited file: the file is read', () => {
+    const file = join(dir, 'np3.yaml');
+    copyFileSync(join(TOPOLOGIES_DIR, 'nodeport.yaml'), file);
+    upLab('m5', file);
+    running.runningLab('m5'); // the first read keeps the copy
+    const cache = join(root, 'm5', 'topology.json');
+    const kept = JSON.parse(readFileSync(cache, 'utf8')) as { key: string; topology: { description?: string } };
+    const key = JSON.parse(kept.key) as unknown[];
+    key[6] = { lab: 'm5', 'kubeProxy.mode': 'nftables' };
+    writeFileSync(cache, JSON.stringify({ ...kept, key: JSON.stringify(key), topology: { ...kept.topology, description: 'from the cache' } }));
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^description: .*$/m, 'description: edited'));
+    expect(running.runningLab('m5').topology.description).toBe('edited');
   });
 
   it('a damaged copy is ignored: the file is read', () => {
