@@ -13,6 +13,7 @@ import { translatedWithKept, withKept } from '../../lab/verify/udp-conntrack.js'
 import { podAnswerOf } from '../../lab/verify/udp-traffic.js';
 import { loadWalkthrough, trafficSender, type WalkthroughPath } from '../../lab/verify/walkthrough.js';
 import { answerQuery, encodeQuery, HOSTNAME_BIND } from '../../lab/workload/dns-message.js';
+import { pcapOf } from './helpers.js';
 
 const udpOnly = { 'services.web.ports.https.protocol': 'UDP' };
 const answerOf = (p: WalkthroughPath) => p.steps.find((s) => s.expect?.answer)?.expect?.answer?.client;
@@ -151,16 +152,6 @@ function udpFrame(src: number[], dst: number[], sport: number, dport: number, pa
   udp.writeUInt16BE(dport, 2);
   udp.writeUInt16BE(8 + payload.length, 4);
   return Buffer.concat([eth, ip, udp, payload]);
-}
-
-function pcapOf(frames: Buffer[]): Buffer {
-  const header = Buffer.alloc(24);
-  header.writeUInt32LE(0xa1b2c3d4, 0);
-  header.writeUInt16LE(2, 4);
-  header.writeUInt16LE(4, 6);
-  header.writeUInt32LE(65535, 16);
-  header.writeUInt32LE(1, 20);
-  return Buffer.concat([header, ...frames.map((f) => Buffer.concat([Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, f.length, 0, 0, 0, f.length, 0, 0, 0]), f]))]);
 }
 
 describe('UDP in captures and conntrack', () => {
