@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -159,7 +159,25 @@ const argRows: [string, string[], number, string | RegExp][] = [
 describe.skipIf(!root)('bad input: refused before anything exists', () => {
   let dir: string;
   let nsBefore: string[];
-  const labProcesses = async () => (await sh('ps', ['-eo', 'args'])).split('\n').filter((l) => l.includes('--kube-packet-lab-workload') || /^\S*tcpdump /.test(l));
+  // Workloads and tcpdumps of this run's mount namespace: a lab run at the same time under
+  // scripts/isolated.sh (its own mounts, /run/netns and state) is another world, not this one's leftovers.
+  const ourMounts = readlinkSync('/proc/self/ns/mnt');
+  const sameMounts = (pid: string) => {
+    try {
+      return readlinkSync(`/proc/${pid}/ns/mnt`) === ourMounts;
+    } catch {
+      return false; // exited since ps looked
+    }
+  };
+  const labProcesses = async () =>
+    (await sh('ps', ['-eo', 'pid,args']))
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => {
+        const [pid, ...args] = l.split(/\s+/);
+        const cmd = args.join(' ');
+        return (cmd.includes('--kube-packet-lab-workload') || /^\S*tcpdump /.test(cmd)) && sameMounts(pid!);
+      });
   const stateEntries = () => {
     try {
       return readdirSync(STATE_ROOT).sort();
