@@ -9,6 +9,7 @@ import { openDropTrace, sweepInstances, type DropTrace } from '../kernel/drop-tr
 import { planNetwork } from '../plan/network.js';
 import { connectionDrops, deviceNames, kernelDrops, labDevicesOf, parseKernelEvents, type PacketDrop } from '../trace/drops.js';
 import { preflight, requireRoot } from '../kernel/preflight.js';
+import { runIn } from '../kernel/exec.js';
 import { readConntrack } from '../kernel/readers.js';
 import type { Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
@@ -16,7 +17,7 @@ import type { ProxyMode } from '../trace/events.js';
 import { ownTable, traceTag, type TraceSpec } from '../trace/rules.js';
 import { withTunnelHops } from '../trace/tunnel.js';
 import { buildWalk, type WalkHop } from '../trace/walk.js';
-import { isIPv6Traffic, type Flow } from '../verify/flows.js';
+import { isIPv6Traffic, senderAddress, type Flow } from '../verify/flows.js';
 import { locateFlow } from '../verify/paths.js';
 import { sendDatagram, sendRequest } from '../verify/traffic.js';
 import { loadWalkthrough, type Traffic } from '../verify/walkthrough.js';
@@ -70,8 +71,8 @@ function traceTraffic(lab: string, opts: TraceOptions): { topology: Topology; fr
   const t = running.topology;
   if (![...t.clients, ...t.pods].some((h) => h.name === from)) throw new LabError(`--from ${from}: no client or pod of that name in lab "${lab}"`, ExitCode.badInput);
   checkTarget('--to', to);
-  // The trace's own rules, monitors and parsers are IPv4's (iptables raw, table ip, SRC=/ip saddr): not IPv6 yet.
-  if (isIPv6Traffic(to)) throw new LabError(`--to ${to}: lab trace follows IPv4 connections only; over IPv6, lab verify ${lab} proves the path hop by hop and lab capture ${lab} <points> --filter ip6 shows it (docs/dualstack.md)`, ExitCode.badInput);
+  const sender = [...t.clients, ...t.pods].find((h) => h.name === from)!;
+  if (isIPv6Traffic(to) && (!senderAddress(sender, to) || !t.cluster.podCIDR6)) throw new LabError(`--to ${to}: an IPv6 destination needs an IPv6 address on ${from} (address6) and cluster.podCIDR6 in lab "${lab}"`, ExitCode.badInput);
   return { topology: t, from, to };
 }
 
@@ -95,10 +96,15 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
   const { topology: t, from, to } = target;
   const proto = opts.proto ?? 'tcp';
   const mode = proxyMode(t);
-  preflight(['ip', 'curl', 'stdbuf', 'nft', ...(mode === 'iptables' ? ['iptables-restore', 'iptables-save', 'xtables-monitor', 'sh'] : [])]);
+  const ipv6 = isIPv6Traffic(to);
+  const tools = ipv6 ? ['ip6tables-restore', 'ip6tables-save', 'sh'] : ['iptables-restore', 'iptables-save', 'xtables-monitor', 'sh'];
+  preflight(['ip', 'curl', 'stdbuf', 'nft', ...(mode === 'iptables' ? tools : [])]);
   const sender = [...t.clients, ...t.pods].find((h) => h.name === from)!;
   const port = nextSourcePort(await portsInUse(namespaceName(t.lab, sender.name)));
-  const spec: TraceSpec = { tag: traceTag(port), proto, clientIP: sender.address, clientPort: port, podCIDR: t.cluster.podCIDR };
+  // IPv6: the sender's IPv6 address and the IPv6 pod range; the rules go in the ip6 family.
+  const spec: TraceSpec = ipv6
+    ? { tag: traceTag(port), proto, clientIP: senderAddress(sender, to)!, clientPort: port, podCIDR: t.cluster.podCIDR6!, ipv6 }
+    : { tag: traceTag(port), proto, clientIP: sender.address, clientPort: port, podCIDR: t.cluster.podCIDR };
   const hosts = [...t.nodes, ...t.routers].map((h) => h.name);
   const ns = (h: string) => namespaceName(t.lab, h);
 
@@ -134,6 +140,7 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
       }),
     );
     await untilMonitors(monitors, (p) => p.added >= expectedAdds(mode, spec), 'saw the trace rules arrive');
+    if (ipv6) await untilLinkLocalSettled([...t.clients, ...t.pods, ...t.nodes, ...t.routers].map((h) => ns(h.name)));
     opts.onProgress?.(`sending ${from} -> ${to} from port ${port}`);
     // The drop tracepoint is on only around the traffic itself.
     const opened = openDropTrace(labDir(lab), lab, deviceNames(devices));
@@ -142,7 +149,7 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
     const traffic: Traffic = { from, to, requests: 1, maxRequests: 1, timeout: 1 };
     const service = t.services.find((s) => s.ports.some((p) => p.protocol === 'TCP')) ?? t.services[0];
     const dnsName = service ? `${service.name}.${service.namespace}.svc.${t.cluster.domain}` : `kubernetes.default.svc.${t.cluster.domain}`;
-    const flow = proto === 'udp' ? await sendDatagram(ns(from), from, to, port, sender.address, dnsName) : await sendRequest(ns(from), traffic, 'trace', 0, port, sender.address);
+    const flow = proto === 'udp' ? await sendDatagram(ns(from), from, to, port, spec.clientIP, dnsName) : await sendRequest(ns(from), traffic, 'trace', 0, port, spec.clientIP);
     dropTrace?.mark(`sent ${spec.tag}`);
     const kernelText = dropTrace?.read() ?? '';
     dropTrace?.close();
@@ -173,6 +180,20 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
     forgetTrace(record);
     process.removeListener('exit', onExit);
     log.debug({ lab, tag: spec.tag }, 'trace cleaned up');
+  }
+}
+
+/**
+ * Right after lab up, each interface's link-local address is still tentative (duplicate address
+ * detection, about 2 s) and neighbour discovery waits for it: the first IPv6 connection would
+ * outlast the trace's 1 s. Wait until the kernel reports no tentative address in the lab (5 s at most).
+ */
+async function untilLinkLocalSettled(namespaces: string[]): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const tentative = await Promise.all(namespaces.map(async (n) => (await runIn(n, 'ip', ['-6', '-o', 'addr', 'show', 'tentative'], { allowFailure: true })).stdout.trim() !== ''));
+    if (!tentative.some(Boolean)) return;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
