@@ -1,0 +1,94 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { TraceResult } from '../../lab/api/trace.js';
+import { lab, requireRoot, sh, startLab } from './helpers.js';
+
+const root = requireRoot();
+const LAB = 'dualstack';
+const TO = '[fd00:10:240::4]:32000';
+
+/** Nothing of an IPv6 trace may stay: no table of its own, no ip6 raw table it made, no TRACE rule, no monitor. */
+async function expectNoTraceLeft(): Promise<void> {
+  for (const host of ['node1', 'node2', 'router']) {
+    const tables = await sh('ip', ['netns', 'exec', `${LAB}-${host}`, 'nft', 'list', 'tables']);
+    expect(tables, host).not.toMatch(/lab-trace|table ip6? raw/);
+    const raw = await sh('ip', ['netns', 'exec', `${LAB}-${host}`, 'ip6tables-save', '-t', 'raw']);
+    expect(raw, host).not.toMatch(/lab-trace|TRACE/);
+  }
+  // Zombies do not count: under the test's pid namespace, vitest is pid 1 and reaps no orphans.
+  const alive = (await sh('ps', ['-eo', 'stat=,args='])).split('\n').filter((l) => !l.trim().startsWith('Z') && /xtables-monitor|nft monitor/.test(l));
+  expect(alive).toEqual([]);
+}
+
+const trace = async () => {
+  const r = await lab(['trace', LAB, '--from', 'client', '--to', TO, '--json']);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as TraceResult;
+};
+
+describe.skipIf(!root).each(['iptables', 'nftables'] as const)('lab trace over IPv6 on the dualstack lab (kube-proxy %s mode)', (mode) => {
+  afterAll(async () => {
+    await lab(['down', LAB]);
+  });
+
+  it("walks kube-proxy's ip6 chains, the DNAT to a pod's IPv6 address, the MASQUERADE to node1's for web-2", async () => {
+    await lab(['down', LAB]);
+    const up = await lab(['up', LAB, '--set', `kubeProxy.mode=${mode}`]);
+    expect(up.exitCode, up.stderr).toBe(0);
+    // Right after up: the trace waits out the link-local addresses' duplicate address detection.
+    const seen = new Set<string>();
+    let cross: TraceResult | undefined;
+    for (let i = 0; i < 12 && (!cross || seen.size < 2); i++) {
+      const r = await trace();
+      expect(r.mode).toBe(mode);
+      expect(r.flow.client).toMatch(/^\[fd00:10:241::4\]:\d+$/);
+      expect(r.flow.answer, r.flow.error).toBeDefined();
+      seen.add(r.flow.answer!.pod);
+      const node1 = r.hops.find((h) => h.host === 'node1' && h.direction === 'request')!;
+      expect(node1.packet).toBe(`${r.flow.client} > ${TO} [S]`);
+      const rules = node1.hooks.flatMap((h) => h.rules);
+      const chains = rules.map((x) => x.chain);
+      const order = mode === 'iptables' ? ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-EXT-', 'KUBE-SVC-', 'KUBE-SEP-'] : ['services', 'external-', 'service-', 'endpoint-'];
+      const at = order.map((p) => chains.findIndex((c) => c.startsWith(p)));
+      expect(at.every((i, k) => i >= 0 && (k === 0 || i > at[k - 1]!)), chains.join(' ')).toBe(true);
+      if (mode === 'iptables') expect(rules.every((x) => ['nat', 'filter', 'mangle'].includes(x.table))).toBe(true);
+      const pod6 = r.flow.answer!.pod === 'web-2' ? '[fd00:10:244:1::2]:8443' : '[fd00:10:244::3]:8443';
+      const dnat = rules.find((x) => x.rule.includes(`dnat to ${pod6}`))!;
+      expect(dnat.nat).toBe(`now ${r.flow.client} > ${pod6}`);
+      const back = r.hops.find((h) => h.host === 'node1' && h.direction === 'reply')!;
+      expect(back.notes.join(' ')).toContain(`it leaves as ${TO} > ${r.flow.client}`);
+      if (r.flow.answer!.pod === 'web-2') cross = r;
+    }
+    expect([...seen].sort()).toEqual(['web-1', 'web-2']);
+    const node1 = cross!.hops.find((h) => h.host === 'node1' && h.direction === 'request')!;
+    expect(node1.hooks.flatMap((h) => h.rules).some((x) => x.rule.includes('masquerade'))).toBe(true);
+    expect(node1.notes.join(' ')).toMatch(/rewritten as it leaves .*: \[fd00:10:240::4\]:\d+ > \[fd00:10:244:1::2\]:8443/);
+    expect(cross!.hops.some((h) => h.host === 'node2' && h.direction === 'request' && h.packet.startsWith('[fd00:10:240::4]:'))).toBe(true);
+    await expectNoTraceLeft();
+  });
+
+  it('prints the IPv6 walk for a terminal', async () => {
+    const r = await lab(['trace', LAB, '--from', 'client', '--to', TO], { env: { NO_COLOR: '1' } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`kube-proxy mode ${mode}; the kernel's own trace (nft monitor trace) in node1, node2, router`);
+    expect(r.stdout).toMatch(/→ now \[fd00:10:241::4\]:\d+ > \[fd00:10:244(:1)?::[23]\]:8443/);
+    await expectNoTraceLeft();
+  });
+
+  it('removes its ip6 rules and monitors when interrupted (SIGINT, SIGTERM)', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const child = startLab(['trace', LAB, '--from', 'client', '--to', TO], { env: { LAB_LOG_LEVEL: 'debug' } });
+      // Interrupt once the rules are in place and every monitor saw them: the trace is waiting for
+      // tentative addresses before it sends.
+      const marker = 'addr show tentative';
+      await new Promise<void>((resolve) => {
+        child.stderr!.on('data', (d: Buffer) => {
+          if (d.toString().includes(marker)) resolve();
+        });
+      });
+      child.kill(signal);
+      const r = await child;
+      expect(r.exitCode, signal).not.toBe(0);
+      await expectNoTraceLeft();
+    }
+  });
+});
