@@ -143,7 +143,7 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
     if (ipv6) await untilLinkLocalSettled([...t.clients, ...t.pods, ...t.nodes, ...t.routers].map((h) => ns(h.name)));
     opts.onProgress?.(`sending ${from} -> ${to} from port ${port}`);
     // The drop tracepoint is on only around the traffic itself.
-    const opened = openDropTrace(labDir(lab), lab, deviceNames(devices));
+    const opened = openDropTrace(labDir(lab), lab, deviceNames(devices), ipv6);
     if ('instance' in opened) dropTrace = opened;
     dropTrace?.mark(`send ${spec.tag}`);
     const traffic: Traffic = { from, to, requests: 1, maxRequests: 1, timeout: 1 };

@@ -56,6 +56,8 @@ describe.skipIf(!root).each(['iptables', 'nftables'] as const)('lab trace over I
       expect(dnat.nat).toBe(`now ${r.flow.client} > ${pod6}`);
       const back = r.hops.find((h) => h.host === 'node1' && h.direction === 'reply')!;
       expect(back.notes.join(' ')).toContain(`it leaves as ${TO} > ${r.flow.client}`);
+      // Nothing of this connection died (an NDP packet freed meanwhile is not its drop).
+      expect(r.drops).toEqual([]);
       if (r.flow.answer!.pod === 'web-2') cross = r;
     }
     expect([...seen].sort()).toEqual(['web-1', 'web-2']);
@@ -71,6 +73,15 @@ describe.skipIf(!root).each(['iptables', 'nftables'] as const)('lab trace over I
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain(`kube-proxy mode ${mode}; the kernel's own trace (nft monitor trace) in node1, node2, router`);
     expect(r.stdout).toMatch(/→ now \[fd00:10:241::4\]:\d+ > \[fd00:10:244(:1)?::[23]\]:8443/);
+    await expectNoTraceLeft();
+  });
+
+  it('gives the kernel\'s drop reason for an IPv6 packet: NO_SOCKET on node1 for a port no Service has', async () => {
+    const r = await lab(['trace', LAB, '--from', 'client', '--to', '[fd00:10:240::4]:32001', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const t = JSON.parse(r.stdout) as TraceResult;
+    expect(t.flow.answer).toBeUndefined();
+    expect(t.drops).toEqual([expect.objectContaining({ reason: 'NO_SOCKET', host: 'node1', device: 'eth0', direction: 'request', location: expect.stringMatching(/^tcp_v6_rcv\+/) })]);
     await expectNoTraceLeft();
   });
 
