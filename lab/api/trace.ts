@@ -10,13 +10,14 @@ import { planNetwork } from '../plan/network.js';
 import { connectionDrops, deviceNames, kernelDrops, labDevicesOf, parseKernelEvents, type PacketDrop } from '../trace/drops.js';
 import { preflight, requireRoot } from '../kernel/preflight.js';
 import { runIn } from '../kernel/exec.js';
-import { readConntrack } from '../kernel/readers.js';
+import { readConntrack, readRules } from '../kernel/readers.js';
 import type { Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import type { ProxyMode } from '../trace/events.js';
 import { ownTable, traceTag, type TraceSpec } from '../trace/rules.js';
 import { withTunnelHops } from '../trace/tunnel.js';
 import { buildWalk, type WalkHop } from '../trace/walk.js';
+import { ip6tablesRuleTexts, withIp6tablesText } from '../trace/ip6tables-text.js';
 import { isIPv6Traffic, senderAddress, type Flow } from '../verify/flows.js';
 import { locateFlow } from '../verify/paths.js';
 import { sendDatagram, sendRequest } from '../verify/traffic.js';
@@ -158,16 +159,18 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
     // trace line of this connection before it has been read.
     await Promise.all(hosts.map((h) => removeTraceRules(ns(h), mode, spec, guard).then(() => applied.delete(h))));
     await untilMonitors(monitors, (p) => p.deleted >= (mode === 'nftables' ? 1 : expectedAdds(mode, spec)), 'saw the trace rules go');
+    const listings = mode === 'iptables' && ipv6 ? await Promise.all(hosts.map((h) => ip6tablesListings(ns(h)))) : [];
     const passes = Object.fromEntries(
-      monitors.map((m, i) => [
-        hosts[i]!,
-        m.parse().passes.map((p) => ({ ...p, packet: { ...p.packet, proto } })),
-      ]),
+      monitors.map((m, i) => {
+        const parsed = m.parse().passes.map((p) => ({ ...p, packet: { ...p.packet, proto } }));
+        return [hosts[i]!, listings[i] ? withIp6tablesText(parsed, listings[i]) : parsed];
+      }),
     );
     const hops = withTunnelHops(buildWalk(passes, flow, ownTable(mode, spec)), t);
     // A developer's hook for saving real monitor output as test fixtures.
     if (process.env.LAB_TRACE_DUMP) {
       dumpMonitors(process.env.LAB_TRACE_DUMP, mode, hosts, monitors, flow, spec);
+      if (listings.length) await dumpIp6tables(process.env.LAB_TRACE_DUMP, hosts, ns);
       writeFileSync(join(process.env.LAB_TRACE_DUMP, 'kernel-drops.txt'), kernelText);
     }
     const drops = connectionDrops(kernelDrops(parseKernelEvents(kernelText), devices, `send ${spec.tag}`, `sent ${spec.tag}`), hops, ns);
@@ -194,6 +197,26 @@ async function untilLinkLocalSettled(namespaces: string[]): Promise<void> {
     const tentative = await Promise.all(namespaces.map(async (n) => (await runIn(n, 'ip', ['-6', '-o', 'addr', 'show', 'tentative'], { allowFailure: true })).stdout.trim() !== ''));
     if (!tentative.some(Boolean)) return;
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const IP6TABLES_TABLES = ['nat', 'filter', 'mangle'] as const;
+
+/** Per table, each rule's ip6tables-save text by chain and nft handle (lab/trace/ip6tables-text.ts). */
+async function ip6tablesListings(namespace: string): Promise<Record<string, Map<string, string>>> {
+  const read = async (table: string) => {
+    const [list, save] = await Promise.all([runIn(namespace, 'nft', ['-a', 'list', 'table', 'ip6', table], { allowFailure: true }), readRules(namespace, { table, ipv6: true })]);
+    return [table, ip6tablesRuleTexts(list.stdout, save)] as const;
+  };
+  return Object.fromEntries(await Promise.all(IP6TABLES_TABLES.map(read)));
+}
+
+async function dumpIp6tables(dir: string, hosts: string[], ns: (h: string) => string): Promise<void> {
+  for (const h of hosts) {
+    for (const table of IP6TABLES_TABLES) {
+      writeFileSync(join(dir, `${h}.nft-ip6-${table}.txt`), (await runIn(ns(h), 'nft', ['-a', 'list', 'table', 'ip6', table], { allowFailure: true })).stdout);
+      writeFileSync(join(dir, `${h}.ip6tables-${table}.txt`), await readRules(ns(h), { table, ipv6: true }));
+    }
   }
 }
 

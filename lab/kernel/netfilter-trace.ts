@@ -28,7 +28,8 @@ const WAIT_MS = 10_000;
 export function startMonitor(ns: string, mode: ProxyMode, spec: TraceSpec, t0: number): TraceMonitor {
   // stdbuf: the monitors print with stdio, which a pipe would otherwise block-buffer.
   const nft = readsWithNft(mode, spec);
-  const args = nft ? ['-oL', 'nft', 'monitor'] : ['-oL', 'xtables-monitor', '--trace', '--event'];
+  // iptables mode over IPv6: with handles (-a), so the walk can give each rule as ip6tables-save prints it.
+  const args = nft ? ['-oL', 'nft', ...(mode === 'iptables' ? ['-a'] : []), 'monitor'] : ['-oL', 'xtables-monitor', '--trace', '--event'];
   const child = spawnIn(ns, 'stdbuf', args, ['ignore', 'pipe', 'pipe']);
   const m: TraceMonitor = {
     ns,

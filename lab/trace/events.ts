@@ -31,6 +31,8 @@ export interface TraceStep {
   target?: string;
   /** The rule as its tool prints it, without the table/chain prefix. */
   rule?: string;
+  /** nft's handle of the rule, when the monitor printed it (`nft -a monitor`). */
+  handle?: number;
 }
 
 /** One hook's look at one packet in one namespace. */
@@ -104,7 +106,7 @@ export function parseNftMonitor(text: string, tag: string, stamps: number[] = []
     if (t.startsWith('add table') && t.includes(tag)) out.added++;
     if (t.startsWith('delete table') && t.includes(tag)) out.deleted++;
     // iptables mode over IPv6: ip6tables' TRACE rules arrive in ip6 raw as nftrace rules (nft prints no comment).
-    if (/^add rule ip6 raw (PREROUTING|OUTPUT) .*meta nftrace set 1$/.test(t)) out.added++;
+    if (/^add rule ip6 raw (PREROUTING|OUTPUT) .*meta nftrace set 1( # handle \d+)?$/.test(t)) out.added++;
     if (/^delete rule ip6 raw (PREROUTING|OUTPUT) /.test(t)) out.deleted++;
     const m = /^trace id ([0-9a-f]+) (\S+) (\S+) (\S+) (packet:|rule|policy|verdict|unknown rule)\s*(.*)$/.exec(t);
     if (!m) return;
@@ -130,8 +132,9 @@ export function parseNftMonitor(text: string, tag: string, stamps: number[] = []
     else if (what === 'verdict') pass.steps.push({ table, chain, kind: 'return', verdict: rest.trim().split(/\s+/)[0]!.toUpperCase() });
     else {
       const v = /\(verdict (\w+)(?: (\S+))?\)\s*$/.exec(rest);
-      const rule = rest.replace(/\(verdict [^)]*\)\s*$/, '').replace(/counter packets \d+ bytes \d+\s*/, '').replace(/\s+/g, ' ').trim();
-      pass.steps.push({ table, chain, kind: 'rule', verdict: (v?.[1] ?? 'continue').toUpperCase(), target: v?.[2], rule: what === 'unknown rule' ? undefined : rule });
+      const handle = what === 'unknown rule' ? undefined : /# handle (\d+)\s*(?:\(verdict [^)]*\))?\s*$/.exec(rest)?.[1];
+      const rule = rest.replace(/\(verdict [^)]*\)\s*$/, '').replace(/# handle \d+\s*$/, '').replace(/counter packets \d+ bytes \d+\s*/, '').replace(/\s+/g, ' ').trim();
+      pass.steps.push({ table, chain, kind: 'rule', verdict: (v?.[1] ?? 'continue').toUpperCase(), target: v?.[2], rule: what === 'unknown rule' ? undefined : rule, ...(handle ? { handle: Number(handle) } : {}) });
     }
   });
   return out;

@@ -5,6 +5,7 @@ import { parseNftMonitor, parseXtablesMonitor, type TracePass } from '../../lab/
 import { renderTrace } from '../../lab/trace/render.js';
 import { iptablesTraceRuleCount, iptablesTraceRules, nftTraceTable, ownTable, readsWithNft, traceTag, type TraceSpec } from '../../lab/trace/rules.js';
 import { buildWalk, rejectReply } from '../../lab/trace/walk.js';
+import { ip6tablesRuleTexts, withIp6tablesText } from '../../lab/trace/ip6tables-text.js';
 import type { Flow } from '../../lab/verify/flows.js';
 
 /**
@@ -228,7 +229,9 @@ function saved6(run: string, mode: 'iptables' | 'nftables') {
   for (const host of ['node1', 'node2', 'router']) {
     const text = readFileSync(join(DIR, run, `${host}.${mode}.txt`), 'utf8');
     const parsed = parseNftMonitor(text, spec.tag, text.split('\n').map((_, i) => i));
-    passes[host] = parsed.passes;
+    // iptables mode: each rule as ip6tables-save prints it, by nft's handle (saved listings of the same lab).
+    const listing = (table: string) => ip6tablesRuleTexts(readFileSync(join(DIR, run, `${host}.nft-ip6-${table}.txt`), 'utf8'), readFileSync(join(DIR, run, `${host}.ip6tables-${table}.txt`), 'utf8'));
+    passes[host] = mode === 'iptables' ? withIp6tablesText(parsed.passes, { nat: listing('nat'), filter: listing('filter') }) : parsed.passes;
     counts[host] = [parsed.added, parsed.deleted];
   }
   return { flow, spec, passes, counts, hops: buildWalk(passes, flow, ownTable(mode, spec)) };
@@ -236,7 +239,29 @@ function saved6(run: string, mode: 'iptables' | 'nftables') {
 
 const HOPS = ['router request', 'node1 request', 'router request', 'node2 request', 'node2 reply', 'router reply', 'node1 reply', 'router reply'];
 
-describe('IPv6 in iptables mode (ip6tables TRACE rules, nft monitor)', () => {
+describe('ip6tables rule text by nft handle', () => {
+  const list = ['table ip6 nat { # handle 6', '\tchain KUBE-NODEPORTS { # handle 2', '\t\tmeta l4proto tcp  tcp dport 32000 counter packets 2 bytes 160 jump KUBE-EXT-X # handle 22', '\t}', '', '\tchain POSTROUTING { # handle 7', '\t\ttype nat hook postrouting priority srcnat; policy accept;', '\t\tcounter jump KUBE-POSTROUTING # handle 13', '\t\tcounter masquerade # handle 40', '\t}', '}'].join('\n');
+  const save = ['*nat', ':POSTROUTING ACCEPT [0:0]', ':KUBE-NODEPORTS - [0:0]', '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING', '-A POSTROUTING -j MASQUERADE', '-A KUBE-NODEPORTS -p tcp -m comment --comment "default/web:https" -m tcp --dport 32000 -j KUBE-EXT-X', 'COMMIT'].join('\n');
+  it("pairs each chain's k-th rule in nft -a list with its k-th -A line in ip6tables-save", () => {
+    expect([...ip6tablesRuleTexts(list, save)]).toEqual([
+      ['KUBE-NODEPORTS 22', '-p tcp -m comment --comment "default/web:https" -m tcp --dport 32000 -j KUBE-EXT-X'],
+      ['POSTROUTING 13', '-m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING'],
+      ['POSTROUTING 40', '-j MASQUERADE'],
+    ]);
+  });
+  it("keeps nft's text for a chain whose rules changed between the two reads", () => {
+    expect(ip6tablesRuleTexts(list, save.replace('-A POSTROUTING -j MASQUERADE\n', '')).has('POSTROUTING 13')).toBe(false);
+  });
+  it('reads the handle from `nft -a monitor` trace lines and leaves it out of the rule', () => {
+    const line = 'trace id fec62e2e ip6 nat KUBE-NODEPORTS rule meta l4proto tcp  tcp dport 32000 counter packets 0 bytes 0 jump KUBE-EXT-X # handle 22 (verdict jump KUBE-EXT-X)';
+    const packet = 'trace id fec62e2e ip6 nat PREROUTING packet: iif "eth0" ip6 saddr fd00:10:241::4 ip6 daddr fd00:10:240::4 ip6 hoplimit 63 tcp sport 40000 tcp dport 32000 tcp flags == syn';
+    const [pass] = parseNftMonitor(`${packet}\n${line}\n`, 'lab-trace-40000').passes;
+    expect(pass!.steps[0]).toEqual({ table: 'nat', chain: 'KUBE-NODEPORTS', kind: 'rule', verdict: 'JUMP', target: 'KUBE-EXT-X', rule: 'meta l4proto tcp tcp dport 32000 jump KUBE-EXT-X', handle: 22 });
+    expect(withIp6tablesText([pass!], { nat: ip6tablesRuleTexts(list, save) })[0]!.steps[0]!.rule).toBe('-p tcp -m comment --comment "default/web:https" -m tcp --dport 32000 -j KUBE-EXT-X');
+  });
+});
+
+describe('IPv6 in iptables mode (ip6tables TRACE rules, nft -a monitor, the rules as ip6tables-save prints them)', () => {
   const { flow, spec, counts, hops } = saved6('ip6-cross-node', 'iptables');
   it("sees ip6tables' eight TRACE rules arrive and go (nft prints no comment: counted by table and action)", () => {
     for (const host of Object.keys(counts)) expect(counts[host], host).toEqual([iptablesTraceRuleCount(spec), iptablesTraceRuleCount(spec)]);
@@ -249,9 +274,11 @@ describe('IPv6 in iptables mode (ip6tables TRACE rules, nft monitor)', () => {
     const chains = rules.map((r) => r.chain);
     const at = (prefix: string) => chains.findIndex((c) => c.startsWith(prefix));
     expect(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-EXT-', 'KUBE-MARK-MASQ', 'KUBE-SVC-', 'KUBE-SEP-', 'KUBE-POSTROUTING'].map(at).every((i, k, all) => i >= 0 && (k === 0 || i > all[k - 1]!))).toBe(true);
-    const dnat = rules.find((r) => r.rule.includes('dnat to'))!;
-    expect(dnat).toMatchObject({ table: 'nat', rule: 'meta l4proto tcp dnat to [fd00:10:244:1::2]:8443', nat: `now ${flow.client} > [fd00:10:244:1::2]:8443` });
-    expect(rules.some((r) => r.chain === 'KUBE-POSTROUTING' && r.rule === 'masquerade fully-random')).toBe(true);
+    expect(rules.find((r) => r.chain === 'KUBE-NODEPORTS')).toMatchObject({ rule: '-p tcp --dport 32000 -j KUBE-EXT-54WW65JLHZHRV7HC', comment: 'default/web:https' });
+    expect(rules.find((r) => r.chain.startsWith('KUBE-SVC-'))!.rule).toMatch(/^-m statistic --mode random --probability 0\.5/);
+    const dnat = rules.find((r) => r.rule.includes('DNAT'))!;
+    expect(dnat).toMatchObject({ table: 'nat', rule: '-p tcp -j DNAT --to-destination [fd00:10:244:1::2]:8443', comment: 'default/web:https', nat: `now ${flow.client} > [fd00:10:244:1::2]:8443` });
+    expect(rules.some((r) => r.chain === 'KUBE-POSTROUTING' && r.rule === '-j MASQUERADE --random-fully')).toBe(true);
     expect(node1.notes.join(' ')).toMatch(/^the source is rewritten as it leaves .*: \[fd00:10:240::4\]:\d+ > \[fd00:10:244:1::2\]:8443, as conntrack recorded$/);
     expect(hops[3]!.packet).toMatch(/^\[fd00:10:240::4\]:\d+ > \[fd00:10:244:1::2\]:8443 \[S\]$/);
   });
