@@ -87,6 +87,27 @@ describe.skipIf(!root).each(['iptables', 'nftables'] as const)('lab trace over I
     await expectNoTraceLeft();
   });
 
+  it('a SIGKILLed IPv6 trace leaves its ip6 rules and monitors; the next trace sweeps them', async () => {
+    const rulesIn = async (host: string) =>
+      mode === 'iptables'
+        ? (await sh('ip', ['netns', 'exec', `${LAB}-${host}`, 'ip6tables-save', '-t', 'raw'])).split('\n').filter((l) => l.includes('lab-trace-')).length
+        : (await sh('ip', ['netns', 'exec', `${LAB}-${host}`, 'nft', 'list', 'tables'])).split('\n').filter((l) => /^table ip6 lab-trace-/.test(l)).length;
+    const want = mode === 'iptables' ? 8 : 1;
+    // To an address nobody answers: the trace waits a second for curl with its rules in place.
+    const t = startLab(['trace', LAB, '--from', 'client', '--to', '[fd00:10:240::99]:80']);
+    const deadline = Date.now() + 20_000;
+    while ((await rulesIn('node1')) < want) {
+      if (Date.now() > deadline) throw new Error('the trace never put its rules in');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    t.kill('SIGKILL');
+    await t;
+    expect(await rulesIn('node1')).toBe(want);
+    const next = await lab(['trace', LAB, '--from', 'client', '--to', TO]);
+    expect(next.exitCode, next.stderr).toBe(0);
+    await expectNoTraceLeft();
+  });
+
   it('removes its ip6 rules and monitors when interrupted (SIGINT, SIGTERM)', async () => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const child = startLab(['trace', LAB, '--from', 'client', '--to', TO], { env: { LAB_LOG_LEVEL: 'debug' } });
