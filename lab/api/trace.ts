@@ -9,14 +9,16 @@ import { openDropTrace, sweepInstances, type DropTrace } from '../kernel/drop-tr
 import { planNetwork } from '../plan/network.js';
 import { connectionDrops, deviceNames, kernelDrops, labDevicesOf, parseKernelEvents, type PacketDrop } from '../trace/drops.js';
 import { preflight, requireRoot } from '../kernel/preflight.js';
-import { readConntrack } from '../kernel/readers.js';
+import { runIn } from '../kernel/exec.js';
+import { readConntrack, readRules } from '../kernel/readers.js';
 import type { Topology } from '../topology/schema.js';
 import { namespaceName } from '../topology/names.js';
 import type { ProxyMode } from '../trace/events.js';
 import { ownTable, traceTag, type TraceSpec } from '../trace/rules.js';
 import { withTunnelHops } from '../trace/tunnel.js';
 import { buildWalk, type WalkHop } from '../trace/walk.js';
-import { isIPv6Traffic, type Flow } from '../verify/flows.js';
+import { ip6tablesRuleTexts, withIp6tablesText } from '../trace/ip6tables-text.js';
+import { isIPv6Traffic, senderAddress, type Flow } from '../verify/flows.js';
 import { locateFlow } from '../verify/paths.js';
 import { sendDatagram, sendRequest } from '../verify/traffic.js';
 import { loadWalkthrough, type Traffic } from '../verify/walkthrough.js';
@@ -70,8 +72,8 @@ function traceTraffic(lab: string, opts: TraceOptions): { topology: Topology; fr
   const t = running.topology;
   if (![...t.clients, ...t.pods].some((h) => h.name === from)) throw new LabError(`--from ${from}: no client or pod of that name in lab "${lab}"`, ExitCode.badInput);
   checkTarget('--to', to);
-  // The trace's own rules, monitors and parsers are IPv4's (iptables raw, table ip, SRC=/ip saddr): not IPv6 yet.
-  if (isIPv6Traffic(to)) throw new LabError(`--to ${to}: lab trace follows IPv4 connections only; over IPv6, lab verify ${lab} proves the path hop by hop and lab capture ${lab} <points> --filter ip6 shows it (docs/dualstack.md)`, ExitCode.badInput);
+  const sender = [...t.clients, ...t.pods].find((h) => h.name === from)!;
+  if (isIPv6Traffic(to) && (!senderAddress(sender, to) || !t.cluster.podCIDR6)) throw new LabError(`--to ${to}: an IPv6 destination needs an IPv6 address on ${from} (address6) and cluster.podCIDR6 in lab "${lab}"`, ExitCode.badInput);
   return { topology: t, from, to };
 }
 
@@ -95,10 +97,15 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
   const { topology: t, from, to } = target;
   const proto = opts.proto ?? 'tcp';
   const mode = proxyMode(t);
-  preflight(['ip', 'curl', 'stdbuf', 'nft', ...(mode === 'iptables' ? ['iptables-restore', 'iptables-save', 'xtables-monitor', 'sh'] : [])]);
+  const ipv6 = isIPv6Traffic(to);
+  const tools = ipv6 ? ['ip6tables-restore', 'ip6tables-save', 'sh'] : ['iptables-restore', 'iptables-save', 'xtables-monitor', 'sh'];
+  preflight(['ip', 'curl', 'stdbuf', 'nft', ...(mode === 'iptables' ? tools : [])]);
   const sender = [...t.clients, ...t.pods].find((h) => h.name === from)!;
   const port = nextSourcePort(await portsInUse(namespaceName(t.lab, sender.name)));
-  const spec: TraceSpec = { tag: traceTag(port), proto, clientIP: sender.address, clientPort: port, podCIDR: t.cluster.podCIDR };
+  // IPv6: the sender's IPv6 address and the IPv6 pod range; the rules go in the ip6 family.
+  const spec: TraceSpec = ipv6
+    ? { tag: traceTag(port), proto, clientIP: senderAddress(sender, to)!, clientPort: port, podCIDR: t.cluster.podCIDR6!, ipv6 }
+    : { tag: traceTag(port), proto, clientIP: sender.address, clientPort: port, podCIDR: t.cluster.podCIDR };
   const hosts = [...t.nodes, ...t.routers].map((h) => h.name);
   const ns = (h: string) => namespaceName(t.lab, h);
 
@@ -134,15 +141,16 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
       }),
     );
     await untilMonitors(monitors, (p) => p.added >= expectedAdds(mode, spec), 'saw the trace rules arrive');
+    if (ipv6) await untilLinkLocalSettled([...t.clients, ...t.pods, ...t.nodes, ...t.routers].map((h) => ns(h.name)));
     opts.onProgress?.(`sending ${from} -> ${to} from port ${port}`);
     // The drop tracepoint is on only around the traffic itself.
-    const opened = openDropTrace(labDir(lab), lab, deviceNames(devices));
+    const opened = openDropTrace(labDir(lab), lab, deviceNames(devices), ipv6);
     if ('instance' in opened) dropTrace = opened;
     dropTrace?.mark(`send ${spec.tag}`);
     const traffic: Traffic = { from, to, requests: 1, maxRequests: 1, timeout: 1 };
     const service = t.services.find((s) => s.ports.some((p) => p.protocol === 'TCP')) ?? t.services[0];
     const dnsName = service ? `${service.name}.${service.namespace}.svc.${t.cluster.domain}` : `kubernetes.default.svc.${t.cluster.domain}`;
-    const flow = proto === 'udp' ? await sendDatagram(ns(from), from, to, port, sender.address, dnsName) : await sendRequest(ns(from), traffic, 'trace', 0, port, sender.address);
+    const flow = proto === 'udp' ? await sendDatagram(ns(from), from, to, port, spec.clientIP, dnsName) : await sendRequest(ns(from), traffic, 'trace', 0, port, spec.clientIP);
     dropTrace?.mark(`sent ${spec.tag}`);
     const kernelText = dropTrace?.read() ?? '';
     dropTrace?.close();
@@ -151,16 +159,18 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
     // trace line of this connection before it has been read.
     await Promise.all(hosts.map((h) => removeTraceRules(ns(h), mode, spec, guard).then(() => applied.delete(h))));
     await untilMonitors(monitors, (p) => p.deleted >= (mode === 'nftables' ? 1 : expectedAdds(mode, spec)), 'saw the trace rules go');
+    const listings = mode === 'iptables' && ipv6 ? await Promise.all(hosts.map((h) => ip6tablesListings(ns(h)))) : [];
     const passes = Object.fromEntries(
-      monitors.map((m, i) => [
-        hosts[i]!,
-        m.parse().passes.map((p) => ({ ...p, packet: { ...p.packet, proto } })),
-      ]),
+      monitors.map((m, i) => {
+        const parsed = m.parse().passes.map((p) => ({ ...p, packet: { ...p.packet, proto } }));
+        return [hosts[i]!, listings[i] ? withIp6tablesText(parsed, listings[i]) : parsed];
+      }),
     );
     const hops = withTunnelHops(buildWalk(passes, flow, ownTable(mode, spec)), t);
     // A developer's hook for saving real monitor output as test fixtures.
     if (process.env.LAB_TRACE_DUMP) {
       dumpMonitors(process.env.LAB_TRACE_DUMP, mode, hosts, monitors, flow, spec);
+      if (listings.length) await dumpIp6tables(process.env.LAB_TRACE_DUMP, hosts, ns);
       writeFileSync(join(process.env.LAB_TRACE_DUMP, 'kernel-drops.txt'), kernelText);
     }
     const drops = connectionDrops(kernelDrops(parseKernelEvents(kernelText), devices, `send ${spec.tag}`, `sent ${spec.tag}`), hops, ns);
@@ -173,6 +183,40 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
     forgetTrace(record);
     process.removeListener('exit', onExit);
     log.debug({ lab, tag: spec.tag }, 'trace cleaned up');
+  }
+}
+
+/**
+ * Right after lab up, each interface's link-local address is still tentative (duplicate address
+ * detection, about 2 s) and neighbour discovery waits for it: the first IPv6 connection would
+ * outlast the trace's 1 s. Wait until the kernel reports no tentative address in the lab (5 s at most).
+ */
+async function untilLinkLocalSettled(namespaces: string[]): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const tentative = await Promise.all(namespaces.map(async (n) => (await runIn(n, 'ip', ['-6', '-o', 'addr', 'show', 'tentative'], { allowFailure: true })).stdout.trim() !== ''));
+    if (!tentative.some(Boolean)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const IP6TABLES_TABLES = ['nat', 'filter', 'mangle'] as const;
+
+/** Per table, each rule's ip6tables-save text by chain and nft handle (lab/trace/ip6tables-text.ts). */
+async function ip6tablesListings(namespace: string): Promise<Record<string, Map<string, string>>> {
+  const read = async (table: string) => {
+    const [list, save] = await Promise.all([runIn(namespace, 'nft', ['-a', 'list', 'table', 'ip6', table], { allowFailure: true }), readRules(namespace, { table, ipv6: true })]);
+    return [table, ip6tablesRuleTexts(list.stdout, save)] as const;
+  };
+  return Object.fromEntries(await Promise.all(IP6TABLES_TABLES.map(read)));
+}
+
+async function dumpIp6tables(dir: string, hosts: string[], ns: (h: string) => string): Promise<void> {
+  for (const h of hosts) {
+    for (const table of IP6TABLES_TABLES) {
+      writeFileSync(join(dir, `${h}.nft-ip6-${table}.txt`), (await runIn(ns(h), 'nft', ['-a', 'list', 'table', 'ip6', table], { allowFailure: true })).stdout);
+      writeFileSync(join(dir, `${h}.ip6tables-${table}.txt`), await readRules(ns(h), { table, ipv6: true }));
+    }
   }
 }
 

@@ -72,9 +72,10 @@ const nameFilter = (devices: string[]) => devices.map((d) => `name == "${d}"`).j
 
 /**
  * Make the trace's instance, record it in `stateDir`, and enable its events filtered to IPv4
- * (kfree_skb's protocol is the host-order ethertype) and to the lab's device names.
+ * (kfree_skb's protocol is the host-order ethertype; `ipv6`: IPv6's, 0x86dd, for an IPv6 trace)
+ * and to the lab's device names.
  */
-export function openDropTrace(stateDir: string, lab: string, devices: string[]): DropTrace | { unavailable: string } {
+export function openDropTrace(stateDir: string, lab: string, devices: string[], ipv6 = false): DropTrace | { unavailable: string } {
   const root = tracefsRoot();
   if (!root || !existsSync(join(root, 'instances')) || !existsSync(join(root, 'events', 'skb', 'kfree_skb'))) return { unavailable: 'no tracefs with instances and skb:kfree_skb on this kernel' };
   const instance = join(root, 'instances', `${INSTANCE_PREFIX}${lab}-${randomBytes(4).toString('hex')}`);
@@ -91,7 +92,7 @@ export function openDropTrace(stateDir: string, lab: string, devices: string[]):
   try {
     mkdirSync(instance);
     write(join(instance, 'buffer_size_kb'), '1024');
-    write(join(instance, 'events/skb/kfree_skb/filter'), 'protocol == 2048');
+    write(join(instance, 'events/skb/kfree_skb/filter'), `protocol == ${ipv6 ? 0x86dd : 0x0800}`);
     const names = nameFilter(devices);
     for (const e of EVENTS.slice(1)) if (names) write(join(instance, 'events', e, 'filter'), names);
     for (const e of EVENTS) write(join(instance, 'events', e, 'enable'), '1');

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
 import { ExitCode, LabError } from '../errors.js';
 import { parseNftMonitor, parseXtablesMonitor, type MonitorParse, type ProxyMode } from '../trace/events.js';
-import { iptablesTraceRuleCount, iptablesTraceRules, nftTraceTable, type TraceSpec } from '../trace/rules.js';
+import { iptablesTraceRuleCount, iptablesTraceRules, nftFamily, nftTraceTable, readsWithNft, type TraceSpec } from '../trace/rules.js';
 import { runIn, spawnIn, stopChild } from './exec.js';
 
 /**
@@ -27,7 +27,9 @@ const WAIT_MS = 10_000;
 
 export function startMonitor(ns: string, mode: ProxyMode, spec: TraceSpec, t0: number): TraceMonitor {
   // stdbuf: the monitors print with stdio, which a pipe would otherwise block-buffer.
-  const args = mode === 'nftables' ? ['-oL', 'nft', 'monitor'] : ['-oL', 'xtables-monitor', '--trace', '--event'];
+  const nft = readsWithNft(mode, spec);
+  // iptables mode over IPv6: with handles (-a), so the walk can give each rule as ip6tables-save prints it.
+  const args = nft ? ['-oL', 'nft', ...(mode === 'iptables' ? ['-a'] : []), 'monitor'] : ['-oL', 'xtables-monitor', '--trace', '--event'];
   const child = spawnIn(ns, 'stdbuf', args, ['ignore', 'pipe', 'pipe']);
   const m: TraceMonitor = {
     ns,
@@ -35,7 +37,7 @@ export function startMonitor(ns: string, mode: ProxyMode, spec: TraceSpec, t0: n
     text: '',
     stderr: '',
     stamps: [],
-    parse: () => (mode === 'nftables' ? parseNftMonitor : parseXtablesMonitor)(m.text, spec.tag, m.stamps),
+    parse: () => (nft ? parseNftMonitor : parseXtablesMonitor)(m.text, spec.tag, m.stamps),
   };
   let partial = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -128,21 +130,24 @@ export interface RawTableGuard {
 }
 
 // Run inside the namespace; $1 is the namespace's made-raw marker, the iptables-restore payload
-// arrives on stdin.
-const ADD_RULES = 'nft list table ip raw >/dev/null 2>&1 || : > "$1"; exec iptables-restore --noflush';
-const REMOVE_RULES = 'iptables-restore --noflush; if [ -e "$1" ] && ! iptables-save -t raw | grep -q "^-A "; then nft delete table ip raw && rm -f "$1"; fi';
+// arrives on stdin. IPv6: ip6tables and its own raw table (table ip6 raw), with a marker of its own.
+const ADD_RULES = (v6: boolean) => `nft list table ${v6 ? 'ip6' : 'ip'} raw >/dev/null 2>&1 || : > "$1"; exec ${v6 ? 'ip6' : 'ip'}tables-restore --noflush`;
+const REMOVE_RULES = (v6: boolean) => {
+  const [f, tool] = v6 ? ['ip6', 'ip6tables'] : ['ip', 'iptables'];
+  return `${tool}-restore --noflush; if [ -e "$1" ] && ! ${tool}-save -t raw | grep -q "^-A "; then nft delete table ${f} raw && rm -f "$1"; fi`;
+};
 
-const script = (guard: RawTableGuard, ns: string, text: string) => ['-c', text, 'sh', guard.madeRaw(ns)];
+const script = (guard: RawTableGuard, ns: string, spec: TraceSpec, text: (v6: boolean) => string) => ['-c', text(spec.ipv6 === true), 'sh', `${guard.madeRaw(ns)}${spec.ipv6 ? '.ip6' : ''}`];
 
 export async function addTraceRules(ns: string, mode: ProxyMode, spec: TraceSpec, guard: RawTableGuard): Promise<void> {
   if (mode === 'nftables') await runIn(ns, 'nft', ['-f', '-'], { input: nftTraceTable(spec) });
-  else await runIn(ns, 'sh', script(guard, ns, ADD_RULES), { input: iptablesTraceRules(spec, '-A') });
+  else await runIn(ns, 'sh', script(guard, ns, spec, ADD_RULES), { input: iptablesTraceRules(spec, '-A') });
 }
 
 /** Remove the trace's rules; in iptables mode also the raw table, if a trace made it and no rule is left in it. */
 export async function removeTraceRules(ns: string, mode: ProxyMode, spec: TraceSpec, guard: RawTableGuard): Promise<void> {
-  if (mode === 'nftables') await runIn(ns, 'nft', ['delete', 'table', 'ip', spec.tag], { allowFailure: true });
-  else await runIn(ns, 'sh', script(guard, ns, REMOVE_RULES), { input: iptablesTraceRules(spec, '-D'), allowFailure: true });
+  if (mode === 'nftables') await runIn(ns, 'nft', ['delete', 'table', nftFamily(spec), spec.tag], { allowFailure: true });
+  else await runIn(ns, 'sh', script(guard, ns, spec, REMOVE_RULES), { input: iptablesTraceRules(spec, '-D'), allowFailure: true });
 }
 
 /**
@@ -151,8 +156,8 @@ export async function removeTraceRules(ns: string, mode: ProxyMode, spec: TraceS
  */
 export function removeTraceRulesSync(ns: string, mode: ProxyMode, spec: TraceSpec, guard: RawTableGuard): void {
   const sync = (file: string, args: string[], input?: string) => spawnSync('ip', ['netns', 'exec', ns, file, ...args], { input, stdio: ['pipe', 'ignore', 'ignore'], timeout: 5000 });
-  if (mode === 'nftables') sync('nft', ['delete', 'table', 'ip', spec.tag]);
-  else sync('sh', script(guard, ns, REMOVE_RULES), iptablesTraceRules(spec, '-D'));
+  if (mode === 'nftables') sync('nft', ['delete', 'table', nftFamily(spec), spec.tag]);
+  else sync('sh', script(guard, ns, spec, REMOVE_RULES), iptablesTraceRules(spec, '-D'));
 }
 
 /** Stop a monitor by its pid and wait for it. */

@@ -170,7 +170,8 @@ function droppingRule(hop: WalkHop): PacketDrop['rule'] {
  */
 export function connectionDrops(drops: KernelDrop[], hops: WalkHop[], netnsOf: (host: string) => string): PacketDrop[] {
   const out: PacketDrop[] = [];
-  drops = drops.filter((k) => onPath(k.reason));
+  // IPv6's multicast input frees its copy of an NDP or MLD packet (NOT_SPECIFIED): never the unicast connection's.
+  drops = drops.filter((k) => onPath(k.reason) && !k.location.startsWith('ip6_mc_input'));
   // Where the walk ended each way: the netfilter trace saw the packet arrive there, and nowhere after.
   const lastOf = (direction: string) => hops.filter((h) => h.direction === direction).at(-1);
   for (const k of drops) {

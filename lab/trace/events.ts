@@ -31,6 +31,8 @@ export interface TraceStep {
   target?: string;
   /** The rule as its tool prints it, without the table/chain prefix. */
   rule?: string;
+  /** nft's handle of the rule, when the monitor printed it (`nft -a monitor`). */
+  handle?: number;
 }
 
 /** One hook's look at one packet in one namespace. */
@@ -78,7 +80,7 @@ export function parseXtablesMonitor(text: string, tag: string, stamps: number[] 
       out.passes.push({
         at: stamps[i] ?? 0,
         id: m[1]!,
-        packet: { iif: fields.IN || undefined, oif: fields.OUT || undefined, proto: words.includes('PROTO=UDP') ? 'udp' : 'tcp', src: fields.SRC ?? '', dst: fields.DST ?? '', sport: num(fields.SPORT), dport: num(fields.DPORT), flags: tcpFlags(words), ttl: num(fields.TTL) },
+        packet: { iif: fields.IN || undefined, oif: fields.OUT || undefined, proto: words.includes('PROTO=UDP') ? 'udp' : 'tcp', src: fields.SRC ?? '', dst: fields.DST ?? '', sport: num(fields.SPORT), dport: num(fields.DPORT), flags: tcpFlags(words), ttl: num(fields.TTL ?? fields.HOPLIMIT) },
         steps: [],
       });
       return;
@@ -88,7 +90,7 @@ export function parseXtablesMonitor(text: string, tag: string, stamps: number[] 
       const [table, chain, kind, ...rest] = m[2]!.split(':') as [string, string, string, ...string[]];
       // rule:<handle>:<VERDICT>[:<target>], policy:<VERDICT>, return:<…>
       const verdictParts = kind === 'rule' ? rest.slice(1) : rest;
-      const rule = m[3]!.replace(/^-4 -t \S+ -A \S+\s*/, '').trim();
+      const rule = m[3]!.replace(/^-[46] -t \S+ -A \S+\s*/, '').trim();
       const pass = out.passes.at(-1);
       pass?.steps.push({ table, chain, kind: kind === 'policy' ? 'policy' : kind === 'return' ? 'return' : 'rule', verdict: xtVerdict(verdictParts[0] ?? ''), target: verdictParts[1], rule: rule || undefined });
     }
@@ -103,6 +105,9 @@ export function parseNftMonitor(text: string, tag: string, stamps: number[] = []
     const t = line.trim();
     if (t.startsWith('add table') && t.includes(tag)) out.added++;
     if (t.startsWith('delete table') && t.includes(tag)) out.deleted++;
+    // iptables mode over IPv6: ip6tables' TRACE rules arrive in ip6 raw as nftrace rules (nft prints no comment).
+    if (/^add rule ip6 raw (PREROUTING|OUTPUT) .*meta nftrace set 1( # handle \d+)?$/.test(t)) out.added++;
+    if (/^delete rule ip6 raw (PREROUTING|OUTPUT) /.test(t)) out.deleted++;
     const m = /^trace id ([0-9a-f]+) (\S+) (\S+) (\S+) (packet:|rule|policy|verdict|unknown rule)\s*(.*)$/.exec(t);
     if (!m) return;
     const [, id, , table, chain, what, rest] = m as unknown as [string, string, string, string, string, string, string];
@@ -115,7 +120,7 @@ export function parseNftMonitor(text: string, tag: string, stamps: number[] = []
       out.passes.push({
         at: stamps[i] ?? 0,
         id,
-        packet: { iif: get(/iif "([^"]+)"/), oif: get(/oif "([^"]+)"/), proto, src: get(/ip saddr (\S+)/) ?? '', dst: get(/ip daddr (\S+)/) ?? '', sport: num(get(/(?:tcp|udp) sport (\d+)/)), dport: num(get(/(?:tcp|udp) dport (\d+)/)), flags, ttl: num(get(/ip ttl (\d+)/)) },
+        packet: { iif: get(/iif "([^"]+)"/), oif: get(/oif "([^"]+)"/), proto, src: get(/ip6? saddr (\S+)/) ?? '', dst: get(/ip6? daddr (\S+)/) ?? '', sport: num(get(/(?:tcp|udp) sport (\d+)/)), dport: num(get(/(?:tcp|udp) dport (\d+)/)), flags, ttl: num(get(/ip ttl (\d+)/) ?? get(/ip6 hoplimit (\d+)/)) },
         steps: [],
       });
       return;
@@ -127,8 +132,9 @@ export function parseNftMonitor(text: string, tag: string, stamps: number[] = []
     else if (what === 'verdict') pass.steps.push({ table, chain, kind: 'return', verdict: rest.trim().split(/\s+/)[0]!.toUpperCase() });
     else {
       const v = /\(verdict (\w+)(?: (\S+))?\)\s*$/.exec(rest);
-      const rule = rest.replace(/\(verdict [^)]*\)\s*$/, '').replace(/counter packets \d+ bytes \d+\s*/, '').replace(/\s+/g, ' ').trim();
-      pass.steps.push({ table, chain, kind: 'rule', verdict: (v?.[1] ?? 'continue').toUpperCase(), target: v?.[2], rule: what === 'unknown rule' ? undefined : rule });
+      const handle = what === 'unknown rule' ? undefined : /# handle (\d+)\s*(?:\(verdict [^)]*\))?\s*$/.exec(rest)?.[1];
+      const rule = rest.replace(/\(verdict [^)]*\)\s*$/, '').replace(/# handle \d+\s*$/, '').replace(/counter packets \d+ bytes \d+\s*/, '').replace(/\s+/g, ' ').trim();
+      pass.steps.push({ table, chain, kind: 'rule', verdict: (v?.[1] ?? 'continue').toUpperCase(), target: v?.[2], rule: what === 'unknown rule' ? undefined : rule, ...(handle ? { handle: Number(handle) } : {}) });
     }
   });
   return out;

@@ -31,7 +31,9 @@ export function renderTrace(r: TraceView): string {
   const out: string[] = [];
   const answer = r.flow.answer ? `answered by ${r.flow.answer.pod}` : r.flow.datagram ? `answered: ${r.flow.datagram.reply}` : `no answer (${r.flow.error ?? 'dropped'})`;
   out.push(bold(`trace ${r.lab}: ${r.flow.client} > ${r.flow.target}, ${answer}`));
-  out.push(dim(`kube-proxy mode ${r.mode}; the kernel's own trace (${r.mode === 'nftables' ? 'nft monitor trace' : 'xtables-monitor --trace'}) in ${r.traced.join(', ')}`));
+  // IPv6 in iptables mode is read with nft monitor too (lab/trace/rules.ts readsWithNft).
+  const nft = r.mode === 'nftables' || r.flow.client.startsWith('[');
+  out.push(dim(`kube-proxy mode ${r.mode}; the kernel's own trace (${nft ? 'nft monitor trace' : 'xtables-monitor --trace'}) in ${r.traced.join(', ')}`));
   for (const h of r.hops) {
     out.push('');
     const where = [h.iif && `in ${h.iif}`, h.oif && `out ${h.oif}`].filter(Boolean).join(', ');
@@ -47,7 +49,7 @@ export function renderTrace(r: TraceView): string {
     }
     for (const n of h.notes) out.push(`  ${yellow('→')} ${n}`);
     if (h.fate === 'DROP') out.push(`  ${red('DROP: the packet ends here, and nothing is sent back')}`);
-    if (h.fate === 'REJECT') out.push(`  ${red(`REJECT: the packet ends here, and ${h.host} sends ${h.rejectWith ?? 'an ICMP error'} back to ${h.packet.split(':')[0]}`)}`);
+    if (h.fate === 'REJECT') out.push(`  ${red(`REJECT: the packet ends here, and ${h.host} sends ${h.rejectWith ?? 'an ICMP error'} back to ${h.packet.startsWith('[') ? h.packet.slice(1, h.packet.indexOf(']')) : h.packet.split(':')[0]}`)}`);
   }
   out.push(...dropLines(r));
   out.push('');

@@ -1,4 +1,5 @@
 import type { ConntrackEntry } from '../kernel/conntrack.js';
+import { joinHostPort, splitHostPort } from '../util/ipv6.js';
 import { packetInFlow, type Flow } from '../verify/flows.js';
 import type { PacketView, TracePass, TraceStep } from './events.js';
 
@@ -49,7 +50,7 @@ export interface WalkHop {
   repeats: number;
 }
 
-const tuple = (p: Pick<PacketView, 'src' | 'sport' | 'dst' | 'dport'>) => `${p.src}:${p.sport} > ${p.dst}:${p.dport}`;
+const tuple = (p: Pick<PacketView, 'src' | 'sport' | 'dst' | 'dport'>) => `${joinHostPort(p.src, p.sport)} > ${joinHostPort(p.dst, p.dport)}`;
 export const describeView = (p: PacketView) => `${tuple(p)}${p.flags ? ` [${p.flags}]` : ''}`;
 
 /** A pass through the trace's own table (nft) or its own TRACE rule (iptables): where a packet enters a namespace. */
@@ -92,7 +93,7 @@ function packetsOf(passes: TracePass[], ownTable: string): TracePass[][] {
 
 /** Is this packet going toward the server (request) or back (reply)? */
 function directionOf(p: PacketView, flow: Flow): 'request' | 'reply' {
-  const [cip, cport] = [flow.client.slice(0, flow.client.lastIndexOf(':')), Number(flow.client.slice(flow.client.lastIndexOf(':') + 1))];
+  const { ip: cip, port: cport } = splitHostPort(flow.client);
   if (p.src === cip && p.sport === cport) return 'request';
   const e = flow.conntrack?.entry;
   if (e && p.src === e.reply.dst && p.sport === e.reply.dport) return 'request';
@@ -153,8 +154,8 @@ export function buildWalk(passes: Record<string, TracePass[]>, flow: Flow, ownTa
       const notes: string[] = [];
       if (entry && flow.conntrack?.node === host) {
         const snat = entry.reply.dst !== entry.original.src || entry.reply.dport !== entry.original.sport;
-        if (direction === 'request' && snat) notes.push(`the source is rewritten as it leaves (POSTROUTING, after the trace's last look): ${entry.reply.dst}:${entry.reply.dport} > ${entry.reply.src}:${entry.reply.sport}, as conntrack recorded`);
-        if (direction === 'reply') notes.push(`conntrack, not a rule, translates the reply back: it leaves as ${entry.original.dst}:${entry.original.dport} > ${entry.original.src}:${entry.original.sport}`);
+        if (direction === 'request' && snat) notes.push(`the source is rewritten as it leaves (POSTROUTING, after the trace's last look): ${joinHostPort(entry.reply.dst, entry.reply.dport)} > ${joinHostPort(entry.reply.src, entry.reply.sport)}, as conntrack recorded`);
+        if (direction === 'reply') notes.push(`conntrack, not a rule, translates the reply back: it leaves as ${joinHostPort(entry.original.dst, entry.original.dport)} > ${joinHostPort(entry.original.src, entry.original.sport)}`);
       }
       if (hooks.length === 0) notes.push('no rule here: forwarded as it came');
       hops.push({ host, direction, packet: describeView(enter), iif: enter.iif, oif: first.at(-1)!.packet.oif, hooks, notes, fate, ...(rejectWith ? { rejectWith } : {}), repeats: pkts.length - 1, ttl: enter.ttl ?? 0, seen: first[0]!.at });

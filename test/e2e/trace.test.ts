@@ -112,6 +112,10 @@ describe.skipIf(!root)('lab trace against the real kernel', () => {
   it('refuses bad input before touching anything', async () => {
     expect((await lab(['trace', LAB, '--from', 'nobody'])).exitCode).toBe(2);
     expect((await lab(['trace', LAB, '--to', 'nowhere'])).exitCode).toBe(2);
+    // An IPv6 destination from a client with no IPv6 address, in a lab with no IPv6 pod range.
+    const v6 = await lab(['trace', LAB, '--to', '[fd00:10:240::4]:32000']);
+    expect(v6.exitCode).toBe(2);
+    expect(v6.stderr).toContain('an IPv6 destination needs an IPv6 address on client (address6)');
     expect((await lab(['trace', 'not-up'])).exitCode).toBe(5);
   });
 });

@@ -97,6 +97,13 @@ describe('drop reasons: the real trace', () => {
     expect(connectionDrops([purge, k], hops, (h) => h).map((d) => d.reason)).toEqual(['NETFILTER_DROP']);
   });
 
+  it("an NDP or MLD packet freed by IPv6's multicast input is not the connection's drop (IPv6 traces)", () => {
+    const k = { reason: 'NETFILTER_DROP', location: 'nft_do_chain+0x46f/0x690', at: 0, host: 'node2', device: 'eth0' };
+    const ndp = { ...k, reason: 'NOT_SPECIFIED', location: 'ip6_mc_input+0xd4/0x130' };
+    expect(connectionDrops([ndp], hops, (h) => h)).toEqual([]);
+    expect(connectionDrops([{ ...ndp, location: 'ip6_rcv_finish_core+0x1/0x2' }], hops, (h) => h).map((d) => d.reason)).toEqual(['NOT_SPECIFIED']);
+  });
+
   it('counts a retransmission dying the same way once, with its count', () => {
     const k = { reason: 'NETFILTER_DROP', location: 'nft_do_chain+0x46f/0x690', at: 0, host: 'node2', device: 'eth0' };
     expect(connectionDrops([k, { ...k, at: 1 }], hops, (h) => h)[0]!.count).toBe(2);

@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNftMonitor, parseXtablesMonitor, type TracePass } from '../../lab/trace/events.js';
 import { renderTrace } from '../../lab/trace/render.js';
-import { iptablesTraceRuleCount, iptablesTraceRules, nftTraceTable, traceTag, type TraceSpec } from '../../lab/trace/rules.js';
+import { iptablesTraceRuleCount, iptablesTraceRules, nftTraceTable, ownTable, readsWithNft, traceTag, type TraceSpec } from '../../lab/trace/rules.js';
 import { buildWalk, rejectReply } from '../../lab/trace/walk.js';
+import { ip6tablesRuleTexts, withIp6tablesText } from '../../lab/trace/ip6tables-text.js';
 import type { Flow } from '../../lab/verify/flows.js';
 
 /**
@@ -183,3 +184,129 @@ describe("kube-proxy's nftables mode (nft monitor, saved from a real cross-node 
   });
 });
 
+
+/**
+ * IPv6 (the dualstack scenario), saved from real traces through scripts/isolated.sh: a NodePort
+ * connection to [fd00:10:240::4]:32000 from the client, answered by web-2 on node2.
+ */
+describe('IPv6 trace rules', () => {
+  const spec: TraceSpec = { tag: traceTag(20001), proto: 'tcp', clientIP: 'fd00:10:241::4', clientPort: 20001, podCIDR: 'fd00:10:244::/56', ipv6: true };
+  it("writes ip6tables' TRACE rules and an nft table ip6 of its own", () => {
+    const rules = iptablesTraceRules(spec, '-A').split('\n').filter((l) => l.startsWith('-A'));
+    expect(rules[0]).toBe('-A PREROUTING -p tcp -s fd00:10:241::4 -m tcp --sport 20001 -m tcp --tcp-flags SYN SYN -m comment --comment lab-trace-20001 -j TRACE');
+    expect(rules).toContain('-A OUTPUT -p tcp -s fd00:10:244::/56 -m tcp --tcp-flags SYN SYN -m comment --comment lab-trace-20001 -j TRACE');
+    const nft = nftTraceTable(spec);
+    expect(nft).toContain('add table ip6 lab-trace-20001');
+    expect(nft).toContain('add rule ip6 lab-trace-20001 pre ip6 saddr fd00:10:241::4 tcp sport 20001 tcp flags & syn == syn meta nftrace set 1');
+    expect(nft).toContain('add rule ip6 lab-trace-20001 out meta l4proto tcp ip6 daddr fd00:10:244::/56 tcp flags & syn == syn meta nftrace set 1');
+    expect(nft).not.toMatch(/ ip (saddr|daddr) |table ip /);
+    // IPv4's are as before.
+    expect(nftTraceTable({ ...spec, clientIP: '10.241.0.4', podCIDR: '10.244.0.0/16', ipv6: undefined })).toContain('add table ip lab-trace-20001');
+  });
+  it('is read with nft monitor in both modes (xtables-monitor quits on ip6tables rules here)', () => {
+    expect(readsWithNft('iptables', spec)).toBe(true);
+    expect(readsWithNft('iptables', { ipv6: undefined })).toBe(false);
+    expect(readsWithNft('nftables', { ipv6: undefined })).toBe(true);
+  });
+});
+
+describe('xtables-monitor IPv6 lines', () => {
+  // What xtables-monitor v1.8.9 printed before it quit at KUBE-NODEPORTS' `-p tcp` rule.
+  const text = readFileSync(join(DIR, 'xtables-ip6-node1.txt'), 'utf8');
+  it('reads the IPv6 packet (HOPLIMIT for TTL, no PROTO= field) and the -6 rules', () => {
+    const { passes } = parseXtablesMonitor(text, 'lab-trace-40123');
+    expect(passes[0]!.packet).toEqual({ iif: 'eth0', oif: undefined, proto: 'tcp', src: 'fd00:10:241::4', dst: 'fd00:10:240::4', sport: 40124, dport: 32000, flags: 'S', ttl: 63 });
+    const steps = passes[1]!.steps;
+    expect(steps[0]).toEqual({ table: 'nat', chain: 'PREROUTING', kind: 'rule', verdict: 'JUMP', target: 'KUBE-SERVICES', rule: '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES' });
+    expect(steps[1]!.rule).toMatch(/^! -d ::1\/128 /);
+  });
+});
+
+function saved6(run: string, mode: 'iptables' | 'nftables') {
+  const { flow, spec } = JSON.parse(readFileSync(join(DIR, run, 'flow.json'), 'utf8')) as { flow: Flow; spec: TraceSpec };
+  const passes: Record<string, TracePass[]> = {};
+  const counts: Record<string, [number, number]> = {};
+  for (const host of ['node1', 'node2', 'router']) {
+    const text = readFileSync(join(DIR, run, `${host}.${mode}.txt`), 'utf8');
+    const parsed = parseNftMonitor(text, spec.tag, text.split('\n').map((_, i) => i));
+    // iptables mode: each rule as ip6tables-save prints it, by nft's handle (saved listings of the same lab).
+    const listing = (table: string) => ip6tablesRuleTexts(readFileSync(join(DIR, run, `${host}.nft-ip6-${table}.txt`), 'utf8'), readFileSync(join(DIR, run, `${host}.ip6tables-${table}.txt`), 'utf8'));
+    passes[host] = mode === 'iptables' ? withIp6tablesText(parsed.passes, { nat: listing('nat'), filter: listing('filter') }) : parsed.passes;
+    counts[host] = [parsed.added, parsed.deleted];
+  }
+  return { flow, spec, passes, counts, hops: buildWalk(passes, flow, ownTable(mode, spec)) };
+}
+
+const HOPS = ['router request', 'node1 request', 'router request', 'node2 request', 'node2 reply', 'router reply', 'node1 reply', 'router reply'];
+
+describe('ip6tables rule text by nft handle', () => {
+  const list = ['table ip6 nat { # handle 6', '\tchain KUBE-NODEPORTS { # handle 2', '\t\tmeta l4proto tcp  tcp dport 32000 counter packets 2 bytes 160 jump KUBE-EXT-X # handle 22', '\t}', '', '\tchain POSTROUTING { # handle 7', '\t\ttype nat hook postrouting priority srcnat; policy accept;', '\t\tcounter jump KUBE-POSTROUTING # handle 13', '\t\tcounter masquerade # handle 40', '\t}', '}'].join('\n');
+  const save = ['*nat', ':POSTROUTING ACCEPT [0:0]', ':KUBE-NODEPORTS - [0:0]', '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING', '-A POSTROUTING -j MASQUERADE', '-A KUBE-NODEPORTS -p tcp -m comment --comment "default/web:https" -m tcp --dport 32000 -j KUBE-EXT-X', 'COMMIT'].join('\n');
+  it("pairs each chain's k-th rule in nft -a list with its k-th -A line in ip6tables-save", () => {
+    expect([...ip6tablesRuleTexts(list, save)]).toEqual([
+      ['KUBE-NODEPORTS 22', '-p tcp -m comment --comment "default/web:https" -m tcp --dport 32000 -j KUBE-EXT-X'],
+      ['POSTROUTING 13', '-m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING'],
+      ['POSTROUTING 40', '-j MASQUERADE'],
+    ]);
+  });
+  it("keeps nft's text for a chain whose rules changed between the two reads", () => {
+    expect(ip6tablesRuleTexts(list, save.replace('-A POSTROUTING -j MASQUERADE\n', '')).has('POSTROUTING 13')).toBe(false);
+  });
+  it('reads the handle from `nft -a monitor` trace lines and leaves it out of the rule', () => {
+    const line = 'trace id fec62e2e ip6 nat KUBE-NODEPORTS rule meta l4proto tcp  tcp dport 32000 counter packets 0 bytes 0 jump KUBE-EXT-X # handle 22 (verdict jump KUBE-EXT-X)';
+    const packet = 'trace id fec62e2e ip6 nat PREROUTING packet: iif "eth0" ip6 saddr fd00:10:241::4 ip6 daddr fd00:10:240::4 ip6 hoplimit 63 tcp sport 40000 tcp dport 32000 tcp flags == syn';
+    const [pass] = parseNftMonitor(`${packet}\n${line}\n`, 'lab-trace-40000').passes;
+    expect(pass!.steps[0]).toEqual({ table: 'nat', chain: 'KUBE-NODEPORTS', kind: 'rule', verdict: 'JUMP', target: 'KUBE-EXT-X', rule: 'meta l4proto tcp tcp dport 32000 jump KUBE-EXT-X', handle: 22 });
+    expect(withIp6tablesText([pass!], { nat: ip6tablesRuleTexts(list, save) })[0]!.steps[0]!.rule).toBe('-p tcp -m comment --comment "default/web:https" -m tcp --dport 32000 -j KUBE-EXT-X');
+  });
+});
+
+describe('IPv6 in iptables mode (ip6tables TRACE rules, nft -a monitor, the rules as ip6tables-save prints them)', () => {
+  const { flow, spec, counts, hops } = saved6('ip6-cross-node', 'iptables');
+  it("sees ip6tables' eight TRACE rules arrive and go (nft prints no comment: counted by table and action)", () => {
+    for (const host of Object.keys(counts)) expect(counts[host], host).toEqual([iptablesTraceRuleCount(spec), iptablesTraceRuleCount(spec)]);
+  });
+  it("walks kube-proxy's ip6 chains in order on node1, the DNAT to web-2's IPv6 address, the MASQUERADE to node1's", () => {
+    expect(hops.map((h) => `${h.host} ${h.direction}`)).toEqual(HOPS);
+    const node1 = hops[1]!;
+    expect(node1.packet).toBe(`${flow.client} > [fd00:10:240::4]:32000 [S]`);
+    const rules = node1.hooks.flatMap((h) => h.rules);
+    const chains = rules.map((r) => r.chain);
+    const at = (prefix: string) => chains.findIndex((c) => c.startsWith(prefix));
+    expect(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-EXT-', 'KUBE-MARK-MASQ', 'KUBE-SVC-', 'KUBE-SEP-', 'KUBE-POSTROUTING'].map(at).every((i, k, all) => i >= 0 && (k === 0 || i > all[k - 1]!))).toBe(true);
+    expect(rules.find((r) => r.chain === 'KUBE-NODEPORTS')).toMatchObject({ rule: '-p tcp --dport 32000 -j KUBE-EXT-54WW65JLHZHRV7HC', comment: 'default/web:https' });
+    expect(rules.find((r) => r.chain.startsWith('KUBE-SVC-'))!.rule).toMatch(/^-m statistic --mode random --probability 0\.5/);
+    const dnat = rules.find((r) => r.rule.includes('DNAT'))!;
+    expect(dnat).toMatchObject({ table: 'nat', rule: '-p tcp -j DNAT --to-destination [fd00:10:244:1::2]:8443', comment: 'default/web:https', nat: `now ${flow.client} > [fd00:10:244:1::2]:8443` });
+    expect(rules.some((r) => r.chain === 'KUBE-POSTROUTING' && r.rule === '-j MASQUERADE --random-fully')).toBe(true);
+    expect(node1.notes.join(' ')).toMatch(/^the source is rewritten as it leaves .*: \[fd00:10:240::4\]:\d+ > \[fd00:10:244:1::2\]:8443, as conntrack recorded$/);
+    expect(hops[3]!.packet).toMatch(/^\[fd00:10:240::4\]:\d+ > \[fd00:10:244:1::2\]:8443 \[S\]$/);
+  });
+  it('says conntrack, not a rule, translated the reply on node1', () => {
+    const back = hops[6]!;
+    expect(back.hooks[0]!.note).toBe(`no rule: conntrack translated this reply, now [fd00:10:244:1::2]:8443 > ${flow.client}`);
+    expect(back.notes).toEqual([`conntrack, not a rule, translates the reply back: it leaves as [fd00:10:240::4]:32000 > ${flow.client}`]);
+  });
+  it('renders it naming nft monitor as the reader', () => {
+    const text = renderTrace({ lab: 'dualstack', mode: 'iptables', from: 'client', to: flow.target, flow, traced: ['node1', 'node2', 'router'], hops, ms: 1 }).replace(/\x1b\[[0-9;]*m/g, '');
+    expect(text).toContain("kube-proxy mode iptables; the kernel's own trace (nft monitor trace)");
+    expect(text).toContain('→ now [fd00:10:241::4]:');
+  });
+});
+
+describe('IPv6 in nftables mode (table ip6 of its own, table ip6 kube-proxy)', () => {
+  const { flow, counts, hops } = saved6('nft6-cross-node', 'nftables');
+  it('walks services, service-, endpoint-, the dnat to web-2 and the masquerade', () => {
+    for (const host of Object.keys(counts)) expect(counts[host], host).toEqual([1, 1]);
+    expect(hops.map((h) => `${h.host} ${h.direction}`)).toEqual(HOPS);
+    const rules = hops[1]!.hooks.flatMap((h) => h.rules);
+    expect(rules.every((r) => r.table === 'kube-proxy')).toBe(true);
+    const chains = rules.map((r) => r.chain);
+    const at = (prefix: string) => chains.findIndex((c) => c.startsWith(prefix));
+    expect(['services', 'external-', 'mark-for-masquerade', 'service-', 'endpoint-', 'masquerading'].map(at).every((i, k, all) => i >= 0 && (k === 0 || i > all[k - 1]!))).toBe(true);
+    expect(rules.find((r) => r.chain === 'services')!.rule).toBe('ip6 daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports');
+    expect(rules.find((r) => r.rule.includes('dnat to'))!.nat).toBe(`now ${flow.client} > [fd00:10:244:1::2]:8443`);
+    expect(hops[1]!.notes.join(' ')).toMatch(/: \[fd00:10:240::4\]:\d+ > \[fd00:10:244:1::2\]:8443, as conntrack recorded$/);
+    expect(hops[6]!.notes.join(' ')).toContain('conntrack, not a rule');
+  });
+});
