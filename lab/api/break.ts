@@ -54,12 +54,23 @@ export function repairLab(lab: string): Promise<BreakResult[]> {
     const store = running.store();
     const done: BreakResult[] = [];
     for (const plan of [...(running.state.faults ?? [])].reverse()) {
-      for (const step of plan.repairSteps) await runCommand(running, step);
+      await runRepair(running, plan);
       store.forgetFault(plan.fault);
       done.push({ lab, fault: plan.fault, summary: plan.summary });
     }
     return done;
   });
+}
+
+/**
+ * A fault's repair steps, then its healthy signal awaited (at most 10 s): some repairs only set
+ * the kernel or a daemon going (`birdc enable` brings the session up and the route back a moment
+ * later), and a repair is done when the lab is healthy again, not when the command returned.
+ */
+async function runRepair(running: RunningLab, plan: FaultPlan): Promise<void> {
+  for (const step of plan.repairSteps) await runCommand(running, step);
+  const until = performance.now() + 10_000;
+  while (!(await healthyNow(running, plan.healthy)) && performance.now() < until) await new Promise((r) => setTimeout(r, 100));
 }
 
 /** Is the fault gone from the live kernel (whoever fixed it)? */
@@ -96,7 +107,7 @@ export function repairFault(lab: string, fault: string): Promise<void> {
     const running = runningLab(lab);
     const plan = running.state.faults?.find((f) => f.fault === fault);
     if (!plan) return;
-    for (const step of plan.repairSteps) await runCommand(running, step);
+    await runRepair(running, plan);
     running.store().forgetFault(fault);
   });
 }
