@@ -1,3 +1,4 @@
+import { untilLinkLocalSettled } from '../kernel/ipv6-ready.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, LabError } from '../errors.js';
@@ -183,20 +184,6 @@ async function traceLocked(lab: string, opts: TraceOptions, target: ReturnType<t
     forgetTrace(record);
     process.removeListener('exit', onExit);
     log.debug({ lab, tag: spec.tag }, 'trace cleaned up');
-  }
-}
-
-/**
- * Right after lab up, each interface's link-local address is still tentative (duplicate address
- * detection, about 2 s) and neighbour discovery waits for it: the first IPv6 connection would
- * outlast the trace's 1 s. Wait until the kernel reports no tentative address in the lab (5 s at most).
- */
-async function untilLinkLocalSettled(namespaces: string[]): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    const tentative = await Promise.all(namespaces.map(async (n) => (await runIn(n, 'ip', ['-6', '-o', 'addr', 'show', 'tentative'], { allowFailure: true })).stdout.trim() !== ''));
-    if (!tentative.some(Boolean)) return;
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

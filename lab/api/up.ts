@@ -1,3 +1,5 @@
+import { untilLinkLocalSettled } from '../kernel/ipv6-ready.js';
+import { isDualStack } from '../topology/family.js';
 import { ExitCode, LabError } from '../errors.js';
 import { foreignNamespaceFiles } from '../kernel/apply.js';
 import { CLAIMED, namespaceMarkers } from '../kernel/netns.js';
@@ -86,6 +88,8 @@ export async function up(topologyRef: string, opts: UpOptions = {}): Promise<UpR
       await stage('health checks', async () => void (loadBalancers = await syncHealthChecks(topology)));
       // MetalLB's speakers announced from their start: wait for the router's multipath routes to hold every one.
       if (loadBalancerOf(topology).announcements(topology).length > 0) await stage('announcements', async () => void (announced = await settledAnnouncements(topology)));
+      // IPv6 is up once no link-local address is tentative (duplicate address detection), or the first IPv6 requests stall.
+      if (isDualStack(topology)) await stage('ipv6 addresses', () => untilLinkLocalSettled(plan.namespaces.map((n) => n.ns)));
       throwIfInterrupted();
     } catch (err) {
       await rollback().catch(() => undefined);
