@@ -201,3 +201,9 @@ export function workshopLabs(prefix: string, names: string[]): { dir: () => stri
   });
   return { dir: () => dir, env: () => ({ LAB_WORKSHOP_DIR: dir, NO_COLOR: '1' }) };
 }
+
+/** `lab verify --json` as the e2e tests read it. */
+export type VerifyJson = { passed: number; paths: { name: string; steps: { status: string; title: string; seen: string }[] }[] };
+
+/** Every failed step of a verify result, one line each: `path: step title: what was seen`. */
+export const failuresOf = (r: VerifyJson) => r.paths.flatMap((p) => p.steps.filter((s) => s.status === 'fail').map((s) => `${p.name}: ${s.title}: ${s.seen}`));

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { lab, requireRoot, ROOT, sh } from './helpers.js';
+import { failuresOf, lab, requireRoot, ROOT, sh, type VerifyJson } from './helpers.js';
 
 /**
  * A Service whose targetPort is a name (test/fixtures/worlds/named-ports.yaml): web-1 declares
@@ -12,8 +12,6 @@ import { lab, requireRoot, ROOT, sh } from './helpers.js';
  */
 const root = requireRoot();
 const FILE = join(ROOT, 'test', 'fixtures', 'worlds', 'named-ports.yaml');
-type Result = { passed: number; paths: { name: string; steps: { status: string; title: string; seen: string }[] }[] };
-const failuresOf = (r: Result) => r.paths.flatMap((p) => p.steps.filter((s) => s.status === 'fail').map((s) => `${p.name}: ${s.title}: ${s.seen}`));
 
 describe.skipIf(!root)('named target ports', () => {
   const out = mkdtempSync(join(tmpdir(), 'lab-named-ports-'));
@@ -33,7 +31,7 @@ describe.skipIf(!root)('named target ports', () => {
       expect(await listening('web-3')).toEqual(['0.0.0.0:9100']);
 
       const good = await lab(['verify', 'named', '--json', '--out', join(out, mode)], { timeout: 400_000 });
-      const result = JSON.parse(good.stdout) as Result;
+      const result = JSON.parse(good.stdout) as VerifyJson;
       expect(failuresOf(result)).toEqual([]);
       expect(good.exitCode).toBe(0);
       expect(result.passed).toBeGreaterThan(50);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { lab, requireRoot, ROOT, sh } from './helpers.js';
+import { failuresOf, lab, requireRoot, ROOT, sh, type VerifyJson } from './helpers.js';
 
 /**
  * test/fixtures/worlds/outside-ips.yaml on the real kernel: a load balancer IP (1.2.3.4) and an
@@ -13,8 +13,6 @@ import { lab, requireRoot, ROOT, sh } from './helpers.js';
  */
 const root = requireRoot();
 const FILE = join(ROOT, 'test', 'fixtures', 'worlds', 'outside-ips.yaml');
-type Result = { passed: number; paths: { name: string; steps: { status: string; title: string; seen: string }[] }[] };
-const failuresOf = (r: Result) => r.paths.flatMap((p) => p.steps.filter((s) => s.status === 'fail').map((s) => `${p.name}: ${s.title}: ${s.seen}`));
 
 describe.skipIf(!root)('service IPs outside the lab, and senders with extra addresses', () => {
   const out = mkdtempSync(join(tmpdir(), 'lab-outside-ips-'));
@@ -37,7 +35,7 @@ describe.skipIf(!root)('service IPs outside the lab, and senders with extra addr
       expect(lbRoute).toContain('nexthop via 10.240.0.5');
 
       const good = await lab(['verify', 'outside', '--json', '--out', join(out, mode)], { timeout: 400_000 });
-      const result = JSON.parse(good.stdout) as Result;
+      const result = JSON.parse(good.stdout) as VerifyJson;
       expect(failuresOf(result)).toEqual([]);
       expect(good.exitCode).toBe(0);
       const names = result.paths.map((p) => p.name);

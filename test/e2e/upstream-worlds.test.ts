@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { lab, requireRoot, ROOT, sh } from './helpers.js';
+import { failuresOf, lab, requireRoot, ROOT, sh, type VerifyJson } from './helpers.js';
 
 /**
  * Upstream's TestNodePorts world as a topology file (test/fixtures/upstream-worlds/node-ports.yaml:
@@ -12,8 +12,6 @@ import { lab, requireRoot, ROOT, sh } from './helpers.js';
  */
 const root = requireRoot();
 const FILE = join(ROOT, 'test', 'fixtures', 'upstream-worlds', 'node-ports.yaml');
-type Result = { passed: number; paths: { name: string; steps: { status: string; title: string; seen: string }[] }[] };
-const failuresOf = (r: Result) => r.paths.flatMap((p) => p.steps.filter((s) => s.status === 'fail').map((s) => `${p.name}: ${s.title}: ${s.seen}`));
 
 describe.skipIf(!root)('an upstream test world', () => {
   const out = mkdtempSync(join(tmpdir(), 'lab-upstream-world-'));
@@ -32,7 +30,7 @@ describe.skipIf(!root)('an upstream test world', () => {
       expect(await sh('ip', ['netns', 'exec', 'upnp-test-node', 'ip', '-4', '-o', 'addr', 'show', 'cbr0'])).toContain('10.180.0.254/24');
 
       const good = await lab(['verify', 'upnp', '--json', '--out', join(out, `${mode}-good`)], { timeout: 240_000 });
-      const result = JSON.parse(good.stdout) as Result;
+      const result = JSON.parse(good.stdout) as VerifyJson;
       expect(failuresOf(result)).toEqual([]);
       expect(good.exitCode).toBe(0);
       expect(result.paths.length).toBe(4);
@@ -52,7 +50,7 @@ describe.skipIf(!root)('an upstream test world', () => {
       }
       const bad = await lab(['verify', 'upnp', '--json', '--out', join(out, `${mode}-bad`)], { timeout: 240_000 });
       expect(bad.exitCode).toBe(1);
-      const failed = (JSON.parse(bad.stdout) as Result).paths.filter((p) => p.steps.some((s) => s.status === 'fail')).map((p) => p.name);
+      const failed = (JSON.parse(bad.stdout) as VerifyJson).paths.filter((p) => p.steps.some((s) => s.status === 'fail')).map((p) => p.name);
       // Exactly the two ways other-node translates: the ClusterIP from its pod, its NodePort.
       expect(failed.sort()).toEqual(['ns1/svc1:p80 clusterIP from sender to 172.30.0.41:80 -> ep-1', 'ns1/svc1:p80 nodePort from client to 192.168.0.3:3001 -> ep-1']);
       await lab(['down', 'upnp']);
