@@ -186,5 +186,7 @@ export function connectionDrops(drops: KernelDrop[], hops: WalkHop[], netnsOf: (
     const rule = k.reason === 'NETFILTER_DROP' ? droppingRule(hop) : undefined;
     out.push({ reason: k.reason, meaning: meaningOf(k.reason), host: k.host, netns: netnsOf(k.host), device: k.device, direction: hop.direction, location: k.location, ...(rule ? { rule } : {}), count: 1 });
   }
-  return out;
+  // A reason the kernel named before NOT_SPECIFIED: under load a retransmitted SYN's copy can also
+  // be freed without a reason at the same hop, and the first drop is the one people read.
+  return [...out.filter((o) => o.reason !== 'NOT_SPECIFIED'), ...out.filter((o) => o.reason === 'NOT_SPECIFIED')];
 }

@@ -104,6 +104,12 @@ describe('drop reasons: the real trace', () => {
     expect(connectionDrops([{ ...ndp, location: 'ip6_rcv_finish_core+0x1/0x2' }], hops, (h) => h).map((d) => d.reason)).toEqual(['NOT_SPECIFIED']);
   });
 
+  it('lists a reason the kernel named before one freed without a reason at the same hop', () => {
+    const k = { reason: 'NETFILTER_DROP', location: 'nft_do_chain+0x46f/0x690', at: 1, host: 'node2', device: 'eth0' };
+    const unnamed = { ...k, reason: 'NOT_SPECIFIED', location: 'ip_rcv_finish_core+0x260/0x470', at: 0 };
+    expect(connectionDrops([unnamed, k], hops, (h) => h).map((d) => d.reason)).toEqual(['NETFILTER_DROP', 'NOT_SPECIFIED']);
+  });
+
   it('counts a retransmission dying the same way once, with its count', () => {
     const k = { reason: 'NETFILTER_DROP', location: 'nft_do_chain+0x46f/0x690', at: 0, host: 'node2', device: 'eth0' };
     expect(connectionDrops([k, { ...k, at: 1 }], hops, (h) => h)[0]!.count).toBe(2);
